@@ -1,0 +1,402 @@
+"""Hardware profiles: every parameter of one accelerator instance, defined once.
+
+A :class:`HwProfile` is read by the mask compiler (:mod:`hw.compiler`), the cycle-level
+reference model (:mod:`sim`), the analytical cost model (:mod:`cost_models`), the Amaranth
+generators and the cocotb testbenches (which receive it as JSON next to the Verilog).
+Nothing downstream restates a number that lives here.
+
+Profiles are looked up by name in :data:`PROFILES`; users can add their own in a YAML file
+(``load_profile("my_profile.yaml")``), optionally starting from a built-in one::
+
+    base: sparse_pe_64
+    name: sparse_pe_64_fast
+    clock_hz: 400e6
+    energy: {mac_pj: 0.6}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "EnergyTable",
+    "HwProfile",
+    "ProfileError",
+    "PROFILES",
+    "ENERGY_TABLES",
+    "get_profile",
+    "load_profile",
+    "profile_names",
+]
+
+
+class ProfileError(ValueError):
+    """A profile name, file or field is invalid. The message names the bad value."""
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    """Energy per action (Accelergy style: counts are kept apart from these numbers).
+
+    All energies in picojoules. SRAM energies are per access of one ``operand_bits`` word
+    and depend on the macro size, which the cost model picks from the buffer's capacity.
+    """
+
+    node: str
+    """Technology node / source of the numbers."""
+    mac_pj: float
+    """One fixed-point multiply-accumulate (operand x operand -> accumulator add)."""
+    add_pj: float
+    """One accumulator-width addition (reductions, optimizer arithmetic)."""
+    reg_pj: float
+    """One pipeline / accumulator register access."""
+    sram_small_pj: float
+    """Word access in an SRAM of at most 8 KiB (PE-local buffers)."""
+    sram_medium_pj: float
+    """Word access in an SRAM of at most 32 KiB."""
+    sram_large_pj: float
+    """Word access in an SRAM above 32 KiB (global weight / activation SRAM)."""
+    dram_pj_per_byte: float
+    """Off-chip DRAM energy per byte moved."""
+    index_pj: float
+    """Reading and decoding one compressed index / pointer entry (metadata)."""
+    static_mw_per_pe: float
+    """Leakage + clock tree per PE (or per systolic cell), milliwatts."""
+    static_mw_base: float
+    """Leakage of controller, buffers and I/O, milliwatts."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name == "node":
+                continue
+            v = getattr(self, f.name)
+            if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise ProfileError(f"energy.{f.name} must be a finite number >= 0, got {v!r}")
+
+    def sram_pj(self, capacity_bytes: int) -> float:
+        """Energy of one word access in an SRAM of ``capacity_bytes``."""
+        if capacity_bytes <= 8 * 1024:
+            return self.sram_small_pj
+        if capacity_bytes <= 32 * 1024:
+            return self.sram_medium_pj
+        return self.sram_large_pj
+
+
+# Horowitz, ISSCC 2014 (45 nm): int32 add 0.1 pJ, int8 mult 0.2 pJ, int32 mult 3.1 pJ; a
+# 16x16 multiply scales ~quadratically from int8 (0.8 pJ) and accumulates in 32 bits (+0.1).
+# SRAM 64-bit reads of 10 / 20 / 100 pJ at 8 KB / 32 KB / 1 MB give 2.5 / 5 / 25 pJ per
+# 16-bit word. DRAM 1.3-2.6 nJ per 64-bit word: ~20 pJ/bit = 160 pJ/byte.
+ENERGY_TABLES: Mapping[str, EnergyTable] = {
+    "45nm": EnergyTable(
+        node="45nm (Horowitz ISSCC 2014)",
+        mac_pj=0.9,
+        add_pj=0.1,
+        reg_pj=0.05,
+        sram_small_pj=2.5,
+        sram_medium_pj=5.0,
+        sram_large_pj=25.0,
+        dram_pj_per_byte=160.0,
+        index_pj=0.6,
+        static_mw_per_pe=0.05,
+        static_mw_base=5.0,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class HwProfile:
+    """One accelerator instance.
+
+    ``kind="sparse"``: ``n_pe`` sparse processing elements that consume a compressed
+    weight stream (see ``docs/microarchitecture.md``). ``kind="systolic"``: a dense
+    weight-stationary ``rows x cols`` systolic array (``n_pe = rows * cols``).
+    """
+
+    name: str
+    """Registry name."""
+    kind: Literal["sparse", "systolic"]
+    """Sparse PE array or dense weight-stationary systolic baseline."""
+    n_pe: int
+    """Number of MAC units (PEs or systolic cells)."""
+    rows: int = 0
+    """Systolic array rows (reduction dimension K per fold); 0 for sparse profiles."""
+    cols: int = 0
+    """Systolic array columns (output dimension N per fold); 0 for sparse profiles."""
+    operand_bits: int = 16
+    """Width of weights, activations and gradients (signed two's complement)."""
+    frac_bits: int = 10
+    """Fractional bits of operands (Q(operand_bits-1-frac_bits).frac_bits)."""
+    acc_bits: int = 32
+    """Accumulator width; products keep 2*frac_bits fractional bits."""
+    clock_hz: float = 200e6
+    """Core clock."""
+    pipeline_depth: int = 2
+    """Cycles from a weight entry entering a PE to its product being accumulated."""
+    bcast_words: int = 16
+    """Words per cycle on the activation broadcast bus (row-parallel dataflow)."""
+    act_buf_words: int = 512
+    """Activation buffer depth per PE per bank (two banks, double buffered)."""
+    out_buf_words: int = 512
+    """Output buffer depth per PE per bank (two banks, double buffered)."""
+    grad_buf_words: int = 4096
+    """Accumulator-width weight-gradient SRAM entries (SDDMM accumulates one per non-zero)."""
+    weight_sram_kib: int = 128
+    """Global weight SRAM; row-parallel banks split it evenly across PEs."""
+    act_sram_kib: int = 256
+    """Global activation / output SRAM feeding the PE buffers."""
+    dram_bytes_per_cycle: float = 64.0
+    """Off-chip bandwidth in bytes per core cycle."""
+    index_bits: int = 8
+    """Width of a column index in the compressed stream."""
+    energy_table: str = "45nm"
+    """Key into :data:`ENERGY_TABLES`."""
+    energy_overrides: tuple[tuple[str, float], ...] = field(default=())
+    """Per-action energies replacing the table's (from a YAML ``energy:`` mapping)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ProfileError(f"profile name must be a non-empty string, got {self.name!r}")
+        if self.kind not in ("sparse", "systolic"):
+            raise ProfileError(
+                f"profile {self.name!r}: kind must be 'sparse' or 'systolic', got {self.kind!r}"
+            )
+        ints = [
+            "n_pe", "operand_bits", "frac_bits", "acc_bits", "pipeline_depth", "bcast_words",
+            "act_buf_words", "out_buf_words", "grad_buf_words", "weight_sram_kib",
+            "act_sram_kib", "index_bits", "rows", "cols",
+        ]  # fmt: skip
+        for f in ints:
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ProfileError(f"profile {self.name!r}: {f} must be an integer, got {v!r}")
+            if v < (0 if f in ("rows", "cols", "frac_bits") else 1):
+                raise ProfileError(f"profile {self.name!r}: {f} must be positive, got {v!r}")
+        if self.kind == "systolic":
+            if self.rows < 1 or self.cols < 1:
+                raise ProfileError(
+                    f"profile {self.name!r}: a systolic profile needs rows and cols >= 1, "
+                    f"got rows={self.rows!r} cols={self.cols!r}"
+                )
+            if self.rows * self.cols != self.n_pe:
+                raise ProfileError(
+                    f"profile {self.name!r}: n_pe={self.n_pe} must equal rows*cols="
+                    f"{self.rows * self.cols}"
+                )
+        elif self.rows or self.cols:
+            raise ProfileError(
+                f"profile {self.name!r}: rows/cols apply to systolic profiles only, "
+                f"got rows={self.rows!r} cols={self.cols!r}"
+            )
+        if not 2 <= self.operand_bits <= 32:
+            raise ProfileError(
+                f"profile {self.name!r}: operand_bits must be in [2, 32], got {self.operand_bits}"
+            )
+        if self.frac_bits >= self.operand_bits:
+            raise ProfileError(
+                f"profile {self.name!r}: frac_bits={self.frac_bits} must be < "
+                f"operand_bits={self.operand_bits}"
+            )
+        if self.acc_bits < 2 * self.operand_bits:
+            raise ProfileError(
+                f"profile {self.name!r}: acc_bits={self.acc_bits} must be >= 2*operand_bits="
+                f"{2 * self.operand_bits} to hold a full product"
+            )
+        if self.acc_bits > 64:
+            raise ProfileError(f"profile {self.name!r}: acc_bits must be <= 64, got {self.acc_bits}")
+        for f in ("clock_hz", "dram_bytes_per_cycle"):
+            v = getattr(self, f)
+            if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+                raise ProfileError(f"profile {self.name!r}: {f} must be > 0, got {v!r}")
+        if self.energy_table not in ENERGY_TABLES:
+            raise ProfileError(
+                f"profile {self.name!r}: unknown energy_table {self.energy_table!r}; "
+                f"known: {', '.join(sorted(ENERGY_TABLES))}"
+            )
+        known = {f.name for f in dataclasses.fields(EnergyTable)} - {"node"}
+        for k, _ in self.energy_overrides:
+            if k not in known:
+                raise ProfileError(
+                    f"profile {self.name!r}: unknown energy field {k!r}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        self.energy  # noqa: B018 - validates override values through EnergyTable
+
+    # ---- derived values -------------------------------------------------------------
+    @property
+    def energy(self) -> EnergyTable:
+        """The energy table with this profile's overrides applied."""
+        return replace(ENERGY_TABLES[self.energy_table], **dict(self.energy_overrides))
+
+    @property
+    def is_sparse(self) -> bool:
+        return self.kind == "sparse"
+
+    @property
+    def operand_bytes(self) -> int:
+        return (self.operand_bits + 7) // 8
+
+    @property
+    def acc_bytes(self) -> int:
+        return (self.acc_bits + 7) // 8
+
+    @property
+    def operand_min(self) -> int:
+        return -(1 << (self.operand_bits - 1))
+
+    @property
+    def operand_max(self) -> int:
+        return (1 << (self.operand_bits - 1)) - 1
+
+    @property
+    def acc_min(self) -> int:
+        return -(1 << (self.acc_bits - 1))
+
+    @property
+    def acc_max(self) -> int:
+        return (1 << (self.acc_bits - 1)) - 1
+
+    @property
+    def weight_sram_words(self) -> int:
+        """Compressed-stream entries the global weight SRAM holds."""
+        return self.weight_sram_kib * 1024 // self.operand_bytes
+
+    @property
+    def weight_bank_words(self) -> int:
+        """Entries per PE bank when the weight SRAM is split for the row-parallel dataflow."""
+        return self.weight_sram_words // self.n_pe
+
+    @property
+    def act_sram_words(self) -> int:
+        return self.act_sram_kib * 1024 // self.operand_bytes
+
+    @property
+    def peak_macs_per_s(self) -> float:
+        return self.n_pe * self.clock_hz
+
+    @property
+    def static_power_w(self) -> float:
+        e = self.energy
+        return (e.static_mw_per_pe * self.n_pe + e.static_mw_base) * 1e-3
+
+    # ---- serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["energy_overrides"] = dict(self.energy_overrides)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "profile") -> HwProfile:
+        """Build a profile from a mapping (YAML / JSON); ``base`` names a built-in start."""
+        data = dict(data)
+        base_name = data.pop("base", None)
+        energy = data.pop("energy", None)
+        if "energy_overrides" in data:
+            eo = data.pop("energy_overrides")
+            energy = {**(eo or {}), **(energy or {})}
+        if base_name is not None:
+            base = get_profile(str(base_name)).to_dict()
+            base.pop("energy_overrides")
+            merged = {**base, **data}
+            if "name" not in data:
+                raise ProfileError(f"{source}: a profile with base {base_name!r} needs a name")
+        else:
+            merged = data
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(merged) - names)
+        if unknown:
+            raise ProfileError(
+                f"{source}: unknown profile field {unknown[0]!r}; known: {', '.join(sorted(names))}"
+            )
+        missing = [n for n in ("name", "kind", "n_pe") if n not in merged]
+        if missing:
+            raise ProfileError(f"{source}: missing required profile field {missing[0]!r}")
+        if energy is not None:
+            if not isinstance(energy, Mapping):
+                raise ProfileError(f"{source}: 'energy' must be a mapping, got {energy!r}")
+            merged["energy_overrides"] = tuple(sorted((str(k), v) for k, v in energy.items()))
+        for k in ("clock_hz", "dram_bytes_per_cycle"):
+            if isinstance(merged.get(k), str):
+                try:
+                    merged[k] = float(merged[k])
+                except ValueError:
+                    raise ProfileError(f"{source}: {k} must be a number, got {merged[k]!r}") from None
+        return cls(**merged)
+
+
+def _sparse(n_pe: int, **kw: Any) -> HwProfile:
+    return HwProfile(name=f"sparse_pe_{n_pe}", kind="sparse", n_pe=n_pe, **kw)
+
+
+def _systolic(r: int, c: int, **kw: Any) -> HwProfile:
+    return HwProfile(name=f"systolic_{r}x{c}", kind="systolic", n_pe=r * c, rows=r, cols=c, **kw)
+
+
+PROFILES: Mapping[str, HwProfile] = {
+    p.name: p
+    for p in (
+        # A small instance for fast RTL tests: tiny buffers keep Verilator builds quick.
+        HwProfile(
+            name="sparse_pe_4", kind="sparse", n_pe=4, bcast_words=4, act_buf_words=64,
+            out_buf_words=64, grad_buf_words=256, weight_sram_kib=4, act_sram_kib=8,
+        ),  # fmt: skip
+        _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
+        _sparse(64),
+        _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024,
+                act_buf_words=256, out_buf_words=256),  # fmt: skip
+        _systolic(2, 2, weight_sram_kib=4, act_sram_kib=8),
+        _systolic(4, 4, weight_sram_kib=64, act_sram_kib=128),
+        _systolic(8, 8),
+        _systolic(16, 16, weight_sram_kib=512, act_sram_kib=1024),
+    )
+}
+"""Built-in profiles. Dense baselines have the same MAC count as the sparse profiles."""
+
+
+def profile_names() -> list[str]:
+    return sorted(PROFILES)
+
+
+def get_profile(name: str) -> HwProfile:
+    """Return the built-in profile ``name``; unknown names list the known ones."""
+    if isinstance(name, HwProfile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ProfileError(
+            f"unknown hardware profile {name!r}; known: {', '.join(profile_names())}"
+        ) from None
+
+
+def load_profile(name_or_path: str | Path | HwProfile) -> HwProfile:
+    """A built-in profile by name, or a user profile from a ``.yaml``/``.yml``/``.json`` file."""
+    if isinstance(name_or_path, HwProfile):
+        return name_or_path
+    s = str(name_or_path)
+    if s.endswith((".yaml", ".yml", ".json")):
+        path = Path(s)
+        if not path.is_file():
+            raise ProfileError(f"profile file {s!r} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ProfileError(f"profile file {s!r} is not valid YAML: {first}") from None
+        if not isinstance(data, Mapping):
+            raise ProfileError(f"profile file {s!r} must hold a mapping, got {type(data).__name__}")
+        try:
+            return HwProfile.from_dict(data, source=f"profile file {s!r}")
+        except TypeError as e:
+            raise ProfileError(f"profile file {s!r}: {e}") from None
+    return get_profile(s)

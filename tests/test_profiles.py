@@ -1,0 +1,45 @@
+import pytest
+
+from hw.profiles import PROFILES, HwProfile, ProfileError, get_profile, load_profile
+
+
+def test_builtin_profiles_pair_sparse_with_equal_mac_systolic():
+    for n, (r, c) in {16: (4, 4), 64: (8, 8), 256: (16, 16)}.items():
+        s, d = get_profile(f"sparse_pe_{n}"), get_profile(f"systolic_{r}x{c}")
+        assert s.kind == "sparse" and d.kind == "systolic"
+        assert s.n_pe == d.n_pe == r * c
+
+
+def test_unknown_profile_lists_known():
+    with pytest.raises(ProfileError, match=r"unknown hardware profile 'nope'; known: .*sparse_pe_64"):
+        get_profile("nope")
+
+
+def test_yaml_profile_with_base_and_energy(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("base: sparse_pe_64\nname: fast64\nclock_hz: 4.0e8\nenergy: {mac_pj: 0.5}\n")
+    p = load_profile(str(f))
+    assert p.name == "fast64" and p.clock_hz == 4e8 and p.n_pe == 64
+    assert p.energy.mac_pj == 0.5
+    assert p.energy.sram_small_pj == PROFILES["sparse_pe_64"].energy.sram_small_pj
+    assert HwProfile.from_dict(p.to_dict()) == p
+
+
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("base: sparse_pe_64\nname: x\nn_pe: 0\n", "n_pe must be positive, got 0"),
+        ("base: systolic_8x8\nname: x\nrows: 4\n", "n_pe=64 must equal rows\\*cols=32"),
+        ("base: sparse_pe_64\nname: x\nfrac_bits: 16\n", "frac_bits=16 must be < operand_bits=16"),
+        ("base: sparse_pe_64\nname: x\nwidth: 3\n", "unknown profile field 'width'"),
+        ("base: sparse_pe_64\nname: x\nenergy: {foo: 1}\n", "unknown energy field 'foo'"),
+        ("base: sparse_pe_64\nname: x\nenergy: {mac_pj: -1}\n", "mac_pj must be a finite number"),
+        ("kind: sparse\nn_pe: 4\n", "missing required profile field 'name'"),
+        ("[1, 2\n", "is not valid YAML"),
+    ],
+)
+def test_inconsistent_yaml_profiles_fail_precisely(tmp_path, text, msg):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ProfileError, match=msg):
+        load_profile(str(f))
