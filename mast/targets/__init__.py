@@ -1,0 +1,44 @@
+"""MAST's learning targets: bootstrap operators and multi-step returns.
+
+Two stages build a learner's regression target:
+
+1. **Bootstrap** (per agent, over actions): reduce the target network's next-state
+   Q-values to one value per agent with ``max``, ``double_q`` or MAST's Soft Mellowmax
+   (:func:`soft_mellowmax`, :func:`greedy_bootstrap`, :func:`bootstrap_values`). The
+   learner mixes these per-agent values with the target mixer into ``v_tp1``.
+2. **Return** (over time): one-step, n-step, TD(lambda) or MAST's hybrid schedule
+   (:func:`make_targets`), from ``r_t``, ``d_t``, ``mask_t`` and ``v_tp1`` shaped
+   ``[B, T, *extra]`` (conventions in :mod:`mast.targets.returns`).
+
+:class:`TargetConfig` selects both stages; its docstrings say which defaults are the
+paper's and which are chosen here.
+"""
+
+from mast.targets.bootstrap import greedy_bootstrap, soft_mellowmax
+from mast.targets.config import (
+    BOOTSTRAPS,
+    HYBRID_ORDERS,
+    TARGET_KINDS,
+    TARGET_PRESETS,
+    TargetConfig,
+    bootstrap_values,
+    hybrid_one_step_weight,
+    make_targets,
+)
+from mast.targets.returns import nstep_targets, one_step_targets, td_lambda_targets
+
+__all__ = [
+    "BOOTSTRAPS",
+    "HYBRID_ORDERS",
+    "TARGET_KINDS",
+    "TARGET_PRESETS",
+    "TargetConfig",
+    "bootstrap_values",
+    "greedy_bootstrap",
+    "hybrid_one_step_weight",
+    "make_targets",
+    "nstep_targets",
+    "one_step_targets",
+    "soft_mellowmax",
+    "td_lambda_targets",
+]
