@@ -1,0 +1,195 @@
+"""Mask updaters: one drop/grow rule per tensor, methods differing only in their scores.
+
+Every topology update of a tensor with mask ``m`` and ``k = floor(zeta_t * nnz)``:
+
+1. drop the ``k`` active entries with the smallest drop score (``|w|`` for every method);
+2. grow the ``k`` entries that were inactive *before* the drop with the largest grow score
+   (uniform random for SET, ``|dense grad|`` for RigL / RLx2 / MAST);
+3. check that dropped and grown sets are disjoint and that ``nnz`` is unchanged.
+
+``k`` is capped by the number of inactive entries. The manager (:mod:`.manager`) sets grown
+weights to exactly zero and resets the optimizer state of changed entries.
+
+Methods (:data:`METHODS`) and what they take from where:
+
+- ``dense``: no masks. ``tiny``: no masks; the learner narrows the network to the sparse
+  target's parameter count (:func:`mast.sparsity.density.tiny_width`).
+- ``static`` (SS): fixed random mask with the configured per-layer densities.
+- ``set`` (Mocanu et al. 2018): drop smallest ``|w|``, grow uniformly at random; zeta 0.3.
+- ``rigl`` (Evci et al. 2020): drop smallest ``|w|``, grow largest ``|dense grad|``,
+  random initial mask, zeta 0.3 with cosine decay (RigL's defaults).
+- ``rlx2`` (Tan et al. 2023, reference code ``DST_Scheduler``): the RigL rule with RLx2's
+  choices: Erdos-Renyi densities, initial mask keeping the largest ``|w|`` at
+  initialisation, zeta 0.5 with cosine decay, growth scores from the dense gradient
+  (optionally averaged over ``dense_grad_window``). RLx2's multi-step targets and dynamic
+  buffer belong to the learner, not to this package.
+- ``mast`` (Hu et al. 2024): the same gradient-based topology evolution, applied to every
+  weight matrix including mixer and hypernetworks, zeta 0.5 cosine, initial mask by
+  magnitude. MAST's other parts (Soft Mellowmax, hybrid TD(lambda), dual buffer) belong to
+  the learner, so in this package ``rlx2`` and ``mast`` share the update rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import torch
+
+from mast.errors import UserError
+
+__all__ = [
+    "METHODS",
+    "MaskChange",
+    "MaskUpdater",
+    "GradientUpdater",
+    "MethodSpec",
+    "RandomGrowthUpdater",
+    "get_method",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class MaskChange:
+    """Result of one tensor's update: new mask and the flat indices dropped / grown."""
+
+    mask: torch.Tensor
+    dropped: torch.Tensor
+    grown: torch.Tensor
+
+
+class MaskUpdater:
+    """Base drop/grow rule; subclasses override :meth:`grow_scores` (and
+    :meth:`drop_scores` if needed). Larger drop score = kept; larger grow score = grown first.
+    """
+
+    needs_grad: bool = False
+    """Whether :meth:`grow_scores` reads the dense gradient."""
+
+    def drop_scores(self, weight: torch.Tensor) -> torch.Tensor:
+        """Keep-scores of the active entries: ``|w|``."""
+        return weight.detach().abs()
+
+    def grow_scores(
+        self, weight: torch.Tensor, grad: torch.Tensor | None, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Scores of the inactive entries (same shape as ``weight``)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def update(
+        self,
+        weight: torch.Tensor,
+        mask: torch.Tensor,
+        drop_fraction: float,
+        grad: torch.Tensor | None,
+        generator: torch.Generator,
+    ) -> MaskChange:
+        """Swap ``floor(drop_fraction * nnz)`` active entries for inactive ones.
+
+        Parameters
+        ----------
+        weight, mask:
+            The tensor and its boolean mask (same shape, any number of dims).
+        drop_fraction:
+            ``zeta_t`` in [0, 1].
+        grad:
+            Dense gradient of ``weight`` (required when :attr:`needs_grad`).
+        generator:
+            CPU generator for random scores.
+
+        Returns
+        -------
+        MaskChange
+            The new mask (same nnz) and the disjoint dropped / grown flat indices.
+        """
+        flat = mask.reshape(-1)
+        n_active = int(flat.sum())
+        k = min(int(drop_fraction * n_active), flat.numel() - n_active)
+        empty = torch.zeros(0, dtype=torch.long, device=mask.device)
+        if k <= 0:
+            return MaskChange(mask.clone(), empty, empty)
+        keep = self.drop_scores(weight).reshape(-1).float()
+        keep = torch.where(flat, keep, torch.full_like(keep, float("inf")))
+        dropped = torch.topk(keep, k, largest=False).indices
+        grow = self.grow_scores(weight, grad, generator).reshape(-1).float().to(flat.device)
+        grow = torch.where(flat, torch.full_like(grow, float("-inf")), grow)
+        grown = torch.topk(grow, k, largest=True).indices
+        if bool(flat[grown].any()) or not bool(flat[dropped].all()):
+            raise AssertionError("drop must pick active and grow inactive entries")
+        new = flat.clone()
+        new[dropped] = False
+        new[grown] = True
+        if int(new.sum()) != n_active:
+            raise AssertionError("topology update changed the number of non-zeros")
+        return MaskChange(new.reshape(mask.shape), dropped, grown)
+
+
+class RandomGrowthUpdater(MaskUpdater):
+    """SET: grow uniformly at random among the inactive entries."""
+
+    def grow_scores(self, weight, grad, generator):
+        return torch.rand(weight.shape, generator=generator)
+
+
+class GradientUpdater(MaskUpdater):
+    """RigL / RLx2 / MAST: grow the inactive entries with the largest ``|dense grad|``."""
+
+    needs_grad = True
+
+    def grow_scores(self, weight, grad, generator):
+        if grad is None:
+            raise UserError("gradient-based growth needs a dense gradient; call backward() first")
+        return grad.detach().abs()
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A sparse training method: whether it masks, how it updates, and its defaults."""
+
+    name: str
+    """Registry key."""
+    masked: bool
+    """False for ``dense`` and ``tiny`` (no masks at all)."""
+    updater: type[MaskUpdater] | None
+    """Drop/grow rule, ``None`` for a fixed topology."""
+    zeta: float = 0.3
+    """Default initial drop fraction."""
+    decay: str = "cosine"
+    """Default drop-fraction decay (key of :data:`mast.sparsity.schedule.DECAYS`)."""
+    init: str = "random"
+    """Default initial mask: ``random`` or ``magnitude`` (largest ``|w|`` at init)."""
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether the topology changes during training."""
+        return self.updater is not None
+
+
+METHODS: Mapping[str, MethodSpec] = MappingProxyType(
+    {
+        "dense": MethodSpec("dense", masked=False, updater=None),
+        "tiny": MethodSpec("tiny", masked=False, updater=None),
+        "static": MethodSpec("static", masked=True, updater=None),
+        "set": MethodSpec("set", masked=True, updater=RandomGrowthUpdater, zeta=0.3),
+        "rigl": MethodSpec("rigl", masked=True, updater=GradientUpdater, zeta=0.3),
+        "rlx2": MethodSpec(
+            "rlx2", masked=True, updater=GradientUpdater, zeta=0.5, init="magnitude"
+        ),
+        "mast": MethodSpec(
+            "mast", masked=True, updater=GradientUpdater, zeta=0.5, init="magnitude"
+        ),
+    }
+)
+"""Sparse training methods by name."""
+
+INITS: tuple[str, ...] = ("random", "magnitude")
+
+
+def get_method(name: str) -> MethodSpec:
+    """Look up a method, raising :class:`UserError` with the known names if unknown."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UserError(f"unknown sparse method {name!r}; known: {', '.join(METHODS)}") from None
