@@ -1,0 +1,262 @@
+"""``EpisodeBuffer``: a FIFO of whole episodes in compact, padded numpy storage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from mast.buffer.scheme import FLOAT16_MAX, FieldSpec, Scheme, validate_scheme
+from mast.errors import UserError
+
+__all__ = ["EpisodeBuffer"]
+
+
+def _to_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _encode(name: str, spec: FieldSpec, x: np.ndarray) -> np.ndarray:
+    """Convert the valid part of one episode's field to its stored dtype (checked)."""
+    if spec.storage in ("float32", "float16"):
+        if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
+            raise UserError(f"field {name!r} must be numeric, got dtype {x.dtype}")
+        if spec.storage == "float16" and x.size:
+            top = float(np.max(np.abs(x)))
+            if top > FLOAT16_MAX:
+                raise UserError(
+                    f"field {name!r} holds {top:g}, beyond float16's range (65504); "
+                    f"store it as float32"
+                )
+        return x.astype(spec.dtype, copy=False)
+    if spec.storage == "index":
+        if x.size and not np.issubdtype(x.dtype, np.integer):
+            if not np.issubdtype(x.dtype, np.floating) or not np.all(x == np.round(x)):
+                raise UserError(f"field {name!r} must hold integers, got dtype {x.dtype}")
+        if x.size and (x.min() < 0 or x.max() >= spec.num_values):
+            bad = x.min() if x.min() < 0 else x.max()
+            raise UserError(
+                f"field {name!r} holds {int(bad)}, outside [0, {spec.num_values})"
+            )
+        return x.astype(spec.dtype)
+    if x.dtype != np.bool_ and x.size and not np.isin(x, (0, 1)).all():
+        raise UserError(f"field {name!r} must hold booleans or 0/1 values")
+    flags = x.astype(np.bool_, copy=False)
+    if spec.storage == "bits":
+        return np.packbits(flags, axis=-1, bitorder="little")
+    return flags
+
+
+def _decode(spec: FieldSpec, a: np.ndarray) -> torch.Tensor:
+    """Stored array ``[B, slots, *stored_shape]`` -> float32 / int64 / bool tensor."""
+    if spec.storage in ("float32", "float16"):
+        return torch.from_numpy(a.astype(np.float32, copy=False))
+    if spec.storage == "index":
+        return torch.from_numpy(a.astype(np.int64))
+    if spec.storage == "bits":
+        a = np.unpackbits(a, axis=-1, count=spec.shape[-1], bitorder="little")
+        return torch.from_numpy(a.astype(np.bool_))
+    return torch.from_numpy(a)
+
+
+class EpisodeBuffer:
+    """First-in first-out store of ``capacity`` whole episodes.
+
+    Storage is padded: every field is one zero-initialised array
+    ``[capacity, slots, *stored_shape]`` with ``episode_limit + 1`` slots for state
+    fields and ``episode_limit`` for transition fields, in the dtype the scheme chooses
+    (see :mod:`mast.buffer.scheme` for what is exact). Pages are touched only as far as
+    episodes reach, so resident memory follows the longest episode each slot has held;
+    :attr:`nbytes` is the padded worst case.
+
+    Parameters
+    ----------
+    scheme:
+        ``name -> FieldSpec`` (e.g. :func:`mast.buffer.smac_scheme`).
+    capacity:
+        Number of episodes kept; inserting more evicts the oldest.
+    episode_limit:
+        Maximum number of transitions of an episode.
+    """
+
+    def __init__(self, scheme: Scheme, capacity: int, episode_limit: int) -> None:
+        for what, value in (("capacity", capacity), ("episode_limit", episode_limit)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise UserError(f"buffer {what} must be an integer >= 1, got {value!r}")
+        self.scheme: dict[str, FieldSpec] = validate_scheme(scheme)
+        self.capacity = int(capacity)
+        self.episode_limit = int(episode_limit)
+        self._data = {
+            name: np.zeros(
+                (self.capacity, spec.slots(self.episode_limit), *spec.stored_shape), spec.dtype
+            )
+            for name, spec in self.scheme.items()
+        }
+        self._lengths = np.zeros(self.capacity, dtype=np.int32)
+        self._extent = np.zeros(self.capacity, dtype=np.int32)  # transitions ever written
+        self._ids = np.full(self.capacity, -1, dtype=np.int64)
+        self._next = 0
+        self._size = 0
+        self._total = 0
+
+    def __len__(self) -> int:
+        """Number of episodes currently stored."""
+        return self._size
+
+    @property
+    def total_inserted(self) -> int:
+        """Episodes inserted since construction (the next episode's ``episode_id``)."""
+        return self._total
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes reserved by the storage arrays and bookkeeping (the padded worst case)."""
+        arrays = [*self._data.values(), self._lengths, self._extent, self._ids]
+        return int(sum(a.nbytes for a in arrays))
+
+    def bytes_per_episode(self, episode_len: int | None = None) -> int:
+        """Stored field bytes of one episode of ``episode_len`` transitions.
+
+        ``None`` means ``episode_limit``: the bytes every padded slot reserves.
+        """
+        n = self.episode_limit if episode_len is None else int(episode_len)
+        return sum(spec.bytes_per_step * spec.slots(n) for spec in self.scheme.values())
+
+    def can_sample(self, batch_size: int) -> bool:
+        """Whether ``batch_size`` distinct episodes are stored."""
+        return self._size >= batch_size
+
+    def _check_lengths(self, lengths) -> np.ndarray:
+        lengths = _to_numpy(lengths)
+        if lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer):
+            raise UserError(f"lengths must be a 1-D integer array, got {lengths!r}")
+        if lengths.size and (lengths.min() < 1 or lengths.max() > self.episode_limit):
+            bad = lengths.min() if lengths.min() < 1 else lengths.max()
+            raise UserError(
+                f"episode length {int(bad)} outside [1, episode_limit={self.episode_limit}]"
+            )
+        return lengths.astype(np.int64)
+
+    def insert(self, batch: Mapping[str, np.ndarray | torch.Tensor], lengths) -> None:
+        """Append ``n`` episodes, evicting the oldest beyond ``capacity``.
+
+        Parameters
+        ----------
+        batch:
+            One array per scheme field, ``[n, T_in, *shape]``. State fields need
+            ``length + 1 <= T_in <= episode_limit + 1`` slots, transition fields
+            ``length <= T_in <= episode_limit + 1`` (a PyMARL-style trailing slot is
+            allowed). Only the valid part is stored: slots ``t <= length`` of state
+            fields, ``t < length`` of transition fields; the rest is stored as zero.
+        lengths:
+            ``[n]`` integers in ``[1, episode_limit]``: transitions per episode.
+        """
+        lengths = self._check_lengths(lengths)
+        n = lengths.size
+        unknown = sorted(set(batch) - set(self.scheme))
+        missing = [k for k in self.scheme if k not in batch]
+        if unknown or missing:
+            bad = f"unknown field {unknown[0]!r}" if unknown else f"missing field {missing[0]!r}"
+            raise UserError(f"{bad}; scheme fields: {', '.join(self.scheme)}")
+        arrays = {}
+        for name, spec in self.scheme.items():
+            x = _to_numpy(batch[name])
+            need = spec.slots(int(lengths.max())) if n else 0
+            if (
+                x.ndim != 2 + len(spec.shape)
+                or x.shape[0] != n
+                or tuple(x.shape[2:]) != spec.shape
+                or not need <= x.shape[1] <= self.episode_limit + 1
+            ):
+                raise UserError(
+                    f"field {name!r} has shape {tuple(x.shape)}; expected "
+                    f"[{n}, {need}..{self.episode_limit + 1}, "
+                    f"{', '.join(map(str, spec.shape))}]".replace(", ]", "]")
+                )
+            arrays[name] = x
+        start = max(0, n - self.capacity)  # older ones would be evicted at once
+        encoded = [
+            {name: _encode(name, spec, arrays[name][j, : spec.slots(int(lengths[j]))])
+             for name, spec in self.scheme.items()}
+            for j in range(start, n)
+        ]
+        for j, fields in zip(range(start, n), encoded, strict=True):
+            slot, length = self._next, int(lengths[j])
+            for name, spec in self.scheme.items():
+                k = spec.slots(length)
+                self._data[name][slot, :k] = fields[name]
+                old = spec.slots(int(self._extent[slot])) if self._extent[slot] else 0
+                if old > k:
+                    self._data[name][slot, k:old] = 0
+            self._lengths[slot] = length
+            self._extent[slot] = length
+            self._ids[slot] = self._total + j
+            self._next = (slot + 1) % self.capacity
+            self._size = min(self._size + 1, self.capacity)
+        self._total += n
+
+    def newest_slots(self, count: int) -> np.ndarray:
+        """Slots of the ``min(count, len)`` newest episodes, oldest first."""
+        count = min(int(count), self._size)
+        return (self._next - count + np.arange(count)) % self.capacity
+
+    def gather(self, slots: np.ndarray) -> dict[str, torch.Tensor]:
+        """Episodes at ``slots`` as tensors cut to the longest of them.
+
+        Returns
+        -------
+        dict[str, torch.Tensor]
+            Each scheme field ``[B, T + 1, *shape]`` (state) or ``[B, T, *shape]``
+            (transition), float32 / int64 / bool by storage, zero beyond each episode;
+            ``filled`` bool ``[B, T]`` (``t < length``); ``episode_id`` int64 ``[B]``
+            (insertion counter, larger is newer). ``T`` is the longest length in the batch.
+        """
+        slots = np.asarray(slots, dtype=np.int64)
+        lengths = self._lengths[slots]
+        t_max = int(lengths.max()) if slots.size else 0
+        out = {
+            name: _decode(spec, self._data[name][slots, : spec.slots(t_max)])
+            for name, spec in self.scheme.items()
+        }
+        out["filled"] = torch.from_numpy(np.arange(t_max)[None, :] < lengths[:, None])
+        out["episode_id"] = torch.from_numpy(self._ids[slots].copy())
+        return out
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """``batch_size`` distinct episodes drawn uniformly (see :meth:`gather`)."""
+        if not self.can_sample(batch_size):
+            raise ValueError(
+                f"cannot sample {batch_size} episodes from a buffer holding {self._size}"
+            )
+        pos = rng.choice(self._size, size=batch_size, replace=False)
+        return self.gather(self.newest_slots(self._size)[pos])
+
+    def state_dict(self) -> dict[str, np.ndarray | int]:
+        """Contents and pointers (arrays are views; copy or save them at once)."""
+        state: dict[str, np.ndarray | int] = {f"data.{k}": v for k, v in self._data.items()}
+        state.update(
+            lengths=self._lengths, extent=self._extent, ids=self._ids,
+            next=self._next, size=self._size, total=self._total,
+        )
+        return state
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray | int]) -> None:
+        """Restore from :meth:`state_dict` of a buffer with the same scheme and sizes."""
+        for name, arr in self._data.items():
+            src = np.asarray(state.get(f"data.{name}", np.empty(0)))
+            if src.shape != arr.shape or src.dtype != arr.dtype:
+                raise UserError(
+                    f"buffer state field {name!r} has shape {src.shape} {src.dtype}; "
+                    f"this buffer needs {arr.shape} {arr.dtype}"
+                )
+        for name, arr in self._data.items():
+            arr[...] = state[f"data.{name}"]
+        self._lengths[...] = state["lengths"]
+        self._extent[...] = state["extent"]
+        self._ids[...] = state["ids"]
+        self._next, self._size, self._total = (
+            int(state["next"]), int(state["size"]), int(state["total"])
+        )
