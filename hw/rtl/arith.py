@@ -1,0 +1,60 @@
+"""Fixed-point datapath helpers shared by the Amaranth blocks.
+
+These build the combinational expressions of ``docs/microarchitecture.md`` section 1
+(saturating accumulation, round-half-up requantisation) from a :class:`HwProfile`'s
+formats; every width is read from the profile.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Mux, Shape, Value, signed
+
+from hw.profiles import HwProfile
+
+__all__ = ["acc_shape", "op_shape", "prod_shape", "sat", "sat_add", "requant", "word_select"]
+
+
+def op_shape(profile: HwProfile) -> Shape:
+    """Signed operand format (weights, activations, gradients)."""
+    return signed(profile.operand_bits)
+
+
+def acc_shape(profile: HwProfile) -> Shape:
+    """Signed accumulator format."""
+    return signed(profile.acc_bits)
+
+
+def prod_shape(profile: HwProfile) -> Shape:
+    """Exact product of two operands (``2 * operand_bits`` bits, ``2 f`` fractional bits)."""
+    return signed(2 * profile.operand_bits)
+
+
+def sat(x: Value, bits: int) -> Value:
+    """Clip the signed expression ``x`` to the ``bits``-bit two's complement range."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    clipped = Mux(x > hi, Const(hi, signed(bits)), Mux(x < lo, Const(lo, signed(bits)), x))
+    return clipped.as_signed()[:bits].as_signed()
+
+
+def sat_add(a: Value, b: Value, bits: int) -> Value:
+    """``sat(a + b)`` at ``bits`` bits: the saturating accumulator add of the contract."""
+    return sat(a.as_signed() + b.as_signed(), bits)
+
+
+def requant(profile: HwProfile, a: Value) -> Value:
+    """``sat_op((a + 2^(f-1)) >> f)``: accumulator to operand, round half up.
+
+    With ``frac_bits = 0`` the value is only saturated.
+    """
+    f = profile.frac_bits
+    if f == 0:
+        return sat(a.as_signed(), profile.operand_bits)
+    rounded = (a.as_signed() + (1 << (f - 1))) >> f
+    return sat(rounded, profile.operand_bits)
+
+
+def word_select(row: Value, index: Value, n_words: int, bits: int) -> Value:
+    """Signed word ``index`` of a row of ``n_words`` packed ``bits``-bit words."""
+    if n_words == 1:
+        return row[:bits].as_signed()
+    return row.word_select(index, bits).as_signed()

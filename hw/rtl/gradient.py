@@ -1,0 +1,136 @@
+"""The SDDMM reduction path: a pipelined saturating adder tree and the gradient SRAM.
+
+For every stream entry ``e`` (cycle ``e`` of the compute stage) the ``P`` products arrive
+in cycle ``e + PD``; the tree sums them pairwise, ``(0+1), (2+3), ...`` padded with zeros
+to a power of two and saturating at every node, one registered level per cycle, so the
+root is ready in cycle ``e + PD + TD``. In that cycle ``g[e] <- sat_acc(g[e] + root)``
+(``g`` read as zero in the first tile), or, in the last tile, ``requant`` of the sum is
+written to the weight-gradient output memory ``dw`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In
+
+from hw.profiles import HwProfile
+
+from .arith import acc_shape, op_shape, prod_shape, requant, sat_add
+from .controller import tree_depth
+from .host import HostSignature
+from .pe import check_sparse
+
+__all__ = ["GradientUnit"]
+
+
+class GradientUnit(wiring.Component):
+    """Adder tree, gradient SRAM (``grad``, accumulators) and output memory (``dw``).
+
+    Ports
+    -----
+    prods:
+        The ``P`` PE products at pipeline stage ``PD``.
+    valid, eidx, first, last:
+        Entry meta data in the entry's cycle ``e``: a non-zero of an SDDMM stream, its
+        index in the chunk, and whether the tile is the first / last one.
+    busy:
+        Whether an op runs (the host port is served only when it does not).
+    host:
+        Host access to ``grad`` and ``dw`` (ids from ``host_ids``).
+    """
+
+    def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
+                 data_bits: int):  # fmt: skip
+        self._profile = check_sparse(profile, "GradientUnit")
+        for name in ("grad", "dw"):
+            if name not in host_ids:
+                raise ValueError(f"GradientUnit: host_ids lacks memory {name!r}")
+        self._ids = dict(host_ids)
+        p = profile
+        super().__init__(
+            {
+                "prods": In(prod_shape(p)).array(p.n_pe),
+                "valid": In(1),
+                "eidx": In(range(p.grad_buf_words + 1)),
+                "first": In(1),
+                "last": In(1),
+                "busy": In(1),
+                "host": In(HostSignature(sel_bits, data_bits)),
+            }
+        )
+
+    @property
+    def profile(self) -> HwProfile:
+        return self._profile
+
+    def elaborate(self, platform):
+        p = self._profile
+        m = Module()
+        pd, td = p.pipeline_depth, tree_depth(p.n_pe)
+
+        def delay(sig, n, name):
+            for i in range(n):
+                nxt = Signal.like(sig, name=f"{name}_d{i + 1}")
+                m.d.sync += nxt.eq(sig)
+                sig = nxt
+            return sig
+
+        nodes = [Signal(acc_shape(p), name=f"leaf{i}") for i in range(1 << td)]
+        for i, leaf in enumerate(nodes):
+            m.d.comb += leaf.eq(self.prods[i] if i < p.n_pe else Const(0, acc_shape(p)))
+        for level in range(td):
+            nxt = [Signal(acc_shape(p), name=f"t{level + 1}_{i}") for i in range(len(nodes) // 2)]
+            for i, node in enumerate(nxt):
+                m.d.sync += node.eq(sat_add(nodes[2 * i], nodes[2 * i + 1], p.acc_bits))
+            nodes = nxt
+        root = nodes[0]
+
+        lat = pd + td
+        valid = delay(self.valid, lat, "valid")
+        eidx = delay(self.eidx, lat, "eidx")
+        first = delay(self.first, lat, "first")
+        last = delay(self.last, lat, "last")
+        eidx_early = delay(self.eidx, lat - 1, "eidx_rd")
+
+        m.submodules.grad = grad = memory.Memory(
+            shape=acc_shape(p), depth=p.grad_buf_words, init=[]
+        )
+        m.submodules.dw = dw = memory.Memory(shape=op_shape(p), depth=p.grad_buf_words, init=[])
+        gw, gr = grad.write_port(), grad.read_port()
+        dww, dwr = dw.write_port(), dw.read_port()
+        host = self.host
+        hg = host.sel == self._ids["grad"]
+        hd = host.sel == self._ids["dw"]
+        m.d.comb += gr.addr.eq(Mux(self.busy, eidx_early, host.addr))
+        m.d.comb += dwr.addr.eq(host.addr)
+
+        total = Signal(acc_shape(p))
+        m.d.comb += total.eq(sat_add(Mux(first, 0, gr.data), root, p.acc_bits))
+        with m.If(self.busy):
+            m.d.comb += [
+                gw.en.eq(valid & ~last),
+                gw.addr.eq(eidx),
+                gw.data.eq(total),
+                dww.en.eq(valid & last),
+                dww.addr.eq(eidx),
+                dww.data.eq(requant(p, total)),
+            ]
+        with m.Else():
+            m.d.comb += [
+                gw.en.eq(host.we & hg),
+                gw.addr.eq(host.addr),
+                gw.data.eq(host.wdata),
+                dww.en.eq(host.we & hd),
+                dww.addr.eq(host.addr),
+                dww.data.eq(host.wdata),
+            ]
+        rsel = Signal.like(host.sel)
+        m.d.sync += rsel.eq(host.sel)
+        m.d.comb += host.rdata.eq(
+            Mux(rsel == self._ids["grad"], gr.data.as_unsigned(),
+                Mux(rsel == self._ids["dw"], dwr.data.as_unsigned(), 0))
+        )  # fmt: skip
+        return m

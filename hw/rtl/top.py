@@ -1,0 +1,149 @@
+"""Top levels of the accelerator and their host interface.
+
+``build_top(profile)`` returns the top :class:`amaranth.lib.wiring.Component` of a profile:
+:class:`SparseTop` for ``kind="sparse"``, :class:`~hw.rtl.systolic.SystolicTop` for
+``kind="systolic"``. The generated Verilog module is named ``mast_accel_<profile.name>``.
+
+Host interface (identical for both kinds)
+-----------------------------------------
+=================  =====  ===============================================================
+port               dir    meaning
+=================  =====  ===============================================================
+``clk``            in     core clock; everything is sampled on its rising edge
+``rst``            in     synchronous reset, active high
+``host__sel``      in     memory select, :data:`MEMORY_IDS` (``op`` = op registers)
+``host__addr``     in     32-bit word address inside the selected memory
+``host__wdata``    in     write data, :func:`host_data_bits` wide (low bits used)
+``host__we``       in     write ``host__wdata`` to ``sel``/``addr`` at this edge
+``host__re``       in     read ``sel``/``addr``: ``host__rdata`` holds the word one cycle
+                          later (raw bits, zero-extended; signed formats sign-extend
+                          from the memory's width)
+``host__rdata``    out    read data
+``start``          in     sampled at a rising edge while idle: run the loaded op
+``busy``           out    high from the edge after ``start`` until ``done``
+``done``           out    one-cycle pulse; the op's cycle count is the number of rising
+                          edges after the one that sampled ``start`` up to and including
+                          the first one that samples ``done`` high
+=================  =====  ===============================================================
+
+The host port may be used only while ``busy`` is low. One op runs per ``start``: the
+host writes the op registers (and the memories the op reads), pulses ``start``, waits for
+``done``, and reads the results.
+
+Memories (sparse profiles), addresses are flat word addresses:
+
+- ``op``: the op registers :data:`~hw.rtl.controller.REGISTERS` (32 bits each):
+  ``kind`` (:data:`~hw.rtl.controller.OP_KINDS`), ``k``, ``n``, ``m`` (the op's K, N, M),
+  ``s_len`` (stream entries of the op), ``w_base`` (first entry in ``weight``),
+  ``x_base``/``x_stride`` (word of ``X[:, tP+p]`` in activation bank ``p`` for tile ``t``:
+  ``x_base + t * x_stride``), ``dy_base``/``dy_stride`` (same for ``dY``, SDDMM),
+  ``y_base``/``y_stride`` (same for ``Y[:, tP+p]`` in output bank ``p``), ``row0`` (first
+  row of an SDDMM chunk).
+- ``weight``: ``weight_sram_words`` stream entries, each
+  ``value | col << operand_bits | last << (operand_bits + index_bits)``; a token (empty
+  row) is ``(0, 0, last=1)``.
+- ``act`` / ``out``: ``n_pe`` banks of ``act_sram_words / n_pe`` operands, bank-major
+  (``address = bank * act_sram_words / n_pe + offset``).
+- ``grad``: ``grad_buf_words`` accumulators ``g`` of the SDDMM chunk (not final tile).
+- ``dw``: ``grad_buf_words`` operands, ``requant(g[e])`` of the SDDMM chunk's non-zero
+  ``e`` after the last tile.
+
+Memories (systolic profiles): see :class:`~hw.rtl.systolic.SystolicTop`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.profiles import HwProfile
+
+from .array import PEArray
+from .controller import Controller, entry_bits
+from .host import HostSignature
+from .pe import check_sparse
+
+__all__ = ["MEMORY_IDS", "SparseTop", "build_top", "host_data_bits", "top_name"]
+
+MEMORY_IDS: Mapping[str, int] = {
+    "op": 0,
+    "weight": 1,
+    "act": 2,
+    "out": 3,
+    "grad": 4,
+    "dw": 5,
+    "psum": 6,
+}
+"""Host memory select value per memory name (one table for both kinds of top)."""
+
+SEL_BITS = 3
+"""Width of ``host__sel``."""
+
+
+def top_name(profile: HwProfile) -> str:
+    """Verilog module name of a profile's top level."""
+    return f"mast_accel_{profile.name}"
+
+
+def host_data_bits(profile: HwProfile) -> int:
+    """Width of ``host__wdata`` / ``host__rdata``: the widest memory word, at least 32."""
+    widths = [32, profile.acc_bits, profile.operand_bits]
+    if profile.is_sparse:
+        widths.append(entry_bits(profile))
+    return max(widths)
+
+
+def host_port(profile: HwProfile) -> dict:
+    """The members shared by every top's signature."""
+    return {
+        "host": In(HostSignature(SEL_BITS, host_data_bits(profile))),
+        "start": In(1),
+        "busy": Out(1),
+        "done": Out(1),
+    }
+
+
+class SparseTop(wiring.Component):
+    """Top level of a sparse profile: :class:`Controller` + :class:`PEArray`."""
+
+    def __init__(self, profile: HwProfile):
+        self._profile = check_sparse(profile, "SparseTop")
+        super().__init__(host_port(profile))
+
+    @property
+    def profile(self) -> HwProfile:
+        return self._profile
+
+    def elaborate(self, platform):
+        p = self._profile
+        m = Module()
+        shape = (SEL_BITS, host_data_bits(p))
+        m.submodules.ctrl = ctrl = Controller(p, MEMORY_IDS, *shape)
+        m.submodules.array = array = PEArray(p, MEMORY_IDS, *shape)
+        for sub in (ctrl.host, array.host):
+            for name in ("sel", "addr", "wdata", "we", "re"):
+                m.d.comb += getattr(sub, name).eq(getattr(self.host, name))
+        m.d.comb += [
+            self.host.rdata.eq(ctrl.host.rdata | array.host.rdata),
+            ctrl.start.eq(self.start),
+            self.busy.eq(ctrl.busy),
+            self.done.eq(ctrl.done),
+            array.busy.eq(ctrl.busy),
+            array.ctl.eq(ctrl.ctl),
+        ]
+        return m
+
+
+def build_top(profile: HwProfile | str) -> wiring.Component:
+    """The top-level component of ``profile`` (a profile or a built-in profile name)."""
+    from hw.profiles import load_profile
+
+    profile = load_profile(profile)
+    if profile.is_sparse:
+        return SparseTop(profile)
+    from .systolic import SystolicTop
+
+    return SystolicTop(profile)
