@@ -1,0 +1,107 @@
+"""Drop/grow rule: exact choices, disjointness, nnz kept, zero-initialised growth."""
+
+import pytest
+import torch
+
+from mast.sparsity import (
+    GradientUpdater,
+    RandomGrowthUpdater,
+    SparsityConfig,
+    SparsityManager,
+)
+
+
+def _case(shape=(6, 5), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    n = shape[0] * shape[1]
+    # distinct magnitudes so "smallest |w|" / "largest |grad|" are unique
+    w = (torch.randperm(n, generator=g).float() + 1.0).reshape(shape)
+    w *= torch.where(torch.rand(shape, generator=g) < 0.5, -1.0, 1.0)
+    grad = (torch.randperm(n, generator=g).float() + 1.0).reshape(shape)
+    grad *= torch.where(torch.rand(shape, generator=g) < 0.5, -1.0, 1.0)
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[torch.randperm(n, generator=g)[: n // 3]] = True
+    return w * mask.reshape(shape), grad, mask.reshape(shape)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rigl_drops_smallest_weights_grows_largest_grads(seed):
+    w, grad, mask = _case(seed=seed)
+    nnz = int(mask.sum())
+    k = int(0.3 * nnz)
+    change = GradientUpdater().update(w, mask, 0.3, grad, torch.Generator())
+    active = mask.reshape(-1).nonzero().squeeze(1)
+    inactive = (~mask).reshape(-1).nonzero().squeeze(1)
+    expect_drop = active[torch.argsort(w.reshape(-1)[active].abs())[:k]]
+    expect_grow = inactive[torch.argsort(grad.reshape(-1)[inactive].abs(), descending=True)[:k]]
+    assert set(change.dropped.tolist()) == set(expect_drop.tolist())
+    assert set(change.grown.tolist()) == set(expect_grow.tolist())
+    assert not set(change.dropped.tolist()) & set(change.grown.tolist())
+    assert int(change.mask.sum()) == nnz
+    expected = mask.reshape(-1).clone()
+    expected[expect_drop] = False
+    expected[expect_grow] = True
+    assert torch.equal(change.mask.reshape(-1), expected)
+
+
+def test_set_grows_only_inactive_and_keeps_nnz():
+    w, grad, mask = _case(shape=(8, 8), seed=3)
+    nnz = int(mask.sum())
+    change = RandomGrowthUpdater().update(w, mask, 0.5, None, torch.Generator().manual_seed(1))
+    assert change.grown.numel() == change.dropped.numel() == int(0.5 * nnz)
+    assert not mask.reshape(-1)[change.grown].any()
+    assert mask.reshape(-1)[change.dropped].all()
+    assert int(change.mask.sum()) == nnz
+    active = mask.reshape(-1).nonzero().squeeze(1)
+    smallest = active[torch.argsort(w.reshape(-1)[active].abs())[: change.dropped.numel()]]
+    assert set(change.dropped.tolist()) == set(smallest.tolist())
+
+
+def test_swap_capped_by_free_entries():
+    mask = torch.ones(4, 4, dtype=torch.bool)
+    mask[0, 0] = False
+    w = torch.randn(4, 4) * mask
+    change = GradientUpdater().update(w, mask, 0.5, torch.randn(4, 4), torch.Generator())
+    assert change.grown.tolist() == [0]
+    assert change.dropped.numel() == 1
+    assert int(change.mask.sum()) == 15
+
+
+def test_gradient_growth_needs_gradient():
+    w, _, mask = _case()
+    with pytest.raises(ValueError, match="dense gradient"):
+        GradientUpdater().update(w, mask, 0.3, None, torch.Generator())
+
+
+@pytest.mark.parametrize("method", ["rigl", "set", "mast", "rlx2"])
+def test_manager_update_zero_inits_growth_and_resets_state(method):
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(8, 6))
+    cfg = SparsityConfig(method=method, sparsity=0.75, distribution="uniform", delta_t=1,
+                         t_end=100, zeta=0.5, decay="constant")  # fmt: skip
+    mgr = SparsityManager(cfg)
+    mgr.register("w", p)
+    mgr.build()
+    opt = torch.optim.Adam([p], lr=0.1)
+    for _ in range(3):  # build optimizer state on the active entries
+        opt.zero_grad()
+        (p * torch.randn(8, 6)).sum().backward()
+        mgr.mask_grads_()
+        opt.step()
+    old = mgr.mask("w").clone()
+    w_before = p.detach().clone()
+    opt.zero_grad()
+    (p.sum() ** 2 + (p * torch.randn(8, 6)).sum()).backward()
+    res = mgr.step(1, opt)
+    assert res.skip_optimizer_step and res.update is not None
+    new = mgr.mask("w")
+    grown, dropped = new & ~old, old & ~new
+    assert int(grown.sum()) == int(dropped.sum()) == int(0.5 * 12) == res.update.swapped["w"]
+    assert int(new.sum()) == 12
+    assert torch.all(p[grown] == 0) and torch.all(p[~new] == 0)
+    assert torch.equal(p[new & old], w_before[new & old])
+    for key in ("exp_avg", "exp_avg_sq"):
+        state = opt.state[p][key]
+        assert torch.all(state[~new] == 0) and torch.all(state[grown] == 0)
+        assert torch.any(state[new & old] != 0)
+    assert torch.all(p.grad[~new] == 0) and torch.all(p.grad[grown] == 0)
