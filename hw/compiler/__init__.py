@@ -1,0 +1,31 @@
+"""Mask compiler: masked layers -> :class:`hw.program.Program` for one hardware profile.
+
+Public API: :func:`compile_layer`, :func:`compile_network`, :func:`choose_dataflow`,
+:func:`balance_rows` (row-parallel work assignment, also used by the cost model),
+:class:`ProgramFitError`, :data:`KERNEL_NAMES`.
+"""
+
+from hw.compiler.balance import RowPlan, balance_rows, plan_for_threshold
+from hw.compiler.build import (
+    KERNEL_NAMES,
+    ProgramFitError,
+    choose_dataflow,
+    compile_layer,
+    compile_network,
+)
+from hw.compiler.encode import encode_banks, encode_stream, encode_tiles, split_chunks
+
+__all__ = [
+    "KERNEL_NAMES",
+    "ProgramFitError",
+    "RowPlan",
+    "balance_rows",
+    "choose_dataflow",
+    "compile_layer",
+    "compile_network",
+    "encode_banks",
+    "encode_stream",
+    "encode_tiles",
+    "plan_for_threshold",
+    "split_chunks",
+]

@@ -1,0 +1,141 @@
+"""Row-parallel work assignment: pieces of rows onto PEs (``docs/microarchitecture.md`` s.2.4).
+
+A *piece* is a contiguous range of one row's non-zeros; every row has at least one piece
+(an empty row has one piece of length 0 that still occupies one zero-valued entry).
+:func:`balance_rows` cuts rows longer than a threshold into near-equal pieces, assigns the
+pieces greedily longest-first to the least-loaded PE, and keeps the threshold whose
+:func:`hw.timing.row_parallel_cycles` is lowest.
+
+Load bound (greedy list scheduling): with ``E`` entries in all and the longest piece
+``l`` entries, every PE holds ``n_p <= floor((E - l) / P) + l`` entries, i.e. at most one
+piece more than the ideal ``E / P``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.profiles import HwProfile
+from hw.timing import row_parallel_cycles
+
+__all__ = ["RowPlan", "balance_rows", "plan_for_threshold"]
+
+_THRESHOLD_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+
+
+@dataclass(frozen=True, eq=False)
+class RowPlan:
+    """Pieces and their PEs for one matrix.
+
+    Piece ``i`` covers non-zeros ``begin[i] .. end[i]-1`` (indices within its row's
+    non-zeros, column order) of row ``row[i]``; ``part[i]`` is its index among its row's
+    pieces; it runs on PE ``pe[i]``. Pieces are listed PE-major, in bank order (row, part).
+    """
+
+    row: np.ndarray
+    part: np.ndarray
+    begin: np.ndarray
+    end: np.ndarray
+    pe: np.ndarray
+    n_pe: int
+    threshold: int
+    """Longest piece allowed when cutting rows (the chosen candidate)."""
+
+    @property
+    def entries(self) -> np.ndarray:
+        """Bank entries per piece: ``max(1, length)``."""
+        return np.maximum(self.end - self.begin, 1)
+
+    @property
+    def pe_entries(self) -> np.ndarray:
+        """``n_p`` per PE."""
+        return np.bincount(self.pe, weights=self.entries, minlength=self.n_pe).astype(np.int64)
+
+    @property
+    def pe_pieces(self) -> np.ndarray:
+        """``q_p`` per PE."""
+        return np.bincount(self.pe, minlength=self.n_pe).astype(np.int64)
+
+    @property
+    def row_pieces(self) -> np.ndarray:
+        """Pieces per row."""
+        return np.bincount(self.row, minlength=int(self.row.max()) + 1).astype(np.int64)
+
+    @property
+    def split_adds(self) -> int:
+        """``sum_r (pieces_r - 1)``: reduction adds per sample."""
+        return int(len(self.row) - len(np.unique(self.row)))
+
+    def cycles(self, k: int, m: int, profile: HwProfile) -> int:
+        return row_parallel_cycles(
+            k, m, int(self.pe_entries.max()), int(self.pe_pieces.max()), self.split_adds, profile
+        )
+
+
+def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int) -> RowPlan:
+    """Cut rows longer than ``threshold`` into near-equal pieces and assign them greedily.
+
+    Pieces are taken longest first (ties: lower row, then lower part) and each goes to the
+    PE with the fewest entries (ties: fewer pieces, then lower PE index).
+    """
+    row_nnz = np.asarray(row_nnz, dtype=np.int64)
+    rows, parts, begins, ends = [], [], [], []
+    for r, c in enumerate(row_nnz.tolist()):
+        k = max(1, math.ceil(c / threshold))
+        base, extra = divmod(c, k)
+        b = 0
+        for j in range(k):
+            e = b + base + (1 if j < extra else 0)
+            rows.append(r)
+            parts.append(j)
+            begins.append(b)
+            ends.append(e)
+            b = e
+    row = np.array(rows, dtype=np.int64)
+    part = np.array(parts, dtype=np.int64)
+    begin = np.array(begins, dtype=np.int64)
+    end = np.array(ends, dtype=np.int64)
+    size = np.maximum(end - begin, 1)
+    order = np.lexsort((part, row, -size))
+    heap = [(0, 0, p) for p in range(n_pe)]
+    pe = np.empty(len(row), dtype=np.int64)
+    for i in order.tolist():
+        load, count, p = heapq.heappop(heap)
+        pe[i] = p
+        heapq.heappush(heap, (load + int(size[i]), count + 1, p))
+    bank = np.lexsort((part, row, pe))
+    return RowPlan(
+        row=row[bank], part=part[bank], begin=begin[bank], end=end[bank], pe=pe[bank],
+        n_pe=n_pe, threshold=threshold,
+    )  # fmt: skip
+
+
+def threshold_candidates(row_nnz: np.ndarray, n_pe: int) -> list[int]:
+    """Piece-length limits tried by :func:`balance_rows`, largest (no split) first."""
+    row_nnz = np.asarray(row_nnz, dtype=np.int64)
+    longest = max(1, int(row_nnz.max()))
+    ideal = math.ceil(int(np.maximum(row_nnz, 1).sum()) / n_pe)
+    cands = {longest}
+    cands.update(max(1, math.ceil(ideal * f)) for f in _THRESHOLD_FRACTIONS)
+    cands.update(max(1, math.ceil(longest / j)) for j in range(2, 9))
+    return sorted((c for c in cands if c <= longest), reverse=True)
+
+
+def balance_rows(row_nnz: np.ndarray, k: int, m: int, profile: HwProfile) -> RowPlan:
+    """The row-parallel plan with the fewest cycles over :func:`threshold_candidates`.
+
+    Ties keep the larger threshold (fewer splits). Deterministic.
+    """
+    best: RowPlan | None = None
+    best_cycles = 0
+    for t in threshold_candidates(row_nnz, profile.n_pe):
+        plan = plan_for_threshold(row_nnz, profile.n_pe, t)
+        c = plan.cycles(k, m, profile)
+        if best is None or c < best_cycles:
+            best, best_cycles = plan, c
+    assert best is not None
+    return best

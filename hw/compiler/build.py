@@ -1,0 +1,278 @@
+"""Compile masked layers to a :class:`hw.program.Program` (``docs/microarchitecture.md``).
+
+Kernels of a layer ``W`` (``out x in``) and the ops they become:
+
+==============  =====================================  =================================
+kernel          computes                               sparse profile / systolic profile
+==============  =====================================  =================================
+``forward``     ``Y = W X``                            ``spmm`` (sample or row) / ``gemm``
+``input_grad``  ``dX = W^T dY`` (CSR of W^T = CSC W)   ``spmm`` (sample or row) / ``gemm``
+``weight_grad`` ``dW = (dY X^T) .* mask``              ``sddmm`` chunks / ``gemm``
+``dense_grad``  ``dW = dY X^T`` (all-ones mask)        ``sddmm`` chunks / ``gemm``
+==============  =====================================  =================================
+
+A systolic weight-gradient ``gemm`` keeps ``dY`` stationary and streams ``X^T``: it is the
+GEMM ``(N x M) (M x K)`` with ``M`` as the reduction dimension, masked afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hw.compiler.balance import RowPlan, balance_rows
+from hw.compiler.encode import encode_banks, encode_stream, encode_tiles, split_chunks
+from hw.profiles import HwProfile, load_profile
+from hw.program import Op, Program
+from hw.timing import spmm_sample_parallel_cycles, tile_count
+from mast.sparsity.layer import SparseLayer
+from sim.fixed import quantize
+
+__all__ = [
+    "KERNEL_NAMES",
+    "ProgramFitError",
+    "choose_dataflow",
+    "compile_layer",
+    "compile_network",
+]
+
+KERNEL_NAMES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_grad")
+_DATAFLOW_CHOICES = ("auto", "sample", "row")
+
+
+class ProgramFitError(ValueError):
+    """An op does not fit the profile's memories; the message names field and values."""
+
+
+def _fit(layer: str, purpose: str, what: str, value: int, fld: str, limit: int, prof: str):
+    if value > limit:
+        raise ProgramFitError(
+            f"layer {layer!r} ({purpose}): {what}={value} exceeds {fld}={limit} of profile {prof!r}"
+        )
+
+
+def _check_sample(name, purpose, k, n, m, s, profile: HwProfile, *, sddmm: bool) -> None:
+    p = profile
+    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
+    if sddmm:
+        _fit(name, purpose, "K+N", k + n, "act_buf_words", p.act_buf_words, p.name)
+        words = tile_count(m, p) * (k + n)
+        _fit(name, purpose, "ceil(M/P)*(K+N)", words, "act_sram_words/P",
+             p.act_sram_words // p.n_pe, p.name)  # fmt: skip
+    else:
+        _fit(name, purpose, "K", k, "act_buf_words", p.act_buf_words, p.name)
+        _fit(name, purpose, "N", n, "out_buf_words", p.out_buf_words, p.name)
+        words = tile_count(m, p) * max(k, n)
+        _fit(name, purpose, "ceil(M/P)*max(K,N)", words, "act_sram_words/P",
+             p.act_sram_words // p.n_pe, p.name)  # fmt: skip
+    _fit(name, purpose, "S", s, "weight_sram_words", p.weight_sram_words, p.name)
+
+
+def _check_row(name, purpose, k, m, plan: RowPlan, profile: HwProfile) -> None:
+    p = profile
+    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
+    _fit(name, purpose, "K*M", k * m, "act_buf_words", p.act_buf_words, p.name)
+    _fit(name, purpose, "max n_p", int(plan.pe_entries.max()), "weight_bank_words",
+         p.weight_bank_words, p.name)  # fmt: skip
+    _fit(name, purpose, "max q_p*M", int(plan.pe_pieces.max()) * m, "out_buf_words",
+         p.out_buf_words, p.name)  # fmt: skip
+    _fit(name, purpose, "ceil(K*M/P)", -(-k * m // p.n_pe), "act_sram_words/P",
+         p.act_sram_words // p.n_pe, p.name)  # fmt: skip
+
+
+def choose_dataflow(
+    mask: np.ndarray, m: int, profile: HwProfile, *, name: str = "layer", purpose: str = "forward"
+) -> tuple[str, RowPlan]:
+    """Pick ``"sample"`` or ``"row"`` for an SpMM of ``mask`` (``N x K``) on ``M`` samples.
+
+    The cheaper of :func:`hw.timing.spmm_sample_parallel_cycles` and the balanced plan's
+    :func:`hw.timing.row_parallel_cycles` wins (ties: sample-parallel), among the
+    dataflows whose memories the op fits; if neither fits, the sample-parallel
+    :class:`ProgramFitError` is raised. Returns the choice and the row plan.
+    """
+    n, k = mask.shape
+    row_nnz = mask.sum(axis=1)
+    s = int(np.maximum(row_nnz, 1).sum())
+    plan = balance_rows(row_nnz, k, m, profile)
+    sp_error: ProgramFitError | None = None
+    try:
+        _check_sample(name, purpose, k, n, m, s, profile, sddmm=False)
+    except ProgramFitError as e:
+        sp_error = e
+    try:
+        _check_row(name, purpose, k, m, plan, profile)
+    except ProgramFitError:
+        if sp_error is not None:
+            raise sp_error from None
+        return "sample", plan
+    if sp_error is not None:
+        return "row", plan
+    sp = spmm_sample_parallel_cycles(k, n, m, s, profile)
+    return ("sample" if sp <= plan.cycles(k, m, profile) else "row"), plan
+
+
+def _int_weights(values: np.ndarray | None, mask: np.ndarray, profile: HwProfile, name: str):
+    if values is None:
+        return np.zeros(mask.shape, dtype=np.int64)
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        lo, hi = int(values.min(initial=0)), int(values.max(initial=0))
+        if lo < profile.operand_min or hi > profile.operand_max:
+            bad = lo if lo < profile.operand_min else hi
+            raise ProgramFitError(
+                f"layer {name!r}: integer weight {bad} outside the operand range "
+                f"[{profile.operand_min}, {profile.operand_max}] of profile {profile.name!r}"
+            )
+        w = values.astype(np.int64)
+    else:
+        w = np.asarray(quantize(values, profile), dtype=np.int64)
+    return np.where(mask, w, 0)
+
+
+def _as_layer(layer: SparseLayer | np.ndarray, name: str | None) -> tuple[str, dict, Any, Any]:
+    if isinstance(layer, SparseLayer):
+        meta = layer.meta()
+        if name is not None:
+            meta["name"] = name
+        meta["nnz"] = layer.nnz
+        return meta["name"], meta, layer.mask, layer.values
+    a = np.asarray(layer)
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"layer must be a SparseLayer or a non-empty 2-D array, got {a.shape}")
+    mask = a.astype(bool) if a.dtype == bool else a != 0
+    values = None if a.dtype == bool else a
+    name = name or "layer"
+    return name, {"name": name, "shape": list(a.shape), "nnz": int(mask.sum())}, mask, values
+
+
+def _layer_ops(
+    lname: str, mask: np.ndarray, w: np.ndarray, kernel: str, profile: HwProfile, m: int,
+    dataflow: str,
+) -> list[Op]:  # fmt: skip
+    transpose = kernel == "input_grad"
+    base = f"{lname}:{kernel}"
+    if kernel in ("forward", "input_grad"):
+        mk, wk = (mask.T, w.T) if transpose else (mask, w)
+        n, k = mk.shape
+        common = dict(name=base, layer=lname, purpose=kernel, transpose=transpose, n=n, k=k, m=m,
+                      nnz=int(mk.sum()))  # fmt: skip
+        if not profile.is_sparse:
+            _check_dense(lname, kernel, n, k, m, profile)
+            tiles = encode_tiles(wk, profile)
+            return [Op(kernel="gemm", dataflow="systolic", arrays={"weight_tiles": tiles},
+                       **common)]  # fmt: skip
+        if dataflow == "auto":
+            dataflow, plan = choose_dataflow(mk, m, profile, name=lname, purpose=kernel)
+        elif dataflow == "row":
+            plan = balance_rows(mk.sum(axis=1), k, m, profile)
+        if dataflow == "row":
+            _check_row(lname, kernel, k, m, plan, profile)
+            arrays = encode_banks(mk, wk, plan)
+        else:
+            arrays = encode_stream(mk, wk)
+            s = len(arrays["stream_last"])
+            _check_sample(lname, kernel, k, n, m, s, profile, sddmm=False)
+        return [Op(kernel="spmm", dataflow=dataflow, arrays=arrays, **common)]
+    gmask = np.ones_like(mask) if kernel == "dense_grad" else mask
+    n, k = gmask.shape
+    if not profile.is_sparse:
+        _check_dense(lname, kernel, n, m, k, profile)
+        return [Op(name=base, layer=lname, purpose=kernel, kernel="gemm", dataflow="systolic",
+                   transpose=False, n=n, k=k, m=m, nnz=int(gmask.sum()),
+                   arrays={"mask": gmask.reshape(-1)})]  # fmt: skip
+    if dataflow == "row":
+        raise ValueError(f"layer {lname!r}: {kernel} runs sample-parallel only, not 'row'")
+    stream = encode_stream(gmask, np.zeros(gmask.shape, dtype=np.int64))
+    chunks = split_chunks(stream, profile.grad_buf_words)
+    rows = np.concatenate(([0], np.cumsum(stream["stream_last"])))
+    ops = []
+    for i, (a, b, za, zb) in enumerate(chunks):
+        arrays = {key: v[a:b] for key, v in stream.items()}
+        _check_sample(lname, kernel, k, n, m, b - a, profile, sddmm=True)
+        ops.append(Op(name=f"{base}[{i}]", layer=lname, purpose=kernel, kernel="sddmm",
+                      dataflow="sample", transpose=False, n=n, k=k, m=m, arrays=arrays,
+                      row0=int(rows[a]), nz_begin=za, nz_end=zb, nnz=zb - za))  # fmt: skip
+    return ops
+
+
+def _check_dense(name: str, purpose: str, n: int, k: int, m: int, p: HwProfile) -> None:
+    """Systolic GEMM ``(n x k) (k x m)``: stationary tiles, streamed and produced words."""
+    tiles = -(-k // p.rows) * -(-n // p.cols) * p.rows * p.cols
+    _fit(name, purpose, "weight tile words", tiles, "weight_sram_words", p.weight_sram_words,
+         p.name)  # fmt: skip
+    _fit(name, purpose, "K*M", k * m, "act_sram_words", p.act_sram_words, p.name)
+    _fit(name, purpose, "N*M", n * m, "act_sram_words", p.act_sram_words, p.name)
+
+
+def compile_layer(
+    layer: SparseLayer | np.ndarray,
+    kernel: str,
+    profile: HwProfile | str,
+    m: int,
+    dataflow: str = "auto",
+    *,
+    name: str | None = None,
+) -> Program:
+    """Compile one kernel of one layer to a :class:`Program`.
+
+    Parameters
+    ----------
+    layer:
+        A :class:`SparseLayer`, or an ``N x K`` array: boolean (a mask; weights encode as
+        0) or numeric (non-zeros are the mask; floats are quantised with
+        :func:`sim.fixed.quantize`, integers are taken as operand integers).
+        A ``SparseLayer`` without values also encodes zero weights (cycles are unaffected).
+    kernel:
+        One of :data:`KERNEL_NAMES`.
+    profile:
+        A profile or its name / YAML path.
+    m:
+        Samples per op (columns of ``X``).
+    dataflow:
+        ``"auto"`` (cheapest by :mod:`hw.timing`), ``"sample"`` or ``"row"`` (SpMM only);
+        ignored on systolic profiles.
+
+    Raises
+    ------
+    ProgramFitError
+        An op exceeds a memory of the profile (the message names field and values).
+    ValueError
+        Unknown kernel or dataflow, ``m < 1``.
+    """
+    return compile_network([layer], [kernel], profile, m, dataflow, names=[name])
+
+
+def compile_network(
+    layers: Sequence[SparseLayer | np.ndarray],
+    kernels: Sequence[str] | str,
+    profile: HwProfile | str,
+    m: int,
+    dataflow: str = "auto",
+    *,
+    names: Sequence[str | None] | None = None,
+) -> Program:
+    """Compile every kernel in ``kernels`` of every layer, layer-major, into one program."""
+    prof = load_profile(profile)
+    kernels = [kernels] if isinstance(kernels, str) else list(kernels)
+    for k in kernels:
+        if k not in KERNEL_NAMES:
+            raise ValueError(f"unknown kernel {k!r}; known: {', '.join(KERNEL_NAMES)}")
+    if dataflow not in _DATAFLOW_CHOICES:
+        raise ValueError(f"unknown dataflow {dataflow!r}; known: {', '.join(_DATAFLOW_CHOICES)}")
+    if not isinstance(m, int | np.integer) or isinstance(m, bool) or m < 1:
+        raise ValueError(f"M (samples) must be an integer >= 1, got {m!r}")
+    m = int(m)
+    names = list(names) if names is not None else [None] * len(layers)
+    ops: list[Op] = []
+    metas: list[Mapping[str, Any]] = []
+    for layer, nm in zip(layers, names, strict=True):
+        lname, meta, mask, values = _as_layer(layer, nm)
+        if any(meta_["name"] == lname for meta_ in metas):
+            raise ValueError(f"duplicate layer name {lname!r}")
+        metas.append(meta)
+        w = _int_weights(values, mask, prof, lname)
+        for kern in kernels:
+            ops += _layer_ops(lname, mask, w, kern, prof, m, dataflow)
+    return Program(profile=prof, ops=tuple(ops), layers=tuple(metas))

@@ -1,0 +1,114 @@
+"""Encoders from an integer weight matrix to the arrays of a :class:`hw.program.Op`.
+
+Layouts are documented in :mod:`hw.program`. All functions take ``mask`` (``N x K`` bool)
+and ``w`` (``N x K`` operand integers, zero where the mask is ``False``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hw.compiler.balance import RowPlan
+from hw.profiles import HwProfile
+
+__all__ = ["encode_stream", "encode_banks", "encode_tiles", "split_chunks"]
+
+
+def encode_stream(mask: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+    """CSR stream with one token per empty row (s.2.1).
+
+    Returns ``stream_val``, ``stream_col``, ``stream_last``, ``stream_token`` of length
+    ``S = sum_r max(1, nnz_r)``; non-zeros in row-major order, columns ascending.
+    """
+    cnt = mask.sum(axis=1).astype(np.int64)
+    length = np.maximum(cnt, 1)
+    s = int(length.sum())
+    start = np.cumsum(length) - length
+    r, c = np.nonzero(mask)
+    within = np.arange(len(r)) - (np.cumsum(cnt) - cnt)[r]
+    pos = start[r] + within
+    val = np.zeros(s, dtype=np.int64)
+    col = np.zeros(s, dtype=np.int64)
+    last = np.zeros(s, dtype=np.int64)
+    token = np.zeros(s, dtype=np.int64)
+    val[pos] = w[r, c]
+    col[pos] = c
+    last[start + length - 1] = 1
+    token[start[cnt == 0]] = 1
+    return {"stream_val": val, "stream_col": col, "stream_last": last, "stream_token": token}
+
+
+def split_chunks(stream: dict[str, np.ndarray], limit: int) -> list[tuple[int, int, int, int]]:
+    """Cut a stream into SDDMM chunks of at most ``limit`` non-zeros (s.2.3).
+
+    A cut follows every ``limit``-th non-zero; tokens stay with the entries after them
+    (a token after a cut opens the next chunk), and no chunk is empty, so an all-empty
+    mask gives one chunk of tokens. Returns ``(entry_begin, entry_end, nz_begin, nz_end)``.
+    """
+    token = stream["stream_token"].astype(bool)
+    nz_before = np.concatenate(([0], np.cumsum(~token)))
+    s = len(token)
+    nz_pos = np.flatnonzero(~token)
+    cuts = [int(nz_pos[j - 1]) + 1 for j in range(limit, len(nz_pos) + 1, limit)]
+    bounds = [0] + [c for c in cuts if c < s] + [s]
+    return [
+        (a, b, int(nz_before[a]), int(nz_before[b]))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np.ndarray]:
+    """Per-PE weight banks, piece table and reduction schedule of a row-parallel op."""
+    row_cols = [np.flatnonzero(mask[r]) for r in range(mask.shape[0])]
+    vals, cols, ends = [], [], []
+    for r, b, e in zip(plan.row.tolist(), plan.begin.tolist(), plan.end.tolist(), strict=True):
+        if e == b:
+            vals.append(np.zeros(1, dtype=np.int64))
+            cols.append(np.zeros(1, dtype=np.int64))
+        else:
+            cc = row_cols[r][b:e]
+            vals.append(w[r, cc].astype(np.int64))
+            cols.append(cc.astype(np.int64))
+        flag = np.zeros(len(cols[-1]), dtype=np.int64)
+        flag[-1] = 1
+        ends.append(flag)
+    pe_entries = plan.pe_entries
+    pieces_per_row = plan.row_pieces
+    split = pieces_per_row[plan.row] > 1
+    split_rows = np.flatnonzero(pieces_per_row > 1)
+    red_index = np.full(len(pieces_per_row), -1, dtype=np.int64)
+    red_index[split_rows] = np.arange(len(split_rows))
+    red_piece, red_ptr = [], [0]
+    for r in split_rows.tolist():
+        idx = np.flatnonzero(plan.row == r)
+        red_piece.extend(idx[np.argsort(plan.part[idx], kind="stable")].tolist())
+        red_ptr.append(len(red_piece))
+    return {
+        "bank_val": np.concatenate(vals),
+        "bank_col": np.concatenate(cols),
+        "bank_end": np.concatenate(ends),
+        "bank_ptr": np.concatenate(([0], np.cumsum(pe_entries))),
+        "piece_pe": plan.pe,
+        "piece_row": plan.row,
+        "piece_split": split.astype(np.int64),
+        "piece_red": np.where(split, red_index[plan.row], -1),
+        "piece_len": plan.end - plan.begin,
+        "piece_ptr": np.concatenate(([0], np.cumsum(plan.pe_pieces))),
+        "red_row": split_rows.astype(np.int64),
+        "red_ptr": np.array(red_ptr, dtype=np.int64),
+        "red_piece": np.array(red_piece, dtype=np.int64),
+    }
+
+
+def encode_tiles(w: np.ndarray, profile: HwProfile) -> np.ndarray:
+    """Dense weight tiles ``(F, R, C)``: fold ``nf * KF + kf``, cell ``(i, j)`` =
+    ``W[nf*C + j, kf*R + i]`` (zero padded)."""
+    n, k = w.shape
+    r, c = profile.rows, profile.cols
+    kf, nf = math.ceil(k / r), math.ceil(n / c)
+    padded = np.zeros((nf * c, kf * r), dtype=np.int64)
+    padded[:n, :k] = w
+    # (nf, C, kf, R) -> (nf, kf, R, C)
+    return padded.reshape(nf, c, kf, r).transpose(0, 2, 3, 1).reshape(nf * kf, r, c)

@@ -1,0 +1,311 @@
+"""``Program``: what the mask compiler emits and what ``sim`` and the RTL testbenches run.
+
+A :class:`Program` is the embedded :class:`~hw.profiles.HwProfile`, an ordered tuple of
+:class:`Op` (one kernel each, see ``docs/microarchitecture.md``) and the metadata of the
+layers they came from. Every op carries its memory contents as integer numpy arrays;
+:meth:`Op.memory_images` lays them out word by word as the RTL memories are addressed.
+
+Memory images (``P = n_pe``; all images are flat integer arrays, address = index):
+
+Compressed weight stream (``dataflow="sample"``: kernels ``spmm`` and ``sddmm``), one
+entry per address ``i = 0..S-1`` of the global weight SRAM, one memory per field:
+
+- ``weight_val``: ``operand_bits`` signed value (0 for tokens; 0 everywhere for SDDMM);
+- ``weight_col``: ``index_bits`` unsigned column (input index ``k``; 0 for tokens);
+- ``weight_last``: 1 bit, the entry ends its row;
+- ``weight_token``: 1 bit, the entry is the token of an empty row (no non-zero).
+
+Row-parallel banks (``dataflow="row"``): the weight SRAM split in ``P`` banks of
+``weight_bank_words``; PE ``p``'s ``i``-th entry at ``p * weight_bank_words + i``:
+
+- ``bank_val`` / ``bank_col`` / ``bank_end`` (end of a piece); unused words are 0;
+- piece table, PE-major (``piece_ptr[p] .. piece_ptr[p+1]-1`` are PE ``p``'s pieces in
+  bank order; its ``j``-th piece is *slot* ``j``): ``piece_row``, ``piece_split``
+  (1 if the row has several pieces), ``piece_red`` (index into the reduction schedule of
+  the split row, -1 if unsplit), ``piece_pe``, ``piece_len``;
+- reduction schedule, one record per split row in row order: ``red_row``, ``red_ptr``
+  (offsets into ``red_piece``), ``red_piece`` (piece-table indices in piece order).
+
+Dense systolic tiles (``dataflow="systolic"``): ``weight_tiles`` with fold
+``f = nf * ceil(K/R) + kf`` (``n``-fold outer, ``k``-fold inner) and cell ``(i, j)`` at
+``(f * R + i) * C + j`` holding ``W[nf*C + j, kf*R + i]`` (0 outside ``W``).
+
+Activation SRAM (``act_sram``, ``P`` banks of ``act_sram_words // P`` operand words,
+bank ``b`` offset ``o`` at ``b * (act_sram_words // P) + o``):
+
+- SP SpMM: ``X[k, m]`` in bank ``m % P`` at ``(m // P) * K + k``;
+- SDDMM: bank ``m % P`` at ``(m // P) * (K + N) + j`` holding ``X[j, m]`` for ``j < K``
+  and ``dY[j - K, m]`` for ``K <= j < K + N``;
+- RP: broadcast order ``i = m * K + k`` (sample-major, as the PEs walk it) in bank
+  ``i % P`` at ``i // P``: ``bcast_words <= P`` consecutive words come from distinct banks;
+- systolic: one bank, ``X[k, m]`` at ``k * M + m``.
+
+Output SRAM (``out_sram``, same banking as ``act_sram``):
+
+- SP SpMM: ``Y[n, m]`` in bank ``m % P`` at ``(m // P) * N + n``;
+- RP: PE ``p`` writes bank ``p`` at ``m * q_p + j`` for its slot ``j`` (raw accumulator
+  for a split piece, ``requant`` otherwise); the reduction writes a split row's result
+  over its first piece's word, so ``Y[r, m]`` is at the slot of row ``r``'s first piece;
+- SDDMM: ``grad_out`` holds ``requant(g[e])`` at ``e`` (the chunk's ``e``-th non-zero);
+- systolic: one bank, ``Y[n, m]`` at ``n * M + m``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from hw.profiles import HwProfile
+
+__all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program"]
+
+KERNELS: tuple[str, ...] = ("spmm", "sddmm", "gemm")
+DATAFLOWS: tuple[str, ...] = ("sample", "row", "systolic")
+PURPOSES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_grad")
+FORMAT_VERSION = 1
+
+_STREAM = ("stream_val", "stream_col", "stream_last", "stream_token")
+_ROW = (
+    "bank_val", "bank_col", "bank_end", "bank_ptr", "piece_pe", "piece_row", "piece_split",
+    "piece_red", "piece_len", "piece_ptr", "red_row", "red_ptr", "red_piece",
+)  # fmt: skip
+_REQUIRED = {"sample": _STREAM, "row": _ROW, "systolic": ()}
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One kernel of a program: its dimensions and its encoded weights.
+
+    ``W`` is ``N x K`` (``N`` outputs, ``K`` inputs) *after* transposition: an
+    ``input_grad`` op of a layer of shape ``(out, in)`` has ``N = in``, ``K = out`` and
+    ``transpose=True`` (its stream is the CSR of ``W^T``, i.e. the CSC of ``W``).
+    ``M`` is the number of samples (columns of ``X``).
+    """
+
+    name: str
+    """Unique within a program: ``<layer>:<purpose>`` plus ``[chunk]`` for SDDMM chunks."""
+    layer: str
+    """Name of the source layer."""
+    purpose: Literal["forward", "input_grad", "weight_grad", "dense_grad"]
+    """Which training kernel of the layer this op computes."""
+    kernel: Literal["spmm", "sddmm", "gemm"]
+    dataflow: Literal["sample", "row", "systolic"]
+    transpose: bool
+    n: int
+    k: int
+    m: int
+    arrays: Mapping[str, np.ndarray] = field(repr=False)
+    """Encoded weights, names in the module docstring (``stream_*``, ``bank_*`` ...)."""
+    row0: int = 0
+    """SDDMM: row of the chunk's first stream entry."""
+    nz_begin: int = 0
+    """SDDMM: the chunk covers the mask's non-zeros ``nz_begin .. nz_end-1`` (CSR order)."""
+    nz_end: int = 0
+    nnz: int = 0
+    """Mask non-zeros this op computes with (SDDMM: the chunk's); useful MACs = ``M * nnz``."""
+
+    def __post_init__(self) -> None:
+        for attr, known in (("kernel", KERNELS), ("dataflow", DATAFLOWS), ("purpose", PURPOSES)):
+            if getattr(self, attr) not in known:
+                raise ValueError(
+                    f"op {self.name!r}: unknown {attr} {getattr(self, attr)!r}; "
+                    f"known: {', '.join(known)}"
+                )
+        missing = [a for a in _REQUIRED[self.dataflow] if a not in self.arrays]
+        if missing:
+            raise ValueError(f"op {self.name!r}: missing array {missing[0]!r}")
+        frozen = {}
+        for key, a in self.arrays.items():
+            a = np.asarray(a)
+            if a.dtype.kind not in "iub":
+                raise ValueError(f"op {self.name!r}: array {key!r} must be integer, got {a.dtype}")
+            a = a.astype(np.int64)
+            a.flags.writeable = False
+            frozen[key] = a
+        object.__setattr__(self, "arrays", frozen)
+
+    # ---- derived ---------------------------------------------------------------------
+    @property
+    def stream_length(self) -> int:
+        """``S``: entries of the compressed stream (sample-parallel ops)."""
+        return len(self.arrays["stream_last"])
+
+    def stream_rows(self) -> np.ndarray:
+        """Row index of every stream entry (``row0`` plus the ``last`` flags before it)."""
+        last = self.arrays["stream_last"]
+        return self.row0 + np.concatenate(([0], np.cumsum(last)[:-1])).astype(np.int64)
+
+    def meta(self) -> dict[str, Any]:
+        keys = ("name", "layer", "purpose", "kernel", "dataflow", "transpose", "n", "k", "m")
+        d = {key: getattr(self, key) for key in keys}
+        d.update(row0=self.row0, nz_begin=self.nz_begin, nz_end=self.nz_end, nnz=self.nnz)
+        d["arrays"] = sorted(self.arrays)
+        return d
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Op) or self.meta() != other.meta():
+            return False
+        return all(np.array_equal(self.arrays[a], other.arrays[a]) for a in self.arrays)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ---- memory images ---------------------------------------------------------------
+    def memory_images(
+        self,
+        profile: HwProfile,
+        x: np.ndarray | None = None,
+        dy: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Flat integer images of the op's memories (layouts in the module docstring).
+
+        Weight memories are always present; ``act_sram`` is added when the op's integer
+        inputs are given (``x``: ``K x M``; ``dy``: ``N x M`` for SDDMM).
+        """
+        a = self.arrays
+        if self.dataflow == "sample":
+            images = {
+                "weight_val": a["stream_val"].copy(),
+                "weight_col": a["stream_col"].copy(),
+                "weight_last": a["stream_last"].copy(),
+                "weight_token": a["stream_token"].copy(),
+            }
+        elif self.dataflow == "row":
+            depth = profile.weight_bank_words
+            ptr = a["bank_ptr"]
+            images = {}
+            for key, src in (("bank_val", "bank_val"), ("bank_col", "bank_col"),
+                             ("bank_end", "bank_end")):  # fmt: skip
+                img = np.zeros(profile.n_pe * depth, dtype=np.int64)
+                for p in range(profile.n_pe):
+                    img[p * depth : p * depth + ptr[p + 1] - ptr[p]] = a[src][ptr[p] : ptr[p + 1]]
+                images[key] = img
+            for key in _ROW[4:]:
+                images[key] = a[key].copy()
+        else:
+            images = {key: a[key].reshape(-1).copy() for key in ("weight_tiles",) if key in a}
+        if x is not None:
+            images["act_sram"] = self.act_sram_image(profile, x, dy)
+        return images
+
+    def act_sram_image(
+        self, profile: HwProfile, x: np.ndarray, dy: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The activation SRAM as the op's load stage reads it (module docstring)."""
+        x = np.asarray(x, dtype=np.int64)
+        p = profile.n_pe
+        if self.dataflow == "systolic":
+            return x.reshape(-1).copy()
+        depth = profile.act_sram_words // p
+        banks = np.zeros((p, depth), dtype=np.int64)
+        m_idx = np.arange(self.m)
+        if self.dataflow == "row":
+            words = x.T.reshape(-1)
+            i = np.arange(len(words))
+            banks[i % p, i // p] = words
+        else:
+            cols = x if self.kernel == "spmm" else np.concatenate([x, np.asarray(dy)], axis=0)
+            height = cols.shape[0]
+            j = np.arange(height)
+            banks[(m_idx % p)[None, :], ((m_idx // p) * height)[None, :] + j[:, None]] = cols
+        return banks.reshape(-1)
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A profile, the ordered ops to run on it, and the source layers' metadata."""
+
+    profile: HwProfile
+    ops: tuple[Op, ...]
+    layers: tuple[Mapping[str, Any], ...] = ()
+    """``SparseLayer.meta()`` of every compiled layer (plus its ``nnz``)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(self.ops))
+        object.__setattr__(self, "layers", tuple(dict(m) for m in self.layers))
+        names = [op.name for op in self.ops]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"program: duplicate op name {sorted(dup)[0]!r}")
+
+    def op(self, name: str) -> Op:
+        """The op called ``name``; unknown names list the known ones."""
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise KeyError(f"unknown op {name!r}; known: {', '.join(o.name for o in self.ops)}")
+
+    def ops_of(self, layer: str, purpose: str | None = None) -> list[Op]:
+        """Ops of ``layer`` (optionally of one purpose), in program order."""
+        return [o for o in self.ops if o.layer == layer and purpose in (None, o.purpose)]
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Program)
+            and self.profile == other.profile
+            and self.layers == other.layers
+            and len(self.ops) == len(other.ops)
+            and all(a == b for a, b in zip(self.ops, other.ops, strict=True))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def save(self, path: str | Path) -> Path:
+        """Write one ``.npz``: op arrays as ``op<i>/<name>`` plus a JSON ``meta`` entry."""
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {}
+        for i, op in enumerate(self.ops):
+            for key, a in op.arrays.items():
+                arrays[f"op{i}/{key}"] = a
+        meta = {
+            "format": FORMAT_VERSION,
+            "profile": json.loads(self.profile.to_json()),
+            "ops": [op.meta() for op in self.ops],
+            "layers": list(self.layers),
+        }
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Program:
+        """Read a program written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"program file {str(path)!r} does not exist")
+        with np.load(path) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            if meta.get("format") != FORMAT_VERSION:
+                raise ValueError(
+                    f"program file {str(path)!r}: format {meta.get('format')!r} is not "
+                    f"{FORMAT_VERSION}"
+                )
+            ops = []
+            for i, om in enumerate(meta["ops"]):
+                om = dict(om)
+                keys = om.pop("arrays")
+                ops.append(Op(**om, arrays={key: z[f"op{i}/{key}"] for key in keys}))
+        profile = HwProfile.from_dict(meta["profile"], source=f"program file {str(path)!r}")
+        return cls(profile=profile, ops=tuple(ops), layers=tuple(meta["layers"]))
+
+
+def concat_programs(programs: Sequence[Program]) -> Program:
+    """Join programs compiled for the same profile (ops and layers in order)."""
+    if not programs:
+        raise ValueError("concat_programs: no programs given")
+    prof = programs[0].profile
+    for p in programs[1:]:
+        if p.profile != prof:
+            raise ValueError(
+                f"concat_programs: profile {p.profile.name!r} differs from {prof.name!r}"
+            )
+    layers: list[Mapping[str, Any]] = []
+    for p in programs:
+        layers += [m for m in p.layers if m not in layers]
+    return Program(prof, tuple(o for p in programs for o in p.ops), tuple(layers))

@@ -1,0 +1,110 @@
+"""Closed-form cycle counts of one accelerator op (``docs/microarchitecture.md`` s.2-3).
+
+Pure functions of a profile and an op's dimensions, defined once. The mask compiler uses
+them to choose a dataflow, the analytical cost model to cost kernels without compiling,
+and the tests check that the step-by-step cycle model in :mod:`sim` reproduces them.
+
+A *step* lasts the longest of its active stages plus one handshake cycle; a stage of
+duration 0 in a sequential phase list (row-parallel) is skipped with its handshake.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hw.profiles import HwProfile
+
+__all__ = [
+    "adder_tree_depth",
+    "ideal_cycles",
+    "row_parallel_cycles",
+    "sddmm_cycles",
+    "spmm_sample_parallel_cycles",
+    "stream_length",
+    "systolic_cycles",
+    "tile_count",
+]
+
+
+def stream_length(row_nnz: np.ndarray) -> int:
+    """Entries of the compressed stream: ``S = sum_r max(1, nnz_r)`` (empty rows: a token)."""
+    return int(np.maximum(np.asarray(row_nnz, dtype=np.int64), 1).sum())
+
+
+def adder_tree_depth(profile: HwProfile) -> int:
+    """``TD = ceil(log2 P)`` (0 for one PE)."""
+    return (profile.n_pe - 1).bit_length()
+
+
+def tile_count(m: int, profile: HwProfile) -> int:
+    """Sample tiles of the sample-parallel dataflow: ``T = ceil(M / P)``."""
+    return -(-m // profile.n_pe)
+
+
+def ideal_cycles(m: int, nnz: int, profile: HwProfile) -> int:
+    """Ideal sparse-kernel cycles ``ceil(M * nnz / P)`` (all PEs busy, no overheads)."""
+    return -(-m * nnz // profile.n_pe)
+
+
+def _pipelined(t: int, stages: tuple[int, ...]) -> int:
+    """Steps ``s = 0..T+len-2`` of a ``len``-stage pipeline over ``T`` tiles of equal stages.
+
+    Step ``s`` runs stage ``j`` on tile ``s - j`` when that tile exists; each step costs
+    the longest active stage plus one handshake cycle.
+    """
+    n = len(stages)
+    total, s = 0, 0
+    while s < t + n - 1:
+        lo, hi = max(0, s - t + 1), min(n - 1, s)
+        if lo == 0 and hi == n - 1:
+            # Steps n-1 .. T-1 run every stage: identical, counted at once.
+            reps = t - n + 1
+            total += reps * (max(stages) + 1)
+            s += reps
+            continue
+        total += max(stages[lo : hi + 1]) + 1
+        s += 1
+    return total
+
+
+def spmm_sample_parallel_cycles(k: int, n: int, m: int, s: int, profile: HwProfile) -> int:
+    """Sample-parallel SpMM (s.2.2): stages load ``K``, compute ``S + PD``, drain ``N``."""
+    return _pipelined(tile_count(m, profile), (k, s + profile.pipeline_depth, n))
+
+
+def sddmm_cycles(k: int, n: int, m: int, s_chunk: int, profile: HwProfile) -> int:
+    """Sample-parallel SDDMM chunk (s.2.3): load ``K + N``, compute ``S_chunk + PD + TD``."""
+    compute = s_chunk + profile.pipeline_depth + adder_tree_depth(profile)
+    return _pipelined(tile_count(m, profile), (k + n, compute))
+
+
+def row_parallel_phases(
+    k: int, m: int, max_entries: int, max_pieces: int, split_adds: int, profile: HwProfile
+) -> dict[str, int]:
+    """Durations of the row-parallel phases (s.2.4) before handshakes.
+
+    ``max_entries = max_p n_p``, ``max_pieces = max_p q_p``,
+    ``split_adds = sum_r (pieces_r - 1)``.
+    """
+    return {
+        "load": -(-k * m // profile.bcast_words),
+        "compute": m * max_entries + profile.pipeline_depth,
+        "drain": m * max_pieces,
+        "reduction": m * split_adds,
+    }
+
+
+def row_parallel_cycles(
+    k: int, m: int, max_entries: int, max_pieces: int, split_adds: int, profile: HwProfile
+) -> int:
+    """Row-parallel SpMM (s.2.4): sum over non-empty phases of ``duration + 1``."""
+    phases = row_parallel_phases(k, m, max_entries, max_pieces, split_adds, profile)
+    return sum(d + 1 for d in phases.values() if d > 0)
+
+
+def systolic_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:
+    """Weight-stationary GEMM (s.3): ``ceil(K/R) * ceil(N/C) * (2R + C + M - 2)``."""
+    r, c = profile.rows, profile.cols
+    return math.ceil(k / r) * math.ceil(n / c) * (2 * r + c + m - 2)

@@ -1,0 +1,212 @@
+"""Sparse PE array executors (``docs/microarchitecture.md`` s.2.2-2.4).
+
+Each executor keeps the buffers the hardware has (activation SRAM banks, per-PE double
+buffers, output SRAM banks, gradient SRAM), runs the microarchitecture's steps in order
+through :func:`sim.pipeline.run_steps` (or its sequential phases for row-parallel ops), and
+counts cycles and accesses per stage. Arithmetic within a stage is vectorised over PEs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from hw.profiles import HwProfile
+from hw.program import Op
+from hw.timing import adder_tree_depth, tile_count
+from sim.fixed import adder_tree, int_dtype, mac_chain, requant, sat_acc
+from sim.pipeline import Stage, run_steps
+from sim.result import MemoryAccesses, OpResult, PhaseCycles
+
+__all__ = ["run_rp_spmm", "run_sddmm", "run_sp_spmm"]
+
+
+def _result(op, out, profile, cycles, phases, compute, steps, busy, cnt: Counter) -> OpResult:
+    from sim.fixed import dequantize
+
+    mem_fields = MemoryAccesses.__dataclass_fields__
+    return OpResult(
+        name=op.name, output=out, output_float=dequantize(out, profile), cycles=cycles,
+        phases=phases, compute_cycles=compute, steps=steps, pe_busy=busy,
+        mem=MemoryAccesses(**{k: int(v) for k, v in cnt.items() if k in mem_fields}),
+        macs=int(cnt["macs"]), useful_macs=op.m * op.nnz, adds=int(cnt["adds"]),
+    )  # fmt: skip
+
+
+def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
+    """Sample-parallel SpMM: load ``K`` / compute ``S + PD`` / drain ``N`` per tile."""
+    p, k, n, m = profile.n_pe, op.k, op.n, op.m
+    a = op.arrays
+    val, col, last = a["stream_val"], a["stream_col"], a["stream_last"].astype(bool)
+    s = len(val)
+    n_tokens = int(a["stream_token"].sum())
+    dt = int_dtype(profile)
+    act_sram = op.act_sram_image(profile, x).reshape(p, -1).astype(dt)
+    depth = profile.act_sram_words // p
+    out_sram = np.zeros((p, depth), dtype=dt)
+    act_buf = np.zeros((2, p, k), dtype=dt)
+    out_buf = np.zeros((2, p, n), dtype=dt)
+    lanes = np.arange(p)
+    busy = np.zeros(p, dtype=np.int64)
+    cnt: Counter = Counter()
+
+    def live(t: int) -> np.ndarray:
+        return t * p + lanes < m
+
+    def load(t: int) -> None:
+        on = live(t)
+        act_buf[t % 2] = act_sram[:, t * k : (t + 1) * k] * on[:, None]
+        cnt["act_sram_reads"] += k * on.sum()
+        cnt["pe_buf_writes"] += k * on.sum()
+
+    def compute(t: int) -> None:
+        on = live(t)
+        prods = val[:, None] * act_buf[t % 2][:, col].T
+        out_buf[t % 2] = (requant(mac_chain(prods, last, profile), profile) * on).T
+        cnt["weight_sram_reads"] += s
+        cnt["index_reads"] += s
+        cnt["pe_buf_reads"] += (s - n_tokens) * on.sum()
+        cnt["macs"] += s * on.sum()
+        cnt["pe_buf_writes"] += n * on.sum()
+        busy[on] += s
+
+    def drain(t: int) -> None:
+        on = live(t)
+        out_sram[on, t * n : (t + 1) * n] = out_buf[t % 2][on]
+        cnt["pe_buf_reads"] += n * on.sum()
+        cnt["out_sram_writes"] += n * on.sum()
+
+    stages = [
+        Stage("load", k, load),
+        Stage("compute", s + profile.pipeline_depth, compute),
+        Stage("drain", n, drain),
+    ]
+    cycles, phases, comp, steps = run_steps(tile_count(m, profile), stages)
+    ms = np.arange(m)
+    y = out_sram[(ms % p)[None, :], ((ms // p) * n)[None, :] + np.arange(n)[:, None]]
+    return _result(op, y, profile, cycles, phases, comp, steps, busy, cnt)
+
+
+def run_sddmm(op: Op, x: np.ndarray, dy: np.ndarray, profile: HwProfile) -> OpResult:
+    """SDDMM chunk: load ``K + N`` / compute ``S_chunk + PD + TD`` per tile (s.2.3)."""
+    p, k, n, m = profile.n_pe, op.k, op.n, op.m
+    a = op.arrays
+    col = a["stream_col"]
+    real = ~a["stream_token"].astype(bool)
+    rows = op.stream_rows()
+    s, nnz = len(col), int(real.sum())
+    t_count = tile_count(m, profile)
+    dt = int_dtype(profile)
+    act_sram = op.act_sram_image(profile, x, dy).reshape(p, -1).astype(dt)
+    act_buf = np.zeros((2, p, k + n), dtype=dt)
+    g = np.zeros(nnz, dtype=dt)
+    out = np.zeros(nnz, dtype=dt)
+    lanes = np.arange(p)
+    busy = np.zeros(p, dtype=np.int64)
+    width = 1 << max(0, (p - 1).bit_length())
+    cnt: Counter = Counter()
+
+    def load(t: int) -> None:
+        on = t * p + lanes < m
+        act_buf[t % 2] = act_sram[:, t * (k + n) : (t + 1) * (k + n)] * on[:, None]
+        cnt["act_sram_reads"] += (k + n) * on.sum()
+        cnt["pe_buf_writes"] += (k + n) * on.sum()
+
+    def compute(t: int) -> None:
+        nonlocal g, out
+        on = t * p + lanes < m
+        buf = act_buf[t % 2]
+        prods = (buf[:, k + rows[real]] * buf[:, col[real]]).T
+        tree = adder_tree(prods, profile)
+        if t == t_count - 1:
+            out = requant(sat_acc(g + tree, profile), profile)
+            cnt["out_sram_writes"] += nnz
+        else:
+            g = sat_acc(g + tree, profile)
+            cnt["grad_sram_writes"] += nnz
+        if t > 0:
+            cnt["grad_sram_reads"] += nnz
+        cnt["index_reads"] += s
+        cnt["pe_buf_reads"] += 2 * nnz * on.sum()
+        cnt["macs"] += nnz * on.sum()
+        cnt["adds"] += (width - 1) * nnz + nnz
+        busy[on] += nnz
+
+    compute_len = s + profile.pipeline_depth + adder_tree_depth(profile)
+    stages = [Stage("load", k + n, load), Stage("compute", compute_len, compute)]
+    cycles, phases, comp, steps = run_steps(t_count, stages)
+    return _result(op, out, profile, cycles, phases, comp, steps, busy, cnt)
+
+
+def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
+    """Row-parallel SpMM: phases load / compute / drain / reduce, each one step (s.2.4)."""
+    p, k, m = profile.n_pe, op.k, op.m
+    a = op.arrays
+    dt = int_dtype(profile)
+    n_p = np.diff(a["bank_ptr"])
+    q_p = np.diff(a["piece_ptr"])
+    slot = np.arange(len(a["piece_pe"])) - a["piece_ptr"][a["piece_pe"]]
+    cnt: Counter = Counter()
+    phase: dict[str, int] = {}
+
+    # load: the broadcast bus delivers K*M words, bcast_words per cycle, to every PE.
+    words = op.act_sram_image(profile, x).reshape(p, -1).astype(dt)
+    i = np.arange(k * m)
+    stream = words[i % p, i // p]
+    act_buf = stream.reshape(m, k)  # identical copy in every PE (sample-major)
+    phase["load"] = -(-k * m // profile.bcast_words)
+    cnt["act_sram_reads"] += k * m
+    cnt["pe_buf_writes"] += k * m * p
+
+    # compute: every PE walks its bank once per sample; pieces restart the accumulator.
+    val, colx = a["bank_val"], a["bank_col"]
+    prods = val[:, None] * act_buf[:, colx].T
+    acc = mac_chain(prods, a["bank_end"].astype(bool), profile)  # (pieces, M), PE-major
+    split = a["piece_split"].astype(bool)
+    out_buf = np.where(split[:, None], acc, requant(acc, profile))
+    phase["compute"] = m * int(n_p.max()) + profile.pipeline_depth
+    total = int(n_p.sum())
+    cnt["weight_sram_reads"] += m * total
+    cnt["index_reads"] += m * total
+    cnt["pe_buf_reads"] += m * total
+    cnt["macs"] += m * total
+    cnt["pe_buf_writes"] += m * len(split)
+
+    # drain: PE p writes bank p at m * q_p + slot.
+    out_sram = np.zeros((p, max(1, int(q_p.max())) * m), dtype=dt)
+    pe = a["piece_pe"]
+    ms = np.arange(m)
+    addr = ms[None, :] * q_p[pe][:, None] + slot[:, None]
+    out_sram[pe[:, None], addr] = out_buf
+    phase["drain"] = m * int(q_p.max())
+    cnt["pe_buf_reads"] += m * len(split)
+    cnt["out_sram_writes"] += m * len(split)
+
+    # reduce: partials of each split row in piece order, sat_acc per add, requant.
+    red_ptr, red_piece = a["red_ptr"], a["red_piece"]
+    for j in range(len(a["red_row"])):
+        idx = red_piece[red_ptr[j] : red_ptr[j + 1]]
+        total_acc = out_sram[pe[idx[0]], addr[idx[0]]]
+        for piece in idx[1:]:
+            total_acc = sat_acc(total_acc + out_sram[pe[piece], addr[piece]], profile)
+        out_sram[pe[idx[0]], addr[idx[0]]] = requant(total_acc, profile)
+        cnt["out_sram_reads"] += m * len(idx)
+        cnt["out_sram_writes"] += m
+        cnt["adds"] += m * (len(idx) - 1)
+    phase["reduction"] = m * int((red_ptr[1:] - red_ptr[:-1] - 1).sum())
+
+    first = np.flatnonzero((a["piece_red"] < 0) | _first_of_row(a))
+    y = np.zeros((op.n, m), dtype=dt)
+    y[a["piece_row"][first]] = out_sram[pe[first][:, None], addr[first]]
+    ran = {kk: v for kk, v in phase.items() if v > 0}
+    phases = PhaseCycles(handshake=len(ran), **ran)
+    busy = (m * n_p).astype(np.int64)
+    return _result(op, y, profile, phases.total, phases, phase["compute"], len(ran), busy, cnt)
+
+
+def _first_of_row(a) -> np.ndarray:
+    """Pieces that open their (split) row in the reduction schedule."""
+    first = np.zeros(len(a["piece_pe"]), dtype=bool)
+    first[a["red_piece"][a["red_ptr"][:-1]]] = True
+    return first
