@@ -1,6 +1,8 @@
 """Per-layer densities (uniform, Erdos-Renyi with dense capping), tiny width, config errors."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mast.errors import UserError
 from mast.sparsity import SparsityConfig, layer_densities, layer_nnz, tiny_width
@@ -107,3 +109,19 @@ def test_tiny_width_matches_parameter_count():
     w = tiny_width(agent, round(0.1 * agent(64)))
     assert abs(agent(w) - 0.1 * agent(64)) <= abs(agent(w + 1) - 0.1 * agent(64))
     assert abs(agent(w) - 0.1 * agent(64)) <= abs(agent(w - 1) - 0.1 * agent(64))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shapes=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)), min_size=1, max_size=6),
+    sparsity=st.floats(0.0, 0.99),
+    distribution=st.sampled_from(["uniform", "erdos_renyi"]),
+)
+def test_densities_meet_budget(shapes, sparsity, distribution):
+    named = {f"l{i}": s for i, s in enumerate(shapes)}
+    d = layer_densities(named, sparsity, distribution)
+    total = sum(a * b for a, b in shapes)
+    assert all(0 < v <= 1 for v in d.values())
+    assert sum(d[f"l{i}"] * a * b for i, (a, b) in enumerate(shapes)) == pytest.approx(
+        (1 - sparsity) * total
+    )

@@ -105,3 +105,28 @@ def test_manager_update_zero_inits_growth_and_resets_state(method):
         assert torch.all(state[~new] == 0) and torch.all(state[grown] == 0)
         assert torch.any(state[new & old] != 0)
     assert torch.all(p.grad[~new] == 0) and torch.all(p.grad[grown] == 0)
+
+
+def test_stacked_tensor_reallocates_across_types():
+    # (types, out, in): one masked unit, so growth may move connections between types
+    p = torch.nn.Parameter(torch.zeros(2, 2, 4))
+    with torch.no_grad():
+        p[0] = torch.tensor([[0.1, 0.2, 0.0, 0.0], [0.3, 0.4, 0.0, 0.0]])
+        p[1] = torch.tensor([[5.0, 6.0, 0.0, 0.0], [7.0, 8.0, 0.0, 0.0]])
+    cfg = SparsityConfig(method="rigl", sparsity=0.5, distribution="uniform", init="magnitude",
+                         delta_t=1, t_end=10, zeta=0.5, decay="constant")  # fmt: skip
+    mgr = SparsityManager(cfg)
+    mgr.register("heads", p, uses_per_env_step=(1, 2))
+    mgr.build()
+    assert mgr.mask("heads")[0].sum() == 4 and mgr.mask("heads")[1].sum() == 4
+    grad = torch.zeros(2, 2, 4)
+    grad[1, :, 2:] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    p.grad = grad
+    mgr.step(1)
+    m = mgr.mask("heads")
+    assert int(m[0].sum()) == 0 and int(m[1].sum()) == 8 and int(m.sum()) == 8
+    layers = mgr.export_layers()
+    assert [(x.name, x.nnz, x.uses_per_env_step) for x in layers] == [
+        ("heads[0]", 0, 1),
+        ("heads[1]", 8, 2),
+    ]
