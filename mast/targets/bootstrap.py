@@ -74,21 +74,29 @@ def soft_mellowmax(
         raise UserError(f"soft mellowmax alpha must be a finite number, got {alpha!r}")
     if not q.is_floating_point():
         raise ValueError(f"soft_mellowmax needs a floating-point Q tensor, got {q.dtype}")
-    ok = _avail_mask(q, avail)
-    any_ok = ok.any(dim=-1)
     work = q.float() if q.element_size() < 4 else q
-    neg_inf = torch.finfo(work.dtype).min
-    m = work.masked_fill(~ok, neg_inf).amax(dim=-1)
-    m = torch.where(any_ok, m, torch.zeros_like(m))
+    if avail is None:
+        unavailable = None
+        any_ok = torch.ones(q.shape[:-1], dtype=torch.bool, device=q.device)
+    else:
+        ok = _avail_mask(q, avail)
+        any_ok = ok.any(dim=-1)
+        # Rows without any available action are evaluated over all actions (keeping
+        # values and gradients finite) and then replaced by 0.
+        unavailable = ~ok & any_ok.unsqueeze(-1)
+        work = work.masked_fill(unavailable, -math.inf)
+    m = work.amax(dim=-1)
     if math.isinf(omega):
-        return m.to(q.dtype)
-    d = torch.where(ok, work - m.unsqueeze(-1), torch.zeros_like(work))
-    logits = torch.where(ok, alpha * d, torch.full_like(work, -math.inf))
-    # Rows without any available action get uniform weights over zeros: sum = 0.
-    logits = torch.where(any_ok.unsqueeze(-1), logits, torch.zeros_like(logits))
+        return torch.where(any_ok, m, torch.zeros_like(m)).to(q.dtype)
+    d = work - m.unsqueeze(-1)  # <= 0; -inf where unavailable
+    if alpha > 0 or unavailable is None:
+        logits = alpha * d
+    else:  # alpha * -inf would be nan (alpha = 0) or +inf (alpha < 0)
+        logits = (alpha * d.masked_fill(unavailable, 0.0)).masked_fill(unavailable, -math.inf)
     p = torch.softmax(logits, dim=-1)
     s = (p * torch.expm1(omega * d)).sum(dim=-1)
-    return (m + torch.log1p(s) / omega).to(q.dtype)
+    out = m + torch.log1p(s) / omega
+    return torch.where(any_ok, out, torch.zeros_like(out)).to(q.dtype)
 
 
 def greedy_bootstrap(

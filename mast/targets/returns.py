@@ -145,12 +145,15 @@ def td_lambda_targets(r_t, d_t, mask_t, v_tp1, gamma: float, lam: float) -> torc
     if not (isinstance(lam, int | float) and 0.0 <= lam <= 1.0 and not math.isnan(lam)):
         raise UserError(f"TD(lambda) lambda must be in [0, 1], got {lam!r}")
     r, d, m, v = _prepare(r_t, d_t, mask_t, v_tp1)
-    cont = _next_valid(m, 1)
+    # G_t = a_t + b_t G_{t+1}: the coefficients are computed for all t at once, leaving
+    # one multiply-add per step for the sequential part.
+    c = _next_valid(m, 1)
+    keep = gamma * (1.0 - d)
+    a = r + keep * (1.0 - lam * c) * v
+    b = keep * lam * c
     out = torch.empty_like(r)
-    nxt = torch.zeros_like(r[:, 0])
+    g = torch.zeros_like(r[:, 0])
     for t in range(r.shape[1] - 1, -1, -1):
-        c = cont[:, t]
-        g = r[:, t] + gamma * (1.0 - d[:, t]) * ((1.0 - lam * c) * v[:, t] + lam * c * nxt)
+        g = torch.addcmul(a[:, t], b[:, t], g)
         out[:, t] = g
-        nxt = g
     return out
