@@ -37,14 +37,22 @@ Manager (one per online network; time ``t`` = environment steps in the training 
     ``test_ratio``, ``size_ratio``; or ``flops_report(layers, ...)`` on records.
 
 Helpers
-    ``layer_densities(shapes, sparsity, distribution, dense)``, ``tiny_width(count_fn,
-    target_nnz)`` (dense width with the sparse network's parameter count),
+    ``layer_densities(shapes, sparsity, distribution, dense)``,
+    ``sparse_param_count(shapes, sparsity, distribution, dense)`` and
+    ``tiny_width(count_fn, target_nnz)`` (the ``tiny`` network's hidden width: the dense
+    width whose weight count matches the sparse network's non-zeros),
     ``TopologySchedule`` (``drop_fraction(t)``, ``is_due(t, last_t)``), ``MaskUpdater``
     (base drop/grow rule) with ``RandomGrowthUpdater`` and ``GradientUpdater``.
 """
 
 from mast.sparsity.config import SparsityConfig, TensorInfo
-from mast.sparsity.density import DISTRIBUTIONS, layer_densities, layer_nnz, tiny_width
+from mast.sparsity.density import (
+    DISTRIBUTIONS,
+    layer_densities,
+    layer_nnz,
+    sparse_param_count,
+    tiny_width,
+)
 from mast.sparsity.flops import FlopsReport, flops_report
 from mast.sparsity.layer import SparseLayer, load_layers, save_layers
 from mast.sparsity.manager import SparsityManager, StepResult, TopologyUpdate, weight_matrices
@@ -82,6 +90,7 @@ __all__ = [
     "layer_nnz",
     "load_layers",
     "save_layers",
+    "sparse_param_count",
     "tiny_width",
     "weight_matrices",
 ]

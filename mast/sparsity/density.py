@@ -22,6 +22,7 @@ __all__ = [
     "check_sparsity",
     "layer_densities",
     "layer_nnz",
+    "sparse_param_count",
     "tiny_width",
 ]
 
@@ -125,6 +126,16 @@ def layer_nnz(shapes: Mapping[str, tuple[int, ...]], densities: Mapping[str, flo
         n = prod(shape)
         out[name] = min(n, max(1, round(densities[name] * n)))
     return out
+
+
+def sparse_param_count(
+    shapes: Mapping[str, tuple[int, ...]],
+    sparsity: float,
+    distribution: str = "erdos_renyi",
+    dense: Iterable[str] = (),
+) -> int:
+    """Total non-zeros the masks of ``shapes`` hold at ``sparsity`` (the ``tiny`` target)."""
+    return sum(layer_nnz(shapes, layer_densities(shapes, sparsity, distribution, dense)).values())
 
 
 def tiny_width(count_params: Callable[[int], int], target: int, max_width: int = 1 << 16) -> int:

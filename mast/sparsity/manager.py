@@ -376,6 +376,8 @@ class SparsityManager:
         self.last_update_t = int(state["last_update_t"])
         self.n_updates = int(state["n_updates"])
         self._generator.set_state(state["generator"])
+        self._grad_sum.clear()
+        self._grad_count = 0
         self.apply_()
 
     # ---------------------------------------------------------------- export

@@ -5,7 +5,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mast.errors import UserError
-from mast.sparsity import SparsityConfig, layer_densities, layer_nnz, tiny_width
+from mast.sparsity import (
+    SparsityConfig,
+    layer_densities,
+    layer_nnz,
+    sparse_param_count,
+    tiny_width,
+)
 
 
 def test_erdos_renyi_hand_computed():
@@ -125,3 +131,13 @@ def test_densities_meet_budget(shapes, sparsity, distribution):
     assert sum(d[f"l{i}"] * a * b for i, (a, b) in enumerate(shapes)) == pytest.approx(
         (1 - sparsity) * total
     )
+
+
+def test_sparse_param_count_feeds_tiny_width():
+    def agent(h):
+        return 30 * h + 6 * h * h + 9 * h
+
+    shapes = {"fc1": (64, 30), "w_ih": (192, 64), "w_hh": (192, 64), "fc2": (9, 64)}
+    target = sparse_param_count(shapes, 0.9, "uniform")
+    assert target == pytest.approx(0.1 * agent(64), abs=4)
+    assert agent(tiny_width(agent, target)) <= agent(64) * 0.12
