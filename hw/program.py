@@ -60,6 +60,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hw import timing
 from hw.profiles import HwProfile
 
 __all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program"]
@@ -139,6 +140,41 @@ class Op:
         """Row index of every stream entry (``row0`` plus the ``last`` flags before it)."""
         last = self.arrays["stream_last"]
         return self.row0 + np.concatenate(([0], np.cumsum(last)[:-1])).astype(np.int64)
+
+    def row_splits(self) -> dict[int, list[int]]:
+        """Row-parallel: for every split row, the columns at which its pieces 2.. start.
+
+        The form :func:`sim.fixed.reference_spmm` takes as ``splits``.
+        """
+        a = self.arrays
+        if self.dataflow != "row":
+            return {}
+        piece_start = np.concatenate(([0], np.flatnonzero(a["bank_end"])[:-1] + 1))
+        out = {}
+        for j, r in enumerate(a["red_row"].tolist()):
+            idx = a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]
+            out[r] = [int(a["bank_col"][piece_start[i]]) for i in idx[1:]]
+        return out
+
+    def formula_cycles(self, profile: HwProfile) -> int:
+        """The op's cycles by the closed forms of :mod:`hw.timing`."""
+        if self.kernel == "gemm":
+            if "weight_tiles" in self.arrays:
+                return timing.systolic_cycles(self.k, self.n, self.m, profile)
+            return timing.systolic_cycles(self.m, self.n, self.k, profile)
+        if self.kernel == "sddmm":
+            return timing.sddmm_cycles(self.k, self.n, self.m, self.stream_length, profile)
+        if self.dataflow == "sample":
+            return timing.spmm_sample_parallel_cycles(
+                self.k, self.n, self.m, self.stream_length, profile
+            )
+        a = self.arrays
+        split_adds = int(np.sum(np.diff(a["red_ptr"]) - 1))
+        max_entries = int(np.diff(a["bank_ptr"]).max())
+        max_pieces = int(np.diff(a["piece_ptr"]).max())
+        return timing.row_parallel_cycles(
+            self.k, self.m, max_entries, max_pieces, split_adds, profile
+        )
 
     def meta(self) -> dict[str, Any]:
         keys = ("name", "layer", "purpose", "kernel", "dataflow", "transpose", "n", "k", "m")

@@ -38,6 +38,9 @@ __all__ = [
     "compile_network",
 ]
 
+LayerLike = SparseLayer | np.ndarray | tuple[np.ndarray, np.ndarray]
+"""A layer to compile: a record, an ``N x K`` array, or a ``(mask, values)`` pair."""
+
 KERNEL_NAMES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_grad")
 _DATAFLOW_CHOICES = ("auto", "sample", "row")
 
@@ -131,7 +134,17 @@ def _int_weights(values: np.ndarray | None, mask: np.ndarray, profile: HwProfile
     return np.where(mask, w, 0)
 
 
-def _as_layer(layer: SparseLayer | np.ndarray, name: str | None) -> tuple[str, dict, Any, Any]:
+def _as_layer(layer: LayerLike, name: str | None) -> tuple[str, dict, Any, Any]:
+    if isinstance(layer, tuple):
+        mask, values = (np.asarray(a) for a in layer)
+        if mask.ndim != 2 or 0 in mask.shape or values.shape != mask.shape:
+            raise ValueError(
+                f"layer (mask, values) must be two non-empty 2-D arrays of one shape, "
+                f"got {mask.shape} and {values.shape}"
+            )
+        name = name or "layer"
+        mask = mask.astype(bool)
+        return name, {"name": name, "shape": list(mask.shape), "nnz": int(mask.sum())}, mask, values
     if isinstance(layer, SparseLayer):
         meta = layer.meta()
         if name is not None:
@@ -182,8 +195,6 @@ def _layer_ops(
         return [Op(name=base, layer=lname, purpose=kernel, kernel="gemm", dataflow="systolic",
                    transpose=False, n=n, k=k, m=m, nnz=int(gmask.sum()),
                    arrays={"mask": gmask.reshape(-1)})]  # fmt: skip
-    if dataflow == "row":
-        raise ValueError(f"layer {lname!r}: {kernel} runs sample-parallel only, not 'row'")
     stream = encode_stream(gmask, np.zeros(gmask.shape, dtype=np.int64))
     chunks = split_chunks(stream, profile.grad_buf_words)
     rows = np.concatenate(([0], np.cumsum(stream["stream_last"])))
@@ -207,7 +218,7 @@ def _check_dense(name: str, purpose: str, n: int, k: int, m: int, p: HwProfile) 
 
 
 def compile_layer(
-    layer: SparseLayer | np.ndarray,
+    layer: LayerLike,
     kernel: str,
     profile: HwProfile | str,
     m: int,
@@ -220,9 +231,10 @@ def compile_layer(
     Parameters
     ----------
     layer:
-        A :class:`SparseLayer`, or an ``N x K`` array: boolean (a mask; weights encode as
-        0) or numeric (non-zeros are the mask; floats are quantised with
-        :func:`sim.fixed.quantize`, integers are taken as operand integers).
+        A :class:`SparseLayer`; an ``N x K`` array, boolean (a mask; weights encode as 0)
+        or numeric (its non-zeros are the mask); or a ``(mask, values)`` pair (kept
+        weights may be zero). Float values are quantised with :func:`sim.fixed.quantize`,
+        integer values are taken as operand integers.
         A ``SparseLayer`` without values also encodes zero weights (cycles are unaffected).
     kernel:
         One of :data:`KERNEL_NAMES`.
@@ -231,8 +243,8 @@ def compile_layer(
     m:
         Samples per op (columns of ``X``).
     dataflow:
-        ``"auto"`` (cheapest by :mod:`hw.timing`), ``"sample"`` or ``"row"`` (SpMM only);
-        ignored on systolic profiles.
+        SpMM ops: ``"auto"`` (cheapest by :mod:`hw.timing`), ``"sample"`` or ``"row"``.
+        SDDMM ops are always sample-parallel; systolic profiles ignore it.
 
     Raises
     ------
@@ -245,7 +257,7 @@ def compile_layer(
 
 
 def compile_network(
-    layers: Sequence[SparseLayer | np.ndarray],
+    layers: Sequence[LayerLike],
     kernels: Sequence[str] | str,
     profile: HwProfile | str,
     m: int,

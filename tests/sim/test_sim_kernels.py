@@ -1,0 +1,231 @@
+"""sim == integer reference bit for bit, == float reference within the bound, and
+cycle counts == the closed forms of hw.timing, on random masks, shapes and profiles."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw import timing
+from hw.compiler import compile_layer, compile_network
+from hw.profiles import HwProfile, get_profile
+from sim import layer_output, simulate
+from sim.fixed import dequantize, float_error_bound, quantize, reference_sddmm, reference_spmm
+
+SPARSE = [
+    get_profile("sparse_pe_4"),
+    get_profile("sparse_pe_16"),
+    get_profile("sparse_pe_64"),
+    # odd PE count, deep pipeline, tiny gradient SRAM (many SDDMM chunks), narrow formats
+    HwProfile(
+        name="odd_narrow", kind="sparse", n_pe=3, operand_bits=8, frac_bits=2, acc_bits=16,
+        pipeline_depth=3, bcast_words=2, act_buf_words=128, out_buf_words=128,
+        grad_buf_words=7, weight_sram_kib=8, act_sram_kib=8,
+    ),
+    HwProfile(name="one_pe", kind="sparse", n_pe=1, pipeline_depth=1, bcast_words=1,
+              act_buf_words=256, grad_buf_words=16),
+]  # fmt: skip
+SYSTOLIC = [
+    get_profile("systolic_2x2"),
+    get_profile("systolic_4x4"),
+    HwProfile(
+        name="sys_3x2",
+        kind="systolic",
+        n_pe=6,
+        rows=3,
+        cols=2,
+        operand_bits=8,
+        frac_bits=2,
+        acc_bits=16,
+    ),  # fmt: skip
+]
+
+
+def rand_case(seed, prof, n, k, m, sparsity):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n, k)) >= sparsity
+    lo, hi = prof.operand_min, prof.operand_max
+    w = rng.integers(lo, hi + 1, (n, k)) * mask
+    x = rng.integers(lo, hi + 1, (k, m))
+    dy = rng.integers(lo, hi + 1, (n, m))
+    return mask, w, x, dy
+
+
+def check_cycles(prog, res):
+    for op, r in zip(prog.ops, res.ops, strict=True):
+        assert r.cycles == op.formula_cycles(prog.profile)
+        assert r.phases.total == r.cycles
+        assert r.useful_macs == op.m * op.nnz
+    assert 0 <= res.utilisation <= 1
+    assert res.overall_utilisation <= res.utilisation
+
+
+cases = st.fixed_dictionaries({
+    "seed": st.integers(0, 2**32 - 1),
+    "n": st.integers(1, 24),
+    "k": st.integers(1, 24),
+    "m": st.integers(1, 20),
+    "sparsity": st.sampled_from([0.0, 0.3, 0.7, 0.9, 0.98]),
+})  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=cases, pi=st.integers(0, len(SPARSE) - 1))
+def test_sample_parallel_kernels_match_integer_reference(case, pi):
+    prof = SPARSE[pi]
+    mask, w, x, dy = rand_case(prof=prof, **case)
+    kernels = ["forward", "input_grad", "weight_grad", "dense_grad"]
+    prog = compile_network([(mask, w)], kernels, prof, case["m"], "sample", names=["l"])
+    res = simulate(prog, {"l": {"x": x, "dy": dy}})
+    assert np.array_equal(layer_output(prog, res, "l", "forward"), reference_spmm(w, x, prof))
+    assert np.array_equal(layer_output(prog, res, "l", "input_grad"), reference_spmm(w.T, dy, prof))
+    r, c = np.nonzero(mask)
+    dw = layer_output(prog, res, "l", "weight_grad")
+    assert np.array_equal(dw[r, c], reference_sddmm(dy, x, r, c, prof))
+    assert not dw[~mask].any()
+    rr, cc = np.nonzero(np.ones_like(mask))
+    dense = layer_output(prog, res, "l", "dense_grad")
+    assert np.array_equal(dense[rr, cc], reference_sddmm(dy, x, rr, cc, prof))
+    check_cycles(prog, res)
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=cases, pi=st.integers(0, len(SPARSE) - 1))
+def test_row_parallel_spmm_matches_integer_reference(case, pi):
+    prof = SPARSE[pi]
+    m = max(1, min(case["m"], prof.act_buf_words // max(case["n"], case["k"]), 6))
+    case = {**case, "m": m}
+    mask, w, x, dy = rand_case(prof=prof, **case)
+    prog = compile_network([(mask, w)], ["forward", "input_grad"], prof, m, "row", names=["l"])
+    res = simulate(prog, {"l": {"x": x, "dy": dy}})
+    fwd, ig = prog.ops
+    assert np.array_equal(
+        res.op(fwd.name).output, reference_spmm(w, x, prof, splits=fwd.row_splits())
+    )
+    assert np.array_equal(
+        res.op(ig.name).output, reference_spmm(w.T, dy, prof, splits=ig.row_splits())
+    )
+    check_cycles(prog, res)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases, pi=st.integers(0, len(SYSTOLIC) - 1))
+def test_systolic_gemm_matches_reference_and_closed_form(case, pi):
+    prof = SYSTOLIC[pi]
+    mask, w, x, dy = rand_case(prof=prof, **case)
+    kernels = ["forward", "input_grad", "weight_grad", "dense_grad"]
+    prog = compile_network([(mask, w)], kernels, prof, case["m"], names=["l"])
+    res = simulate(prog, {"l": {"x": x, "dy": dy}})
+    assert np.array_equal(layer_output(prog, res, "l", "forward"), reference_spmm(w, x, prof))
+    assert np.array_equal(layer_output(prog, res, "l", "input_grad"), reference_spmm(w.T, dy, prof))
+    dense = reference_spmm(dy, x.T, prof)
+    assert np.array_equal(layer_output(prog, res, "l", "dense_grad"), dense)
+    assert np.array_equal(layer_output(prog, res, "l", "weight_grad"), dense * mask)
+    n, k, m, r, c = case["n"], case["k"], case["m"], prof.rows, prof.cols
+    fwd = math.ceil(k / r) * math.ceil(n / c) * (2 * r + c + m - 2)
+    assert res.op("l:forward").cycles == fwd
+    wgrad = math.ceil(m / r) * math.ceil(n / c) * (2 * r + c + k - 2)
+    assert res.op("l:weight_grad").cycles == wgrad
+    check_cycles(prog, res)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases, dataflow=st.sampled_from(["sample", "row"]))
+def test_float_reference_within_bound(case, dataflow):
+    prof = get_profile("sparse_pe_16")
+    rng = np.random.default_rng(case["seed"])
+    n, k, m = case["n"], case["k"], min(case["m"], 8)
+    mask = rng.random((n, k)) >= case["sparsity"]
+    w = rng.uniform(-0.5, 0.5, (n, k)) * mask
+    x = rng.uniform(-1, 1, (k, m))
+    dy = rng.uniform(-1, 1, (n, m))
+    prog = compile_network([w], ["forward", "weight_grad"], prof, m, dataflow, names=["l"])
+    res = simulate(prog, {"l": {"x": x, "dy": dy}})
+    wq = dequantize(quantize(w, prof), prof)
+    y = dequantize(layer_output(prog, res, "l", "forward"), prof)
+    assert np.all(np.abs(y - w @ x) <= float_error_bound(wq, x, prof, mask) + 1e-12)
+    g = dequantize(layer_output(prog, res, "l", "weight_grad"), prof)
+    dyq = dequantize(quantize(dy, prof), prof)
+    bound = float_error_bound(dyq, x.T, prof)
+    assert np.all(np.abs(g - (dy @ x.T) * mask) <= bound + 1e-12)
+
+
+def test_sample_parallel_steps_by_hand():
+    prof = get_profile("sparse_pe_4")  # P = 4, PD = 2
+    mask = np.zeros((3, 5), dtype=bool)
+    mask[0, [1, 3]] = True
+    mask[2, :] = True  # row 1 empty: one token; S = 2 + 1 + 5 = 8
+    prog = compile_layer(mask.astype(np.int64), "forward", prof, 10, "sample")
+    res = simulate(prog, {"layer": {"x": np.ones((5, 10), dtype=np.int64)}})
+    # T = 3 tiles; load 5, compute 8 + 2 = 10, drain 3.
+    steps = [5, 10, 10, 10, 3]
+    assert res.cycles == sum(s + 1 for s in steps) == 43
+    assert res.phases.load == 5 and res.phases.compute == 30 and res.phases.drain == 3
+    assert res.phases.handshake == 5
+    assert res.compute_cycles == 30
+    assert res.mem.act_sram_reads == 5 * 10 and res.mem.out_sram_writes == 3 * 10
+    assert res.mem.weight_sram_reads == 3 * 8
+    assert res.pe_busy.tolist() == [24, 24, 16, 16]
+
+
+def test_sddmm_steps_by_hand():
+    prof = get_profile("sparse_pe_4")  # TD = 2
+    mask = np.eye(4, 6, dtype=bool)
+    prog = compile_layer(mask, "weight_grad", prof, 5)
+    (op,) = prog.ops
+    res = simulate(prog, {"layer": {"x": np.ones((6, 5)), "dy": np.ones((4, 5))}})
+    # T = 2; load 10, compute S + PD + TD = 4 + 2 + 2 = 8: steps 10, 10, 8.
+    assert res.cycles == 11 + 11 + 9 == timing.sddmm_cycles(6, 4, 5, 4, prof)
+    assert res.op(op.name).output.tolist() == [5 * 1024] * 4
+
+
+def test_row_parallel_phases_by_hand():
+    prof = get_profile("sparse_pe_4")  # bcast_words = 4, PD = 2
+    mask = np.zeros((2, 8), dtype=bool)
+    mask[0, :] = True  # 8 non-zeros on one row: split over the PEs
+    prog = compile_layer(mask.astype(np.int64), "forward", prof, 2, "row")
+    (op,) = prog.ops
+    n_p = np.diff(op.arrays["bank_ptr"])
+    q_p = np.diff(op.arrays["piece_ptr"])
+    adds = int(np.sum(np.diff(op.arrays["red_ptr"]) - 1))
+    res = simulate(prog, {"layer": {"x": np.ones((8, 2), dtype=np.int64)}})
+    want = (4 + 1) + (2 * n_p.max() + 2 + 1) + (2 * q_p.max() + 1) + (2 * adds + 1)
+    assert adds > 0 and res.cycles == want
+    assert res.ops[0].phases.reduction == 2 * adds
+
+
+def test_narrow_profile_saturates_like_reference():
+    prof = SPARSE[3]
+    w = np.full((2, 6), prof.operand_max)
+    w[1] = prof.operand_min
+    x = np.full((6, 3), prof.operand_max)
+    for df in ("sample", "row"):
+        prog = compile_layer(w, "forward", prof, 3, df)
+        res = simulate(prog, {"layer": {"x": x}})
+        assert res.ops[0].output.tolist() == [[prof.operand_max] * 3, [prof.operand_min] * 3]
+
+
+def test_float_and_int_inputs_agree():
+    prof = get_profile("sparse_pe_16")
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(8, 9)) * (rng.random((8, 9)) < 0.4)
+    x = rng.normal(size=(9, 5))
+    prog = compile_layer(w, "forward", prof, 5)
+    a = simulate(prog, {"layer": {"x": x}}).ops[0].output
+    b = simulate(prog, {"layer:forward": {"x": quantize(x, prof)}}).ops[0].output
+    assert np.array_equal(a, b)
+
+
+def test_bad_inputs_are_named():
+    prof = get_profile("sparse_pe_4")
+    prog = compile_layer(np.eye(3), "forward", prof, 2)
+    with pytest.raises(ValueError, match=r"no inputs for op 'layer:forward'"):
+        simulate(prog, {})
+    with pytest.raises(ValueError, match=r"input 'x' has shape \(2, 2\), expected \(3, 2\)"):
+        simulate(prog, {"layer": {"x": np.zeros((2, 2))}})
+    with pytest.raises(ValueError, match=r"input 'x' value 40000 outside the operand range"):
+        simulate(prog, {"layer": {"x": np.full((3, 2), 40000)}})
+    with pytest.raises(ValueError, match=r"op 'layer:forward': inputs lack 'x'"):
+        simulate(prog, {"layer": {"dy": np.zeros((3, 2))}})
