@@ -1,0 +1,104 @@
+"""Replay-buffer memory: bytes per episode on the paper's maps and peak RSS when full.
+
+Prints the stored bytes of one padded (episode-limit long) episode for 3m, 3s5z and
+2c_vs_64zg, then fills a 5000-episode 2c_vs_64zg buffer with random full-length episodes
+and prints the buffer's reserved bytes, the process's peak resident memory
+(``resource.getrusage``) and the time to fill and to sample a 32-episode batch.
+
+Usage: ``python bench/buffer_memory.py [--episodes 5000] [--float-storage float16]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+
+from mast.buffer import DualReplayBuffer, smac_scheme
+from mast.errors import run_cli
+
+# SMAC's get_env_info() of the maps (n_agents, n_actions, obs_shape, state_shape, limit).
+MAPS: dict[str, tuple[int, int, int, int, int]] = {
+    "3m": (3, 9, 30, 48, 60),
+    "3s5z": (8, 14, 128, 216, 150),
+    "2c_vs_64zg": (2, 70, 332, 342, 400),
+}
+CHUNK = 8
+GIB = 2**30
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def random_chunk(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> dict:
+    n_agents, n_actions, obs, state, limit = shape
+    t = limit + 1
+    return {
+        "obs": rng.random((n, t, n_agents, obs), dtype=np.float32) * 2 - 1,
+        "state": rng.random((n, t, state), dtype=np.float32) * 2 - 1,
+        "avail_actions": rng.random((n, t, n_agents, n_actions), dtype=np.float32) < 0.5,
+        "actions": rng.integers(0, n_actions, size=(n, t, n_agents), dtype=np.int64),
+        "reward": rng.random((n, t), dtype=np.float32),
+        "terminated": np.zeros((n, t), dtype=bool),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=5000, help="buffer capacity to fill")
+    parser.add_argument(
+        "--float-storage", default="float16", choices=("float16", "float32"),
+        help="storage of observations and state",
+    )
+    args = parser.parse_args(argv)
+
+    print(f"bytes per padded episode ({args.float_storage} obs/state):")
+    for name, (n_agents, n_actions, obs, state, limit) in MAPS.items():
+        scheme = smac_scheme(n_agents, n_actions, obs, state, args.float_storage)
+        buf = DualReplayBuffer(scheme, limit, off_capacity=1, on_capacity=1)
+        per_ep = buf.bytes_per_episode()
+        print(
+            f"  {name:<11} limit {limit:>3}: {per_ep:>9,d} B/episode, "
+            f"5000 episodes {5000 * per_ep / 1e9:6.3f} GB ({5000 * per_ep / GIB:6.3f} GiB)"
+        )
+
+    shape = MAPS["2c_vs_64zg"]
+    n_agents, n_actions, obs, state, limit = shape
+    scheme = smac_scheme(n_agents, n_actions, obs, state, args.float_storage)
+    print("2c_vs_64zg bytes per padded episode by field:")
+    for name, spec in scheme.items():
+        dt = f"{spec.storage} ({spec.dtype})"
+        print(f"  {name:<13} {dt:<18} {spec.slots(limit):>3} x {spec.bytes_per_step:>5,d} B "
+              f"= {spec.slots(limit) * spec.bytes_per_step:>9,d} B")
+    rss_before = peak_rss_bytes()
+    buf = DualReplayBuffer(scheme, limit, off_capacity=args.episodes,
+                           on_capacity=min(64, max(1, args.episodes)))
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    filled = 0
+    while filled < args.episodes:
+        n = min(CHUNK, args.episodes - filled)
+        buf.insert(random_chunk(rng, n, shape), np.full(n, limit))
+        filled += n
+    fill_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(5):
+        batch = buf.sample(32, rng)
+    sample_ms = (time.perf_counter() - start) / 5 * 1e3
+    rss = peak_rss_bytes()
+    print(f"2c_vs_64zg buffer of {len(buf)} full-length episodes ({args.float_storage}):")
+    print(f"  reserved      {buf.nbytes / 1e9:7.3f} GB ({buf.nbytes / GIB:6.3f} GiB)")
+    print(f"  peak RSS      {rss / 1e9:7.3f} GB ({rss / GIB:6.3f} GiB), "
+          f"{rss_before / 1e9:.3f} GB before the buffer")
+    print(f"  fill          {fill_s:7.1f} s ({args.episodes / fill_s:.0f} episodes/s incl. "
+          f"random data)")
+    print(f"  sample 32     {sample_ms:7.1f} ms per batch (obs {tuple(batch['obs'].shape)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli("buffer_memory", main))
