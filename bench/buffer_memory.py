@@ -5,7 +5,7 @@ Prints the stored bytes of one padded (episode-limit long) episode for 3m, 3s5z 
 and prints the buffer's reserved bytes, the process's peak resident memory
 (``resource.getrusage``) and the time to fill and to sample a 32-episode batch.
 
-Usage: ``python bench/buffer_memory.py [--episodes 5000] [--float-storage float16]``
+Usage: ``python bench/buffer_memory.py [--episodes 5000] [--float-storage float16|float32|snorm8]``
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from mast.buffer import DualReplayBuffer, smac_scheme
+from mast.buffer import FLOAT_STORAGES, DualReplayBuffer, EpisodeBuffer, smac_scheme
 from mast.errors import run_cli
 
 # SMAC's get_env_info() of the maps (n_agents, n_actions, obs_shape, state_shape, limit).
@@ -51,20 +51,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=5000, help="buffer capacity to fill")
     parser.add_argument(
-        "--float-storage", default="float16", choices=("float16", "float32"),
+        "--float-storage", default="float16", choices=FLOAT_STORAGES,
         help="storage of observations and state",
     )
     args = parser.parse_args(argv)
 
-    print(f"bytes per padded episode ({args.float_storage} obs/state):")
+    print("bytes per padded episode by obs/state storage (5000 episodes in GiB):")
     for name, (n_agents, n_actions, obs, state, limit) in MAPS.items():
-        scheme = smac_scheme(n_agents, n_actions, obs, state, args.float_storage)
-        buf = DualReplayBuffer(scheme, limit, off_capacity=1, on_capacity=1)
-        per_ep = buf.bytes_per_episode()
-        print(
-            f"  {name:<11} limit {limit:>3}: {per_ep:>9,d} B/episode, "
-            f"5000 episodes {5000 * per_ep / 1e9:6.3f} GB ({5000 * per_ep / GIB:6.3f} GiB)"
-        )
+        cells = []
+        for storage in FLOAT_STORAGES:
+            scheme = smac_scheme(n_agents, n_actions, obs, state, storage)
+            per_ep = EpisodeBuffer(scheme, 1, limit).bytes_per_episode()
+            cells.append(f"{storage} {per_ep:>9,d} B ({5000 * per_ep / GIB:5.2f} GiB)")
+        print(f"  {name:<11} limit {limit:>3}: " + ", ".join(cells))
 
     shape = MAPS["2c_vs_64zg"]
     n_agents, n_actions, obs, state, limit = shape
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     fill_s = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(5):
-        batch = buf.sample(32, rng)
+        batch = buf.sample(min(32, len(buf)), rng)
     sample_ms = (time.perf_counter() - start) / 5 * 1e3
     rss = peak_rss_bytes()
     print(f"2c_vs_64zg buffer of {len(buf)} full-length episodes ({args.float_storage}):")
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{rss_before / 1e9:.3f} GB before the buffer")
     print(f"  fill          {fill_s:7.1f} s ({args.episodes / fill_s:.0f} episodes/s incl. "
           f"random data)")
-    print(f"  sample 32     {sample_ms:7.1f} ms per batch (obs {tuple(batch['obs'].shape)})")
+    print(f"  sample        {sample_ms:7.1f} ms per batch (obs {tuple(batch['obs'].shape)})")
     return 0
 
 

@@ -76,6 +76,27 @@ def test_round_trip_exact_for_lossless_fields(float_storage):
         assert np.all(err <= np.maximum(np.abs(x) * 2.0**-11, 2.0**-25))
 
 
+def test_snorm8_storage_error_bound_exact_flags_and_range_check():
+    rng = np.random.default_rng(7)
+    buf = make(float_storage="snorm8")
+    assert buf.scheme["obs"].dtype == np.int8
+    batch, lengths = episodes(rng, 4, lengths=[LIMIT] * 4)
+    batch["obs"] = rng.uniform(-1, 1, size=batch["obs"].shape).astype(np.float32)
+    batch["obs"][:, :, 0, :3] = [-1.0, 0.0, 1.0]
+    batch["state"] = np.tanh(batch["state"])
+    buf.insert(batch, lengths)
+    out = buf.gather(buf.newest_slots(4))
+    for name in ("obs", "state"):
+        err = np.abs(out[name].numpy() - batch[name])
+        assert err.max() <= 1 / 254 + 1e-7
+    assert out["obs"][:, :, 0, :3].unique().tolist() == [-1.0, 0.0, 1.0]
+    batch["state"][1, 2, 5] = 1.5
+    with pytest.raises(UserError, match=r"^field 'state' holds 1.5, outside snorm8's range"):
+        buf.insert(batch, lengths)
+    scheme = smac_scheme(2, 70, 332, 342, float_storage="snorm8")
+    assert EpisodeBuffer(scheme, 1, 400).bytes_per_episode() == 413_424
+
+
 def test_insert_accepts_tensors_and_transition_fields_without_trailing_slot():
     rng = np.random.default_rng(1)
     buf = make()

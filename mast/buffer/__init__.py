@@ -9,9 +9,17 @@
 
 from mast.buffer.dual import DualReplayBuffer
 from mast.buffer.episode import EpisodeBuffer
-from mast.buffer.scheme import STEP_KINDS, STORAGE_KINDS, FieldSpec, Scheme, smac_scheme
+from mast.buffer.scheme import (
+    FLOAT_STORAGES,
+    STEP_KINDS,
+    STORAGE_KINDS,
+    FieldSpec,
+    Scheme,
+    smac_scheme,
+)
 
 __all__ = [
+    "FLOAT_STORAGES",
     "STEP_KINDS",
     "STORAGE_KINDS",
     "DualReplayBuffer",

@@ -32,6 +32,17 @@ def _encode(name: str, spec: FieldSpec, x: np.ndarray) -> np.ndarray:
                     f"store it as float32"
                 )
         return x.astype(spec.dtype, copy=False)
+    if spec.storage == "snorm8":
+        if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
+            raise UserError(f"field {name!r} must be numeric, got dtype {x.dtype}")
+        if x.size:
+            top = float(np.max(np.abs(x)))
+            if not top <= 1.0:
+                raise UserError(
+                    f"field {name!r} holds {top:g}, outside snorm8's range [-1, 1]; "
+                    f"store it as float16 or float32"
+                )
+        return np.rint(x * 127.0).astype(np.int8)
     if spec.storage == "index":
         if x.size and not np.issubdtype(x.dtype, np.integer):
             if not np.issubdtype(x.dtype, np.floating) or not np.all(x == np.round(x)):
@@ -54,6 +65,8 @@ def _decode(spec: FieldSpec, a: np.ndarray) -> torch.Tensor:
     """Stored array ``[B, slots, *stored_shape]`` -> float32 / int64 / bool tensor."""
     if spec.storage in ("float32", "float16"):
         return torch.from_numpy(a.astype(np.float32, copy=False))
+    if spec.storage == "snorm8":
+        return torch.from_numpy(a.astype(np.float32) / np.float32(127.0))
     if spec.storage == "index":
         return torch.from_numpy(a.astype(np.int64))
     if spec.storage == "bits":

@@ -17,6 +17,11 @@ Storage kinds and exactness (``x`` the inserted value, ``y`` the sampled one):
     lossy: ``y = float16(x)``, relative error <= 2**-11 for ``6.1e-5 <= |x| <= 65504``,
     absolute error <= 2**-25 below; exact for integers up to 2048 in magnitude and for
     0, +-1, +-0.5, ... Values beyond +-65504 are rejected. Sampled as float32.
+``"snorm8"``
+    lossy, for features normalised to ``[-1, 1]`` (SMAC's observations and state):
+    ``y = round(127 x) / 127`` stored in int8, absolute error <= 1/254; exact for -1, 0
+    and 1 (flags, one-hot codes). Values outside ``[-1, 1]`` are rejected. Sampled as
+    float32.
 ``"index"``
     exact: integers in ``[0, num_values)`` kept in the smallest signed integer type
     (int8 up to 128 values, int16 up to 32768, int32 beyond). Sampled as int64.
@@ -37,9 +42,10 @@ import numpy as np
 
 from mast.errors import UserError
 
-__all__ = ["STORAGE_KINDS", "STEP_KINDS", "FieldSpec", "Scheme", "smac_scheme"]
+__all__ = ["FLOAT_STORAGES", "STORAGE_KINDS", "STEP_KINDS", "FieldSpec", "Scheme", "smac_scheme"]
 
-STORAGE_KINDS: tuple[str, ...] = ("float32", "float16", "index", "bool", "bits")
+STORAGE_KINDS: tuple[str, ...] = ("float32", "float16", "snorm8", "index", "bool", "bits")
+FLOAT_STORAGES: tuple[str, ...] = ("float16", "float32", "snorm8")
 STEP_KINDS: tuple[str, ...] = ("state", "transition")
 RESERVED_NAMES: tuple[str, ...] = ("filled", "episode_id")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
@@ -51,7 +57,7 @@ class FieldSpec:
 
     shape: tuple[int, ...]
     """Per-step shape, e.g. ``(n_agents, obs_dim)``; ``()`` for a scalar per step."""
-    storage: Literal["float32", "float16", "index", "bool", "bits"]
+    storage: Literal["float32", "float16", "snorm8", "index", "bool", "bits"]
     """Storage kind (see the module docstring for what is exact)."""
     steps: Literal["state", "transition"] = "state"
     """``state``: ``length + 1`` slots per episode; ``transition``: ``length`` slots."""
@@ -86,6 +92,8 @@ class FieldSpec:
             return np.dtype(np.int64)
         if self.storage in ("bool", "bits"):
             return np.dtype(np.bool_ if self.storage == "bool" else np.uint8)
+        if self.storage == "snorm8":
+            return np.dtype(np.int8)
         return np.dtype(self.storage)
 
     @property
@@ -127,7 +135,7 @@ def smac_scheme(
     n_actions: int,
     obs_shape: int,
     state_shape: int,
-    float_storage: Literal["float16", "float32"] = "float16",
+    float_storage: Literal["float16", "float32", "snorm8"] = "float16",
 ) -> dict[str, FieldSpec]:
     """The PyMARL/SMAC episode scheme.
 
@@ -135,9 +143,9 @@ def smac_scheme(
     ``avail_actions [n_agents, n_actions]`` (bits) per state; ``actions [n_agents]``
     (index), ``reward []`` (float32), ``terminated []`` (bool) per transition.
     """
-    if float_storage not in ("float16", "float32"):
+    if float_storage not in FLOAT_STORAGES:
         raise UserError(
-            f"unknown float storage {float_storage!r}; choose from: float16, float32"
+            f"unknown float storage {float_storage!r}; choose from: {', '.join(FLOAT_STORAGES)}"
         )
     return {
         "obs": FieldSpec((n_agents, obs_shape), float_storage),
