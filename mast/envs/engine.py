@@ -1,0 +1,483 @@
+"""Vectorised SC2 micro-combat physics over ``n_envs`` independent battles.
+
+All dynamic state is held in numpy arrays shaped ``(n_envs, n_units, ...)``; unit slots are
+the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call to
+:meth:`CombatEngine.step` advances every active battle by one environment step of
+``STEP_LOOPS`` game loops (22.4 loops per faster-speed second), split into
+``EngineConfig.substeps`` equal sub-steps. Each sub-step:
+
+1. the scripted opponent (attack-move) and idle units pick targets;
+2. units walk toward their goal (move point, or a target out of weapon reach), ground
+   units round obstacles (:class:`~mast.envs.terrain.Terrain`);
+3. overlapping ground units push apart (stationary units yield less than moving ones,
+   so melee units slide round and surround their target instead of stacking);
+4. units with a target within ``range + both radii`` fire when their cooldown expires
+   inside the sub-step (cooldowns are carried exactly in game loops, so the fire rate
+   does not depend on the sub-step length), medivacs heal with energy;
+5. damage is applied simultaneously: shields absorb first (shield armour 0), the rest
+   loses ``max(0.5, damage + bonus - armour)`` per hit; colossi hit every enemy touched
+   by their line splash; several hits on one unit in one sub-step share the shield in
+   proportion to their size;
+6. units at 0 hp die; shields regenerate ``SHIELD_REGEN_PER_S`` after
+   ``SHIELD_REGEN_DELAY_S`` without damage; medivacs regain energy.
+
+Idle units (after ``stop`` or when their target died) fire at the nearest enemy within
+weapon reach without chasing it, as SC2 units do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mast.envs.maps import UNIT_TYPES, MapSpec
+from mast.envs.terrain import Terrain
+from mast.errors import UserError
+
+__all__ = ["CombatEngine", "EngineConfig", "LOOPS_PER_S", "STEP_LOOPS"]
+
+LOOPS_PER_S = 22.4
+STEP_LOOPS = 8
+SHIELD_REGEN_PER_S = 2.0
+SHIELD_REGEN_DELAY_S = 7.0
+HEAL_SIGHT = 9.0
+NON_THREAT_PENALTY = 1000.0
+
+IDLE, MOVE, ATTACK, ATTACK_MOVE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Simulation knobs of :class:`CombatEngine`."""
+
+    substeps: int = 2
+    """Sub-steps per environment step (8 game loops); must divide 8."""
+    start_jitter: float = 0.5
+    """Each unit's start position is shifted by U(-j, j) per axis at every reset."""
+
+    def __post_init__(self) -> None:
+        if self.substeps not in (1, 2, 4, 8):
+            raise UserError(f"substeps must divide {STEP_LOOPS} (1, 2, 4, 8), got {self.substeps}")
+        if self.start_jitter < 0:
+            raise UserError(f"start_jitter must be >= 0, got {self.start_jitter}")
+
+
+class CombatEngine:
+    """Batch combat state and physics for one map.
+
+    Parameters
+    ----------
+    spec:
+        The map.
+    seeds:
+        One integer seed per environment (start-position jitter); ``len(seeds)`` is
+        ``n_envs``. Environment ``i`` evolves exactly as a one-environment engine seeded
+        ``seeds[i]`` given the same orders.
+    config:
+        Simulation knobs.
+    """
+
+    def __init__(self, spec: MapSpec, seeds, config: EngineConfig | None = None) -> None:
+        config = config or EngineConfig()
+        self.spec = spec
+        self.config = config
+        self.n_envs = len(seeds)
+        self.n_agents = spec.n_agents
+        self.n_enemies = spec.n_enemies
+        self.n_units = spec.n_agents + spec.n_enemies
+        self.reseed(seeds)
+        self.terrain = Terrain(spec.pathing_grid())
+        self._init_static()
+        e, u = self.n_envs, self.n_units
+        self.pos = np.zeros((e, u, 2))
+        self.hp = np.zeros((e, u))
+        self.shield = np.zeros((e, u))
+        self.energy = np.zeros((e, u))
+        self.cooldown = np.zeros((e, u))
+        self.since_hit = np.zeros((e, u))
+        self.alive = np.zeros((e, u), dtype=bool)
+        self.kind = np.zeros((e, u), dtype=np.int8)
+        self.target = np.full((e, u), -1, dtype=np.int64)
+        self.goal = np.zeros((e, u, 2))
+        self.version = 0
+        self._env_base = np.arange(e)[:, None] * u
+        self._row_base = (np.arange(e)[:, None] * u + np.arange(u)[None, :]) * u
+        self.reset()
+
+    # ------------------------------------------------------------------ static tables
+    def _init_static(self) -> None:
+        spec = self.spec
+        types = [UNIT_TYPES[n] for n in spec.allies + spec.enemies]
+        self.types = types
+        u = len(types)
+        f = np.array
+        self.is_ally = np.arange(u) < spec.n_agents
+        self.hp_max = f([t.hp for t in types], dtype=float)
+        self.shield_max = f([t.shield for t in types], dtype=float)
+        self.armor = f([t.armor for t in types], dtype=float)
+        self.radius = f([t.radius for t in types], dtype=float)
+        self.weapon_range = f([t.range for t in types], dtype=float)
+        self.scan_range = f([t.scan_range for t in types], dtype=float)
+        self.speed_loop = f([t.speed for t in types], dtype=float) / LOOPS_PER_S
+        self.cd_loops = f([t.cooldown_s for t in types], dtype=float) * LOOPS_PER_S
+        self.cooldown_norm = f([t.cooldown_norm for t in types], dtype=float)
+        self.air = f([t.air for t in types], dtype=bool)
+        self.cliff_walk = f([t.cliff_walk for t in types], dtype=bool)
+        self.healer = f([t.heal is not None for t in types], dtype=bool)
+        self.attacks = f([t.attacks for t in types], dtype=float)
+        heal = [t.heal for t in types]
+        self.heal_loop = f([h.hp_per_s / LOOPS_PER_S if h else 0.0 for h in heal])
+        self.hp_per_energy = f([h.hp_per_energy if h else 1.0 for h in heal])
+        self.energy_max = f([h.energy_max if h else 0.0 for h in heal])
+        self.energy_start = f([h.energy_start if h else 0.0 for h in heal])
+        self.energy_regen_loop = f([h.energy_regen_per_s / LOOPS_PER_S if h else 0.0 for h in heal])
+        opp = self.is_ally[:, None] != self.is_ally[None, :]
+        reach_air = f([t.targets_air for t in types])[:, None] | ~self.air[None, :]
+        self.can_hit = opp & reach_air & ~self.healer[:, None]
+        raw = np.zeros((u, u))
+        for i, a in enumerate(types):
+            for j, t in enumerate(types):
+                raw[i, j] = a.damage + sum(v for k, v in a.bonus.items() if k in t.attributes)
+        raw *= self.can_hit
+        self.raw_hit = raw * self.attacks[:, None]
+        self.hp_hit = np.maximum(raw - self.armor[None, :], 0.5) * self.can_hit
+        self.hp_hit *= self.attacks[:, None]
+        same = ~opp & ~np.eye(u, dtype=bool)
+        heal_ok = np.zeros((u, u), dtype=bool)
+        for i, a in enumerate(types):
+            if a.heal is not None:
+                heal_ok[i] = [any(x in t.attributes for x in a.heal.targets) for t in types]
+        self.heal_ok = heal_ok & same
+        self.non_threat = ~(self.can_hit.any(axis=1))
+        self.splash = [
+            (i, t.splash.width / 2, t.splash.depth / 2) for i, t in enumerate(types) if t.splash
+        ]
+        self.attack_point = np.array(spec.attack_point or spec.ally_start, dtype=float)
+        ang = np.random.default_rng(12345).uniform(0, 2 * np.pi, (u, u))
+        upper = np.triu(np.ones((u, u)), 1)[..., None] * np.stack([np.cos(ang), np.sin(ang)], -1)
+        self._tie_dir = upper - np.swapaxes(upper, 0, 1)
+        self._not_self = ~np.eye(u, dtype=bool)
+        self._units = np.arange(u)
+        self._unit_base = np.arange(u)[None, :] * u
+        self.reach = self.weapon_range[:, None] + self.radius[:, None] + self.radius[None, :]
+        self._reach_flat = self.reach.ravel()
+        self._scan_edge = self.scan_range[:, None] + self.radius[None, :]
+        self._threat_penalty = NON_THREAT_PENALTY * self.non_threat[None, :]
+        self._rsum = self.radius[:, None] + self.radius[None, :]
+        self._has_shields = bool((self.shield_max > 0).any())
+        self._has_healers = bool(self.healer.any())
+        self._start = np.concatenate(
+            [
+                self._formation(spec.allies, spec.ally_start),
+                self._formation(spec.enemies, spec.enemy_start),
+            ]
+        )
+
+    def reseed(self, seeds) -> None:
+        """Replace the per-environment generators (one seed per environment)."""
+        if len(seeds) != self.n_envs:
+            raise UserError(f"reseed needs {self.n_envs} seeds, got {len(seeds)}")
+        self._rngs = [np.random.default_rng(int(s)) for s in seeds]
+
+    def _formation(self, names: tuple[str, ...], centre) -> np.ndarray:
+        """Square grid formation of ``names`` centred on ``centre``."""
+        n = len(names)
+        cols = int(np.ceil(np.sqrt(n)))
+        gap = 2 * max(UNIT_TYPES[x].radius for x in names) + 0.2
+        k = np.arange(n)
+        xy = np.stack([k // cols, k % cols], -1).astype(float)
+        rows = int(np.ceil(n / cols))
+        xy -= [(rows - 1) / 2, (cols - 1) / 2]
+        return xy * gap + np.asarray(centre, dtype=float)
+
+    # ------------------------------------------------------------------ state control
+    def reset(self, env_mask: np.ndarray | None = None) -> None:
+        """Put the chosen environments (all by default) back at their start."""
+        idx = np.arange(self.n_envs) if env_mask is None else np.flatnonzero(env_mask)
+        j = self.config.start_jitter
+        for i in idx:
+            jit = self._rngs[i].uniform(-j, j, size=self._start.shape) if j else 0.0
+            self.pos[i] = self._start + jit
+        self.hp[idx] = self.hp_max
+        self.shield[idx] = self.shield_max
+        self.energy[idx] = self.energy_start
+        self.cooldown[idx] = 0.0
+        self.since_hit[idx] = 0.0
+        self.alive[idx] = True
+        self.kind[idx] = np.where(self.is_ally, IDLE, ATTACK_MOVE)
+        self.target[idx] = -1
+        self.goal[idx] = self.attack_point
+        self.version += 1
+
+    def set_units(
+        self, env: int, *, pos=None, hp=None, shield=None, energy=None, cooldown=None
+    ) -> None:
+        """Overwrite unit state of environment ``env`` (for tests and scenarios).
+
+        Each argument is an array over all unit slots (allies then enemies; ``pos`` is
+        ``(n_units, 2)``) or ``None`` to keep the current values. Units with ``hp <= 0``
+        are dead. Orders are cleared (allies idle, enemies attack-move).
+        """
+        for name, val in (
+            ("pos", pos),
+            ("hp", hp),
+            ("shield", shield),
+            ("energy", energy),
+            ("cooldown", cooldown),
+        ):
+            if val is not None:
+                arr = getattr(self, name)
+                val = np.asarray(val, dtype=float)
+                if val.shape != arr.shape[1:]:
+                    raise UserError(
+                        f"set_units: {name} must have shape {arr.shape[1:]}, got {val.shape}"
+                    )
+                arr[env] = val
+        self.hp[env] = np.clip(self.hp[env], 0.0, self.hp_max)
+        self.shield[env] = np.clip(self.shield[env], 0.0, self.shield_max)
+        self.alive[env] = self.hp[env] > 0
+        self.shield[env] *= self.alive[env]
+        self.kind[env] = np.where(self.is_ally, IDLE, ATTACK_MOVE)
+        self.target[env] = -1
+        self.version += 1
+
+    def distances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairwise offsets ``dx, dy`` (``pos[j] - pos[i]`` at ``[e, i, j]``) and centre
+        distances, each ``(n_envs, n_units, n_units)``."""
+        x = self.pos[..., 0].copy()
+        y = self.pos[..., 1].copy()
+        dx = x[:, None, :] - x[:, :, None]
+        dy = y[:, None, :] - y[:, :, None]
+        return dx, dy, np.sqrt(dx * dx + dy * dy)
+
+    def _pick(self, m: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """``m[e, u, idx[e, u]]`` for a pairwise ``(n_envs, n_units, n_units)`` array."""
+        return np.take(m, self._row_base + idx)
+
+    def _target_dist(self, tc: np.ndarray) -> np.ndarray:
+        """Centre distance of every unit to the unit ``tc[e, u]``."""
+        d = np.take(self.pos.reshape(-1, 2), self._env_base + tc, axis=0) - self.pos
+        return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2)
+
+    # ------------------------------------------------------------------ dynamics
+    def command(self, actions: np.ndarray, active: np.ndarray) -> None:
+        """Turn agent actions ``(n_envs, n_agents)`` into orders (SMAC action layout)."""
+        a = self.n_agents
+        act = np.asarray(actions, dtype=np.int64)
+        live = self.alive[:, :a] & active[:, None]
+        kind = self.kind[:, :a]
+        kind[live] = np.where(act[live] >= 6, ATTACK, np.where(act[live] >= 2, MOVE, IDLE))
+        step = np.array([[0, 2.0], [0, -2.0], [2.0, 0], [-2.0, 0]])
+        mv = live & (act >= 2) & (act < 6)
+        self.goal[:, :a][mv] = self.pos[:, :a][mv] + step[act[mv] - 2]
+        at = live & (act >= 6)
+        slot = act - 6 + np.where(self.healer[:a], 0, a)[None, :]
+        tgt = self.target[:, :a]
+        tgt[at] = slot[at]
+        tgt[live & ~at] = -1
+
+    def step(self, active: np.ndarray) -> None:
+        """Advance active environments by one environment step (8 game loops)."""
+        frozen = ~np.asarray(active, dtype=bool)
+        saved = {}
+        if frozen.any():
+            saved = {k: getattr(self, k)[frozen].copy() for k in self._STATE}
+        loops = STEP_LOOPS / self.config.substeps
+        for _ in range(self.config.substeps):
+            self._substep(loops)
+        for k, val in saved.items():
+            getattr(self, k)[frozen] = val
+        self.version += 1
+
+    _STATE = (
+        "pos",
+        "hp",
+        "shield",
+        "energy",
+        "cooldown",
+        "since_hit",
+        "alive",
+        "kind",
+        "target",
+        "goal",
+    )
+
+    def _substep(self, loops: float) -> None:
+        alive = self.alive
+        dx, dy, dist = self.distances()
+        self._acquire(dist)
+        tgt = self.target
+        tc = np.maximum(tgt, 0)
+        has_t = (tgt >= 0) & alive & np.take(alive, self._env_base + tc)
+        d_t = self._pick(dist, tc)
+        r_t = np.take(self._reach_flat, self._unit_base + tc)
+        in_reach = has_t & (d_t <= r_t)
+        # -- movement
+        kind = self.kind
+        chase = has_t & ~in_reach & (kind != IDLE)
+        walk = alive & ((kind == MOVE) | ((kind == ATTACK_MOVE) & ~has_t))
+        tpos = np.take(self.pos.reshape(-1, 2), self._env_base + tc, axis=0)
+        goal = self.goal.copy()
+        goal[chase] = tpos[chase]
+        moving = chase | walk
+        kind[(kind == ATTACK) & ~has_t] = IDLE
+        if self.terrain.has_obstacles:
+            ground = moving & ~self.cliff_walk & ~self.air
+            if ground.any():
+                goal[ground] = self.terrain.steer(self.pos[ground], goal[ground])
+        delta = goal - self.pos
+        gd = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2)
+        kind[(kind == MOVE) & (gd < 1e-6)] = IDLE
+        stop = gd.copy()
+        stop[chase] = np.minimum(np.maximum(d_t - r_t + 0.05, 0.0), gd)[chase]
+        step_len = np.minimum(self.speed_loop * loops, stop) * moving / np.maximum(gd, 1e-9)
+        old = self.pos.copy()
+        self.pos += delta * step_len[..., None]
+        self._separate(moving)
+        self._constrain(old)
+        # -- fire and heal
+        in_reach = has_t & (self._target_dist(tc) <= r_t)
+        fire = in_reach & (self.cooldown < loops) & ~self.healer
+        heal = in_reach & self.healer
+        cd = np.maximum(self.cooldown - loops, 0.0)
+        cd[fire] = (np.maximum(self.cooldown, 0.0) + self.cd_loops - loops)[fire]
+        self.cooldown = cd
+        self._apply_damage(fire, tc)
+        self._apply_heal(heal, tc, loops)
+        # -- deaths and regeneration
+        dead = alive & (self.hp <= 1e-9)
+        if dead.any():
+            self.hp[dead] = 0.0
+            self.shield[dead] = 0.0
+            self.alive &= ~dead
+            self.kind[dead] = IDLE
+            self.target[dead] = -1
+        if self._has_shields:
+            regen = (self.since_hit >= SHIELD_REGEN_DELAY_S * LOOPS_PER_S) & self.alive
+            sh = np.minimum(self.shield + SHIELD_REGEN_PER_S / LOOPS_PER_S * loops, self.shield_max)
+            self.shield[regen] = sh[regen]
+        self.since_hit += loops
+        if self._has_healers:
+            self.energy = np.minimum(self.energy + self.energy_regen_loop * loops, self.energy_max)
+
+    def _acquire(self, dist: np.ndarray) -> None:
+        """Targets for attack-moving and idle units (nearest threat; healers: the most
+        hurt friend in sight); attack-movers keep a target while it is within reach."""
+        alive = self.alive
+        kind = self.kind
+        tc = np.maximum(self.target, 0)
+        keep = (self.target >= 0) & np.take(alive, self._env_base + tc)
+        keep &= self._pick(dist, tc) <= np.take(self._reach_flat, self._unit_base + tc)
+        am = kind == ATTACK_MOVE
+        pick = alive & ((am & ~keep) | ((kind == IDLE) & ~self.healer))
+        if not pick.any():
+            return
+        atk = self.target[:, :, None] == self._units
+        attacked_by = np.swapaxes(atk, 1, 2)
+        ok = self.can_hit[None] & alive[:, None, :]
+        scan = (dist <= self._scan_edge) | attacked_by
+        near = dist <= self.reach
+        amf = am[..., None]
+        ok &= (scan & amf) | (near & ~amf)
+        score = dist + self._threat_penalty
+        if self._has_healers:
+            hurt = 1.0 - self.hp / self.hp_max
+            h_ok = self.heal_ok[None] & alive[:, None, :] & (dist <= HEAL_SIGHT)
+            hrow = self.healer[None, :, None]
+            ok = (h_ok & hrow) | (ok & ~hrow)
+            score = score - (100.0 * hurt[:, None, :] + self._threat_penalty) * hrow
+        score = score + (~ok) * 1e9
+        best = score.argmin(axis=2)
+        found = ok.any(axis=2)
+        self.target[pick] = np.where(found, best, -1)[pick]
+
+    def _separate(self, moving: np.ndarray) -> None:
+        """Push overlapping ground units apart; movers take the larger share."""
+        dx, dy, dist = self.distances()
+        overlap = self._rsum - dist
+        solid = self.alive & ~self.air
+        pair = (overlap > 0) & solid[:, :, None] & solid[:, None, :] & self._not_self
+        flat = np.flatnonzero(pair)
+        if flat.size == 0:
+            return
+        u = self.n_units
+        ev, rem = np.divmod(flat, u * u)
+        iv, jv = np.divmod(rem, u)
+        w = 0.25 + 0.75 * moving.ravel()
+        wi = w[ev * u + iv]
+        share = overlap.ravel()[flat] * wi / (wi + w[ev * u + jv])
+        d = dist.ravel()[flat]
+        tie = d < 1e-6
+        ux = np.where(tie, self._tie_dir[iv, jv, 0], dx.ravel()[flat] / np.maximum(d, 1e-6))
+        uy = np.where(tie, self._tie_dir[iv, jv, 1], dy.ravel()[flat] / np.maximum(d, 1e-6))
+        n = self.n_envs * u
+        self.pos[..., 0] -= np.bincount(ev * u + iv, share * ux, n).reshape(self.n_envs, u)
+        self.pos[..., 1] -= np.bincount(ev * u + iv, share * uy, n).reshape(self.n_envs, u)
+
+    def _constrain(self, old: np.ndarray) -> None:
+        """Keep units inside the map and ground units off unwalkable cells."""
+        w, h = self.spec.size
+        r = self.radius[None, :]
+        self.pos[..., 0] = np.clip(self.pos[..., 0], r, w - r)
+        self.pos[..., 1] = np.clip(self.pos[..., 1], r, h - r)
+        if not self.terrain.has_obstacles:
+            return
+        x, y = self.pos[..., 0], self.pos[..., 1]
+        bound = ~self.cliff_walk[None, :] & ~self.air[None, :] & self.alive
+        bad = bound & ~self.terrain.walkable(x, y)
+        if not bad.any():
+            return
+        ox, oy = old[..., 0], old[..., 1]
+        slide_x = bad & self.terrain.walkable(x, oy)
+        slide_y = bad & ~slide_x & self.terrain.walkable(ox, y)
+        back = bad & ~slide_x & ~slide_y
+        self.pos[..., 1] = np.where(slide_x | back, oy, y)
+        self.pos[..., 0] = np.where(slide_y | back, ox, self.pos[..., 0])
+
+    def _apply_damage(self, fire: np.ndarray, tc: np.ndarray) -> None:
+        e, u = self.n_envs, self.n_units
+        ev, av = np.nonzero(fire)
+        tv = tc[ev, av]
+        flat = ev * u + tv
+        d_sh = np.bincount(flat, self.raw_hit[av, tv], e * u).reshape(e, u)
+        d_hp = np.bincount(flat, self.hp_hit[av, tv], e * u).reshape(e, u)
+        for s, half_w, half_d in self.splash:
+            f = fire[:, s]
+            if not f.any():
+                continue
+            src = self.pos[:, s]
+            tpos = self.pos[np.arange(e), tc[:, s]]
+            fwd = tpos - src
+            fwd /= np.maximum(np.linalg.norm(fwd, axis=-1, keepdims=True), 1e-9)
+            rel = self.pos - tpos[:, None, :]
+            along = np.abs(np.einsum("euk,ek->eu", rel, fwd)) - half_d
+            side = np.abs(rel[..., 0] * fwd[:, None, 1] - rel[..., 1] * fwd[:, None, 0]) - half_w
+            gap2 = np.maximum(along, 0) ** 2 + np.maximum(side, 0) ** 2
+            hit = f[:, None] & self.alive & (gap2 <= self.radius**2) & self.can_hit[s][None, :]
+            hit[np.arange(e), tc[:, s]] = False
+            d_sh += hit * self.raw_hit[s][None, :]
+            d_hp += hit * self.hp_hit[s][None, :]
+        hit_any = d_sh > 0
+        absorbed = self.shield >= d_sh
+        with np.errstate(invalid="ignore", divide="ignore"):
+            through = np.where(absorbed, 0.0, 1.0 - self.shield / d_sh)
+        self.hp = np.maximum(self.hp - through * d_hp, 0.0)
+        self.shield = np.where(absorbed, self.shield - d_sh, 0.0)
+        self.since_hit[hit_any] = 0.0
+
+    def _apply_heal(self, heal: np.ndarray, tc: np.ndarray, loops: float) -> None:
+        if not heal.any():
+            return
+        e, u = self.n_envs, self.n_units
+        ev, hv = np.nonzero(heal)
+        tv = tc[ev, hv]
+        room = self.hp_max[tv] - self.hp[ev, tv]
+        amount = np.minimum(
+            np.minimum(self.heal_loop[hv] * loops, room),
+            self.energy[ev, hv] * self.hp_per_energy[hv],
+        )
+        amount *= self.heal_ok[hv, tv]
+        self.energy[ev, hv] -= amount / self.hp_per_energy[hv]
+        add = np.bincount(ev * u + tv, amount, e * u).reshape(e, u)
+        self.hp = np.minimum(self.hp + add, self.hp_max)

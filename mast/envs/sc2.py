@@ -1,0 +1,111 @@
+"""Adapter to the real StarCraft Multi-Agent Challenge (``smac.env.StarCraft2Env``).
+
+The package is imported only when this environment is built. It is installed from source
+(``pip install git+https://github.com/oxwhirl/smac.git``) and needs the StarCraft II game
+(``SC2PATH``). The PyPI package named ``smac`` is SMAC3, an unrelated hyperparameter
+optimiser; it is detected and reported as such.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from mast.envs.base import MultiAgentEnv, env_info_dict
+from mast.errors import UserError
+
+__all__ = ["SC2Env", "import_starcraft2env"]
+
+_INSTALL = "pip install git+https://github.com/oxwhirl/smac.git"
+
+
+def import_starcraft2env():
+    """Return ``smac.env.StarCraft2Env`` or raise :class:`UserError` saying what is missing."""
+    try:
+        smac = importlib.import_module("smac")
+    except ImportError:
+        raise UserError(
+            f"env 'sc2' needs the StarCraft Multi-Agent Challenge package: {_INSTALL}"
+        ) from None
+    try:
+        env_mod = importlib.import_module("smac.env")
+        return env_mod.StarCraft2Env
+    except (ImportError, AttributeError):
+        version = getattr(smac, "version", getattr(smac, "__version__", "unknown"))
+        raise UserError(
+            f"the installed 'smac' package (version {version}) is SMAC3, the hyperparameter "
+            f"optimiser from PyPI, not the StarCraft Multi-Agent Challenge; uninstall it and "
+            f"run: {_INSTALL}"
+        ) from None
+
+
+def _check_game() -> None:
+    path = Path(os.environ.get("SC2PATH", Path.home() / "StarCraftII"))
+    if not path.is_dir():
+        raise UserError(
+            f"env 'sc2' needs StarCraft II: no game found at {path} (set SC2PATH), "
+            "or use the built-in simulator (env 'builtin')"
+        )
+
+
+class SC2Env(MultiAgentEnv):
+    """Real SMAC behind the same API, with ``dead_allies``/``dead_enemies`` and
+    ``episode_limit`` always present in ``info``.
+
+    Parameters
+    ----------
+    map_name:
+        A SMAC map name (e.g. ``3m``).
+    seed:
+        Game seed.
+    **kwargs:
+        Passed on to ``StarCraft2Env`` (SMAC's own flags).
+    """
+
+    def __init__(self, map_name: str = "3m", seed: int = 0, **kwargs) -> None:
+        cls = import_starcraft2env()
+        _check_game()
+        self._env = cls(map_name=map_name, seed=seed, **kwargs)
+        info = self._env.get_env_info()
+        self.n_agents = info["n_agents"]
+        self.n_actions = info["n_actions"]
+        self.episode_limit = info["episode_limit"]
+        self._steps = 0
+
+    def reset(self):
+        self._steps = 0
+        return self._env.reset()
+
+    def step(self, actions) -> tuple[float, bool, dict]:
+        reward, terminated, info = self._env.step(list(actions))
+        self._steps += 1
+        info = dict(info)
+        info.setdefault("battle_won", False)
+        timeout = bool(terminated and not info["battle_won"] and self._steps >= self.episode_limit)
+        info.setdefault("episode_limit", timeout)
+        return float(reward), bool(terminated), info
+
+    def get_obs(self):
+        return self._env.get_obs()
+
+    def get_state(self):
+        return self._env.get_state()
+
+    def get_avail_actions(self):
+        return self._env.get_avail_actions()
+
+    def get_env_info(self) -> dict:
+        return env_info_dict(
+            **{
+                k: v
+                for k, v in self._env.get_env_info().items()
+                if k in ("state_shape", "obs_shape", "n_actions", "n_agents", "episode_limit")
+            }
+        )
+
+    def get_stats(self) -> dict:
+        return self._env.get_stats()
+
+    def close(self) -> None:
+        self._env.close()
