@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=5000, help="buffer capacity to fill")
     parser.add_argument(
-        "--float-storage", default="float16", choices=FLOAT_STORAGES,
+        "--float-storage",
+        default="float16",
+        choices=FLOAT_STORAGES,
         help="storage of observations and state",
     )
     args = parser.parse_args(argv)
@@ -71,11 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     print("2c_vs_64zg bytes per padded episode by field:")
     for name, spec in scheme.items():
         dt = f"{spec.storage} ({spec.dtype})"
-        print(f"  {name:<13} {dt:<18} {spec.slots(limit):>3} x {spec.bytes_per_step:>5,d} B "
-              f"= {spec.slots(limit) * spec.bytes_per_step:>9,d} B")
+        print(
+            f"  {name:<13} {dt:<18} {spec.slots(limit):>3} x {spec.bytes_per_step:>5,d} B "
+            f"= {spec.slots(limit) * spec.bytes_per_step:>9,d} B"
+        )
     rss_before = peak_rss_bytes()
-    buf = DualReplayBuffer(scheme, limit, off_capacity=args.episodes,
-                           on_capacity=min(64, max(1, args.episodes)))
+    buf = DualReplayBuffer(
+        scheme, limit, off_capacity=args.episodes, on_capacity=min(64, max(1, args.episodes))
+    )
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     filled = 0
@@ -91,10 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     rss = peak_rss_bytes()
     print(f"2c_vs_64zg buffer of {len(buf)} full-length episodes ({args.float_storage}):")
     print(f"  reserved      {buf.nbytes / 1e9:7.3f} GB ({buf.nbytes / GIB:6.3f} GiB)")
-    print(f"  peak RSS      {rss / 1e9:7.3f} GB ({rss / GIB:6.3f} GiB), "
-          f"{rss_before / 1e9:.3f} GB before the buffer")
-    print(f"  fill          {fill_s:7.1f} s ({args.episodes / fill_s:.0f} episodes/s incl. "
-          f"random data)")
+    print(
+        f"  peak RSS      {rss / 1e9:7.3f} GB ({rss / GIB:6.3f} GiB), "
+        f"{rss_before / 1e9:.3f} GB before the buffer"
+    )
+    print(
+        f"  fill          {fill_s:7.1f} s ({args.episodes / fill_s:.0f} episodes/s incl. "
+        f"random data)"
+    )
     print(f"  sample        {sample_ms:7.1f} ms per batch (obs {tuple(batch['obs'].shape)})")
     return 0
 

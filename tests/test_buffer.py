@@ -101,8 +101,10 @@ def test_insert_accepts_tensors_and_transition_fields_without_trailing_slot():
     rng = np.random.default_rng(1)
     buf = make()
     batch, lengths = episodes(rng, 3, lengths=[4, 6, 2])
-    short = {k: torch.from_numpy(v[:, :7] if k in ("obs", "state", "avail_actions") else v[:, :6])
-             for k, v in batch.items()}
+    short = {
+        k: torch.from_numpy(v[:, :7] if k in ("obs", "state", "avail_actions") else v[:, :6])
+        for k, v in batch.items()
+    }
     buf.insert(short, torch.tensor([4, 6, 2]))
     out = buf.gather(buf.newest_slots(3))
     assert out["actions"].shape == (3, 6, N_AGENTS)
@@ -121,8 +123,11 @@ def test_fifo_eviction_and_tail_cleared_on_overwrite():
     out = buf.gather(buf.newest_slots(5))
     assert out["episode_id"].tolist() == [7, 8, 9, 10, 11]
     assert out["obs"].shape[1] == 3
-    full = {name: arr[buf.newest_slots(5)] for name, arr in buf.state_dict().items()
-            if name.startswith("data.")}
+    full = {
+        name: arr[buf.newest_slots(5)]
+        for name, arr in buf.state_dict().items()
+        if name.startswith("data.")
+    }
     assert not full["data.obs"][:, 3:].any() and not full["data.actions"][:, 2:].any()
     big, lengths = episodes(rng, 12)
     buf.insert(big, lengths)
@@ -190,19 +195,34 @@ def test_insert_rejects_bad_input_with_clear_messages():
     buf = make()
     batch, lengths = episodes(rng, 2, lengths=[3, 5])
     cases = [
-        ({**batch, "extra": batch["reward"]}, lengths,
-         "unknown field 'extra'; scheme fields: obs, state, avail_actions, actions, reward, "
-         "terminated"),
+        (
+            {**batch, "extra": batch["reward"]},
+            lengths,
+            "unknown field 'extra'; scheme fields: obs, state, avail_actions, actions, reward, "
+            "terminated",
+        ),
         ({k: v for k, v in batch.items() if k != "reward"}, lengths, "missing field 'reward'"),
-        ({**batch, "obs": batch["obs"][:, :, :, :5]}, lengths,
-         "field 'obs' has shape (2, 21, 3, 5); expected [2, 6..21, 3, 30]"),
-        ({**batch, "reward": batch["reward"][:, :4]}, lengths,
-         "field 'reward' has shape (2, 4); expected [2, 5..21]"),
+        (
+            {**batch, "obs": batch["obs"][:, :, :, :5]},
+            lengths,
+            "field 'obs' has shape (2, 21, 3, 5); expected [2, 6..21, 3, 30]",
+        ),
+        (
+            {**batch, "reward": batch["reward"][:, :4]},
+            lengths,
+            "field 'reward' has shape (2, 4); expected [2, 5..21]",
+        ),
         ({**batch, "actions": batch["actions"] + 9}, lengths, "field 'actions' holds "),
-        ({**batch, "obs": batch["obs"] * 1e5}, lengths,
-         "beyond float16's range (65504); store it as float32"),
-        ({**batch, "terminated": batch["terminated"] * 2}, lengths,
-         "field 'terminated' must hold booleans or 0/1 values"),
+        (
+            {**batch, "obs": batch["obs"] * 1e5},
+            lengths,
+            "beyond float16's range (65504); store it as float32",
+        ),
+        (
+            {**batch, "terminated": batch["terminated"] * 2},
+            lengths,
+            "field 'terminated' must hold booleans or 0/1 values",
+        ),
         (batch, np.array([3, 21]), "episode length 21 outside [1, episode_limit=20]"),
         (batch, np.array([0, 2]), "episode length 0 outside [1, episode_limit=20]"),
     ]

@@ -139,8 +139,10 @@ def brute_lambda(r, d, v, lengths, gamma, lam):
     for i, length in enumerate(lengths):
         for t in range(length):
             left = length - t
-            g_n = [brute_nstep(r[i : i + 1], d[i : i + 1], v[i : i + 1], [length], gamma, k)[0, t]
-                   for k in range(1, left + 1)]
+            g_n = [
+                brute_nstep(r[i : i + 1], d[i : i + 1], v[i : i + 1], [length], gamma, k)[0, t]
+                for k in range(1, left + 1)
+            ]
             out[i, t] = (1 - lam) * sum(lam ** (k - 1) * g_n[k - 1] for k in range(1, left))
             out[i, t] += lam ** (left - 1) * g_n[-1]
     return out
@@ -204,26 +206,38 @@ def test_hybrid_schedule_switches_between_td_lambda_and_one_step():
     one = one_step_targets(*x, 0.9)
     assert torch.equal(make_targets(cfg, *x, t_env=999), lam)
     assert torch.equal(make_targets(cfg, *x, t_env=1000), one)
-    rev = TargetConfig(kind="hybrid", hybrid_switch_t=1000, hybrid_order="one_step_first",
-                       td_lambda=0.7, gamma=0.9)
+    rev = TargetConfig(
+        kind="hybrid", hybrid_switch_t=1000, hybrid_order="one_step_first", td_lambda=0.7, gamma=0.9
+    )
     assert torch.equal(make_targets(rev, *x, t_env=0), one)
     assert torch.equal(make_targets(rev, *x, t_env=5000), lam)
-    blend = TargetConfig(kind="hybrid", hybrid_switch_t=1000, hybrid_blend_t=200,
-                         td_lambda=0.7, gamma=0.9)
+    blend = TargetConfig(
+        kind="hybrid", hybrid_switch_t=1000, hybrid_blend_t=200, td_lambda=0.7, gamma=0.9
+    )
     assert [hybrid_one_step_weight(blend, t) for t in (0, 900, 950, 1000, 1100, 9000)] == [
-        0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
+        0.0,
+        0.0,
+        0.25,
+        0.5,
+        1.0,
+        1.0,
+    ]
     assert torch.allclose(make_targets(blend, *x, t_env=1000), 0.5 * (lam + one))
 
 
 def test_make_targets_dispatches_every_kind():
     r, d, mask, v, _ = random_episodes(6)
     x = as_t(r, d, mask, v)
-    assert torch.equal(make_targets(TargetConfig(kind="one_step"), *x, t_env=0),
-                       one_step_targets(*x, 0.99))
-    assert torch.equal(make_targets(TargetConfig(kind="n_step", n_step=4), *x, t_env=0),
-                       nstep_targets(*x, 0.99, 4))
-    assert torch.equal(make_targets(TargetConfig(kind="td_lambda", td_lambda=0.5), *x, t_env=0),
-                       td_lambda_targets(*x, 0.99, 0.5))
+    assert torch.equal(
+        make_targets(TargetConfig(kind="one_step"), *x, t_env=0), one_step_targets(*x, 0.99)
+    )
+    assert torch.equal(
+        make_targets(TargetConfig(kind="n_step", n_step=4), *x, t_env=0), nstep_targets(*x, 0.99, 4)
+    )
+    assert torch.equal(
+        make_targets(TargetConfig(kind="td_lambda", td_lambda=0.5), *x, t_env=0),
+        td_lambda_targets(*x, 0.99, 0.5),
+    )
     mast = TARGET_PRESETS["mast"]
     assert (mast.kind, mast.bootstrap, mast.sm_omega) == ("hybrid", "soft_mellowmax", 10.0)
 
@@ -231,12 +245,18 @@ def test_make_targets_dispatches_every_kind():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"kind": "sarsa"},
-         "unknown target kind 'sarsa'; choose from: one_step, n_step, td_lambda, hybrid"),
-        ({"bootstrap": "min"},
-         "unknown bootstrap 'min'; choose from: max, double_q, soft_mellowmax"),
-        ({"hybrid_order": "both"},
-         "unknown hybrid order 'both'; choose from: lambda_first, one_step_first"),
+        (
+            {"kind": "sarsa"},
+            "unknown target kind 'sarsa'; choose from: one_step, n_step, td_lambda, hybrid",
+        ),
+        (
+            {"bootstrap": "min"},
+            "unknown bootstrap 'min'; choose from: max, double_q, soft_mellowmax",
+        ),
+        (
+            {"hybrid_order": "both"},
+            "unknown hybrid order 'both'; choose from: lambda_first, one_step_first",
+        ),
         ({"gamma": 1.5}, "discount gamma must be in [0, 1], got 1.5"),
         ({"n_step": 0}, "n_step must be an integer >= 1, got 0"),
         ({"td_lambda": -0.1}, "td_lambda must be in [0, 1], got -0.1"),

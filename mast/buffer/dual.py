@@ -58,15 +58,18 @@ class DualReplayBuffer:
         on_fraction: float = 0.5,
     ) -> None:
         self.store = EpisodeBuffer(scheme, off_capacity, episode_limit)
-        if isinstance(on_capacity, bool) or not isinstance(on_capacity, int) or not (
-            1 <= on_capacity <= off_capacity
+        if (
+            isinstance(on_capacity, bool)
+            or not isinstance(on_capacity, int)
+            or not (1 <= on_capacity <= off_capacity)
         ):
             raise UserError(
                 f"on_capacity must be an integer in [1, off_capacity={off_capacity}], "
                 f"got {on_capacity!r}"
             )
         if not (
-            isinstance(on_fraction, int | float) and 0.0 <= on_fraction <= 1.0
+            isinstance(on_fraction, int | float)
+            and 0.0 <= on_fraction <= 1.0
             and not math.isnan(on_fraction)
         ):
             raise UserError(f"on_fraction must be in [0, 1], got {on_fraction!r}")

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from mast.buffer.scheme import FLOAT16_MAX, FieldSpec, Scheme, validate_scheme
+from mast.buffer.codec import CODECS
+from mast.buffer.scheme import FieldSpec, Scheme, validate_scheme
 from mast.errors import UserError
 
 __all__ = ["EpisodeBuffer"]
@@ -17,62 +18,6 @@ def _to_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
-
-
-def _encode(name: str, spec: FieldSpec, x: np.ndarray) -> np.ndarray:
-    """Convert the valid part of one episode's field to its stored dtype (checked)."""
-    if spec.storage in ("float32", "float16"):
-        if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
-            raise UserError(f"field {name!r} must be numeric, got dtype {x.dtype}")
-        if spec.storage == "float16" and x.size:
-            top = float(np.max(np.abs(x)))
-            if top > FLOAT16_MAX:
-                raise UserError(
-                    f"field {name!r} holds {top:g}, beyond float16's range (65504); "
-                    f"store it as float32"
-                )
-        return x.astype(spec.dtype, copy=False)
-    if spec.storage == "snorm8":
-        if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
-            raise UserError(f"field {name!r} must be numeric, got dtype {x.dtype}")
-        if x.size:
-            top = float(np.max(np.abs(x)))
-            if not top <= 1.0:
-                raise UserError(
-                    f"field {name!r} holds {top:g}, outside snorm8's range [-1, 1]; "
-                    f"store it as float16 or float32"
-                )
-        return np.rint(x * 127.0).astype(np.int8)
-    if spec.storage == "index":
-        if x.size and not np.issubdtype(x.dtype, np.integer):
-            if not np.issubdtype(x.dtype, np.floating) or not np.all(x == np.round(x)):
-                raise UserError(f"field {name!r} must hold integers, got dtype {x.dtype}")
-        if x.size and (x.min() < 0 or x.max() >= spec.num_values):
-            bad = x.min() if x.min() < 0 else x.max()
-            raise UserError(
-                f"field {name!r} holds {int(bad)}, outside [0, {spec.num_values})"
-            )
-        return x.astype(spec.dtype)
-    if x.dtype != np.bool_ and x.size and not np.isin(x, (0, 1)).all():
-        raise UserError(f"field {name!r} must hold booleans or 0/1 values")
-    flags = x.astype(np.bool_, copy=False)
-    if spec.storage == "bits":
-        return np.packbits(flags, axis=-1, bitorder="little")
-    return flags
-
-
-def _decode(spec: FieldSpec, a: np.ndarray) -> torch.Tensor:
-    """Stored array ``[B, slots, *stored_shape]`` -> float32 / int64 / bool tensor."""
-    if spec.storage in ("float32", "float16"):
-        return torch.from_numpy(a.astype(np.float32, copy=False))
-    if spec.storage == "snorm8":
-        return torch.from_numpy(a.astype(np.float32) / np.float32(127.0))
-    if spec.storage == "index":
-        return torch.from_numpy(a.astype(np.int64))
-    if spec.storage == "bits":
-        a = np.unpackbits(a, axis=-1, count=spec.shape[-1], bitorder="little")
-        return torch.from_numpy(a.astype(np.bool_))
-    return torch.from_numpy(a)
 
 
 class EpisodeBuffer:
@@ -153,21 +98,10 @@ class EpisodeBuffer:
             )
         return lengths.astype(np.int64)
 
-    def insert(self, batch: Mapping[str, np.ndarray | torch.Tensor], lengths) -> None:
-        """Append ``n`` episodes, evicting the oldest beyond ``capacity``.
-
-        Parameters
-        ----------
-        batch:
-            One array per scheme field, ``[n, T_in, *shape]``. State fields need
-            ``length + 1 <= T_in <= episode_limit + 1`` slots, transition fields
-            ``length <= T_in <= episode_limit + 1`` (a PyMARL-style trailing slot is
-            allowed). Only the valid part is stored: slots ``t <= length`` of state
-            fields, ``t < length`` of transition fields; the rest is stored as zero.
-        lengths:
-            ``[n]`` integers in ``[1, episode_limit]``: transitions per episode.
-        """
-        lengths = self._check_lengths(lengths)
+    def _check_batch(
+        self, batch: Mapping[str, np.ndarray | torch.Tensor], lengths: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The scheme's fields of ``batch`` as numpy arrays, names and shapes checked."""
         n = lengths.size
         unknown = sorted(set(batch) - set(self.scheme))
         missing = [k for k in self.scheme if k not in batch]
@@ -190,10 +124,33 @@ class EpisodeBuffer:
                     f"{', '.join(map(str, spec.shape))}]".replace(", ]", "]")
                 )
             arrays[name] = x
+        return arrays
+
+    def insert(self, batch: Mapping[str, np.ndarray | torch.Tensor], lengths) -> None:
+        """Append ``n`` episodes, evicting the oldest beyond ``capacity``.
+
+        Parameters
+        ----------
+        batch:
+            One array per scheme field, ``[n, T_in, *shape]``. State fields need
+            ``length + 1 <= T_in <= episode_limit + 1`` slots, transition fields
+            ``length <= T_in <= episode_limit + 1`` (a PyMARL-style trailing slot is
+            allowed). Only the valid part is stored: slots ``t <= length`` of state
+            fields, ``t < length`` of transition fields; the rest is stored as zero.
+        lengths:
+            ``[n]`` integers in ``[1, episode_limit]``: transitions per episode.
+        """
+        lengths = self._check_lengths(lengths)
+        n = lengths.size
+        arrays = self._check_batch(batch, lengths)
         start = max(0, n - self.capacity)  # older ones would be evicted at once
         encoded = [
-            {name: _encode(name, spec, arrays[name][j, : spec.slots(int(lengths[j]))])
-             for name, spec in self.scheme.items()}
+            {
+                name: CODECS[spec.storage].encode(
+                    name, spec, arrays[name][j, : spec.slots(int(lengths[j]))]
+                )
+                for name, spec in self.scheme.items()
+            }
             for j in range(start, n)
         ]
         for j, fields in zip(range(start, n), encoded, strict=True):
@@ -231,7 +188,7 @@ class EpisodeBuffer:
         lengths = self._lengths[slots]
         t_max = int(lengths.max()) if slots.size else 0
         out = {
-            name: _decode(spec, self._data[name][slots, : spec.slots(t_max)])
+            name: CODECS[spec.storage].decode(spec, self._data[name][slots, : spec.slots(t_max)])
             for name, spec in self.scheme.items()
         }
         out["filled"] = torch.from_numpy(np.arange(t_max)[None, :] < lengths[:, None])
@@ -251,8 +208,12 @@ class EpisodeBuffer:
         """Contents and pointers (arrays are views; copy or save them at once)."""
         state: dict[str, np.ndarray | int] = {f"data.{k}": v for k, v in self._data.items()}
         state.update(
-            lengths=self._lengths, extent=self._extent, ids=self._ids,
-            next=self._next, size=self._size, total=self._total,
+            lengths=self._lengths,
+            extent=self._extent,
+            ids=self._ids,
+            next=self._next,
+            size=self._size,
+            total=self._total,
         )
         return state
 
@@ -271,5 +232,7 @@ class EpisodeBuffer:
         self._extent[...] = state["extent"]
         self._ids[...] = state["ids"]
         self._next, self._size, self._total = (
-            int(state["next"]), int(state["size"]), int(state["total"])
+            int(state["next"]),
+            int(state["size"]),
+            int(state["total"]),
         )
