@@ -46,6 +46,9 @@ class SparsityConfig:
     """Average dense gradients over this much time before an update (0: last one only)."""
     seed: int = 0
     """Seed of the random initial masks and of SET's random growth."""
+    hw_aware_growth: bool = False
+    """Grow only into rows shorter than ``ceil(nnz/rows)`` so row-parallel accelerator
+    loads stay balanced (an option of the dynamic methods; off in the paper)."""
 
     def __post_init__(self) -> None:
         get_method(self.method)

@@ -72,7 +72,11 @@ class SparsityManager:
         self.config = config if config is not None else SparsityConfig()
         self.spec = self.config.spec
         self.schedule = self.config.schedule
-        self.updater = self.spec.updater() if self.spec.updater is not None else None
+        self.updater = (
+            self.spec.updater(row_balanced=self.config.hw_aware_growth)
+            if self.spec.updater is not None
+            else None
+        )
         self._infos: dict[str, TensorInfo] = {}
         self._masks: dict[str, torch.Tensor] = {}
         self._built = False

@@ -7,8 +7,13 @@ Every topology update of a tensor with mask ``m`` and ``k = floor(zeta_t * nnz)`
    (uniform random for SET, ``|dense grad|`` for RigL / RLx2 / MAST);
 3. check that dropped and grown sets are disjoint and that ``nnz`` is unchanged.
 
-``k`` is capped by the number of inactive entries. The manager (:mod:`.manager`) sets grown
-weights to exactly zero and resets the optimizer state of changed entries.
+``k`` is capped by the number of inactive entries. With ``row_balanced`` (hardware-aware
+growth, ``SparsityConfig.hw_aware_growth``) step 2 only grows into rows whose count after
+the drop is below ``ceil(nnz / rows)``: rows converge to equal lengths, so a row-parallel
+accelerator assigns every processing element the same work (rows are the last-but-one
+dimension; leading dimensions of stacked tensors count as more rows).
+The manager (:mod:`.manager`) sets grown weights to exactly zero and resets the optimizer
+state of changed entries.
 
 Methods (:data:`METHODS`) and what they take from where:
 
@@ -67,6 +72,10 @@ class MaskUpdater:
     needs_grad: bool = False
     """Whether :meth:`grow_scores` reads the dense gradient."""
 
+    def __init__(self, row_balanced: bool = False) -> None:
+        self.row_balanced = row_balanced
+        """Grow only into rows shorter than ``ceil(nnz / rows)`` (hardware-aware growth)."""
+
     def drop_scores(self, weight: torch.Tensor) -> torch.Tensor:
         """Keep-scores of the active entries: ``|w|``."""
         return weight.detach().abs()
@@ -115,7 +124,10 @@ class MaskUpdater:
         dropped = torch.topk(keep, k, largest=False).indices
         grow = self.grow_scores(weight, grad, generator).reshape(-1).float().to(flat.device)
         grow = torch.where(flat, torch.full_like(grow, float("-inf")), grow)
-        grown = torch.topk(grow, k, largest=True).indices
+        if self.row_balanced and mask.dim() >= 2:
+            grown = self._balanced_growth(grow, flat, dropped, mask.shape[-1], n_active, k)
+        else:
+            grown = torch.topk(grow, k, largest=True).indices
         if bool(flat[grown].any()) or not bool(flat[dropped].all()):
             raise AssertionError("drop must pick active and grow inactive entries")
         new = flat.clone()
@@ -124,6 +136,34 @@ class MaskUpdater:
         if int(new.sum()) != n_active:
             raise AssertionError("topology update changed the number of non-zeros")
         return MaskChange(new.reshape(mask.shape), dropped, grown)
+
+
+    @staticmethod
+    def _balanced_growth(
+        grow: torch.Tensor, flat: torch.Tensor, dropped: torch.Tensor, n_in: int,
+        n_active: int, k: int,
+    ) -> torch.Tensor:
+        """The ``k`` best-scored inactive entries such that no row exceeds the cap.
+
+        Feasible because ``cap * rows >= nnz``: the rows below the cap after the drop have
+        room for at least ``k`` entries.
+        """
+        n_rows = flat.numel() // n_in
+        cap = -(-n_active // n_rows)
+        after = flat.clone()
+        after[dropped] = False
+        room = (cap - after.reshape(n_rows, n_in).sum(dim=1)).clamp(min=0)
+        order = torch.argsort(grow, descending=True, stable=True)
+        order = order[torch.isfinite(grow[order])]
+        rows = order // n_in
+        # rank of each candidate among the candidates of its row, in score order
+        by_row = torch.argsort(rows, stable=True)
+        counts = torch.bincount(rows, minlength=n_rows)
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.empty_like(rows)
+        rank[by_row] = torch.arange(rows.numel(), device=rows.device) - starts[rows[by_row]]
+        accepted = order[rank < room[rows]]
+        return accepted[:k]
 
 
 class RandomGrowthUpdater(MaskUpdater):

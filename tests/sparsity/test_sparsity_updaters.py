@@ -130,3 +130,29 @@ def test_stacked_tensor_reallocates_across_types():
         ("heads[0]", 0, 1),
         ("heads[1]", 8, 2),
     ]
+
+
+
+def test_hw_aware_growth_caps_row_lengths_and_keeps_nnz():
+    g = torch.Generator().manual_seed(0)
+    rows, cols = 16, 32
+    mask = torch.zeros(rows, cols, dtype=torch.bool)
+    mask[:4, :] = True  # 128 non-zeros crowded in four rows: cap = ceil(128/16) = 8
+    weight = torch.randn(rows, cols, generator=g) * mask
+    grad = torch.randn(rows, cols, generator=g)
+    grad[:4] *= 100  # the unconstrained rule would regrow into the crowded rows
+    upd = GradientUpdater(row_balanced=True)
+    for _ in range(6):
+        change = upd.update(weight, mask, 0.5, grad, g)
+        assert int(change.mask.sum()) == 128
+        grown_rows = change.grown // cols
+        counts_after_drop = mask.clone().reshape(-1)
+        counts_after_drop[change.dropped] = False
+        before = counts_after_drop.reshape(rows, cols).sum(1)
+        per_row = torch.bincount(grown_rows, minlength=rows)
+        assert bool(((before + per_row)[per_row > 0] <= 8).all())
+        mask = change.mask
+        weight = torch.randn(rows, cols, generator=g) * mask
+    assert int(mask.sum(1).max()) < 32  # crowded rows drained toward the cap
+    free = GradientUpdater().update(weight, mask, 0.5, grad, g)
+    assert int(free.mask.sum()) == 128
