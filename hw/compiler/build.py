@@ -58,7 +58,6 @@ def _fit(layer: str, purpose: str, what: str, value: int, fld: str, limit: int, 
 
 def _check_sample(name, purpose, k, n, m, s, profile: HwProfile, *, sddmm: bool) -> None:
     p = profile
-    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
     if sddmm:
         _fit(name, purpose, "K+N", k + n, "act_buf_words", p.act_buf_words, p.name)
         words = tile_count(m, p) * (k + n)
@@ -71,11 +70,11 @@ def _check_sample(name, purpose, k, n, m, s, profile: HwProfile, *, sddmm: bool)
         _fit(name, purpose, "ceil(M/P)*max(K,N)", words, "act_sram_words/P",
              p.act_sram_words // p.n_pe, p.name)  # fmt: skip
     _fit(name, purpose, "S", s, "weight_sram_words", p.weight_sram_words, p.name)
+    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
 
 
 def _check_row(name, purpose, k, m, plan: RowPlan, profile: HwProfile) -> None:
     p = profile
-    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
     _fit(name, purpose, "K*M", k * m, "act_buf_words", p.act_buf_words, p.name)
     _fit(name, purpose, "max n_p", int(plan.pe_entries.max()), "weight_bank_words",
          p.weight_bank_words, p.name)  # fmt: skip
@@ -83,6 +82,7 @@ def _check_row(name, purpose, k, m, plan: RowPlan, profile: HwProfile) -> None:
          p.out_buf_words, p.name)  # fmt: skip
     _fit(name, purpose, "ceil(K*M/P)", -(-k * m // p.n_pe), "act_sram_words/P",
          p.act_sram_words // p.n_pe, p.name)  # fmt: skip
+    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
 
 
 def choose_dataflow(

@@ -43,16 +43,17 @@ def encode_stream(mask: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
 def split_chunks(stream: dict[str, np.ndarray], limit: int) -> list[tuple[int, int, int, int]]:
     """Cut a stream into SDDMM chunks of at most ``limit`` non-zeros (s.2.3).
 
-    A cut follows every ``limit``-th non-zero; tokens stay with the entries after them
-    (a token after a cut opens the next chunk), and no chunk is empty, so an all-empty
-    mask gives one chunk of tokens. Returns ``(entry_begin, entry_end, nz_begin, nz_end)``.
+    A cut follows every ``limit``-th non-zero that has a non-zero after it, so tokens
+    between chunks open the next chunk, tokens after the last non-zero close the last
+    one, and there are ``max(1, ceil(nnz / limit))`` chunks (an all-empty mask gives one
+    chunk of tokens). Returns ``(entry_begin, entry_end, nz_begin, nz_end)`` per chunk.
     """
     token = stream["stream_token"].astype(bool)
     nz_before = np.concatenate(([0], np.cumsum(~token)))
     s = len(token)
     nz_pos = np.flatnonzero(~token)
-    cuts = [int(nz_pos[j - 1]) + 1 for j in range(limit, len(nz_pos) + 1, limit)]
-    bounds = [0] + [c for c in cuts if c < s] + [s]
+    cuts = [int(nz_pos[j - 1]) + 1 for j in range(limit, len(nz_pos), limit)]
+    bounds = [0, *cuts, s]
     return [
         (a, b, int(nz_before[a]), int(nz_before[b]))
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)

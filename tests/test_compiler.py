@@ -1,0 +1,253 @@
+"""Compiler invariants: placement, balancing bound, W^T encoding, SDDMM chunks, dataflow
+choice, quantisation and fit errors."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw import timing
+from hw.compiler import (
+    ProgramFitError,
+    balance_rows,
+    choose_dataflow,
+    compile_layer,
+    compile_network,
+    plan_for_threshold,
+)
+from hw.profiles import HwProfile, get_profile
+from mast.sparsity.layer import SparseLayer
+from sim.fixed import quantize
+
+P4, P16, P64 = (get_profile(f"sparse_pe_{n}") for n in (4, 16, 64))
+
+
+def rand_layer(seed, n, k, sparsity, prof=P16):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n, k)) >= sparsity
+    w = rng.integers(prof.operand_min, prof.operand_max + 1, (n, k)) * mask
+    return mask, w
+
+
+def decode_stream(op):
+    """(row, col, val) of every non-token stream entry."""
+    a = op.arrays
+    real = ~a["stream_token"].astype(bool)
+    return op.stream_rows()[real], a["stream_col"][real], a["stream_val"][real]
+
+
+cases = st.fixed_dictionaries({
+    "seed": st.integers(0, 2**32 - 1),
+    "n": st.integers(1, 70),
+    "k": st.integers(1, 40),
+    "sparsity": st.sampled_from([0.0, 0.5, 0.9, 0.98]),
+})  # fmt: skip
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=cases)
+def test_stream_places_every_nonzero_once_and_tokens_for_empty_rows(case):
+    mask, w = rand_layer(**case)
+    (op,) = compile_layer((mask, w), "forward", P16, 64, "sample").ops
+    rows, cols, vals = decode_stream(op)
+    r, c = np.nonzero(mask)
+    assert np.array_equal(rows, r) and np.array_equal(cols, c)
+    assert np.array_equal(vals, w[mask])
+    assert op.stream_length == timing.stream_length(mask.sum(axis=1))
+    assert op.arrays["stream_token"].sum() == (mask.sum(axis=1) == 0).sum()
+    assert op.arrays["stream_last"].sum() == case["n"]
+    tok = op.arrays["stream_token"].astype(bool)
+    assert not op.arrays["stream_val"][tok].any() and not op.arrays["stream_col"][tok].any()
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=cases)
+def test_input_grad_encodes_the_transpose(case):
+    mask, w = rand_layer(**case)
+    (op,) = compile_layer((mask, w), "input_grad", P16, 64, "sample").ops
+    assert op.transpose and (op.n, op.k) == (case["k"], case["n"])
+    rows, cols, vals = decode_stream(op)
+    dense = np.zeros((case["k"], case["n"]), dtype=np.int64)
+    dense[rows, cols] = vals
+    assert np.array_equal(dense, w.T)
+    assert len(rows) == mask.sum()
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=cases, pi=st.sampled_from([4, 16, 64]), m=st.integers(1, 4))
+def test_row_parallel_pieces_cover_each_nonzero_once_within_load_bound(case, pi, m):
+    prof = get_profile(f"sparse_pe_{pi}")
+    mask, w = rand_layer(**case, prof=prof)
+    m = min(m, prof.act_buf_words // case["k"])
+    op = compile_layer((mask, w), "forward", prof, m, "row").ops[0]
+    a = op.arrays
+    ptr = a["bank_ptr"]
+    seen = np.zeros(mask.shape, dtype=np.int64)
+    got = np.zeros(mask.shape, dtype=np.int64)
+    piece_start = np.concatenate(([0], np.flatnonzero(a["bank_end"])[:-1] + 1))
+    for i, (r, length) in enumerate(zip(a["piece_row"], a["piece_len"], strict=True)):
+        pe = a["piece_pe"][i]
+        s = piece_start[i]
+        assert ptr[pe] <= s < ptr[pe + 1]
+        if length == 0:
+            assert a["bank_val"][s] == 0 and a["bank_end"][s] == 1 and not mask[r].any()
+            continue
+        cols = a["bank_col"][s : s + length]
+        seen[r, cols] += 1
+        got[r, cols] = a["bank_val"][s : s + length]
+    assert np.array_equal(seen, mask.astype(np.int64))
+    assert np.array_equal(got, w)
+    assert set(a["piece_row"].tolist()) == set(range(case["n"]))
+    # greedy longest-first bound: n_p <= floor((E - l) / P) + l, l = longest piece
+    entries = np.maximum(a["piece_len"], 1)
+    total, longest = int(entries.sum()), int(entries.max())
+    assert np.diff(ptr).max() <= (total - longest) // prof.n_pe + longest
+    # reduction schedule: each split row lists its pieces in column order
+    for j, r in enumerate(a["red_row"]):
+        idx = a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]
+        assert len(idx) >= 2 and (a["piece_row"][idx] == r).all()
+        firsts = a["bank_col"][piece_start[idx]]
+        assert (np.diff(firsts) > 0).all()
+        assert (a["piece_red"][idx] == j).all() and a["piece_split"][idx].all()
+
+
+def test_balancing_splits_long_rows_to_reach_ideal():
+    row_nnz = np.full(64, 6)  # a 64 x 64 layer at ~90% sparsity on 64 PEs: one row per PE
+    row_nnz[:4] = 40  # a few long rows would dominate without splitting
+    plan = balance_rows(row_nnz, 64, 1, P64)
+    unsplit = plan_for_threshold(row_nnz, 64, int(row_nnz.max()))
+    assert plan.pe_entries.max() < unsplit.pe_entries.max() == 40
+    assert plan.cycles(64, 1, P64) < unsplit.cycles(64, 1, P64)
+    assert plan.pe_entries.max() <= math.ceil(row_nnz.sum() / 64) + plan.entries.max()
+
+
+def test_balancing_is_deterministic():
+    rng = np.random.default_rng(5)
+    row_nnz = rng.integers(0, 30, 50)
+    a, b = balance_rows(row_nnz, 40, 2, P16), balance_rows(row_nnz, 40, 2, P16)
+    assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("row", "pe", "begin"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases, limit=st.integers(1, 50), m=st.integers(1, 70))
+def test_sddmm_chunks_cover_the_stream_in_order(case, limit, m):
+    mask, _ = rand_layer(**case)
+    prof = HwProfile(name="g", kind="sparse", n_pe=4, grad_buf_words=limit)
+    ops = compile_layer(mask, "weight_grad", prof, m).ops
+    full = compile_layer(mask, "forward", prof, 4, "sample").ops[0]
+    assert all(op.kernel == "sddmm" and op.dataflow == "sample" for op in ops)
+    assert [op.name for op in ops] == [f"layer:weight_grad[{i}]" for i in range(len(ops))]
+    assert all(op.nnz <= limit for op in ops)
+    assert [op.nz_begin for op in ops] == [0] + [op.nz_end for op in ops[:-1]]
+    assert ops[-1].nz_end == mask.sum()
+    for key in ("stream_col", "stream_last", "stream_token"):
+        joined = np.concatenate([op.arrays[key] for op in ops])
+        assert np.array_equal(joined, full.arrays[key])
+    offset = 0
+    for op in ops:
+        assert op.row0 == full.stream_rows()[offset]
+        offset += op.stream_length
+    assert len(ops) == max(1, math.ceil(mask.sum() / limit))
+
+
+def test_dense_grad_uses_all_ones_mask():
+    mask = np.zeros((5, 6), dtype=bool)
+    mask[0, 0] = True
+    (op,) = compile_layer(mask, "dense_grad", P16, 20).ops
+    assert op.nnz == 30 and op.stream_length == 30 and not op.arrays["stream_token"].any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases, m=st.integers(1, 300))
+def test_auto_dataflow_picks_the_formula_minimum(case, m):
+    mask, w = rand_layer(**case)
+    prog = compile_layer((mask, w), "forward", P64, m)
+    (op,) = prog.ops
+    s = timing.stream_length(mask.sum(axis=1))
+    sp = timing.spmm_sample_parallel_cycles(case["k"], case["n"], m, s, P64)
+    plan = balance_rows(mask.sum(axis=1), case["k"], m, P64)
+    rp_fits = case["k"] * m <= P64.act_buf_words and plan.pe_pieces.max() * m <= P64.out_buf_words
+    rp = plan.cycles(case["k"], m, P64)
+    if rp_fits and rp < sp:
+        assert op.dataflow == "row" and op.formula_cycles(P64) == rp
+    else:
+        assert op.dataflow == "sample" and op.formula_cycles(P64) == sp
+
+
+def test_auto_chooses_row_parallel_for_batch_one_and_sample_parallel_for_training():
+    mask, w = rand_layer(0, 64, 64, 0.9, P64)
+    assert choose_dataflow(mask, 1, P64)[0] == "row"
+    assert choose_dataflow(mask, 256, P64)[0] == "sample"
+
+
+def test_float_values_are_quantised_with_sim_fixed():
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(6, 7)).astype(np.float32) * (rng.random((6, 7)) < 0.5)
+    layer = SparseLayer(name="agent.fc1", role="agent", mask=values != 0, values=values)
+    prog = compile_layer(layer, "forward", P16, 64, "sample")
+    (op,) = prog.ops
+    assert op.layer == "agent.fc1" and prog.layers[0]["name"] == "agent.fc1"
+    assert np.array_equal(decode_stream(op)[2], quantize(values, P16)[values != 0])
+
+
+def test_systolic_profile_compiles_dense_tiles():
+    prof = get_profile("systolic_4x4")
+    w = np.arange(1, 1 + 5 * 6).reshape(5, 6) * (np.arange(6) % 2 == 0)
+    (op,) = compile_layer(w, "forward", prof, 3).ops
+    assert (op.kernel, op.dataflow) == ("gemm", "systolic")
+    tiles = op.arrays["weight_tiles"]
+    assert tiles.shape == (2 * 2, 4, 4)
+    # fold f = nf * KF + kf, cell (i, j) = W[nf*C + j, kf*R + i]
+    assert tiles[1 * 2 + 1, 0, 0] == w[4, 4] and tiles[0, 2, 1] == w[1, 2]
+    assert tiles[1 * 2 + 1, 3, 3] == 0
+
+
+def test_fit_errors_name_the_field():
+    mask = np.ones((4, 700), dtype=bool)
+    with pytest.raises(ProgramFitError, match=r"^layer 'agent.fc1' \(forward\): K=700 exceeds "
+                       r"act_buf_words=512 of profile 'sparse_pe_64'$"):  # fmt: skip
+        compile_layer(mask, "forward", P64, 1, "sample", name="agent.fc1")
+    with pytest.raises(ProgramFitError, match=r"K=300 exceeds 2\*\*index_bits=256"):
+        compile_layer(np.ones((4, 300), dtype=bool), "forward", P64, 1, "sample")
+    with pytest.raises(ProgramFitError, match=r"\(weight_grad\): K\+N=600 exceeds act_buf_words"):
+        compile_layer(np.ones((400, 200), dtype=bool), "weight_grad", P64, 1)
+    with pytest.raises(ProgramFitError, match=r"K\*M=640 exceeds act_buf_words=512"):
+        compile_layer(np.ones((4, 64), dtype=bool), "forward", P64, 10, "row")
+    with pytest.raises(ProgramFitError, match=r"ceil\(M/P\)\*max\(K,N\)=4096 exceeds "
+                       r"act_sram_words/P=2048"):  # fmt: skip
+        compile_layer(np.ones((4, 64), dtype=bool), "forward", P64, 64 * 64, "sample")
+    with pytest.raises(ProgramFitError, match=r"N=600 exceeds out_buf_words=512"):
+        compile_layer(np.ones((600, 4), dtype=bool), "forward", P64, 1, "sample")
+    with pytest.raises(ProgramFitError, match=r"S=1200 exceeds weight_sram_words=1024"):
+        compile_layer(np.ones((60, 20), dtype=bool), "forward", get_profile("systolic_2x2")
+                      .__class__(name="s", kind="sparse", n_pe=4, weight_sram_kib=2), 1,
+                      "sample")  # fmt: skip
+    with pytest.raises(ProgramFitError, match=r"integer weight 40000 outside the operand range"):
+        compile_layer(np.full((2, 2), 40000), "forward", P64, 1)
+
+
+def test_auto_falls_back_to_the_dataflow_that_fits():
+    mask = np.ones((8, 64), dtype=bool)  # K*M = 640 > act_buf_words: row-parallel cannot run
+    (op,) = compile_layer(mask, "forward", P64, 10).ops
+    assert op.dataflow == "sample"
+
+
+def test_bad_kernel_dataflow_and_m():
+    with pytest.raises(ValueError, match=r"unknown kernel 'backward'; known: forward, "
+                       r"input_grad, weight_grad, dense_grad"):  # fmt: skip
+        compile_layer(np.eye(3), "backward", P4, 1)
+    with pytest.raises(ValueError, match=r"unknown dataflow 'diagonal'; known: auto, sample, row"):
+        compile_layer(np.eye(3), "forward", P4, 1, "diagonal")
+    with pytest.raises(ValueError, match=r"M \(samples\) must be an integer >= 1, got 0"):
+        compile_layer(np.eye(3), "forward", P4, 0)
+    with pytest.raises(ValueError, match=r"duplicate layer name 'a'"):
+        compile_network([np.eye(2), np.eye(2)], "forward", P4, 1, names=["a", "a"])
+
+
+def test_compile_network_orders_ops_layer_major():
+    prog = compile_network([np.eye(3), np.eye(4)], ["forward", "input_grad"], "sparse_pe_4", 2,
+                           names=["a", "b"])  # fmt: skip
+    assert [o.name for o in prog.ops] == ["a:forward", "a:input_grad", "b:forward", "b:input_grad"]
+    assert [m["name"] for m in prog.layers] == ["a", "b"]
