@@ -111,6 +111,30 @@ def test_insert_accepts_tensors_and_transition_fields_without_trailing_slot():
     assert np.array_equal(out["actions"][1].numpy(), batch["actions"][1, :6])
 
 
+def test_custom_scheme_wide_index_and_scalar_fields_round_trip():
+    scheme = {
+        "choice": FieldSpec((2,), "index", "transition", num_values=300),
+        "flag": FieldSpec((), "bool", "transition"),
+        "mask": FieldSpec((3, 17), "bits"),
+        "value": FieldSpec((), "float32"),
+    }
+    buf = EpisodeBuffer(scheme, 4, 6)
+    assert buf.scheme["choice"].dtype == np.int16 and buf.scheme["mask"].stored_shape == (3, 3)
+    rng = np.random.default_rng(8)
+    batch = {
+        "choice": torch.from_numpy(rng.integers(0, 300, size=(2, 6, 2))),
+        "flag": torch.from_numpy(rng.random((2, 6)) < 0.5).float(),
+        "mask": torch.from_numpy(rng.random((2, 7, 3, 17)) < 0.5),
+        "value": torch.randn(2, 7, dtype=torch.float64),
+    }
+    buf.insert(batch, [6, 6])
+    out = buf.gather(buf.newest_slots(2))
+    assert torch.equal(out["choice"], batch["choice"])
+    assert torch.equal(out["flag"], batch["flag"].bool())
+    assert torch.equal(out["mask"], batch["mask"])
+    assert torch.equal(out["value"], batch["value"].float())
+
+
 def test_fifo_eviction_and_tail_cleared_on_overwrite():
     rng = np.random.default_rng(2)
     buf = make(capacity=5)
@@ -243,6 +267,12 @@ def test_constructors_reject_bad_settings():
         EpisodeBuffer(scheme, 0, LIMIT)
     with pytest.raises(UserError, match=r"^unknown storage 'int4'; choose from: float32, "):
         FieldSpec((3,), "int4")
+    with pytest.raises(UserError, match=r"^index field needs num_values >= 1, got 0$"):
+        FieldSpec((3,), "index")
+    with pytest.raises(UserError, match=r"^bits field needs at least one dimension"):
+        FieldSpec((), "bits")
+    with pytest.raises(UserError, match=r"^field shape must be positive integers, got \(3, 0\)$"):
+        FieldSpec((3, 0), "float32")
     with pytest.raises(UserError, match=r"^field name 'filled' is reserved"):
         EpisodeBuffer({"filled": FieldSpec((1,), "bool")}, 2, 3)
     with pytest.raises(UserError, match=r"^unknown float storage 'int8'; choose from"):
