@@ -2,8 +2,9 @@
 
 Prints the stored bytes of one padded (episode-limit long) episode for 3m, 3s5z and
 2c_vs_64zg, then fills a 5000-episode 2c_vs_64zg buffer with random full-length episodes
-and prints the buffer's reserved bytes, the process's peak resident memory
-(``resource.getrusage``) and the time to fill and to sample a 32-episode batch.
+(``--length`` for shorter ones) and prints the buffer's reserved and used bytes, the
+process's peak resident memory (``resource.getrusage``) and the time to fill and to
+sample a 32-episode batch.
 
 Usage: ``python bench/buffer_memory.py [--episodes 5000] [--float-storage float16|float32|snorm8]``
 """
@@ -56,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=FLOAT_STORAGES,
         help="storage of observations and state",
     )
+    parser.add_argument(
+        "--length",
+        type=int,
+        default=400,
+        help="transitions per inserted episode (the episode limit, 400, is the worst case)",
+    )
     args = parser.parse_args(argv)
 
     print("bytes per padded episode by obs/state storage (5000 episodes in GiB):")
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     filled = 0
     while filled < args.episodes:
         n = min(CHUNK, args.episodes - filled)
-        buf.insert(random_chunk(rng, n, shape), np.full(n, limit))
+        buf.insert(random_chunk(rng, n, shape), np.full(n, args.length))
         filled += n
     fill_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -94,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         batch = buf.sample(min(32, len(buf)), rng)
     sample_ms = (time.perf_counter() - start) / 5 * 1e3
     rss = peak_rss_bytes()
-    print(f"2c_vs_64zg buffer of {len(buf)} full-length episodes ({args.float_storage}):")
+    print(
+        f"2c_vs_64zg buffer of {len(buf)} episodes of {args.length} steps ({args.float_storage}):"
+    )
     print(f"  reserved      {buf.nbytes / 1e9:7.3f} GB ({buf.nbytes / GIB:6.3f} GiB)")
+    used = len(buf) * buf.bytes_per_episode(args.length)
+    print(f"  episode bytes {used / 1e9:7.3f} GB ({used / GIB:6.3f} GiB)")
     print(
         f"  peak RSS      {rss / 1e9:7.3f} GB ({rss / GIB:6.3f} GiB), "
         f"{rss_before / 1e9:.3f} GB before the buffer"

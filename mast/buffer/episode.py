@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,6 +19,18 @@ def _to_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def _lazy_zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A zero array on an anonymous memory map: pages become resident when written.
+
+    ``np.zeros`` asks the kernel for transparent huge pages on large arrays, which makes
+    a write anywhere in 2 MiB resident; a plain anonymous map keeps 4 KiB granularity.
+    """
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes == 0:
+        return np.zeros(shape, dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
 
 
 class EpisodeBuffer:
@@ -48,7 +61,7 @@ class EpisodeBuffer:
         self.capacity = int(capacity)
         self.episode_limit = int(episode_limit)
         self._data = {
-            name: np.zeros(
+            name: _lazy_zeros(
                 (self.capacity, spec.slots(self.episode_limit), *spec.stored_shape), spec.dtype
             )
             for name, spec in self.scheme.items()
