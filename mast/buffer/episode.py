@@ -30,7 +30,11 @@ def _lazy_zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if nbytes == 0:
         return np.zeros(shape, dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
+    if hasattr(mmap, "MAP_PRIVATE"):  # private: a forked process gets its own copy
+        region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    else:
+        region = mmap.mmap(-1, nbytes)
+    return np.frombuffer(region, dtype=dtype).reshape(shape)
 
 
 class EpisodeBuffer:
