@@ -39,6 +39,7 @@ from hw.profiles import HwProfile
 __all__ = [
     "adder_tree",
     "dequantize",
+    "exact_matmul",
     "float_error_bound",
     "int_dtype",
     "mac_chain",
@@ -152,6 +153,25 @@ def mac_chain(prods: np.ndarray, last: np.ndarray, profile: HwProfile) -> np.nda
             acc = sat_acc(acc + prods[i], profile)
         out[s] = acc
     return out
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray, profile: HwProfile) -> np.ndarray | None:
+    """``a @ b`` when no saturating add of any order could saturate, else ``None``.
+
+    Every partial sum of ``sum_k a[n, k] b[k, m]`` (in any order and grouping, a chain or
+    a tree) is bounded by ``sum_k |a[n, k]| max_m |b[k, m]|``; when that bound is within
+    the accumulator range for every ``n``, no add saturates and the saturating computation
+    equals the plain integer product (computed in ``int64``, exact). Callers fall back to
+    the entry-by-entry arithmetic when ``None`` is returned.
+    """
+    if int_dtype(profile) is object or a.size == 0 or b.size == 0:
+        return None
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    bound = np.abs(a).astype(np.float64) @ np.abs(b).max(axis=1).astype(np.float64)
+    if bound.max() * (1 + 1e-9) > profile.acc_max:
+        return None
+    return a @ b
 
 
 def adder_tree(x: np.ndarray, profile: HwProfile) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from hw.profiles import HwProfile
 from hw.program import Op
 from hw.timing import adder_tree_depth, tile_count
-from sim.fixed import adder_tree, int_dtype, mac_chain, requant, sat_acc
+from sim.fixed import adder_tree, exact_matmul, int_dtype, mac_chain, requant, sat_acc
 from sim.pipeline import Stage, run_steps
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 
@@ -50,6 +50,8 @@ def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     lanes = np.arange(p)
     busy = np.zeros(p, dtype=np.int64)
     cnt: Counter = Counter()
+    dense_w = np.zeros((n, k), dtype=np.int64)
+    dense_w[op.stream_rows(), col] += val  # tokens add 0 at column 0
 
     def live(t: int) -> np.ndarray:
         return t * p + lanes < m
@@ -62,8 +64,11 @@ def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
 
     def compute(t: int) -> None:
         on = live(t)
-        prods = val[:, None] * act_buf[t % 2][:, col].T
-        out_buf[t % 2] = (requant(mac_chain(prods, last, profile), profile) * on).T
+        acc = exact_matmul(dense_w, act_buf[t % 2].T, profile)
+        if acc is None:  # saturation possible: walk the stream entry by entry
+            prods = val[:, None] * act_buf[t % 2][:, col].T
+            acc = mac_chain(prods, last, profile)
+        out_buf[t % 2] = (requant(acc, profile) * on).T
         cnt["weight_sram_reads"] += s
         cnt["index_reads"] += s
         cnt["pe_buf_reads"] += (s - n_tokens) * on.sum()
@@ -117,8 +122,12 @@ def run_sddmm(op: Op, x: np.ndarray, dy: np.ndarray, profile: HwProfile) -> OpRe
         nonlocal g, out
         on = t * p + lanes < m
         buf = act_buf[t % 2]
-        prods = (buf[:, k + rows[real]] * buf[:, col[real]]).T
-        tree = adder_tree(prods, profile)
+        full = exact_matmul(buf[:, k:].T, buf[:, :k], profile)
+        if full is not None:  # no tree node can saturate: the tree is the plain sum
+            tree = full[rows[real], col[real]]
+        else:
+            prods = (buf[:, k + rows[real]] * buf[:, col[real]]).T
+            tree = adder_tree(prods, profile)
         if t == t_count - 1:
             out = requant(sat_acc(g + tree, profile), profile)
             cnt["out_sram_writes"] += nnz
