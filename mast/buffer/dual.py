@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from numbers import Real
 
 import numpy as np
 import torch
@@ -68,7 +69,7 @@ class DualReplayBuffer:
                 f"got {on_capacity!r}"
             )
         if not (
-            isinstance(on_fraction, int | float)
+            isinstance(on_fraction, Real)
             and 0.0 <= on_fraction <= 1.0
             and not math.isnan(on_fraction)
         ):

@@ -9,6 +9,7 @@ finite when the learner masks those steps out).
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import torch
 
@@ -68,9 +69,9 @@ def soft_mellowmax(
     ``log1p`` is at least ``max_a p_a - 1 >= 1/n_actions - 1``). Half-precision inputs
     are evaluated in float32.
     """
-    if not (isinstance(omega, int | float) and omega > 0 and not math.isnan(omega)):
+    if not (isinstance(omega, Real) and omega > 0 and not math.isnan(omega)):
         raise UserError(f"soft mellowmax omega must be > 0, got {omega!r}")
-    if not (isinstance(alpha, int | float) and math.isfinite(alpha)):
+    if not (isinstance(alpha, Real) and math.isfinite(alpha)):
         raise UserError(f"soft mellowmax alpha must be a finite number, got {alpha!r}")
     if not q.is_floating_point():
         raise ValueError(f"soft_mellowmax needs a floating-point Q tensor, got {q.dtype}")

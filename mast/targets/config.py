@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Real
 from types import MappingProxyType
 from typing import Literal
 
@@ -79,21 +80,21 @@ class TargetConfig:
         _choice("target kind", self.kind, TARGET_KINDS)
         _choice("bootstrap", self.bootstrap, BOOTSTRAPS)
         _choice("hybrid order", self.hybrid_order, HYBRID_ORDERS)
-        if not (isinstance(self.gamma, int | float) and 0.0 <= self.gamma <= 1.0):
+        if not (isinstance(self.gamma, Real) and 0.0 <= self.gamma <= 1.0):
             raise UserError(f"discount gamma must be in [0, 1], got {self.gamma!r}")
         if isinstance(self.n_step, bool) or not isinstance(self.n_step, int) or self.n_step < 1:
             raise UserError(f"n_step must be an integer >= 1, got {self.n_step!r}")
         lam = self.td_lambda
-        if not (isinstance(lam, int | float) and 0.0 <= lam <= 1.0):
+        if not (isinstance(lam, Real) and 0.0 <= lam <= 1.0):
             raise UserError(f"td_lambda must be in [0, 1], got {lam!r}")
         for name in ("hybrid_switch_t", "hybrid_blend_t"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UserError(f"{name} must be an integer >= 0, got {value!r}")
         om = self.sm_omega
-        if not (isinstance(om, int | float) and om > 0 and not math.isnan(om)):
+        if not (isinstance(om, Real) and om > 0 and not math.isnan(om)):
             raise UserError(f"sm_omega must be > 0, got {om!r}")
-        if not (isinstance(self.sm_alpha, int | float) and math.isfinite(self.sm_alpha)):
+        if not (isinstance(self.sm_alpha, Real) and math.isfinite(self.sm_alpha)):
             raise UserError(f"sm_alpha must be a finite number, got {self.sm_alpha!r}")
 
 

@@ -23,6 +23,7 @@ unless the inputs do; learners pass detached target-network values.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import torch
 
@@ -32,7 +33,7 @@ __all__ = ["nstep_targets", "one_step_targets", "td_lambda_targets"]
 
 
 def _check_gamma(gamma: float) -> None:
-    if not (isinstance(gamma, int | float) and 0.0 <= gamma <= 1.0):
+    if not (isinstance(gamma, Real) and 0.0 <= gamma <= 1.0):
         raise UserError(f"discount gamma must be in [0, 1], got {gamma!r}")
 
 
@@ -142,7 +143,7 @@ def td_lambda_targets(r_t, d_t, mask_t, v_tp1, gamma: float, lam: float) -> torc
         ``[B, T, *extra]``; padded steps hold their one-step value.
     """
     _check_gamma(gamma)
-    if not (isinstance(lam, int | float) and 0.0 <= lam <= 1.0 and not math.isnan(lam)):
+    if not (isinstance(lam, Real) and 0.0 <= lam <= 1.0 and not math.isnan(lam)):
         raise UserError(f"TD(lambda) lambda must be in [0, 1], got {lam!r}")
     r, d, m, v = _prepare(r_t, d_t, mask_t, v_tp1)
     # G_t = a_t + b_t G_{t+1}: the coefficients are computed for all t at once, leaving
