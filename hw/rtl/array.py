@@ -49,7 +49,7 @@ class PEArray(wiring.Component):
                 f"PEArray: act_sram_words={profile.act_sram_words} must be >= n_pe="
                 f"{profile.n_pe} (one bank per PE)"
             )
-        for name in ("act", "out", "grad", "dw"):
+        for name in ("act_sram", "out_sram", "grad", "grad_out"):
             if name not in host_ids:
                 raise ValueError(f"PEArray: host_ids lacks memory {name!r}")
         self._ids = dict(host_ids)
@@ -77,8 +77,8 @@ class PEArray(wiring.Component):
         ctl, host = self.ctl, self.host
         depth = self.bank_words
         hbank, hoff = bank_split(m, host.addr, depth, p.n_pe, "host")
-        h_act = host.sel == self._ids["act"]
-        h_out = host.sel == self._ids["out"]
+        h_act = host.sel == self._ids["act_sram"]
+        h_out = host.sel == self._ids["out_sram"]
         idle = ~self.busy
 
         ld_en, ld_dst = Signal(), Signal.like(ctl.ld_dst)
@@ -151,7 +151,7 @@ class PEArray(wiring.Component):
                 m.d.comb += [act_rdata.eq(ar.data), out_rdata.eq(orr.data)]
 
         m.d.comb += host.rdata.eq(
-            Mux(rsel == self._ids["act"], act_rdata,
-                Mux(rsel == self._ids["out"], out_rdata, gu.host.rdata))
+            Mux(rsel == self._ids["act_sram"], act_rdata,
+                Mux(rsel == self._ids["out_sram"], out_rdata, gu.host.rdata))
         )  # fmt: skip
         return m

