@@ -87,6 +87,9 @@ class OpResult:
     """``M * nnz`` of the op's mask."""
     adds: int = 0
     """Adder-tree and reduction-unit additions."""
+    out_image: np.ndarray | None = field(default=None, repr=False)
+    """The output memory after the op, flat, in the layout of :mod:`hw.program`
+    (``out_sram`` banks for SpMM, ``grad_out`` for SDDMM, ``Y`` row-major for GEMM)."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,22 +15,31 @@ import numpy as np
 from hw.profiles import HwProfile
 from hw.program import Op
 from hw.timing import adder_tree_depth, tile_count
-from sim.fixed import adder_tree, exact_matmul, int_dtype, mac_chain, requant, sat_acc
+from sim.fixed import (
+    adder_tree,
+    dequantize,
+    exact_matmul,
+    int_dtype,
+    mac_chain,
+    requant,
+    sat_acc,
+)
 from sim.pipeline import Stage, run_steps
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 
 __all__ = ["run_rp_spmm", "run_sddmm", "run_sp_spmm"]
 
 
-def _result(op, out, profile, cycles, phases, compute, steps, busy, cnt: Counter) -> OpResult:
-    from sim.fixed import dequantize
-
+def _result(
+    op, out, profile, cycles, phases, compute, steps, busy, cnt: Counter, image
+) -> OpResult:
     mem_fields = MemoryAccesses.__dataclass_fields__
     return OpResult(
         name=op.name, output=out, output_float=dequantize(out, profile), cycles=cycles,
         phases=phases, compute_cycles=compute, steps=steps, pe_busy=busy,
         mem=MemoryAccesses(**{k: int(v) for k, v in cnt.items() if k in mem_fields}),
         macs=int(cnt["macs"]), useful_macs=op.m * op.nnz, adds=int(cnt["adds"]),
+        out_image=image.reshape(-1),
     )  # fmt: skip
 
 
@@ -90,7 +99,7 @@ def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     cycles, phases, comp, steps = run_steps(tile_count(m, profile), stages)
     ms = np.arange(m)
     y = out_sram[(ms % p)[None, :], ((ms // p) * n)[None, :] + np.arange(n)[:, None]]
-    return _result(op, y, profile, cycles, phases, comp, steps, busy, cnt)
+    return _result(op, y, profile, cycles, phases, comp, steps, busy, cnt, out_sram)
 
 
 def run_sddmm(op: Op, x: np.ndarray, dy: np.ndarray, profile: HwProfile) -> OpResult:
@@ -145,7 +154,7 @@ def run_sddmm(op: Op, x: np.ndarray, dy: np.ndarray, profile: HwProfile) -> OpRe
     compute_len = s + profile.pipeline_depth + adder_tree_depth(profile)
     stages = [Stage("load", k + n, load), Stage("compute", compute_len, compute)]
     cycles, phases, comp, steps = run_steps(t_count, stages)
-    return _result(op, out, profile, cycles, phases, comp, steps, busy, cnt)
+    return _result(op, out, profile, cycles, phases, comp, steps, busy, cnt, out)
 
 
 def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
@@ -183,7 +192,7 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     cnt["pe_buf_writes"] += m * len(split)
 
     # drain: PE p writes bank p at m * q_p + slot.
-    out_sram = np.zeros((p, max(1, int(q_p.max())) * m), dtype=dt)
+    out_sram = np.zeros((p, max(profile.act_sram_words // p, int(q_p.max()) * m)), dtype=dt)
     pe = a["piece_pe"]
     ms = np.arange(m)
     addr = ms[None, :] * q_p[pe][:, None] + slot[:, None]
@@ -211,7 +220,9 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     ran = {kk: v for kk, v in phase.items() if v > 0}
     phases = PhaseCycles(handshake=len(ran), **ran)
     busy = (m * n_p).astype(np.int64)
-    return _result(op, y, profile, phases.total, phases, phase["compute"], len(ran), busy, cnt)
+    return _result(
+        op, y, profile, phases.total, phases, phase["compute"], len(ran), busy, cnt, out_sram
+    )
 
 
 def _first_of_row(a) -> np.ndarray:

@@ -235,3 +235,36 @@ def test_bad_inputs_are_named():
         simulate(prog, {"layer": {"x": np.full((3, 2), 40000)}})
     with pytest.raises(ValueError, match=r"op 'layer:forward': inputs lack 'x'"):
         simulate(prog, {"layer": {"dy": np.zeros((3, 2))}})
+
+
+def test_output_images_follow_documented_layout():
+    prof = get_profile("sparse_pe_4")
+    rng = np.random.default_rng(4)
+    w = rng.integers(-50, 50, (5, 6)) * (rng.random((5, 6)) < 0.5)
+    w[:, 0] = 7
+    w[:, 1:] = 0
+    w[1, :] = 9  # one long row among short ones: the balancer splits it
+    x = rng.integers(-50, 50, (6, 3))
+    depth = prof.act_sram_words // prof.n_pe
+    sp = compile_layer(w, "forward", prof, 3, "sample")
+    r = simulate(sp, {"layer": {"x": x}}).ops[0]
+    banks = r.out_image.reshape(prof.n_pe, depth)
+    for m in range(3):
+        for n in range(5):
+            assert banks[m % 4, (m // 4) * 5 + n] == r.output[n, m]
+    rp = compile_layer(w, "forward", prof, 3, "row")
+    (op,) = rp.ops
+    r = simulate(rp, {"layer": {"x": x}}).ops[0]
+    a = op.arrays
+    q_p = np.diff(a["piece_ptr"])
+    banks = r.out_image.reshape(prof.n_pe, -1)
+    assert len(a["red_row"]) > 0
+    for row in range(5):
+        i = int(np.flatnonzero(a["piece_row"] == row)[0])
+        if a["piece_red"][i] >= 0:  # split row: its first piece in the reduction schedule
+            i = int(a["red_piece"][a["red_ptr"][a["piece_red"][i]]])
+        pe, slot = a["piece_pe"][i], i - a["piece_ptr"][a["piece_pe"][i]]
+        assert [banks[pe, m * q_p[pe] + slot] for m in range(3)] == r.output[row].tolist()
+    sd = compile_layer(w != 0, "weight_grad", prof, 3)
+    r = simulate(sd, {"layer": {"x": x, "dy": x[:5]}}).ops[0]
+    assert np.array_equal(r.out_image, r.output)
