@@ -20,6 +20,7 @@ __all__ = [
     "adder_tree_depth",
     "ideal_cycles",
     "row_parallel_cycles",
+    "sddmm_chunk_bounds",
     "sddmm_cycles",
     "spmm_sample_parallel_cycles",
     "stream_length",
@@ -31,6 +32,26 @@ __all__ = [
 def stream_length(row_nnz: np.ndarray) -> int:
     """Entries of the compressed stream: ``S = sum_r max(1, nnz_r)`` (empty rows: a token)."""
     return int(np.maximum(np.asarray(row_nnz, dtype=np.int64), 1).sum())
+
+
+def sddmm_chunk_bounds(row_nnz: np.ndarray, limit: int) -> list[tuple[int, int, int, int]]:
+    """SDDMM chunks of a mask's stream: ``(entry_begin, entry_end, nz_begin, nz_end)``.
+
+    A cut follows every ``limit``-th non-zero that has a non-zero after it, so tokens
+    between chunks open the next chunk, tokens after the last non-zero close the last
+    one, and there are ``max(1, ceil(nnz / limit))`` chunks (an all-empty mask gives one
+    chunk of tokens). ``entry_end - entry_begin`` is the chunk's ``S_chunk``.
+    """
+    cnt = np.asarray(row_nnz, dtype=np.int64)
+    token = np.repeat(cnt == 0, np.maximum(cnt, 1))
+    nz_before = np.concatenate(([0], np.cumsum(~token)))
+    nz_pos = np.flatnonzero(~token)
+    cuts = [int(nz_pos[j - 1]) + 1 for j in range(limit, len(nz_pos), limit)]
+    bounds = [0, *cuts, len(token)]
+    return [
+        (a, b, int(nz_before[a]), int(nz_before[b]))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
 
 
 def adder_tree_depth(profile: HwProfile) -> int:

@@ -251,3 +251,14 @@ def test_compile_network_orders_ops_layer_major():
                            names=["a", "b"])  # fmt: skip
     assert [o.name for o in prog.ops] == ["a:forward", "a:input_grad", "b:forward", "b:input_grad"]
     assert [m["name"] for m in prog.layers] == ["a", "b"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=cases, limit=st.integers(1, 40))
+def test_timing_chunk_bounds_match_the_compiled_chunks(case, limit):
+    mask, _ = rand_layer(**case)
+    prof = HwProfile(name="g", kind="sparse", n_pe=4, grad_buf_words=limit)
+    ops = compile_layer(mask, "weight_grad", prof, 3).ops
+    bounds = timing.sddmm_chunk_bounds(mask.sum(axis=1), limit)
+    assert [b - a for a, b, _, _ in bounds] == [op.stream_length for op in ops]
+    assert [(za, zb) for _, _, za, zb in bounds] == [(op.nz_begin, op.nz_end) for op in ops]

@@ -12,6 +12,7 @@ import numpy as np
 
 from hw.compiler.balance import RowPlan
 from hw.profiles import HwProfile
+from hw.timing import sddmm_chunk_bounds
 
 __all__ = ["encode_stream", "encode_banks", "encode_tiles", "split_chunks"]
 
@@ -41,23 +42,12 @@ def encode_stream(mask: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def split_chunks(stream: dict[str, np.ndarray], limit: int) -> list[tuple[int, int, int, int]]:
-    """Cut a stream into SDDMM chunks of at most ``limit`` non-zeros (s.2.3).
-
-    A cut follows every ``limit``-th non-zero that has a non-zero after it, so tokens
-    between chunks open the next chunk, tokens after the last non-zero close the last
-    one, and there are ``max(1, ceil(nnz / limit))`` chunks (an all-empty mask gives one
-    chunk of tokens). Returns ``(entry_begin, entry_end, nz_begin, nz_end)`` per chunk.
-    """
+    """SDDMM chunks of an encoded stream (:func:`hw.timing.sddmm_chunk_bounds`)."""
+    last = stream["stream_last"].astype(bool)
     token = stream["stream_token"].astype(bool)
-    nz_before = np.concatenate(([0], np.cumsum(~token)))
-    s = len(token)
-    nz_pos = np.flatnonzero(~token)
-    cuts = [int(nz_pos[j - 1]) + 1 for j in range(limit, len(nz_pos), limit)]
-    bounds = [0, *cuts, s]
-    return [
-        (a, b, int(nz_before[a]), int(nz_before[b]))
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
+    row_of = np.concatenate(([0], np.cumsum(last)[:-1]))
+    row_nnz = np.bincount(row_of[~token], minlength=int(last.sum()))
+    return sddmm_chunk_bounds(row_nnz, limit)
 
 
 def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np.ndarray]:
