@@ -1,0 +1,210 @@
+"""Live hardware cost trace of a training run: ``hw_trace.csv`` in the run folder.
+
+:class:`HwTrace` is a :class:`mast.train.TrainCallback`. At the start of a run and after
+every topology update it costs the current masks on the profile ``P``
+(:func:`codesign.costing.snapshot_costs`) and appends one row to ``hw_trace.csv``; the
+dense network on ``P`` and on the dense baseline profile is costed once and cached. Each
+metrics row (and the progress bar) gets ``hw_speedup``, the current training-iteration
+speedup over the dense network on ``P``. At the end of the run a final row closes the
+cumulative sums and :func:`codesign.report.write_run_report` writes the report.
+
+Trace format (wide: one row per snapshot, one column per layer figure)
+----------------------------------------------------------------------
+``event`` (``start``, ``update``, ``end``), ``t_env``, ``iterations`` (learner updates so
+far), ``sparsity``; per layer ``nnz:<layer>`` and ``density:<layer>``; the snapshot's
+costs on ``P`` (:class:`~codesign.costing.SnapshotCost` fields: ``train_cycles``,
+``train_time_s``, ``train_energy_j``, ``train_dram_bytes``, ``train_sram_bytes``,
+``train_util``, ``infer_cycles``, ``infer_time_s``, ``infer_energy_j``, ``infer_util``);
+``speedup_vs_dense`` / ``energy_gain_vs_dense`` (dense network on ``P`` over this
+snapshot, per training iteration; ``infer_`` versions per acting step) and the same
+``_vs_baseline``; cumulative hardware time and energy of the run so far on ``P``, dense
+on ``P`` and on the baseline (``cum_time_s``, ``cum_energy_j``, ``cum_dense_time_s``...):
+every row adds, for the interval since the previous row, the iterations run times the
+previous snapshot's iteration cost plus the environment steps taken times its acting
+cost. With ``--hw-verify``: ``verify_layer``, ``verify_sim_cycles``,
+``verify_rtl_cycles``, ``verify_ok`` (see :mod:`codesign.verify`).
+
+``hw_meta.json`` records the profiles, the cost model's run configuration and the layer
+names, so the trace can be recomputed from ``masks/masks_<t_env>.npz``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from codesign.costing import NO_UPDATES, SnapshotCost, cost_run_config, snapshot_costs
+from hw.profiles import HwProfile
+from mast.sparsity.layer import SparseLayer
+
+__all__ = ["HwTrace", "META_FILE", "TRACE_FILE", "read_trace"]
+
+TRACE_FILE = "hw_trace.csv"
+META_FILE = "hw_meta.json"
+_CUM = ("time_s", "energy_j", "dense_time_s", "dense_energy_j", "baseline_time_s",
+        "baseline_energy_j")  # fmt: skip
+
+
+def _masks_key(layers: Sequence[SparseLayer]) -> str:
+    h = hashlib.sha1()
+    for lay in layers:
+        h.update(lay.name.encode())
+        h.update(lay.mask.tobytes())
+    return h.hexdigest()
+
+
+def read_trace(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of ``RUN_DIR/hw_trace.csv`` (strings, as written)."""
+    path = Path(run_dir) / TRACE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no {TRACE_FILE}")
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+class HwTrace:
+    """Training callback recording the hardware cost of the evolving masks.
+
+    Parameters
+    ----------
+    profile:
+        The accelerator ``P`` the masks are compiled and costed for.
+    baseline:
+        The dense baseline profile (e.g. ``systolic_8x8`` for ``sparse_pe_64``).
+    verify:
+        Replay one compiled layer through the Verilated RTL at every snapshot
+        (:class:`codesign.verify.RtlCheck`) and fail on a cycle mismatch.
+    report:
+        Write ``report.md`` / ``report.json`` / plots at the end of the run.
+    """
+
+    def __init__(self, profile: HwProfile, baseline: HwProfile, *, verify: bool = False,
+                 report: bool = True) -> None:  # fmt: skip
+        self.profile, self.baseline = profile, baseline
+        self.report = report
+        self.checker = None
+        if verify:
+            from codesign.verify import RtlCheck
+
+            self.checker = RtlCheck(profile)
+        self._fields: list[str] | None = None
+        self._cache: dict[str, SnapshotCost] = {}
+        self.current: SnapshotCost | None = None
+        self.dense: SnapshotCost | None = None
+        self.base: SnapshotCost | None = None
+        self.cum = dict.fromkeys(_CUM, 0.0)
+        self.last: tuple[int, int] | None = None  # (t_env, iterations) of the last row
+        self.rows = 0
+
+    # ---------------------------------------------------------------- callback methods
+    def on_start(self, run) -> None:
+        from mast.envs import make_batch_env
+
+        cfg = run.cfg
+        env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1,
+                             seed=cfg.run.seed)  # fmt: skip
+        self.run_cfg = cost_run_config(cfg, int(env.get_env_info()["episode_limit"]))
+        close = getattr(env, "close", None)
+        if close is not None:
+            close()
+        layers = run.export_layers(with_values=False)
+        self.nnz = {lay.name: (lay.nnz, lay.mask.size) for lay in layers}
+        self.dense = snapshot_costs(self.profile, layers, self.run_cfg, dense=True)
+        self.base = snapshot_costs(self.baseline, layers, self.run_cfg, dense=True)
+        self.path = Path(run.run_dir) / TRACE_FILE
+        meta = {
+            "profile": self.profile.to_dict(), "baseline": self.baseline.to_dict(),
+            "run_config": dataclasses.asdict(self.run_cfg), "no_updates_delta_t": NO_UPDATES,
+            "layers": [lay.name for lay in layers], "verify": self.checker is not None,
+            "dense": self.dense.as_dict(), "dense_baseline": self.base.as_dict(),
+        }  # fmt: skip
+        (Path(run.run_dir) / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if self.path.is_file():  # resumed run: continue the sums from the last row
+            rows = read_trace(run.run_dir)
+            if rows:
+                last = rows[-1]
+                self.cum = {k: float(last[f"cum_{k}"]) for k in _CUM}
+                self.last = (int(last["t_env"]), int(last["iterations"]))
+                self.rows = len(rows)
+                self._fields = list(rows[0].keys())
+            self.current = self._cost(layers)
+
+    def on_topology_update(self, run, t_env: int, layers: list[SparseLayer]) -> None:
+        self._row(run, "start" if self.rows == 0 else "update", t_env, layers)
+
+    def on_log(self, run, t_env: int, metrics: dict) -> dict:
+        if self.current is None or self.dense is None:
+            return {}
+        return {"hw_speedup": self.dense.train_cycles / self.current.train_cycles}
+
+    def on_end(self, run) -> None:
+        if self.last is not None and self.last != (run.t_env, run.learner.train_steps):
+            self._row(run, "end", run.t_env, None)
+        if self.report:
+            from codesign.report import write_run_report
+
+            write_run_report(run.run_dir)
+
+    # ---------------------------------------------------------------- rows
+    def _cost(self, layers: Sequence[SparseLayer]) -> SnapshotCost:
+        key = _masks_key(layers)
+        if key not in self._cache:
+            self._cache[key] = snapshot_costs(self.profile, layers, self.run_cfg)
+        return self._cache[key]
+
+    def _integrate(self, t_env: int, iterations: int) -> None:
+        if self.last is None or self.current is None:
+            return
+        d_env, d_it = t_env - self.last[0], iterations - self.last[1]
+        for prefix, c in (("", self.current), ("dense_", self.dense),
+                          ("baseline_", self.base)):  # fmt: skip
+            self.cum[prefix + "time_s"] += d_it * c.train_time_s + d_env * c.infer_time_s
+            self.cum[prefix + "energy_j"] += d_it * c.train_energy_j + d_env * c.infer_energy_j
+
+    def _row(self, run, event: str, t_env: int, layers: Sequence[SparseLayer] | None) -> None:
+        iterations = int(run.learner.train_steps)
+        self._integrate(t_env, iterations)
+        if layers is not None:
+            self.current = self._cost(layers)
+            self.nnz = {lay.name: (lay.nnz, lay.mask.size) for lay in layers}
+        c, d, b = self.current, self.dense, self.base
+        kept = sum(n for n, _ in self.nnz.values())
+        total = sum(size for _, size in self.nnz.values())
+        row: dict[str, object] = {"event": event, "t_env": t_env, "iterations": iterations,
+                                  "sparsity": 1.0 - kept / total}  # fmt: skip
+        for name, (n, size) in self.nnz.items():
+            row[f"nnz:{name}"] = n
+            row[f"density:{name}"] = n / size
+        row.update(c.as_dict())
+        for tag, ref in (("dense", d), ("baseline", b)):
+            row[f"speedup_vs_{tag}"] = ref.train_cycles / c.train_cycles
+            row[f"energy_gain_vs_{tag}"] = ref.train_energy_j / c.train_energy_j
+            row[f"infer_speedup_vs_{tag}"] = ref.infer_cycles / c.infer_cycles
+            row[f"infer_energy_gain_vs_{tag}"] = ref.infer_energy_j / c.infer_energy_j
+        row.update({f"cum_{k}": v for k, v in self.cum.items()})
+        check = None
+        if self.checker is not None and layers is not None:
+            check = self.checker.check(layers, self.rows)
+            row.update(check.as_row())
+        elif self.checker is not None:
+            row.update(dict.fromkeys(("verify_layer", "verify_sim_cycles", "verify_rtl_cycles",
+                                      "verify_ok"), ""))  # fmt: skip
+        self._write(row)
+        self.last = (t_env, iterations)
+        self.rows += 1
+        if check is not None:
+            check.raise_if_failed()
+
+    def _write(self, row: dict) -> None:
+        new = self._fields is None
+        if new:
+            self._fields = list(row)
+        with open(self.path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=self._fields)
+            if new:
+                w.writeheader()
+            w.writerow({k: row.get(k, "") for k in self._fields})
