@@ -77,7 +77,8 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {
         "run_dir": str(run_dir),
         "config": {
-            "alg": cfg.get("learner", {}).get("alg"), "method": cfg.get("sparsity", {}).get("method"),
+            "alg": cfg.get("learner", {}).get("alg"),
+            "method": cfg.get("sparsity", {}).get("method"),
             "map": cfg.get("env", {}).get("map_name"),
             "target_sparsity": cfg.get("sparsity", {}).get("sparsity"),
             "hw_aware_growth": cfg.get("sparsity", {}).get("hw_aware_growth"),
@@ -245,7 +246,8 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         ("inference cycles / step", fs["infer_cycles"], d["infer_cycles"], db["infer_cycles"]),
         ("inference energy (J) / step", fs["infer_energy_j"], d["infer_energy_j"],
          db["infer_energy_j"]),
-        ("inference PE utilisation", fs["infer_util"], d["infer_util"], db["infer_util"])])  # fmt: skip
+        ("inference PE utilisation", fs["infer_util"], d["infer_util"], db["infer_util"]),
+    ])  # fmt: skip
     md += ["Whole run (training iterations and acting steps, integrated over the trace):", ""]
     md += _table(["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"], [
         ("hardware time (s)", t["time_s"], t["dense_time_s"], t["baseline_time_s"]),
@@ -274,6 +276,17 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
     return "\n".join(md)
 
 
+def _json_ready(v: Any) -> Any:
+    """NaN / infinity -> ``None`` (strict JSON), recursively."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_ready(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_ready(x) for x in v]
+    return v
+
+
 def write_run_report(run_dir: str | Path) -> Path:
     """Write ``report.md``, ``report.json`` and ``plots/*.png`` into ``run_dir``.
 
@@ -292,7 +305,8 @@ def write_run_report(run_dir: str | Path) -> Path:
         trace = (_read_csv(run_dir / "hw_trace.csv"),
                  json.loads((run_dir / "hw_meta.json").read_text()))  # fmt: skip
     summary["plots"] = [f"{PLOTS}/{n}" for n in _plots(run_dir, metrics, trace)]
-    (run_dir / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    text = json.dumps(_json_ready(summary), indent=2, default=str)
+    (run_dir / "report.json").write_text(text + "\n")
     path = run_dir / "report.md"
     path.write_text(_markdown(summary, summary["plots"]))
     return path
