@@ -43,6 +43,7 @@ SHIELD_REGEN_PER_S = 2.0
 SHIELD_REGEN_DELAY_S = 7.0
 HEAL_SIGHT = 9.0
 NON_THREAT_PENALTY = 1000.0
+LINE_UNITS = 8
 
 IDLE, MOVE, ATTACK, ATTACK_MOVE = 0, 1, 2, 3
 
@@ -53,12 +54,16 @@ class EngineConfig:
 
     substeps: int = 2
     """Sub-steps per environment step (8 game loops); must divide 8."""
-    start_jitter: float = 0.5
+    start_jitter: float = 0.1
     """Each unit's start position is shifted by U(-j, j) per axis at every reset."""
+    separation_iters: int = 2
+    """Collision-resolution sweeps per sub-step (stops early once nothing overlaps)."""
 
     def __post_init__(self) -> None:
         if self.substeps not in (1, 2, 4, 8):
             raise UserError(f"substeps must divide {STEP_LOOPS} (1, 2, 4, 8), got {self.substeps}")
+        if self.separation_iters < 1:
+            raise UserError(f"separation_iters must be >= 1, got {self.separation_iters}")
         if self.start_jitter < 0:
             raise UserError(f"start_jitter must be >= 0, got {self.start_jitter}")
 
@@ -88,6 +93,7 @@ class CombatEngine:
         self.n_units = spec.n_agents + spec.n_enemies
         self.reseed(seeds)
         self.terrain = Terrain(spec.pathing_grid())
+        self.cliff_terrain = Terrain(spec.pathing_grid(cliff_walk=True))
         self._init_static()
         e, u = self.n_envs, self.n_units
         self.pos = np.zeros((e, u, 2))
@@ -169,8 +175,8 @@ class CombatEngine:
         self._has_healers = bool(self.healer.any())
         self._start = np.concatenate(
             [
-                self._formation(spec.allies, spec.ally_start),
-                self._formation(spec.enemies, spec.enemy_start),
+                self._formation(spec.allies, spec.ally_start, spec.enemy_start),
+                self._formation(spec.enemies, spec.enemy_start, spec.ally_start),
             ]
         )
 
@@ -180,16 +186,19 @@ class CombatEngine:
             raise UserError(f"reseed needs {self.n_envs} seeds, got {len(seeds)}")
         self._rngs = [np.random.default_rng(int(s)) for s in seeds]
 
-    def _formation(self, names: tuple[str, ...], centre) -> np.ndarray:
-        """Square grid formation of ``names`` centred on ``centre``."""
+    def _formation(self, names: tuple[str, ...], centre, towards) -> np.ndarray:
+        """Lines of ``max(LINE_UNITS, 2 sqrt(n))`` units facing ``towards``, further lines
+        behind."""
         n = len(names)
-        cols = int(np.ceil(np.sqrt(n)))
+        fwd = np.asarray(towards, dtype=float) - np.asarray(centre, dtype=float)
+        fwd /= max(float(np.linalg.norm(fwd)), 1e-9)
+        side = np.array([-fwd[1], fwd[0]])
         gap = 2 * max(UNIT_TYPES[x].radius for x in names) + 0.2
-        k = np.arange(n)
-        xy = np.stack([k // cols, k % cols], -1).astype(float)
-        rows = int(np.ceil(n / cols))
-        xy -= [(rows - 1) / 2, (cols - 1) / 2]
-        return xy * gap + np.asarray(centre, dtype=float)
+        per_line = max(LINE_UNITS, int(np.ceil(2 * np.sqrt(n))))
+        line, slot = np.divmod(np.arange(n), per_line)
+        width = np.minimum(n - line * per_line, per_line)
+        off = (slot - (width - 1) / 2)[:, None] * side - line[:, None] * fwd
+        return np.asarray(centre, dtype=float) + gap * off
 
     # ------------------------------------------------------------------ state control
     def reset(self, env_mask: np.ndarray | None = None) -> None:
@@ -334,7 +343,9 @@ class CombatEngine:
         step_len = np.minimum(self.speed_loop * loops, stop) * moving / np.maximum(gd, 1e-9)
         old = self.pos.copy()
         self.pos += delta * step_len[..., None]
-        self._separate(moving)
+        for _ in range(self.config.separation_iters):
+            if not self._separate(moving):
+                break
         self._constrain(old)
         # -- fire and heal
         in_reach = has_t & (self._target_dist(tc) <= r_t)
@@ -392,15 +403,16 @@ class CombatEngine:
         found = ok.any(axis=2)
         self.target[pick] = np.where(found, best, -1)[pick]
 
-    def _separate(self, moving: np.ndarray) -> None:
-        """Push overlapping ground units apart; movers take the larger share."""
+    def _separate(self, moving: np.ndarray) -> bool:
+        """Push overlapping ground units apart (one Jacobi sweep); movers take the larger
+        share. Returns whether any pair overlapped."""
         dx, dy, dist = self.distances()
         overlap = self._rsum - dist
         solid = self.alive & ~self.air
         pair = (overlap > 0) & solid[:, :, None] & solid[:, None, :] & self._not_self
         flat = np.flatnonzero(pair)
         if flat.size == 0:
-            return
+            return False
         u = self.n_units
         ev, rem = np.divmod(flat, u * u)
         iv, jv = np.divmod(rem, u)
@@ -414,23 +426,28 @@ class CombatEngine:
         n = self.n_envs * u
         self.pos[..., 0] -= np.bincount(ev * u + iv, share * ux, n).reshape(self.n_envs, u)
         self.pos[..., 1] -= np.bincount(ev * u + iv, share * uy, n).reshape(self.n_envs, u)
+        return True
 
     def _constrain(self, old: np.ndarray) -> None:
-        """Keep units inside the map and ground units off unwalkable cells."""
+        """Keep units inside the map and ground units off ground they cannot enter
+        (sliding along the obstacle where one axis is free)."""
         w, h = self.spec.size
         r = self.radius[None, :]
         self.pos[..., 0] = np.clip(self.pos[..., 0], r, w - r)
         self.pos[..., 1] = np.clip(self.pos[..., 1], r, h - r)
-        if not self.terrain.has_obstacles:
-            return
+        for terrain, who in ((self.terrain, ~self.cliff_walk), (self.cliff_terrain, self.cliff_walk)):
+            mask = who & ~self.air
+            if terrain.has_obstacles and mask.any():
+                self._block(terrain, old, mask[None, :] & self.alive)
+
+    def _block(self, terrain: Terrain, old: np.ndarray, bound: np.ndarray) -> None:
         x, y = self.pos[..., 0], self.pos[..., 1]
-        bound = ~self.cliff_walk[None, :] & ~self.air[None, :] & self.alive
-        bad = bound & ~self.terrain.walkable(x, y)
+        ox, oy = old[..., 0], old[..., 1]
+        bad = bound & ~terrain.walkable(x, y) & terrain.walkable(ox, oy)
         if not bad.any():
             return
-        ox, oy = old[..., 0], old[..., 1]
-        slide_x = bad & self.terrain.walkable(x, oy)
-        slide_y = bad & ~slide_x & self.terrain.walkable(ox, y)
+        slide_x = bad & terrain.walkable(x, oy)
+        slide_y = bad & ~slide_x & terrain.walkable(ox, y)
         back = bad & ~slide_x & ~slide_y
         self.pos[..., 1] = np.where(slide_x | back, oy, y)
         self.pos[..., 0] = np.where(slide_y | back, ox, self.pos[..., 0])

@@ -85,8 +85,9 @@ class Terrain:
         """Waypoints for ground units at ``pos`` heading to ``goal`` (both ``(..., 2)``).
 
         Returns ``goal`` where the straight line needs no detour (grid distance equals
-        the Chebyshev distance) and otherwise the centre of the neighbouring walkable cell
-        nearest to the goal along the ground.
+        the Chebyshev distance); otherwise the unit's position shifted by one cell toward
+        the neighbouring walkable cell nearest to the goal along the ground (a flow field,
+        so neighbouring units keep their spacing).
         """
         if not self.has_obstacles:
             return goal
@@ -103,7 +104,8 @@ class Terrain:
         nb = self._nbrs[c[detour]]
         dn = np.where(nb >= 0, self._dist[g[detour][:, None], np.maximum(nb, 0)], _FAR)
         best = nb[np.arange(len(nb)), dn.argmin(axis=1)]
+        here = c[detour]
         out = goal.copy()
-        out[detour, 0] = best // h + 0.5
-        out[detour, 1] = best % h + 0.5
+        out[detour, 0] = pos[detour, 0] + (best // h - here // h)
+        out[detour, 1] = pos[detour, 1] + (best % h - here % h)
         return out

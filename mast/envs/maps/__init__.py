@@ -117,7 +117,9 @@ class MapSpec:
         Unit-type one-hot index per type name for each side; empty on maps where SMAC
         uses no type bits.
     blocked:
-        Unpathable ground as half-open ``(x0, y0, x1, y1)`` rectangles.
+        Ground no ground unit can enter, as half-open ``(x0, y0, x1, y1)`` rectangles.
+    cliffs:
+        Raised ground (same format) that only cliff-walking units (colossi) can enter.
     """
 
     name: str
@@ -131,6 +133,7 @@ class MapSpec:
     ally_type_ids: Mapping[str, int] = field(default_factory=dict)
     enemy_type_ids: Mapping[str, int] = field(default_factory=dict)
     blocked: tuple[tuple[float, float, float, float], ...] = ()
+    cliffs: tuple[tuple[float, float, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         for name in self.allies + self.enemies:
@@ -172,11 +175,13 @@ class MapSpec:
     def shield_bits_enemy(self) -> int:
         return int(any(UNIT_TYPES[u].race == "protoss" for u in self.enemies))
 
-    def pathing_grid(self) -> np.ndarray:
-        """Boolean ``(width, height)`` grid indexed ``[x, y]``; ``True`` is walkable."""
+    def pathing_grid(self, cliff_walk: bool = False) -> np.ndarray:
+        """Boolean ``(width, height)`` grid indexed ``[x, y]``; ``True`` is walkable (for
+        cliff-walking units when ``cliff_walk``)."""
         w, h = self.size
         grid = np.ones((w, h), dtype=bool)
-        for x0, y0, x1, y1 in self.blocked:
+        rects = self.blocked if cliff_walk else self.blocked + self.cliffs
+        for x0, y0, x1, y1 in rects:
             grid[int(x0) : int(np.ceil(x1)), int(y0) : int(np.ceil(y1))] = False
         return grid
 
@@ -208,6 +213,7 @@ def load_map(path: str | Path) -> MapSpec:
         ally_type_ids=MappingProxyType(dict(ids.get("allies", {}))),
         enemy_type_ids=MappingProxyType(dict(ids.get("enemies", {}))),
         blocked=tuple(tuple(float(v) for v in r) for r in d.get("blocked", ())),
+        cliffs=tuple(tuple(float(v) for v in r) for r in d.get("cliffs", ())),
         **kw,
     )
 
