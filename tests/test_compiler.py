@@ -79,6 +79,7 @@ def test_input_grad_encodes_the_transpose(case):
 @given(case=cases, pi=st.sampled_from([4, 16, 64]), m=st.integers(1, 4))
 def test_row_parallel_pieces_cover_each_nonzero_once_within_load_bound(case, pi, m):
     prof = get_profile(f"sparse_pe_{pi}")
+    case = {**case, "n": min(case["n"], 40)}  # sparse_pe_4 banks hold 512 entries
     mask, w = rand_layer(**case, prof=prof)
     m = min(m, prof.act_buf_words // case["k"])
     op = compile_layer((mask, w), "forward", prof, m, "row").ops[0]
