@@ -1,0 +1,192 @@
+"""The MAST/QMIX network as :class:`~mast.sparsity.layer.SparseLayer` records.
+
+Training runs export their masks as ``SparseLayer`` lists; for sweeps over sparsity levels
+(and before a run exists) :func:`mast_network_layers` builds random masks of the same
+shapes: PyMARL's recurrent agent (``fc1 -> ReLU -> GRU(64) -> fc2``, input = observation +
+last action one-hot + agent id one-hot) and the QMIX mixer (embed 32, two-layer
+hypernetworks with embed 64, state-value head ``V``), on the SMAC environment dimensions
+in :data:`SMAC_MAPS`.
+
+Per-layer density follows the training side's allocation rules: ``uniform`` gives every
+matrix the same density; ``erdos_renyi`` makes density proportional to
+``(n_in + n_out) / (n_in * n_out)`` with one scale for the whole network, chosen so the
+total number of kept weights equals ``(1 - sparsity)`` of all weights; a layer whose
+density would exceed 1 is made dense and the scale re-solved over the rest (RigL's ER
+rule, the same formula ``mast.sparsity`` applies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mast.errors import UserError
+from mast.sparsity.layer import SparseLayer
+
+__all__ = [
+    "MapDims",
+    "SMAC_MAPS",
+    "DENSITY_RULES",
+    "get_map",
+    "layer_densities",
+    "mast_network_layers",
+]
+
+
+@dataclass(frozen=True)
+class MapDims:
+    """Environment dimensions of one SMAC map (``get_env_info()`` with SMAC defaults)."""
+
+    obs: int
+    """Per-agent observation length."""
+    state: int
+    """Global state length."""
+    n_actions: int
+    """Actions per agent."""
+    n_agents: int
+    """Controlled agents."""
+    episode_limit: int
+    """Maximum episode length in environment steps."""
+
+    def __post_init__(self) -> None:
+        for k in ("obs", "state", "n_actions", "n_agents", "episode_limit"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or v < 1:
+                raise UserError(f"map dimension {k} must be a positive integer, got {v!r}")
+
+
+SMAC_MAPS: Mapping[str, MapDims] = {
+    "3m": MapDims(30, 48, 9, 3, 60),
+    "8m": MapDims(80, 168, 14, 8, 120),
+    "5m_vs_6m": MapDims(55, 98, 12, 5, 70),
+    "2s3z": MapDims(80, 120, 11, 5, 120),
+    "3s5z": MapDims(128, 216, 14, 8, 150),
+    "MMM": MapDims(160, 290, 16, 10, 150),
+    "2c_vs_64zg": MapDims(332, 342, 70, 2, 400),
+}
+"""SMAC environment dimensions per map (obs, state, actions, agents, episode limit)."""
+
+DENSITY_RULES: tuple[str, ...] = ("erdos_renyi", "uniform")
+
+RNN_HIDDEN = 64
+"""PyMARL's agent GRU width (``rnn_hidden_dim``)."""
+MIXER_EMBED = 32
+"""QMIX ``mixing_embed_dim``."""
+HYPERNET_EMBED = 64
+"""QMIX ``hypernet_embed``."""
+
+
+def get_map(name: str) -> MapDims:
+    """The dimensions of SMAC map ``name``; unknown names list the known ones."""
+    try:
+        return SMAC_MAPS[name]
+    except KeyError:
+        raise UserError(f"unknown map {name!r}; known: {', '.join(SMAC_MAPS)}") from None
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Return ``sparsity`` as a float if it lies in ``[0, 1)``, else raise a ``UserError``."""
+    try:
+        s = float(sparsity)
+    except (TypeError, ValueError):
+        raise UserError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None
+    if not 0.0 <= s < 1.0:
+        raise UserError(f"sparsity must be in [0, 1), got {sparsity!r}")
+    return s
+
+
+def _shapes(dims: MapDims) -> list[tuple[str, str, tuple[int, int], tuple[str, ...], bool]]:
+    """``(name, role, (out, in), inputs, recurrent)`` of every weight matrix, PyMARL order."""
+    n, h = dims.n_agents, RNN_HIDDEN
+    d_in = dims.obs + dims.n_actions + n
+    fc1, ih, hh = "agent.fc1.weight", "agent.gru.ih.weight", "agent.gru.hh.weight"
+    w1a, wfa, va = "mixer.hyper_w1.0.weight", "mixer.hyper_w_final.0.weight", "mixer.v.0.weight"
+    return [
+        (fc1, "agent", (h, d_in), (), False),
+        (ih, "agent", (3 * h, h), (fc1,), False),
+        (hh, "agent", (3 * h, h), (), True),
+        ("agent.fc2.weight", "agent", (dims.n_actions, h), (ih, hh), False),
+        (w1a, "hypernet", (HYPERNET_EMBED, dims.state), (), False),
+        ("mixer.hyper_w1.2.weight", "hypernet", (MIXER_EMBED * n, HYPERNET_EMBED), (w1a,), False),
+        (wfa, "hypernet", (HYPERNET_EMBED, dims.state), (), False),
+        ("mixer.hyper_w_final.2.weight", "hypernet", (MIXER_EMBED, HYPERNET_EMBED), (wfa,), False),
+        ("mixer.hyper_b1.weight", "hypernet", (MIXER_EMBED, dims.state), (), False),
+        (va, "mixer", (MIXER_EMBED, dims.state), (), False),
+        ("mixer.v.2.weight", "mixer", (1, MIXER_EMBED), (va,), False),
+    ]
+
+
+def layer_densities(
+    shapes: list[tuple[int, int]], sparsity: float, density: str = "erdos_renyi"
+) -> list[float]:
+    """Per-layer densities for ``(out, in)`` shapes at overall ``sparsity``.
+
+    The kept-weight total equals ``(1 - sparsity) * sum(out * in)`` (up to rounding of the
+    per-layer counts). See the module docstring for the Erdos-Renyi rule.
+    """
+    s = check_sparsity(sparsity)
+    if density not in DENSITY_RULES:
+        raise UserError(f"unknown density rule {density!r}; known: {', '.join(DENSITY_RULES)}")
+    if density == "uniform":
+        return [1.0 - s] * len(shapes)
+    sizes = np.array([o * i for o, i in shapes], dtype=float)
+    raw = np.array([(o + i) / (o * i) for o, i in shapes], dtype=float)
+    budget = (1.0 - s) * sizes.sum()
+    dense = np.zeros(len(shapes), dtype=bool)
+    while True:
+        free = ~dense
+        eps = (budget - sizes[dense].sum()) / (raw[free] * sizes[free]).sum()
+        dens = np.where(dense, 1.0, eps * raw)
+        over = free & (dens > 1.0)
+        if not over.any():
+            return [float(d) for d in dens]
+        dense |= over
+
+
+def mast_network_layers(
+    map_name: str | MapDims = "3m",
+    sparsity: float = 0.9,
+    density: str = "erdos_renyi",
+    seed: int = 0,
+) -> list[SparseLayer]:
+    """Random masks of the MAST QMIX network on a SMAC map.
+
+    Parameters
+    ----------
+    map_name:
+        Key of :data:`SMAC_MAPS`, or explicit :class:`MapDims`.
+    sparsity:
+        Overall fraction of pruned weights, in ``[0, 1)``.
+    density:
+        ``"erdos_renyi"`` or ``"uniform"`` per-layer allocation.
+    seed:
+        Seed of the mask positions (each layer keeps exactly ``round(density * size)``
+        weights, at least one).
+
+    Returns
+    -------
+    list of SparseLayer
+        Agent layers (``uses_per_env_step = uses_per_sample = n_agents``) then mixer and
+        hypernetwork layers (``uses_per_env_step = 0``, ``uses_per_sample = 1``).
+    """
+    dims = map_name if isinstance(map_name, MapDims) else get_map(map_name)
+    specs = _shapes(dims)
+    dens = layer_densities([s[2] for s in specs], sparsity, density)
+    rng = np.random.default_rng(seed)
+    layers = []
+    for (name, role, shape, inputs, recurrent), d in zip(specs, dens, strict=True):
+        size = shape[0] * shape[1]
+        keep = min(size, max(1, round(d * size)))
+        flat = np.zeros(size, dtype=bool)
+        flat[rng.choice(size, size=keep, replace=False)] = True
+        acting = dims.n_agents if role == "agent" else 0
+        layers.append(
+            SparseLayer(
+                name=name, role=role, mask=flat.reshape(shape), uses_per_env_step=acting,
+                uses_per_sample=dims.n_agents if role == "agent" else 1,
+                inputs=inputs, recurrent=recurrent,
+            )  # fmt: skip
+        )
+    return layers

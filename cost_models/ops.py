@@ -1,0 +1,127 @@
+"""Cost of one accelerator op without compiling or simulating it.
+
+Cycle counts come from :mod:`hw.timing` (the contract's closed forms) and the dataflow
+choice and row-parallel work assignment from :mod:`hw.compiler`, so an op costed here
+has exactly the cycles ``sim`` reports for the compiled op. Action counts mirror the
+counters of :class:`sim.MemoryAccesses` (word accesses per buffer) plus performed MACs
+and adder-tree / reduction additions, derived from the op's sizes and its stream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw import timing
+from hw.compiler import balance_rows, choose_dataflow, split_chunks
+from hw.compiler.encode import encode_stream
+from hw.profiles import HwProfile
+
+__all__ = ["OpCost", "spmm_op", "sddmm_ops", "gemm_op"]
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Cycles and action counts of one op (or the sum over several)."""
+
+    cycles: int
+    """Total op cycles (``sim``'s ``OpResult.cycles``)."""
+    n_ops: int
+    """Number of ops summed."""
+    dataflow: str
+    """``sample``, ``row`` or ``systolic``."""
+    actions: Counter
+    """Counts keyed by ``sim.MemoryAccesses`` field names plus ``macs`` and ``adds``."""
+
+    def __add__(self, other: OpCost) -> OpCost:
+        flows = "+".join(sorted(set(self.dataflow.split("+")) | set(other.dataflow.split("+"))))
+        return OpCost(self.cycles + other.cycles, self.n_ops + other.n_ops, flows,
+                      self.actions + other.actions)  # fmt: skip
+
+    def scaled(self, k: int) -> OpCost:
+        return OpCost(self.cycles * k, self.n_ops * k, self.dataflow,
+                      Counter({a: v * k for a, v in self.actions.items()}))  # fmt: skip
+
+
+def _sp_counts(k: int, n: int, m: int, s: int, tokens: int, tiles: int) -> Counter:
+    return Counter(
+        act_sram_reads=k * m, pe_buf_writes=(k + n) * m, weight_sram_reads=s * tiles,
+        index_reads=s * tiles, pe_buf_reads=(s - tokens) * m + n * m, macs=s * m,
+        out_sram_writes=n * m,
+    )  # fmt: skip
+
+
+def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
+    total = int(plan.pe_entries.sum())
+    pieces = len(plan.row)
+    split_rows = plan.row_pieces[plan.row_pieces > 1]
+    return Counter(
+        act_sram_reads=k * m, pe_buf_writes=k * m * p.n_pe + m * pieces,
+        weight_sram_reads=m * total, index_reads=m * total, pe_buf_reads=m * total + m * pieces,
+        macs=m * total, out_sram_writes=m * pieces + m * len(split_rows),
+        out_sram_reads=m * int(split_rows.sum()), adds=m * plan.split_adds,
+    )  # fmt: skip
+
+
+def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -> OpCost:
+    """One SpMM op ``Y = W X`` of ``mask`` (``N x K``) on ``m`` samples, dataflow as compiled.
+
+    The caller guarantees the op fits the sample-parallel capacity rules, or the
+    row-parallel ones when ``k * m <= act_buf_words``; ``allow_row=False`` skips the
+    row-parallel evaluation (ops the compiler could only run sample-parallel).
+    """
+    n, k = mask.shape
+    row_nnz = mask.sum(axis=1)
+    s = timing.stream_length(row_nnz)
+    tokens = int((row_nnz == 0).sum())
+    flow = "sample"
+    if allow_row and k * m <= p.act_buf_words:
+        flow, plan = choose_dataflow(mask, m, p)
+    if flow == "row":
+        cyc = timing.row_parallel_cycles(
+            k, m, int(plan.pe_entries.max()), int(plan.pe_pieces.max()), plan.split_adds, p
+        )
+        return OpCost(cyc, 1, "row", _rp_counts(k, m, p, plan))
+    cyc = timing.spmm_sample_parallel_cycles(k, n, m, s, p)
+    return OpCost(cyc, 1, "sample", _sp_counts(k, n, m, s, tokens, timing.tile_count(m, p)))
+
+
+def sddmm_ops(p: HwProfile, mask: np.ndarray, m: int) -> OpCost:
+    """All chunks of an SDDMM over ``mask`` (``N x K``) on ``m`` samples (one op per chunk)."""
+    n, k = mask.shape
+    stream = encode_stream(mask, np.zeros(mask.shape, dtype=np.int64))
+    tiles = timing.tile_count(m, p)
+    width = 1 << max(0, (p.n_pe - 1).bit_length())
+    total = None
+    for a, b, za, zb in split_chunks(stream, p.grad_buf_words):
+        s, nnz = b - a, zb - za
+        cnt = Counter(
+            act_sram_reads=(k + n) * m, pe_buf_writes=(k + n) * m, out_sram_writes=nnz,
+            grad_sram_writes=nnz * (tiles - 1), grad_sram_reads=nnz * (tiles - 1),
+            index_reads=s * tiles, pe_buf_reads=2 * nnz * m, macs=nnz * m,
+            adds=width * nnz * tiles,
+        )  # fmt: skip
+        c = OpCost(timing.sddmm_cycles(k, n, m, s, p), 1, "sample", cnt)
+        total = c if total is None else total + c
+    assert total is not None
+    return total
+
+
+def gemm_op(p: HwProfile, k: int, n: int, m: int) -> OpCost:
+    """One weight-stationary GEMM ``(N x K) (K x M)`` on a systolic profile."""
+    r, c = p.rows, p.cols
+    kf, nf = -(-k // r), -(-n // c)
+    cnt = Counter(
+        weight_sram_reads=kf * nf * r * c, act_sram_reads=nf * k * m,
+        pe_buf_reads=(kf - 1) * n * m, pe_buf_writes=(kf - 1) * n * m, out_sram_writes=n * m,
+        macs=k * n * m,
+    )  # fmt: skip
+    return OpCost(timing.systolic_cycles(k, n, m, p), 1, "systolic", cnt)
+
+
+def row_plan(p: HwProfile, mask: np.ndarray, m: int):
+    """The compiler's row-parallel plan for ``mask`` on ``m`` samples (for reports/tests)."""
+    n, k = mask.shape
+    return balance_rows(mask.sum(axis=1), k, m, p)
