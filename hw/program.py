@@ -19,6 +19,7 @@ Row-parallel banks (``dataflow="row"``): the weight SRAM split in ``P`` banks of
 ``weight_bank_words``; PE ``p``'s ``i``-th entry at ``p * weight_bank_words + i``:
 
 - ``bank_val`` / ``bank_col`` / ``bank_end`` (end of a piece); unused words are 0;
+  ``bank_ptr`` (``P + 1`` offsets: PE ``p`` holds ``n_p = bank_ptr[p+1] - bank_ptr[p]``);
 - piece table, PE-major (``piece_ptr[p] .. piece_ptr[p+1]-1`` are PE ``p``'s pieces in
   bank order; its ``j``-th piece is *slot* ``j``): ``piece_row``, ``piece_split``
   (1 if the row has several pieces), ``piece_red`` (index into the reduction schedule of
@@ -38,7 +39,9 @@ bank ``b`` offset ``o`` at ``b * (act_sram_words // P) + o``):
   and ``dY[j - K, m]`` for ``K <= j < K + N``;
 - RP: broadcast order ``i = m * K + k`` (sample-major, as the PEs walk it) in bank
   ``i % P`` at ``i // P``: ``bcast_words <= P`` consecutive words come from distinct banks;
-- systolic: one bank, ``X[k, m]`` at ``k * M + m``.
+- systolic: one bank, ``X[k, m]`` at ``k * M + m``; for a weight gradient the streamed
+  operand is ``X^T``: ``X[k, m]`` at ``m * K + k``, and ``weight_tiles`` are the tiles of
+  ``dY`` (``N x M``), made from the run-time ``dy``.
 
 Output SRAM (``out_sram``, same banking as ``act_sram``):
 
@@ -63,7 +66,7 @@ import numpy as np
 from hw import timing
 from hw.profiles import HwProfile
 
-__all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program"]
+__all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program", "concat_programs"]
 
 KERNELS: tuple[str, ...] = ("spmm", "sddmm", "gemm")
 DATAFLOWS: tuple[str, ...] = ("sample", "row", "systolic")
@@ -220,10 +223,14 @@ class Op:
                 for p in range(profile.n_pe):
                     img[p * depth : p * depth + ptr[p + 1] - ptr[p]] = a[src][ptr[p] : ptr[p + 1]]
                 images[key] = img
-            for key in _ROW[4:]:
+            for key in _ROW[3:]:
                 images[key] = a[key].copy()
         else:
             images = {key: a[key].reshape(-1).copy() for key in ("weight_tiles",) if key in a}
+            if "weight_tiles" not in a and dy is not None:
+                from hw.compiler.encode import encode_tiles
+
+                images["weight_tiles"] = encode_tiles(np.asarray(dy), profile).reshape(-1)
         if x is not None:
             images["act_sram"] = self.act_sram_image(profile, x, dy)
         return images
@@ -235,7 +242,7 @@ class Op:
         x = np.asarray(x, dtype=np.int64)
         p = profile.n_pe
         if self.dataflow == "systolic":
-            return x.reshape(-1).copy()
+            return (x if "weight_tiles" in self.arrays else x.T).reshape(-1).copy()
         depth = profile.act_sram_words // p
         banks = np.zeros((p, depth), dtype=np.int64)
         m_idx = np.arange(self.m)

@@ -125,3 +125,12 @@ def test_op_validation_messages():
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"program file '.*nope.npz' does not exist"):
         Program.load(tmp_path / "nope.npz")
+
+
+def test_systolic_weight_grad_images_come_from_dy_and_x_transposed():
+    prof = get_profile("systolic_2x2")
+    (op,) = compile_layer(np.ones((3, 2)), "weight_grad", prof, 4).ops
+    x, dy = np.arange(8).reshape(2, 4), np.arange(12).reshape(3, 4)
+    img = op.memory_images(prof, x=x, dy=dy)
+    assert img["act_sram"].tolist() == x.T.reshape(-1).tolist()
+    assert img["weight_tiles"][:4].tolist() == [dy[0, 0], dy[1, 0], dy[0, 1], dy[1, 1]]
