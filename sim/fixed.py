@@ -41,6 +41,8 @@ __all__ = [
     "dequantize",
     "exact_matmul",
     "float_error_bound",
+    "float_reference_sddmm",
+    "float_reference_spmm",
     "int_dtype",
     "mac_chain",
     "quantize",
@@ -251,6 +253,17 @@ def reference_sddmm(
     last[-1] = True
     g = mac_chain(tree.T, last, profile)[0] if len(rows) else np.zeros(0, dtype=dy.dtype)
     return requant(g, profile)
+
+
+def float_reference_spmm(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Exact-as-float64 ``W X`` of the float operands (what the fixed-point result
+    approximates within :func:`float_error_bound`)."""
+    return np.asarray(w, dtype=np.float64) @ np.asarray(x, dtype=np.float64)
+
+
+def float_reference_sddmm(dy: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Float64 ``(dY X^T) .* mask`` (all-ones mask: the dense gradient)."""
+    return float_reference_spmm(dy, np.asarray(x).T) * np.asarray(mask, dtype=bool)
 
 
 def float_error_bound(
