@@ -1,0 +1,134 @@
+"""pyverilator co-simulation: the verilated RTL replays compiled programs exactly as ``sim``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hw.cosim as cosim
+from hw.compiler import compile_network
+from hw.cosim import CosimMismatch, build_model, check_against_sim, replay
+from hw.export import op_load
+from hw.profiles import get_profile
+from mast.errors import UserError
+from sim import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = get_profile("sparse_pe_4")
+KERNELS = ("forward", "input_grad", "weight_grad")
+
+pytestmark = pytest.mark.xdist_group("pyverilator_sparse_pe_4")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(PROFILE, build_root=ROOT / "build" / "pyverilator")
+
+
+def random_case(seed: int):
+    """A random layer that fits ``sparse_pe_4`` (K + N <= act_buf_words), its inputs."""
+    rng = np.random.default_rng(seed)
+    p = PROFILE
+    n = int(rng.integers(1, p.act_buf_words // 2 + 1))
+    k = int(rng.integers(1, p.act_buf_words - n + 1))
+    m = int(rng.integers(1, 3 * p.n_pe + 2))
+    sparsity = float(rng.choice([0.0, 0.5, 0.8, 0.9, 0.98]))
+    mask = rng.random((n, k)) >= sparsity
+    w = np.where(mask, rng.integers(p.operand_min, p.operand_max + 1, (n, k)), 0)
+    # Large operands drive the accumulators into saturation on some seeds.
+    scale = int(rng.choice([1 << p.frac_bits, p.operand_max]))
+    inputs = {
+        "layer": {
+            "x": rng.integers(-scale, scale + 1, (k, m)),
+            "dy": rng.integers(-scale, scale + 1, (n, m)),
+        }
+    }
+    program = compile_network([w], KERNELS, p, m, "sample", names=["layer"])
+    return program, inputs
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_replay_equals_sim(model, seed):
+    program, inputs = random_case(seed)
+    got = check_against_sim(program, inputs, model=model)
+    ref = simulate(program, inputs)
+    assert [o.name for o in got.ops] == [o.name for o in ref.ops]
+    assert [o.cycles for o in got.ops] == [o.cycles for o in ref.ops]
+    for g, r in zip(got.ops, ref.ops, strict=True):
+        np.testing.assert_array_equal(g.output, r.output, err_msg=f"seed {seed} op {g.name}")
+        assert g.host_cycles > 0
+    assert got.cycles == ref.cycles
+
+
+def test_sddmm_chunks_replay(model):
+    """A mask with more non-zeros than grad_buf_words is cut into several SDDMM ops."""
+    p = PROFILE
+    rng = np.random.default_rng(7)
+    n, k, m = 24, 24, 5
+    mask = rng.random((n, k)) < 0.6
+    assert mask.sum() > p.grad_buf_words
+    program = compile_network([mask], ["weight_grad"], p, m, names=["big"])
+    assert len(program.ops) >= 2
+    inputs = {"big": {"x": rng.integers(-2000, 2000, (k, m)),
+                      "dy": rng.integers(-2000, 2000, (n, m))}}  # fmt: skip
+    got = check_against_sim(program, inputs, model=model)
+    assert len(got.ops) == len(program.ops)
+
+
+def test_mismatch_names_op_word_and_values(model, monkeypatch):
+    program, inputs = random_case(3)
+    real_replay = cosim.replay
+
+    def corrupted(*args, **kwargs):
+        res = real_replay(*args, **kwargs)
+        res.ops[0].output.reshape(-1)[0] += 1
+        return res
+
+    monkeypatch.setattr(cosim, "replay", corrupted)
+    want = simulate(program, inputs).ops[0].output.reshape(-1)[0]
+    name = program.ops[0].name
+    first = "[0, 0]" if program.ops[0].kernel == "spmm" else "[0]"
+    msg = re.escape(f"op '{name}': output{first} RTL {want + 1} != sim {want} (1 of ")
+    with pytest.raises(CosimMismatch, match=msg + r"\d+ words differ\)"):
+        check_against_sim(program, inputs, model=model)
+
+
+def test_cycle_mismatch_message(model, monkeypatch):
+    program, inputs = random_case(4)
+    real_replay = cosim.replay
+
+    def slow(*args, **kwargs):
+        res = real_replay(*args, **kwargs)
+        o = res.ops[-1]
+        ops = (*res.ops[:-1], cosim.OpCosim(o.name, o.output, o.cycles + 2, o.host_cycles))
+        return cosim.CosimResult(ops, res.seconds)
+
+    monkeypatch.setattr(cosim, "replay", slow)
+    ref = simulate(program, inputs).ops[-1]
+    with pytest.raises(CosimMismatch, match=rf"RTL {ref.cycles + 2} cycles != sim {ref.cycles}"):
+        check_against_sim(program, inputs, model=model)
+
+
+def test_cached_build_is_reused(model):
+    again = build_model(PROFILE, build_root=ROOT / "build" / "pyverilator")
+    assert again.build_dir == model.build_dir
+    assert again.build_s == 0.0
+    assert model.build_dir.name.startswith("mast_accel_sparse_pe_4-")
+
+
+def test_row_parallel_op_is_refused():
+    mask = np.ones((8, 8), dtype=bool)
+    program = compile_network([mask], ["forward"], PROFILE, 1, "row", names=["r"])
+    with pytest.raises(UserError, match=r"op 'r:forward': the RTL of profile 'sparse_pe_4' does "
+                       r"not run spmm ops with the 'row' dataflow \(RTL op kinds: "):  # fmt: skip
+        op_load(program.ops[0], PROFILE)
+
+
+def test_model_of_other_profile_is_refused(model):
+    other = compile_network([np.ones((2, 2), bool)], ["forward"], "sparse_pe_16", 1, "sample")
+    with pytest.raises(ValueError, match="model of profile 'sparse_pe_4' cannot run a program "
+                       "for 'sparse_pe_16'"):  # fmt: skip
+        replay(other, {"layer0": {"x": np.zeros((2, 1), int)}}, model=model)
