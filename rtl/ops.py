@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.compiler import compile_layer
+from hw.compiler import compile_layer, encode_tiles
 from hw.profiles import HwProfile
 from hw.program import Op, Program
-from hw.rtl import OP_KINDS
+from hw.rtl import OP_KINDS, check_fits
 from hw.timing import tile_count
 
 from .driver import Host
@@ -80,10 +80,15 @@ def _bank_words(profile: HwProfile) -> int:
 async def execute(
     host: Host, op: Op, x: np.ndarray, dy: np.ndarray | None
 ) -> tuple[np.ndarray, int]:
-    """Load, run and read back one sample-parallel op; returns ``(output, cycles)``."""
+    """Load, run and read back one op; returns ``(output, cycles)`` as ``sim`` shapes them."""
+    check_fits(host.profile, op)
+    if op.dataflow == "systolic":
+        return await _execute_gemm(host, op, x, dy)
+    return await _execute_sample(host, op, x, dy)
+
+
+async def _execute_sample(host: Host, op: Op, x: np.ndarray, dy: np.ndarray | None):
     p = host.profile
-    if op.dataflow != "sample":
-        raise ValueError(f"op {op.name!r}: dataflow {op.dataflow!r} is not sample-parallel")
     images = op.memory_images(p, x, dy)
     bits = {"weight_val": p.operand_bits, "weight_col": p.index_bits, "weight_last": 1,
             "weight_token": 1}  # fmt: skip
@@ -120,3 +125,34 @@ async def execute(
 def _limit(op: Op, p: HwProfile) -> int:
     t = tile_count(op.m, p)
     return (t + 2) * (op.stream_length + op.k + op.n + p.pipeline_depth + 16) + 100
+
+
+def gemm_operands(profile: HwProfile, op: Op, x: np.ndarray, dy: np.ndarray | None):
+    """``(tiles, X, N, K, M)`` of the GEMM a systolic op runs.
+
+    Weight gradients keep ``dY`` stationary and stream ``X^T``: the GEMM is
+    ``(N x M)(M x K)``; the host then keeps the mask's words of the ``N x K`` result.
+    """
+    if "weight_tiles" in op.arrays:
+        return op.arrays["weight_tiles"].reshape(-1), np.asarray(x), op.n, op.k, op.m
+    tiles = encode_tiles(np.asarray(dy), profile).reshape(-1)
+    return tiles, np.asarray(x).T, op.n, op.m, op.k
+
+
+async def _execute_gemm(host: Host, op: Op, x: np.ndarray, dy: np.ndarray | None):
+    p = host.profile
+    tiles, xs, n, k, m = gemm_operands(p, op, x, dy)
+    await host.write("weight_tiles", tiles, p.operand_bits)
+    await host.write("act_sram", xs.reshape(-1), p.operand_bits)
+    await host.set_registers({"k": k, "n": n, "m": m})
+    limit = -(-k // p.rows) * -(-n // p.cols) * (2 * p.rows + p.cols + m) + 100
+    cycles = await host.run(limit=limit)
+    rows = np.arange(n)
+    addr = (((rows // p.cols) * m)[:, None] + np.arange(m)[None, :]) * p.cols
+    addr = addr + (rows % p.cols)[:, None]
+    keep = np.ones((n, m), dtype=bool)
+    if "mask" in op.arrays:
+        keep = op.arrays["mask"].reshape(n, m).astype(bool)
+    out = np.zeros((n, m), dtype=np.int64)
+    out[keep] = await host.read("out_sram", addr[keep].tolist(), p.operand_bits)
+    return out, cycles

@@ -6,6 +6,7 @@ Public API: :func:`build_top` (the top-level component of a profile), :func:`gen
 """
 
 from .controller import OP_KINDS, REGISTERS
+from .fit import check_fits, check_program
 from .top import MEMORY_IDS, build_top, host_data_bits, top_name
 from .verilog import generate_verilog, verilog_text
 
@@ -14,6 +15,8 @@ __all__ = [
     "OP_KINDS",
     "REGISTERS",
     "build_top",
+    "check_fits",
+    "check_program",
     "generate_verilog",
     "host_data_bits",
     "top_name",

@@ -1,7 +1,7 @@
 """Top levels of the accelerator and their host interface.
 
 ``build_top(profile)`` returns the top :class:`amaranth.lib.wiring.Component` of a profile:
-:class:`SparseTop` for ``kind="sparse"``, :class:`~hw.rtl.systolic.SystolicTop` for
+:class:`SparseTop` for ``kind="sparse"``, :class:`~hw.rtl.systolic_top.SystolicTop` for
 ``kind="systolic"``. The generated Verilog module is named ``mast_accel_<profile.name>``.
 
 Host interface (identical for both kinds)
@@ -48,7 +48,7 @@ Memories (sparse profiles), addresses are flat word addresses:
 - ``dw``: ``grad_buf_words`` operands, ``requant(g[e])`` of the SDDMM chunk's non-zero
   ``e`` after the last tile.
 
-Memories (systolic profiles): see :class:`~hw.rtl.systolic.SystolicTop`.
+Memories (systolic profiles): see :mod:`hw.rtl.systolic_top`.
 """
 
 from __future__ import annotations
@@ -148,6 +148,6 @@ def build_top(profile: HwProfile | str) -> wiring.Component:
     profile = load_profile(profile)
     if profile.is_sparse:
         return SparseTop(profile)
-    from .systolic import SystolicTop
+    from .systolic_top import SystolicTop
 
     return SystolicTop(profile)
