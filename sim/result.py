@@ -47,6 +47,7 @@ class MemoryAccesses:
     """Metadata read with the values: column index, last / end / token flags."""
     act_sram_reads: int = 0
     act_sram_writes: int = 0
+    """Input words the host writes into the activation SRAM before the op."""
     pe_buf_reads: int = 0
     """PE activation / output buffer (systolic: partial-sum buffer) reads."""
     pe_buf_writes: int = 0

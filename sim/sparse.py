@@ -58,7 +58,7 @@ def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     out_buf = np.zeros((2, p, n), dtype=dt)
     lanes = np.arange(p)
     busy = np.zeros(p, dtype=np.int64)
-    cnt: Counter = Counter()
+    cnt: Counter = Counter(act_sram_writes=k * m)  # the host's fill of the inputs
     dense_w = np.zeros((n, k), dtype=np.int64)
     dense_w[op.stream_rows(), col] += val  # tokens add 0 at column 0
 
@@ -119,7 +119,7 @@ def run_sddmm(op: Op, x: np.ndarray, dy: np.ndarray, profile: HwProfile) -> OpRe
     lanes = np.arange(p)
     busy = np.zeros(p, dtype=np.int64)
     width = 1 << max(0, (p - 1).bit_length())
-    cnt: Counter = Counter()
+    cnt: Counter = Counter(act_sram_writes=(k + n) * m)  # the host's fill of the inputs
 
     def load(t: int) -> None:
         on = t * p + lanes < m
@@ -165,7 +165,7 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     n_p = np.diff(a["bank_ptr"])
     q_p = np.diff(a["piece_ptr"])
     slot = np.arange(len(a["piece_pe"])) - a["piece_ptr"][a["piece_pe"]]
-    cnt: Counter = Counter()
+    cnt: Counter = Counter(act_sram_writes=k * m)  # the host's fill of the inputs
     phase: dict[str, int] = {}
 
     # load: the broadcast bus delivers K*M words, bcast_words per cycle, to every PE.

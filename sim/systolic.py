@@ -45,6 +45,7 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
     y = np.zeros((nf_count * c, m), dtype=dt)
     busy = np.zeros((r, c), dtype=np.int64)
     mem = dict.fromkeys(MemoryAccesses.__dataclass_fields__, 0)
+    mem["act_sram_writes"] = k * m  # the host's fill of the streamed operand
     macs = 0
     for nf in range(nf_count):
         n_real = min(c, n - nf * c)

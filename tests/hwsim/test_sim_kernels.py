@@ -180,7 +180,8 @@ def test_sample_parallel_steps_by_hand():
     assert res.phases.load == 5 and res.phases.compute == 30 and res.phases.drain == 3
     assert res.phases.handshake == 5
     assert res.compute_cycles == 30
-    assert res.mem.act_sram_reads == 5 * 10 and res.mem.out_sram_writes == 3 * 10
+    assert res.mem.act_sram_reads == res.mem.act_sram_writes == 5 * 10
+    assert res.mem.out_sram_writes == 3 * 10
     assert res.mem.weight_sram_reads == 3 * 8
     assert res.pe_busy.tolist() == [24, 24, 16, 16]
 
