@@ -20,6 +20,7 @@ __all__ = [
     "adder_tree_depth",
     "ideal_cycles",
     "row_parallel_cycles",
+    "row_parallel_phases",
     "sddmm_chunk_bounds",
     "sddmm_cycles",
     "spmm_sample_parallel_cycles",
