@@ -263,3 +263,38 @@ def test_timing_chunk_bounds_match_the_compiled_chunks(case, limit):
     bounds = timing.sddmm_chunk_bounds(mask.sum(axis=1), limit)
     assert [b - a for a, b, _, _ in bounds] == [op.stream_length for op in ops]
     assert [(za, zb) for _, _, za, zb in bounds] == [(op.nz_begin, op.nz_end) for op in ops]
+
+
+def brute_steps(t, stages):
+    """Step by step: step s runs stage j on tile s - j when it exists; max + 1 each."""
+    total = 0
+    for s in range(t + len(stages) - 1):
+        total += max(d for j, d in enumerate(stages) if 0 <= s - j < t) + 1
+    return total
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(1, 300), n=st.integers(1, 300), m=st.integers(1, 700), s=st.integers(1, 900),
+    p=st.sampled_from(["sparse_pe_4", "sparse_pe_16", "sparse_pe_64", "sparse_pe_256"]),
+)  # fmt: skip
+def test_timing_closed_forms_equal_the_step_sums(k, n, m, s, p):
+    prof = get_profile(p)
+    t = math.ceil(m / prof.n_pe)
+    pd, td = prof.pipeline_depth, math.ceil(math.log2(prof.n_pe))
+    assert timing.spmm_sample_parallel_cycles(k, n, m, s, prof) == brute_steps(t, [k, s + pd, n])
+    assert timing.sddmm_cycles(k, n, m, s, prof) == brute_steps(t, [k + n, s + pd + td])
+    assert timing.ideal_cycles(m, s, prof) == math.ceil(m * s / prof.n_pe)
+
+
+def test_row_parallel_formula_skips_empty_reduction():
+    prof = get_profile("sparse_pe_64")  # bcast_words 16, PD 2
+    assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof) == (4 + 1) + (12 + 2 + 1) + (1 + 1)
+    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof) == 9 + 27 + 3 + 7
+    assert timing.stream_length(np.array([0, 3, 0, 1])) == 6
+
+
+def test_systolic_closed_form():
+    prof = get_profile("systolic_8x8")
+    assert timing.systolic_cycles(64, 64, 256, prof) == 8 * 8 * (16 + 8 + 256 - 2)
+    assert timing.systolic_cycles(9, 1, 1, prof) == 2 * 1 * (16 + 8 + 1 - 2)
