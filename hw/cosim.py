@@ -44,6 +44,10 @@ CARGS = "-std=c++17"
 """Extra C++ flags of the pyverilator wrapper (the Verilator 5 runtime needs C++17)."""
 DEFAULT_BUILD_ROOT = Path("build") / "pyverilator"
 
+_LOADED: dict[Path, object] = {}
+"""Models loaded in this process by library path: Verilator allows one instance of a model
+per context once simulation time has advanced, so a second request shares (and resets) it."""
+
 
 class CosimMismatch(AssertionError):
     """The RTL and ``sim`` disagree; the message names the op, the word and both values."""
@@ -241,8 +245,10 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
     build_dir = (Path(build_root) / f"{top}-{key}").resolve()
     so_file = build_dir / f"V{top}"
     t0 = time.perf_counter()
+    if so_file in _LOADED:
+        return CosimModel(_LOADED[so_file], profile, build_dir, 0.0)
     if so_file.is_file():
-        sim = pyverilator.PyVerilator(str(so_file))
+        sim = _LOADED[so_file] = pyverilator.PyVerilator(str(so_file))
         return CosimModel(sim, profile, build_dir, 0.0)
     src = build_dir / "src" / f"{top}.v"
     src.parent.mkdir(parents=True, exist_ok=True)
@@ -258,6 +264,7 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
             raise ToolchainError(
                 f"pyverilator build of {top!r} failed (exit {e.returncode}) in {str(build_dir)!r}"
             ) from None
+    _LOADED[so_file] = sim
     return CosimModel(sim, profile, build_dir, time.perf_counter() - t0)
 
 
