@@ -57,13 +57,16 @@ def add_backward(g, b, run, fwd) -> None:
         m = batch * steps * lay.uses_per_sample
         dw = W._add(g, Kernel(f"dw:{lay.name}", "dw", "sddmm", m, lay.name, mask=lay.mask,
                               dram=sp("activations", m * lay.n_in, lay)), deps)  # fmt: skip
+        weight_grads.append(dw)
+        if not run.topology_updates:
+            return
         dd = W._add(g, Kernel(f"dense_dw:{lay.name}", "dense_dw", "sddmm_dense", m, lay.name,
                               mask=lay.mask, weight=1.0 / run.delta_t,
                               dram=sp("activations", m * lay.n_in, lay)), deps)  # fmt: skip
         tk = W._add(g, Kernel(f"topk:{lay.name}", "topk", "vector", lay.mask.size, lay.name,
                               ops_per_elem=W.TOPK_OPS, words_per_elem=2.0,
                               weight=1.0 / run.delta_t), [dd])  # fmt: skip
-        weight_grads.extend([dw, tk])
+        weight_grads.append(tk)
 
     def dx(lay, a, bnd, deps, t=None):
         m = batch * (bnd - a) * lay.uses_per_sample

@@ -7,12 +7,12 @@ last action one-hot + agent id one-hot) and the QMIX mixer (embed 32, two-layer
 hypernetworks with embed 64, state-value head ``V``), on the SMAC environment dimensions
 in :data:`SMAC_MAPS`.
 
-Per-layer density follows the training side's allocation rules: ``uniform`` gives every
-matrix the same density; ``erdos_renyi`` makes density proportional to
-``(n_in + n_out) / (n_in * n_out)`` with one scale for the whole network, chosen so the
-total number of kept weights equals ``(1 - sparsity)`` of all weights; a layer whose
-density would exceed 1 is made dense and the scale re-solved over the rest (RigL's ER
-rule, the same formula ``mast.sparsity`` applies).
+Per-layer densities and non-zero counts come from the training side
+(:func:`mast.sparsity.density.layer_densities` and ``layer_nnz``, imported, not restated):
+``uniform`` gives every matrix the same density; ``erdos_renyi`` makes density
+proportional to ``(n_in + n_out) / (n_in * n_out)`` with one scale for the whole network
+(agent and mixer together), so the kept weights total ``(1 - sparsity)`` of all weights; a
+layer that would exceed density 1 is made dense and the scale re-solved over the rest.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from mast.errors import UserError
+from mast.sparsity.density import DISTRIBUTIONS, check_sparsity, layer_densities, layer_nnz
 from mast.sparsity.layer import SparseLayer
 
 __all__ = [
     "MapDims",
     "SMAC_MAPS",
     "DENSITY_RULES",
+    "check_sparsity",
     "get_map",
-    "layer_densities",
     "mast_network_layers",
 ]
 
@@ -68,7 +69,8 @@ SMAC_MAPS: Mapping[str, MapDims] = {
 }
 """SMAC environment dimensions per map (obs, state, actions, agents, episode limit)."""
 
-DENSITY_RULES: tuple[str, ...] = ("erdos_renyi", "uniform")
+DENSITY_RULES: tuple[str, ...] = tuple(DISTRIBUTIONS)
+"""Per-layer density allocations (the training side's)."""
 
 RNN_HIDDEN = 64
 """PyMARL's agent GRU width (``rnn_hidden_dim``)."""
@@ -84,17 +86,6 @@ def get_map(name: str) -> MapDims:
         return SMAC_MAPS[name]
     except KeyError:
         raise UserError(f"unknown map {name!r}; known: {', '.join(SMAC_MAPS)}") from None
-
-
-def check_sparsity(sparsity: float) -> float:
-    """Return ``sparsity`` as a float if it lies in ``[0, 1)``, else raise a ``UserError``."""
-    try:
-        s = float(sparsity)
-    except (TypeError, ValueError):
-        raise UserError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None
-    if not 0.0 <= s < 1.0:
-        raise UserError(f"sparsity must be in [0, 1), got {sparsity!r}")
-    return s
 
 
 def _shapes(dims: MapDims) -> list[tuple[str, str, tuple[int, int], tuple[str, ...], bool]]:
@@ -116,33 +107,6 @@ def _shapes(dims: MapDims) -> list[tuple[str, str, tuple[int, int], tuple[str, .
         (va, "mixer", (MIXER_EMBED, dims.state), (), False),
         ("mixer.v.2.weight", "mixer", (1, MIXER_EMBED), (va,), False),
     ]
-
-
-def layer_densities(
-    shapes: list[tuple[int, int]], sparsity: float, density: str = "erdos_renyi"
-) -> list[float]:
-    """Per-layer densities for ``(out, in)`` shapes at overall ``sparsity``.
-
-    The kept-weight total equals ``(1 - sparsity) * sum(out * in)`` (up to rounding of the
-    per-layer counts). See the module docstring for the Erdos-Renyi rule.
-    """
-    s = check_sparsity(sparsity)
-    if density not in DENSITY_RULES:
-        raise UserError(f"unknown density rule {density!r}; known: {', '.join(DENSITY_RULES)}")
-    if density == "uniform":
-        return [1.0 - s] * len(shapes)
-    sizes = np.array([o * i for o, i in shapes], dtype=float)
-    raw = np.array([(o + i) / (o * i) for o, i in shapes], dtype=float)
-    budget = (1.0 - s) * sizes.sum()
-    dense = np.zeros(len(shapes), dtype=bool)
-    while True:
-        free = ~dense
-        eps = (budget - sizes[dense].sum()) / (raw[free] * sizes[free]).sum()
-        dens = np.where(dense, 1.0, eps * raw)
-        over = free & (dens > 1.0)
-        if not over.any():
-            return [float(d) for d in dens]
-        dense |= over
 
 
 def mast_network_layers(
@@ -173,12 +137,15 @@ def mast_network_layers(
     """
     dims = map_name if isinstance(map_name, MapDims) else get_map(map_name)
     specs = _shapes(dims)
-    dens = layer_densities([s[2] for s in specs], sparsity, density)
+    shapes = {s[0]: s[2] for s in specs}
+    if density not in DENSITY_RULES:
+        raise UserError(f"unknown density rule {density!r}; known: {', '.join(DENSITY_RULES)}")
+    nnz = layer_nnz(shapes, layer_densities(shapes, sparsity, density))
     rng = np.random.default_rng(seed)
     layers = []
-    for (name, role, shape, inputs, recurrent), d in zip(specs, dens, strict=True):
+    for name, role, shape, inputs, recurrent in specs:
         size = shape[0] * shape[1]
-        keep = min(size, max(1, round(d * size)))
+        keep = nnz[name]
         flat = np.zeros(size, dtype=bool)
         flat[rng.choice(size, size=keep, replace=False)] = True
         acting = dims.n_agents if role == "agent" else 0

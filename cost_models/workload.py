@@ -85,9 +85,12 @@ class RunConfig:
     t_max: int = 2_000_000
     """Environment steps of the whole run."""
     optimizer_ops_per_nnz: float = 12.0
-    """RMSprop update arithmetic per non-zero (REFERENCE: 10-15)."""
+    """RMSprop update arithmetic per non-zero (10-15 for Adam/RMSprop with clipping)."""
     optimizer_words_per_nnz: float = 7.0
-    """Words read and written per non-zero by the optimizer (REFERENCE: ~7)."""
+    """Words read and written per non-zero by the optimizer (~7: weight, gradient, state)."""
+    topology_updates: bool = True
+    """Dynamic sparse training: amortised dense gradient + top-k (``False``: a static or
+    dense network, no regrowth work)."""
 
     def __post_init__(self) -> None:
         for k in ("batch_size", "episode_limit", "episodes_per_iteration", "delta_t", "t_max"):

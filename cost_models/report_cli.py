@@ -1,0 +1,114 @@
+"""``mast-hw report``: accelerator cost reports per sparsity level or for a run's masks.
+
+Examples::
+
+    mast-hw report --profile sparse_pe_64 --sparsity 0,0.5,0.8,0.9,0.95 --map 3m
+    mast-hw report --profile sparse_pe_64 --masks runs/qmix_mast_3m_s0_... --out rep/
+
+Writes ``report.md``, ``summary.csv``, ``layers.csv``, ``report.json`` and two PNG plots
+into ``--out`` (default ``reports/<profile>_<map or run>/``); a non-empty existing folder
+is refused unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from cost_models.networks import DENSITY_RULES, SMAC_MAPS, get_map
+from cost_models.render import markdown, write_report
+from cost_models.rundir import load_run
+from cost_models.sweep import (
+    SweepResult,
+    compare,
+    default_baseline,
+    parse_sparsities,
+    sparsity_sweep,
+)
+from cost_models.workload import RunConfig
+from hw.profiles import load_profile
+from mast.errors import UserError
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``report`` options to ``parser``."""
+    parser.add_argument("--profile", default="sparse_pe_64",
+                        help="hardware profile name or YAML file (default: sparse_pe_64)")
+    parser.add_argument("--sparsity", default="0,0.5,0.8,0.9,0.95",
+                        help="comma-separated overall sparsity levels in [0, 1)")
+    parser.add_argument("--map", default="3m", dest="map_name",
+                        help=f"SMAC map of the network shapes ({', '.join(SMAC_MAPS)})")
+    parser.add_argument("--density", default="erdos_renyi",
+                        help=f"per-layer density rule ({', '.join(DENSITY_RULES)})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+    parser.add_argument("--baseline", default=None,
+                        help="dense baseline profile (default: the systolic array of equal "
+                             "MAC count)")
+    parser.add_argument("--masks", default=None, metavar="RUN_DIR",
+                        help="cost the latest mask snapshot of a training run instead")
+    parser.add_argument("--batch-size", type=int, default=None, help="episodes per batch B")
+    parser.add_argument("--seq-len", type=int, default=None,
+                        help="time steps T per episode (default: episode limit + 1)")
+    parser.add_argument("--delta-t", type=int, default=None,
+                        help="training iterations between topology updates")
+    parser.add_argument("--t-max", type=int, default=None, help="environment steps of a run")
+    parser.add_argument("--out", default=None, help="output folder")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a non-empty output folder")  # fmt: skip
+
+
+def _overrides(args: argparse.Namespace, run: RunConfig) -> RunConfig:
+    kw = {k: v for k, v in (("batch_size", args.batch_size), ("seq_len", args.seq_len),
+                            ("delta_t", args.delta_t), ("t_max", args.t_max)) if v is not None}
+    return dataclasses.replace(run, **kw)  # fmt: skip
+
+
+def _out_dir(args: argparse.Namespace, default: str) -> Path:
+    out = Path(args.out) if args.out else Path("reports") / default
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path {str(out)!r} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise UserError(f"output folder {str(out)!r} is not empty; pass --force to overwrite")
+    return out
+
+
+def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
+    """Compute the report the arguments ask for; returns it and its output folder."""
+    profile = load_profile(args.profile)
+    baseline = load_profile(args.baseline) if args.baseline else default_baseline(profile)
+    if args.density not in DENSITY_RULES:
+        raise UserError(
+            f"unknown density rule {args.density!r}; known: {', '.join(DENSITY_RULES)}"
+        )
+    if args.masks:
+        masks = load_run(args.masks)
+        run = _overrides(args, masks.run)
+        name = Path(args.masks).resolve().name
+        out = _out_dir(args, f"{profile.name}_{name}")
+        label = f"{name} ({masks.snapshot.name})"
+        comp = compare(profile, baseline, masks.layers, run, label=label)
+        notes = (*comp.report.notes, *masks.notes)
+        comp = dataclasses.replace(comp, report=dataclasses.replace(comp.report, notes=notes))
+        return SweepResult(profile.name, baseline.name, name, (comp,)), out
+    dims = get_map(args.map_name)
+    sparsities = parse_sparsities(args.sparsity)
+    out = _out_dir(args, f"{profile.name}_{args.map_name}")
+    run = _overrides(args, RunConfig(episode_limit=dims.episode_limit))
+    result = sparsity_sweep(profile, sparsities, args.map_name, baseline=baseline,
+                            density=args.density, seed=args.seed, run=run)  # fmt: skip
+    return result, out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute, write and summarise the report."""
+    result, out = build(args)
+    files = write_report(result, out)
+    text = markdown(result)
+    start = text.index("## Training")
+    end = text.index("## Whole run")
+    print(text[start:end].rstrip())
+    print(f"\nwrote {len(files)} files to {out}/")
+    return 0
