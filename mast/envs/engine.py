@@ -16,8 +16,9 @@ the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call
    does not depend on the sub-step length), medivacs heal with energy;
 5. damage is applied simultaneously: shields absorb first (shield armour 0), the rest
    loses ``max(0.5, damage + bonus - armour)`` per hit; colossi hit every enemy touched
-   by their line splash; several hits on one unit in one sub-step share the shield in
-   proportion to their size;
+   by their line splash; when several hits land on one unit in one sub-step, the hits
+   that reach hp are counted as ``ceil(n_hits * (damage beyond shield) / damage)`` for
+   the armour reduction (exact for one hit and for unshielded units);
 6. units at 0 hp die; shields regenerate ``SHIELD_REGEN_PER_S`` after
    ``SHIELD_REGEN_DELAY_S`` without damage; medivacs regain energy.
 
@@ -147,8 +148,6 @@ class CombatEngine:
                 raw[i, j] = a.damage + sum(v for k, v in a.bonus.items() if k in t.attributes)
         raw *= self.can_hit
         self.raw_hit = raw * self.attacks[:, None]
-        self.hp_hit = np.maximum(raw - self.armor[None, :], 0.5) * self.can_hit
-        self.hp_hit *= self.attacks[:, None]
         same = ~opp & ~np.eye(u, dtype=bool)
         heal_ok = np.zeros((u, u), dtype=bool)
         for i, a in enumerate(types):
@@ -435,7 +434,8 @@ class CombatEngine:
         r = self.radius[None, :]
         self.pos[..., 0] = np.clip(self.pos[..., 0], r, w - r)
         self.pos[..., 1] = np.clip(self.pos[..., 1], r, h - r)
-        for terrain, who in ((self.terrain, ~self.cliff_walk), (self.cliff_terrain, self.cliff_walk)):
+        pairs = ((self.terrain, ~self.cliff_walk), (self.cliff_terrain, self.cliff_walk))
+        for terrain, who in pairs:
             mask = who & ~self.air
             if terrain.has_obstacles and mask.any():
                 self._block(terrain, old, mask[None, :] & self.alive)
@@ -458,7 +458,7 @@ class CombatEngine:
         tv = tc[ev, av]
         flat = ev * u + tv
         d_sh = np.bincount(flat, self.raw_hit[av, tv], e * u).reshape(e, u)
-        d_hp = np.bincount(flat, self.hp_hit[av, tv], e * u).reshape(e, u)
+        n_hit = np.bincount(flat, self.attacks[av], e * u).reshape(e, u)
         for s, half_w, half_d in self.splash:
             f = fire[:, s]
             if not f.any():
@@ -474,13 +474,14 @@ class CombatEngine:
             hit = f[:, None] & self.alive & (gap2 <= self.radius**2) & self.can_hit[s][None, :]
             hit[np.arange(e), tc[:, s]] = False
             d_sh += hit * self.raw_hit[s][None, :]
-            d_hp += hit * self.hp_hit[s][None, :]
+            n_hit += hit * self.attacks[s]
         hit_any = d_sh > 0
-        absorbed = self.shield >= d_sh
+        rem = np.maximum(d_sh - self.shield, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            through = np.where(absorbed, 0.0, 1.0 - self.shield / d_sh)
-        self.hp = np.maximum(self.hp - through * d_hp, 0.0)
-        self.shield = np.where(absorbed, self.shield - d_sh, 0.0)
+            k = np.where(hit_any, np.ceil(n_hit * rem / d_sh - 1e-9), 0.0)
+        loss = np.where(rem > 0, np.maximum(rem - self.armor * k, 0.5 * k), 0.0)
+        self.hp = np.maximum(self.hp - loss, 0.0)
+        self.shield = np.maximum(self.shield - d_sh, 0.0)
         self.since_hit[hit_any] = 0.0
 
     def _apply_heal(self, heal: np.ndarray, tc: np.ndarray, loops: float) -> None:

@@ -31,8 +31,9 @@ def focus_fire_actions(env: BuiltinBatchEnv) -> np.ndarray:
     hs = eng.hp + eng.shield
     frac = eng.hp / eng.hp_max
     enemy_score = np.broadcast_to(hs[:, None, a:], avail[..., N_ACTIONS_NO_ATTACK:].shape)
-    heal_score = np.broadcast_to(frac[:, None, : env.n_enemies],
-                                 avail[..., N_ACTIONS_NO_ATTACK:].shape)
+    heal_score = np.broadcast_to(
+        frac[:, None, : env.n_enemies], avail[..., N_ACTIONS_NO_ATTACK:].shape
+    )
     score = np.where(eng.healer[:a][None, :, None], heal_score, enemy_score)
     can = avail[..., N_ACTIONS_NO_ATTACK:].astype(bool)
     score = np.where(can, score, np.inf)
@@ -63,5 +64,8 @@ def run_episodes(env: BuiltinBatchEnv, policy: str = "focus_fire", seed: int = 0
         length += ~done
         won |= info["battle_won"]
         done = term
-    return {"win_rate": float(won.mean()), "mean_return": float(ret.mean()),
-            "mean_length": float(length.mean())}
+    return {
+        "win_rate": float(won.mean()),
+        "mean_return": float(ret.mean()),
+        "mean_length": float(length.mean()),
+    }

@@ -1,0 +1,117 @@
+"""Whole episodes: determinism, batch == single env, reward scale, scripted win rates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mast.envs import make_batch_env, make_env
+from mast.envs.scripted import focus_fire_actions, random_actions, run_episodes
+
+
+def rollout(env, n_steps, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_steps):
+        acts = random_actions(env.get_avail_actions(), rng)
+        r, term, info = env.step(acts)
+        out.append((env.get_obs().copy(), env.get_state().copy(), r, term, info["battle_won"]))
+    return out
+
+
+@pytest.mark.parametrize("map_name", ["3m", "2s3z", "MMM"])
+def test_same_seed_same_episode(map_name):
+    a = rollout(make_batch_env(map_name=map_name, n_envs=4, seed=7), 40, seed=1)
+    b = rollout(make_batch_env(map_name=map_name, n_envs=4, seed=7), 40, seed=1)
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            np.testing.assert_array_equal(u, v)
+    c = make_batch_env(map_name=map_name, n_envs=4, seed=8)
+    assert not np.array_equal(
+        c.get_state(), make_batch_env(map_name=map_name, n_envs=4, seed=7).get_state()
+    )
+
+
+@pytest.mark.parametrize("map_name", ["3m", "3s5z", "MMM"])
+def test_batch_equals_single_envs_step_for_step(map_name):
+    n = 3
+    benv = make_batch_env("builtin", map_name=map_name, n_envs=n, seed=11)
+    singles = [make_env("builtin", map_name=map_name, seed=11 + i) for i in range(n)]
+    benv.reset()
+    for env in singles:
+        env.reset()
+    rng = np.random.default_rng(0)
+    done = np.zeros(n, dtype=bool)
+    for _ in range(benv.episode_limit + 2):
+        avail = benv.get_avail_actions()
+        for i, env in enumerate(singles):
+            if not done[i]:
+                np.testing.assert_array_equal(avail[i], env.get_avail_actions())
+                np.testing.assert_array_equal(benv.get_obs()[i], np.stack(env.get_obs()))
+                np.testing.assert_array_equal(benv.get_state()[i], env.get_state())
+                np.testing.assert_array_equal(benv.get_obs()[i, 1], env.get_obs_agent(1))
+        acts = random_actions(avail, rng)
+        acts[done] = 0
+        r, term, info = benv.step(acts)
+        for i, env in enumerate(singles):
+            if done[i]:
+                assert r[i] == 0 and term[i]
+                continue
+            ri, ti, inf = env.step(acts[i].tolist())
+            assert (r[i], term[i], info["battle_won"][i]) == (np.float32(ri), ti, inf["battle_won"])
+            assert info["episode_limit"][i] == inf.get("episode_limit", False)
+        done |= term
+        if done.all():
+            break
+    assert done.all()
+
+
+def test_reward_scale_max_return_is_20():
+    env = make_batch_env(map_name="3m", n_envs=64, seed=0)
+    env.reset()
+    ret = np.zeros(env.n_envs)
+    won = np.zeros(env.n_envs, dtype=bool)
+    done = np.zeros(env.n_envs, dtype=bool)
+    while not done.all():
+        r, done, info = env.step(focus_fire_actions(env))
+        assert (r >= 0).all()
+        ret += r
+        won |= info["battle_won"]
+    # every enemy hp + kill bonus + win bonus, scaled: a win returns exactly 20
+    np.testing.assert_allclose(ret[won], 20.0, rtol=1e-5)
+    assert (ret[~won] < 20 - 200 / 365 * 20 + 1e-5).all()
+    assert env.max_reward == 3 * 10 + 200 + 3 * 45
+
+
+def test_kill_reward_and_single_env_info():
+    env = make_env(map_name="3m", seed=0)
+    env.reset()
+    b = env.batch
+    pos = [[10, 16], [10, 17], [10, 18], [15, 16], [30, 2], [30, 4]]
+    b.set_units(0, pos=np.asarray(pos, float), hp=[45, 45, 45, 6, 45, 45])
+    r, term, info = env.step([6, 1, 1])
+    assert r == pytest.approx((6 + 10) / 365 * 20)
+    assert not term and info == {"battle_won": False, "dead_allies": 0, "dead_enemies": 1}
+    assert env.get_avail_agent_actions(0)[6] == 0
+
+
+def test_focus_fire_wins_3m_and_random_does_not():
+    env = make_batch_env(map_name="3m", n_envs=100, seed=0)
+    focus = run_episodes(env, "focus_fire")
+    rand = run_episodes(env, "random", seed=0)
+    assert focus["win_rate"] >= 0.8
+    assert rand["win_rate"] <= 0.1
+    assert focus["mean_return"] > rand["mean_return"]
+
+
+def test_time_limit_ends_episode_with_flag():
+    env = make_batch_env(map_name="3m", n_envs=2, seed=0)
+    far = np.array([[2, 2], [2, 4], [2, 6], [30, 26], [30, 28], [30, 30]], dtype=float)
+    for e in range(2):
+        env.set_units(e, pos=far)
+    env.engine.kind[:, 3:] = 0  # enemies hold position
+    for t in range(env.episode_limit):
+        r, term, info = env.step(np.ones((2, 3), dtype=np.int64))
+        assert term.all() == (t == env.episode_limit - 1)
+    assert info["episode_limit"].all() and not info["battle_won"].any()
+    assert env.get_stats()["timeouts"] == 2
