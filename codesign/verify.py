@@ -2,10 +2,11 @@
 
 At every snapshot :class:`RtlCheck` compiles the acting forward pass of one agent layer
 (``M`` = agents per environment step, the dataflow the RTL implements; the layers are
-taken in turn, one per snapshot), runs it on :mod:`sim` and through the pyverilator model
-of the profile's top level (:func:`hw.cosim.check_against_sim`, built once per run and
-cached on disk under ``build/pyverilator``), and records the layer, both cycle counts and
-whether outputs and cycles agree. Inputs are seeded uniform activations in ``[-1, 1)``.
+taken in turn, one per snapshot, skipping layers the profile's memories cannot hold),
+runs it on :mod:`sim` and through the pyverilator model of the profile's top level
+(:func:`hw.cosim.check_against_sim`, built once per run and cached on disk under
+``build/pyverilator``), and records the layer, both cycle counts and whether outputs and
+cycles agree. Inputs are seeded uniform activations in ``[-1, 1)``.
 """
 
 from __future__ import annotations
@@ -72,13 +73,28 @@ class RtlCheck:
         return compile_layer(layer, "forward", self.profile, m, dataflow)
 
     def check(self, layers: Sequence[SparseLayer], index: int) -> VerifyResult:
-        """Replay agent layer ``index mod n_agent_layers`` of ``layers``."""
+        """Replay agent layer ``index`` (in turn, among those the profile's memories fit).
+
+        Raises
+        ------
+        hw.compiler.ProgramFitError
+            No agent layer fits the profile (the first layer's error).
+        """
+        from hw.compiler import ProgramFitError
         from hw.cosim import CosimMismatch, build_model, check_against_sim
         from sim import simulate
 
         agents = [lay for lay in layers if lay.role == "agent"]
-        layer = agents[index % len(agents)]
-        prog = self.program(layer)
+        first_error = None
+        for i in range(len(agents)):
+            layer = agents[(index + i) % len(agents)]
+            try:
+                prog = self.program(layer)
+                break
+            except ProgramFitError as e:
+                first_error = first_error or e
+        else:
+            raise first_error  # type: ignore[misc]
         x = self.rng.uniform(-1.0, 1.0, size=(layer.n_in, prog.ops[0].m))
         inputs = {layer.name: {"x": x}}
         sim_cycles = simulate(prog, inputs).cycles

@@ -1,0 +1,59 @@
+"""The end-of-run report: files, plots and figures consistent with the trace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codesign.report import write_run_report
+from codesign.trace import read_trace
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_files_exist(short_run):
+    md = (short_run / "report.md").read_text()
+    for name in ("learning_curve", "sparsity_flops", "hw_cost", "hw_totals"):
+        png = short_run / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == PNG
+        assert f"plots/{name}.png" in md
+    assert "sparse_pe_64" in md and "systolic_8x8" in md
+    assert "not synthesised" in md
+
+
+def test_report_json_matches_trace(short_run):
+    rep = json.loads((short_run / "report.json").read_text())
+    last = read_trace(short_run)[-1]
+    hw = rep["hardware"]
+    assert hw["profile"] == "sparse_pe_64" and hw["baseline"] == "systolic_8x8"
+    t = hw["totals"]
+    assert t["time_s"] == pytest.approx(float(last["cum_time_s"]))
+    assert t["speedup_vs_dense"] == pytest.approx(
+        float(last["cum_dense_time_s"]) / float(last["cum_time_s"]))  # fmt: skip
+    assert t["energy_gain_vs_baseline"] == pytest.approx(
+        float(last["cum_baseline_energy_j"]) / float(last["cum_energy_j"]))  # fmt: skip
+    assert hw["final_snapshot"]["train_cycles"] == pytest.approx(float(last["train_cycles"]))
+    assert rep["final"]["sparsity"] == pytest.approx(0.9, abs=0.01)
+    assert rep["config"]["method"] == "mast" and rep["config"]["map"] == "3m"
+
+
+def test_report_lists_synthesis_results(short_run, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "metrics.csv", "hw_trace.csv", "hw_meta.json"):
+        (run / name).write_bytes((short_run / name).read_bytes())
+    synth = tmp_path / "build" / "synth" / "sparse_pe_64-ice40"
+    synth.mkdir(parents=True)
+    (synth / "resources.json").write_text(json.dumps({
+        "profile": "sparse_pe_64", "target": "ice40", "bram_unit": "EBR",
+        "resources": {"lut": 1234, "ff": 567, "dsp": 8, "bram": 9}}))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    md = write_run_report(run).read_text()
+    assert "| ice40 | 1234 | 567 | 8 | 9 EBR |" in md
+    assert "not synthesised" not in md
+
+
+def test_report_without_metrics_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="has no metrics.csv"):
+        write_run_report(tmp_path)

@@ -1,0 +1,102 @@
+"""The hardware trace of a short run equals direct cost-model calls on the saved masks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from codesign.costing import NO_UPDATES, SnapshotCost, dense_layers
+from codesign.trace import read_trace
+from cost_models.report import evaluate
+from cost_models.workload import RunConfig
+from hw.profiles import HwProfile, get_profile
+from mast.sparsity import load_layers
+
+FIGURES = [f for f in SnapshotCost.__dataclass_fields__ if f != "profile"]
+
+
+def _meta(run_dir):
+    return json.loads((run_dir / "hw_meta.json").read_text())
+
+
+def test_trace_has_one_row_per_mask_snapshot(short_run):
+    rows = read_trace(short_run)
+    snaps = sorted(int(p.stem.split("_")[1]) for p in (short_run / "masks").glob("masks_*.npz"))
+    updates = [int(r["t_env"]) for r in rows if r["event"] in ("start", "update")]
+    assert updates == snaps
+    assert rows[0]["event"] == "start" and rows[0]["t_env"] == "0"
+    assert len(snaps) >= 3
+    meta = _meta(short_run)
+    assert meta["profile"]["name"] == "sparse_pe_64"
+    assert meta["baseline"]["name"] == "systolic_8x8"
+
+
+def test_trace_figures_equal_cost_model_on_saved_masks(short_run):
+    meta = _meta(short_run)
+    prof = HwProfile.from_dict(meta["profile"])
+    run = RunConfig(**meta["run_config"])
+    for row in read_trace(short_run):
+        if row["event"] == "end":
+            continue
+        layers = load_layers(short_run / "masks" / f"masks_{row['t_env']}.npz")
+        rep = evaluate(prof, layers, run)
+        assert float(row["train_cycles"]) == pytest.approx(rep.training.cycles, rel=1e-12)
+        assert float(row["train_energy_j"]) == pytest.approx(rep.training.energy_j, rel=1e-12)
+        assert float(row["train_dram_bytes"]) == pytest.approx(
+            sum(rep.training.dram_bytes.values()), rel=1e-12)  # fmt: skip
+        assert float(row["train_util"]) == pytest.approx(rep.training.utilisation_compute)
+        assert float(row["infer_cycles"]) == pytest.approx(rep.inference.cycles, rel=1e-12)
+        assert float(row["infer_energy_j"]) == pytest.approx(rep.inference.energy_j, rel=1e-12)
+        assert float(row["sparsity"]) == pytest.approx(rep.sparsity)
+        for lay in layers:
+            assert int(row[f"nnz:{lay.name}"]) == lay.nnz
+            assert float(row[f"density:{lay.name}"]) == pytest.approx(lay.density)
+
+
+def test_dense_references_and_ratios(short_run):
+    meta = _meta(short_run)
+    run = RunConfig(**{**meta["run_config"], "delta_t": NO_UPDATES})
+    layers = dense_layers(load_layers(short_run / "masks" / "masks_0.npz"))
+    dense = evaluate(HwProfile.from_dict(meta["profile"]), layers, run)
+    base = evaluate(get_profile("systolic_8x8"), layers, run)
+    assert meta["dense"]["train_cycles"] == pytest.approx(dense.training.cycles)
+    assert meta["dense_baseline"]["train_cycles"] == pytest.approx(base.training.cycles)
+    assert meta["dense_baseline"]["infer_energy_j"] == pytest.approx(base.inference.energy_j)
+    for row in read_trace(short_run):
+        c = float(row["train_cycles"])
+        assert float(row["speedup_vs_dense"]) == pytest.approx(dense.training.cycles / c)
+        assert float(row["speedup_vs_baseline"]) == pytest.approx(base.training.cycles / c)
+        assert float(row["infer_energy_gain_vs_dense"]) == pytest.approx(
+            dense.inference.energy_j / float(row["infer_energy_j"]))  # fmt: skip
+        # 90 % sparse masks beat the dense network on the same sparse PE array
+        assert float(row["speedup_vs_dense"]) > 1.5
+
+
+def test_cumulative_time_and_energy_integrate_the_rows(short_run):
+    rows = read_trace(short_run)
+    meta = _meta(short_run)
+    time_s = energy = dense_t = 0.0
+    for prev, row in zip(rows[:-1], rows[1:], strict=True):
+        d_it = int(row["iterations"]) - int(prev["iterations"])
+        d_env = int(row["t_env"]) - int(prev["t_env"])
+        time_s += d_it * float(prev["train_time_s"]) + d_env * float(prev["infer_time_s"])
+        energy += d_it * float(prev["train_energy_j"]) + d_env * float(prev["infer_energy_j"])
+        dense_t += d_it * meta["dense"]["train_time_s"] + d_env * meta["dense"]["infer_time_s"]
+        assert float(row["cum_time_s"]) == pytest.approx(time_s, rel=1e-9)
+        assert float(row["cum_energy_j"]) == pytest.approx(energy, rel=1e-9)
+        assert float(row["cum_dense_time_s"]) == pytest.approx(dense_t, rel=1e-9)
+    assert int(rows[-1]["iterations"]) > 0 and time_s > 0
+
+
+def test_metrics_show_the_current_speedup(short_run):
+    with open(short_run / "metrics.csv", newline="") as fh:
+        metrics = list(csv.DictReader(fh))
+    rows = read_trace(short_run)
+    meta = _meta(short_run)
+    last = metrics[-1]
+    current = [r for r in rows if int(r["t_env"]) <= int(last["t_env"])][-1]
+    want = meta["dense"]["train_cycles"] / float(current["train_cycles"])
+    assert math.isclose(float(last["hw_speedup"]), want, rel_tol=1e-9)
