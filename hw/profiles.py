@@ -142,8 +142,9 @@ class HwProfile:
     """Cycles from a weight entry entering a PE to its product being accumulated."""
     bcast_words: int = 16
     """Words per cycle on the activation broadcast bus (row-parallel dataflow)."""
-    act_buf_words: int = 512
-    """Activation buffer depth per PE per bank (two banks, double buffered)."""
+    act_buf_words: int = 2048
+    """Activation buffer depth per PE per bank (two banks, double buffered); row-parallel
+    inference keeps all ``M`` samples' inputs here (``K * M`` words, e.g. 150 x 8 on 3s5z)."""
     out_buf_words: int = 512
     """Output buffer depth per PE per bank (two banks, double buffered)."""
     grad_buf_words: int = 4096
@@ -154,8 +155,9 @@ class HwProfile:
     """Global activation / output SRAM feeding the PE buffers."""
     dram_bytes_per_cycle: float = 64.0
     """Off-chip bandwidth in bytes per core cycle."""
-    index_bits: int = 8
-    """Width of a column index in the compressed stream."""
+    index_bits: int = 10
+    """Width of a column index in the compressed stream (``K <= 2**index_bits``; the
+    2c_vs_64zg agent input is 404 wide)."""
     energy_table: str = "45nm"
     """Key into :data:`ENERGY_TABLES`."""
     energy_overrides: tuple[tuple[str, float], ...] = field(default=())
@@ -349,11 +351,11 @@ PROFILES: Mapping[str, HwProfile] = {
         HwProfile(
             name="sparse_pe_4", kind="sparse", n_pe=4, bcast_words=4, act_buf_words=64,
             out_buf_words=64, grad_buf_words=256, weight_sram_kib=4, act_sram_kib=8,
+            index_bits=8,
         ),  # fmt: skip
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
         _sparse(64),
-        _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024,
-                act_buf_words=256, out_buf_words=256),  # fmt: skip
+        _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024),
         _systolic(2, 2, weight_sram_kib=4, act_sram_kib=8),
         _systolic(4, 4, weight_sram_kib=64, act_sram_kib=128),
         _systolic(8, 8),

@@ -2,6 +2,7 @@
 choice, quantisation and fit errors."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -206,6 +207,8 @@ def test_systolic_profile_compiles_dense_tiles():
 
 
 def test_fit_errors_name_the_field():
+    # a sparse_pe_64 with the small buffers these cases are phrased in
+    P64 = replace(get_profile("sparse_pe_64"), act_buf_words=512, index_bits=8)
     mask = np.ones((4, 700), dtype=bool)
     with pytest.raises(ProgramFitError, match=r"^layer 'agent.fc1' \(forward\): K=700 exceeds "
                        r"act_buf_words=512 of profile 'sparse_pe_64'$"):  # fmt: skip
@@ -230,8 +233,10 @@ def test_fit_errors_name_the_field():
 
 
 def test_auto_falls_back_to_the_dataflow_that_fits():
-    mask = np.ones((8, 64), dtype=bool)  # K*M = 640 > act_buf_words: row-parallel cannot run
-    (op,) = compile_layer(mask, "forward", P64, 10).ops
+    k = 64
+    m = P64.act_buf_words // k + 1  # K*M > act_buf_words: row-parallel cannot run
+    mask = np.ones((8, k), dtype=bool)
+    (op,) = compile_layer(mask, "forward", P64, m).ops
     assert op.dataflow == "sample"
 
 
