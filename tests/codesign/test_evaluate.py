@@ -1,0 +1,105 @@
+"""``mast-hw eval``: the trained agent in fixed point, matrix products bit-exact with sim."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from codesign.evaluate import evaluate_run
+from codesign.fixed_agent import FixedPointAgent
+from hw.compiler import compile_layer
+from hw.profiles import get_profile
+from mast import run_dir as rd
+from mast.envs import make_batch_env
+from mast.learners import make_learner
+from sim import simulate
+from sim.fixed import dequantize, quantize, reference_spmm
+
+PROFILE = get_profile("sparse_pe_64")
+
+
+def _learner(run_dir):
+    cfg = rd.read_config(run_dir)
+    env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=0)
+    learner = make_learner(cfg, dict(env.get_env_info()))
+    learner.load_state_dict(rd.load_checkpoint(run_dir)["learner"])
+    return learner
+
+
+def test_matrix_products_equal_sim_and_integer_reference(short_run):
+    learner = _learner(short_run)
+    agent = learner.controller.agent
+    layers = learner.sparsity.export_layers(with_values=True)
+    fixed = FixedPointAgent(agent, layers, PROFILE)
+    fixed.record = True
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand((5, agent.n_agents, agent.fc1.weight.shape[-1]), generator=gen)
+    h = agent.init_hidden(5)
+    by_name = {lay.name: lay for lay in layers}
+    for _ in range(3):  # several steps: the hidden state feeds gru.hh
+        q, h = fixed(x, h)
+        assert len(fixed.products) == 4
+        for name, xi, yi in fixed.products:
+            lay = by_name[name]
+            prog = compile_layer(lay, "forward", PROFILE, xi.shape[1], "sample")
+            ref = simulate(prog, {name: {"x": xi}}).op(prog.ops[0].name).output
+            np.testing.assert_array_equal(yi, ref)
+            np.testing.assert_array_equal(yi, reference_spmm(quantize(lay.values, PROFILE),
+                                                             xi, PROFILE))  # fmt: skip
+    # The hidden state stays on the operand grid: quantising it again is lossless.
+    hq = h.numpy()
+    np.testing.assert_array_equal(dequantize(quantize(hq, PROFILE), PROFILE), hq)
+
+
+def test_fixed_point_q_values_close_to_float(short_run):
+    learner = _learner(short_run)
+    agent = learner.controller.agent
+    fixed = FixedPointAgent(agent, learner.sparsity.export_layers(with_values=True), PROFILE)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand((8, agent.n_agents, agent.fc1.weight.shape[-1]), generator=gen)
+    hf = hq = agent.init_hidden(8)
+    for _ in range(4):
+        with torch.no_grad():
+            qf, hf = agent(x, hf)
+        qq, hq = fixed(x, hq)
+        assert torch.max(torch.abs(qf - qq)) < 0.02
+        assert torch.max(torch.abs(hf - hq)) < 0.02
+
+
+def test_eval_greedy_actions_mostly_equal(short_run):
+    r = evaluate_run(short_run, "sparse_pe_64", episodes=4, seed=3)
+    assert r.episodes == 4 and r.profile == "sparse_pe_64"
+    assert r.action_agreement >= 0.9
+    assert r.sim_cycles > 0
+    assert 0.0 <= r.fixed_win_rate <= 1.0 and 0.0 <= r.float_win_rate <= 1.0
+
+
+def _mast_hw(monkeypatch, *argv: str) -> int:
+    from hw.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["mast-hw", *argv])
+    with pytest.raises(SystemExit) as e:
+        main(list(argv))
+    return e.value.code
+
+
+def test_mast_hw_eval_prints_both_win_rates(short_run, monkeypatch, capsys):
+    assert _mast_hw(monkeypatch, "eval", str(short_run), "--episodes", "2") == 0
+    out = capsys.readouterr().out
+    assert "float32" in out and "fixed point (sparse_pe_64)" in out
+    assert "fixed/float win rate" in out
+
+
+def test_mast_hw_eval_bad_input(short_run, tmp_path, monkeypatch, capsys):
+    assert _mast_hw(monkeypatch, "eval", str(tmp_path / "nope")) == 2
+    assert f"mast-hw: error: run folder {str(tmp_path / 'nope')!r} does not exist" in (
+        capsys.readouterr().err)  # fmt: skip
+    assert _mast_hw(monkeypatch, "eval", str(short_run), "--profile", "bogus") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mast-hw: error: unknown hardware profile 'bogus'; known: ")
+    assert "sparse_pe_64" in err and len(err.splitlines()) == 1
+    assert _mast_hw(monkeypatch, "eval", str(short_run), "--episodes", "0") == 2
+    assert "--episodes must be a positive integer, got 0" in capsys.readouterr().err
