@@ -4,7 +4,8 @@ Cycle counts come from :mod:`hw.timing` (the contract's closed forms) and the da
 choice and row-parallel work assignment from :mod:`hw.compiler`, so an op costed here
 has exactly the cycles ``sim`` reports for the compiled op. Action counts mirror the
 counters of :class:`sim.MemoryAccesses` (word accesses per buffer) plus performed MACs
-and adder-tree / reduction additions, derived from the op's sizes and its stream.
+and adder-tree / reduction additions, derived from the op's sizes and its stream
+(``act_sram_writes`` is the host's fill of the op's inputs).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class OpCost:
 
 def _sp_counts(k: int, n: int, m: int, s: int, tokens: int, tiles: int) -> Counter:
     return Counter(
-        act_sram_reads=k * m, pe_buf_writes=(k + n) * m, weight_sram_reads=s * tiles,
+        act_sram_writes=k * m, act_sram_reads=k * m, pe_buf_writes=(k + n) * m,
+        weight_sram_reads=s * tiles,
         index_reads=s * tiles, pe_buf_reads=(s - tokens) * m + n * m, macs=s * m,
         out_sram_writes=n * m,
     )  # fmt: skip
@@ -58,7 +60,7 @@ def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
     pieces = len(plan.row)
     split_rows = plan.row_pieces[plan.row_pieces > 1]
     return Counter(
-        act_sram_reads=k * m, pe_buf_writes=k * m * p.n_pe + m * pieces,
+        act_sram_writes=k * m, act_sram_reads=k * m, pe_buf_writes=k * m * p.n_pe + m * pieces,
         weight_sram_reads=m * total, index_reads=m * total, pe_buf_reads=m * total + m * pieces,
         macs=m * total, out_sram_writes=m * pieces + m * len(split_rows),
         out_sram_reads=m * int(split_rows.sum()), adds=m * plan.split_adds,
@@ -98,7 +100,8 @@ def sddmm_ops(p: HwProfile, mask: np.ndarray, m: int) -> OpCost:
     for a, b, za, zb in split_chunks(stream, p.grad_buf_words):
         s, nnz = b - a, zb - za
         cnt = Counter(
-            act_sram_reads=(k + n) * m, pe_buf_writes=(k + n) * m, out_sram_writes=nnz,
+            act_sram_writes=(k + n) * m, act_sram_reads=(k + n) * m,
+            pe_buf_writes=(k + n) * m, out_sram_writes=nnz,
             grad_sram_writes=nnz * (tiles - 1), grad_sram_reads=nnz * (tiles - 1),
             index_reads=s * tiles, pe_buf_reads=2 * nnz * m, macs=nnz * m,
             adds=width * nnz * tiles,
@@ -114,7 +117,7 @@ def gemm_op(p: HwProfile, k: int, n: int, m: int) -> OpCost:
     r, c = p.rows, p.cols
     kf, nf = -(-k // r), -(-n // c)
     cnt = Counter(
-        weight_sram_reads=kf * nf * r * c, act_sram_reads=nf * k * m,
+        weight_sram_reads=kf * nf * r * c, act_sram_writes=k * m, act_sram_reads=nf * k * m,
         pe_buf_reads=(kf - 1) * n * m, pe_buf_writes=(kf - 1) * n * m, out_sram_writes=n * m,
         macs=k * n * m,
     )  # fmt: skip

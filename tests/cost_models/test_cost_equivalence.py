@@ -1,0 +1,119 @@
+"""Analytical kernel costs == the cycle-level model ``sim`` on the compiled ops.
+
+Cycles, performed MACs, adder-tree/reduction adds and every memory-access counter are
+compared exactly, over random masks, shapes, sample counts and profiles.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cost_models.kernels import Kernel, cost_kernel
+from hw import timing
+from hw.compiler import compile_layer
+from hw.profiles import HwProfile, get_profile
+from sim import MemoryAccesses, simulate
+
+PROFILES = [
+    get_profile("sparse_pe_4"),
+    get_profile("sparse_pe_16"),
+    get_profile("sparse_pe_64"),
+    HwProfile(name="odd_pe", kind="sparse", n_pe=3, pipeline_depth=3, bcast_words=2,
+              act_buf_words=128, out_buf_words=128, grad_buf_words=7, weight_sram_kib=8,
+              act_sram_kib=8),
+    get_profile("systolic_2x2"),
+    get_profile("systolic_4x4"),
+    HwProfile(name="sys_3x2", kind="systolic", n_pe=6, rows=3, cols=2, weight_sram_kib=8,
+              act_sram_kib=8),
+]  # fmt: skip
+KERNELS = {"spmm": "forward", "spmm_t": "input_grad", "sddmm": "weight_grad",
+           "sddmm_dense": "dense_grad"}  # fmt: skip
+MEM_FIELDS = [f.name for f in dataclasses.fields(MemoryAccesses)]
+
+
+def sim_run(p: HwProfile, mask: np.ndarray, op: str, m: int):
+    rng = np.random.default_rng(0)
+    prog = compile_layer(mask, KERNELS[op], p, m, name="w")
+    n, k = mask.shape
+    x = rng.integers(-50, 50, size=(k, m))
+    dy = rng.integers(-50, 50, size=(n, m))
+    return simulate(prog, {"w": {"x": x, "dy": dy}})
+
+
+def check(p: HwProfile, mask: np.ndarray, op: str, m: int) -> None:
+    res = sim_run(p, mask, op, m)
+    cost = cost_kernel(p, Kernel("k", "fwd", op, m, "w", mask=mask))
+    assert cost.compute_cycles == res.cycles
+    assert cost.n_ops == len(res.ops)
+    acts = cost.actions
+    assert acts.get("macs", 0) == res.macs
+    assert acts.get("adds", 0) == sum(r.adds for r in res.ops)
+    for f in MEM_FIELDS:
+        assert acts.get(f, 0) == getattr(res.mem, f), f
+    nnz = mask.size if op == "sddmm_dense" else int(mask.sum())
+    assert cost.macs == res.useful_macs == m * nnz
+    assert cost.ideal_cycles == timing.ideal_cycles(m, nnz, p)
+
+
+@st.composite
+def cases(draw):
+    p = draw(st.sampled_from(PROFILES))
+    op = draw(st.sampled_from(sorted(KERNELS)))
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, 40))
+    if not p.is_sparse or op.startswith("sddmm"):
+        k = min(k, p.act_buf_words - n)
+    m = draw(st.integers(1, 3 * p.n_pe + 5))
+    density = draw(st.sampled_from([0.02, 0.1, 0.3, 0.7, 1.0]))
+    seed = draw(st.integers(0, 2**16))
+    mask = np.random.default_rng(seed).random((n, k)) < density
+    return p, mask, op, m
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_kernel_cost_equals_sim(case):
+    check(*case)
+
+
+@pytest.mark.parametrize("profile", ["sparse_pe_16", "sparse_pe_64"])
+def test_mast_inference_layers_equal_sim(profile):
+    """Batch-of-agents inference ops (row-parallel candidates) on MAST layer shapes."""
+    from cost_models.networks import mast_network_layers
+
+    p = get_profile(profile)
+    for sparsity in (0.5, 0.9, 0.95):
+        for lay in mast_network_layers("3m", sparsity, seed=3)[:4]:
+            check(p, lay.mask, "spmm", 3)
+            check(p, lay.mask, "spmm_t", 3)
+
+
+def test_sample_chunks_sum_sim_ops():
+    """An SpMM over more samples than the activation SRAM holds costs as its chunks."""
+    p = get_profile("sparse_pe_4")
+    mask = np.random.default_rng(1).random((48, 40)) < 0.2
+    per_op = (p.act_sram_words // p.n_pe) // 48 * p.n_pe
+    whole = cost_kernel(p, Kernel("k", "fwd", "spmm", 3 * per_op + 5, "w", mask=mask))
+    chunk = sim_run(p, mask, "spmm", per_op)
+    rest = sim_run(p, mask, "spmm", 5)
+    assert whole.compute_cycles == 3 * chunk.cycles + rest.cycles
+    assert whole.n_ops == 4
+    assert whole.macs == (3 * per_op + 5) * int(mask.sum())
+
+
+def test_wide_input_is_split_and_partials_added():
+    """K above the buffer / column-index range: ops over input blocks plus vector adds."""
+    p = get_profile("sparse_pe_16")
+    limit = min(p.act_buf_words, 1 << p.index_bits)
+    k, n, m = limit + 40, 8, 20
+    mask = np.random.default_rng(2).random((n, k)) < 0.1
+    cost = cost_kernel(p, Kernel("k", "fwd", "spmm", m, "w", mask=mask))
+    assert cost.n_ops == 2
+    assert cost.actions["vector_ops"] == n * m  # one partial output added per (n, m)
+    half = k // 2
+    ops = sum(cost_kernel(p, Kernel("h", "fwd", "spmm", m, "w", mask=h)).compute_cycles
+              for h in (mask[:, :half], mask[:, half:]))  # fmt: skip
+    assert cost.compute_cycles == ops + -(-n * m // p.n_pe)
