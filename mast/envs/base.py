@@ -104,7 +104,8 @@ class BatchEnv(ABC):
     episode_limit: int
 
     @abstractmethod
-    def reset(self) -> None: ...
+    def reset(self, env_mask: np.ndarray | None = None) -> None:
+        """Reset every environment, or those where the boolean ``env_mask`` is True."""
 
     @abstractmethod
     def step(self, actions) -> tuple[np.ndarray, np.ndarray, dict]: ...
@@ -150,10 +151,12 @@ class VectorEnv(BatchEnv):
     def get_env_info(self) -> dict:
         return dict(self._info)
 
-    def reset(self) -> None:
-        for env in self.envs:
-            env.reset()
-        self._done[:] = False
+    def reset(self, env_mask: np.ndarray | None = None) -> None:
+        mask = np.ones(self.n_envs, bool) if env_mask is None else np.asarray(env_mask, bool)
+        for env, m in zip(self.envs, mask, strict=True):
+            if m:
+                env.reset()
+        self._done[mask] = False
 
     def step(self, actions) -> tuple[np.ndarray, np.ndarray, dict]:
         actions = np.asarray(actions, dtype=np.int64)

@@ -95,6 +95,9 @@ class BuiltinBatchEnv(BatchEnv):
         self.battles_draw = 0
         self.timeouts = 0
         self._cache: dict = {}
+        self.steps = np.zeros(self.n_envs, dtype=np.int64)
+        self.terminated = np.zeros(self.n_envs, dtype=bool)
+        self.last_action = np.full((self.n_envs, self.n_agents), -1, dtype=np.int64)
         self.reset()
 
     # ------------------------------------------------------------------ API
@@ -104,13 +107,17 @@ class BuiltinBatchEnv(BatchEnv):
             f.state_size, f.obs_size, self.n_actions, self.n_agents, self.episode_limit
         )
 
-    def reset(self) -> None:
-        """Reset every battle."""
-        self.engine.reset()
-        e = self.n_envs
-        self.steps = np.zeros(e, dtype=np.int64)
-        self.terminated = np.zeros(e, dtype=bool)
-        self.last_action = np.full((e, self.n_agents), -1, dtype=np.int64)
+    def reset(self, env_mask: np.ndarray | None = None) -> None:
+        """Reset every battle, or only those where the boolean ``env_mask`` is True."""
+        if env_mask is None:
+            env_mask = np.ones(self.n_envs, dtype=bool)
+        env_mask = np.asarray(env_mask, dtype=bool)
+        if env_mask.shape != (self.n_envs,):
+            raise UserError(f"env_mask must have shape ({self.n_envs},), got {env_mask.shape}")
+        self.engine.reset(env_mask)
+        self.steps[env_mask] = 0
+        self.terminated[env_mask] = False
+        self.last_action[env_mask] = -1
         self._cache.clear()
 
     def step(self, actions) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -164,19 +171,22 @@ class BuiltinBatchEnv(BatchEnv):
         return reward, self.terminated.copy(), info
 
     def get_avail_actions(self) -> np.ndarray:
-        if "avail" not in self._cache:
-            self._cache["avail"] = self.features.avail_actions()
-        return self._cache["avail"]
+        return self._avail().copy()
 
     def get_obs(self) -> np.ndarray:
         if "obs" not in self._cache:
-            self._cache["obs"] = self.features.obs(self.get_avail_actions())
-        return self._cache["obs"]
+            self._cache["obs"] = self.features.obs(self._avail())
+        return self._cache["obs"].copy()
 
     def get_state(self) -> np.ndarray:
         if "state" not in self._cache:
             self._cache["state"] = self.features.state(self.last_action)
-        return self._cache["state"]
+        return self._cache["state"].copy()
+
+    def _avail(self) -> np.ndarray:
+        if "avail" not in self._cache:
+            self._cache["avail"] = self.features.avail_actions()
+        return self._cache["avail"]
 
     def get_stats(self) -> dict:
         g = self.battles_game
@@ -200,7 +210,7 @@ class BuiltinBatchEnv(BatchEnv):
             raise ValueError(
                 f"actions must lie in [0, {self.n_actions}), got {acts.min()}..{acts.max()}"
             )
-        ok = np.take_along_axis(self.get_avail_actions(), acts[..., None], 2)[..., 0]
+        ok = np.take_along_axis(self._avail(), acts[..., None], 2)[..., 0]
         bad = active[:, None] & (ok == 0)
         if bad.any():
             e, ag = np.argwhere(bad)[0]

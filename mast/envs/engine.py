@@ -28,6 +28,7 @@ weapon reach without chasing it, as SC2 units do.
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,7 @@ from mast.envs.maps import UNIT_TYPES, MapSpec
 from mast.envs.terrain import Terrain
 from mast.errors import UserError
 
-__all__ = ["CombatEngine", "EngineConfig", "LOOPS_PER_S", "STEP_LOOPS"]
+__all__ = ["CombatEngine", "EngineConfig", "LOOPS_PER_S", "STEP_LOOPS", "tune_allocator"]
 
 LOOPS_PER_S = 22.4
 STEP_LOOPS = 8
@@ -47,6 +48,25 @@ NON_THREAT_PENALTY = 1000.0
 LINE_UNITS = 8
 
 IDLE, MOVE, ATTACK, ATTACK_MOVE = 0, 1, 2, 3
+
+
+def tune_allocator(mmap_threshold_bytes: int = 64 << 20) -> bool:
+    """Keep freed numpy temporaries in the glibc heap instead of returning them to the OS.
+
+    A 1024-battle step allocates many ~300 kB temporaries; by default glibc serves each
+    with a fresh ``mmap`` and page-faults it in, which costs about as much as the
+    arithmetic. Raising the mmap and trim thresholds (``mallopt``) roughly doubles batch
+    throughput. This changes the allocator of the whole process, so it is opt-in: call it
+    once at program start. Returns False where glibc is not available.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, int(mmap_threshold_bytes))
+        ok &= libc.mallopt(m_trim_threshold, int(2 * mmap_threshold_bytes))
+        return bool(ok)
+    except (OSError, AttributeError):
+        return False
 
 
 @dataclass(frozen=True)
