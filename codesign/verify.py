@@ -64,13 +64,22 @@ class RtlCheck:
         self.model = None
 
     def program(self, layer: SparseLayer):
-        """The acting forward pass of ``layer`` in the dataflow the RTL runs."""
-        from hw.compiler import compile_layer
-        from hw.rtl import OP_KINDS
+        """The acting forward pass of ``layer`` in a dataflow the RTL runs.
 
-        dataflow = "auto" if "rp_spmm" in OP_KINDS else "sample"
+        The compiler's choice is kept when the RTL has an op kind for it
+        (:func:`hw.export.op_load` accepts the op), else the sample-parallel form is used.
+        """
+        from hw.compiler import compile_layer
+        from hw.export import op_load
+        from mast.errors import UserError
+
         m = max(1, layer.uses_per_env_step)
-        return compile_layer(layer, "forward", self.profile, m, dataflow)
+        prog = compile_layer(layer, "forward", self.profile, m)
+        try:
+            op_load(prog.ops[0], self.profile)
+        except UserError:
+            prog = compile_layer(layer, "forward", self.profile, m, "sample")
+        return prog
 
     def check(self, layers: Sequence[SparseLayer], index: int) -> VerifyResult:
         """Replay agent layer ``index`` (in turn, among those the profile's memories fit).

@@ -31,6 +31,12 @@ def train_short(out: Path, *extra: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def short_trainer():
+    """:func:`train_short`, for tests that need their own run."""
+    return train_short
+
+
+@pytest.fixture(scope="session")
 def short_run(tmp_path_factory) -> Path:
     """``mast-train --hw-profile sparse_pe_64`` for ~240 env steps."""
     return train_short(tmp_path_factory.mktemp("hw_run"), "--hw-profile", "sparse_pe_64")
