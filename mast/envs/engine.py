@@ -78,7 +78,8 @@ class EngineConfig:
     start_jitter: float = 0.1
     """Each unit's start position is shifted by U(-j, j) per axis at every reset."""
     separation_iters: int = 2
-    """Collision-resolution sweeps per sub-step (stops early once nothing overlaps)."""
+    """Collision-resolution sweeps per sub-step; later sweeps visit only battles that
+    still had overlaps."""
 
     def __post_init__(self) -> None:
         if self.substeps not in (1, 2, 4, 8):
@@ -362,8 +363,10 @@ class CombatEngine:
         step_len = np.minimum(self.speed_loop * loops, stop) * moving / np.maximum(gd, 1e-9)
         old = self.pos.copy()
         self.pos += delta * step_len[..., None]
+        envs = None
         for _ in range(self.config.separation_iters):
-            if not self._separate(moving):
+            envs = self._separate(moving, envs)
+            if envs.size == 0:
                 break
         self._constrain(old)
         # -- fire and heal
@@ -422,16 +425,24 @@ class CombatEngine:
         found = ok.any(axis=2)
         self.target[pick] = np.where(found, best, -1)[pick]
 
-    def _separate(self, moving: np.ndarray) -> bool:
-        """Push overlapping ground units apart (one Jacobi sweep); movers take the larger
-        share. Returns whether any pair overlapped."""
-        dx, dy, dist = self.distances()
+    def _separate(self, moving: np.ndarray, envs: np.ndarray | None) -> np.ndarray:
+        """One Jacobi sweep pushing overlapping ground units apart (movers take the larger
+        share) in the battles ``envs`` (all when None). Returns the battles that had
+        overlaps."""
+        pos = self.pos if envs is None else self.pos[envs]
+        x, y = pos[..., 0], pos[..., 1]
+        dx = x[:, None, :] - x[:, :, None]
+        dy = y[:, None, :] - y[:, :, None]
+        dist = np.sqrt(dx * dx + dy * dy)
         overlap = self._rsum - dist
         solid = self.alive & ~self.air
+        if envs is not None:
+            solid = solid[envs]
+            moving = moving[envs]
         pair = (overlap > 0) & solid[:, :, None] & solid[:, None, :] & self._not_self
         flat = np.flatnonzero(pair)
         if flat.size == 0:
-            return False
+            return flat
         u = self.n_units
         ev, rem = np.divmod(flat, u * u)
         iv, jv = np.divmod(rem, u)
@@ -442,10 +453,15 @@ class CombatEngine:
         tie = d < 1e-6
         ux = np.where(tie, self._tie_dir[iv, jv, 0], dx.ravel()[flat] / np.maximum(d, 1e-6))
         uy = np.where(tie, self._tie_dir[iv, jv, 1], dy.ravel()[flat] / np.maximum(d, 1e-6))
-        n = self.n_envs * u
-        self.pos[..., 0] -= np.bincount(ev * u + iv, share * ux, n).reshape(self.n_envs, u)
-        self.pos[..., 1] -= np.bincount(ev * u + iv, share * uy, n).reshape(self.n_envs, u)
-        return True
+        n = len(pos) * u
+        push = np.stack([np.bincount(ev * u + iv, share * ux, n),
+                         np.bincount(ev * u + iv, share * uy, n)], -1).reshape(len(pos), u, 2)
+        hit = np.unique(ev)
+        if envs is None:
+            self.pos -= push
+            return hit
+        self.pos[envs] = pos - push
+        return envs[hit]
 
     def _constrain(self, old: np.ndarray) -> None:
         """Keep units inside the map and ground units off ground they cannot enter
