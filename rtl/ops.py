@@ -58,6 +58,11 @@ def random_case(rng: np.random.Generator, profile: HwProfile, kernel: str, dataf
     for _ in range(100):
         out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
         m = int(rng.integers(1, max_m + 1))
+        if dataflow == "row" and rng.random() < 0.6:
+            # Few long rows and small batches: the balancer splits rows across PEs.
+            out_dim = int(rng.integers(1, profile.n_pe + 1))
+            in_dim = int(rng.integers(max(1, max_dim // 2), 2 * max_dim + 1))
+            m = int(rng.integers(1, 3))
         mask = rng.random((out_dim, in_dim)) >= sparsity
         w = _operands(rng, mask.shape, profile)
         w = np.where(w == 0, 1, w) * mask
@@ -84,6 +89,8 @@ async def execute(
     check_fits(host.profile, op)
     if op.dataflow == "systolic":
         return await _execute_gemm(host, op, x, dy)
+    if op.dataflow == "row":
+        return await _execute_row(host, op, x)
     return await _execute_sample(host, op, x, dy)
 
 
@@ -118,8 +125,49 @@ async def _execute_sample(host: Host, op: Op, x: np.ndarray, dy: np.ndarray | No
     ms = np.arange(op.m)
     addrs = (ms % p.n_pe)[None, :] * depth + (ms // p.n_pe)[None, :] * op.n
     addrs = addrs + np.arange(op.n)[:, None]
-    out = await host.read("out_sram", addrs.reshape(-1).tolist(), p.operand_bits)
+    out = await host.read("out_sram", addrs.reshape(-1).tolist(), p.acc_bits)
     return out.reshape(op.n, op.m), cycles
+
+
+async def _execute_row(host: Host, op: Op, x: np.ndarray):
+    p = host.profile
+    a = op.arrays
+    images = op.memory_images(p, x)
+    n_p, q_p = np.diff(a["bank_ptr"]), np.diff(a["piece_ptr"])
+    words = np.concatenate([b * p.weight_bank_words + np.arange(n) for b, n in enumerate(n_p)])
+    for name, bits in (("bank_val", p.operand_bits), ("bank_col", p.index_bits),
+                       ("bank_end", 1)):  # fmt: skip
+        img = images[name]
+        await host.write(name, dict(zip(words.tolist(), img[words].tolist(), strict=True)), bits)
+    for name in ("bank_ptr", "piece_ptr", "piece_split", "piece_pe", "red_ptr", "red_piece"):
+        await host.write(name, images[name], 32)
+    i = np.arange(op.k * op.m)
+    depth = _bank_words(p)
+    addrs = (i % p.n_pe) * depth + i // p.n_pe
+    act = images["act_sram"]
+    await host.write("act_sram", dict(zip(addrs.tolist(), act[addrs].tolist(), strict=True)),
+                     p.operand_bits)  # fmt: skip
+    await host.set_registers(
+        {
+            "kind": OP_KINDS["rp_spmm"], "k": op.k, "n": op.n, "m": op.m,
+            "nmax": int(n_p.max()), "qmax": int(q_p.max()),
+            "red_adds": len(a["red_piece"]) - len(a["red_row"]),
+        }
+    )  # fmt: skip
+    limit = op.k * op.m + op.m * (int(n_p.max()) + int(q_p.max()) + len(a["red_piece"]))
+    cycles = await host.run(limit=limit + p.pipeline_depth + 100)
+    # Y[r, m] is at the slot of row r's first piece (its only one when unsplit).
+    first = a["piece_red"] < 0
+    first[a["red_piece"][a["red_ptr"][:-1]]] = True
+    g = np.flatnonzero(first)
+    pe = a["piece_pe"][g]
+    slot = g - a["piece_ptr"][pe]
+    ms = np.arange(op.m)
+    addr = pe[:, None] * depth + ms[None, :] * q_p[pe][:, None] + slot[:, None]
+    vals = await host.read("out_sram", addr.reshape(-1).tolist(), p.acc_bits)
+    out = np.zeros((op.n, op.m), dtype=np.int64)
+    out[a["piece_row"][g]] = vals.reshape(len(g), op.m)
+    return out, cycles
 
 
 def _limit(op: Op, p: HwProfile) -> int:

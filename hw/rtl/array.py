@@ -1,35 +1,43 @@
-"""The sparse PE array: ``P`` PEs, their activation / output SRAM banks and the SDDMM path.
+"""The sparse PE array: ``P`` PEs, activation / output SRAM banks and the reduction paths.
 
-Activation SRAM and output SRAM have ``P`` banks of ``act_sram_words / P`` operands each;
-bank ``p`` feeds PE ``p`` in the load stage (one word per cycle, written into the PE's
-activation buffer the cycle after the read) and receives PE ``p``'s results in the drain
-stage (likewise one cycle after the output-buffer read). PEs whose sample index is
-``>= M`` still run in lockstep; their results are not written and their SDDMM products
-are zero. On the host port both SRAMs are flat, bank-major word arrays
-(``address = bank * (act_sram_words / P) + offset``).
+Activation SRAM and output SRAM have ``P`` banks of ``act_sram_words / P`` words each
+(host addresses flat and bank-major, ``address = bank * (act_sram_words / P) + offset``;
+output words are accumulators so split-row partials fit). Sample-parallel: bank ``p``
+feeds PE ``p`` in the load stage (one word per cycle, written into the PE's activation
+buffer the cycle after the read) and receives PE ``p``'s results in the drain stage.
+Row-parallel: the load stage reads ``bcast_words`` consecutive words of the broadcast
+order (word ``i`` in bank ``i mod P`` at ``i div P``) per cycle and writes them into
+every PE's buffer; the drain writes PE ``p``'s results to bank ``p``; the
+:class:`~hw.rtl.reduce.ReductionUnit` then combines split rows. The register files
+``bank_ptr`` and ``piece_ptr`` (``P + 1`` entries) give each PE its entries and pieces
+per sample; ``piece_split`` (indexed by global piece) is stored in the owning PE's table,
+so ``piece_ptr`` must be written before ``piece_split``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In
 
 from hw.profiles import HwProfile
 
-from .arith import op_shape
+from .arith import acc_shape, op_shape
 from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split
 from .pe import SparsePE, check_sparse
+from .reduce import ReductionUnit, piece_capacity
 
 __all__ = ["PEArray"]
 
+_HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
+
 
 class PEArray(wiring.Component):
-    """PEs + activation / output SRAM banks + :class:`GradientUnit` of a sparse profile.
+    """PEs + SRAM banks + :class:`GradientUnit` + :class:`ReductionUnit` of a sparse profile.
 
     Ports
     -----
@@ -38,7 +46,7 @@ class PEArray(wiring.Component):
     busy:
         An op is running (the host port is served only when it is not).
     host:
-        Host access to ``act``, ``out``, ``grad`` and ``dw`` (ids from ``host_ids``).
+        Host access to the memories named in ``host_ids``.
     """
 
     def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
@@ -49,9 +57,9 @@ class PEArray(wiring.Component):
                 f"PEArray: act_sram_words={profile.act_sram_words} must be >= n_pe="
                 f"{profile.n_pe} (one bank per PE)"
             )
-        for name in ("act_sram", "out_sram", "grad", "grad_out"):
-            if name not in host_ids:
-                raise ValueError(f"PEArray: host_ids lacks memory {name!r}")
+        missing = [name for name in _HOST if name not in host_ids]
+        if missing:
+            raise ValueError(f"PEArray: host_ids lacks memory {missing[0]!r}")
         self._ids = dict(host_ids)
         self._host_shape = (sel_bits, data_bits)
         super().__init__(
@@ -74,84 +82,155 @@ class PEArray(wiring.Component):
     def elaborate(self, platform):
         p = self._profile
         m = Module()
-        ctl, host = self.ctl, self.host
+        ctl, host, ids = self.ctl, self.host, self._ids
+        n_pe, bw, ob = p.n_pe, p.bcast_words, p.operand_bits
         depth = self.bank_words
-        hbank, hoff = bank_split(m, host.addr, depth, p.n_pe, "host")
-        h_act = host.sel == self._ids["act_sram"]
-        h_out = host.sel == self._ids["out_sram"]
-        idle = ~self.busy
+        hbank, hoff = bank_split(m, host.addr, depth, n_pe, "host")
+        idle, busy = ~self.busy, self.busy
+        hw_en = idle & host.we
 
-        ld_en, ld_dst = Signal(), Signal.like(ctl.ld_dst)
-        dr_en, dr_dst, dr_m0 = Signal(), Signal.like(ctl.dr_dst), Signal.like(ctl.dr_m0)
-        m.d.sync += [
-            ld_en.eq(ctl.ld_en),
-            ld_dst.eq(ctl.ld_dst),
-            dr_en.eq(ctl.dr_en),
-            dr_dst.eq(ctl.dr_dst),
-            dr_m0.eq(ctl.dr_m0),
-        ]
+        cap = piece_capacity(p)
+        bank_ptr = [Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_ptr{i}")
+                    for i in range(n_pe + 1)]  # fmt: skip
+        piece_ptr = [Signal(range(cap + 1), name=f"piece_ptr{i}") for i in range(n_pe + 1)]
+        for name, regs in (("bank_ptr", bank_ptr), ("piece_ptr", piece_ptr)):
+            for i, reg in enumerate(regs):
+                with m.If(hw_en & (host.sel == ids[name]) & (host.addr == i)):
+                    m.d.sync += reg.eq(host.wdata)
 
-        m.submodules.grad = gu = GradientUnit(p, self._ids, *self._host_shape)
-        for name in ("sel", "addr", "wdata", "we", "re"):
-            m.d.comb += getattr(gu.host, name).eq(getattr(host, name))
+        d = {name: Signal.like(getattr(ctl, name), name=f"{name}_d")
+             for name in ("ld_en", "ld_dst", "ld_lo", "ld_words", "dr_en", "dr_dst",
+                          "dr_addr", "dr_m0")}  # fmt: skip
+        m.d.sync += [sig.eq(getattr(ctl, name)) for name, sig in d.items()]
+
+        m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
+        m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
+        for sub in (gu, ru):
+            for name in ("sel", "addr", "wdata", "we", "re"):
+                m.d.comb += getattr(sub.host, name).eq(getattr(host, name))
         e = ctl.entry
         m.d.comb += [
-            gu.busy.eq(self.busy),
+            gu.busy.eq(busy),
             gu.valid.eq(e.valid & e.real & ctl.sddmm),
             gu.eidx.eq(ctl.eidx),
             gu.first.eq(ctl.cp_first),
             gu.last.eq(ctl.cp_last),
+            ru.busy.eq(busy),
+            ru.en.eq(ctl.red_en),
+            ru.clear.eq(ctl.red_clear),
+            ru.m.eq(ctl.m),
         ]
+        m.d.comb += [ru.piece_ptr[i].eq(piece_ptr[i]) for i in range(n_pe + 1)]
 
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
-        act_rdata, out_rdata = Signal(p.operand_bits), Signal(p.operand_bits)
+        a_bank, b_bank = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
+        m.d.sync += [a_bank.eq(ru.a_bank), b_bank.eq(ru.b_bank)]
+        act_rdata, out_rdata = Signal(ob), Signal(p.acc_bits)
 
-        for i in range(p.n_pe):
+        # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle.
+        act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
+        bus = []
+        for b in range(bw):
+            word = Signal(op_shape(p), name=f"bus{b}")
+            with m.Switch((d["ld_lo"] + b) % n_pe):
+                for q in range(n_pe):
+                    with m.Case(q):
+                        m.d.comb += word.eq(act_data[q])
+            bus.append(word)
+        rp_en = Cat(*(b < d["ld_words"] for b in range(bw)))
+
+        for i in range(n_pe):
             pe = SparsePE(p)
             m.submodules[f"pe{i}"] = pe
             act = memory.Memory(shape=op_shape(p), depth=depth, init=[])
-            out = memory.Memory(shape=op_shape(p), depth=depth, init=[])
+            out = memory.Memory(shape=acc_shape(p), depth=depth, init=[])
             m.submodules[f"act{i}"], m.submodules[f"out{i}"] = act, out
             aw, ar = act.write_port(), act.read_port()
-            ow, orr = out.write_port(), out.read_port()
+            ow, ora, orb = out.write_port(), out.read_port(), out.read_port()
             mine = hbank == i
+            wrapped = Const(i, range(n_pe + 1)) < ctl.ld_lo
+            rp_off = ctl.ld_hi + wrapped
             m.d.comb += [
-                aw.en.eq(idle & host.we & h_act & mine),
+                aw.en.eq(hw_en & (host.sel == ids["act_sram"]) & mine),
                 aw.addr.eq(hoff),
                 aw.data.eq(host.wdata),
-                ar.addr.eq(Mux(self.busy, ctl.ld_src, hoff)),
-                orr.addr.eq(hoff),
-                pe.ld_en.eq(ld_en),
-                pe.ld_addr.eq(ld_dst),
-                pe.ld_data.eq(ar.data),
-                pe.entry.eq(e),
+                ar.addr.eq(Mux(busy, Mux(ctl.rp, rp_off, ctl.ld_src), hoff)),
+                act_data[i].eq(ar.data),
+                ora.addr.eq(Mux(busy, ru.a_addr, hoff)),
+                orb.addr.eq(ru.b_addr),
+            ]
+            # Activation buffer load (one cycle after the SRAM read).
+            sp_row = (d["ld_dst"] // bw) if bw > 1 else d["ld_dst"]
+            sp_word = (d["ld_dst"] % bw) if bw > 1 else 0
+            m.d.comb += [
+                pe.ld_row.eq(Mux(ctl.rp, d["ld_dst"] // bw, sp_row)),
+                pe.ld_en.eq(Mux(d["ld_en"], Mux(ctl.rp, rp_en, 1 << sp_word), 0)),
+                pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), ar.data.as_unsigned().replicate(bw))),
+            ]
+            # Compute: the broadcast stream, or this PE's own bank.
+            own = ctl.rp_entries[i]
+            rp_valid = ctl.rp_walk & (ctl.rp_i < bank_ptr[i + 1] - bank_ptr[i])
+            with m.If(ctl.rp):
+                m.d.comb += [
+                    pe.entry.valid.eq(rp_valid),
+                    pe.entry.real.eq(rp_valid),
+                    pe.entry.last.eq(own.last),
+                    pe.entry.value.eq(own.value),
+                    pe.entry.col.eq(own.col),
+                    pe.active.eq(1),
+                ]
+            with m.Else():
+                m.d.comb += [pe.entry.eq(e), pe.active.eq(ctl.cp_m0 + i < ctl.m)]
+            lo, hi = piece_ptr[i], piece_ptr[i + 1]
+            m.d.comb += [
                 pe.x_base.eq(ctl.x_base),
                 pe.dy_addr.eq(ctl.dy_addr),
                 pe.out_base.eq(ctl.out_base),
                 pe.sddmm.eq(ctl.sddmm),
-                pe.active.eq(ctl.cp_m0 + i < ctl.m),
                 pe.clear.eq(ctl.clear),
+                pe.rp.eq(ctl.rp),
+                pe.q.eq(hi - lo),
+                pe.split_we.eq(
+                    hw_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)
+                ),
+                pe.split_addr.eq(host.addr - lo),
+                pe.split_data.eq(host.wdata[0]),
                 pe.dr_addr.eq(ctl.dr_addr),
                 gu.prods[i].eq(pe.prod),
             ]
-            with m.If(self.busy):
+            # Output SRAM writes: drain, reduction or host.
+            drain_on = Mux(ctl.rp, d["dr_addr"] < pe.count, d["dr_m0"] + i < ctl.m)
+            with m.If(busy & d["dr_en"]):
                 m.d.comb += [
-                    ow.en.eq(dr_en & (dr_m0 + i < ctl.m)),
-                    ow.addr.eq(dr_dst),
+                    ow.en.eq(drain_on),
+                    ow.addr.eq(d["dr_dst"]),
                     ow.data.eq(pe.dr_data),
+                ]
+            with m.Elif(busy):
+                m.d.comb += [
+                    ow.en.eq(ru.we & (ru.w_bank == i)),
+                    ow.addr.eq(ru.w_addr),
+                    ow.data.eq(ru.w_data),
                 ]
             with m.Else():
                 m.d.comb += [
-                    ow.en.eq(host.we & h_out & mine),
+                    ow.en.eq(host.we & (host.sel == ids["out_sram"]) & mine),
                     ow.addr.eq(hoff),
                     ow.data.eq(host.wdata),
                 ]
+            with m.If(a_bank == i):
+                m.d.comb += ru.a_data.eq(ora.data)
+            with m.If(b_bank == i):
+                m.d.comb += ru.b_data.eq(orb.data)
             with m.If(rbank == i):
-                m.d.comb += [act_rdata.eq(ar.data), out_rdata.eq(orr.data)]
+                m.d.comb += [act_rdata.eq(ar.data), out_rdata.eq(ora.data)]
 
-        m.d.comb += host.rdata.eq(
-            Mux(rsel == self._ids["act_sram"], act_rdata,
-                Mux(rsel == self._ids["out_sram"], out_rdata, gu.host.rdata))
-        )  # fmt: skip
+        with m.Switch(rsel):
+            with m.Case(ids["act_sram"]):
+                m.d.comb += host.rdata.eq(act_rdata)
+            with m.Case(ids["out_sram"]):
+                m.d.comb += host.rdata.eq(out_rdata)
+            with m.Default():
+                m.d.comb += host.rdata.eq(gu.host.rdata | ru.host.rdata)
         return m

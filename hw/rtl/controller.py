@@ -1,12 +1,14 @@
-"""The sparse-array controller: op registers, the global weight SRAM and the step sequencer.
+"""The sparse-array controller: op registers, the weight SRAM and the op sequencers.
 
-It executes one op (``docs/microarchitecture.md`` sections 2.2 and 2.3) per ``start``:
-steps ``s = 0, 1, ...`` run the load stage of tile ``s``, the compute stage of tile
-``s - 1`` and (SpMM only) the drain stage of tile ``s - 2``; a step lasts the longest of
-its active stages plus one handshake cycle, in which ``done`` is raised on the last step.
-The compressed stream is read from the weight SRAM one entry per cycle, one cycle ahead
-(the address rests on the stream base outside the compute stage), so entry ``e`` reaches
-the PEs in cycle ``e`` of the step.
+Sample-parallel ops (``docs/microarchitecture.md`` s.2.2, 2.3): steps ``s = 0, 1, ...``
+run the load stage of tile ``s``, the compute stage of tile ``s - 1`` and (SpMM only) the
+drain stage of tile ``s - 2``; a step lasts its longest active stage plus one handshake
+cycle. The stream is read one entry per cycle, one cycle ahead (the address rests on the
+stream base outside the compute stage), so entry ``e`` reaches the PEs in cycle ``e``.
+
+Row-parallel ops (s.2.4): the phases load, compute, drain and reduce run one after the
+other, each followed by a handshake cycle; an empty reduce phase is skipped. ``done`` is
+high in the handshake cycle of the last step or phase.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
 
 from .host import HostSignature
 from .pe import EntryLayout, check_sparse
+from .weights import StreamFields, WeightSRAM
 
-__all__ = ["ArrayControl", "Controller", "OP_KINDS", "REGISTERS", "entry_bits", "tree_depth"]
+__all__ = [
+    "ArrayControl", "COUNT_BITS", "Controller", "OP_KINDS", "REGISTERS", "entry_bits",
+    "tree_depth",
+]  # fmt: skip
 
-OP_KINDS: Mapping[str, int] = {"sp_spmm": 0, "sddmm": 1}
+OP_KINDS: Mapping[str, int] = {"sp_spmm": 0, "sddmm": 1, "rp_spmm": 2}
 """Value of the ``kind`` op register per kernel."""
 
 REGISTERS: Mapping[str, int] = {
@@ -32,7 +38,7 @@ REGISTERS: Mapping[str, int] = {
     for i, name in enumerate(
         (
             "kind", "k", "n", "m", "s_len", "w_base", "x_base", "x_stride",
-            "dy_base", "dy_stride", "y_base", "y_stride", "row0",
+            "dy_base", "dy_stride", "y_base", "y_stride", "row0", "nmax", "qmax", "red_adds",
         )
     )
 }  # fmt: skip
@@ -61,10 +67,17 @@ class ArrayControl(data.StructLayout):
         super().__init__(
             {
                 "m": COUNT_BITS,
+                "rp": 1,
                 "ld_en": 1,
                 "ld_src": range(bank),
                 "ld_dst": range(2 * p.act_buf_words),
+                "ld_lo": range(p.n_pe),
+                "ld_hi": range(bank + 1),
+                "ld_words": range(p.bcast_words + 1),
                 "entry": EntryLayout(p),
+                "rp_entries": data.ArrayLayout(StreamFields(p), p.n_pe),
+                "rp_walk": 1,
+                "rp_i": range(p.weight_bank_words + 1),
                 "x_base": range(2 * p.act_buf_words),
                 "dy_addr": range(2 * p.act_buf_words),
                 "out_base": range(2 * p.out_buf_words),
@@ -78,19 +91,21 @@ class ArrayControl(data.StructLayout):
                 "dr_addr": range(2 * p.out_buf_words),
                 "dr_dst": range(bank),
                 "dr_m0": COUNT_BITS,
+                "red_en": 1,
+                "red_clear": 1,
             }
         )
 
 
 class Controller(wiring.Component):
-    """Op registers, weight SRAM and step sequencer of a sparse profile.
+    """Op registers, weight SRAM and sequencers of a sparse profile.
 
     Parameters
     ----------
     profile:
-        A sparse :class:`HwProfile`.
+        A sparse :class:`HwProfile` with ``bcast_words <= n_pe``.
     host_ids:
-        Memory ids of ``op`` and ``weight`` on the host port.
+        Memory ids of ``op`` and the weight fields on the host port.
     sel_bits, data_bits:
         Shape of the host port.
     """
@@ -98,10 +113,15 @@ class Controller(wiring.Component):
     def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
                  data_bits: int):  # fmt: skip
         self._profile = check_sparse(profile, "Controller")
-        for name in ("op", "weight_val", "weight_col", "weight_last", "weight_token"):
-            if name not in host_ids:
-                raise ValueError(f"Controller: host_ids lacks memory {name!r}")
+        if profile.bcast_words > profile.n_pe:
+            raise ValueError(
+                f"Controller: bcast_words={profile.bcast_words} must be <= n_pe="
+                f"{profile.n_pe} (one activation bank per broadcast word)"
+            )
+        if "op" not in host_ids:
+            raise ValueError("Controller: host_ids lacks memory 'op'")
         self._ids = dict(host_ids)
+        self._host_shape = (sel_bits, data_bits)
         super().__init__(
             {
                 "host": In(HostSignature(sel_bits, data_bits)),
@@ -126,54 +146,36 @@ class Controller(wiring.Component):
                 for name, idx in REGISTERS.items():
                     with m.Case(idx):
                         m.d.sync += regs[name].eq(host.wdata[:32])
-
-        fields = {
-            "weight_val": p.operand_bits,
-            "weight_col": p.index_bits,
-            "weight_last": 1,
-            "weight_token": 1,
-        }
-        rsel = Signal.like(host.sel)
+        m.submodules.weights = ws = WeightSRAM(p, self._ids, *self._host_shape)
+        for name in ("sel", "addr", "wdata", "we", "re"):
+            m.d.comb += getattr(ws.host, name).eq(getattr(host, name))
+        rsel, reg_rdata = Signal.like(host.sel), Signal(32)
         m.d.sync += rsel.eq(host.sel)
-        w_addr = Signal(range(p.weight_sram_words))
-        w_data, w_rdata = {}, Signal(32)
-        for name, bits in fields.items():
-            mem = memory.Memory(shape=bits, depth=p.weight_sram_words, init=[])
-            m.submodules[name] = mem
-            wr, rd = mem.write_port(), mem.read_port()
-            m.d.comb += [
-                wr.en.eq(host.we & (host.sel == self._ids[name]) & ~self.busy),
-                wr.addr.eq(host.addr),
-                wr.data.eq(host.wdata),
-                rd.addr.eq(w_addr),
-            ]
-            w_data[name] = rd.data
-            with m.If(rsel == self._ids[name]):
-                m.d.comb += w_rdata.eq(rd.data)
-        host_w = Signal()
-        m.d.comb += host_w.eq(sum(host.sel == self._ids[name] for name in fields) != 0)
-        reg_rdata = Signal(32)
         with m.Switch(host.addr):
             for name, idx in REGISTERS.items():
                 with m.Case(idx):
                     m.d.sync += reg_rdata.eq(regs[name])
-        m.d.comb += host.rdata.eq(Mux(rsel == self._ids["op"], reg_rdata, w_rdata))
+        m.d.comb += host.rdata.eq(Mux(rsel == self._ids["op"], reg_rdata, ws.host.rdata))
 
+        rp = regs["kind"] == OP_KINDS["rp_spmm"]
         sddmm = regs["kind"] == OP_KINDS["sddmm"]
         k, n, mm, s_len = (regs[x][:COUNT_BITS] for x in ("k", "n", "m", "s_len"))
+        nmax, qmax, red_adds = (regs[x][:COUNT_BITS] for x in ("nmax", "qmax", "red_adds"))
         pd, td = p.pipeline_depth, tree_depth(p.n_pe)
 
         running = Signal()
-        par = Signal()
         c = Signal(COUNT_BITS)
+        m.d.comb += [self.busy.eq(running), ws.busy.eq(running), ws.rp.eq(rp), ctl.rp.eq(rp)]
+
+        # ---- sample-parallel steps --------------------------------------------------
+        par = Signal()
         ld_m0, cp_m0, dr_m0 = (Signal(COUNT_BITS, name=x) for x in ("ld_m0", "cp_m0", "dr_m0"))
         cp_v, dr_v = Signal(), Signal()
         x_ptr, dy_ptr, y_ptr = (Signal(COUNT_BITS, name=x) for x in ("x_ptr", "dy_ptr", "y_ptr"))
         row = Signal(COUNT_BITS)
         eidx = Signal(range(p.grad_buf_words + 1))
-
         ld_v = Signal()
-        ld_len, cp_len, dr_len, last_cycle = (Signal(COUNT_BITS + 1) for _ in range(4))
+        ld_len, cp_len, dr_len, sp_last = (Signal(COUNT_BITS + 1) for _ in range(4))
         m.d.comb += [
             ld_v.eq(running & (ld_m0 < mm)),
             ld_len.eq(Mux(ld_v, Mux(sddmm, k + n, k), 0)),
@@ -181,10 +183,32 @@ class Controller(wiring.Component):
             dr_len.eq(Mux(dr_v, n, 0)),
         ]
         longest = Mux(ld_len > cp_len, ld_len, cp_len)
-        m.d.comb += last_cycle.eq(Mux(longest > dr_len, longest, dr_len))
-        handshake = running & (c == last_cycle)
-        final = handshake & ~ld_v & (~cp_v | sddmm)
-        m.d.comb += [self.busy.eq(running), self.done.eq(final)]
+        m.d.comb += sp_last.eq(Mux(longest > dr_len, longest, dr_len))
+
+        # ---- row-parallel phases: 0 load, 1 compute, 2 drain, 3 reduce ---------------
+        phase = Signal(2)
+        km = Signal(2 * COUNT_BITS)
+        m.d.comb += km.eq(k * mm)
+        rp_len = Signal(2 * COUNT_BITS)
+        with m.Switch(phase):
+            with m.Case(0):
+                m.d.comb += rp_len.eq((km + (p.bcast_words - 1)) // p.bcast_words)
+            with m.Case(1):
+                m.d.comb += rp_len.eq(mm * nmax + pd)
+            with m.Case(2):
+                m.d.comb += rp_len.eq(mm * qmax)
+            with m.Case(3):
+                m.d.comb += rp_len.eq(mm * red_adds)
+        lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
+        ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
+        walk = running & rp & (phase == 1) & (ms < mm)
+        next_i = Mux(ri + 1 >= nmax, 0, ri + 1)
+
+        handshake = running & (c == Mux(rp, rp_len, sp_last))
+        sp_final = ~ld_v & (~cp_v | sddmm)
+        rp_final = (phase == 3) | ((phase == 2) & (red_adds == 0))
+        final = handshake & Mux(rp, rp_final, sp_final)
+        m.d.comb += self.done.eq(final)
 
         with m.If(~running):
             with m.If(self.start):
@@ -192,13 +216,18 @@ class Controller(wiring.Component):
                     running.eq(1), par.eq(0), c.eq(0), ld_m0.eq(0), cp_v.eq(0), dr_v.eq(0),
                     x_ptr.eq(regs["x_base"]), dy_ptr.eq(regs["dy_base"]),
                     y_ptr.eq(regs["y_base"]), row.eq(regs["row0"]), eidx.eq(0),
+                    phase.eq(0), lo.eq(0), hi.eq(0), lbase.eq(0), ri.eq(0), ms.eq(0),
+                    xoff.eq(0),
                 ]  # fmt: skip
         with m.Elif(handshake):
+            m.d.sync += c.eq(0)
             with m.If(final):
                 m.d.sync += running.eq(0)
+            with m.Elif(rp):
+                m.d.sync += phase.eq(phase + 1)
             with m.Else():
                 m.d.sync += [
-                    c.eq(0), par.eq(~par), cp_v.eq(ld_v), cp_m0.eq(ld_m0),
+                    par.eq(~par), cp_v.eq(ld_v), cp_m0.eq(ld_m0),
                     dr_v.eq(cp_v & ~sddmm), dr_m0.eq(cp_m0), ld_m0.eq(ld_m0 + p.n_pe),
                     x_ptr.eq(x_ptr + regs["x_stride"]), dy_ptr.eq(dy_ptr + regs["dy_stride"]),
                     row.eq(regs["row0"]), eidx.eq(0),
@@ -207,50 +236,68 @@ class Controller(wiring.Component):
                     m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
         with m.Else():
             m.d.sync += c.eq(c + 1)
+            with m.If(rp & (phase == 0)):
+                wrap = lo + p.bcast_words >= p.n_pe
+                m.d.sync += [
+                    lbase.eq(lbase + p.bcast_words),
+                    lo.eq(Mux(wrap, lo + p.bcast_words - p.n_pe, lo + p.bcast_words)),
+                    hi.eq(hi + wrap),
+                ]
+            with m.If(walk):
+                m.d.sync += ri.eq(next_i)
+                with m.If(ri + 1 >= nmax):
+                    m.d.sync += [ms.eq(ms + 1), xoff.eq(xoff + k)]
 
-        # Compressed stream: entry c is on the read port's data in cycle c.
-        in_stream = running & cp_v & (c < s_len)
-        prefetch = running & cp_v & (c + 1 < s_len) & ~handshake
-        with m.If(running):
-            m.d.comb += w_addr.eq(Mux(prefetch, regs["w_base"] + c + 1, regs["w_base"]))
-        with m.Elif(host.re & host_w):
-            m.d.comb += w_addr.eq(host.addr)
-        with m.Else():
-            m.d.comb += w_addr.eq(regs["w_base"])
-        value, col = w_data["weight_val"], w_data["weight_col"]
-        last, token = w_data["weight_last"], w_data["weight_token"]
+        # ---- weight stream ----------------------------------------------------------
+        in_stream = running & ~rp & cp_v & (c < s_len)
+        prefetch = running & ~rp & cp_v & (c + 1 < s_len) & ~handshake
+        m.d.comb += [
+            ws.sp_addr.eq(Mux(prefetch, regs["w_base"] + c + 1, regs["w_base"])),
+            ws.rp_addr.eq(Mux(walk, next_i, 0)),
+        ]
+        f = ws.sp_entry
         e = ctl.entry
         m.d.comb += [
             e.valid.eq(in_stream),
-            e.real.eq(in_stream & ~token),
-            e.last.eq(last),
-            e.value.eq(value),
-            e.col.eq(col),
+            e.real.eq(in_stream & ~f.token),
+            e.last.eq(f.last),
+            e.value.eq(f.value),
+            e.col.eq(f.col),
         ]
         with m.If(in_stream & ~handshake):
-            with m.If(last):
+            with m.If(f.last):
                 m.d.sync += row.eq(row + 1)
             with m.If(e.real):
                 m.d.sync += eidx.eq(eidx + 1)
 
         cp_bank = ~par
+        rp_load = running & rp & (phase == 0) & (c < rp_len)
+        left = km - lbase
         m.d.comb += [
             ctl.m.eq(mm),
-            ctl.ld_en.eq(ld_v & (c < ld_len)),
+            ctl.ld_en.eq(Mux(rp, rp_load, ld_v & (c < ld_len))),
             ctl.ld_src.eq(Mux(c < k, x_ptr + c, dy_ptr + c - k)),
-            ctl.ld_dst.eq(par * p.act_buf_words + c),
-            ctl.x_base.eq(cp_bank * p.act_buf_words),
+            ctl.ld_dst.eq(Mux(rp, lbase, par * p.act_buf_words + c)),
+            ctl.ld_lo.eq(lo),
+            ctl.ld_hi.eq(hi),
+            ctl.ld_words.eq(Mux(left > p.bcast_words, p.bcast_words, left)),
+            ctl.rp_entries.eq(ws.banks),
+            ctl.rp_walk.eq(walk),
+            ctl.rp_i.eq(ri),
+            ctl.x_base.eq(Mux(rp, xoff, cp_bank * p.act_buf_words)),
             ctl.dy_addr.eq(cp_bank * p.act_buf_words + k + row),
-            ctl.out_base.eq(cp_bank * p.out_buf_words),
+            ctl.out_base.eq(Mux(rp, 0, cp_bank * p.out_buf_words)),
             ctl.sddmm.eq(sddmm),
-            ctl.clear.eq(~running | handshake),
+            ctl.clear.eq(~running | (handshake & (~rp | (phase == 0)))),
             ctl.cp_m0.eq(cp_m0),
             ctl.cp_first.eq(cp_m0 == 0),
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
-            ctl.dr_en.eq(dr_v & (c < dr_len)),
-            ctl.dr_addr.eq(par * p.out_buf_words + c),
-            ctl.dr_dst.eq(y_ptr + c),
+            ctl.dr_en.eq(Mux(rp, running & (phase == 2) & (c < rp_len), dr_v & (c < dr_len))),
+            ctl.dr_addr.eq(Mux(rp, c, par * p.out_buf_words + c)),
+            ctl.dr_dst.eq(Mux(rp, c, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
+            ctl.red_en.eq(running & rp & (phase == 3) & (c < rp_len)),
+            ctl.red_clear.eq(~running | (handshake & (phase != 3))),
         ]
         return m

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from hw.compiler import ProgramFitError
 from hw.profiles import HwProfile
 from hw.program import Op, Program
@@ -52,9 +54,7 @@ def check_fits(profile: HwProfile, op: Op) -> None:
         return
     _need(op, profile, "K", op.k, "2**index_bits", 1 << profile.index_bits)
     if op.dataflow == "row":
-        from .rowpar import check_row_fits
-
-        check_row_fits(profile, op, _need)
+        _check_row(profile, op)
         return
     sddmm = op.kernel == "sddmm"
     height = op.k + op.n if sddmm else op.k
@@ -67,3 +67,18 @@ def check_fits(profile: HwProfile, op: Op) -> None:
     if sddmm:
         _need(op, profile, "chunk non-zeros", op.nz_end - op.nz_begin, "grad_buf_words",
               profile.grad_buf_words)  # fmt: skip
+
+
+def _check_row(profile: HwProfile, op: Op) -> None:
+    from .reduce import piece_capacity
+
+    a = op.arrays
+    n_p, q_p = np.diff(a["bank_ptr"]), np.diff(a["piece_ptr"])
+    _need(op, profile, "K*M", op.k * op.m, "act_buf_words", profile.act_buf_words)
+    _need(op, profile, "ceil(K*M/P)", -(-op.k * op.m // profile.n_pe), "act_sram_words/P",
+          profile.act_sram_words // profile.n_pe)  # fmt: skip
+    _need(op, profile, "max n_p", int(n_p.max()), "weight_bank_words", profile.weight_bank_words)
+    _need(op, profile, "max q_p*M", int(q_p.max()) * op.m, "out_buf_words",
+          profile.out_buf_words)  # fmt: skip
+    _need(op, profile, "pieces", len(a["piece_pe"]), "n_pe*out_buf_words",
+          piece_capacity(profile))  # fmt: skip

@@ -1,7 +1,9 @@
 """The sparse processing element (``docs/microarchitecture.md`` section 2).
 
-One PE holds a double-buffered activation buffer (``2 x act_buf_words`` operands), a
-double-buffered output buffer (``2 x out_buf_words`` operands), one accumulator and a
+One PE holds a double-buffered activation buffer (``2 x act_buf_words`` operands, stored
+as rows of ``bcast_words`` operands so the row-parallel broadcast bus fills a row per
+cycle), a double-buffered output buffer (``2 x out_buf_words`` accumulators, each with a
+flag that keeps it raw instead of requantising it on the way out), one accumulator and a
 saturating multiply-accumulate pipeline of depth ``pipeline_depth`` (``PD``).
 
 Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry``):
@@ -12,8 +14,11 @@ Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry
   registers;
 - cycle ``e + PD``: the product is on ``prod`` (for the SDDMM adder tree) and, for SpMM, is
   added to the accumulator with saturation at the clock edge that ends the cycle; on a
-  ``last`` entry ``requant(acc + product)`` is written to the output buffer at
-  ``out_base + row count`` instead and the accumulator restarts from zero.
+  ``last`` entry the sum is written to the output buffer at ``out_base + result count``
+  instead and the accumulator restarts from zero. In the row-parallel dataflow the
+  result is flagged raw when its slot (result count modulo ``q``) holds a piece of a
+  split row (the PE's ``split`` table); the drain port returns ``requant`` of unflagged
+  results.
 
 A stream of ``S`` entries thus finishes its last write in cycle ``S + PD - 1``, inside the
 compute stage of ``S + PD`` cycles of the contract.
@@ -21,13 +26,13 @@ compute stage of ``S + PD`` cycles of the contract.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
 
-from .arith import acc_shape, op_shape, prod_shape, requant, sat_add
+from .arith import acc_shape, op_shape, prod_shape, requant, sat_add, word_select
 
 __all__ = ["EntryLayout", "SparsePE", "check_sparse"]
 
@@ -67,16 +72,21 @@ class SparsePE(wiring.Component):
 
     Ports
     -----
-    ld_en, ld_addr, ld_data:
-        Activation-buffer write port (the load stage); ``ld_addr`` includes the bank.
+    ld_en, ld_row, ld_data:
+        Activation-buffer write port (the load stage): a row of ``bcast_words`` operands
+        with one enable per operand; the row index includes the bank.
     entry, x_base, dy_addr, out_base, sddmm, active, clear:
-        The compute stage: the broadcast stream entry, the base of the activation bank it
-        reads, the address of ``dY[row]`` (SDDMM), the output bank base, the kernel
+        The compute stage: the stream entry, the activation-buffer word that column 0
+        maps to, the word of ``dY[row]`` (SDDMM), the output bank base, the kernel
         (``sddmm`` forms ``dY[row] * X[col]`` and feeds ``prod`` only), whether this PE
         owns a sample in the tile (an idle PE contributes a zero product), and ``clear``
-        (restart the accumulator and the output row count, asserted before a tile).
-    dr_addr, dr_data:
-        Output-buffer read port (the drain stage), data one cycle after the address.
+        (restart the accumulator and the result count, asserted between stages).
+    rp, q, split_we, split_addr, split_data:
+        Row-parallel mode, the PE's pieces per sample, and the write port of its table of
+        split-row slots.
+    dr_addr, dr_data, count:
+        Output-buffer read port (the drain stage, data one cycle after the address) and
+        the number of results written since ``clear``.
     prod, prod_valid:
         The product at pipeline stage ``PD`` (for the adder tree).
     """
@@ -84,11 +94,16 @@ class SparsePE(wiring.Component):
     def __init__(self, profile: HwProfile):
         self._profile = check_sparse(profile, "SparsePE")
         p = profile
+        if p.act_buf_words % p.bcast_words:
+            raise ValueError(
+                f"SparsePE: act_buf_words={p.act_buf_words} must be a multiple of "
+                f"bcast_words={p.bcast_words}"
+            )
         super().__init__(
             {
-                "ld_en": In(1),
-                "ld_addr": In(range(2 * p.act_buf_words)),
-                "ld_data": In(op_shape(p)),
+                "ld_en": In(p.bcast_words),
+                "ld_row": In(range(2 * p.act_buf_words // p.bcast_words)),
+                "ld_data": In(unsigned(p.bcast_words * p.operand_bits)),
                 "entry": In(EntryLayout(p)),
                 "x_base": In(range(2 * p.act_buf_words)),
                 "dy_addr": In(range(2 * p.act_buf_words)),
@@ -96,8 +111,14 @@ class SparsePE(wiring.Component):
                 "sddmm": In(1),
                 "active": In(1),
                 "clear": In(1),
+                "rp": In(1),
+                "q": In(range(p.out_buf_words + 1)),
+                "split_we": In(1),
+                "split_addr": In(range(p.out_buf_words)),
+                "split_data": In(1),
                 "dr_addr": In(range(2 * p.out_buf_words)),
-                "dr_data": Out(op_shape(p)),
+                "dr_data": Out(acc_shape(p)),
+                "count": Out(range(2 * p.out_buf_words + 1)),
                 "prod": Out(prod_shape(p)),
                 "prod_valid": Out(1),
             }
@@ -111,36 +132,50 @@ class SparsePE(wiring.Component):
     def elaborate(self, platform):
         p = self._profile
         m = Module()
+        b, ob = p.bcast_words, p.operand_bits
         m.submodules.act = act = memory.Memory(
-            shape=op_shape(p), depth=2 * p.act_buf_words, init=[]
+            shape=unsigned(b * ob), depth=2 * p.act_buf_words // b, init=[]
         )
         m.submodules.out = out = memory.Memory(
-            shape=op_shape(p), depth=2 * p.out_buf_words, init=[]
+            shape=unsigned(p.acc_bits + 1), depth=2 * p.out_buf_words, init=[]
         )
-        ld = act.write_port()
-        rx = act.read_port()
-        rdy = act.read_port()
-        wr = out.write_port()
-        dr = out.read_port()
+        m.submodules.split = split = memory.Memory(shape=1, depth=p.out_buf_words, init=[])
+        ld = act.write_port(granularity=ob)
+        rx, rdy = act.read_port(), act.read_port()
+        wr, dr = out.write_port(), out.read_port()
+        sw, sr = split.write_port(), split.read_port(domain="comb")
+        x_addr = Signal(range(2 * p.act_buf_words))
         m.d.comb += [
             ld.en.eq(self.ld_en),
-            ld.addr.eq(self.ld_addr),
+            ld.addr.eq(self.ld_row),
             ld.data.eq(self.ld_data),
-            rx.addr.eq(self.x_base + self.entry.col),
-            rdy.addr.eq(self.dy_addr),
+            x_addr.eq(self.x_base + self.entry.col),
+            rx.addr.eq(x_addr // b),
+            rdy.addr.eq(self.dy_addr // b),
+            sw.en.eq(self.split_we),
+            sw.addr.eq(self.split_addr),
+            sw.data.eq(self.split_data),
             dr.addr.eq(self.dr_addr),
-            self.dr_data.eq(dr.data),
         ]
+        raw, acc_out = dr.data[p.acc_bits], dr.data[: p.acc_bits].as_signed()
+        m.d.comb += self.dr_data.eq(Mux(raw, acc_out, requant(p, acc_out)))
 
         # Stage 1: operands arrive from the activation buffer.
         s1 = Signal(EntryLayout(p))
         s1_active = Signal()
-        m.d.sync += [s1.eq(self.entry), s1_active.eq(self.active)]
+        x_word, dy_word = Signal(range(b)), Signal(range(b))
+        m.d.sync += [
+            s1.eq(self.entry),
+            s1_active.eq(self.active),
+            x_word.eq(x_addr % b),
+            dy_word.eq(self.dy_addr % b),
+        ]
         lhs = Signal(op_shape(p))
-        m.d.comb += lhs.eq(Mux(self.sddmm, rdy.data, s1.value))
+        xv = word_select(rx.data, x_word, b, ob)
+        m.d.comb += lhs.eq(Mux(self.sddmm, word_select(rdy.data, dy_word, b, ob), s1.value))
         prod1 = Signal(prod_shape(p))
         keep = s1.real & s1_active
-        m.d.comb += prod1.eq((lhs * rx.data) * keep)
+        m.d.comb += prod1.eq((lhs * xv) * keep)
 
         # PD - 1 pipeline registers between the multiplier and the accumulator.
         stage_prod, stage_valid, stage_last = prod1, s1.valid, s1.last
@@ -157,19 +192,26 @@ class SparsePE(wiring.Component):
         m.d.comb += [self.prod.eq(stage_prod), self.prod_valid.eq(stage_valid)]
 
         acc = Signal(acc_shape(p))
-        row = Signal(range(p.out_buf_words + 1))
+        count = Signal.like(self.count)
+        slot = Signal(range(p.out_buf_words + 1))
         total = Signal(acc_shape(p))
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
-            wr.addr.eq(self.out_base + row),
-            wr.data.eq(requant(p, total)),
+            sr.addr.eq(slot),
+            wr.addr.eq(self.out_base + count),
+            wr.data.eq(Cat(total, self.rp & sr.data)),
+            self.count.eq(count),
         ]
         with m.If(self.clear):
-            m.d.sync += [acc.eq(0), row.eq(0)]
+            m.d.sync += [acc.eq(0), count.eq(0), slot.eq(0)]
         with m.Elif(stage_valid & ~self.sddmm):
             with m.If(stage_last):
                 m.d.comb += wr.en.eq(1)
-                m.d.sync += [acc.eq(0), row.eq(row + 1)]
+                m.d.sync += [
+                    acc.eq(0),
+                    count.eq(count + 1),
+                    slot.eq(Mux(slot + 1 >= self.q, 0, slot + 1)),
+                ]
             with m.Else():
                 m.d.sync += acc.eq(total)
         return m

@@ -80,6 +80,15 @@ MEMORY_IDS: Mapping[str, int] = {
     "grad": 8,
     "weight_tiles": 9,
     "psum": 10,
+    "bank_val": 1,
+    "bank_col": 2,
+    "bank_end": 3,
+    "bank_ptr": 11,
+    "piece_ptr": 12,
+    "piece_split": 13,
+    "piece_pe": 14,
+    "red_ptr": 15,
+    "red_piece": 16,
 }
 """Host memory select value per memory name (one table for both kinds of top)."""
 

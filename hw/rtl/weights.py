@@ -1,0 +1,106 @@
+"""The global weight SRAM: ``n_pe`` banks of ``weight_bank_words`` stream entries.
+
+Each entry has four fields kept in their own memories (``weight_val``, ``weight_col``,
+``weight_last`` and ``weight_token``; the row-parallel names ``bank_val``, ``bank_col`` and
+``bank_end`` address the same words). Host addresses are flat and bank-major
+(``address = bank * weight_bank_words + offset``), which is at once the global stream
+address of the sample-parallel dataflow and PE ``p``'s bank of the row-parallel one.
+Every bank reads the same offset each cycle (data one cycle later): the sample-parallel
+stream takes the word of the bank that holds its address, the row-parallel PEs one bank
+each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.profiles import HwProfile
+
+from .arith import op_shape
+from .host import HostSignature, bank_split
+from .pe import check_sparse
+
+__all__ = ["FIELDS", "StreamFields", "WeightSRAM"]
+
+FIELDS: tuple[str, ...] = ("weight_val", "weight_col", "weight_last", "weight_token")
+"""Host memory names of the entry fields."""
+
+
+class StreamFields(data.StructLayout):
+    """The stored fields of one stream entry."""
+
+    def __init__(self, profile: HwProfile):
+        super().__init__(
+            {"value": op_shape(profile), "col": profile.index_bits, "last": 1, "token": 1}
+        )
+
+
+class WeightSRAM(wiring.Component):
+    """Banked weight SRAM with its host port (ids of :data:`FIELDS` from ``host_ids``).
+
+    Ports
+    -----
+    busy, rp:
+        An op runs (the host port is served only when not); the row-parallel mode.
+    sp_addr, sp_entry:
+        Flat stream address and, one cycle later, its entry.
+    rp_addr, banks:
+        Offset read in every bank in row-parallel mode and, one cycle later, the entries.
+    """
+
+    def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
+                 data_bits: int):  # fmt: skip
+        self._profile = check_sparse(profile, "WeightSRAM")
+        missing = [f for f in FIELDS if f not in host_ids]
+        if missing:
+            raise ValueError(f"WeightSRAM: host_ids lacks memory {missing[0]!r}")
+        self._ids = dict(host_ids)
+        p = profile
+        super().__init__(
+            {
+                "host": In(HostSignature(sel_bits, data_bits)),
+                "busy": In(1),
+                "rp": In(1),
+                "sp_addr": In(range(p.weight_sram_words)),
+                "sp_entry": Out(StreamFields(p)),
+                "rp_addr": In(range(p.weight_bank_words)),
+                "banks": Out(data.ArrayLayout(StreamFields(p), p.n_pe)),
+            }
+        )
+
+    @property
+    def profile(self) -> HwProfile:
+        return self._profile
+
+    def elaborate(self, platform):
+        p = self._profile
+        m = Module()
+        host, depth = self.host, p.weight_bank_words
+        hbank, hoff = bank_split(m, host.addr, depth, p.n_pe, "host")
+        sbank, soff = bank_split(m, self.sp_addr, depth, p.n_pe, "stream")
+        offset = Mux(self.busy, Mux(self.rp, self.rp_addr, soff), hoff)
+        rbank, rsel = Signal.like(sbank), Signal.like(host.sel)
+        m.d.sync += [rbank.eq(Mux(self.busy, sbank, hbank)), rsel.eq(host.sel)]
+        widths = {"weight_val": p.operand_bits, "weight_col": p.index_bits}
+        attr = dict(zip(FIELDS, ("value", "col", "last", "token"), strict=True))
+        for name in FIELDS:
+            for b in range(p.n_pe):
+                mem = memory.Memory(shape=widths.get(name, 1), depth=depth, init=[])
+                m.submodules[f"{name}{b}"] = mem
+                wr, rd = mem.write_port(), mem.read_port()
+                m.d.comb += [
+                    wr.en.eq(host.we & (host.sel == self._ids[name]) & (hbank == b) & ~self.busy),
+                    wr.addr.eq(hoff),
+                    wr.data.eq(host.wdata),
+                    rd.addr.eq(offset),
+                    getattr(self.banks[b], attr[name]).eq(rd.data),
+                ]
+                with m.If(rbank == b):
+                    m.d.comb += getattr(self.sp_entry, attr[name]).eq(rd.data)
+                    with m.If(rsel == self._ids[name]):
+                        m.d.comb += host.rdata.eq(rd.data)
+        return m
