@@ -61,6 +61,8 @@ class CostRow:
     """Useful MACs per iteration."""
     ideal_cycles: float
     """``ceil(macs / P)`` summed over kernels."""
+    actions: dict[str, float]
+    """Action counts per iteration (``sim.MemoryAccesses`` fields, macs, adds, vector_ops)."""
     energy_pj: dict[str, float]
     """Energy by component (static: power x ``cycles``)."""
     sram_bytes: dict[str, float]
@@ -234,7 +236,7 @@ def _cost_graph(p: HwProfile, g) -> tuple[tuple[CostRow, ...], Totals]:
             layer=layer, phase=phase, resource=r["resource"],
             dataflow="+".join(sorted(r["dataflow"])), kernels=r["kernels"], ops=r["ops"],
             cycles=r["cycles"], compute_cycles=r["compute"], macs=r["macs"],
-            ideal_cycles=r["ideal"],
+            ideal_cycles=r["ideal"], actions=r["actions"],
             energy_pj=energy_pj(p, r["actions"], r["dram_total"], r["cycles"]),
             sram_bytes=r["sram"], dram_bytes=r["dram"],
         )  # fmt: skip

@@ -1,0 +1,134 @@
+"""The workload graph: structure derived from the layer records, GRU chains, batching."""
+
+import dataclasses
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from cost_models.networks import SMAC_MAPS, get_map, mast_network_layers
+from cost_models.workload import RunConfig, inference_graph, training_graph
+from hw.profiles import get_profile
+from mast.errors import UserError
+
+P64 = get_profile("sparse_pe_64")
+RUN = RunConfig(batch_size=4, episode_limit=9)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return training_graph(P64, mast_network_layers("3m", 0.9), RUN)
+
+
+def kernels(g, **attrs):
+    return [d["kernel"] for _, d in g.nodes(data=True)
+            if all(getattr(d["kernel"], k) == v for k, v in attrs.items())]  # fmt: skip
+
+
+def test_network_shapes_follow_the_map_table():
+    dims = get_map("3s5z")
+    layers = {lay.name: lay for lay in mast_network_layers("3s5z", 0.0)}
+    assert layers["agent.fc1.weight"].shape == (64, dims.obs + dims.n_actions + dims.n_agents)
+    assert layers["agent.gru.ih.weight"].shape == (192, 64)
+    assert layers["agent.gru.hh.weight"].recurrent
+    assert layers["agent.fc2.weight"].shape == (dims.n_actions, 64)
+    assert layers["mixer.hyper_w1.2.weight"].shape == (32 * dims.n_agents, 64)
+    assert layers["mixer.hyper_w_final.0.weight"].shape == (64, dims.state)
+    assert layers["mixer.v.2.weight"].shape == (1, 32)
+    assert all(lay.nnz == lay.mask.size for lay in layers.values())
+
+
+@pytest.mark.parametrize("density", ["erdos_renyi", "uniform"])
+def test_overall_sparsity_is_met(density):
+    for name in SMAC_MAPS:
+        layers = mast_network_layers(name, 0.9, density, seed=1)
+        size = sum(lay.mask.size for lay in layers)
+        assert abs(sum(lay.nnz for lay in layers) / size - 0.1) < 0.002
+
+
+def test_bad_network_arguments():
+    with pytest.raises(UserError, match=r"unknown map '4m'; known: 3m, 8m"):
+        mast_network_layers("4m")
+    with pytest.raises(UserError, match=r"sparsity must be in \[0, 1\), got 1\.0"):
+        mast_network_layers("3m", 1.0)
+    with pytest.raises(UserError, match=r"unknown density rule 'er'; known: "):
+        mast_network_layers("3m", 0.5, "er")
+
+
+def test_graph_is_acyclic_with_gru_chains(graph):
+    assert nx.is_directed_acyclic_graph(graph)
+    T = RUN.steps
+    hh = "agent.gru.hh.weight"
+    for phase in ("fwd", "target_fwd"):
+        chain = []
+        for t in range(T):
+            chain += [f"{phase}:{hh}:{t}", f"{phase}:cell:{t}"]
+        assert all(graph.has_edge(a, b) for a, b in zip(chain, chain[1:], strict=False))
+    back = []
+    for t in reversed(range(1, T)):
+        back += [f"dx:cell:{t}", f"dx:{hh}:{t}"]
+    back.append("dx:cell:0")
+    assert all(graph.has_edge(a, b) for a, b in zip(back, back[1:], strict=False))
+    assert nx.has_path(graph, f"fwd:cell:{T - 1}", "dx:cell:0")
+
+
+def test_batching_and_phases(graph):
+    n, B, T = 3, RUN.batch_size, RUN.steps
+    rec = kernels(graph, phase="fwd", layer="agent.gru.hh.weight")
+    assert len(rec) == T and all(k.m == B * n for k in rec)
+    fc1 = kernels(graph, phase="fwd", layer="agent.fc1.weight")
+    assert sum(k.m for k in fc1) == B * T * n
+    hyper = kernels(graph, phase="fwd", layer="mixer.hyper_w1.0.weight")
+    assert [k.m for k in hyper] == [B * (T - 1)]
+    # no input gradient for layers fed by observations or state
+    assert not kernels(graph, phase="dx", layer="agent.fc1.weight")
+    assert not kernels(graph, phase="dx", layer="mixer.hyper_b1.weight")
+    assert kernels(graph, phase="dx", layer="mixer.hyper_w1.2.weight")
+    dw = kernels(graph, phase="dw")
+    assert len(dw) == 11 and all(k.op == "sddmm" for k in dw)
+    dense = kernels(graph, phase="dense_dw")
+    assert len(dense) == 11 and all(k.weight == 1 / RUN.delta_t for k in dense)
+    assert len(kernels(graph, phase="opt", op="vector")) == 12  # 11 layers + gradient norm
+
+
+def test_no_topology_updates_drops_regrowth_work():
+    run = dataclasses.replace(RUN, topology_updates=False)
+    g = training_graph(P64, mast_network_layers("3m", 0.9), run)
+    assert not kernels(g, phase="dense_dw") and not kernels(g, phase="topk")
+
+
+def test_inference_graph_is_one_step_of_all_agents():
+    g = inference_graph(P64, mast_network_layers("3s5z", 0.9))
+    mats = [d["kernel"] for _, d in g.nodes(data=True) if d["kernel"].resource == "pe"]
+    assert sorted(k.layer for k in mats) == sorted(
+        ["agent.fc1.weight", "agent.gru.ih.weight", "agent.gru.hh.weight", "agent.fc2.weight"]
+    )
+    assert all(k.m == SMAC_MAPS["3s5z"].n_agents for k in mats)
+
+
+def test_run_config_validation_and_derived_values():
+    run = RunConfig(batch_size=8, episode_limit=60, episodes_per_iteration=2, t_max=1200)
+    assert run.steps == 61 and run.env_steps_per_iteration == 120 and run.iterations == 10
+    with pytest.raises(UserError, match=r"run config batch_size must be a positive integer, got 0"):
+        RunConfig(batch_size=0)
+    with pytest.raises(UserError, match=r"seq_len must be an integer >= 2, got 1"):
+        RunConfig(seq_len=1)
+
+
+def test_cyclic_inputs_are_refused():
+    layers = mast_network_layers("3m", 0.5)
+    bad = [dataclasses.replace(lay, inputs=("mixer.v.2.weight",))
+           if lay.name == "mixer.v.0.weight" else lay for lay in layers]  # fmt: skip
+    with pytest.raises(UserError, match="cycle"):
+        training_graph(P64, bad, RUN)
+    unknown = [dataclasses.replace(layers[0], inputs=("nope",)), *layers[1:]]
+    with pytest.raises(UserError, match=r"layer 'agent.fc1.weight' reads unknown layer 'nope'"):
+        training_graph(P64, unknown, RUN)
+
+
+def test_masks_of_a_shape_are_random_but_seeded():
+    a = mast_network_layers("3m", 0.8, seed=5)
+    b = mast_network_layers("3m", 0.8, seed=5)
+    c = mast_network_layers("3m", 0.8, seed=6)
+    assert all(np.array_equal(x.mask, y.mask) for x, y in zip(a, b, strict=False))
+    assert not all(np.array_equal(x.mask, y.mask) for x, y in zip(a, c, strict=False))
