@@ -454,8 +454,9 @@ class CombatEngine:
         ux = np.where(tie, self._tie_dir[iv, jv, 0], dx.ravel()[flat] / np.maximum(d, 1e-6))
         uy = np.where(tie, self._tie_dir[iv, jv, 1], dy.ravel()[flat] / np.maximum(d, 1e-6))
         n = len(pos) * u
-        push = np.stack([np.bincount(ev * u + iv, share * ux, n),
-                         np.bincount(ev * u + iv, share * uy, n)], -1).reshape(len(pos), u, 2)
+        push = np.stack(
+            [np.bincount(ev * u + iv, share * ux, n), np.bincount(ev * u + iv, share * uy, n)], -1
+        ).reshape(len(pos), u, 2)
         hit = np.unique(ev)
         if envs is None:
             self.pos -= push

@@ -11,8 +11,10 @@ Layouts follow ``smac.env.StarCraft2Env`` with its default flags (``obs_all_heal
 - state: per ally ``[health, cooldown (medivac: energy), x, y, (shield), (type)]`` with
   ``x, y`` relative to the map centre divided by the map size, per enemy ``[health, x, y,
   (shield), (type)]``, then every agent's last action one-hot;
-- actions: 0 no-op (dead agents only), 1 stop, 2-5 move north/south/east/west, then one
-  attack per enemy within the shooting range (a medivac's are heals per non-medivac ally).
+- actions: 0 no-op (dead agents only), 1 stop, 2-5 move north/south/east/west (available
+  when the point one unit away is ground the unit can enter: cliffs count for colossi),
+  then one attack per enemy within the shooting range (a medivac's are heals per
+  non-medivac ally).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Features:
             cols = np.arange(min(n, a))
             heal_ok[i, cols] = ~engine.healer[cols] & (cols != i)
         self.target_ok = np.where(healer[:, None], heal_ok, True)
+        self.cliff_agents = engine.cliff_walk[:a] & bool(spec.cliffs)
         self.centre = np.array(spec.size, dtype=float) / 2
         self.size = np.array(spec.size, dtype=float)
 
@@ -83,7 +86,11 @@ class Features:
         out[..., 0] = ~alive
         out[..., 1] = alive
         probe = pos[:, :, None, :] + _MOVE_PROBE
-        out[..., 2:6] = eng.terrain.walkable(probe[..., 0], probe[..., 1]) & alive[..., None]
+        free = eng.terrain.walkable(probe[..., 0], probe[..., 1])
+        if self.cliff_agents.any():
+            up = eng.cliff_terrain.walkable(probe[..., 0], probe[..., 1])
+            free = np.where(self.cliff_agents[None, :, None], up, free)
+        out[..., 2:6] = free & alive[..., None]
         tpos = eng.pos[:, self.target_slot]
         d = tpos - pos[:, :, None, :]
         dist2 = np.einsum("eatk,eatk->eat", d, d)

@@ -60,10 +60,12 @@ def test_move_flags_follow_map_edges_and_cliffs():
     assert avail[1, 2:6].tolist() == [0, 1, 1, 1]
     zg = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
     pos = zg.engine.pos[0].copy()
-    pos[0] = [16, 17.5]  # just above the cliff ridge: south is blocked ground
+    pos[0] = [16, 25.5]  # below the ravine wall: north is closed
+    pos[1] = [12.5, 15.5]  # beside the plateau: colossi may walk up its cliff (east)
     zg.set_units(0, pos=pos)
-    assert zg.get_avail_actions()[0, 0, 2:6].tolist() == [1, 0, 1, 1]
-    assert zg.get_obs()[0, 0, :4].tolist() == [1, 0, 1, 1]
+    assert zg.get_avail_actions()[0, 0, 2:6].tolist() == [0, 1, 1, 1]
+    assert zg.get_obs()[0, 0, :4].tolist() == [0, 1, 1, 1]
+    assert zg.get_avail_actions()[0, 1, 2:6].tolist() == [1, 1, 1, 1]
 
 
 def test_state_layout_3m():
@@ -187,7 +189,7 @@ def test_melee_units_surround_instead_of_stacking(tmp_path):
     assert d[np.triu_indices(8, 1)].min() > 0.75 * 0.7
 
 
-def test_zerglings_path_round_the_ridge():
+def test_zerglings_path_round_the_plateau():
     env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
     eng = env.engine
     ridge = ~env.engine.terrain.walk
@@ -195,7 +197,7 @@ def test_zerglings_path_round_the_ridge():
         env.step(np.where(env.get_avail_actions()[..., 0] > 0, 0, 1))
         cells = np.floor(eng.pos[0, 2:][eng.alive[0, 2:]]).astype(int)
         assert not ridge[cells[:, 0], cells[:, 1]].any()
-    assert (eng.pos[0, 2:, 1] > 17).any()  # some reached the colossi's side
+    assert (eng.pos[0, 2:, 0] > 20).any()  # some went round to the colossi's side
 
 
 def test_terminated_envs_ignore_actions_until_reset():
@@ -219,3 +221,16 @@ def test_bad_config_and_set_units_shape():
     env = make_batch_env(map_name="3m")
     with pytest.raises(UserError, match=r"set_units: pos must have shape \(6, 2\), got \(3, 2\)"):
         env.set_units(0, pos=np.zeros((3, 2)))
+
+
+def test_colossi_on_the_plateau_are_out_of_zergling_reach():
+    env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
+    eng = env.engine
+    pos = eng.pos[0].copy()
+    pos[:2] = [[16, 14.5], [16, 16.5]]
+    pos[2:] += [5.0, 0.0]  # the swarm starts next to the plateau (x < 12)
+    env.set_units(0, pos=pos)
+    for _ in range(20):
+        env.step([[1, 1]])  # colossi stop; idle colossi fire at zerglings within reach
+    assert (eng.hp[0, :2] == 200).all() and (eng.shield[0, :2] == 150).all()
+    assert eng.alive[0, 2:].sum() < 64
