@@ -79,6 +79,8 @@ def markdown(result: SweepResult) -> str:
         "Cycles are the list-scheduled makespan of the iteration's kernel graph (PE array, "
         "vector unit and DRAM channel overlap where dependencies allow).",
         "",
+        "Workloads: " + "; ".join(c.report.label for c in result.levels) + ".",
+        "",
         "## Training (one iteration)",
         "",
         *_table(rows, _COLUMNS),
