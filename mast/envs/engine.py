@@ -532,7 +532,7 @@ class CombatEngine:
             np.minimum(self.heal_loop[hv] * loops, room),
             self.energy[ev, hv] * self.hp_per_energy[hv],
         )
-        amount *= self.heal_ok[hv, tv]
+        amount *= self.heal_ok[hv, tv] & (self.hp[ev, tv] > 1e-9)
         self.energy[ev, hv] -= amount / self.hp_per_energy[hv]
         add = np.bincount(ev * u + tv, amount, e * u).reshape(e, u)
         self.hp = np.minimum(self.hp + add, self.hp_max)
