@@ -1,0 +1,95 @@
+"""PE utilisation, speedup over dense and energy per useful MAC of the MAST QMIX network.
+
+For sparse_pe_16/64/256 at sparsity 0.5/0.8/0.9/0.95 on the MAST QMIX network of 3m and
+3s5z (random masks, Erdos-Renyi allocation, B=32 episodes of episode_limit+1 steps, a
+topology update every 200 iterations), prints:
+
+- PE utilisation = ideal cycles ``ceil(M * nnz / P)`` / modelled cycles, for the compute
+  phase (the PE array's op cycles) and end to end (the list-scheduled makespan), for a
+  training iteration and for one acting step;
+- speedup over the same hardware running the dense network (training includes every
+  dynamic-sparse-training overhead: amortised dense gradient + top-k, optimizer), and the
+  PE-array-only speedup (ratio of PE op cycles) that separates the elementwise work;
+- energy per useful MAC (pJ): all components, and on-chip only (MAC, SRAM, index, vector;
+  no DRAM, no static), next to EIE's ~5.8 pJ/op;
+
+then checks the sparse_pe_64 targets. Usage: ``python bench/hw_utilisation.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from cost_models.sweep import sparsity_sweep
+from hw.profiles import get_profile
+
+EIE_PJ_PER_OP = 5.8
+PROFILES = ("sparse_pe_16", "sparse_pe_64", "sparse_pe_256")
+MAPS = ("3m", "3s5z")
+LEVELS = (0.5, 0.8, 0.9, 0.95)
+ON_CHIP = ("mac", "vector", "sram", "index")
+
+
+def on_chip_pj_per_mac(totals) -> float:
+    return sum(totals.energy_pj[c] for c in ON_CHIP) / totals.macs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maps", default=",".join(MAPS))
+    parser.add_argument("--profiles", default=",".join(PROFILES))
+    args = parser.parse_args()
+    head = (f"{'profile':14s} {'map':5s} {'spars':>5s} | {'train util':>11s} "
+            f"{'speedup':>7s} {'PE-only':>7s} | {'infer util':>11s} {'speedup':>7s} | "
+            f"{'pJ/MAC train':>12s} {'on-chip':>7s} {'pJ/MAC infer':>12s} {'on-chip':>7s}")
+    print(head)
+    print("-" * len(head))
+    results = {}
+    t0 = time.perf_counter()
+    for prof in args.profiles.split(","):
+        p = get_profile(prof)
+        for mp in args.maps.split(","):
+            sweep = sparsity_sweep(p, LEVELS, mp)
+            for c in sweep.levels:
+                r, d = c.report, c.dense
+                t, i = r.training, r.inference
+                row = {
+                    "train_util": t.utilisation_compute, "train_util_e2e": t.utilisation,
+                    "infer_util": i.utilisation_compute, "infer_util_e2e": i.utilisation,
+                    "train_speedup": d.training.cycles / t.cycles,
+                    "train_pe_speedup": d.training.pe_compute_cycles / t.pe_compute_cycles,
+                    "infer_speedup": d.inference.cycles / i.cycles,
+                }  # fmt: skip
+                results[(prof, mp, round(r.sparsity, 2))] = row
+                print(f"{prof:14s} {mp:5s} {r.sparsity:5.2f} | "
+                      f"{t.utilisation_compute:5.1%}/{t.utilisation:5.1%} "
+                      f"{row['train_speedup']:6.2f}x {row['train_pe_speedup']:6.2f}x | "
+                      f"{i.utilisation_compute:5.1%}/{i.utilisation:5.1%} "
+                      f"{row['infer_speedup']:6.2f}x | {t.pj_per_mac:12.1f} "
+                      f"{on_chip_pj_per_mac(t):7.1f} {i.pj_per_mac:12.1f} "
+                      f"{on_chip_pj_per_mac(i):7.1f}")  # fmt: skip
+    print(f"(util = compute phase / end to end; EIE: ~{EIE_PJ_PER_OP} pJ/op incl. SRAM; "
+          f"{time.perf_counter() - t0:.1f} s)")
+    if "sparse_pe_64" not in args.profiles.split(","):
+        return
+    print("\nTargets on sparse_pe_64:")
+    checks = []
+    for mp in args.maps.split(","):
+        rows = {s: results[("sparse_pe_64", mp, s)] for s in LEVELS}
+        checks += [
+            (f"{mp}: training utilisation >= 95% (all levels, compute phase)",
+             min(r["train_util"] for r in rows.values()), 0.95, "{:.1%}"),
+            (f"{mp}: inference utilisation >= 85% (all levels, compute phase)",
+             min(r["infer_util"] for r in rows.values()), 0.85, "{:.1%}"),
+            (f"{mp}: training speedup >= 9x at 90%", rows[0.9]["train_speedup"], 9.0,
+             "{:.2f}x"),
+            (f"{mp}: training speedup >= 17x at 95%", rows[0.95]["train_speedup"], 17.0,
+             "{:.2f}x"),
+        ]  # fmt: skip
+    for name, value, target, fmt in checks:
+        print(f"  {'met ' if value >= target else 'MISS'}  {name}: {fmt.format(value)}")
+
+
+if __name__ == "__main__":
+    main()
