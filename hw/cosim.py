@@ -218,7 +218,13 @@ class CosimModel:
         host = self.cycles - before
         cycles = self.run(limit)
         before = self.cycles
-        out = self.read(MEMORY_IDS[load.output_memory], load.output_addresses, load.output_bits)
+        sel = MEMORY_IDS[load.output_memory]
+        if load.output_valid is None:
+            out = self.read(sel, load.output_addresses, load.output_bits)
+        else:
+            out = np.zeros(load.output_addresses.shape, dtype=np.int64)
+            out[load.output_valid] = self.read(sel, load.output_addresses[load.output_valid],
+                                               load.output_bits)
         return out, cycles, host + self.cycles - before
 
 
@@ -268,12 +274,6 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
     return CosimModel(sim, profile, build_dir, time.perf_counter() - t0)
 
 
-def _limit(load: OpLoad, profile: HwProfile) -> int:
-    r = load.registers
-    per_tile = r["k"] + r["n"] + r["s_len"] + profile.pipeline_depth + profile.n_pe + 4
-    return 4 * per_tile * (-(-r["m"] // profile.n_pe) + 3)
-
-
 def replay(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
            model: CosimModel | None = None) -> CosimResult:
     """Run every op of ``program`` on the verilated RTL.
@@ -295,7 +295,7 @@ def replay(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
     for op in program.ops:
         x, dy = op_inputs(program, op, inputs)
         load = op_load(op, program.profile, x, dy)
-        out, cycles, host = model.run_op(load, _limit(load, program.profile))
+        out, cycles, host = model.run_op(load, load.cycle_limit)
         done.append(OpCosim(op.name, out, cycles, host))
     return CosimResult(tuple(done), time.perf_counter() - t0)
 

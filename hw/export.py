@@ -41,8 +41,9 @@ __all__ = [
     "write_hex",
 ]
 
-_OP_KIND = {("spmm", "sample"): "sp_spmm", ("sddmm", "sample"): "sddmm"}
-"""Op-register ``kind`` name per (kernel, dataflow) of a :class:`~hw.program.Op`."""
+_OP_KIND = {("spmm", "sample"): "sp_spmm", ("sddmm", "sample"): "sddmm",
+            ("spmm", "row"): "rp_spmm", ("gemm", "systolic"): "gemm"}  # fmt: skip
+"""RTL op kind per (kernel, dataflow) of a :class:`~hw.program.Op` (``gemm``: systolic top)."""
 
 
 def export_verilog(profile: HwProfile | str, out_dir: Path) -> Path:
@@ -62,9 +63,9 @@ class OpLoad:
     """
 
     kind: str
-    """Op-register ``kind`` name (a key of :data:`hw.rtl.OP_KINDS`)."""
+    """RTL op kind: a key of :data:`hw.rtl.OP_KINDS`, or ``gemm`` on a systolic top."""
     registers: Mapping[str, int]
-    """Value of every op register."""
+    """Value of every op register the op uses (names of :data:`hw.rtl.REGISTERS`)."""
     writes: Mapping[str, tuple[np.ndarray, np.ndarray]]
     """Memory name -> (addresses, words) to write; words are signed integers."""
     output_memory: str
@@ -73,6 +74,10 @@ class OpLoad:
     """Address of every result word, shaped like the op's output in ``sim``."""
     output_bits: int
     """Width of a result word (read data is sign-extended from it)."""
+    cycle_limit: int
+    """A bound well above the op's cycle count (a run past it is a hang)."""
+    output_valid: np.ndarray | None = None
+    """Where given, only these result words are read; the others are 0 (masked GEMM)."""
 
 
 def _host_ids() -> Mapping[str, int]:
@@ -81,36 +86,21 @@ def _host_ids() -> Mapping[str, int]:
     return MEMORY_IDS
 
 
-def op_load(op: Op, profile: HwProfile, x: np.ndarray | None = None,
-            dy: np.ndarray | None = None) -> OpLoad:
-    """Translate ``op`` (and its integer inputs, when given) into host-port writes.
+def _dense(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(len(words), dtype=np.int64), np.asarray(words)
 
-    Raises
-    ------
-    UserError
-        The op's kernel/dataflow has no op kind in the RTL, or a memory it needs is not on
-        the host port.
-    """
-    from hw.rtl import OP_KINDS
 
-    kind = _OP_KIND.get((op.kernel, op.dataflow))
-    if kind is None or kind not in OP_KINDS:
-        raise UserError(
-            f"op {op.name!r}: the RTL of profile {profile.name!r} does not run {op.kernel} ops "
-            f"with the {op.dataflow!r} dataflow (RTL op kinds: {', '.join(OP_KINDS)})"
-        )
+def _sample_load(op: Op, profile: HwProfile, x, dy, kinds) -> OpLoad:
     p, k, n, m = profile.n_pe, op.k, op.n, op.m
-    sddmm = kind == "sddmm"
+    sddmm = op.kernel == "sddmm"
     height = k + n if sddmm else k
     registers = {
-        "kind": OP_KINDS[kind], "k": k, "n": n, "m": m, "s_len": op.stream_length,
-        "w_base": 0, "x_base": 0, "x_stride": height, "dy_base": k if sddmm else 0,
-        "dy_stride": height if sddmm else 0, "y_base": 0, "y_stride": 0 if sddmm else n,
-        "row0": op.row0,
+        "kind": kinds["sddmm" if sddmm else "sp_spmm"], "k": k, "n": n, "m": m,
+        "s_len": op.stream_length, "w_base": 0, "x_base": 0, "x_stride": height,
+        "dy_base": k if sddmm else 0, "dy_stride": height if sddmm else 0, "y_base": 0,
+        "y_stride": 0 if sddmm else n, "row0": op.row0,
     }  # fmt: skip
-    writes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name, words in op.memory_images(profile).items():
-        writes[name] = (np.arange(len(words), dtype=np.int64), words)
+    writes = {name: _dense(w) for name, w in op.memory_images(profile).items()}
     depth = profile.act_sram_words // p
     tiles = -(-m // p)
     if x is not None:
@@ -118,19 +108,114 @@ def op_load(op: Op, profile: HwProfile, x: np.ndarray | None = None,
         used = (np.arange(p)[:, None] * depth + np.arange(tiles * height)[None, :]).reshape(-1)
         writes["act_sram"] = (used, image[used])
     if sddmm:
-        out_mem, out_addr = "grad_out", np.arange(op.nnz, dtype=np.int64)
+        out_mem, out_addr = "grad_out", np.arange(op.nz_end - op.nz_begin, dtype=np.int64)
     else:
         ms = np.arange(m)
         out_addr = (ms % p)[None, :] * depth + ((ms // p) * n)[None, :] + np.arange(n)[:, None]
         out_mem = "out_sram"
+    limit = (tiles + 2) * (op.stream_length + k + n + profile.pipeline_depth + p + 16) + 100
+    return OpLoad("sddmm" if sddmm else "sp_spmm", registers, writes, out_mem, out_addr,
+                  profile.operand_bits, limit)
+
+
+def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
+    p, a = profile, op.arrays
+    depth = p.act_sram_words // p.n_pe
+    images = op.memory_images(p)
+    n_p, q_p = np.diff(a["bank_ptr"]), np.diff(a["piece_ptr"])
+    words = np.concatenate([b * p.weight_bank_words + np.arange(c) for b, c in enumerate(n_p)])
+    writes = {name: (words, images[name][words]) for name in ("bank_val", "bank_col", "bank_end")}
+    for name in ("bank_ptr", "piece_ptr", "piece_split", "piece_pe", "red_ptr", "red_piece"):
+        writes[name] = _dense(images[name])
+    if x is not None:
+        i = np.arange(op.k * op.m)
+        addrs = (i % p.n_pe) * depth + i // p.n_pe
+        writes["act_sram"] = (addrs, op.act_sram_image(p, x)[addrs])
+    registers = {
+        "kind": kinds["rp_spmm"], "k": op.k, "n": op.n, "m": op.m, "nmax": int(n_p.max()),
+        "qmax": int(q_p.max()), "red_adds": len(a["red_piece"]) - len(a["red_row"]),
+    }  # fmt: skip
+    # Y[r, m] is at the slot of row r's first piece (its only one when unsplit).
+    first = a["piece_red"] < 0
+    first[a["red_piece"][a["red_ptr"][:-1]]] = True
+    g = np.flatnonzero(first)
+    pe = a["piece_pe"][g]
+    slot = g - a["piece_ptr"][pe]
+    ms = np.arange(op.m)
+    out_addr = np.zeros((op.n, op.m), dtype=np.int64)
+    words_of_first = pe[:, None] * depth + ms[None, :] * q_p[pe][:, None] + slot[:, None]
+    out_addr[a["piece_row"][g]] = words_of_first
+    limit = op.k * op.m + op.m * (int(n_p.max()) + int(q_p.max()) + len(a["red_piece"]))
+    return OpLoad("rp_spmm", registers, writes, "out_sram", out_addr, p.acc_bits,
+                  limit + p.pipeline_depth + 100)
+
+
+def _gemm_load(op: Op, profile: HwProfile, x, dy) -> OpLoad:
+    from hw.compiler import encode_tiles
+
+    p = profile
+    if "weight_tiles" in op.arrays:
+        tiles, n, k, m = op.arrays["weight_tiles"].reshape(-1), op.n, op.k, op.m
+        stream = None if x is None else np.asarray(x)
+    else:
+        # Weight gradient: dY stationary, X^T streamed; the GEMM is (N x M)(M x K).
+        n, k, m = op.n, op.m, op.k
+        tiles = None if dy is None else encode_tiles(np.asarray(dy), p).reshape(-1)
+        stream = None if x is None else np.asarray(x).T
+    writes = {}
+    if tiles is not None:
+        writes["weight_tiles"] = _dense(tiles)
+    if stream is not None:
+        writes["act_sram"] = _dense(stream.reshape(-1))
+    rows = np.arange(n)
+    addr = (((rows // p.cols) * m)[:, None] + np.arange(m)[None, :]) * p.cols
+    addr = addr + (rows % p.cols)[:, None]
+    valid = op.arrays["mask"].reshape(n, m).astype(bool) if "mask" in op.arrays else None
+    limit = -(-k // p.rows) * -(-n // p.cols) * (2 * p.rows + p.cols + m) + 100
+    return OpLoad("gemm", {"k": k, "n": n, "m": m}, writes, "out_sram", addr, p.operand_bits,
+                  limit, valid)
+
+
+def op_load(op: Op, profile: HwProfile, x: np.ndarray | None = None,
+            dy: np.ndarray | None = None) -> OpLoad:
+    """Translate ``op`` (and its integer inputs, when given) into host-port writes.
+
+    ``x`` / ``dy`` are the op's operands as :func:`sim.op_inputs` returns them. Without
+    them only the weight memories are written (memory images of an exported program).
+
+    Raises
+    ------
+    UserError
+        The RTL has no op kind for the op's kernel and dataflow, or a memory it needs is
+        not on the host port.
+    hw.compiler.ProgramFitError
+        The op does not fit the RTL's memories (:func:`hw.rtl.check_fits`).
+    """
+    from hw.rtl import OP_KINDS, check_fits
+
+    kind = _OP_KIND.get((op.kernel, op.dataflow))
+    known = [*OP_KINDS, "gemm"] if not profile.is_sparse else list(OP_KINDS)
+    if kind is None or kind not in known or (kind == "gemm") == profile.is_sparse:
+        raise UserError(
+            f"op {op.name!r}: the RTL of profile {profile.name!r} does not run {op.kernel} ops "
+            f"with the {op.dataflow!r} dataflow (RTL op kinds: "
+            f"{'gemm' if not profile.is_sparse else ', '.join(OP_KINDS)})"
+        )
+    check_fits(profile, op)
+    if kind == "gemm":
+        load = _gemm_load(op, profile, x, dy)
+    elif kind == "rp_spmm":
+        load = _row_load(op, profile, x, OP_KINDS)
+    else:
+        load = _sample_load(op, profile, x, dy, OP_KINDS)
     ids = _host_ids()
-    for name in [*writes, out_mem]:
+    for name in [*load.writes, load.output_memory]:
         if name not in ids:
             raise UserError(
                 f"op {op.name!r}: memory {name!r} is not on the host port of profile "
                 f"{profile.name!r} (host memories: {', '.join(ids)})"
             )
-    return OpLoad(kind, registers, writes, out_mem, out_addr, profile.operand_bits)
+    return load
 
 
 # ---- masks -> program ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,18 @@ def model():
     return build_model(PROFILE, build_root=ROOT / "build" / "pyverilator")
 
 
-def random_case(seed: int):
-    """A random layer that fits ``sparse_pe_4`` (K + N <= act_buf_words), its inputs."""
+def random_case(seed: int, profile=PROFILE, dataflow: str = "sample", kernels=KERNELS,
+                max_dim: int = PROFILE.act_buf_words):
+    """A random layer with ``K + N <= max_dim`` (fits ``sparse_pe_4``), and its inputs."""
     rng = np.random.default_rng(seed)
-    p = PROFILE
-    n = int(rng.integers(1, p.act_buf_words // 2 + 1))
-    k = int(rng.integers(1, p.act_buf_words - n + 1))
+    p = profile
+    n = int(rng.integers(1, max_dim // 2 + 1))
+    k = int(rng.integers(1, max_dim - n + 1))
     m = int(rng.integers(1, 3 * p.n_pe + 2))
+    if dataflow == "row":
+        # Batch-1..N inference; every PE holds all K*M inputs.
+        m = int(rng.integers(1, 3))
+        k = min(k, p.act_buf_words // m)
     sparsity = float(rng.choice([0.0, 0.5, 0.8, 0.9, 0.98]))
     mask = rng.random((n, k)) >= sparsity
     w = np.where(mask, rng.integers(p.operand_min, p.operand_max + 1, (n, k)), 0)
@@ -46,7 +52,7 @@ def random_case(seed: int):
             "dy": rng.integers(-scale, scale + 1, (n, m)),
         }
     }
-    program = compile_network([w], KERNELS, p, m, "sample", names=["layer"])
+    program = compile_network([w], kernels, p, m, dataflow, names=["layer"])
     return program, inputs
 
 
@@ -119,12 +125,40 @@ def test_cached_build_is_reused(model):
     assert model.build_dir.name.startswith("mast_accel_sparse_pe_4-")
 
 
-def test_row_parallel_op_is_refused():
-    mask = np.ones((8, 8), dtype=bool)
-    program = compile_network([mask], ["forward"], PROFILE, 1, "row", names=["r"])
-    with pytest.raises(UserError, match=r"op 'r:forward': the RTL of profile 'sparse_pe_4' does "
-                       r"not run spmm ops with the 'row' dataflow \(RTL op kinds: "):  # fmt: skip
+@pytest.mark.parametrize("seed", range(6))
+def test_row_parallel_replay_equals_sim(model, seed):
+    program, inputs = random_case(100 + seed, dataflow="row", kernels=("forward", "input_grad"))
+    assert {op.dataflow for op in program.ops} == {"row"}
+    got = check_against_sim(program, inputs, model=model)
+    assert got.cycles == simulate(program, inputs).cycles
+
+
+def test_systolic_replay_equals_sim():
+    prof = get_profile("systolic_2x2")
+    sys_model = build_model(prof, build_root=ROOT / "build" / "pyverilator")
+    for seed in range(3):
+        program, inputs = random_case(200 + seed, profile=prof, max_dim=24,
+                                      kernels=(*KERNELS, "dense_grad"))
+        assert {op.kernel for op in program.ops} == {"gemm"}
+        got = check_against_sim(program, inputs, model=sys_model)
+        assert got.cycles == simulate(program, inputs).cycles
+
+
+def test_op_of_other_kind_is_refused():
+    mask = np.ones((4, 4), dtype=bool)
+    program = compile_network([mask], ["forward"], "systolic_2x2", 1, names=["g"])
+    with pytest.raises(UserError, match=r"op 'g:forward': the RTL of profile 'sparse_pe_4' does "
+                       r"not run gemm ops with the 'systolic' dataflow \(RTL op kinds: "
+                       r"sp_spmm, sddmm, rp_spmm\)"):  # fmt: skip
         op_load(program.ops[0], PROFILE)
+
+
+def test_op_that_does_not_fit_is_refused():
+    from hw.compiler import ProgramFitError
+
+    prog = compile_network([np.ones((8, 8), bool)], ["forward"], "sparse_pe_16", 1, "sample")
+    with pytest.raises(ProgramFitError, match=r"cannot run on the RTL|exceeds"):
+        op_load(prog.ops[0], replace(PROFILE, act_buf_words=4))
 
 
 def test_model_of_other_profile_is_refused(model):
