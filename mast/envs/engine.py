@@ -187,10 +187,11 @@ class CombatEngine:
         self._units = np.arange(u)
         self._unit_base = np.arange(u)[None, :] * u
         self.reach = self.weapon_range[:, None] + self.radius[:, None] + self.radius[None, :]
+        self.reach = self.reach.astype(np.float32)
         self._reach_flat = self.reach.ravel()
-        self._scan_edge = self.scan_range[:, None] + self.radius[None, :]
-        self._threat_penalty = NON_THREAT_PENALTY * self.non_threat[None, :]
-        self._rsum = self.radius[:, None] + self.radius[None, :]
+        self._scan_edge = (self.scan_range[:, None] + self.radius[None, :]).astype(np.float32)
+        self._threat_penalty = (NON_THREAT_PENALTY * self.non_threat[None, :]).astype(np.float32)
+        self._rsum = (self.radius[:, None] + self.radius[None, :]).astype(np.float32)
         self._has_shields = bool((self.shield_max > 0).any())
         self._has_healers = bool(self.healer.any())
         self._start = np.concatenate(
@@ -274,8 +275,8 @@ class CombatEngine:
     def distances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pairwise offsets ``dx, dy`` (``pos[j] - pos[i]`` at ``[e, i, j]``) and centre
         distances, each ``(n_envs, n_units, n_units)``."""
-        x = self.pos[..., 0].copy()
-        y = self.pos[..., 1].copy()
+        x = self.pos[..., 0].astype(np.float32)
+        y = self.pos[..., 1].astype(np.float32)
         dx = x[:, None, :] - x[:, :, None]
         dy = y[:, None, :] - y[:, :, None]
         return dx, dy, np.sqrt(dx * dx + dy * dy)
@@ -430,7 +431,7 @@ class CombatEngine:
         share) in the battles ``envs`` (all when None). Returns the battles that had
         overlaps."""
         pos = self.pos if envs is None else self.pos[envs]
-        x, y = pos[..., 0], pos[..., 1]
+        x, y = pos[..., 0].astype(np.float32), pos[..., 1].astype(np.float32)
         dx = x[:, None, :] - x[:, :, None]
         dy = y[:, None, :] - y[:, :, None]
         dist = np.sqrt(dx * dx + dy * dy)

@@ -103,59 +103,45 @@ class Features:
         eng = self.engine
         a, n = self.n_agents, self.n_enemies
         e = eng.n_envs
-        pos = eng.pos
+        f32 = np.float32
+        x = eng.pos[..., 0].astype(f32)
+        y = eng.pos[..., 1].astype(f32)
         alive = eng.alive
-        me = pos[:, :a, None, :]
-        hp_frac = eng.hp / eng.hp_max
-        sh_frac = eng.shield * self.inv_shield
-        out = np.zeros((e, a, self.obs_size), dtype=np.float32)
+        me_alive = alive[:, :a, None]
+        hp_frac = (eng.hp / eng.hp_max).astype(f32)
+        sh_frac = (eng.shield * self.inv_shield).astype(f32)
+        out = np.zeros((e, a, self.obs_size), dtype=f32)
         out[..., :4] = avail[..., 2:6]
-        # enemies
-        rel = pos[:, None, a:, :] - me
-        dist = np.sqrt(np.einsum("eauk,eauk->eau", rel, rel))
-        vis = (dist < SIGHT_RANGE) & alive[:, None, a:] & alive[:, :a, None]
-        f = np.zeros((e, a, n, self.nf_en))
-        f[..., 0] = avail[..., N_ACTIONS_NO_ATTACK:]
-        f[..., 1] = dist / SIGHT_RANGE
-        f[..., 2:4] = rel / SIGHT_RANGE
-        f[..., 4] = hp_frac[:, None, a:]
-        k = 5
-        if self.sb_en:
-            f[..., 5] = sh_frac[:, None, a:]
-            k = 6
-        if self.bits:
-            f[..., k:] = self.onehot[a:]
-        f *= vis[..., None]
         o = 4
-        out[..., o : o + n * self.nf_en] = f.reshape(e, a, -1)
-        o += n * self.nf_en
-        # other allies
+        blocks = [(np.arange(a, a + n)[None, :].repeat(a, 0), self.nf_en, self.sb_en, True)]
         if a > 1:
-            oth = self.others
-            rel = pos[:, oth, :] - me
-            dist = np.sqrt(np.einsum("eauk,eauk->eau", rel, rel))
-            vis = (dist < SIGHT_RANGE) & alive[:, oth] & alive[:, :a, None]
-            g = np.zeros((e, a, a - 1, self.nf_al))
-            g[..., 0] = 1.0
-            g[..., 1] = dist / SIGHT_RANGE
-            g[..., 2:4] = rel / SIGHT_RANGE
-            g[..., 4] = hp_frac[:, oth]
-            k = 5
-            if self.sb_al:
-                g[..., 5] = sh_frac[:, oth]
-                k = 6
+            blocks.append((self.others, self.nf_al, self.sb_al, False))
+        for idx, nf, sb, is_enemy in blocks:
+            k = idx.shape[1]
+            dx = x[:, idx] - x[:, :a, None]
+            dy = y[:, idx] - y[:, :a, None]
+            dist = np.sqrt(dx * dx + dy * dy)
+            vis = (dist < SIGHT_RANGE) & alive[:, idx] & me_alive
+            f = np.zeros((e, a, k, nf), dtype=f32)
+            f[..., 0] = avail[..., N_ACTIONS_NO_ATTACK:] if is_enemy else 1.0
+            f[..., 1] = dist / SIGHT_RANGE
+            f[..., 2] = dx / SIGHT_RANGE
+            f[..., 3] = dy / SIGHT_RANGE
+            f[..., 4] = hp_frac[:, idx]
+            if sb:
+                f[..., 5] = sh_frac[:, idx]
             if self.bits:
-                g[..., k:] = self.onehot[oth]
-            g *= vis[..., None]
-            out[..., o : o + (a - 1) * self.nf_al] = g.reshape(e, a, -1)
-            o += (a - 1) * self.nf_al
+                f[..., 5 + sb :] = self.onehot[idx]
+            f *= vis[..., None]
+            out[..., o : o + k * nf] = f.reshape(e, a, -1)
+            o += k * nf
         # own
         out[..., o] = hp_frac[:, :a]
         if self.sb_al:
             out[..., o + 1] = sh_frac[:, :a]
         if self.bits:
             out[..., o + 1 + self.sb_al :] = self.onehot[:a]
-        out *= alive[:, :a, None]
+        out *= me_alive
         return out
 
     def state(self, last_action: np.ndarray) -> np.ndarray:

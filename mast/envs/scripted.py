@@ -6,8 +6,11 @@ import numpy as np
 
 from mast.envs.builtin import BuiltinBatchEnv
 from mast.envs.features import N_ACTIONS_NO_ATTACK
+from mast.errors import UserError
 
-__all__ = ["focus_fire_actions", "random_actions", "run_episodes"]
+__all__ = ["POLICIES", "focus_fire_actions", "random_actions", "run_episodes"]
+
+POLICIES = ("focus_fire", "random")
 
 STOP = 1
 
@@ -47,6 +50,8 @@ def run_episodes(env: BuiltinBatchEnv, policy: str = "focus_fire", seed: int = 0
 
     Returns ``{"win_rate", "mean_return", "mean_length"}`` over the ``n_envs`` episodes.
     """
+    if policy not in POLICIES:
+        raise UserError(f"unknown policy {policy!r}; known policies: {', '.join(POLICIES)}")
     rng = np.random.default_rng(seed)
     env.reset()
     ret = np.zeros(env.n_envs)
