@@ -7,9 +7,10 @@
 one acting step as a :class:`SnapshotCost`. :func:`dense_layers` gives the dense network
 of the same shapes, the reference "same run on dense hardware" is costed on.
 
-Dense references are costed with ``delta_t`` set to :data:`NO_UPDATES` training
-iterations: a dense network has no topology updates, so the amortised dense gradient and
-top-k of a regrowth step vanish from its iteration.
+Dense references are costed with ``RunConfig.topology_updates = False``: a dense network
+has no topology updates, so the amortised dense gradient and top-k of a regrowth step are
+not part of its iteration. The run configuration follows ``cost_models.rundir``'s reading
+of a run folder's settings (the same conversion of ``sparsity.delta_t`` to iterations).
 """
 
 from __future__ import annotations
@@ -28,17 +29,12 @@ from mast.errors import UserError
 from mast.sparsity.layer import SparseLayer
 
 __all__ = [
-    "NO_UPDATES",
     "SnapshotCost",
     "cost_run_config",
     "default_baseline",
     "dense_layers",
     "snapshot_costs",
 ]
-
-NO_UPDATES = 10**12
-"""Training iterations between topology updates used for dense references (none happen)."""
-
 
 @dataclass(frozen=True)
 class SnapshotCost:
@@ -95,14 +91,18 @@ def cost_run_config(cfg: TrainConfig, episode_limit: int) -> RunConfig:
     ``episode_limit + 1`` steps. An iteration follows ``env.n_envs / updates_per_rollout``
     collected episodes; topology updates every ``sparsity.delta_t`` environment steps are
     converted to iterations assuming full-length episodes (``episode_limit`` steps), so the
-    amortised dense gradient is an upper bound when episodes end early.
+    amortised dense gradient is an upper bound when episodes end early. Methods without
+    topology evolution (dense, static, tiny) have no dense-gradient work.
     """
+    from mast.sparsity.updaters import get_method
+
     eps_per_iter = max(1, round(cfg.env.n_envs / max(1, cfg.learner.updates_per_rollout)))
     steps_per_iter = eps_per_iter * episode_limit
     return RunConfig(
         batch_size=cfg.learner.batch_size, episode_limit=int(episode_limit),
         episodes_per_iteration=eps_per_iter,
         delta_t=max(1, round(cfg.sparsity.delta_t / steps_per_iter)), t_max=cfg.run.t_max,
+        topology_updates=bool(get_method(cfg.sparsity.method).dynamic),
     )  # fmt: skip
 
 
@@ -120,7 +120,7 @@ def snapshot_costs(
     """Cost ``layers`` on ``profile``; ``dense=True`` costs the dense network, no updates."""
     if dense:
         layers = dense_layers(layers)
-        run = dataclasses.replace(run, delta_t=NO_UPDATES)
+        run = dataclasses.replace(run, topology_updates=False)
     stripped = [dataclasses.replace(lay, values=None) for lay in layers]
     return SnapshotCost.from_report(evaluate(profile, stripped, run))
 

@@ -37,7 +37,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from codesign.costing import NO_UPDATES, SnapshotCost, cost_run_config, snapshot_costs
+from codesign.costing import SnapshotCost, cost_run_config, snapshot_costs
 from hw.profiles import HwProfile
 from mast.sparsity.layer import SparseLayer
 
@@ -118,7 +118,7 @@ class HwTrace:
         self.path = Path(run.run_dir) / TRACE_FILE
         meta = {
             "profile": self.profile.to_dict(), "baseline": self.baseline.to_dict(),
-            "run_config": dataclasses.asdict(self.run_cfg), "no_updates_delta_t": NO_UPDATES,
+            "run_config": dataclasses.asdict(self.run_cfg),
             "layers": [lay.name for lay in layers], "verify": self.checker is not None,
             "dense": self.dense.as_dict(), "dense_baseline": self.base.as_dict(),
         }  # fmt: skip
