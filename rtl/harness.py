@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 """Repository root."""
 
 _BUILDS: dict[str, Build] = {}
+_NOT_IN_VERILOG = frozenset({"__init__.py", "fit.py"})
+"""RTL package files that do not change the generated Verilog (not hashed)."""
 
 
 class ToolchainError(ValueError):
@@ -75,7 +77,8 @@ def _waves() -> bool:
 def _digest(profile: HwProfile, waves: bool) -> str:
     h = hashlib.sha256(profile.to_json().encode())
     for src in sorted((ROOT / "hw" / "rtl").glob("*.py")):
-        h.update(src.read_bytes())
+        if src.name not in _NOT_IN_VERILOG:
+            h.update(src.read_bytes())
     h.update(b"waves" if waves else b"")
     return h.hexdigest()[:12]
 

@@ -1,81 +1,59 @@
-"""Constrained-random programs and the host-side loading of one op into the RTL.
+"""Host-side loading of one op into the RTL (runs inside the cocotb simulation).
 
-:func:`random_case` draws a masked layer (sparsity 0-0.98), a shape that fits the profile
-and integer operands, and compiles one kernel with :func:`hw.compiler.compile_layer`.
 :func:`execute` writes the op's memory images (:meth:`hw.program.Op.memory_images`) and
 registers through the host port, runs it, and reads the output back in the layout of
-``sim``'s :class:`~sim.result.OpResult` ``output``.
+``sim``'s :class:`~sim.result.OpResult` ``output``. Only light modules are imported here
+(no compiler), so a simulation starts quickly.
 """
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from hw.compiler import compile_layer, encode_tiles
 from hw.profiles import HwProfile
-from hw.program import Op, Program
+from hw.program import Op
 from hw.rtl import OP_KINDS, check_fits
 from hw.timing import tile_count
 
 from .driver import Host
 
-__all__ = ["Case", "execute", "random_case"]
+__all__ = ["Job", "execute", "read_jobs", "write_jobs"]
 
 
 @dataclass(frozen=True, eq=False)
-class Case:
-    """One random program (one layer, one kernel) and its integer operands."""
+class Job:
+    """One op to run on the RTL with ``sim``'s answer."""
 
-    program: Program
+    label: str
+    """Names the program, its seed and the op (printed on a mismatch)."""
+    op: Op
     x: np.ndarray
-    """The layer's input, ``in x M``."""
-    dy: np.ndarray
-    """The layer's output gradient, ``out x M``."""
-
-    def operands(self, op: Op) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(x, dy)`` in the op's orientation (``K x M``, ``N x M``)."""
-        if op.purpose == "input_grad":
-            return self.dy, None
-        if op.purpose == "forward":
-            return self.x, None
-        return self.x, self.dy
+    dy: np.ndarray | None
+    tiles: np.ndarray | None
+    """Stationary tiles of ``dY`` for a systolic weight-gradient op, else ``None``."""
+    want: np.ndarray
+    """``sim``'s integer output."""
+    want_cycles: int
+    """``sim``'s cycle count."""
 
 
-def _operands(rng: np.random.Generator, shape, profile: HwProfile) -> np.ndarray:
-    """Mostly moderate values; one draw in four spans the full range (saturation)."""
-    if rng.random() < 0.25:
-        return rng.integers(profile.operand_min, profile.operand_max + 1, size=shape)
-    hi = min(profile.operand_max, 1 << (profile.frac_bits + 2))
-    return rng.integers(-hi, hi + 1, size=shape)
+def write_jobs(path: str | Path, jobs: list[Job]) -> Path:
+    """Store jobs for the testbench (a generated file in the build folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        pickle.dump(jobs, fh)
+    return path
 
 
-def random_case(rng: np.random.Generator, profile: HwProfile, kernel: str, dataflow: str,
-                max_dim: int, max_m: int) -> Case:  # fmt: skip
-    """A random layer, compiled for ``kernel`` (``forward`` ... ``dense_grad``)."""
-    sparsity = float(rng.choice([0.0, 0.5, 0.8, 0.9, 0.95, 0.98, rng.random() * 0.98]))
-    for _ in range(100):
-        out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
-        m = int(rng.integers(1, max_m + 1))
-        if dataflow == "row" and rng.random() < 0.6:
-            # Few long rows and small batches: the balancer splits rows across PEs.
-            out_dim = int(rng.integers(1, profile.n_pe + 1))
-            in_dim = int(rng.integers(max(1, max_dim // 2), 2 * max_dim + 1))
-            m = int(rng.integers(1, 3))
-        mask = rng.random((out_dim, in_dim)) >= sparsity
-        w = _operands(rng, mask.shape, profile)
-        w = np.where(w == 0, 1, w) * mask
-        x = _operands(rng, (in_dim, m), profile)
-        dy = _operands(rng, (out_dim, m), profile)
-        try:
-            program = compile_layer(
-                w, kernel, profile, m, dataflow if profile.is_sparse else "auto"
-            )
-        except ValueError:
-            continue
-        return Case(program, x, dy)
-    raise RuntimeError(f"no {kernel} case fits profile {profile.name!r} within max_dim={max_dim}")
+def read_jobs(path: str | Path) -> list[Job]:
+    """Jobs written by :func:`write_jobs` in this session."""
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
 
 
 def _bank_words(profile: HwProfile) -> int:
@@ -83,12 +61,16 @@ def _bank_words(profile: HwProfile) -> int:
 
 
 async def execute(
-    host: Host, op: Op, x: np.ndarray, dy: np.ndarray | None
+    host: Host, op: Op, x: np.ndarray, dy: np.ndarray | None, tiles: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
-    """Load, run and read back one op; returns ``(output, cycles)`` as ``sim`` shapes them."""
+    """Load, run and read back one op; returns ``(output, cycles)`` as ``sim`` shapes them.
+
+    ``tiles``: for a systolic weight-gradient op, the stationary tiles of ``dY``
+    (:func:`hw.compiler.encode_tiles`).
+    """
     check_fits(host.profile, op)
     if op.dataflow == "systolic":
-        return await _execute_gemm(host, op, x, dy)
+        return await _execute_gemm(host, op, x, dy, tiles)
     if op.dataflow == "row":
         return await _execute_row(host, op, x)
     return await _execute_sample(host, op, x, dy)
@@ -175,21 +157,17 @@ def _limit(op: Op, p: HwProfile) -> int:
     return (t + 2) * (op.stream_length + op.k + op.n + p.pipeline_depth + 16) + 100
 
 
-def gemm_operands(profile: HwProfile, op: Op, x: np.ndarray, dy: np.ndarray | None):
-    """``(tiles, X, N, K, M)`` of the GEMM a systolic op runs.
-
-    Weight gradients keep ``dY`` stationary and stream ``X^T``: the GEMM is
-    ``(N x M)(M x K)``; the host then keeps the mask's words of the ``N x K`` result.
-    """
-    if "weight_tiles" in op.arrays:
-        return op.arrays["weight_tiles"].reshape(-1), np.asarray(x), op.n, op.k, op.m
-    tiles = encode_tiles(np.asarray(dy), profile).reshape(-1)
-    return tiles, np.asarray(x).T, op.n, op.m, op.k
-
-
-async def _execute_gemm(host: Host, op: Op, x: np.ndarray, dy: np.ndarray | None):
+async def _execute_gemm(host: Host, op: Op, x: np.ndarray, dy, tiles: np.ndarray | None):
+    # Weight gradients keep dY stationary and stream X^T: the GEMM (N x M)(M x K); the
+    # host keeps the mask's words of the N x K result.
     p = host.profile
-    tiles, xs, n, k, m = gemm_operands(p, op, x, dy)
+    if "weight_tiles" in op.arrays:
+        tiles, xs, n, k, m = op.arrays["weight_tiles"], np.asarray(x), op.n, op.k, op.m
+    elif tiles is None:
+        raise ValueError(f"op {op.name!r}: a systolic weight gradient needs the tiles of dY")
+    else:
+        xs, n, k, m = np.asarray(x).T, op.n, op.m, op.k
+    tiles = np.asarray(tiles).reshape(-1)
     await host.write("weight_tiles", tiles, p.operand_bits)
     await host.write("act_sram", xs.reshape(-1), p.operand_bits)
     await host.set_registers({"k": k, "n": n, "m": m})

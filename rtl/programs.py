@@ -1,0 +1,121 @@
+"""Constrained-random programs and their ``sim`` reference, prepared outside the simulator.
+
+:func:`random_case` draws a masked layer (sparsities 0 to 0.98), a shape that fits the
+profile and integer operands (one draw in four spans the full operand range, so
+saturation is exercised), and compiles one kernel with :func:`hw.compiler.compile_layer`.
+:func:`make_jobs` turns cases into :class:`~rtl.ops.Job` records holding every op, its
+operands and ``sim``'s output and cycle count; :func:`check_random` stores them in the
+build folder and runs ``rtl/tb_accel.py`` on them, so the simulation process needs
+neither the compiler nor the training stack.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.compiler import compile_layer, encode_tiles
+from hw.profiles import HwProfile
+from hw.program import Op, Program
+from sim import simulate_op
+
+from .harness import build, run_testbench
+from .ops import Job, write_jobs
+
+__all__ = ["Case", "check_random", "make_jobs", "random_case"]
+
+SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)
+"""Sparsity levels drawn (plus one uniform draw in ``[0, 0.98)``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Case:
+    """One random program (one layer, one kernel) and its integer operands."""
+
+    program: Program
+    x: np.ndarray
+    """The layer's input, ``in x M``."""
+    dy: np.ndarray
+    """The layer's output gradient, ``out x M``."""
+
+    def operands(self, op: Op) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(x, dy)`` in the op's orientation (``K x M``, ``N x M``)."""
+        if op.purpose == "input_grad":
+            return self.dy, None
+        if op.purpose == "forward":
+            return self.x, None
+        return self.x, self.dy
+
+
+def _operands(rng: np.random.Generator, shape, profile: HwProfile) -> np.ndarray:
+    if rng.random() < 0.25:
+        return rng.integers(profile.operand_min, profile.operand_max + 1, size=shape)
+    hi = min(profile.operand_max, 1 << (profile.frac_bits + 2))
+    return rng.integers(-hi, hi + 1, size=shape)
+
+
+def random_case(rng: np.random.Generator, profile: HwProfile, kernel: str, dataflow: str,
+                max_dim: int, max_m: int) -> Case:  # fmt: skip
+    """A random layer compiled for ``kernel`` (``forward`` ... ``dense_grad``).
+
+    ``dataflow`` (``sample`` or ``row``) applies to SpMM on sparse profiles. Row-parallel
+    draws favour few long rows and small batches so that the balancer splits rows.
+    """
+    sparsity = float(rng.choice([*SPARSITIES, rng.random() * 0.98]))
+    for _ in range(100):
+        out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
+        m = int(rng.integers(1, max_m + 1))
+        mask = rng.random((out_dim, in_dim)) >= sparsity
+        if dataflow == "row" and rng.random() < 0.6:
+            out_dim = int(rng.integers(1, profile.n_pe + 1))
+            in_dim = int(rng.integers(max(1, max_dim // 2), 2 * max_dim + 1))
+            m = int(rng.integers(1, 3))
+            mask = rng.random((out_dim, in_dim)) >= min(sparsity, 0.5)
+        w = _operands(rng, mask.shape, profile)
+        w = np.where(w == 0, 1, w) * mask
+        x = _operands(rng, (in_dim, m), profile)
+        dy = _operands(rng, (out_dim, m), profile)
+        flow = dataflow if profile.is_sparse and kernel in ("forward", "input_grad") else "auto"
+        try:
+            program = compile_layer(w, kernel, profile, m, flow)
+        except ValueError:
+            continue
+        return Case(program, x, dy)
+    raise RuntimeError(f"no {kernel} case fits profile {profile.name!r} within max_dim={max_dim}")
+
+
+def make_jobs(profile: HwProfile, kernel: str, dataflow: str, count: int, seed: int,
+              max_dim: int, max_m: int) -> list[Job]:  # fmt: skip
+    """Every op of ``count`` random programs (program ``i`` drawn from seed ``[seed, i]``)."""
+    jobs = []
+    for i in range(count):
+        case = random_case(np.random.default_rng([seed, i]), profile, kernel, dataflow,
+                           max_dim, max_m)  # fmt: skip
+        for op in case.program.ops:
+            x, dy = case.operands(op)
+            ref = simulate_op(case.program, op, x, dy)
+            tiles = None
+            if op.dataflow == "systolic" and "weight_tiles" not in op.arrays:
+                tiles = encode_tiles(np.asarray(dy), profile)
+            label = (f"program {i} (seed=[{seed}, {i}]) op {op.name} {op.dataflow} "
+                     f"K={op.k} N={op.n} M={op.m}")  # fmt: skip
+            jobs.append(Job(label, op, x, dy, tiles, np.asarray(ref.output), int(ref.cycles)))
+    return jobs
+
+
+def check_random(profile: HwProfile, kernel: str, dataflow: str, count: int, seed: int,
+                 max_dim: int = 16, max_m: int = 12) -> int:  # fmt: skip
+    """Run ``count`` random programs of one kernel on ``profile``'s RTL; return the ops run.
+
+    ``MAST_PROGRAMS`` scales ``count``; ``MAST_SEED`` replaces ``seed``. Raises
+    ``AssertionError`` (with the failing seeds) on any mismatch against ``sim``.
+    """
+    count = max(1, round(count * float(os.environ.get("MAST_PROGRAMS", "1"))))
+    seed = int(os.environ.get("MAST_SEED", seed))
+    jobs = make_jobs(profile, kernel, dataflow, count, seed, max_dim, max_m)
+    directory = build(profile).directory
+    path = write_jobs(directory / "jobs" / f"{kernel}-{dataflow}-{seed}.pkl", jobs)
+    run_testbench(profile, "tb_accel", jobs=path, seed=seed)
+    return len(jobs)

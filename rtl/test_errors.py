@@ -1,0 +1,60 @@
+"""Bad input to the RTL generators and loaders fails early with a message naming it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw.compiler import ProgramFitError, compile_layer
+from hw.profiles import ProfileError, get_profile
+from hw.rtl import build_top, check_fits, check_program, generate_verilog
+from hw.rtl.pe import SparsePE
+from hw.rtl.systolic import SystolicArray
+from hw.rtl.top import SparseTop
+
+
+def test_unknown_profile_name_lists_the_known_ones(tmp_path):
+    with pytest.raises(ProfileError, match=r"unknown hardware profile 'sparse_pe_5'; known: .*"):
+        generate_verilog("sparse_pe_5", tmp_path)
+    with pytest.raises(ProfileError, match=r"unknown hardware profile 'nope'"):
+        build_top("nope")
+
+
+def test_blocks_reject_a_profile_of_the_wrong_kind():
+    with pytest.raises(ValueError, match=r"SparsePE needs a sparse profile, got 'systolic_2x2'"):
+        SparsePE(get_profile("systolic_2x2"))
+    with pytest.raises(
+        ValueError, match=r"SystolicArray needs a systolic profile, got 'sparse_pe_4'"
+    ):
+        SystolicArray(get_profile("sparse_pe_4"))
+    with pytest.raises(TypeError, match=r"SparseTop needs an HwProfile, got 'sparse_pe_4'"):
+        SparseTop("sparse_pe_4")
+
+
+def test_broadcast_wider_than_the_banks_is_rejected():
+    bad = get_profile("sparse_pe_4").__class__.from_dict(
+        {"base": "sparse_pe_4", "name": "wide_bus", "bcast_words": 8, "act_buf_words": 64}
+    )
+    with pytest.raises(ValueError, match=r"bcast_words=8 must be <= n_pe=4"):
+        build_top(bad).elaborate(None)
+
+
+def test_an_op_that_does_not_fit_names_the_field():
+    small, big = get_profile("sparse_pe_4"), get_profile("sparse_pe_64")
+    program = compile_layer(np.ones((8, 100), dtype=bool), "forward", big, 4, "sample")
+    with pytest.raises(
+        ProgramFitError, match=r"K=100 exceeds act_buf_words=64 of the RTL of profile 'sparse_pe_4'"
+    ):
+        check_fits(small, program.ops[0])
+    with pytest.raises(ProgramFitError, match=r"compiled for profile 'sparse_pe_64' cannot run"):
+        check_program(small, program)
+    gemm = compile_layer(np.ones((3, 3), dtype=bool), "forward", "systolic_2x2", 2)
+    with pytest.raises(ProgramFitError, match=r"dataflow 'systolic' does not run on profile"):
+        check_fits(small, gemm.ops[0])
+
+
+def test_systolic_output_rows_limit_is_checked():
+    prof = get_profile("systolic_2x2")
+    program = compile_layer(np.ones((3, 1), dtype=bool), "forward", prof, 1200)
+    with pytest.raises(ProgramFitError, match=r"ceil\(N/cols\)\*M=2400 exceeds out_sram rows=2048"):
+        check_fits(prof, program.ops[0])
