@@ -84,7 +84,7 @@ def _main(
     parser = build_parser()
     if extra_args_hook is not None:
         extra_args_hook(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.list_presets:
         print("\n".join(preset_names()))
         return 0

@@ -9,7 +9,6 @@ columns to every metrics row.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,6 +91,31 @@ def make_env(name: str, map_name: str, n_envs: int, seed: int):
     return make_batch_env(name, map_name=map_name, n_envs=n_envs, seed=seed)
 
 
+def env_rng_state(env) -> list | None:
+    """Random state of a built-in batch environment between episodes (its per-battle
+    start-jitter generators); ``None`` for environments that do not expose one."""
+    rngs = getattr(getattr(env, "engine", None), "_rngs", None)
+    return None if rngs is None else [g.bit_generator.state for g in rngs]
+
+
+def set_env_rng_state(env, state: list | None) -> None:
+    """Restore :func:`env_rng_state` output (no-op for ``None``)."""
+    rngs = getattr(getattr(env, "engine", None), "_rngs", None)
+    if state is None or rngs is None:
+        return
+    for g, st in zip(rngs, state, strict=True):
+        g.bit_generator.state = st
+
+
+def env_agent_types(env) -> list[int] | None:
+    """Unit-type index of every agent (first-appearance order), if the env has a map spec."""
+    allies = getattr(getattr(env, "spec", None), "allies", None)
+    if allies is None:
+        return None
+    names = list(dict.fromkeys(allies))
+    return [names.index(a) for a in allies]
+
+
 def epsilon_at(cfg: TrainConfig, t_env: int) -> float:
     """Linearly annealed exploration rate at ``t_env``."""
     lc = cfg.learner
@@ -119,6 +143,8 @@ class _Trainer:
         self.env = make_env(ec.name, ec.map_name, ec.n_envs, rc.seed)
         self.test_env = make_env(ec.name, ec.map_name, ec.test_episodes, rc.seed + TEST_SEED_OFFSET)
         info = dict(self.env.get_env_info())
+        if "agent_types" not in info and env_agent_types(self.env) is not None:
+            info["agent_types"] = env_agent_types(self.env)
         self.learner = make_learner(cfg, info)
         self.runner = EpisodeRunner(self.env, self.learner.controller, self.act_gen)
         self.test_runner = EpisodeRunner(self.test_env, self.learner.controller, self.test_gen)
@@ -196,10 +222,7 @@ class _Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, wall: float) -> dict:
-        try:
-            envs = pickle.dumps((self.env, self.test_env))
-        except (pickle.PicklingError, TypeError, AttributeError):
-            envs = None
+        envs = [env_rng_state(self.env), env_rng_state(self.test_env)]
         return {
             "config": config_to_dict(self.cfg),
             "t_env": self.run.t_env,
@@ -230,9 +253,8 @@ class _Trainer:
         self.np_rng.bit_generator.state = rng["numpy"]
         self.act_gen.set_state(rng["act"])
         self.test_gen.set_state(rng["test"])
-        if state["envs"] is not None:
-            self.env, self.test_env = pickle.loads(state["envs"])
-            self.runner.env, self.test_runner.env = self.env, self.test_env
+        set_env_rng_state(self.env, state["envs"][0])
+        set_env_rng_state(self.test_env, state["envs"][1])
         self.last = dict(state["last"])
         self.wall_before = float(state["wall_s"])
         self.loss, self.td, self.test_stats = state["loss"], state["td"], state["test_stats"]

@@ -1,0 +1,112 @@
+"""Training configuration: presets, typed overrides and their error messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from mast.config import (
+    ALGS,
+    METHODS,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    diff_configs,
+    load_preset,
+    preset_names,
+    resolve_config,
+)
+from mast.errors import UserError
+
+
+def test_default_is_mast_qmix_90_on_3m():
+    cfg = resolve_config()
+    assert (cfg.learner.alg, cfg.sparsity.method, cfg.env.map_name) == ("qmix", "mast", "3m")
+    assert cfg.sparsity.sparsity == pytest.approx(0.9)
+    assert cfg.targets.bootstrap == "soft_mellowmax" and cfg.targets.kind == "hybrid"
+    assert cfg.buffer.on_fraction > 0
+
+
+@pytest.mark.parametrize("alg", ALGS)
+@pytest.mark.parametrize("method", METHODS)
+def test_every_alg_method_preset_loads(alg, method):
+    cfg = load_preset(f"{alg}_{method}")
+    assert cfg.learner.alg == alg and cfg.sparsity.method == method
+    assert f"{alg}_{method}" in preset_names()
+
+
+def test_dense_baseline_uses_pymarl_targets():
+    cfg = load_preset("qmix_dense")
+    assert (cfg.targets.kind, cfg.targets.bootstrap, cfg.buffer.on_fraction) == (
+        "one_step",
+        "double_q",
+        0.0,
+    )
+
+
+def test_overrides_are_typed():
+    cfg = apply_overrides(
+        TrainConfig(),
+        ["learner.lr=1e-3", "sparsity.delta_t=5000", "agent.per_type=true",
+         "sparsity.dense_layers=[agent.fc1.weight]", "run.t_max=2e5"],
+    )  # fmt: skip
+    assert cfg.learner.lr == 1e-3 and isinstance(cfg.learner.lr, float)
+    assert cfg.sparsity.delta_t == 5000 and cfg.agent.per_type is True
+    assert cfg.sparsity.dense_layers == ("agent.fc1.weight",)
+    assert cfg.run.t_max == 200000 and isinstance(cfg.run.t_max, int)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("learner.lrr=1", "unknown config key 'learner.lrr'"),
+        ("nogroup.x=1", "unknown config key 'nogroup'"),
+        ("learner.lr=fast", "bad value 'fast' for learner.lr: expected a number"),
+        ("run.t_max=1.5", "bad value '1.5' for run.t_max: expected an integer"),
+        ("agent.per_type=maybe", "bad value 'maybe' for agent.per_type: expected true or false"),
+        ("learner.alg=dqn", "unknown learner.alg 'dqn'; known: vdn, qmix, ow_qmix, cw_qmix, res"),
+        ("sparsity.method=prune", "unknown sparse method 'prune'"),
+        ("learner", "bad override 'learner': expected group.field=value"),
+        ("learner=3", "config key 'learner' is a group"),
+    ],
+)
+def test_bad_override_names_key_and_value(override, message):
+    with pytest.raises(UserError, match=None) as e:
+        apply_overrides(TrainConfig(), [override])
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_sparsity_out_of_range():
+    for bad in ("1.0", "-0.1"):
+        with pytest.raises(UserError, match="sparsity"):
+            resolve_config(flags={"sparsity.sparsity": bad})
+
+
+def test_unknown_names():
+    with pytest.raises(UserError, match="unknown algorithm 'dqn'; known: vdn"):
+        resolve_config(alg="dqn")
+    with pytest.raises(UserError, match="unknown method 'prune'; known: dense, tiny"):
+        resolve_config(method="prune")
+    with pytest.raises(UserError, match="unknown preset 'nope'; known: .*qmix_mast"):
+        resolve_config("nope")
+
+
+def test_yaml_file_with_base_and_malformed_yaml(tmp_path):
+    good = tmp_path / "mine.yaml"
+    good.write_text("base: qmix_dense\nlearner: {lr: 0.001}\nenv: {map_name: 2s3z}\n")
+    cfg = resolve_config(str(good))
+    assert cfg.learner.lr == 0.001 and cfg.env.map_name == "2s3z"
+    assert cfg.sparsity.method == "dense"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learner: {lr: [1, 2\n")
+    with pytest.raises(UserError, match=r"malformed YAML in '.*bad.yaml' \(line \d+\)"):
+        resolve_config(str(bad))
+    with pytest.raises(UserError, match="config file '.*missing.yaml' does not exist"):
+        resolve_config(str(tmp_path / "missing.yaml"))
+
+
+def test_dict_round_trip_and_diff():
+    cfg = apply_overrides(resolve_config(), ["learner.batch_size=8", "targets.sm_omega=5"])
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+    assert diff_configs(cfg, resolve_config()) == ["learner.batch_size", "targets.sm_omega"]
