@@ -194,6 +194,14 @@ class CombatEngine:
         self._rsum = (self.radius[:, None] + self.radius[None, :]).astype(np.float32)
         self._has_shields = bool((self.shield_max > 0).any())
         self._has_healers = bool(self.healer.any())
+        a = spec.n_agents
+        sides = (slice(0, a), slice(a, u))
+        self._fight_blocks = [(sides[0], sides[1]), (sides[1], sides[0])]
+        self._heal_blocks = [
+            (np.flatnonzero(self.healer[side]) + side.start, side)
+            for side in sides
+            if self.healer[side].any()
+        ]
         self._start = np.concatenate(
             [
                 self._formation(spec.allies, spec.ally_start, spec.enemy_start),
@@ -397,7 +405,11 @@ class CombatEngine:
 
     def _acquire(self, dist: np.ndarray) -> None:
         """Targets for attack-moving and idle units (nearest threat; healers: the most
-        hurt friend in sight); attack-movers keep a target while it is within reach."""
+        hurt friend in sight); attack-movers keep a target while it is within reach.
+
+        Fighters only look at the opposing side's slots and healers at their own side's,
+        so the work is ``O(n_agents * n_enemies)`` per battle, not ``O(n_units^2)``.
+        """
         alive = self.alive
         kind = self.kind
         tc = np.maximum(self.target, 0)
@@ -407,24 +419,26 @@ class CombatEngine:
         pick = alive & ((am & ~keep) | ((kind == IDLE) & ~self.healer))
         if not pick.any():
             return
-        atk = self.target[:, :, None] == self._units
-        attacked_by = np.swapaxes(atk, 1, 2)
-        ok = self.can_hit[None] & alive[:, None, :]
-        scan = (dist <= self._scan_edge) | attacked_by
-        near = dist <= self.reach
-        amf = am[..., None]
-        ok &= (scan & amf) | (near & ~amf)
-        score = dist + self._threat_penalty
-        if self._has_healers:
-            hurt = 1.0 - self.hp / self.hp_max
-            h_ok = self.heal_ok[None] & alive[:, None, :] & (dist <= HEAL_SIGHT)
-            hrow = self.healer[None, :, None]
-            ok = (h_ok & hrow) | (ok & ~hrow)
-            score = score - (100.0 * hurt[:, None, :] + self._threat_penalty) * hrow
-        score = score + (~ok) * 1e9
-        best = score.argmin(axis=2)
-        found = ok.any(axis=2)
-        self.target[pick] = np.where(found, best, -1)[pick]
+        new = self.target.copy()
+        for rows, cols in self._fight_blocks:
+            if not pick[:, rows].any():
+                continue
+            d = dist[:, rows, cols]
+            attacked_by = self.target[:, None, cols] == np.arange(rows.start, rows.stop)[:, None]
+            amf = am[:, rows, None]
+            reach = (d <= self._scan_edge[rows, cols]) | attacked_by
+            reach = np.where(amf, reach, d <= self.reach[rows, cols])
+            ok = reach & self.can_hit[rows, cols] & alive[:, None, cols]
+            score = d + self._threat_penalty[:, cols] + (~ok) * np.float32(1e9)
+            best = np.where(ok.any(axis=2), score.argmin(axis=2) + cols.start, -1)
+            new[:, rows] = best
+        for rows, cols in self._heal_blocks:
+            d = dist[:, rows][:, :, cols]
+            hurt = (1.0 - self.hp[:, cols] / self.hp_max[cols]).astype(np.float32)
+            ok = self.heal_ok[rows][:, cols] & alive[:, None, cols] & (d <= HEAL_SIGHT)
+            score = d - 100.0 * hurt[:, None, :] + (~ok) * np.float32(1e9)
+            new[:, rows] = np.where(ok.any(axis=2), score.argmin(axis=2) + cols.start, -1)
+        self.target = np.where(pick, new, self.target)
 
     def _separate(self, moving: np.ndarray, envs: np.ndarray | None) -> np.ndarray:
         """One Jacobi sweep pushing overlapping ground units apart (movers take the larger
