@@ -39,6 +39,7 @@ from pathlib import Path
 
 from codesign.costing import SnapshotCost, cost_run_config, snapshot_costs
 from hw.profiles import HwProfile
+from mast.errors import UserError
 from mast.sparsity.layer import SparseLayer
 
 __all__ = ["HwTrace", "META_FILE", "TRACE_FILE", "read_trace"]
@@ -122,7 +123,16 @@ class HwTrace:
             "layers": [lay.name for lay in layers], "verify": self.checker is not None,
             "dense": self.dense.as_dict(), "dense_baseline": self.base.as_dict(),
         }  # fmt: skip
-        (Path(run.run_dir) / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        meta_path = Path(run.run_dir) / META_FILE
+        if self.path.is_file() and meta_path.is_file():
+            old = json.loads(meta_path.read_text())
+            for key in ("profile", "baseline"):
+                if old[key] != meta[key]:
+                    raise UserError(
+                        f"run folder {str(run.run_dir)!r} was traced with {key} "
+                        f"{old[key]['name']!r}; resume it with the same hardware flags"
+                    )
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
         if self.path.is_file():  # resumed run: continue the sums from the last row
             rows = read_trace(run.run_dir)
             if rows:

@@ -103,3 +103,24 @@ def test_metrics_show_the_current_speedup(short_run):
     current = [r for r in rows if int(r["t_env"]) <= int(last["t_env"])][-1]
     want = meta["dense"]["train_cycles"] / float(current["train_cycles"])
     assert math.isclose(float(last["hw_speedup"]), want, rel_tol=1e-9)
+
+
+def test_resume_continues_the_trace(short_run, tmp_path, capsys):
+    import shutil
+
+    from codesign.train import main
+
+    run = tmp_path / "run"
+    shutil.copytree(short_run, run)
+    before = read_trace(run)
+    argv = ["--resume", str(run), "--no-progress"]
+    assert main([*argv, "--hw-profile", "sparse_pe_16", "run.t_max=400"]) == 2
+    assert "was traced with profile 'sparse_pe_64'; resume it with the same hardware flags" in (
+        capsys.readouterr().err)  # fmt: skip
+    assert read_trace(run) == before
+    assert main([*argv, "--hw-profile", "sparse_pe_64", "run.t_max=400"]) == 0
+    after = read_trace(run)
+    assert after[: len(before)] == before and len(after) > len(before)
+    cum = [float(r["cum_time_s"]) for r in after]
+    assert cum == sorted(cum) and cum[-1] > cum[len(before) - 1]
+    assert int(after[-1]["t_env"]) >= 400
