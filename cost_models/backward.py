@@ -33,10 +33,9 @@ def add_backward(g, b, run, fwd) -> None:
     ratio, ob = b.spill
     mix = _mixing(b, run, "fwd", *fwd["fwd"])
     tmix = _mixing(b, run, "target_fwd", *fwd["target_fwd"])
-    actions = sum(lay.n_out for lay in net.outputs(net.agent))
     loss = W._add(g, Kernel("loss", "loss", "vector", batch * (n_t - 1) * net.n_agents,
-                            label="loss", ops_per_elem=W.LOSS_OPS_PER_ACTION * actions
-                            / net.n_agents + W.LOSS_OPS, words_per_elem=2.0),
+                            label="loss", ops_per_elem=W.LOSS_OPS_PER_ACTION * net.actions
+                            + W.LOSS_OPS, words_per_elem=2.0),
                   [mix, tmix])  # fmt: skip
     mix_bwd = W._add(g, Kernel("dx:mix", "dx", "vector", g.nodes[mix]["kernel"].m, label="mix",
                                ops_per_elem=2 * W.MIX_OPS, words_per_elem=3.0),
@@ -78,9 +77,10 @@ def add_backward(g, b, run, fwd) -> None:
                 grad.setdefault(i, []).append((a, bnd, node))
         return node
 
+    cells_by_label = {c.label: c for c in net.cells}
     for group, steps, single in ((net.mixer, n_t - 1, True), (net.agent, n_t, False)):
         for u in reversed(W._units(net, group)):
-            if u != "cell":
+            if u not in cells_by_label:
                 lay = net.by_name[u]
                 srcs = grad[lay.name]
                 grads(lay, sorted({n for (_, _, n) in srcs}), steps)
@@ -88,14 +88,11 @@ def add_backward(g, b, run, fwd) -> None:
                     for a, bnd in b.blocks(lay, steps, "dx", single):
                         dx(lay, a, bnd, sorted(set(W._overlap(srcs, a, bnd))))
                 continue
-            cells = _cell_backward(g, b, run, grad, dx)
-            for c in net.cell:
-                lay = net.by_name[c]
-                if lay.recurrent:
-                    grads(lay, [cells[0]], steps)
-                    continue
+            cell = cells_by_label[u]
+            cells = _cell_backward(g, b, run, cell, grad, dx)
+            for lay in cell.members:
                 grads(lay, [cells[0]], steps)
-                if lay.inputs:
+                if lay.inputs and not lay.recurrent:
                     for a, bnd in b.blocks(lay, steps, "dx", single):
                         dx(lay, a, bnd, [cells[a]])
 
@@ -112,19 +109,19 @@ def add_backward(g, b, run, fwd) -> None:
                          dram=dram), [norm])  # fmt: skip
 
 
-def _cell_backward(g, b, run, grad, dx) -> list[str]:
+def _cell_backward(g, b, run, cell, grad, dx) -> list[str]:
     """Backward through time ``cell_bwd(t) -> dx_rec(t) -> cell_bwd(t-1)``; nodes by ``t``."""
-    net = b.net
-    rec, h = net.rec, net.hidden()
+    rec, h = cell.rec, cell.hidden
     ratio, ob = b.spill
     m = run.batch_size * rec.uses_per_sample
-    srcs = [blk for c in net.cell for blk in grad.get(c, [])]
+    srcs = [blk for mbr in cell.members for blk in grad.get(mbr.name, [])]
     cells: list[str] = [""] * run.steps
     prev = None
     for t in reversed(range(run.steps)):
         saved = (("activations", ratio * W.GRU_SAVED * m * h * ob),) if ratio else ()
         deps = sorted(set(W._overlap(srcs, t, t + 1))) + ([prev] if prev else [])
-        cells[t] = W._add(g, Kernel(f"dx:cell:{t}", "dx", "vector", m * h, t=t, label="cell",
+        cells[t] = W._add(g, Kernel(f"dx:{cell.label}:{t}", "dx", "vector", m * h, t=t,
+                                    label=cell.label,
                                     ops_per_elem=2 * W.GRU_OPS, words_per_elem=12.0,
                                     dram=saved), deps)  # fmt: skip
         prev = dx(rec, t, t + 1, [cells[t]], t=t) if t > 0 else None

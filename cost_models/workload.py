@@ -141,19 +141,40 @@ class _Net:
             for i in lay.inputs:
                 consumers[i].append(lay.name)
         self.consumers = consumers
-        rec = [lay for lay in self.agent if lay.recurrent]
-        self.rec = rec[0] if rec else None
-        self.cell: tuple[str, ...] = ()
-        if self.rec is not None:
-            users = [lay for lay in self.agent if self.rec.name in lay.inputs]
-            self.cell = users[0].inputs if users else (self.rec.name,)
-        self.n_agents = max(lay.uses_per_sample for lay in self.agent)
+        self.cells: list[Cell] = []
+        recs = [lay for lay in self.agent if lay.recurrent]
+        for i, rec in enumerate(recs):
+            users = [lay for lay in self.agent if rec.name in lay.inputs]
+            members = users[0].inputs if users else (rec.name,)
+            label = "cell" if len(recs) == 1 else f"cell[{i}]"
+            self.cells.append(Cell(label, rec, tuple(self.by_name[m] for m in members)))
+        self.cell_of = {m.name: c for c in self.cells for m in c.members}
+        firsts = [lay for lay in self.agent if not lay.inputs and not lay.recurrent]
+        self.n_agents = sum(lay.uses_per_sample for lay in firsts) or 1
+        self.agent_in_words = sum(lay.n_in * lay.uses_per_sample for lay in firsts)
+        outs = self.outputs(self.agent)
+        self.actions = sum(lay.n_out * lay.uses_per_sample for lay in outs) / self.n_agents
 
     def outputs(self, group: list[SparseLayer]) -> list[SparseLayer]:
         return [lay for lay in group if not self.consumers[lay.name]]
 
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """A recurrent cell: the recurrent matrix and every matrix whose output it joins."""
+
+    label: str
+    rec: SparseLayer
+    members: tuple[SparseLayer, ...]
+
+    @property
     def hidden(self) -> int:
-        return self.rec.n_in if self.rec is not None else 0
+        return self.rec.n_in
+
+    @property
+    def inputs(self) -> tuple[SparseLayer, ...]:
+        """The non-recurrent members (computed before the unroll, batched over steps)."""
+        return tuple(m for m in self.members if not m.recurrent)
 
 
 def _fp(p: HwProfile, lay: SparseLayer) -> int:
@@ -162,8 +183,9 @@ def _fp(p: HwProfile, lay: SparseLayer) -> int:
 
 
 def _units(net: _Net, group: list[SparseLayer]) -> list[str]:
-    """Topological order of a group's layers, the GRU cell (all its members) as ``"cell"``."""
-    unit = {lay.name: ("cell" if lay.name in net.cell else lay.name) for lay in group}
+    """Topological order of a group's layers, each recurrent cell as one unit (its label)."""
+    unit = {lay.name: (net.cell_of[lay.name].label if lay.name in net.cell_of else lay.name)
+            for lay in group}  # fmt: skip
     ug = nx.DiGraph()
     ug.add_nodes_from(set(unit.values()))
     for lay in group:
@@ -217,6 +239,7 @@ class _Builder:
         """Forward nodes over ``steps`` time steps; returns each layer's output blocks."""
         net, out = self.net, {}
         names = {lay.name for lay in group}
+        cells = {c.label: c for c in net.cells}
 
         def deps_of(lay, a, b):
             d = sorted({n for i in lay.inputs if i in names for n in _overlap(out[i], a, b)})
@@ -226,7 +249,7 @@ class _Builder:
             blocks = []
             for a, b in self.blocks(lay, steps, phase, single):
                 m = self.batch * (b - a) * _uses(lay, phase)
-                relu = bool(net.consumers[lay.name]) and lay.name not in net.cell
+                relu = bool(net.consumers[lay.name]) and lay.name not in net.cell_of
                 saved = m * lay.n_out if phase == "fwd" else 0
                 kern = Kernel(f"{phase}:{lay.name}:{a}", phase, "spmm", m, lay.name, t=a,
                               mask=lay.mask, relu=relu,
@@ -235,20 +258,20 @@ class _Builder:
             out[lay.name] = blocks
 
         for u in _units(net, group):
-            if u != "cell":
+            if u not in cells:
                 matrix(net.by_name[u])
                 continue
-            members = [net.by_name[c] for c in net.cell if not net.by_name[c].recurrent]
-            for mbr in members:
+            cell = cells[u]
+            for mbr in cell.inputs:
                 matrix(mbr)
-            cells = self.recurrence(phase, steps, [out[mb.name] for mb in members])
-            for c in net.cell:
-                out[c] = cells
+            nodes = self.recurrence(cell, phase, steps, [out[mb.name] for mb in cell.inputs])
+            for mbr in cell.members:
+                out[mbr.name] = nodes
         return out
 
-    def recurrence(self, phase: str, steps: int, member_blocks: list[Blocks]) -> Blocks:
+    def recurrence(self, cell: Cell, phase: str, steps: int, member_blocks: list[Blocks]) -> Blocks:
         """The GRU unroll ``rec(t) -> cell(t) -> rec(t+1)``; returns the cell nodes."""
-        rec, h = self.net.rec, self.net.hidden()
+        rec, h = cell.rec, cell.hidden
         m = self.batch * _uses(rec, phase)
         prev, cells = None, []
         for t in range(steps):
@@ -258,8 +281,9 @@ class _Builder:
             r = _add(self.g, kern, [prev] if prev else ["replay"])
             save = GRU_SAVED * m * h if phase == "fwd" else 0
             deps = [r] + [n for blocks in member_blocks for n in _overlap(blocks, t, t + 1)]
-            prev = _add(self.g, Kernel(f"{phase}:cell:{t}", phase, "vector", m * h, "", t=t,
-                                       label="cell", ops_per_elem=GRU_OPS, words_per_elem=8.0,
+            prev = _add(self.g, Kernel(f"{phase}:{cell.label}:{t}", phase, "vector", m * h, "",
+                                       t=t, label=cell.label, ops_per_elem=GRU_OPS,
+                                       words_per_elem=8.0,
                                        dram=_spill(self.spill, "activations", save, 0, None)),
                         deps)  # fmt: skip
             cells.append((t, t + 1, prev))
@@ -293,7 +317,7 @@ def _memory(p: HwProfile, net: _Net, run: RunConfig, layers) -> tuple[tuple, dic
     ob = p.operand_bytes
     n_seq = run.batch_size * run.steps
     saved = sum(n_seq * lay.uses_per_sample * lay.n_out for lay in layers)
-    saved += GRU_SAVED * n_seq * net.n_agents * net.hidden()
+    saved += sum(GRU_SAVED * n_seq * c.rec.uses_per_sample * c.hidden for c in net.cells)
     act_words = p.act_sram_words
     ratio = max(0.0, 1.0 - act_words / saved) if saved else 0.0
     copies = 2 if p.kind == "systolic" else 3
@@ -315,9 +339,8 @@ def training_graph(p: HwProfile, layers: Sequence[SparseLayer], run: RunConfig) 
     ob = p.operand_bytes
     g = nx.DiGraph()
     n_t, batch = run.steps, run.batch_size
-    fc_in = sum(lay.n_in for lay in net.agent if not lay.inputs and not lay.recurrent)
     state_in = max((lay.n_in for lay in net.mixer if not lay.inputs), default=0)
-    replay_words = batch * n_t * (net.n_agents * (fc_in + 2) + state_in + 3)
+    replay_words = batch * n_t * (net.agent_in_words + 2 * net.n_agents + state_in + 3)
     _add(g, Kernel("replay", "replay", "dma", 0,
                    dram=(("replay", float(replay_words * ob)),)), [])  # fmt: skip
 
@@ -345,9 +368,8 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
         idx = 0 if p.kind == "systolic" else p.index_bits / 8
         wbytes = {lay.name: _fp(p, lay) * (ob + idx) for lay in net.agent}
     g = nx.DiGraph()
-    fc_in = sum(lay.n_in for lay in net.agent if not lay.inputs and not lay.recurrent)
     _add(g, Kernel("replay", "infer", "dma", 0,
-                   dram=(("replay", float(net.n_agents * fc_in * ob)),)), [])  # fmt: skip
+                   dram=(("replay", float(net.agent_in_words * ob)),)), [])  # fmt: skip
 
     _Builder(g, p, net, 1, (0.0, ob), wbytes).forward(net.agent, "infer", 1, True)
     return g

@@ -132,3 +132,30 @@ def test_masks_of_a_shape_are_random_but_seeded():
     c = mast_network_layers("3m", 0.8, seed=6)
     assert all(np.array_equal(x.mask, y.mask) for x, y in zip(a, b, strict=False))
     assert not all(np.array_equal(x.mask, y.mask) for x, y in zip(a, c, strict=False))
+
+
+def per_type_layers(uses=(3, 5)):
+    """The 3s5z network with one agent network per unit type, named as the export names it."""
+    out = []
+    for lay in mast_network_layers("3s5z", 0.9):
+        if lay.role != "agent":
+            out.append(lay)
+            continue
+        for i, n in enumerate(uses):
+            out.append(dataclasses.replace(
+                lay, name=f"{lay.name}[{i}]", uses_per_sample=n, uses_per_env_step=n,
+                inputs=tuple(f"{x}[{i}]" for x in lay.inputs)))  # fmt: skip
+    return out
+
+
+def test_per_type_agents_get_one_recurrence_each():
+    g = training_graph(P64, per_type_layers(), RUN)
+    assert nx.is_directed_acyclic_graph(g)
+    for i, n in enumerate((3, 5)):
+        rec = kernels(g, phase="fwd", layer=f"agent.gru.hh.weight[{i}]")
+        assert len(rec) == RUN.steps and all(k.m == RUN.batch_size * n for k in rec)
+        assert g.has_edge(f"fwd:cell[{i}]:0", f"fwd:agent.gru.hh.weight[{i}]:1")
+        assert len(kernels(g, phase="dx", label=f"cell[{i}]")) == RUN.steps
+    inf = inference_graph(P64, per_type_layers())
+    mats = [d["kernel"] for _, d in inf.nodes(data=True) if d["kernel"].resource == "pe"]
+    assert sorted(k.m for k in mats) == [3] * 4 + [5] * 4
