@@ -202,3 +202,69 @@ class FakeStarCraft2Env:
 
     def close(self):
         return None
+
+
+class _Space:
+    def __init__(self, n=None, shape=None):
+        self.n, self.shape = n, shape
+
+
+class FakeSpreadParallelEnv:
+    """The PettingZoo parallel API slice ``MPESpreadEnv`` uses (max_cycles steps)."""
+
+    def __init__(self, N, local_ratio, max_cycles, continuous_actions):
+        assert not continuous_actions
+        self.possible_agents = [f"agent_{i}" for i in range(N)]
+        self.max_cycles, self.t = max_cycles, 0
+        self.state_space = _Space(shape=(N * 6,))
+
+    def action_space(self, agent):
+        return _Space(n=5)
+
+    def observation_space(self, agent):
+        return _Space(shape=(6,))
+
+    def reset(self, seed=None):
+        self.t = 0
+        return {a: np.full(6, 0.5, np.float32) for a in self.possible_agents}, {}
+
+    def step(self, actions):
+        self.t += 1
+        trunc = self.t >= self.max_cycles
+        obs = {a: np.full(6, self.t, np.float32) for a in self.possible_agents}
+        rew = {a: -float(actions[a]) for a in self.possible_agents}
+        return (
+            obs,
+            rew,
+            dict.fromkeys(self.possible_agents, False),
+            dict.fromkeys(self.possible_agents, trunc),
+            {},
+        )
+
+    def state(self):
+        return np.zeros(len(self.possible_agents) * 6, np.float32)
+
+    def close(self):
+        return None
+
+
+def test_mpe_adapter_wraps_pettingzoo_parallel_api(monkeypatch):
+    mod = types.ModuleType("mpe2.simple_spread_v3")
+    mod.parallel_env = FakeSpreadParallelEnv
+    monkeypatch.setitem(sys.modules, "mpe2", types.ModuleType("mpe2"))
+    monkeypatch.setitem(sys.modules, "mpe2.simple_spread_v3", mod)
+    benv = make_batch_env("mpe_spread", n_envs=2, seed=0, n_agents=3, episode_limit=2)
+    assert benv.get_env_info() == {
+        "state_shape": 18,
+        "obs_shape": 6,
+        "n_actions": 5,
+        "n_agents": 3,
+        "episode_limit": 2,
+    }
+    benv.reset()
+    assert benv.get_avail_actions().tolist() == [[[1] * 5] * 3] * 2
+    r, term, info = benv.step(np.array([[1, 2, 0], [0, 0, 0]]))
+    assert r.tolist() == [-3.0, 0.0] and not term.any()
+    r, term, info = benv.step(np.zeros((2, 3), dtype=np.int64))
+    assert term.all() and info["episode_limit"].all()
+    assert benv.get_obs().shape == (2, 3, 6) and benv.get_state().shape == (2, 18)
