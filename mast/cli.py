@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from mast.config import ALGS, METHODS, TrainConfig, preset_names, resolve_config
+from mast.config import ALGS, METHODS, TrainConfig
 from mast.errors import run_cli
+from mast.presets import preset_names, resolve_config
 
 __all__ = ["build_parser", "config_from_args", "main"]
 

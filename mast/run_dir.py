@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from mast.config import TrainConfig, config_from_dict, config_to_dict, diff_configs
+from mast.config import TrainConfig
 from mast.errors import UserError
+from mast.presets import config_from_dict, config_to_dict, diff_configs
 from mast.sparsity import SparseLayer, save_layers
 
 __all__ = [

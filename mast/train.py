@@ -20,8 +20,9 @@ import torch
 
 from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
-from mast.config import TrainConfig, config_to_dict
+from mast.config import TrainConfig
 from mast.learners import ValueLearner, make_learner
+from mast.presets import config_from_dict, config_to_dict
 from mast.runner import EpisodeRunner, RolloutStats
 from mast.sparsity import FlopsReport, SparseLayer
 
@@ -390,8 +391,6 @@ def train(
         saved = rd.read_config(run_dir)
         rd.check_same_config(saved, cfg, f"run folder {str(run_dir)!r}")
         state = rd.load_checkpoint(run_dir)
-        from mast.config import config_from_dict
-
         rd.check_same_config(config_from_dict(state["config"]), cfg, "its checkpoint")
         trainer = _Trainer(cfg, run_dir, callbacks)
         trainer.load_state_dict(state)

@@ -10,7 +10,8 @@ import torch
 import yaml
 
 from mast.cli import main
-from mast.config import ALGS, METHODS, resolve_config
+from mast.config import ALGS, METHODS
+from mast.presets import resolve_config
 from mast.sparsity import flops_report, load_layers
 
 # A few hundred env steps with tiny batches: every code path, no learning.

@@ -11,10 +11,10 @@ from fake_env import FakeBatchEnv
 
 from mast.agents import GRUCell, RNNAgent
 from mast.buffer import DualReplayBuffer, smac_scheme
-from mast.config import apply_overrides, resolve_config
 from mast.learners import make_learner
 from mast.learners.res import discounted_returns, softmax_joint_value
 from mast.mixers import VDNMixer
+from mast.presets import apply_overrides, resolve_config
 from mast.runner import EpisodeRunner
 
 torch.set_num_threads(1)  # small matrices: threads only add synchronisation
