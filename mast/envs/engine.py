@@ -6,14 +6,19 @@ the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call
 ``STEP_LOOPS`` game loops (22.4 loops per faster-speed second), split into
 ``EngineConfig.substeps`` equal sub-steps. Each sub-step:
 
-1. the scripted opponent (attack-move) and idle units pick targets;
+1. the scripted opponent and idle units pick targets. The opponent attack-moves to the
+   map's attack point (the agents' start): each unit takes the nearest living unit it can
+   hit within its scan range or that is attacking it (units that cannot attack, i.e.
+   medivacs, last) and keeps it while it stays within weapon reach; an enemy medivac
+   follows and heals the most hurt friend within sight;
 2. units walk toward their goal (move point, or a target out of weapon reach), ground
    units round obstacles (:class:`~mast.envs.terrain.Terrain`);
 3. overlapping ground units push apart (stationary units yield less than moving ones,
    so melee units slide round and surround their target instead of stacking);
 4. units with a target within ``range + both radii`` fire when their cooldown expires
    inside the sub-step (cooldowns are carried exactly in game loops, so the fire rate
-   does not depend on the sub-step length), medivacs heal with energy;
+   does not depend on the sub-step length); medivacs heal 12.6 hp/s at 1 energy per
+   3 hp (a unit killed in the sub-step is not healed);
 5. damage is applied simultaneously: shields absorb first (shield armour 0), the rest
    loses ``max(0.5, damage + bonus - armour)`` per hit; colossi hit every enemy touched
    by their line splash; when several hits land on one unit in one sub-step, the hits
@@ -23,7 +28,10 @@ the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call
    ``SHIELD_REGEN_DELAY_S`` without damage; medivacs regain energy.
 
 Idle units (after ``stop`` or when their target died) fire at the nearest enemy within
-weapon reach without chasing it, as SC2 units do.
+weapon reach without chasing it, as SC2 units do. Colossi walk over ``cliffs`` ground;
+medivacs fly (no collisions, no terrain). Shield regeneration follows Liquipedia's
+LotV figures (2 per second after 10 s without damage); SMAC's exact value is not modelled
+more closely than that.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mast.envs import rules
 from mast.envs.maps import UNIT_TYPES, MapSpec
+from mast.envs.rules import ATTACK, ATTACK_MOVE, IDLE, MOVE
 from mast.envs.terrain import Terrain
 from mast.errors import UserError
 
@@ -42,12 +52,9 @@ __all__ = ["CombatEngine", "EngineConfig", "LOOPS_PER_S", "STEP_LOOPS", "tune_al
 LOOPS_PER_S = 22.4
 STEP_LOOPS = 8
 SHIELD_REGEN_PER_S = 2.0
-SHIELD_REGEN_DELAY_S = 7.0
-HEAL_SIGHT = 9.0
+SHIELD_REGEN_DELAY_S = 10.0
 NON_THREAT_PENALTY = 1000.0
 LINE_UNITS = 8
-
-IDLE, MOVE, ATTACK, ATTACK_MOVE = 0, 1, 2, 3
 
 
 def tune_allocator(mmap_threshold_bytes: int = 64 << 20) -> bool:
@@ -344,7 +351,7 @@ class CombatEngine:
     def _substep(self, loops: float) -> None:
         alive = self.alive
         dx, dy, dist = self.distances()
-        self._acquire(dist)
+        rules.acquire(self, dist)
         tgt = self.target
         tc = np.maximum(tgt, 0)
         has_t = (tgt >= 0) & alive & np.take(alive, self._env_base + tc)
@@ -374,10 +381,10 @@ class CombatEngine:
         self.pos += delta * step_len[..., None]
         envs = None
         for _ in range(self.config.separation_iters):
-            envs = self._separate(moving, envs)
+            envs = rules.separate(self, moving, envs)
             if envs.size == 0:
                 break
-        self._constrain(old)
+        rules.constrain(self, old)
         # -- fire and heal
         in_reach = has_t & (self._target_dist(tc) <= r_t)
         fire = in_reach & (self.cooldown < loops) & ~self.healer
@@ -385,8 +392,8 @@ class CombatEngine:
         cd = np.maximum(self.cooldown - loops, 0.0)
         cd[fire] = (np.maximum(self.cooldown, 0.0) + self.cd_loops - loops)[fire]
         self.cooldown = cd
-        self._apply_damage(fire, tc)
-        self._apply_heal(heal, tc, loops)
+        rules.apply_damage(self, fire, tc)
+        rules.apply_heal(self, heal, tc, loops)
         # -- deaths and regeneration
         dead = alive & (self.hp <= 1e-9)
         if dead.any():
@@ -402,152 +409,3 @@ class CombatEngine:
         self.since_hit += loops
         if self._has_healers:
             self.energy = np.minimum(self.energy + self.energy_regen_loop * loops, self.energy_max)
-
-    def _acquire(self, dist: np.ndarray) -> None:
-        """Targets for attack-moving and idle units (nearest threat; healers: the most
-        hurt friend in sight); attack-movers keep a target while it is within reach.
-
-        Fighters only look at the opposing side's slots and healers at their own side's,
-        so the work is ``O(n_agents * n_enemies)`` per battle, not ``O(n_units^2)``.
-        """
-        alive = self.alive
-        kind = self.kind
-        tc = np.maximum(self.target, 0)
-        keep = (self.target >= 0) & np.take(alive, self._env_base + tc)
-        keep &= self._pick(dist, tc) <= np.take(self._reach_flat, self._unit_base + tc)
-        am = kind == ATTACK_MOVE
-        pick = alive & ((am & ~keep) | ((kind == IDLE) & ~self.healer))
-        if not pick.any():
-            return
-        new = self.target.copy()
-        for rows, cols in self._fight_blocks:
-            if not pick[:, rows].any():
-                continue
-            d = dist[:, rows, cols]
-            attacked_by = self.target[:, None, cols] == np.arange(rows.start, rows.stop)[:, None]
-            amf = am[:, rows, None]
-            reach = (d <= self._scan_edge[rows, cols]) | attacked_by
-            reach = np.where(amf, reach, d <= self.reach[rows, cols])
-            ok = reach & self.can_hit[rows, cols] & alive[:, None, cols]
-            score = d + self._threat_penalty[:, cols] + (~ok) * np.float32(1e9)
-            best = np.where(ok.any(axis=2), score.argmin(axis=2) + cols.start, -1)
-            new[:, rows] = best
-        for rows, cols in self._heal_blocks:
-            d = dist[:, rows][:, :, cols]
-            hurt = (1.0 - self.hp[:, cols] / self.hp_max[cols]).astype(np.float32)
-            ok = self.heal_ok[rows][:, cols] & alive[:, None, cols] & (d <= HEAL_SIGHT)
-            score = d - 100.0 * hurt[:, None, :] + (~ok) * np.float32(1e9)
-            new[:, rows] = np.where(ok.any(axis=2), score.argmin(axis=2) + cols.start, -1)
-        self.target = np.where(pick, new, self.target)
-
-    def _separate(self, moving: np.ndarray, envs: np.ndarray | None) -> np.ndarray:
-        """One Jacobi sweep pushing overlapping ground units apart (movers take the larger
-        share) in the battles ``envs`` (all when None). Returns the battles that had
-        overlaps."""
-        pos = self.pos if envs is None else self.pos[envs]
-        x, y = pos[..., 0].astype(np.float32), pos[..., 1].astype(np.float32)
-        dx = x[:, None, :] - x[:, :, None]
-        dy = y[:, None, :] - y[:, :, None]
-        dist = np.sqrt(dx * dx + dy * dy)
-        overlap = self._rsum - dist
-        solid = self.alive & ~self.air
-        if envs is not None:
-            solid = solid[envs]
-            moving = moving[envs]
-        pair = (overlap > 0) & solid[:, :, None] & solid[:, None, :] & self._not_self
-        flat = np.flatnonzero(pair)
-        if flat.size == 0:
-            return flat
-        u = self.n_units
-        ev, rem = np.divmod(flat, u * u)
-        iv, jv = np.divmod(rem, u)
-        w = 0.25 + 0.75 * moving.ravel()
-        wi = w[ev * u + iv]
-        share = overlap.ravel()[flat] * wi / (wi + w[ev * u + jv])
-        d = dist.ravel()[flat]
-        tie = d < 1e-6
-        ux = np.where(tie, self._tie_dir[iv, jv, 0], dx.ravel()[flat] / np.maximum(d, 1e-6))
-        uy = np.where(tie, self._tie_dir[iv, jv, 1], dy.ravel()[flat] / np.maximum(d, 1e-6))
-        n = len(pos) * u
-        push = np.stack(
-            [np.bincount(ev * u + iv, share * ux, n), np.bincount(ev * u + iv, share * uy, n)], -1
-        ).reshape(len(pos), u, 2)
-        hit = np.unique(ev)
-        if envs is None:
-            self.pos -= push
-            return hit
-        self.pos[envs] = pos - push
-        return envs[hit]
-
-    def _constrain(self, old: np.ndarray) -> None:
-        """Keep units inside the map and ground units off ground they cannot enter
-        (sliding along the obstacle where one axis is free)."""
-        w, h = self.spec.size
-        r = self.radius[None, :]
-        self.pos[..., 0] = np.clip(self.pos[..., 0], r, w - r)
-        self.pos[..., 1] = np.clip(self.pos[..., 1], r, h - r)
-        pairs = ((self.terrain, ~self.cliff_walk), (self.cliff_terrain, self.cliff_walk))
-        for terrain, who in pairs:
-            mask = who & ~self.air
-            if terrain.has_obstacles and mask.any():
-                self._block(terrain, old, mask[None, :] & self.alive)
-
-    def _block(self, terrain: Terrain, old: np.ndarray, bound: np.ndarray) -> None:
-        x, y = self.pos[..., 0], self.pos[..., 1]
-        ox, oy = old[..., 0], old[..., 1]
-        bad = bound & ~terrain.walkable(x, y) & terrain.walkable(ox, oy)
-        if not bad.any():
-            return
-        slide_x = bad & terrain.walkable(x, oy)
-        slide_y = bad & ~slide_x & terrain.walkable(ox, y)
-        back = bad & ~slide_x & ~slide_y
-        self.pos[..., 1] = np.where(slide_x | back, oy, y)
-        self.pos[..., 0] = np.where(slide_y | back, ox, self.pos[..., 0])
-
-    def _apply_damage(self, fire: np.ndarray, tc: np.ndarray) -> None:
-        e, u = self.n_envs, self.n_units
-        ev, av = np.nonzero(fire)
-        tv = tc[ev, av]
-        flat = ev * u + tv
-        d_sh = np.bincount(flat, self.raw_hit[av, tv], e * u).reshape(e, u)
-        n_hit = np.bincount(flat, self.attacks[av], e * u).reshape(e, u)
-        for s, half_w, half_d in self.splash:
-            f = fire[:, s]
-            if not f.any():
-                continue
-            src = self.pos[:, s]
-            tpos = self.pos[np.arange(e), tc[:, s]]
-            fwd = tpos - src
-            fwd /= np.maximum(np.linalg.norm(fwd, axis=-1, keepdims=True), 1e-9)
-            rel = self.pos - tpos[:, None, :]
-            along = np.abs(np.einsum("euk,ek->eu", rel, fwd)) - half_d
-            side = np.abs(rel[..., 0] * fwd[:, None, 1] - rel[..., 1] * fwd[:, None, 0]) - half_w
-            gap2 = np.maximum(along, 0) ** 2 + np.maximum(side, 0) ** 2
-            hit = f[:, None] & self.alive & (gap2 <= self.radius**2) & self.can_hit[s][None, :]
-            hit[np.arange(e), tc[:, s]] = False
-            d_sh += hit * self.raw_hit[s][None, :]
-            n_hit += hit * self.attacks[s]
-        hit_any = d_sh > 0
-        rem = np.maximum(d_sh - self.shield, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            k = np.where(hit_any, np.ceil(n_hit * rem / d_sh - 1e-9), 0.0)
-        loss = np.where(rem > 0, np.maximum(rem - self.armor * k, 0.5 * k), 0.0)
-        self.hp = np.maximum(self.hp - loss, 0.0)
-        self.shield = np.maximum(self.shield - d_sh, 0.0)
-        self.since_hit[hit_any] = 0.0
-
-    def _apply_heal(self, heal: np.ndarray, tc: np.ndarray, loops: float) -> None:
-        if not heal.any():
-            return
-        e, u = self.n_envs, self.n_units
-        ev, hv = np.nonzero(heal)
-        tv = tc[ev, hv]
-        room = self.hp_max[tv] - self.hp[ev, tv]
-        amount = np.minimum(
-            np.minimum(self.heal_loop[hv] * loops, room),
-            self.energy[ev, hv] * self.hp_per_energy[hv],
-        )
-        amount *= self.heal_ok[hv, tv] & (self.hp[ev, tv] > 1e-9)
-        self.energy[ev, hv] -= amount / self.hp_per_energy[hv]
-        add = np.bincount(ev * u + tv, amount, e * u).reshape(e, u)
-        self.hp = np.minimum(self.hp + add, self.hp_max)
