@@ -129,6 +129,8 @@ def constrain(eng: CombatEngine, old: np.ndarray) -> None:
 
 
 def block(eng: CombatEngine, terrain: Terrain, old: np.ndarray, bound: np.ndarray) -> None:
+    """Units in ``bound`` that stepped from walkable onto unwalkable ground of ``terrain``
+    slide along the free axis, or go back to ``old`` when neither axis is free."""
     x, y = eng.pos[..., 0], eng.pos[..., 1]
     ox, oy = old[..., 0], old[..., 1]
     bad = bound & ~terrain.walkable(x, y) & terrain.walkable(ox, oy)
@@ -142,6 +144,8 @@ def block(eng: CombatEngine, terrain: Terrain, old: np.ndarray, bound: np.ndarra
 
 
 def apply_damage(eng: CombatEngine, fire: np.ndarray, tc: np.ndarray) -> None:
+    """Every unit in ``fire`` hits its target ``tc`` (and, with line splash, every enemy
+    the bar touches); shields absorb first, armour reduces each hit that reaches hp."""
     e, u = eng.n_envs, eng.n_units
     ev, av = np.nonzero(fire)
     tv = tc[ev, av]
@@ -175,6 +179,8 @@ def apply_damage(eng: CombatEngine, fire: np.ndarray, tc: np.ndarray) -> None:
 
 
 def apply_heal(eng: CombatEngine, heal: np.ndarray, tc: np.ndarray, loops: float) -> None:
+    """Healers in ``heal`` restore hp of their living target ``tc`` for ``loops`` game
+    loops, limited by the target's missing hp and the healer's energy."""
     if not heal.any():
         return
     e, u = eng.n_envs, eng.n_units

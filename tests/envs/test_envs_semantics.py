@@ -234,3 +234,27 @@ def test_colossi_on_the_plateau_are_out_of_zergling_reach():
         env.step([[1, 1]])  # colossi stop; idle colossi fire at zerglings within reach
     assert (eng.hp[0, :2] == 200).all() and (eng.shield[0, :2] == 150).all()
     assert eng.alive[0, 2:].sum() < 64
+
+
+def test_idle_units_fire_back_without_chasing():
+    # agent 0 stops: it fires at the enemy within its reach (5.75) and stays put
+    pos = [[10, 16], [2, 2], [2, 4], [15.5, 16], [30, 2], [30, 4]]
+    env = battle("3m", pos, hp=[45, 45, 45, 45, 0, 0])
+    env.engine.kind[0, 3] = 0  # the enemy holds position too
+    env.step([[1, 1, 1]])
+    assert env.engine.hp[0, 3] == 45 - 6
+    assert env.engine.pos[0, 0].tolist() == [10, 16]
+    far = [[10, 16], [2, 2], [2, 4], [16.5, 16], [30, 2], [30, 4]]
+    env = battle("3m", far, hp=[45, 45, 45, 45, 0, 0])
+    env.engine.kind[0, 3] = 0
+    env.step([[1, 1, 1]])
+    assert env.engine.hp[0, 3] == 45 and env.engine.pos[0, 0].tolist() == [10, 16]
+
+
+def test_opponent_attack_moves_toward_the_agents():
+    env = make_batch_env("builtin", map_name="3m", n_envs=1)
+    p0 = env.engine.pos[0, 3:].copy()
+    env.step([[1, 1, 1]])
+    step = env.engine.pos[0, 3:] - p0
+    np.testing.assert_allclose(np.linalg.norm(step, axis=1), 3.15 * 8 / 22.4, rtol=1e-6)
+    assert (step[:, 0] < -1.1).all()  # marine speed, toward the agents' start (west)
