@@ -89,7 +89,7 @@ def add_backward(g, b, run, fwd) -> None:
                         dx(lay, a, bnd, sorted(set(W._overlap(srcs, a, bnd))))
                 continue
             cell = cells_by_label[u]
-            cells = _cell_backward(g, b, run, cell, grad, dx)
+            cells = _cell_backward(g, b, run, cell, grad, dx, steps)
             for lay in cell.members:
                 grads(lay, [cells[0]], steps)
                 if lay.inputs and not lay.recurrent:
@@ -109,15 +109,15 @@ def add_backward(g, b, run, fwd) -> None:
                          dram=dram), [norm])  # fmt: skip
 
 
-def _cell_backward(g, b, run, cell, grad, dx) -> list[str]:
+def _cell_backward(g, b, run, cell, grad, dx, steps: int) -> list[str]:
     """Backward through time ``cell_bwd(t) -> dx_rec(t) -> cell_bwd(t-1)``; nodes by ``t``."""
     rec, h = cell.rec, cell.hidden
     ratio, ob = b.spill
     m = run.batch_size * rec.uses_per_sample
     srcs = [blk for mbr in cell.members for blk in grad.get(mbr.name, [])]
-    cells: list[str] = [""] * run.steps
+    cells: list[str] = [""] * steps
     prev = None
-    for t in reversed(range(run.steps)):
+    for t in reversed(range(steps)):
         saved = (("activations", ratio * W.GRU_SAVED * m * h * ob),) if ratio else ()
         deps = sorted(set(W._overlap(srcs, t, t + 1))) + ([prev] if prev else [])
         cells[t] = W._add(g, Kernel(f"dx:{cell.label}:{t}", "dx", "vector", m * h, t=t,

@@ -142,16 +142,17 @@ class _Net:
                 consumers[i].append(lay.name)
         self.consumers = consumers
         self.cells: list[Cell] = []
-        recs = [lay for lay in self.agent if lay.recurrent]
+        recs = [lay for lay in layers if lay.recurrent]
         for i, rec in enumerate(recs):
-            users = [lay for lay in self.agent if rec.name in lay.inputs]
+            users = [lay for lay in layers if rec.name in lay.inputs]
             members = users[0].inputs if users else (rec.name,)
             label = "cell" if len(recs) == 1 else f"cell[{i}]"
             self.cells.append(Cell(label, rec, tuple(self.by_name[m] for m in members)))
         self.cell_of = {m.name: c for c in self.cells for m in c.members}
         firsts = [lay for lay in self.agent if not lay.inputs and not lay.recurrent]
-        self.n_agents = sum(lay.uses_per_sample for lay in firsts) or 1
-        self.agent_in_words = sum(lay.n_in * lay.uses_per_sample for lay in firsts)
+        acting = [lay for lay in firsts if lay.uses_per_env_step > 0] or firsts
+        self.n_agents = sum(lay.uses_per_sample for lay in acting) or 1
+        self.agent_in_words = sum(lay.n_in * lay.uses_per_sample for lay in acting)
         outs = self.outputs(self.agent)
         self.actions = sum(lay.n_out * lay.uses_per_sample for lay in outs) / self.n_agents
 
@@ -362,14 +363,17 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
     """
     net = _Net(layers)
     ob = p.operand_bytes
-    footprint = sum(_fp(p, lay) for lay in net.agent)
+    acting = [lay for lay in net.agent if lay.uses_per_env_step > 0]
+    if not acting:
+        raise UserError("no agent layer runs when acting (uses_per_env_step is 0 for all)")
+    footprint = sum(_fp(p, lay) for lay in acting)
     wbytes = {}
     if footprint > p.weight_sram_words:
         idx = 0 if p.kind == "systolic" else p.index_bits / 8
-        wbytes = {lay.name: _fp(p, lay) * (ob + idx) for lay in net.agent}
+        wbytes = {lay.name: _fp(p, lay) * (ob + idx) for lay in acting}
     g = nx.DiGraph()
     _add(g, Kernel("replay", "infer", "dma", 0,
                    dram=(("replay", float(net.agent_in_words * ob)),)), [])  # fmt: skip
 
-    _Builder(g, p, net, 1, (0.0, ob), wbytes).forward(net.agent, "infer", 1, True)
+    _Builder(g, p, net, 1, (0.0, ob), wbytes).forward(acting, "infer", 1, True)
     return g

@@ -159,3 +159,29 @@ def test_per_type_agents_get_one_recurrence_each():
     inf = inference_graph(P64, per_type_layers())
     mats = [d["kernel"] for _, d in inf.nodes(data=True) if d["kernel"].resource == "pe"]
     assert sorted(k.m for k in mats) == [3] * 4 + [5] * 4
+
+
+@pytest.mark.parametrize("alg", ["vdn", "qmix", "ow_qmix", "res"])
+def test_training_side_export_of_every_learner(alg):
+    """The records a learner exports (names, inputs, recurrent flags) build a valid graph."""
+    from cost_models.report import evaluate
+    from mast.config import config_from_dict
+    from mast.envs import make_batch_env
+    from mast.learners import make_learner
+
+    cfg = config_from_dict({"env": {"map_name": "3m"}, "learner": {"alg": alg},
+                            "agent": {"hidden_dim": 16}})  # fmt: skip
+    env = make_batch_env(cfg.env.name, map_name="3m", n_envs=1, seed=0)
+    layers = make_learner(cfg, dict(env.get_env_info())).sparsity.export_layers()
+    run = RunConfig(batch_size=2, episode_limit=4)
+    g = training_graph(P64, layers, run)
+    assert nx.is_directed_acyclic_graph(g)
+    recurrent = [lay for lay in layers if lay.recurrent]
+    for lay in recurrent:
+        steps = run.steps if lay.role == "agent" else run.steps - 1
+        assert len(kernels(g, phase="fwd", layer=lay.name)) == steps
+    rep = evaluate(P64, layers, run)
+    assert rep.training.cycles > 0 and rep.inference.cycles > 0
+    acting = {k.layer for _, d in inference_graph(P64, layers).nodes(data=True)
+              if (k := d["kernel"]).layer}  # fmt: skip
+    assert acting == {lay.name for lay in layers if lay.uses_per_env_step > 0}
