@@ -190,7 +190,6 @@ class CombatEngine:
         ang = np.random.default_rng(12345).uniform(0, 2 * np.pi, (u, u))
         upper = np.triu(np.ones((u, u)), 1)[..., None] * np.stack([np.cos(ang), np.sin(ang)], -1)
         self._tie_dir = upper - np.swapaxes(upper, 0, 1)
-        self._not_self = ~np.eye(u, dtype=bool)
         self._units = np.arange(u)
         self._unit_base = np.arange(u)[None, :] * u
         self.reach = self.weapon_range[:, None] + self.radius[:, None] + self.radius[None, :]
@@ -198,7 +197,8 @@ class CombatEngine:
         self._reach_flat = self.reach.ravel()
         self._scan_edge = (self.scan_range[:, None] + self.radius[None, :]).astype(np.float32)
         self._threat_penalty = (NON_THREAT_PENALTY * self.non_threat[None, :]).astype(np.float32)
-        self._rsum = (self.radius[:, None] + self.radius[None, :]).astype(np.float32)
+        self._pair_i, self._pair_j = np.triu_indices(u, 1)
+        self._pair_rsum = (self.radius[self._pair_i] + self.radius[self._pair_j]).astype(np.float32)
         self._has_shields = bool((self.shield_max > 0).any())
         self._has_healers = bool(self.healer.any())
         a = spec.n_agents

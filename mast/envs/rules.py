@@ -77,40 +77,42 @@ def acquire(eng: CombatEngine, dist: np.ndarray) -> None:
 def separate(eng: CombatEngine, moving: np.ndarray, envs: np.ndarray | None) -> np.ndarray:
     """One Jacobi sweep pushing overlapping ground units apart (movers take the larger
     share) in the battles ``envs`` (all when None). Returns the battles that had
-    overlaps."""
+    overlaps. Works on the list of unit pairs ``i < j``."""
     pos = eng.pos if envs is None else eng.pos[envs]
+    pi, pj = eng._pair_i, eng._pair_j
     x, y = pos[..., 0].astype(np.float32), pos[..., 1].astype(np.float32)
-    dx = x[:, None, :] - x[:, :, None]
-    dy = y[:, None, :] - y[:, :, None]
+    dx = x[:, pj] - x[:, pi]
+    dy = y[:, pj] - y[:, pi]
     dist = np.sqrt(dx * dx + dy * dy)
-    overlap = eng._rsum - dist
+    overlap = eng._pair_rsum - dist
     solid = eng.alive & ~eng.air
     if envs is not None:
         solid = solid[envs]
         moving = moving[envs]
-    pair = (overlap > 0) & solid[:, :, None] & solid[:, None, :] & eng._not_self
+    pair = (overlap > 0) & solid[:, pi] & solid[:, pj]
     flat = np.flatnonzero(pair)
     if flat.size == 0:
         return flat
-    u = eng.n_units
-    ev, rem = np.divmod(flat, u * u)
-    iv, jv = np.divmod(rem, u)
+    u, n_pairs = eng.n_units, len(pi)
+    ev, pv = np.divmod(flat, n_pairs)
+    iv, jv = pi[pv], pj[pv]
     w = 0.25 + 0.75 * moving.ravel()
-    wi = w[ev * u + iv]
-    share = overlap.ravel()[flat] * wi / (wi + w[ev * u + jv])
+    wi, wj = w[ev * u + iv], w[ev * u + jv]
+    ov = overlap.ravel()[flat] / (wi + wj)
     d = dist.ravel()[flat]
     tie = d < 1e-6
     ux = np.where(tie, eng._tie_dir[iv, jv, 0], dx.ravel()[flat] / np.maximum(d, 1e-6))
     uy = np.where(tie, eng._tie_dir[iv, jv, 1], dy.ravel()[flat] / np.maximum(d, 1e-6))
     n = len(pos) * u
-    push = np.stack(
-        [np.bincount(ev * u + iv, share * ux, n), np.bincount(ev * u + iv, share * uy, n)], -1
-    ).reshape(len(pos), u, 2)
+    ki, kj = ev * u + iv, ev * u + jv
+    push_x = np.bincount(kj, ov * wj * ux, n) - np.bincount(ki, ov * wi * ux, n)
+    push_y = np.bincount(kj, ov * wj * uy, n) - np.bincount(ki, ov * wi * uy, n)
+    push = np.stack([push_x, push_y], -1).reshape(len(pos), u, 2)
     hit = np.unique(ev)
     if envs is None:
-        eng.pos -= push
+        eng.pos += push
         return hit
-    eng.pos[envs] = pos - push
+    eng.pos[envs] = pos + push
     return envs[hit]
 
 
