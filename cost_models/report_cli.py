@@ -53,7 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seq-len", type=int, default=None,
                         help="time steps T per episode (default: episode limit + 1)")
     parser.add_argument("--delta-t", type=int, default=None,
-                        help="training iterations between topology updates")
+                        help="training iterations between topology updates (default 200)")
+    parser.add_argument("--episodes-per-iteration", type=int, default=None,
+                        help="episodes collected per training iteration (default 1)")
     parser.add_argument("--t-max", type=int, default=None, help="environment steps of a run")
     parser.add_argument("--out", default=None, help="output folder")
     parser.add_argument("--force", action="store_true",
@@ -62,7 +64,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _overrides(args: argparse.Namespace, run: RunConfig) -> RunConfig:
     kw = {k: v for k, v in (("batch_size", args.batch_size), ("seq_len", args.seq_len),
-                            ("delta_t", args.delta_t), ("t_max", args.t_max)) if v is not None}
+                            ("delta_t", args.delta_t), ("t_max", args.t_max),
+                            ("episodes_per_iteration", args.episodes_per_iteration))
+          if v is not None}
     return dataclasses.replace(run, **kw)  # fmt: skip
 
 
