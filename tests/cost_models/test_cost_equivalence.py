@@ -117,3 +117,16 @@ def test_wide_input_is_split_and_partials_added():
     ops = sum(cost_kernel(p, Kernel("h", "fwd", "spmm", m, "w", mask=h)).compute_cycles
               for h in (mask[:, :half], mask[:, half:]))  # fmt: skip
     assert cost.compute_cycles == ops + -(-n * m // p.n_pe)
+
+
+def test_tall_matrix_is_cut_into_row_blocks():
+    """More rows than an output buffer holds: one op per block of rows, each as sim runs it."""
+    p = get_profile("sparse_pe_4")
+    n = p.out_buf_words + 20
+    mask = np.random.default_rng(4).random((n, 24)) < 0.3
+    cost = cost_kernel(p, Kernel("k", "fwd", "spmm", 9, "w", mask=mask))
+    top = sim_run(p, mask[: p.out_buf_words], "spmm", 9)
+    rest = sim_run(p, mask[p.out_buf_words :], "spmm", 9)
+    assert cost.n_ops == 2
+    assert cost.compute_cycles == top.cycles + rest.cycles
+    assert cost.actions["macs"] == top.macs + rest.macs
