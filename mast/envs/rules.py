@@ -81,15 +81,15 @@ def separate(eng: CombatEngine, moving: np.ndarray, envs: np.ndarray | None) -> 
     pos = eng.pos if envs is None else eng.pos[envs]
     pi, pj = eng._pair_i, eng._pair_j
     x, y = pos[..., 0].astype(np.float32), pos[..., 1].astype(np.float32)
-    dx = x[:, pj] - x[:, pi]
-    dy = y[:, pj] - y[:, pi]
+    dx = np.take(x, pj, axis=1) - np.take(x, pi, axis=1)
+    dy = np.take(y, pj, axis=1) - np.take(y, pi, axis=1)
     dist = np.sqrt(dx * dx + dy * dy)
     overlap = eng._pair_rsum - dist
     solid = eng.alive & ~eng.air
     if envs is not None:
         solid = solid[envs]
         moving = moving[envs]
-    pair = (overlap > 0) & solid[:, pi] & solid[:, pj]
+    pair = (overlap > 0) & np.take(solid, pi, axis=1) & np.take(solid, pj, axis=1)
     flat = np.flatnonzero(pair)
     if flat.size == 0:
         return flat
