@@ -124,16 +124,19 @@ def _layers_csv(result: SweepResult, path: Path) -> None:
 def _plots(result: SweepResult, out: Path) -> None:
     rows = result.table()
     s = [r["sparsity"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, (key, ref, title) in zip(axes, (
-        ("train_time_s", "train_speedup_vs_dense", "training iteration time (ms)"),
-        ("train_energy_j", "train_energy_gain_vs_dense", "training iteration energy (mJ)"),
-    ), strict=True):  # fmt: skip
-        ax.plot(s, [r[key] * 1e3 for r in rows], "o-", label=result.profile)
-        dense = [r[key] * 1e3 * r[ref] for r in rows]
-        ax.plot(s, dense, "--", label=f"{result.profile} dense")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    panels = (
+        ("train_time_s", "train_speedup_vs_dense", "training iteration time (ms)", 1e3),
+        ("train_energy_j", "train_energy_gain_vs_dense", "training iteration energy (mJ)", 1e3),
+        ("infer_time_s", "infer_speedup_vs_dense", "acting step time (us)", 1e6),
+    )
+    for ax, (key, ref, title, scale) in zip(axes, panels, strict=True):
+        ax.plot(s, [r[key] * scale for r in rows], "o-", label=result.profile)
+        ax.plot(s, [r[key] * scale * r[ref] for r in rows], "--",
+                label=f"{result.profile} dense")  # fmt: skip
         base = ref.replace("dense", "baseline")
-        ax.plot(s, [r[key] * 1e3 * r[base] for r in rows], ":", label=f"{result.baseline} dense")
+        ax.plot(s, [r[key] * scale * r[base] for r in rows], ":",
+                label=f"{result.baseline} dense")  # fmt: skip
         ax.set_xlabel("sparsity")
         ax.set_ylabel(title)
         ax.set_yscale("log")
