@@ -108,6 +108,7 @@ def _hw_summary(run_dir: Path, trace: list[dict[str, str]]) -> dict[str, Any]:
     synth = find_synthesis(run_dir, prof)
     return {
         "profile": prof, "baseline": base, "snapshots": len(trace),
+        "costing_s": sum(_num(r.get("costing_s")) for r in trace if r.get("costing_s")),
         "final_snapshot": {k: _num(last[k]) for k in (
             "t_env", "sparsity", "train_cycles", "train_energy_j", "train_dram_bytes",
             "train_sram_bytes", "train_util", "infer_cycles", "infer_energy_j", "infer_util",
@@ -234,8 +235,9 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
     p, b, fs, t = hw["profile"], hw["baseline"], hw["final_snapshot"], hw["totals"]
     d, db = hw["dense"], hw["dense_baseline"]
     md += [f"## Hardware: {p} (dense baseline {b})", "",
-           f"{hw['snapshots']} trace rows (`hw_trace.csv`). Per training iteration and per "
-           "acting step (all agents), final masks versus the dense network:", ""]  # fmt: skip
+           f"{hw['snapshots']} trace rows (`hw_trace.csv`, {hw['costing_s']:.2f} s of host time "
+           "spent costing). Per training iteration and per acting step (all agents), final "
+           "masks versus the dense network:", ""]  # fmt: skip
     md += _table(["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"], [
         ("train cycles / iteration", fs["train_cycles"], d["train_cycles"], db["train_cycles"]),
         ("train energy (J) / iteration", fs["train_energy_j"], d["train_energy_j"],

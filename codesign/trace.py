@@ -22,7 +22,8 @@ on ``P`` and on the baseline (``cum_time_s``, ``cum_energy_j``, ``cum_dense_time
 every row adds, for the interval since the previous row, the iterations run times the
 previous snapshot's iteration cost plus the environment steps taken times its acting
 cost. With ``--hw-verify``: ``verify_layer``, ``verify_sim_cycles``,
-``verify_rtl_cycles``, ``verify_ok`` (see :mod:`codesign.verify`).
+``verify_rtl_cycles``, ``verify_ok`` (see :mod:`codesign.verify`). ``costing_s`` is the
+host time the row's costing took (0 for masks costed before: costs are cached per mask).
 
 ``hw_meta.json`` records the profiles, the cost model's run configuration and the layer
 names, so the trace can be recomputed from ``masks/masks_<t_env>.npz``.
@@ -34,6 +35,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -178,6 +180,7 @@ class HwTrace:
     def _row(self, run, event: str, t_env: int, layers: Sequence[SparseLayer] | None) -> None:
         iterations = int(run.learner.train_steps)
         self._integrate(t_env, iterations)
+        t0 = time.perf_counter()
         if layers is not None:
             self.current = self._cost(layers)
             self.nnz = {lay.name: (lay.nnz, lay.mask.size) for lay in layers}
@@ -196,6 +199,7 @@ class HwTrace:
             row[f"infer_speedup_vs_{tag}"] = ref.infer_cycles / c.infer_cycles
             row[f"infer_energy_gain_vs_{tag}"] = ref.infer_energy_j / c.infer_energy_j
         row.update({f"cum_{k}": v for k, v in self.cum.items()})
+        row["costing_s"] = time.perf_counter() - t0
         check = None
         if self.checker is not None and layers is not None:
             check = self.checker.check(layers, self.rows)
