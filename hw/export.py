@@ -6,9 +6,10 @@
 (``--checkpoint FILE.npz``), the agents' inference program (every agent layer's forward
 op, ``M = n_agents`` samples) is compiled with :func:`hw.compiler.compile_network` and its
 weights are written as ``$readmemh`` files, one per op and memory
-(``op<i>_<memory>.hex``), next to ``program.npz`` (:meth:`hw.program.Program.save`) and
-``manifest.json``: per op its registers and, per memory, the host ``sel`` value, the
-word addresses and the file (the host load sequence of :mod:`hw.rtl.top`).
+(``op<i>_<memory>.hex``: :meth:`hw.program.Op.memory_images`, word ``i`` at host address
+``i``), next to ``program.npz`` (:meth:`hw.program.Program.save`) and ``manifest.json``:
+per op its register values and, per memory, the host ``sel`` value, word count, width and
+file (the host load sequence of :mod:`hw.rtl.top`).
 
 The translation of an op into host-port writes (:func:`op_load`) is shared with the
 pyverilator co-simulation (:mod:`hw.cosim`).
@@ -269,13 +270,12 @@ def write_hex(path: Path, words: np.ndarray, bits: int) -> Path:
     return path
 
 
-def _word_bits(name: str, words: np.ndarray, profile: HwProfile) -> int:
-    fixed = {"weight_val": profile.operand_bits, "weight_col": profile.index_bits,
-             "weight_last": 1, "weight_token": 1, "act_sram": profile.operand_bits}  # fmt: skip
-    if name in fixed:
-        return fixed[name]
-    lo, hi = (int(words.min()), int(words.max())) if len(words) else (0, 0)
-    return max(1, hi.bit_length(), (-lo - 1).bit_length() + 1 if lo < 0 else 0)
+def _word_bits(name: str, profile: HwProfile) -> int:
+    """Width of a memory word on the host port (piece and reduction tables: 32 bits)."""
+    ob, ib = profile.operand_bits, profile.index_bits
+    return {"weight_val": ob, "weight_col": ib, "weight_last": 1, "weight_token": 1,
+            "bank_val": ob, "bank_col": ib, "bank_end": 1, "weight_tiles": ob,
+            "act_sram": ob}.get(name, 32)  # fmt: skip
 
 
 # ---- the command -----------------------------------------------------------------------
@@ -321,17 +321,19 @@ def export(profile: HwProfile | str, out_dir: Path, *, layers: Sequence[SparseLa
     for i, op in enumerate(program.ops):
         load = op_load(op, profile)
         memories = []
-        for name, (addr, words) in load.writes.items():
-            bits = _word_bits(name, words, profile)
+        for name, words in op.memory_images(profile).items():
+            if name not in MEMORY_IDS:
+                continue  # compiler bookkeeping the host reads, not an RTL memory
+            bits = _word_bits(name, profile)
             path = write_hex(out_dir / f"op{i}_{name}.hex", words, bits)
             hex_files.append(path)
-            memories.append({"memory": name, "sel": MEMORY_IDS[name], "first_addr": int(addr[0])
-                             if len(addr) else 0, "words": len(words), "bits": bits,
-                             "file": path.name})  # fmt: skip
-        ops.append({**{k: v for k, v in op.meta().items() if k != "arrays"},
-                    "kind": load.kind, "registers": load.registers, "memories": memories,
-                    "output": {"memory": load.output_memory, "sel": MEMORY_IDS[load.output_memory],
-                               "shape": list(load.output_addresses.shape)}})  # fmt: skip
+            memories.append({"memory": name, "sel": MEMORY_IDS[name], "words": len(words),
+                             "bits": bits, "file": path.name})  # fmt: skip
+        meta = {k: v for k, v in op.meta().items() if k != "arrays"}
+        output = {"memory": load.output_memory, "sel": MEMORY_IDS[load.output_memory],
+                  "bits": load.output_bits, "shape": list(load.output_addresses.shape)}
+        ops.append({**meta, "kind": load.kind, "registers": load.registers,
+                    "memories": memories, "output": output})  # fmt: skip
     prog_path = program.save(out_dir / "program.npz")
     manifest = {
         "profile": profile.name,

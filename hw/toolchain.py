@@ -114,6 +114,15 @@ LINT_WAIVERS: tuple[str, ...] = (
     # Amaranth's Verilog backend leaves operand widening implicit (``i > 1'h0`` with a 5-bit
     # ``i``; a 32-bit product added to a 36-bit accumulator); the IR fixes every width.
     "-Wno-WIDTHEXPAND",
+    # ... and narrowing too: ``x == 0`` is written ``!x`` on a multi-bit ``x``, and a
+    # variable word select is a wide right shift assigned to the word's width.
+    "-Wno-WIDTHTRUNC",
+    # A ``Switch`` over fewer cases than its selector can encode is a ``casez`` without a
+    # default; the signals it drives are assigned their default value before the ``casez``.
+    "-Wno-CASEINCOMPLETE",
+    # A bound check such as ``addr < depth`` is constant where the address width cannot
+    # exceed ``depth``; Amaranth keeps the generic comparison.
+    "-Wno-CMPCONST",
 )
 """Documented waivers for ``verilator --lint-only`` on Amaranth's Verilog."""
 
