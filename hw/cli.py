@@ -32,10 +32,12 @@ def _load(cmd: str):
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``mast-hw`` parser; only the sub-command named in ``argv`` is imported."""
     parser = argparse.ArgumentParser(prog="mast-hw", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = next((a for a in argv if not a.startswith("-")), None)
     for cmd, (_, help_) in COMMANDS.items():
         p = sub.add_parser(cmd, help=help_, description=help_)
         mod = _load(cmd) if cmd == wanted else None
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     mod = _load(args.command)
     if mod is None:
         print(f"mast-hw {args.command}: not yet available", file=sys.stderr)
