@@ -13,6 +13,7 @@ __all__ = ["POLICIES", "focus_fire_actions", "random_actions", "run_episodes"]
 POLICIES = ("focus_fire", "random")
 
 STOP = 1
+_MOVES = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])  # actions 2-5: N S E W
 
 
 def random_actions(avail: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -24,10 +25,10 @@ def random_actions(avail: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def focus_fire_actions(env: BuiltinBatchEnv) -> np.ndarray:
-    """Hold position and focus fire: every agent attacks the attackable enemy with the
-    least hp + shield (lowest id on ties); agents with none in range stop and wait for
-    the attack-moving opponent. Dead agents no-op. Medivacs heal the most damaged ally
-    in range."""
+    """Advance and focus fire: every agent attacks the attackable enemy with the least
+    hp + shield (lowest id on ties); agents with none in range step toward the enemy's
+    start (the move action closest to that direction) or stop where they cannot. Dead
+    agents no-op. Medivacs heal the most damaged ally in range."""
     avail = env.get_avail_actions()
     eng = env.engine
     a = env.n_agents
@@ -41,7 +42,11 @@ def focus_fire_actions(env: BuiltinBatchEnv) -> np.ndarray:
     can = avail[..., N_ACTIONS_NO_ATTACK:].astype(bool)
     score = np.where(can, score, np.inf)
     attack = N_ACTIONS_NO_ATTACK + score.argmin(-1)
-    acts = np.where(can.any(-1), attack, STOP)
+    spec = env.spec
+    heading = np.subtract(spec.enemy_start, spec.ally_start)
+    advance = 2 + int(np.argmax(_MOVES @ heading))
+    fallback = np.where(avail[..., advance] > 0, advance, STOP)
+    acts = np.where(can.any(-1), attack, fallback)
     return np.where(avail[..., 0] > 0, 0, acts)
 
 
