@@ -123,8 +123,9 @@ class BuiltinBatchEnv(BatchEnv):
     def step(self, actions) -> tuple[np.ndarray, np.ndarray, dict]:
         eng = self.engine
         a = self.n_agents
-        acts = np.asarray(actions, dtype=np.int64).reshape(self.n_envs, a)
+        acts = np.array(actions, dtype=np.int64).reshape(self.n_envs, a)
         active = ~self.terminated
+        acts[~active] = 0
         self._check(acts, active)
         self.last_action[active] = acts[active]
         hs_prev = eng.hp[:, a:] + eng.shield[:, a:]
