@@ -13,7 +13,10 @@ topology update every 200 iterations), prints:
 - energy per useful MAC (pJ): all components, and on-chip only (MAC, SRAM, index, vector;
   no DRAM, no static), next to EIE's ~5.8 pJ/op;
 
-then checks the sparse_pe_64 targets. Usage: ``python bench/hw_utilisation.py``.
+then checks the sparse_pe_64 targets. Masks are random (``--layout random``) or
+row-balanced (``row_balanced``: every row of a layer holds the same number of weights, the
+shape ``mast-train --hw-aware-growth`` evolves toward); the default prints both.
+Usage: ``python bench/hw_utilisation.py [--layout random,row_balanced]``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", default=",".join(MAPS))
     parser.add_argument("--profiles", default=",".join(PROFILES))
+    parser.add_argument("--layout", default="random,row_balanced")
     args = parser.parse_args()
+    for layout in args.layout.split(","):
+        print(f"\n=== masks: {layout} ===")
+        table(args, layout)
+
+
+def table(args: argparse.Namespace, layout: str) -> None:
     head = (f"{'profile':14s} {'map':5s} {'spars':>5s} | {'train util':>11s} "
             f"{'speedup':>7s} {'PE-only':>7s} | {'infer util':>11s} {'speedup':>7s} | "
             f"{'pJ/MAC train':>12s} {'on-chip':>7s} {'pJ/MAC infer':>12s} {'on-chip':>7s}")
@@ -50,7 +60,7 @@ def main() -> None:
     for prof in args.profiles.split(","):
         p = get_profile(prof)
         for mp in args.maps.split(","):
-            sweep = sparsity_sweep(p, LEVELS, mp)
+            sweep = sparsity_sweep(p, LEVELS, mp, layout=layout)
             for c in sweep.levels:
                 r, d = c.report, c.dense
                 t, i = r.training, r.inference
@@ -73,7 +83,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s)")
     if "sparse_pe_64" not in args.profiles.split(","):
         return
-    print("\nTargets on sparse_pe_64:")
+    print(f"\nTargets on sparse_pe_64 ({layout} masks):")
     checks = []
     for mp in args.maps.split(","):
         rows = {s: results[("sparse_pe_64", mp, s)] for s in LEVELS}

@@ -109,11 +109,34 @@ def _shapes(dims: MapDims) -> list[tuple[str, str, tuple[int, int], tuple[str, .
     ]
 
 
+def _random_mask(shape: tuple[int, int], keep: int, rng: np.random.Generator) -> np.ndarray:
+    flat = np.zeros(shape[0] * shape[1], dtype=bool)
+    flat[rng.choice(flat.size, size=keep, replace=False)] = True
+    return flat.reshape(shape)
+
+
+def _row_balanced_mask(
+    shape: tuple[int, int], keep: int, rng: np.random.Generator
+) -> np.ndarray:
+    rows, cols = shape
+    per_row = np.full(rows, keep // rows)
+    per_row[rng.choice(rows, size=keep % rows, replace=False)] += 1
+    mask = np.zeros(shape, dtype=bool)
+    for r, k in enumerate(per_row):
+        mask[r, rng.choice(cols, size=k, replace=False)] = True
+    return mask
+
+
+MASK_LAYOUTS = {"random": _random_mask, "row_balanced": _row_balanced_mask}
+"""Where a layer's non-zeros sit (the count per layer comes from the density rule)."""
+
+
 def mast_network_layers(
     map_name: str | MapDims = "3m",
     sparsity: float = 0.9,
     density: str = "erdos_renyi",
     seed: int = 0,
+    layout: str = "random",
 ) -> list[SparseLayer]:
     """Random masks of the MAST QMIX network on a SMAC map.
 
@@ -128,6 +151,10 @@ def mast_network_layers(
     seed:
         Seed of the mask positions (each layer keeps exactly ``round(density * size)``
         weights, at least one).
+    layout:
+        ``"random"``: positions uniform over the matrix. ``"row_balanced"``: every row holds
+        ``floor`` or ``ceil`` of ``nnz / rows`` weights at random columns, the shape
+        hardware-aware growth (``SparsityConfig.hw_aware_growth``) converges to.
 
     Returns
     -------
@@ -140,18 +167,17 @@ def mast_network_layers(
     shapes = {s[0]: s[2] for s in specs}
     if density not in DENSITY_RULES:
         raise UserError(f"unknown density rule {density!r}; known: {', '.join(DENSITY_RULES)}")
+    if layout not in MASK_LAYOUTS:
+        raise UserError(f"unknown mask layout {layout!r}; known: {', '.join(MASK_LAYOUTS)}")
     nnz = layer_nnz(shapes, layer_densities(shapes, sparsity, density))
     rng = np.random.default_rng(seed)
     layers = []
     for name, role, shape, inputs, recurrent in specs:
-        size = shape[0] * shape[1]
-        keep = nnz[name]
-        flat = np.zeros(size, dtype=bool)
-        flat[rng.choice(size, size=keep, replace=False)] = True
+        mask = MASK_LAYOUTS[layout](shape, nnz[name], rng)
         acting = dims.n_agents if role == "agent" else 0
         layers.append(
             SparseLayer(
-                name=name, role=role, mask=flat.reshape(shape), uses_per_env_step=acting,
+                name=name, role=role, mask=mask, uses_per_env_step=acting,
                 uses_per_sample=dims.n_agents if role == "agent" else 1,
                 inputs=inputs, recurrent=recurrent,
             )  # fmt: skip

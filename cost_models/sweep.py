@@ -142,6 +142,7 @@ def sparsity_sweep(
     density: str = "erdos_renyi",
     seed: int = 0,
     run: RunConfig | None = None,
+    layout: str = "random",
 ) -> SweepResult:
     """Reports of the MAST QMIX network of ``map_name`` at every sparsity level."""
     dims = map_name if isinstance(map_name, MapDims) else get_map(map_name)
@@ -149,10 +150,10 @@ def sparsity_sweep(
     baseline = baseline or default_baseline(profile)
     levels, refs = [], None
     for s in sparsities:
-        layers = mast_network_layers(dims, check_sparsity(s), density, seed)
+        layers = mast_network_layers(dims, check_sparsity(s), density, seed, layout)
         if refs is None:
             refs = dense_references(profile, baseline, layers, run)
-        label = f"{map_name if isinstance(map_name, str) else 'custom'} s={s:g} {density}"
+        label = f"{map_name if isinstance(map_name, str) else 'custom'} s={s:g} {density} {layout}"
         levels.append(compare(profile, baseline, layers, run, label=label, refs=refs))
     name = map_name if isinstance(map_name, str) else "custom"
     return SweepResult(profile.name, baseline.name, name, tuple(levels))
