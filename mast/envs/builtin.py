@@ -4,6 +4,16 @@
 :class:`Features` layouts: reward shaping and scaling, win/loss/draw detection, the time
 limit and statistics. ``BuiltinEnv`` is the same object with ``n_envs = 1`` behind the
 single-environment ``MultiAgentEnv`` API.
+
+Identical to SMAC (default flags): ``get_env_info()``, the observation / state / action
+layouts and their normalisation, unit-type numbering per side, the reward (damage +
+kill bonus + win bonus, ``reward_only_positive``, scaled so a won episode returns
+``reward_scale_rate``), win / loss / draw rules (medivacs alone count as dead), the time
+limit and 8 game loops per step. Approximated (see ``engine.py``): SC2 pathfinding and
+steering (straight lines, a grid flow field round obstacles and soft collision pushes),
+the built-in AI's target priorities, projectile travel and attack delays (hits land when
+the cooldown allows), map geometry and start formations (lines with small jitter), and
+colossi colliding with small ground units (in SC2 those walk under them).
 """
 
 from __future__ import annotations
