@@ -121,7 +121,7 @@ def epsilon_at(cfg: TrainConfig, t_env: int) -> float:
     """Linearly annealed exploration rate at ``t_env``."""
     lc = cfg.learner
     frac = min(1.0, t_env / max(1, lc.epsilon_anneal_steps))
-    return lc.epsilon_start + frac * (lc.epsilon_finish - lc.epsilon_start)
+    return (1.0 - frac) * lc.epsilon_start + frac * lc.epsilon_finish
 
 
 def _call(callbacks: Sequence[object], name: str, *args) -> list:
