@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from codesign.costing import default_baseline
-from codesign.train import add_hw_arguments, main
+from codesign.trace import HwTrace
+from codesign.train import add_hw_arguments, hw_callbacks, main
 from hw.profiles import get_profile
 from mast.cli import build_parser, config_from_args
 
@@ -23,6 +24,15 @@ def test_defaults_and_hw_aware_growth_flag():
     args = _parse("--hw-aware-growth", "learner.lr=0.001")
     cfg = config_from_args(args)
     assert cfg.sparsity.hw_aware_growth is True and cfg.learner.lr == 0.001
+
+
+def test_callbacks_follow_the_flags():
+    assert hw_callbacks(_parse()) == []
+    (cb,) = hw_callbacks(_parse("--hw-profile", "sparse_pe_64"))
+    assert isinstance(cb, HwTrace) and cb.checker is None
+    assert (cb.profile.name, cb.baseline.name) == ("sparse_pe_64", "systolic_8x8")
+    (cb,) = hw_callbacks(_parse("--hw-profile", "sparse_pe_16", "--hw-baseline", "systolic_8x8"))
+    assert (cb.profile.name, cb.baseline.name) == ("sparse_pe_16", "systolic_8x8")
 
 
 @pytest.mark.parametrize("profile, baseline", [
@@ -43,6 +53,9 @@ def test_default_baseline_has_the_same_mac_count(profile, baseline):
     (["--hw-baseline", "systolic_8x8"],
      "mast-train: error: --hw-baseline needs --hw-profile (got --hw-profile none)"),
     (["--hw-profile", "missing.yaml"], "mast-train: error: profile file 'missing.yaml' does not"),
+    (["--hw-profile", "systolic_8x8", "--hw-verify"],
+     "mast-train: error: --hw-verify needs a sparse profile (the RTL is the sparse PE array), "
+     "got 'systolic_8x8' of kind 'systolic'"),
 ])  # fmt: skip
 def test_bad_flags_fail_in_one_line_without_a_run_folder(tmp_path, capsys, argv, message):
     out = tmp_path / "runs"
