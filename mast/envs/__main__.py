@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mast.envs.maps import MAPS
+from mast.envs.maps import MAPS, get_map
 from mast.envs.registry import make_batch_env
 from mast.envs.scripted import POLICIES, run_episodes
 from mast.errors import UserError, run_cli
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
     for m in args.maps:
-        MAPS[m]
+        get_map(m)  # fails early, listing the known maps
     for p in args.policies:
         if p not in POLICIES:
             raise UserError(f"unknown policy {p!r}; known policies: {', '.join(POLICIES)}")
