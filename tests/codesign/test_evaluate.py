@@ -103,3 +103,44 @@ def test_mast_hw_eval_bad_input(short_run, tmp_path, monkeypatch, capsys):
     assert "sparse_pe_64" in err and len(err.splitlines()) == 1
     assert _mast_hw(monkeypatch, "eval", str(short_run), "--episodes", "0") == 2
     assert "--episodes must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def _records(agent) -> list:
+    """Records of every agent matrix (random 70 % masks), named as the learner exports them."""
+    from mast.sparsity.layer import SparseLayer
+
+    rng = np.random.default_rng(0)
+    out = []
+    for mat in ("fc1", "gru.ih", "gru.hh", "fc2"):
+        w = agent.get_submodule(mat).weight.detach().numpy()
+        slices = [(f"[{t}]", w[t]) for t in range(agent.n_types)] if agent.n_types > 1 else [
+            ("", w)]  # fmt: skip
+        for suffix, wt in slices:
+            mask = rng.random(wt.shape) < 0.3
+            out.append(SparseLayer(f"agent.{mat}.weight{suffix}", "agent", mask,
+                                   np.where(mask, wt, 0), uses_per_env_step=3,
+                                   uses_per_sample=3))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("types", [None, [0, 0, 1]])
+def test_per_type_agents_in_fixed_point(types):
+    from mast.agents import RNNAgent
+
+    torch.manual_seed(0)
+    agent = RNNAgent(12, 5, 3, hidden_dim=8, agent_types=types)
+    layers = _records(agent)
+    with torch.no_grad():  # the float agent uses the same masked weights
+        for lay in layers:
+            mat, _, idx = lay.name[len("agent."):].partition("[")
+            w = agent.get_submodule(mat.removesuffix(".weight")).weight
+            (w[int(idx[:-1])] if idx else w).copy_(torch.as_tensor(lay.values))
+    fixed = FixedPointAgent(agent, layers, PROFILE)
+    x = torch.rand((4, 3, 12), generator=torch.Generator().manual_seed(2))
+    hf = hq = agent.init_hidden(4)
+    for _ in range(3):
+        with torch.no_grad():
+            qf, hf = agent(x, hf)
+        qq, hq = fixed(x, hq)
+        assert qq.shape == qf.shape == (4, 3, 5)
+        assert torch.max(torch.abs(qf - qq)) < 0.02
