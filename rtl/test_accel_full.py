@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.rtl_full, pytest.mark.slow]
 )  # fmt: skip
 def test_sparse_pe_64_random_programs_match_sim(kernel, dataflow, count, seed):
     ops = check_random(get_profile("sparse_pe_64"), kernel, dataflow, count, seed,
-                       max_dim=80, max_m=96)  # fmt: skip
+                       max_dim=40, max_m=80)  # fmt: skip
     assert ops >= count
 
 
