@@ -18,6 +18,9 @@ from mast.learners import make_learner
 from sim import simulate
 from sim.fixed import dequantize, quantize, reference_spmm
 
+# One short training run per test worker: keep the tests that read it together.
+pytestmark = pytest.mark.xdist_group("codesign_short_run")
+
 PROFILE = get_profile("sparse_pe_64")
 
 

@@ -9,6 +9,9 @@ import pytest
 from codesign.report import write_run_report
 from codesign.trace import read_trace
 
+# One short training run per test worker: keep the tests that read it together.
+pytestmark = pytest.mark.xdist_group("codesign_short_run")
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

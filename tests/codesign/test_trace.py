@@ -16,6 +16,9 @@ from cost_models.workload import RunConfig
 from hw.profiles import HwProfile, get_profile
 from mast.sparsity import load_layers
 
+# One short training run per test worker: keep the tests that read it together.
+pytestmark = pytest.mark.xdist_group("codesign_short_run")
+
 FIGURES = [f for f in SnapshotCost.__dataclass_fields__ if f != "profile"]
 
 
@@ -46,6 +49,9 @@ def test_trace_figures_equal_cost_model_on_saved_masks(short_run):
             continue
         layers = load_layers(short_run / "masks" / f"masks_{row['t_env']}.npz")
         rep = evaluate(prof, layers, run)
+        want = SnapshotCost.from_report(rep)
+        for f in FIGURES:
+            assert float(row[f]) == pytest.approx(getattr(want, f), rel=1e-12), f
         assert float(row["train_cycles"]) == pytest.approx(rep.training.cycles, rel=1e-12)
         assert float(row["train_energy_j"]) == pytest.approx(rep.training.energy_j, rel=1e-12)
         assert float(row["train_dram_bytes"]) == pytest.approx(
