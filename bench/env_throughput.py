@@ -3,8 +3,7 @@
 Every step draws a uniformly random available action per agent and reads observations,
 state and available actions (what a training runner does). Batched runs reset finished
 battles individually so every battle stays busy; the figure counts battle steps. Runs on
-one core: thread pools of numerical libraries are limited to one thread. The glibc
-allocator is tuned (``mast.envs.engine.tune_allocator``) unless ``--no-tune-allocator``.
+one core: thread pools of numerical libraries are limited to one thread.
 
     python bench/env_throughput.py [--maps 3m 3s5z 2c_vs_64zg] [--seconds 3]
 """
@@ -22,7 +21,6 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mast.envs import make_batch_env, make_env  # noqa: E402
-from mast.envs.engine import tune_allocator  # noqa: E402
 from mast.envs.scripted import random_actions  # noqa: E402
 
 DEFAULT_N_ENVS = {"3m": 1024, "3s5z": 512, "2c_vs_64zg": 64}
@@ -75,12 +73,8 @@ def main(argv=None) -> int:
         help="battles per batch (default: per map, see DEFAULT_N_ENVS)",
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="wall time per figure")
-    parser.add_argument(
-        "--no-tune-allocator", action="store_true", help="keep glibc's default malloc thresholds"
-    )
     args = parser.parse_args(argv)
-    tuned = not args.no_tune_allocator and tune_allocator()
-    print(f"one core; glibc allocator tuned: {tuned}")
+    print("one core (numerical thread pools limited to 1 thread)")
     print(f"{'map':<12} {'mode':<8} {'n_envs':>7} {'steps/s (wall)':>15} {'steps/s (cpu)':>14}")
     for m in args.maps:
         n = args.n_envs or DEFAULT_N_ENVS.get(m, 256)

@@ -36,7 +36,6 @@ more closely than that.
 
 from __future__ import annotations
 
-import ctypes
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +46,7 @@ from mast.envs.rules import ATTACK, ATTACK_MOVE, IDLE, MOVE
 from mast.envs.terrain import Terrain
 from mast.errors import UserError
 
-__all__ = ["CombatEngine", "EngineConfig", "LOOPS_PER_S", "STEP_LOOPS", "tune_allocator"]
+__all__ = ["CombatEngine", "EngineConfig", "LOOPS_PER_S", "STEP_LOOPS"]
 
 LOOPS_PER_S = 22.4
 STEP_LOOPS = 8
@@ -55,25 +54,6 @@ SHIELD_REGEN_PER_S = 2.0
 SHIELD_REGEN_DELAY_S = 10.0
 NON_THREAT_PENALTY = 1000.0
 LINE_UNITS = 8
-
-
-def tune_allocator(mmap_threshold_bytes: int = 64 << 20) -> bool:
-    """Keep freed numpy temporaries in the glibc heap instead of returning them to the OS.
-
-    A 1024-battle step allocates many ~300 kB temporaries; by default glibc serves each
-    with a fresh ``mmap`` and page-faults it in, which costs about as much as the
-    arithmetic. Raising the mmap and trim thresholds (``mallopt``) roughly doubles batch
-    throughput. This changes the allocator of the whole process, so it is opt-in: call it
-    once at program start. Returns False where glibc is not available.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_mmap_threshold, int(mmap_threshold_bytes))
-        ok &= libc.mallopt(m_trim_threshold, int(2 * mmap_threshold_bytes))
-        return bool(ok)
-    except (OSError, AttributeError):
-        return False
 
 
 @dataclass(frozen=True)
