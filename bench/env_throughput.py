@@ -3,7 +3,9 @@
 Every step draws a uniformly random available action per agent and reads observations,
 state and available actions (what a training runner does). Batched runs reset finished
 battles individually so every battle stays busy; the figure counts battle steps. Runs on
-one core: thread pools of numerical libraries are limited to one thread.
+one core: thread pools of numerical libraries are limited to one thread. Two rates are
+printed: per wall-clock second, and per CPU second of this process (the one-core rate
+even when other jobs share the machine).
 
     python bench/env_throughput.py [--maps 3m 3s5z 2c_vs_64zg] [--seconds 3]
 """

@@ -11,7 +11,7 @@ kill bonus + win bonus, ``reward_only_positive``, scaled so a won episode return
 ``reward_scale_rate``), win / loss / draw rules (medivacs alone count as dead), the time
 limit and 8 game loops per step. Approximated (see ``engine.py``): SC2 pathfinding and
 steering (straight lines, a grid flow field round obstacles and soft collision pushes),
-the built-in AI's target priorities, projectile travel and attack delays (hits land when
+the game's own opponent target priorities, projectile travel and attack delays (hits land when
 the cooldown allows), map geometry and start formations (lines with small jitter), and
 colossi colliding with small ground units (in SC2 those walk under them).
 """
