@@ -18,7 +18,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
 from hw.profiles import HwProfile
-from hw.rtl import MEMORY_IDS, REGISTERS
+from hw.rtl import MEMORY_IDS, REGISTERS, host_data_bits
 
 __all__ = ["Host", "Scoreboard", "load_profile_from_env", "to_signed"]
 
@@ -56,14 +56,17 @@ class Host:
         d.rst.value = 0
         await FallingEdge(self.clk)
 
-    async def write(self, memory: str, words: Mapping[int, int] | Iterable[int], bits: int,
+    async def write(self, memory: str, words: Mapping[int, int] | Iterable[int],
                     base: int = 0) -> None:  # fmt: skip
-        """Write ``words`` (address -> value, or a sequence from ``base``) to ``memory``."""
+        """Write ``words`` (address -> signed value, or a sequence from ``base``).
+
+        Values go out two's complement at the port's width; the memory keeps its low bits.
+        """
         d = self.dut
         items = words.items() if isinstance(words, Mapping) else enumerate(words, base)
         d.host__sel.value = MEMORY_IDS[memory]
         d.host__we.value = 1
-        mask = (1 << bits) - 1
+        mask = (1 << host_data_bits(self.profile)) - 1
         for addr, value in items:
             d.host__addr.value = int(addr)
             d.host__wdata.value = int(value) & mask
@@ -85,7 +88,7 @@ class Host:
 
     async def set_registers(self, regs: Mapping[str, int]) -> None:
         """Write op registers by name (:data:`hw.rtl.REGISTERS`)."""
-        await self.write("op", {REGISTERS[k]: v for k, v in regs.items()}, 32)
+        await self.write("op", {REGISTERS[k]: v for k, v in regs.items()})
 
     async def run(self, limit: int) -> int:
         """Pulse ``start`` and return the op's cycle count (``-1`` past ``limit`` cycles)."""

@@ -3,10 +3,11 @@
 :func:`random_case` draws a masked layer (sparsities 0 to 0.98), a shape that fits the
 profile and integer operands (one draw in four spans the full operand range, so
 saturation is exercised), and compiles one kernel with :func:`hw.compiler.compile_layer`.
-:func:`make_jobs` turns cases into :class:`~rtl.ops.Job` records holding every op, its
-operands and ``sim``'s output and cycle count; :func:`check_random` stores them in the
-build folder and runs ``rtl/tb_accel.py`` on them, so the simulation process needs
-neither the compiler nor the training stack.
+:func:`make_jobs` turns cases into :class:`~rtl.ops.Job` records holding every op's host
+load sequence (:func:`hw.export.op_load`, the same one ``mast-hw export`` and the
+pyverilator co-simulation use) and ``sim``'s output and cycle count;
+:func:`check_random` stores them in the build folder and runs ``rtl/tb_accel.py`` on them,
+so the simulation process needs neither the compiler nor the training stack.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.compiler import compile_layer, encode_tiles
+from hw.compiler import compile_layer
+from hw.export import op_load
 from hw.profiles import HwProfile
 from hw.program import Op, Program
 from sim import simulate_op
 
 from .harness import build, run_testbench
-from .ops import Job, write_jobs
+from .ops import Job, job_from_load, write_jobs
 
 __all__ = ["Case", "check_random", "make_jobs", "random_case"]
 
@@ -96,12 +98,10 @@ def make_jobs(profile: HwProfile, kernel: str, dataflow: str, count: int, seed: 
         for op in case.program.ops:
             x, dy = case.operands(op)
             ref = simulate_op(case.program, op, x, dy)
-            tiles = None
-            if op.dataflow == "systolic" and "weight_tiles" not in op.arrays:
-                tiles = encode_tiles(np.asarray(dy), profile)
             label = (f"program {i} (seed=[{seed}, {i}]) op {op.name} {op.dataflow} "
                      f"K={op.k} N={op.n} M={op.m}")  # fmt: skip
-            jobs.append(Job(label, op, x, dy, tiles, np.asarray(ref.output), int(ref.cycles)))
+            load = op_load(op, profile, x, dy)
+            jobs.append(job_from_load(label, load, ref.output, ref.cycles))
     return jobs
 
 

@@ -1,7 +1,7 @@
 """cocotb testbench of a top level: runs prepared jobs and scores them against ``sim``.
 
 Environment: ``MAST_JOBS`` (a file of :class:`rtl.ops.Job` written by the pytest side,
-each an op, its operands and ``sim``'s output and cycle count) and ``MAST_SEED`` (logged,
+each an op's host load sequence and ``sim``'s output and cycle count) and ``MAST_SEED`` (logged,
 so a failing run names the seed that reproduces it).
 """
 
@@ -26,7 +26,7 @@ async def random_programs(dut):
     await host.reset()
     board = Scoreboard(dut._log)
     for job in jobs:
-        got, cycles = await execute(host, job.op, job.x, job.dy, job.tiles)
+        got, cycles = await execute(host, job)
         board.compare(job.label, got, job.want, cycles, job.want_cycles)
     dut._log.info("checked %d ops: %d mismatches (seed=%s)", board.checked, board.mismatches,
                   seed)  # fmt: skip
