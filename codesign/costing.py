@@ -1,16 +1,22 @@
 """Hardware cost of one mask snapshot: the figures a trace row records.
 
 :func:`cost_run_config` turns a training configuration into the cost model's
-:class:`cost_models.workload.RunConfig`; :func:`snapshot_costs` costs a list of
+:class:`cost_models.workload.RunConfig` (the same reading of ``sparsity.delta_t`` as
+``cost_models.rundir``); :func:`snapshot_costs` costs a list of
 :class:`~mast.sparsity.layer.SparseLayer` records on a profile with
-:func:`cost_models.report.evaluate` and keeps the figures of one training iteration and
-one acting step as a :class:`SnapshotCost`. :func:`dense_layers` gives the dense network
-of the same shapes, the reference "same run on dense hardware" is costed on.
+:func:`cost_models.report.evaluate` and keeps a :class:`SnapshotCost`:
 
-Dense references are costed with ``RunConfig.topology_updates = False``: a dense network
-has no topology updates, so the amortised dense gradient and top-k of a regrowth step are
-not part of its iteration. The run configuration follows ``cost_models.rundir``'s reading
-of a run folder's settings (the same conversion of ``sparsity.delta_t`` to iterations).
+- a *steady* training iteration: ``evaluate`` with ``topology_updates=False`` (forward,
+  backward, masked weight gradient, optimizer; no regrowth work);
+- the *extra* cost of one topology update: an iteration that carries a whole update
+  (``delta_t = 1``: dense weight gradient + top-k) minus the steady iteration;
+- one acting step (every agent's forward pass).
+
+A run's hardware time is then exact in the number of updates that really happened
+(``iterations x steady + updates x update + env steps x acting``) instead of amortising
+updates over an assumed number of iterations. :func:`dense_layers` gives the dense
+network of the same shapes that the references are costed on; a dense network has no
+topology updates, so its update cost is 0.
 """
 
 from __future__ import annotations
@@ -62,10 +68,18 @@ class SnapshotCost:
     """Energy of one acting step."""
     infer_util: float
     """PE utilisation of the acting step's matrix kernels."""
+    update_cycles: float = 0.0
+    """Extra cycles of one topology update (dense weight gradient + top-k)."""
+    update_time_s: float = 0.0
+    """``update_cycles / clock_hz``."""
+    update_energy_j: float = 0.0
+    """Extra energy of one topology update."""
 
     @classmethod
-    def from_report(cls, rep: CostReport) -> SnapshotCost:
+    def from_report(cls, rep: CostReport, with_update: CostReport | None = None) -> SnapshotCost:
+        """Figures of ``rep`` (steady iteration); ``with_update``: one whole update added."""
         t, i = rep.training, rep.inference
+        u = with_update.training if with_update is not None else t
         return cls(
             profile=rep.profile, train_cycles=float(t.cycles), train_time_s=float(t.time_s),
             train_energy_j=float(t.energy_j), train_dram_bytes=float(sum(t.dram_bytes.values())),
@@ -73,6 +87,9 @@ class SnapshotCost:
             train_util=float(t.utilisation_compute), infer_cycles=float(i.cycles),
             infer_time_s=float(i.time_s), infer_energy_j=float(i.energy_j),
             infer_util=float(i.utilisation_compute),
+            update_cycles=max(0.0, float(u.cycles - t.cycles)),
+            update_time_s=max(0.0, float(u.time_s - t.time_s)),
+            update_energy_j=max(0.0, float(u.energy_j - t.energy_j)),
         )  # fmt: skip
 
     def as_dict(self, prefix: str = "") -> dict[str, float | str]:
@@ -117,12 +134,19 @@ def dense_layers(layers: Sequence[SparseLayer]) -> list[SparseLayer]:
 def snapshot_costs(
     profile: HwProfile, layers: Sequence[SparseLayer], run: RunConfig, *, dense: bool = False
 ) -> SnapshotCost:
-    """Cost ``layers`` on ``profile``; ``dense=True`` costs the dense network, no updates."""
+    """Cost ``layers`` on ``profile`` (module docstring); ``dense=True``: the dense network.
+
+    The update cost is 0 for the dense network and when ``run.topology_updates`` is off.
+    """
     if dense:
         layers = dense_layers(layers)
-        run = dataclasses.replace(run, topology_updates=False)
     stripped = [dataclasses.replace(lay, values=None) for lay in layers]
-    return SnapshotCost.from_report(evaluate(profile, stripped, run))
+    steady = evaluate(profile, stripped, dataclasses.replace(run, topology_updates=False))
+    with_update = None
+    if run.topology_updates and not dense:
+        one = dataclasses.replace(run, topology_updates=True, delta_t=1)
+        with_update = evaluate(profile, stripped, one)
+    return SnapshotCost.from_report(steady, with_update)
 
 
 def default_baseline(profile: HwProfile) -> HwProfile:

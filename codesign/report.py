@@ -112,6 +112,7 @@ def _hw_summary(run_dir: Path, trace: list[dict[str, str]]) -> dict[str, Any]:
         "final_snapshot": {k: _num(last[k]) for k in (
             "t_env", "sparsity", "train_cycles", "train_energy_j", "train_dram_bytes",
             "train_sram_bytes", "train_util", "infer_cycles", "infer_energy_j", "infer_util",
+            "update_cycles", "update_energy_j",
             "speedup_vs_dense", "energy_gain_vs_dense", "speedup_vs_baseline",
             "energy_gain_vs_baseline", "infer_speedup_vs_dense", "infer_speedup_vs_baseline")},
         "dense": meta["dense"], "dense_baseline": meta["dense_baseline"],
@@ -236,8 +237,9 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
     d, db = hw["dense"], hw["dense_baseline"]
     md += [f"## Hardware: {p} (dense baseline {b})", "",
            f"{hw['snapshots']} trace rows (`hw_trace.csv`, {hw['costing_s']:.2f} s of host time "
-           "spent costing). Per training iteration and per acting step (all agents), final "
-           "masks versus the dense network:", ""]  # fmt: skip
+           "spent costing). Per steady training iteration (without regrowth), per topology "
+           "update and per acting step (all agents), final masks versus the dense network:",
+           ""]  # fmt: skip
     md += _table(["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"], [
         ("train cycles / iteration", fs["train_cycles"], d["train_cycles"], db["train_cycles"]),
         ("train energy (J) / iteration", fs["train_energy_j"], d["train_energy_j"],
@@ -245,12 +247,15 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         ("train DRAM bytes / iteration", fs["train_dram_bytes"], d["train_dram_bytes"],
          db["train_dram_bytes"]),
         ("train PE utilisation", fs["train_util"], d["train_util"], db["train_util"]),
+        ("topology update: extra cycles", fs["update_cycles"], "-", "-"),
+        ("topology update: extra energy (J)", fs["update_energy_j"], "-", "-"),
         ("inference cycles / step", fs["infer_cycles"], d["infer_cycles"], db["infer_cycles"]),
         ("inference energy (J) / step", fs["infer_energy_j"], d["infer_energy_j"],
          db["infer_energy_j"]),
         ("inference PE utilisation", fs["infer_util"], d["infer_util"], db["infer_util"]),
     ])  # fmt: skip
-    md += ["Whole run (training iterations and acting steps, integrated over the trace):", ""]
+    md += ["Whole run (training iterations, topology updates and acting steps, integrated "
+           "over the trace):", ""]
     md += _table(["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"], [
         ("hardware time (s)", t["time_s"], t["dense_time_s"], t["baseline_time_s"]),
         ("energy (J)", t["energy_j"], t["dense_energy_j"], t["baseline_energy_j"]),

@@ -12,18 +12,21 @@ Trace format (wide: one row per snapshot, one column per layer figure)
 ----------------------------------------------------------------------
 ``event`` (``start``, ``update``, ``end``), ``t_env``, ``iterations`` (learner updates so
 far), ``sparsity``; per layer ``nnz:<layer>`` and ``density:<layer>``; the snapshot's
-costs on ``P`` (:class:`~codesign.costing.SnapshotCost` fields: ``train_cycles``,
-``train_time_s``, ``train_energy_j``, ``train_dram_bytes``, ``train_sram_bytes``,
-``train_util``, ``infer_cycles``, ``infer_time_s``, ``infer_energy_j``, ``infer_util``);
-``speedup_vs_dense`` / ``energy_gain_vs_dense`` (dense network on ``P`` over this
-snapshot, per training iteration; ``infer_`` versions per acting step) and the same
-``_vs_baseline``; cumulative hardware time and energy of the run so far on ``P``, dense
-on ``P`` and on the baseline (``cum_time_s``, ``cum_energy_j``, ``cum_dense_time_s``...):
-every row adds, for the interval since the previous row, the iterations run times the
-previous snapshot's iteration cost plus the environment steps taken times its acting
-cost. With ``--hw-verify``: ``verify_layer``, ``verify_sim_cycles``,
-``verify_rtl_cycles``, ``verify_ok`` (see :mod:`codesign.verify`). ``costing_s`` is the
-host time the row's costing took (0 for masks costed before: costs are cached per mask).
+costs on ``P`` (:class:`~codesign.costing.SnapshotCost` fields: a steady training
+iteration ``train_cycles``, ``train_time_s``, ``train_energy_j``, ``train_dram_bytes``,
+``train_sram_bytes``, ``train_util``; one acting step ``infer_cycles``, ``infer_time_s``,
+``infer_energy_j``, ``infer_util``; the extra cost of one topology update
+``update_cycles``, ``update_time_s``, ``update_energy_j``); ``speedup_vs_dense`` /
+``energy_gain_vs_dense`` (dense network on ``P`` over this snapshot, per steady training
+iteration; ``infer_`` versions per acting step) and the same ``_vs_baseline``;
+cumulative hardware time and energy of the run so far on ``P``, dense on ``P`` and on the
+baseline (``cum_time_s``, ``cum_energy_j``, ``cum_dense_time_s``...): every row adds, for
+the interval since the previous row, the iterations run times the previous snapshot's
+iteration cost, the environment steps taken times its acting cost and, on an ``update``
+row, one topology update of the previous masks. With ``--hw-verify``: ``verify_layer``,
+``verify_sim_cycles``, ``verify_rtl_cycles``, ``verify_ok`` (see :mod:`codesign.verify`).
+``costing_s`` is the host time the row's costing took (0 for masks costed before: costs
+are cached per mask).
 
 ``hw_meta.json`` records the profiles, the cost model's run configuration and the layer
 names, so the trace can be recomputed from ``masks/masks_<t_env>.npz``.
@@ -168,18 +171,22 @@ class HwTrace:
             self._cache[key] = snapshot_costs(self.profile, layers, self.run_cfg)
         return self._cache[key]
 
-    def _integrate(self, t_env: int, iterations: int) -> None:
+    def _integrate(self, t_env: int, iterations: int, updates: int) -> None:
+        """Add the interval since the last row; ``updates`` topology updates ended it."""
         if self.last is None or self.current is None:
             return
         d_env, d_it = t_env - self.last[0], iterations - self.last[1]
         for prefix, c in (("", self.current), ("dense_", self.dense),
                           ("baseline_", self.base)):  # fmt: skip
-            self.cum[prefix + "time_s"] += d_it * c.train_time_s + d_env * c.infer_time_s
-            self.cum[prefix + "energy_j"] += d_it * c.train_energy_j + d_env * c.infer_energy_j
+            self.cum[prefix + "time_s"] += (d_it * c.train_time_s + d_env * c.infer_time_s
+                                            + updates * c.update_time_s)  # fmt: skip
+            self.cum[prefix + "energy_j"] += (d_it * c.train_energy_j
+                                              + d_env * c.infer_energy_j
+                                              + updates * c.update_energy_j)  # fmt: skip
 
     def _row(self, run, event: str, t_env: int, layers: Sequence[SparseLayer] | None) -> None:
         iterations = int(run.learner.train_steps)
-        self._integrate(t_env, iterations)
+        self._integrate(t_env, iterations, int(event == "update"))
         t0 = time.perf_counter()
         if layers is not None:
             self.current = self._cost(layers)

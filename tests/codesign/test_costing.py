@@ -38,10 +38,16 @@ def test_snapshot_costs_equal_the_cost_model():
     run = cost_run_config(cfg, episode_limit=60)
     prof = get_profile("sparse_pe_16")
     got = snapshot_costs(prof, layers, run)
-    rep = evaluate(prof, layers, run)
+    rep = evaluate(prof, layers, dataclasses.replace(run, topology_updates=False))
+    one = evaluate(prof, layers, dataclasses.replace(run, delta_t=1))
     assert got.train_cycles == rep.training.cycles
     assert got.infer_energy_j == rep.inference.energy_j
     assert got.train_sram_bytes == pytest.approx(sum(rep.training.sram_bytes.values()))
+    assert got.update_cycles == one.training.cycles - rep.training.cycles > 0
+    assert got.update_energy_j == pytest.approx(one.training.energy_j - rep.training.energy_j)
+    # the amortised iteration of the cost model lies between steady and steady + update
+    amortised = evaluate(prof, layers, run).training.cycles
+    assert got.train_cycles < amortised < got.train_cycles + got.update_cycles
     dense = snapshot_costs(prof, layers, run, dense=True)
     d = dense_layers(layers)
     assert all(lay.mask.all() and lay.values is None for lay in d)
@@ -49,3 +55,4 @@ def test_snapshot_costs_equal_the_cost_model():
     no_updates = dataclasses.replace(run, topology_updates=False)
     assert np.isclose(dense.train_cycles, evaluate(prof, d, no_updates).training.cycles)
     assert dense.train_cycles > got.train_cycles
+    assert dense.update_cycles == dense.update_energy_j == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 
@@ -44,12 +45,18 @@ def test_trace_figures_equal_cost_model_on_saved_masks(short_run):
     meta = _meta(short_run)
     prof = HwProfile.from_dict(meta["profile"])
     run = RunConfig(**meta["run_config"])
+    steady_run = dataclasses.replace(run, topology_updates=False)
+    update_run = dataclasses.replace(run, delta_t=1)
     for row in read_trace(short_run):
         if row["event"] == "end":
             continue
         layers = load_layers(short_run / "masks" / f"masks_{row['t_env']}.npz")
-        rep = evaluate(prof, layers, run)
-        want = SnapshotCost.from_report(rep)
+        rep = evaluate(prof, layers, steady_run)
+        one = evaluate(prof, layers, update_run)
+        assert float(row["update_cycles"]) == pytest.approx(
+            one.training.cycles - rep.training.cycles, rel=1e-12)  # fmt: skip
+        assert float(row["update_energy_j"]) > 0
+        want = SnapshotCost.from_report(rep, one)
         for f in FIGURES:
             assert float(row[f]) == pytest.approx(getattr(want, f), rel=1e-12), f
         assert float(row["train_cycles"]) == pytest.approx(rep.training.cycles, rel=1e-12)
@@ -74,6 +81,7 @@ def test_dense_references_and_ratios(short_run):
     assert meta["dense"]["train_cycles"] == pytest.approx(dense.training.cycles)
     assert meta["dense_baseline"]["train_cycles"] == pytest.approx(base.training.cycles)
     assert meta["dense_baseline"]["infer_energy_j"] == pytest.approx(base.inference.energy_j)
+    assert meta["dense"]["update_cycles"] == meta["dense_baseline"]["update_energy_j"] == 0
     for row in read_trace(short_run):
         c = float(row["train_cycles"])
         assert float(row["speedup_vs_dense"]) == pytest.approx(dense.training.cycles / c)
@@ -91,8 +99,11 @@ def test_cumulative_time_and_energy_integrate_the_rows(short_run):
     for prev, row in zip(rows[:-1], rows[1:], strict=True):
         d_it = int(row["iterations"]) - int(prev["iterations"])
         d_env = int(row["t_env"]) - int(prev["t_env"])
-        time_s += d_it * float(prev["train_time_s"]) + d_env * float(prev["infer_time_s"])
-        energy += d_it * float(prev["train_energy_j"]) + d_env * float(prev["infer_energy_j"])
+        upd = int(row["event"] == "update")
+        time_s += (d_it * float(prev["train_time_s"]) + d_env * float(prev["infer_time_s"])
+                   + upd * float(prev["update_time_s"]))  # fmt: skip
+        energy += (d_it * float(prev["train_energy_j"]) + d_env * float(prev["infer_energy_j"])
+                   + upd * float(prev["update_energy_j"]))  # fmt: skip
         dense_t += d_it * meta["dense"]["train_time_s"] + d_env * meta["dense"]["infer_time_s"]
         assert float(row["cum_time_s"]) == pytest.approx(time_s, rel=1e-9)
         assert float(row["cum_energy_j"]) == pytest.approx(energy, rel=1e-9)
