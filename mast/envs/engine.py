@@ -9,7 +9,8 @@ the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call
 1. the scripted opponent and idle units pick targets. The opponent attack-moves to the
    map's attack point (the agents' start): each unit takes the nearest living unit it can
    hit within its scan range or that is attacking it (units that cannot attack, i.e.
-   medivacs, last) and keeps it while it stays within weapon reach; an enemy medivac
+   medivacs, last) and keeps it while it stays within weapon reach; a unit that reaches
+   the point with nothing in range hunts the nearest opponent anywhere; an enemy medivac
    follows and heals the most hurt friend within sight;
 2. units walk toward their goal (move point, or a target out of weapon reach), ground
    units round obstacles (:class:`~mast.envs.terrain.Terrain`);
@@ -42,7 +43,7 @@ import numpy as np
 
 from mast.envs import rules
 from mast.envs.maps import UNIT_TYPES, MapSpec
-from mast.envs.rules import ATTACK, ATTACK_MOVE, IDLE, MOVE
+from mast.envs.rules import ATTACK, ATTACK_MOVE, HUNT, IDLE, MOVE
 from mast.envs.terrain import Terrain
 from mast.errors import UserError
 
@@ -347,6 +348,9 @@ class CombatEngine:
         goal[chase] = tpos[chase]
         moving = chase | walk
         kind[(kind == ATTACK) & ~has_t] = IDLE
+        to_point = self.goal - self.pos
+        arrived = to_point[..., 0] ** 2 + to_point[..., 1] ** 2 < 1.0
+        kind[(kind == ATTACK_MOVE) & ~has_t & arrived] = HUNT
         if self.terrain.has_obstacles:
             ground = moving & ~self.cliff_walk & ~self.air
             if ground.any():

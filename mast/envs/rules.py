@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTACK",
     "ATTACK_MOVE",
+    "HUNT",
     "IDLE",
     "MOVE",
     "acquire",
@@ -28,9 +29,10 @@ __all__ = [
     "separate",
 ]
 
-IDLE, MOVE, ATTACK, ATTACK_MOVE = 0, 1, 2, 3
+IDLE, MOVE, ATTACK, ATTACK_MOVE, HUNT = 0, 1, 2, 3, 4
 """Order kinds: idle (fires at enemies within reach), move to a point, attack a unit,
-attack-move (the scripted opponent)."""
+attack-move (the scripted opponent), hunt (an attack-mover that reached its point with
+nothing in sight goes for the nearest opponent anywhere, as the game's opponent does)."""
 
 HEAL_SIGHT = 9.0
 """Range (map units) within which a scripted medivac looks for friends to heal."""
@@ -48,7 +50,8 @@ def acquire(eng: CombatEngine, dist: np.ndarray) -> None:
     tc = np.maximum(eng.target, 0)
     keep = (eng.target >= 0) & np.take(alive, eng._env_base + tc)
     keep &= eng._pick(dist, tc) <= np.take(eng._reach_flat, eng._unit_base + tc)
-    am = kind == ATTACK_MOVE
+    hunt = kind == HUNT
+    am = (kind == ATTACK_MOVE) | hunt
     pick = alive & ((am & ~keep) | ((kind == IDLE) & ~eng.healer))
     if not pick.any():
         return
@@ -59,7 +62,7 @@ def acquire(eng: CombatEngine, dist: np.ndarray) -> None:
         d = dist[:, rows, cols]
         attacked_by = eng.target[:, None, cols] == np.arange(rows.start, rows.stop)[:, None]
         amf = am[:, rows, None]
-        reach = (d <= eng._scan_edge[rows, cols]) | attacked_by
+        reach = (d <= eng._scan_edge[rows, cols]) | attacked_by | hunt[:, rows, None]
         reach = np.where(amf, reach, d <= eng.reach[rows, cols])
         ok = reach & eng.can_hit[rows, cols] & alive[:, None, cols]
         score = d + eng._threat_penalty[:, cols] + (~ok) * np.float32(1e9)

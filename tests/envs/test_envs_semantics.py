@@ -258,3 +258,14 @@ def test_opponent_attack_moves_toward_the_agents():
     step = env.engine.pos[0, 3:] - p0
     np.testing.assert_allclose(np.linalg.norm(step, axis=1), 3.15 * 8 / 22.4, rtol=1e-6)
     assert (step[:, 0] < -1.1).all()  # marine speed, toward the agents' start (west)
+
+
+def test_opponent_hunts_agents_away_from_its_attack_point():
+    env = make_batch_env("builtin", map_name="3m", n_envs=1)
+    pos = env.engine.pos[0].copy()
+    pos[:3] = [[30, 2], [30, 3], [30, 4]]  # agents hide in a far corner
+    env.set_units(0, pos=pos)
+    for _ in range(30):
+        env.step(np.where(env.get_avail_actions()[..., 0] > 0, 0, 1))
+    d = np.linalg.norm(env.engine.pos[0, 3:, None] - env.engine.pos[0, None, :3], axis=-1)
+    assert d.min() < 6.0 or not env.engine.alive[0, :3].all()
