@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -13,10 +14,23 @@ from .top import build_top, top_name
 __all__ = ["generate_verilog", "verilog_text"]
 
 
+_ZERO_MEMORY_INIT = re.compile(
+    r"^  initial begin\n(?:    \S.*\[\d+\] = \d+'[hbd]0+;\n)+  end\n", re.M
+)
+"""An ``initial`` block that only zeroes the words of a memory."""
+
+
 def verilog_text(profile: HwProfile | str) -> str:
-    """The Verilog source of ``profile``'s top level (module ``mast_accel_<name>``)."""
+    """The Verilog source of ``profile``'s top level (module ``mast_accel_<name>``).
+
+    Memories carry no power-on contents (SRAM macros have none, and no op reads a word
+    before writing it or without masking it): the zero ``initial`` blocks Amaranth writes
+    for every memory word are dropped, which keeps the full-size designs' Verilog and
+    Verilator models an order of magnitude smaller.
+    """
     profile = load_profile(profile)
-    return verilog.convert(build_top(profile), name=top_name(profile), emit_src=False)
+    text = verilog.convert(build_top(profile), name=top_name(profile), emit_src=False)
+    return _ZERO_MEMORY_INIT.sub("", text)
 
 
 def generate_verilog(profile: HwProfile | str, out_dir: str | Path) -> Path:
