@@ -87,16 +87,18 @@ class LearnerConfig:
     """Global gradient-norm clip [pymarl]."""
     batch_size: int = 32
     """Episodes per training batch [paper/pymarl]."""
-    updates_per_rollout: int = 1
-    """Gradient steps after each rollout of ``env.n_envs`` episodes [chosen]."""
+    updates_per_rollout: int = 4
+    """Gradient steps after each rollout of ``env.n_envs`` episodes (4 x batch 32 per 8 new
+    episodes: about PyMARL's one update per episode) [chosen]."""
     target_update_interval: int = 200
     """Episodes between hard target-network updates [paper/pymarl]."""
     epsilon_start: float = 1.0
     """Initial exploration rate [pymarl]."""
     epsilon_finish: float = 0.05
     """Final exploration rate [pymarl]."""
-    epsilon_anneal_steps: int = 50_000
-    """Environment steps of linear epsilon annealing [pymarl]."""
+    epsilon_anneal_steps: int = 20_000
+    """Environment steps of linear epsilon annealing [chosen for the short default run;
+    pymarl/paper: 50k]."""
     mixing_embed_dim: int = 32
     """QMIX mixing width [pymarl]."""
     hypernet_embed: int = 64

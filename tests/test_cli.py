@@ -17,7 +17,8 @@ from mast.sparsity import flops_report, load_layers
 # A few hundred env steps with tiny batches: every code path, no learning.
 TINY = [
     "--t-max", "240", "--no-progress", "env.n_envs=2", "env.test_episodes=2",
-    "learner.batch_size=2", "buffer.capacity=16", "buffer.on_capacity=2",
+    "learner.batch_size=2", "learner.updates_per_rollout=1", "buffer.capacity=16",
+    "buffer.on_capacity=2",
     "sparsity.delta_t=100", "run.log_interval=100", "run.test_interval=100",
     "run.tensorboard=false",
 ]  # fmt: skip
