@@ -67,11 +67,12 @@ def test_smoke_every_learner_and_method(tmp_path, alg, method):
 
 
 def test_default_run_folder_and_flops_consistency(tmp_path, capsys):
-    run_dir = _run(tmp_path, "--config", "qmix_static", "--seed", "3")
+    run_dir = _run(tmp_path, "--config", "qmix_static", "--seed", "3", "run.tensorboard=true")
     assert "run folder:" in capsys.readouterr().out
     assert run_dir.name.startswith("qmix_static_3m_s3_")
     files = {p.name for p in run_dir.iterdir()}
     assert {"config.yaml", "metrics.csv", "masks", "checkpoint.pt"} <= files
+    assert any(name.startswith("events.out.tfevents") for name in files)
     row = _rows(run_dir)[-1]
     layers = load_layers(run_dir / "masks" / "masks_0.npz")
     report = flops_report(layers, samples_per_iteration=2)  # static: no topology updates
