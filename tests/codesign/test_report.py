@@ -60,3 +60,16 @@ def test_report_lists_synthesis_results(short_run, tmp_path, monkeypatch):
 def test_report_without_metrics_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="has no metrics.csv"):
         write_run_report(tmp_path)
+
+
+def test_report_of_a_run_without_hardware_trace(short_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "metrics.csv"):
+        (run / name).write_bytes((short_run / name).read_bytes())
+    md = write_run_report(run).read_text()
+    assert "No hardware trace (trained with `--hw-profile none`)." in md
+    assert sorted(p.name for p in (run / "plots").iterdir()) == [
+        "learning_curve.png", "sparsity_flops.png"]  # fmt: skip
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["hardware"] is None and rep["final"]["t_env"] > 0
