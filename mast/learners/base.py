@@ -66,8 +66,6 @@ class ValueLearner:
         ``get_env_info()`` of the environment (plus optional ``agent_types``).
     """
 
-    uses_target_mixer_bootstrap = True
-
     def __init__(self, cfg: TrainConfig, env_info: dict) -> None:
         self.cfg = cfg
         self.device = torch.device(cfg.run.device)
