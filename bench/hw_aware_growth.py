@@ -33,9 +33,9 @@ import numpy as np
 from codesign.costing import cost_run_config, snapshot_costs
 from hw.compiler import compile_layer
 from hw.profiles import HwProfile, load_profile
-from mast.config import resolve_config
 from mast.envs import make_batch_env
 from mast.errors import run_cli
+from mast.presets import resolve_config
 from mast.sparsity import load_layers
 from mast.sparsity.layer import SparseLayer
 from mast.train import train

@@ -11,7 +11,7 @@ from codesign.costing import cost_run_config, dense_layers, snapshot_costs
 from cost_models.networks import mast_network_layers
 from cost_models.report import evaluate
 from hw.profiles import get_profile
-from mast.config import resolve_config
+from mast.presets import resolve_config
 
 
 def test_cost_run_config_of_the_default_run():
@@ -19,8 +19,9 @@ def test_cost_run_config_of_the_default_run():
     run = cost_run_config(cfg, episode_limit=60)
     assert run.batch_size == cfg.learner.batch_size
     assert run.episode_limit == 60 and run.steps == 61
-    assert run.episodes_per_iteration == cfg.env.n_envs
-    want = max(1, round(cfg.sparsity.delta_t / (cfg.env.n_envs * 60)))
+    episodes = max(1, round(cfg.env.n_envs / cfg.learner.updates_per_rollout))
+    assert run.episodes_per_iteration == episodes
+    want = max(1, round(cfg.sparsity.delta_t / (episodes * 60)))
     assert run.delta_t == want and run.topology_updates
     assert run.t_max == cfg.run.t_max
 
