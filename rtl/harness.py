@@ -32,7 +32,7 @@ __all__ = ["ROOT", "Build", "ToolchainError", "build", "run_testbench", "verilat
 ROOT = Path(__file__).resolve().parents[1]
 """Repository root."""
 
-_BUILDS: dict[str, Build] = {}
+_BUILDS: dict[tuple[str, bool], Build] = {}
 _NOT_IN_VERILOG = frozenset({"__init__.py", "fit.py"})
 """RTL package files that do not change the generated Verilog (not hashed)."""
 
@@ -97,12 +97,15 @@ def _digest(profile: HwProfile, waves: bool) -> str:
 
 
 def build(profile: HwProfile | str) -> Build:
-    """Generate and compile ``profile``'s top level (once per session and design hash)."""
+    """Generate and compile ``profile``'s top level (once per design hash; reused after)."""
     profile = load_profile(profile)
     waves = _waves()
+    # The key is fixed at the first request of the session: edits made while tests run
+    # take effect in the next session, not half-way through this one.
+    session_key = (profile.to_json(), waves)
+    if session_key in _BUILDS:
+        return _BUILDS[session_key]
     key = f"{profile.name}-{_digest(profile, waves)}"
-    if key in _BUILDS:
-        return _BUILDS[key]
     directory = ROOT / "build" / "rtl" / key
     directory.mkdir(parents=True, exist_ok=True)
     stamp = directory / "built.stamp"
@@ -114,7 +117,7 @@ def build(profile: HwProfile | str) -> Build:
             _compile(profile, directory, waves)
             stamp.write_text(key)
     result = Build(profile, directory, verilog, top_name(profile), waves)
-    _BUILDS[key] = result
+    _BUILDS[session_key] = result
     return result
 
 
