@@ -205,8 +205,8 @@ class CosimModel:
                 return n
         raise CosimMismatch(f"the RTL did not raise done within {limit} cycles")
 
-    def run_op(self, load: OpLoad, limit: int) -> tuple[np.ndarray, int, int]:
-        """Load, run and read back one op: ``(output, cycles, host_cycles)``."""
+    def load(self, load: OpLoad) -> int:
+        """Write an op's registers and memories; returns the clock edges it took."""
         from hw.rtl import MEMORY_IDS, REGISTERS
 
         before = self.cycles
@@ -215,16 +215,26 @@ class CosimModel:
                    np.array([v for _, v in regs]))  # fmt: skip
         for name, (addr, words) in load.writes.items():
             self.write(MEMORY_IDS[name], addr, words)
-        host = self.cycles - before
-        cycles = self.run(limit)
-        before = self.cycles
+        return self.cycles - before
+
+    def read_output(self, load: OpLoad) -> np.ndarray:
+        """The op's result, shaped like ``sim``'s output (masked words are 0)."""
+        from hw.rtl import MEMORY_IDS
+
         sel = MEMORY_IDS[load.output_memory]
         if load.output_valid is None:
-            out = self.read(sel, load.output_addresses, load.output_bits)
-        else:
-            out = np.zeros(load.output_addresses.shape, dtype=np.int64)
-            out[load.output_valid] = self.read(sel, load.output_addresses[load.output_valid],
-                                               load.output_bits)
+            return self.read(sel, load.output_addresses, load.output_bits)
+        out = np.zeros(load.output_addresses.shape, dtype=np.int64)
+        out[load.output_valid] = self.read(sel, load.output_addresses[load.output_valid],
+                                           load.output_bits)
+        return out
+
+    def run_op(self, load: OpLoad) -> tuple[np.ndarray, int, int]:
+        """Load, run and read back one op: ``(output, cycles, host_cycles)``."""
+        host = self.load(load)
+        cycles = self.run(load.cycle_limit)
+        before = self.cycles
+        out = self.read_output(load)
         return out, cycles, host + self.cycles - before
 
 
@@ -295,7 +305,7 @@ def replay(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
     for op in program.ops:
         x, dy = op_inputs(program, op, inputs)
         load = op_load(op, program.profile, x, dy)
-        out, cycles, host = model.run_op(load, load.cycle_limit)
+        out, cycles, host = model.run_op(load)
         done.append(OpCosim(op.name, out, cycles, host))
     return CosimResult(tuple(done), time.perf_counter() - t0)
 
