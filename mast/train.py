@@ -108,6 +108,30 @@ def set_env_rng_state(env, state: list | None) -> None:
         g.bit_generator.state = st
 
 
+def compact_buffer_state(state: dict, capacity: int) -> dict:
+    """Buffer state without the never-written slots: arrays over all ``capacity`` episode
+    slots are cut to the ``size`` stored ones (a FIFO fills slots ``0..size-1`` first)."""
+    size = int(state["size"])
+    return {
+        k: v[:size] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == capacity else v
+        for k, v in state.items()
+    }
+
+
+def expand_buffer_state(state: dict, template: dict) -> dict:
+    """Inverse of :func:`compact_buffer_state`: the stored rows written over ``template``,
+    the ``state_dict()`` of a fresh buffer of the same shape (its fill values included)."""
+    out = {}
+    for k, v in state.items():
+        t = template.get(k)
+        if isinstance(v, np.ndarray) and isinstance(t, np.ndarray) and v.shape != t.shape:
+            full = t.copy()
+            full[: v.shape[0]] = v
+            v = full
+        out[k] = v
+    return out
+
+
 def env_agent_types(env) -> list[int] | None:
     """Unit-type index of every agent (first-appearance order), if the env has a map spec."""
     allies = getattr(getattr(env, "spec", None), "allies", None)
@@ -229,7 +253,9 @@ class _Trainer:
             "t_env": self.run.t_env,
             "episode": self.run.episode,
             "learner": self.learner.state_dict(),
-            "buffer": self.buffer.state_dict() if self.cfg.run.save_buffer else None,
+            "buffer": compact_buffer_state(self.buffer.state_dict(), self.cfg.buffer.capacity)
+            if self.cfg.run.save_buffer
+            else None,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": self.np_rng.bit_generator.state,
@@ -248,7 +274,9 @@ class _Trainer:
         self.run.t_env, self.run.episode = int(state["t_env"]), int(state["episode"])
         self.learner.load_state_dict(state["learner"])
         if state["buffer"] is not None:
-            self.buffer.load_state_dict(state["buffer"])
+            self.buffer.load_state_dict(
+                expand_buffer_state(state["buffer"], self.buffer.state_dict())
+            )
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         self.np_rng.bit_generator.state = rng["numpy"]

@@ -63,3 +63,23 @@ def test_epsilon_schedule_is_linear():
     assert epsilon_at(cfg, 0) == 1.0
     assert epsilon_at(cfg, 500) == pytest.approx(0.525)
     assert epsilon_at(cfg, 10**6) == cfg.learner.epsilon_finish
+
+
+def test_checkpointed_buffer_state_is_compact_and_exact():
+    from mast.buffer import DualReplayBuffer, smac_scheme
+    from mast.train import compact_buffer_state, expand_buffer_state
+
+    runner = _runner()
+    info = runner.env.get_env_info()
+    scheme = smac_scheme(2, 4, info["obs_shape"], info["state_shape"])
+    buf = DualReplayBuffer(scheme, info["episode_limit"], off_capacity=50, on_capacity=4)
+    batch, lengths, _ = runner.run(epsilon=1.0)
+    batch.pop("filled")
+    buf.insert(batch, lengths)
+    state = buf.state_dict()
+    small = compact_buffer_state(state, 50)
+    assert small["data.obs"].shape[0] == 6 and state["data.obs"].shape[0] == 50
+    restored = DualReplayBuffer(scheme, info["episode_limit"], off_capacity=50, on_capacity=4)
+    restored.load_state_dict(expand_buffer_state(small, restored.state_dict()))
+    for k, v in restored.state_dict().items():
+        assert np.array_equal(v, state[k]), k
