@@ -102,6 +102,31 @@ def _verilator_on_path() -> Iterator[None]:
         os.environ.update(saved)
 
 
+@contextlib.contextmanager
+def _output_to(path: Path | None) -> Iterator[None]:
+    """Send this process's stdout/stderr file descriptors (and children's) to ``path``."""
+    if path is None:
+        yield
+        return
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def _pyverilator():
     try:
         import pyverilator
@@ -271,14 +296,15 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
     src.write_text(text)
     import subprocess
 
-    with _verilator_on_path():
+    log = build_dir / "build.log"
+    with _verilator_on_path(), _output_to(log if quiet else None):
         try:
             sim = pyverilator.PyVerilator.build(
                 str(src), build_dir=str(build_dir), cargs=CARGS, quiet=quiet,
             )  # fmt: skip
         except subprocess.CalledProcessError as e:
             raise ToolchainError(
-                f"pyverilator build of {top!r} failed (exit {e.returncode}) in {str(build_dir)!r}"
+                f"pyverilator build of {top!r} failed (exit {e.returncode}); log: {str(log)!r}"
             ) from None
     _LOADED[so_file] = sim
     return CosimModel(sim, profile, build_dir, time.perf_counter() - t0)
@@ -339,3 +365,44 @@ def check_against_sim(program: Program, inputs: Mapping[str, Mapping[str, np.nda
         if g.cycles != r.cycles:
             raise CosimMismatch(f"op {r.name!r}: RTL {g.cycles} cycles != sim {r.cycles}")
     return got
+
+
+def random_inputs(program: Program, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Uniform random operands in ``[-1, 1)`` for every layer of ``program`` (float: the
+    model quantises them), in :func:`sim.simulate`'s ``inputs`` format."""
+    rng = np.random.default_rng(seed)
+    inputs: dict[str, dict[str, np.ndarray]] = {}
+    for op in program.ops:
+        if op.layer in inputs:
+            continue
+        n_in, n_out = (op.n, op.k) if op.transpose else (op.k, op.n)
+        inputs[op.layer] = {"x": rng.uniform(-1, 1, (n_in, op.m)),
+                            "dy": rng.uniform(-1, 1, (n_out, op.m))}  # fmt: skip
+    return inputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hw.cosim PROGRAM.npz``: replay a saved program against ``sim``."""
+    import argparse
+
+    from mast.errors import run_cli
+
+    def _run(argv):
+        ap = argparse.ArgumentParser(prog="python -m hw.cosim", description=main.__doc__)
+        ap.add_argument("program", type=Path, help="a Program .npz (e.g. mast-hw export's)")
+        ap.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+        args = ap.parse_args(argv)
+        program = Program.load(args.program)
+        model = build_model(program.profile)
+        res = check_against_sim(program, random_inputs(program, args.seed), model=model)
+        for o in res.ops:
+            print(f"{o.name:40s} {o.cycles:10d} cycles (= sim)")
+        print(f"{len(res.ops)} ops, {res.cycles} cycles, outputs and cycles equal sim; "
+              f"build {model.build_s:.1f} s, replay {res.seconds:.1f} s")
+        return 0
+
+    return run_cli("python -m hw.cosim", _run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -166,3 +166,14 @@ def test_model_of_other_profile_is_refused(model):
     with pytest.raises(ValueError, match="model of profile 'sparse_pe_4' cannot run a program "
                        "for 'sparse_pe_16'"):  # fmt: skip
         replay(other, {"layer0": {"x": np.zeros((2, 1), int)}}, model=model)
+
+
+def test_cli_replays_saved_program(model, tmp_path, capsys):
+    program, _ = random_case(9)
+    path = program.save(tmp_path / "program.npz")
+    assert cosim.main([str(path), "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    ref = simulate(program, cosim.random_inputs(program, 3))
+    assert f"{len(program.ops)} ops, {ref.cycles} cycles, outputs and cycles equal sim" in out
+    assert cosim.main([str(tmp_path / "missing.npz")]) == 2
+    assert "program file" in capsys.readouterr().err
