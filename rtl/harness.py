@@ -135,12 +135,12 @@ def _compile(profile: HwProfile, directory: Path, waves: bool) -> None:
     )  # fmt: skip
 
 
-def run_testbench(profile: HwProfile | str, module: str, **params: object) -> None:
+def run_testbench(profile: HwProfile | str, module: str, run: str = "", **params: object) -> None:
     """Run the cocotb test module ``rtl.<module>`` on ``profile``'s build.
 
-    ``params`` reach the testbench as environment variables ``MAST_<NAME>``. Raises
-    ``AssertionError`` naming the failed tests (and their seeds, which the testbench logs)
-    if any cocotb test fails.
+    Results and the log go to ``<build dir>/<module>[-<run>]/``. ``params`` reach the
+    testbench as environment variables ``MAST_<NAME>``. Raises ``AssertionError`` naming
+    the failed tests (and their seeds, which the testbench logs) if any cocotb test fails.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -153,7 +153,7 @@ def run_testbench(profile: HwProfile | str, module: str, **params: object) -> No
     for key in ("MAST_SEED", "MAST_PROGRAMS"):
         if key in os.environ:
             env[key] = os.environ[key]
-    test_dir = b.directory / module
+    test_dir = b.directory / (f"{module}-{run}" if run else module)
     test_dir.mkdir(exist_ok=True)
     os.environ.update(verilator_env())
     xml = get_runner("verilator").test(

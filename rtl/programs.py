@@ -117,5 +117,5 @@ def check_random(profile: HwProfile, kernel: str, dataflow: str, count: int, see
     jobs = make_jobs(profile, kernel, dataflow, count, seed, max_dim, max_m)
     directory = build(profile).directory
     path = write_jobs(directory / "jobs" / f"{kernel}-{dataflow}-{seed}.pkl", jobs)
-    run_testbench(profile, "tb_accel", jobs=path, seed=seed)
+    run_testbench(profile, "tb_accel", run=path.stem, jobs=path, seed=seed)
     return len(jobs)
