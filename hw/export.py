@@ -310,6 +310,11 @@ def export(profile: HwProfile | str, out_dir: Path, *, layers: Sequence[SparseLa
             f"output folder {str(out_dir)!r} is not empty; pass --force to overwrite it"
         )
     program = compile_inference(layers, profile) if layers is not None else None
+    if out_dir.is_dir():
+        # --force: files of an earlier export must not outlive it (e.g. more ops' images).
+        stale = [*out_dir.glob("op*_*.hex"), out_dir / "manifest.json", out_dir / "program.npz"]
+        for path in stale:
+            path.unlink(missing_ok=True)
     verilog = export_verilog(profile, out_dir)
     result = ExportResult(verilog=verilog, profile_json=out_dir / "profile.json")
     if program is None:

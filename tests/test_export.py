@@ -141,8 +141,10 @@ def test_cli_export_verilog_only(monkeypatch, tmp_path, capsys):
     assert "mast_accel_sparse_pe_4.v" in capsys.readouterr().out
     assert run_cli(monkeypatch, ["export", "--profile", "sparse_pe_4", "--out", str(out)]) == 2
     assert "is not empty; pass --force" in capsys.readouterr().err
+    (out / "op7_weight_val.hex").write_text("0\n")
     args = ["export", "--profile", "sparse_pe_4", "--out", str(out), "--force"]
     assert run_cli(monkeypatch, args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mast_accel_sparse_pe_4.v", "profile.json"]
 
 
 def test_cli_export_checkpoint(monkeypatch, tmp_path, run_dir):
