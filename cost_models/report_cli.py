@@ -115,4 +115,10 @@ def run(args: argparse.Namespace) -> int:
     end = text.index("## Whole run")
     print(text[start:end].rstrip())
     print(f"\nwrote {len(files)} files to {out}/")
+    if args.masks and (Path(args.masks) / "metrics.csv").is_file():
+        # a training run's folder: regenerate its end-of-run report too (learning curve,
+        # hardware trace, totals), which lives with the training/hardware integration
+        from codesign.report import write_run_report
+
+        print(f"regenerated the run report {write_run_report(Path(args.masks))}")
     return 0
