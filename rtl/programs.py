@@ -105,17 +105,25 @@ def make_jobs(profile: HwProfile, kernel: str, dataflow: str, count: int, seed: 
     return jobs
 
 
-def check_random(profile: HwProfile, kernel: str, dataflow: str, count: int, seed: int,
-                 max_dim: int = 16, max_m: int = 12) -> int:  # fmt: skip
-    """Run ``count`` random programs of one kernel on ``profile``'s RTL; return the ops run.
+def check_random(profile: HwProfile, cases: list[tuple[str, str, int, int]],
+                 max_dim: int = 16, max_m: int = 12) -> dict[str, int]:  # fmt: skip
+    """Run random programs of several kernels on ``profile``'s RTL in one simulation.
 
-    ``MAST_PROGRAMS`` scales ``count``; ``MAST_SEED`` replaces ``seed``. Raises
-    ``AssertionError`` (with the failing seeds) on any mismatch against ``sim``.
+    ``cases`` are ``(kernel, dataflow, programs, seed)``. ``MAST_PROGRAMS`` scales the
+    program counts; ``MAST_SEED`` is added to every seed. Returns the ops run per
+    ``kernel/dataflow``; raises ``AssertionError`` (naming the failing programs and their
+    seeds) on any mismatch against ``sim``.
     """
-    count = max(1, round(count * float(os.environ.get("MAST_PROGRAMS", "1"))))
-    seed = int(os.environ.get("MAST_SEED", seed))
-    jobs = make_jobs(profile, kernel, dataflow, count, seed, max_dim, max_m)
+    scale = float(os.environ.get("MAST_PROGRAMS", "1"))
+    shift = int(os.environ.get("MAST_SEED", "0"))
+    jobs, counts = [], {}
+    for kernel, dataflow, count, seed in cases:
+        n = max(1, round(count * scale))
+        new = make_jobs(profile, kernel, dataflow, n, seed + shift, max_dim, max_m)
+        counts[f"{kernel}/{dataflow}"] = len(new)
+        jobs += new
     directory = build(profile).directory
-    path = write_jobs(directory / "jobs" / f"{kernel}-{dataflow}-{seed}.pkl", jobs)
-    run_testbench(profile, "tb_accel", run=path.stem, jobs=path, seed=seed)
-    return len(jobs)
+    tag = "-".join(str(seed + shift) for *_, seed in cases)
+    path = write_jobs(directory / "jobs" / f"random-{tag}.pkl", jobs)
+    run_testbench(profile, "tb_accel", run=path.stem, jobs=path, seed=tag)
+    return counts
