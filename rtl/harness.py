@@ -8,8 +8,8 @@ the package); no system install is used. The hash ignores docstrings.
 
 Environment variables read here and passed to the testbenches:
 
-- ``MAST_WAVES=1``: build with tracing and dump an FST waveform per test run
-  (``<build dir>/<test module>/dump.fst``);
+- ``MAST_WAVES=1``: build with tracing (a separate build) and dump a VCD waveform per
+  test run into its results folder (FST needs ``lz4.h``, which the wheel does not ship);
 - ``MAST_SEED``: base seed of the constrained-random programs (default: per test);
 - ``MAST_PROGRAMS``: scale factor on the number of random programs per test.
 """
@@ -127,8 +127,6 @@ def _compile(profile: HwProfile, directory: Path, waves: bool) -> None:
     os.environ.update(verilator_env())
     verilog = generate_verilog(profile, directory)
     args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
-    if waves:
-        args.append("--trace-fst")
     get_runner("verilator").build(
         sources=[verilog], hdl_toplevel=top_name(profile), build_dir=directory,
         build_args=args, waves=waves, always=True, log_file=directory / "build.log",
