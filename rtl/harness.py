@@ -10,7 +10,7 @@ Environment variables read here and passed to the testbenches:
 
 - ``MAST_WAVES=1``: build with tracing (a separate build) and dump a VCD waveform per
   test run into its results folder (FST needs ``lz4.h``, which the wheel does not ship);
-- ``MAST_SEED``: base seed of the constrained-random programs (default: per test);
+- ``MAST_SEED``: added to the base seed of every case of constrained-random programs;
 - ``MAST_PROGRAMS``: scale factor on the number of random programs per test.
 """
 
