@@ -149,7 +149,7 @@ def run_testbench(profile: HwProfile | str, module: str, run: str = "", **params
     for key, value in params.items():
         env[f"MAST_{key.upper()}"] = str(value)
     for key in ("MAST_SEED", "MAST_PROGRAMS"):
-        if key in os.environ:
+        if key in os.environ and key not in env:
             env[key] = os.environ[key]
     test_dir = b.directory / (f"{module}-{run}" if run else module)
     test_dir.mkdir(exist_ok=True)

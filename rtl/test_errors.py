@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Bad input to the RTL generators and loaders fails early with a message naming it."""
 
 from __future__ import annotations
