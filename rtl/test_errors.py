@@ -8,10 +8,11 @@ import pytest
 
 from hw.compiler import ProgramFitError, compile_layer
 from hw.profiles import ProfileError, get_profile
-from hw.rtl import build_top, check_fits, check_program, generate_verilog
+from hw.rtl import MEMORY_IDS, build_top, check_fits, check_program, generate_verilog
+from hw.rtl.controller import Controller
 from hw.rtl.pe import SparsePE
 from hw.rtl.systolic import SystolicArray
-from hw.rtl.top import SparseTop
+from hw.rtl.top import SEL_BITS, SparseTop, host_data_bits
 
 
 def test_unknown_profile_name_lists_the_known_ones(tmp_path):
@@ -37,7 +38,7 @@ def test_broadcast_wider_than_the_banks_is_rejected():
         {"base": "sparse_pe_4", "name": "wide_bus", "bcast_words": 8, "act_buf_words": 64}
     )
     with pytest.raises(ValueError, match=r"bcast_words=8 must be <= n_pe=4"):
-        build_top(bad).elaborate(None)
+        Controller(bad, MEMORY_IDS, SEL_BITS, host_data_bits(bad))
 
 
 def test_an_op_that_does_not_fit_names_the_field():
