@@ -212,7 +212,9 @@ class HwProfile:
                 f"{2 * self.operand_bits} to hold a full product"
             )
         if self.acc_bits > 64:
-            raise ProfileError(f"profile {self.name!r}: acc_bits must be <= 64, got {self.acc_bits}")
+            raise ProfileError(
+                f"profile {self.name!r}: acc_bits must be <= 64, got {self.acc_bits}"
+            )
         for f in ("clock_hz", "dram_bytes_per_cycle"):
             v = getattr(self, f)
             if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
@@ -332,7 +334,9 @@ class HwProfile:
                 try:
                     merged[k] = float(merged[k])
                 except ValueError:
-                    raise ProfileError(f"{source}: {k} must be a number, got {merged[k]!r}") from None
+                    raise ProfileError(
+                        f"{source}: {k} must be a number, got {merged[k]!r}"
+                    ) from None
         return cls(**merged)
 
 

@@ -50,7 +50,8 @@ Output SRAM (``out_sram``, same banking as ``act_sram``):
   for a split piece, ``requant`` otherwise); the reduction writes a split row's result
   over its first piece's word, so ``Y[r, m]`` is at the slot of row ``r``'s first piece;
 - SDDMM: ``grad_out`` holds ``requant(g[e])`` at ``e`` (the chunk's ``e``-th non-zero);
-- systolic: one bank, ``Y[n, m]`` at ``n * M + m``.
+- systolic: one bank, ``Y[nf * C + j, m]`` at ``(nf * M + m) * C + j`` (output fold ``nf``,
+  column ``j`` of the ``C``-wide array).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ def test_builtin_profiles_pair_sparse_with_equal_mac_systolic():
 
 
 def test_unknown_profile_lists_known():
-    with pytest.raises(ProfileError, match=r"unknown hardware profile 'nope'; known: .*sparse_pe_64"):
+    msg = r"unknown hardware profile 'nope'; known: .*sparse_pe_64"
+    with pytest.raises(ProfileError, match=msg):
         get_profile("nope")
 
 

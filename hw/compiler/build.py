@@ -214,7 +214,9 @@ def _check_dense(name: str, purpose: str, n: int, k: int, m: int, p: HwProfile) 
     _fit(name, purpose, "weight tile words", tiles, "weight_sram_words", p.weight_sram_words,
          p.name)  # fmt: skip
     _fit(name, purpose, "K*M", k * m, "act_sram_words", p.act_sram_words, p.name)
-    _fit(name, purpose, "N*M", n * m, "act_sram_words", p.act_sram_words, p.name)
+    # outputs are written a fold of ``cols`` words wide: Y[nf*C + j, m] at (nf*M + m)*C + j
+    _fit(name, purpose, "ceil(N/cols)*M", -(-n // p.cols) * m, "act_sram_words/cols",
+         -(-p.act_sram_words // p.cols), p.name)  # fmt: skip
 
 
 def compile_layer(

@@ -45,27 +45,48 @@ Helpers
     (base drop/grow rule) with ``RandomGrowthUpdater`` and ``GradientUpdater``.
 """
 
-from mast.sparsity.config import SparsityConfig, TensorInfo
-from mast.sparsity.density import (
-    DISTRIBUTIONS,
-    layer_densities,
-    layer_nnz,
-    sparse_param_count,
-    tiny_width,
-)
-from mast.sparsity.flops import FlopsReport, flops_report
-from mast.sparsity.layer import SparseLayer, load_layers, save_layers
-from mast.sparsity.manager import SparsityManager, StepResult, TopologyUpdate, weight_matrices
-from mast.sparsity.schedule import DECAYS, TopologySchedule
-from mast.sparsity.updaters import (
-    METHODS,
-    GradientUpdater,
-    MaskChange,
-    MaskUpdater,
-    MethodSpec,
-    RandomGrowthUpdater,
-    get_method,
-)
+# Submodules load on first use (PEP 562): ``mast.sparsity.layer`` (numpy only) is what the
+# hardware side imports, and it should not pay for torch.
+_EXPORTS = {
+    "DECAYS": "mast.sparsity.schedule",
+    "DISTRIBUTIONS": "mast.sparsity.density",
+    "FlopsReport": "mast.sparsity.flops",
+    "GradientUpdater": "mast.sparsity.updaters",
+    "METHODS": "mast.sparsity.updaters",
+    "MaskChange": "mast.sparsity.updaters",
+    "MaskUpdater": "mast.sparsity.updaters",
+    "MethodSpec": "mast.sparsity.updaters",
+    "RandomGrowthUpdater": "mast.sparsity.updaters",
+    "SparseLayer": "mast.sparsity.layer",
+    "SparsityConfig": "mast.sparsity.config",
+    "SparsityManager": "mast.sparsity.manager",
+    "StepResult": "mast.sparsity.manager",
+    "TensorInfo": "mast.sparsity.config",
+    "TopologySchedule": "mast.sparsity.schedule",
+    "TopologyUpdate": "mast.sparsity.manager",
+    "flops_report": "mast.sparsity.flops",
+    "get_method": "mast.sparsity.updaters",
+    "layer_densities": "mast.sparsity.density",
+    "layer_nnz": "mast.sparsity.density",
+    "load_layers": "mast.sparsity.layer",
+    "save_layers": "mast.sparsity.layer",
+    "sparse_param_count": "mast.sparsity.density",
+    "tiny_width": "mast.sparsity.density",
+    "weight_matrices": "mast.sparsity.manager",
+}
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'mast.sparsity' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DECAYS",
