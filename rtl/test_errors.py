@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,13 @@ def test_an_op_that_does_not_fit_names_the_field():
 
 def test_systolic_output_rows_limit_is_checked():
     prof = get_profile("systolic_2x2")
-    program = compile_layer(np.ones((3, 1), dtype=bool), "forward", prof, 1200)
+    mask = np.ones((3, 1), dtype=bool)
+    # the compiler refuses the op for this profile with the same limit ...
+    msg = r"ceil\(N/cols\)\*M=2400 exceeds act_sram_words/cols=2048"
+    with pytest.raises(ProgramFitError, match=msg):
+        compile_layer(mask, "forward", prof, 1200)
+    # ... and the RTL refuses an op compiled for a larger output SRAM
+    bigger = dataclasses.replace(prof, act_sram_kib=2 * prof.act_sram_kib)
+    program = compile_layer(mask, "forward", bigger, 1200)
     with pytest.raises(ProgramFitError, match=r"ceil\(N/cols\)\*M=2400 exceeds out_sram rows=2048"):
         check_fits(prof, program.ops[0])
