@@ -298,6 +298,6 @@ class Controller(wiring.Component):
             ctl.dr_dst.eq(Mux(rp, c, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
             ctl.red_en.eq(running & rp & (phase == 3) & (c < rp_len)),
-            ctl.red_clear.eq(~running | (handshake & (phase != 3))),
+            ctl.red_clear.eq(~running),
         ]
         return m

@@ -143,7 +143,7 @@ class SparsePE(wiring.Component):
         ld = act.write_port(granularity=ob)
         rx, rdy = act.read_port(), act.read_port()
         wr, dr = out.write_port(), out.read_port()
-        sw, sr = split.write_port(), split.read_port(domain="comb")
+        sw, sr = split.write_port(), split.read_port()
         x_addr = Signal(range(2 * p.act_buf_words))
         m.d.comb += [
             ld.en.eq(self.ld_en),
@@ -193,25 +193,26 @@ class SparsePE(wiring.Component):
 
         acc = Signal(acc_shape(p))
         count = Signal.like(self.count)
-        slot = Signal(range(p.out_buf_words + 1))
+        # The split table is read synchronously at the slot's next value, so its flag is
+        # on ``sr.data`` in the cycle the slot holds that value.
+        slot, slot_next = Signal(range(p.out_buf_words + 1)), Signal(range(p.out_buf_words + 1))
         total = Signal(acc_shape(p))
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
-            sr.addr.eq(slot),
+            sr.addr.eq(slot_next),
+            slot_next.eq(slot),
             wr.addr.eq(self.out_base + count),
             wr.data.eq(Cat(total, self.rp & sr.data)),
             self.count.eq(count),
         ]
+        m.d.sync += slot.eq(slot_next)
         with m.If(self.clear):
-            m.d.sync += [acc.eq(0), count.eq(0), slot.eq(0)]
+            m.d.sync += [acc.eq(0), count.eq(0)]
+            m.d.comb += slot_next.eq(0)
         with m.Elif(stage_valid & ~self.sddmm):
             with m.If(stage_last):
-                m.d.comb += wr.en.eq(1)
-                m.d.sync += [
-                    acc.eq(0),
-                    count.eq(count + 1),
-                    slot.eq(Mux(slot + 1 >= self.q, 0, slot + 1)),
-                ]
+                m.d.comb += [wr.en.eq(1), slot_next.eq(Mux(slot + 1 >= self.q, 0, slot + 1))]
+                m.d.sync += [acc.eq(0), count.eq(count + 1)]
             with m.Else():
                 m.d.sync += acc.eq(total)
         return m

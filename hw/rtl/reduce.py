@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.hdl import Module, Mux, ResetInserter, Shape, Signal
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
@@ -33,9 +34,30 @@ TABLES: tuple[str, ...] = ("red_ptr", "red_piece", "piece_pe")
 """Host memories of the reduction schedule."""
 
 
+FIFO_DEPTH = 4
+"""Walk steps the reduction unit's address generator may run ahead of its adder."""
+
+
 def piece_capacity(profile: HwProfile) -> int:
     """Pieces a row-parallel op may have: ``n_pe * out_buf_words`` (``q_p <= out_buf_words``)."""
     return profile.n_pe * profile.out_buf_words
+
+
+class _Step(data.StructLayout):
+    """One add of the walk: where its two partials are, and where in the row it is."""
+
+    def __init__(self, profile: HwProfile):
+        bank = profile.act_sram_words // profile.n_pe
+        super().__init__(
+            {
+                "a_bank": range(profile.n_pe),
+                "a_addr": range(bank),
+                "b_bank": range(profile.n_pe),
+                "b_addr": range(bank),
+                "first": 1,
+                "last": 1,
+            }
+        )
 
 
 class ReductionUnit(wiring.Component):
@@ -91,6 +113,7 @@ class ReductionUnit(wiring.Component):
         m = Module()
         cap = piece_capacity(p)
         host = self.host
+        reads = {"red_ptr": 1, "red_piece": 2, "piece_pe": 2}
         ports = {}
         for name in TABLES:
             mem = memory.Memory(shape=range(cap + 1), depth=cap + 1, init=[])
@@ -101,16 +124,63 @@ class ReductionUnit(wiring.Component):
                 wr.addr.eq(host.addr),
                 wr.data.eq(host.wdata),
             ]
-            ports[name] = (mem.read_port(domain="comb"), mem.read_port(domain="comb"))
+            ports[name] = [mem.read_port() for _ in range(reads[name])]
 
+        # The address generator walks the schedule ahead of the adder into a small FIFO
+        # (every table read is synchronous, so the tables map onto block RAM). It starts
+        # one cycle after ``clear`` falls, and ``issue`` keeps at most FIFO_DEPTH walk
+        # steps between the generator and the adder.
+        m.submodules.fifo = fifo = ResetInserter(self.clear)(
+            SyncFIFO(width=Shape.cast(_Step(p)).width, depth=FIFO_DEPTH)
+        )
+        go = Signal()
+        m.d.sync += go.eq(~self.clear)
+        used = Signal(range(FIFO_DEPTH + 1))
+        pop = self.en & fifo.r_rdy
+        issue = go & (used < FIFO_DEPTH + pop)
+        with m.If(self.clear):
+            m.d.sync += used.eq(0)
+        with m.Else():
+            m.d.sync += used.eq(used + issue - pop)
+
+        # Stage 0: the walk state (row rho of the schedule, piece j of the row, sample ms).
+        # red_ptr[rho + 1] arrives from an address presented one cycle earlier; red_ptr[0]
+        # is 0 (the offsets of a CSR).
         rho, j, ms = Signal(range(cap + 1)), Signal(range(cap + 1)), Signal(COUNT_BITS)
-        ptr0, ptr1 = ports["red_ptr"]
-        m.d.comb += [ptr0.addr.eq(rho), ptr1.addr.eq(rho + 1)]
-        length = ptr1.data - ptr0.data
+        ptr0 = Signal(range(cap + 1))
+        (ptr1,) = ports["red_ptr"]
+        last = j + 1 >= ptr1.data - ptr0
+        row_done = issue & last & (ms + 1 >= self.m)
+        m.d.comb += ptr1.addr.eq(Mux(self.clear, 0, rho + row_done) + 1)
+        with m.If(self.clear):
+            m.d.sync += [rho.eq(0), j.eq(1), ms.eq(0), ptr0.eq(0)]
+        with m.Elif(issue):
+            with m.If(last):
+                m.d.sync += j.eq(1)
+                with m.If(row_done):
+                    m.d.sync += [ms.eq(0), rho.eq(rho + 1), ptr0.eq(ptr1.data)]
+                with m.Else():
+                    m.d.sync += ms.eq(ms + 1)
+            with m.Else():
+                m.d.sync += j.eq(j + 1)
+        g_first, g_j = ports["red_piece"]
+        m.d.comb += [g_first.addr.eq(ptr0), g_j.addr.eq(ptr0 + j)]
 
-        def locate(g_port, pe_port, index):
-            m.d.comb += [g_port.addr.eq(index), pe_port.addr.eq(g_port.data)]
-            pe = pe_port.data
+        # Stage 1: the piece indices arrive; look up their PEs.
+        v1, v2 = Signal(), Signal()
+        ms1, ms2 = Signal(COUNT_BITS), Signal(COUNT_BITS)
+        first1, first2, last1, last2 = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [v1.eq(issue & ~self.clear), ms1.eq(ms), first1.eq(j == 1), last1.eq(last)]
+        pe_first, pe_j = ports["piece_pe"]
+        m.d.comb += [pe_first.addr.eq(g_first.data), pe_j.addr.eq(g_j.data)]
+        g0, gj = Signal(range(cap + 1)), Signal(range(cap + 1))
+        m.d.sync += [
+            v2.eq(v1 & ~self.clear), ms2.eq(ms1), first2.eq(first1), last2.eq(last1),
+            g0.eq(g_first.data), gj.eq(g_j.data),
+        ]  # fmt: skip
+
+        # Stage 2: bank and word of both partials; the step enters the FIFO.
+        def locate(pe, g):
             start = Signal(range(cap + 1))
             q = Signal(range(cap + 1))
             with m.Switch(pe):
@@ -120,33 +190,33 @@ class ReductionUnit(wiring.Component):
                             start.eq(self.piece_ptr[i]),
                             q.eq(self.piece_ptr[i + 1] - self.piece_ptr[i]),
                         ]
-            return pe, ms * q + g_port.data - start
+            return ms2 * q + g - start
 
-        pe0, addr0 = locate(ports["red_piece"][0], ports["piece_pe"][0], ptr0.data)
-        pej, addrj = locate(ports["red_piece"][1], ports["piece_pe"][1], ptr0.data + j)
+        step = Signal(_Step(p))
         m.d.comb += [
-            self.a_bank.eq(pej),
-            self.a_addr.eq(addrj),
-            self.b_bank.eq(pe0),
-            self.b_addr.eq(addr0),
+            step.a_bank.eq(pe_j.data),
+            step.a_addr.eq(locate(pe_j.data, gj)),
+            step.b_bank.eq(pe_first.data),
+            step.b_addr.eq(locate(pe_first.data, g0)),
+            step.first.eq(first2),
+            step.last.eq(last2),
+            fifo.w_en.eq(v2),
+            fifo.w_data.eq(step),
+            fifo.r_en.eq(self.en),
         ]
-        last = j + 1 >= length
-        with m.If(self.clear):
-            m.d.sync += [rho.eq(0), j.eq(1), ms.eq(0)]
-        with m.Elif(self.en):
-            with m.If(last):
-                m.d.sync += j.eq(1)
-                with m.If(ms + 1 >= self.m):
-                    m.d.sync += [ms.eq(0), rho.eq(rho + 1)]
-                with m.Else():
-                    m.d.sync += ms.eq(ms + 1)
-            with m.Else():
-                m.d.sync += j.eq(j + 1)
 
-        # One cycle later: the partials arrive and the add happens.
+        # The adder: the FIFO head addresses the partials while ``en``; one cycle later
+        # they arrive and the add happens.
+        head = _Step(p)(fifo.r_data)
+        m.d.comb += [
+            self.a_bank.eq(head.a_bank),
+            self.a_addr.eq(head.a_addr),
+            self.b_bank.eq(head.b_bank),
+            self.b_addr.eq(head.b_addr),
+        ]
         valid, first, done = Signal(), Signal(), Signal()
-        m.d.sync += [valid.eq(self.en & ~self.clear), first.eq(j == 1), done.eq(last)]
-        m.d.sync += [self.w_bank.eq(pe0), self.w_addr.eq(addr0)]
+        m.d.sync += [valid.eq(self.en & ~self.clear), first.eq(head.first), done.eq(head.last)]
+        m.d.sync += [self.w_bank.eq(head.b_bank), self.w_addr.eq(head.b_addr)]
         acc, total = Signal(acc_shape(p)), Signal(acc_shape(p))
         m.d.comb += total.eq(sat_add(Mux(first, self.b_data, acc), self.a_data, p.acc_bits))
         with m.If(valid):
