@@ -92,22 +92,6 @@ def make_env(name: str, map_name: str, n_envs: int, seed: int):
     return make_batch_env(name, map_name=map_name, n_envs=n_envs, seed=seed)
 
 
-def env_rng_state(env) -> list | None:
-    """Random state of a built-in batch environment between episodes (its per-battle
-    start-jitter generators); ``None`` for environments that do not expose one."""
-    rngs = getattr(getattr(env, "engine", None), "_rngs", None)
-    return None if rngs is None else [g.bit_generator.state for g in rngs]
-
-
-def set_env_rng_state(env, state: list | None) -> None:
-    """Restore :func:`env_rng_state` output (no-op for ``None``)."""
-    rngs = getattr(getattr(env, "engine", None), "_rngs", None)
-    if state is None or rngs is None:
-        return
-    for g, st in zip(rngs, state, strict=True):
-        g.bit_generator.state = st
-
-
 def compact_buffer_state(state: dict, capacity: int) -> dict:
     """Buffer state without the never-written slots: arrays over all ``capacity`` episode
     slots are cut to the ``size`` stored ones (a FIFO fills slots ``0..size-1`` first)."""
@@ -247,7 +231,7 @@ class _Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, wall: float) -> dict:
-        envs = [env_rng_state(self.env), env_rng_state(self.test_env)]
+        envs = [self.env.rng_state(), self.test_env.rng_state()]
         return {
             "config": config_to_dict(self.cfg),
             "t_env": self.run.t_env,
@@ -282,8 +266,8 @@ class _Trainer:
         self.np_rng.bit_generator.state = rng["numpy"]
         self.act_gen.set_state(rng["act"])
         self.test_gen.set_state(rng["test"])
-        set_env_rng_state(self.env, state["envs"][0])
-        set_env_rng_state(self.test_env, state["envs"][1])
+        self.env.set_rng_state(state["envs"][0])
+        self.test_env.set_rng_state(state["envs"][1])
         self.last = dict(state["last"])
         self.wall_before = float(state["wall_s"])
         self.loss, self.td, self.test_stats = state["loss"], state["td"], state["test_stats"]

@@ -128,6 +128,15 @@ class BatchEnv(ABC):
     def get_stats(self) -> dict:
         return {}
 
+    def rng_state(self) -> list | None:
+        """The environments' random state between episodes, for exact resume; ``None``
+        when the environment cannot expose it (external simulators)."""
+        return None
+
+    def set_rng_state(self, state: list | None) -> None:
+        """Restore :meth:`rng_state` output (``None`` restores nothing)."""
+        return None
+
     def close(self) -> None:
         """Release external resources."""
         return None

@@ -117,6 +117,14 @@ class BuiltinBatchEnv(BatchEnv):
             f.state_size, f.obs_size, self.n_actions, self.n_agents, self.episode_limit
         )
 
+    def rng_state(self) -> list[dict]:
+        """The battles' start-jitter generator states (exact resume between episodes)."""
+        return self.engine.rng_state()
+
+    def set_rng_state(self, state: list[dict] | None) -> None:
+        if state is not None:
+            self.engine.set_rng_state(state)
+
     def reset(self, env_mask: np.ndarray | None = None) -> None:
         """Reset every battle, or only those where the boolean ``env_mask`` is True."""
         if env_mask is None:

@@ -203,6 +203,17 @@ class CombatEngine:
             raise UserError(f"reseed needs {self.n_envs} seeds, got {len(seeds)}")
         self._rngs = [np.random.default_rng(int(s)) for s in seeds]
 
+    def rng_state(self) -> list[dict]:
+        """The per-environment generators' states (:meth:`set_rng_state` restores them)."""
+        return [g.bit_generator.state for g in self._rngs]
+
+    def set_rng_state(self, state: list[dict]) -> None:
+        """Restore :meth:`rng_state` output."""
+        if len(state) != self.n_envs:
+            raise UserError(f"rng state holds {len(state)} environments, not {self.n_envs}")
+        for g, st in zip(self._rngs, state, strict=True):
+            g.bit_generator.state = st
+
     def _formation(self, names: tuple[str, ...], centre, towards) -> np.ndarray:
         """Lines of ``max(LINE_UNITS, 2 sqrt(n))`` units facing ``towards``, further lines
         behind."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mast.envs import make_batch_env, make_env
+from mast.errors import UserError
 from mast.envs.scripted import focus_fire_actions, random_actions, run_episodes
 
 
@@ -30,6 +31,21 @@ def test_same_seed_same_episode(map_name):
     assert not np.array_equal(
         c.get_state(), make_batch_env(map_name=map_name, n_envs=4, seed=7).get_state()
     )
+
+
+def test_rng_state_round_trip_replays_the_next_episodes():
+    env = make_batch_env(map_name="3m", n_envs=3, seed=5)
+    rollout(env, 30, seed=2)
+    saved = env.rng_state()
+    env.reset()
+    first = env.get_state().copy()
+    env.reset()
+    assert not np.array_equal(env.get_state(), first)  # start positions are jittered
+    env.set_rng_state(saved)
+    env.reset()
+    np.testing.assert_array_equal(env.get_state(), first)
+    with pytest.raises(UserError, match="2 environments, not 3"):
+        env.set_rng_state(saved[:2])
 
 
 @pytest.mark.parametrize("map_name", ["3m", "3s5z", "MMM"])
