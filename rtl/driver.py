@@ -36,6 +36,19 @@ def to_signed(values: Iterable[int], bits: int) -> np.ndarray:
     return a.astype(np.int64)
 
 
+async def reset_dut(dut, inputs) -> None:
+    """Start the clock, zero ``inputs`` and hold ``rst`` for two cycles; returns at the
+    falling edge after reset (stimulus is applied and outputs sampled at falling edges)."""
+    Clock(dut.clk, 10, unit="ns").start()
+    for sig in inputs:
+        sig.value = 0
+    dut.rst.value = 1
+    for _ in range(2):
+        await FallingEdge(dut.clk)
+    dut.rst.value = 0
+    await FallingEdge(dut.clk)
+
+
 class Host:
     """Bus-functional model of the host port of a ``mast_accel_*`` top level."""
 
@@ -46,15 +59,9 @@ class Host:
 
     async def reset(self) -> None:
         """Start the clock and hold ``rst`` for two cycles."""
-        Clock(self.clk, 10, unit="ns").start()
         d = self.dut
-        for sig in (d.host__we, d.host__re, d.start, d.host__sel, d.host__addr, d.host__wdata):
-            sig.value = 0
-        d.rst.value = 1
-        for _ in range(2):
-            await FallingEdge(self.clk)
-        d.rst.value = 0
-        await FallingEdge(self.clk)
+        await reset_dut(d, (d.host__we, d.host__re, d.start, d.host__sel, d.host__addr,
+                            d.host__wdata))  # fmt: skip
 
     async def write(self, memory: str, words: Mapping[int, int] | Iterable[int],
                     base: int = 0) -> None:  # fmt: skip

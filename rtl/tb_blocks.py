@@ -36,7 +36,6 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.profiles import HwProfile
@@ -53,7 +52,7 @@ from hw.timing import (
 )
 from sim.fixed import adder_tree, mac_chain, requant, sat_acc
 
-from .driver import Host, Scoreboard, load_profile_from_env
+from .driver import Host, Scoreboard, load_profile_from_env, reset_dut
 
 # ---- common -----------------------------------------------------------------------------
 
@@ -69,21 +68,6 @@ def _put(sig, value: int) -> None:
 
 def _signed(sig) -> int:
     return sig.value.to_signed()
-
-
-async def _reset(dut, inputs) -> None:
-    """Start the clock, zero ``inputs`` and hold ``rst`` for two cycles.
-
-    Stimulus is applied and outputs are sampled at falling edges (as in ``driver.Host``).
-    """
-    Clock(dut.clk, 10, unit="ns").start()
-    for sig in inputs:
-        sig.value = 0
-    dut.rst.value = 1
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
-    await FallingEdge(dut.clk)
 
 
 def _operands(rng: np.random.Generator, size, profile: HwProfile) -> np.ndarray:
@@ -248,7 +232,7 @@ async def pe(dut):
     inputs = [dut.ld_en, dut.ld_row, dut.ld_data, dut.entry, dut.x_base, dut.dy_addr,
               dut.out_base, dut.sddmm, dut.active, dut.clear, dut.rp, dut.q, dut.split_we,
               dut.split_addr, dut.split_data, dut.dr_addr]  # fmt: skip
-    await _reset(dut, inputs)
+    await reset_dut(dut, inputs)
     board = Scoreboard(dut._log)
     compares = 0
     for t in range(trials):
@@ -348,7 +332,7 @@ async def gradient(dut):
     prods = [getattr(dut, f"prods__{i}") for i in range(p.n_pe)]
     inputs = [*prods, dut.valid, dut.eidx, dut.first, dut.last, dut.busy, dut.host__sel,
               dut.host__addr, dut.host__wdata, dut.host__we, dut.host__re]  # fmt: skip
-    await _reset(dut, inputs)
+    await reset_dut(dut, inputs)
     board = Scoreboard(dut._log)
     compares = 0
     for t in range(trials):
@@ -523,7 +507,7 @@ async def systolic_array(dut):
     for j in range(p.cols):
         inputs += [getattr(dut, f"w_row__{j}"), getattr(dut, f"top__{j}")]
     inputs += [getattr(dut, f"x__{i}") for i in range(p.rows)]
-    await _reset(dut, inputs)
+    await reset_dut(dut, inputs)
     board = Scoreboard(dut._log)
     compares = 0
     for t in range(trials):

@@ -140,6 +140,7 @@ class PEArray(wiring.Component):
             bus.append(word)
         rp_en = Cat(*(b < d["ld_words"] for b in range(bw)))
 
+        bank_reads = []
         for i in range(n_pe):
             pe = SparsePE(p)
             m.submodules[f"pe{i}"] = pe
@@ -219,12 +220,16 @@ class PEArray(wiring.Component):
                     ow.addr.eq(hoff),
                     ow.data.eq(host.wdata),
                 ]
-            with m.If(a_bank == i):
-                m.d.comb += ru.a_data.eq(ora.data)
-            with m.If(b_bank == i):
-                m.d.comb += ru.b_data.eq(orb.data)
-            with m.If(rbank == i):
-                m.d.comb += [act_rdata.eq(ar.data), out_rdata.eq(ora.data)]
+            bank_reads.append((ar.data, ora.data, orb.data))
+
+        # Bank selection as one-hot multiplexers (a chain of ifs would be P muxes deep).
+        for sel, pick in ((a_bank, lambda r: [ru.a_data.eq(r[1])]),
+                          (b_bank, lambda r: [ru.b_data.eq(r[2])]),
+                          (rbank, lambda r: [act_rdata.eq(r[0]), out_rdata.eq(r[1])])):  # fmt: skip
+            with m.Switch(sel):
+                for i, reads in enumerate(bank_reads):
+                    with m.Case(i):
+                        m.d.comb += pick(reads)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):

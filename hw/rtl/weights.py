@@ -87,6 +87,7 @@ class WeightSRAM(wiring.Component):
         m.d.sync += [rbank.eq(Mux(self.busy, sbank, hbank)), rsel.eq(host.sel)]
         widths = {"weight_val": p.operand_bits, "weight_col": p.index_bits}
         attr = dict(zip(FIELDS, ("value", "col", "last", "token"), strict=True))
+        data = {name: [] for name in FIELDS}
         for name in FIELDS:
             for b in range(p.n_pe):
                 mem = memory.Memory(shape=widths.get(name, 1), depth=depth, init=[])
@@ -99,8 +100,14 @@ class WeightSRAM(wiring.Component):
                     rd.addr.eq(offset),
                     getattr(self.banks[b], attr[name]).eq(rd.data),
                 ]
-                with m.If(rbank == b):
-                    m.d.comb += getattr(self.sp_entry, attr[name]).eq(rd.data)
-                    with m.If(rsel == self._ids[name]):
-                        m.d.comb += host.rdata.eq(rd.data)
+                data[name].append(rd.data)
+        # The stream entry and the host read pick a bank with one-hot multiplexers.
+        with m.Switch(rbank):
+            for b in range(p.n_pe):
+                with m.Case(b):
+                    m.d.comb += [getattr(self.sp_entry, attr[n]).eq(data[n][b]) for n in FIELDS]
+                    with m.Switch(rsel):
+                        for name in FIELDS:
+                            with m.Case(self._ids[name]):
+                                m.d.comb += host.rdata.eq(data[name][b])
         return m
