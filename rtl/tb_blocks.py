@@ -96,6 +96,18 @@ def _finish(dut, name: str, board: Scoreboard, seed: int, trials: int, compares:
 # ---- sparse PE --------------------------------------------------------------------------
 
 
+async def _run_trials(dut, name: str, trial) -> None:
+    """Run ``trial(rng, label, board)`` (returns its comparisons) for every trial of the
+    configured seed, then check the scoreboard (:func:`_finish`)."""
+    seed, trials = _config()
+    board = Scoreboard(dut._log)
+    compares = 0
+    for t in range(trials):
+        rng = np.random.default_rng([seed, t])
+        compares += await trial(rng, f"trial {t} (seed=[{seed}, {t}])", board)
+    _finish(dut, name, board, seed, trials, compares)
+
+
 def _entry_word(layout, valid: int, real: int, last: int, value: int, col: int) -> int:
     word = 0
     for name, v in (("valid", valid), ("real", real), ("last", last), ("value", value),
@@ -228,17 +240,11 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
 async def pe(dut):
     """Sparse PE: MAC chain + requant vs ``sim.fixed``, results after ``S + PD``, ``prod`` at PD."""
     p = load_profile_from_env()
-    seed, trials = _config()
     inputs = [dut.ld_en, dut.ld_row, dut.ld_data, dut.entry, dut.x_base, dut.dy_addr,
               dut.out_base, dut.sddmm, dut.active, dut.clear, dut.rp, dut.q, dut.split_we,
               dut.split_addr, dut.split_data, dut.dr_addr]  # fmt: skip
     await reset_dut(dut, inputs)
-    board = Scoreboard(dut._log)
-    compares = 0
-    for t in range(trials):
-        rng = np.random.default_rng([seed, t])
-        compares += await _pe_trial(dut, p, rng, f"trial {t} (seed=[{seed}, {t}])", board)
-    _finish(dut, "pe", board, seed, trials, compares)
+    await _run_trials(dut, "pe", lambda rng, label, board: _pe_trial(dut, p, rng, label, board))
 
 
 # ---- adder tree + gradient SRAM ---------------------------------------------------------
@@ -328,17 +334,12 @@ async def _gradient_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard)
 async def gradient(dut):
     """Adder tree + gradient SRAM: ``requant(sat_acc(adder_tree))`` per entry, latency PD + TD."""
     p = load_profile_from_env()
-    seed, trials = _config()
     prods = [getattr(dut, f"prods__{i}") for i in range(p.n_pe)]
     inputs = [*prods, dut.valid, dut.eidx, dut.first, dut.last, dut.busy, dut.host__sel,
               dut.host__addr, dut.host__wdata, dut.host__we, dut.host__re]  # fmt: skip
     await reset_dut(dut, inputs)
-    board = Scoreboard(dut._log)
-    compares = 0
-    for t in range(trials):
-        rng = np.random.default_rng([seed, t])
-        compares += await _gradient_trial(dut, p, rng, f"trial {t} (seed=[{seed}, {t}])", board)
-    _finish(dut, "gradient", board, seed, trials, compares)
+    await _run_trials(dut, "gradient",
+                      lambda rng, label, board: _gradient_trial(dut, p, rng, label, board))
 
 
 # ---- controller -------------------------------------------------------------------------
@@ -428,16 +429,10 @@ async def _controller_trial(dut, host: Host, p: HwProfile, rng, label: str,
 async def controller(dut):
     """Controller: op cycles equal ``hw.timing``, stage strobes last the contract's durations."""
     p = load_profile_from_env()
-    seed, trials = _config()
     host = Host(dut, p)
     await host.reset()
-    board = Scoreboard(dut._log)
-    compares = 0
-    for t in range(trials):
-        rng = np.random.default_rng([seed, t])
-        compares += await _controller_trial(dut, host, p, rng, f"trial {t} (seed=[{seed}, {t}])",
-                                            board)  # fmt: skip
-    _finish(dut, "controller", board, seed, trials, compares)
+    await _run_trials(dut, "controller",
+                      lambda rng, label, board: _controller_trial(dut, host, p, rng, label, board))
 
 
 # ---- systolic array ---------------------------------------------------------------------
@@ -502,15 +497,10 @@ async def _systolic_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard)
 async def systolic_array(dut):
     """Systolic cells: each column's bottom is the sequential saturating chain, on time."""
     p = load_profile_from_env()
-    seed, trials = _config()
     inputs = [dut.shift]
     for j in range(p.cols):
         inputs += [getattr(dut, f"w_row__{j}"), getattr(dut, f"top__{j}")]
     inputs += [getattr(dut, f"x__{i}") for i in range(p.rows)]
     await reset_dut(dut, inputs)
-    board = Scoreboard(dut._log)
-    compares = 0
-    for t in range(trials):
-        rng = np.random.default_rng([seed, t])
-        compares += await _systolic_trial(dut, p, rng, f"trial {t} (seed=[{seed}, {t}])", board)
-    _finish(dut, "systolic_array", board, seed, trials, compares)
+    await _run_trials(dut, "systolic_array",
+                      lambda rng, label, board: _systolic_trial(dut, p, rng, label, board))
