@@ -175,7 +175,7 @@ class SparsePE(wiring.Component):
         m.d.comb += lhs.eq(Mux(self.sddmm, word_select(rdy.data, dy_word, b, ob), s1.value))
         prod1 = Signal(prod_shape(p))
         keep = s1.real & s1_active
-        m.d.comb += prod1.eq((lhs * xv) * keep)
+        m.d.comb += prod1.eq(Mux(keep, lhs * xv, 0))
 
         # PD - 1 pipeline registers between the multiplier and the accumulator.
         stage_prod, stage_valid, stage_last = prod1, s1.valid, s1.last
