@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mast.envs import make_batch_env, make_env
-from mast.errors import UserError
 from mast.envs.scripted import focus_fire_actions, random_actions, run_episodes
+from mast.errors import UserError
 
 
 def rollout(env, n_steps, seed):
