@@ -106,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"comma-separated methods ({', '.join(METHODS)})")  # fmt: skip
     p.add_argument("--alg", default="qmix", help="algorithm (default qmix)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per configuration")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="first seed; seeds run upward from it")  # fmt: skip
     p.add_argument("--t-max", type=int, default=60_000, help="env steps per run")
     p.add_argument("--sparsity", type=float, default=0.9, help="sparsity of sparse methods")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -124,11 +126,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
     if args.seeds < 1 or args.jobs < 1:
         raise UserError(f"--seeds and --jobs must be >= 1, got {args.seeds} and {args.jobs}")
+    if args.first_seed < 0:
+        raise UserError(f"--first-seed must be >= 0, got {args.first_seed}")
     tmp = None
     if args.out is None:
         tmp = tempfile.TemporaryDirectory(prefix="mast-bench-")
         args.out = tmp.name
-    jobs = [(mp, me, s, args) for mp in maps for me in methods for s in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(mp, me, s, args) for mp in maps for me in methods for s in seeds]
     console = Console(width=140)
     console.print(f"{len(jobs)} runs of {args.t_max} env steps ({args.alg}, {args.device})")
     start = time.perf_counter()
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for o in pool.map(_one, jobs):
             console.print(f"  {o.map_name} {o.method} seed {o.seed}: win {o.win_rate:.3f} "
-                          f"in {o.wall_s:.0f} s")  # fmt: skip
+                          f"(last-3 mean {o.win_rate_last3:.3f}) in {o.wall_s:.0f} s")  # fmt: skip
             outcomes.append(o)
     table = Table(title=f"{args.alg.upper()} at sparsity {args.sparsity}, "
                         f"{args.t_max} env steps, {args.seeds} seed(s)")  # fmt: skip
