@@ -1,10 +1,11 @@
 """Replay-buffer memory: bytes per episode on the paper's maps and peak RSS when full.
 
 Prints the stored bytes of one padded (episode-limit long) episode for 3m, 3s5z and
-2c_vs_64zg, then fills a 5000-episode 2c_vs_64zg buffer with random full-length episodes
-(``--length`` for shorter ones) and prints the buffer's reserved and used bytes, the
-process's peak resident memory (``resource.getrusage``) and the time to fill and to
-sample a 32-episode batch.
+2c_vs_64zg (with the state's last-action codes rebuilt from the stored actions, as training
+stores them, and without), then fills a 5000-episode 2c_vs_64zg buffer with random
+full-length episodes (``--length`` for shorter ones) and prints the buffer's reserved and
+used bytes, the process's peak resident memory (``resource.getrusage``) and the time to
+fill and to sample a 32-episode batch.
 
 Usage: ``python bench/buffer_memory.py [--episodes 5000] [--float-storage float16|float32|snorm8]``
 """
@@ -36,13 +37,21 @@ def peak_rss_bytes() -> int:
 
 
 def random_chunk(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> dict:
+    """``n`` random episodes whose state ends with the previous actions' one-hot codes."""
     n_agents, n_actions, obs, state, limit = shape
     t = limit + 1
+    actions = rng.integers(0, n_actions, size=(n, t, n_agents), dtype=np.int64)
+    states = rng.random((n, t, state), dtype=np.float32) * 2 - 1
+    tail = n_agents * n_actions
+    states[:, 0, -tail:] = 0.0
+    states[:, 1:, -tail:] = np.eye(n_actions, dtype=np.float32)[actions[:, :-1]].reshape(
+        n, t - 1, tail
+    )
     return {
         "obs": rng.random((n, t, n_agents, obs), dtype=np.float32) * 2 - 1,
-        "state": rng.random((n, t, state), dtype=np.float32) * 2 - 1,
+        "state": states,
         "avail_actions": rng.random((n, t, n_agents, n_actions), dtype=np.float32) < 0.5,
-        "actions": rng.integers(0, n_actions, size=(n, t, n_agents), dtype=np.int64),
+        "actions": actions,
         "reward": rng.random((n, t), dtype=np.float32),
         "terminated": np.zeros((n, t), dtype=bool),
     }
@@ -65,18 +74,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    print("bytes per padded episode by obs/state storage (5000 episodes in GiB):")
+    print(
+        "bytes per padded episode by obs/state storage (5000 episodes in GiB), last actions "
+        "rebuilt / stored in the state:"
+    )
     for name, (n_agents, n_actions, obs, state, limit) in MAPS.items():
         cells = []
         for storage in FLOAT_STORAGES:
-            scheme = smac_scheme(n_agents, n_actions, obs, state, storage)
-            per_ep = EpisodeBuffer(scheme, 1, limit).bytes_per_episode()
-            cells.append(f"{storage} {per_ep:>9,d} B ({5000 * per_ep / GIB:5.2f} GiB)")
-        print(f"  {name:<11} limit {limit:>3}: " + ", ".join(cells))
+            per_ep = [
+                EpisodeBuffer(
+                    smac_scheme(n_agents, n_actions, obs, state, storage, rebuilt), 1, limit
+                ).bytes_per_episode()
+                for rebuilt in (True, False)
+            ]
+            cells.append(
+                f"{storage} {per_ep[0]:>7,d} / {per_ep[1]:>7,d} B "
+                f"({5000 * per_ep[0] / GIB:4.2f} / {5000 * per_ep[1] / GIB:4.2f} GiB)"
+            )
+        print(f"  {name:<10} limit {limit:>3}: " + ", ".join(cells))
 
     shape = MAPS["2c_vs_64zg"]
     n_agents, n_actions, obs, state, limit = shape
-    scheme = smac_scheme(n_agents, n_actions, obs, state, args.float_storage)
+    scheme = smac_scheme(n_agents, n_actions, obs, state, args.float_storage, True)
     print("2c_vs_64zg bytes per padded episode by field:")
     for name, spec in scheme.items():
         dt = f"{spec.storage} ({spec.dtype})"

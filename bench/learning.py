@@ -87,9 +87,11 @@ def _buffer_line() -> str:
     from mast.buffer import DualReplayBuffer, smac_scheme
     from mast.envs import make_batch_env
 
-    info = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1, seed=0).get_env_info()
+    env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1, seed=0)
+    info = env.get_env_info()
     scheme = smac_scheme(info["n_agents"], info["n_actions"], info["obs_shape"],
-                         info["state_shape"])  # fmt: skip
+                         info["state_shape"],
+                         state_last_action=env.state_last_action)  # fmt: skip
     buf = DualReplayBuffer(scheme, info["episode_limit"], off_capacity=5000)
     per_ep = buf.bytes_per_episode()
     return (

@@ -164,6 +164,7 @@ class _Trainer:
             info["obs_shape"],
             info["state_shape"],
             bc.float_storage,
+            state_last_action=self.env.state_last_action,
         )
         self.buffer = DualReplayBuffer(
             self.scheme, info["episode_limit"], bc.capacity, bc.on_capacity, bc.on_fraction

@@ -279,3 +279,84 @@ def test_constructors_reject_bad_settings():
         smac_scheme(1, 2, 3, 4, float_storage="int8")
     with pytest.raises(ValueError, match=r"^cannot sample 3 episodes from a buffer holding 0$"):
         EpisodeBuffer(scheme, 5, LIMIT).sample(3, np.random.default_rng(0))
+
+
+def with_last_actions(batch, lengths):
+    """``batch`` with the state's tail set to the one-hot codes of the previous actions."""
+    tail = N_AGENTS * N_ACTIONS
+    state = batch["state"].copy()
+    state[..., -tail:] = 0.0
+    for i, n in enumerate(lengths):
+        codes = np.eye(N_ACTIONS, dtype=np.float32)[batch["actions"][i, :n]]
+        state[i, 1 : n + 1, -tail:] = codes.reshape(n, tail)
+    return {**batch, "state": state}
+
+
+def test_last_action_tail_is_rebuilt_exactly_and_not_stored():
+    rng = np.random.default_rng(8)
+    scheme = smac_scheme(N_AGENTS, N_ACTIONS, OBS, STATE, state_last_action=True)
+    assert scheme["state"].stored_shape == (STATE - N_AGENTS * N_ACTIONS,)
+    buf, plain = EpisodeBuffer(scheme, 10, LIMIT), make(capacity=10)
+    batch, lengths = episodes(rng, 6, lengths=[1, 4, 20, 7, 13, 2])
+    batch = with_last_actions(batch, lengths)
+    buf.insert(batch, lengths)
+    plain.insert(batch, lengths)
+    got, want = buf.sample(5, np.random.default_rng(1)), plain.sample(5, np.random.default_rng(1))
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in got)
+    assert buf.bytes_per_episode() == plain.bytes_per_episode() - (LIMIT + 1) * 27 * 2
+    big = EpisodeBuffer(smac_scheme(2, 70, 332, 342, state_last_action=True), 1, 400)
+    assert big.bytes_per_episode() == 401 * (1328 + 202 * 2 + 18) + 400 * 7 == 704_550
+
+
+def test_last_action_tail_mismatch_and_bad_tail_specs_are_rejected():
+    rng = np.random.default_rng(9)
+    buf = EpisodeBuffer(smac_scheme(N_AGENTS, N_ACTIONS, OBS, STATE, state_last_action=True), 5, 20)
+    batch, lengths = episodes(rng, 2, lengths=[3, 5])
+    batch = with_last_actions(batch, lengths)
+    batch["state"][1, 2, STATE - 27 + 4] += 1.0
+    with pytest.raises(UserError, match=r"^field 'state': feature 25 at step 2 is "):
+        buf.insert(batch, lengths)
+    assert len(buf) == 0
+    with pytest.raises(UserError, match=r"^field 'state': tail_size 5 != 27, the one-hot size"):
+        EpisodeBuffer(
+            {
+                "state": FieldSpec((48,), "float16", onehot_tail="actions", tail_size=5),
+                "actions": FieldSpec((3,), "index", "transition", num_values=9),
+            },
+            2,
+            3,
+        )
+    with pytest.raises(UserError, match=r"one-hot tail source 'reward' must be an index"):
+        EpisodeBuffer(
+            {
+                "state": FieldSpec((48,), "float16", onehot_tail="reward", tail_size=5),
+                "reward": FieldSpec((), "float32", "transition"),
+            },
+            2,
+            3,
+        )
+    with pytest.raises(UserError, match=r"^a one-hot tail needs a 1-D float state field"):
+        FieldSpec((3, 4), "float16", onehot_tail="actions", tail_size=2)
+
+
+@pytest.mark.parametrize("map_name", ["3m", "MMM"])
+def test_builtin_state_ends_with_last_actions(map_name):
+    from mast.envs import make_batch_env
+
+    env = make_batch_env("builtin", map_name=map_name, n_envs=4, seed=3)
+    assert env.state_last_action
+    info = env.get_env_info()
+    n, a = info["n_agents"], info["n_actions"]
+    states, actions = [env.get_state()], []
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        avail = env.get_avail_actions().astype(bool)
+        act = np.array([[rng.choice(np.flatnonzero(av)) for av in env_av] for env_av in avail])
+        env.step(act)
+        actions.append(act)
+        states.append(env.get_state())
+    assert not states[0][:, -n * a :].any()
+    for t, act in enumerate(actions, start=1):
+        codes = np.eye(a, dtype=np.float32)[act].reshape(4, n * a)
+        assert np.array_equal(states[t][:, -n * a :], codes)

@@ -21,6 +21,15 @@ def _to_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.asarray(x)
 
 
+def _onehot_tail(actions: np.ndarray, spec: FieldSpec, num_values: int) -> np.ndarray:
+    """``[length + 1, tail_size]`` one-hot codes of the previous transition's ``actions``
+    (``[length, ...]``) at every state, zero in the first."""
+    out = np.zeros((actions.shape[0] + 1, spec.tail_size), dtype=np.float32)
+    codes = np.eye(num_values, dtype=np.float32)[actions.astype(np.int64)]
+    out[1:] = codes.reshape(actions.shape[0], -1)
+    return out
+
+
 def _lazy_zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A zero array on an anonymous memory map: pages become resident when written.
 
@@ -164,7 +173,7 @@ class EpisodeBuffer:
         encoded = [
             {
                 name: CODECS[spec.storage].encode(
-                    name, spec, arrays[name][j, : spec.slots(int(lengths[j]))]
+                    name, spec, self._stored_part(name, spec, arrays, j, int(lengths[j]))
                 )
                 for name, spec in self.scheme.items()
             }
@@ -184,6 +193,27 @@ class EpisodeBuffer:
             self._next = (slot + 1) % self.capacity
             self._size = min(self._size + 1, self.capacity)
         self._total += n
+
+    def _stored_part(
+        self, name: str, spec: FieldSpec, arrays: dict[str, np.ndarray], j: int, length: int
+    ) -> np.ndarray:
+        """Episode ``j``'s valid slots of field ``name``, less a one-hot tail, which must
+        equal the codes of the previous actions (it is rebuilt from them on sampling)."""
+        x = arrays[name][j, : spec.slots(length)]
+        if not spec.onehot_tail:
+            return x
+        src = self.scheme[spec.onehot_tail]
+        want = _onehot_tail(arrays[spec.onehot_tail][j, :length], spec, src.num_values)
+        bad = np.argwhere(x[:, -spec.tail_size :] != want)
+        if bad.size:
+            t, k = (int(v) for v in bad[0])
+            f = x.shape[1] - spec.tail_size + k
+            raise UserError(
+                f"field {name!r}: feature {f} at step {t} is {x[t, f]:g}, not {want[t, k]:g} "
+                f"(the one-hot code of the previous {spec.onehot_tail!r}); the environment's "
+                f"state does not end with the agents' last actions"
+            )
+        return x[:, : -spec.tail_size]
 
     def newest_slots(self, count: int) -> np.ndarray:
         """Slots of the ``min(count, len)`` newest episodes, oldest first."""
@@ -208,7 +238,18 @@ class EpisodeBuffer:
             name: CODECS[spec.storage].decode(spec, self._data[name][slots, : spec.slots(t_max)])
             for name, spec in self.scheme.items()
         }
-        out["filled"] = torch.from_numpy(np.arange(t_max)[None, :] < lengths[:, None])
+        filled = np.arange(t_max)[None, :] < lengths[:, None]
+        for name, spec in self.scheme.items():
+            if spec.onehot_tail:
+                src = self.scheme[spec.onehot_tail]
+                prev = self._data[spec.onehot_tail][slots, :t_max].astype(np.int64)
+                codes = np.eye(src.num_values, dtype=np.float32)[prev].reshape(
+                    slots.size, t_max, spec.tail_size
+                )
+                tail = np.zeros((slots.size, t_max + 1, spec.tail_size), dtype=np.float32)
+                tail[:, 1:] = codes * filled[..., None]
+                out[name] = torch.cat([out[name], torch.from_numpy(tail)], dim=-1)
+        out["filled"] = torch.from_numpy(filled)
         out["episode_id"] = torch.from_numpy(self._ids[slots].copy())
         return out
 

@@ -30,6 +30,13 @@ Storage kinds and exactness (``x`` the inserted value, ``y`` the sampled one):
 ``"bits"``
     exact: 0/1 or boolean values packed 8 per byte along the last dimension. Sampled as
     bool.
+
+Rebuilt features: a 1-D state field may name an ``index`` transition field in
+``onehot_tail``: its last ``tail_size`` features are then the one-hot codes of that
+field's values at the previous transition (all zero in the first state), as in SMAC's
+state, which ends with every agent's last action. They are checked on insert (a mismatch
+is an error), not stored, and rebuilt exactly on sampling: for 2c_vs_64zg they are 140 of
+the state's 342 features.
 """
 
 from __future__ import annotations
@@ -63,6 +70,11 @@ class FieldSpec:
     """``state``: ``length + 1`` slots per episode; ``transition``: ``length`` slots."""
     num_values: int = 0
     """For ``index`` fields: values lie in ``[0, num_values)``; unused otherwise."""
+    onehot_tail: str = ""
+    """For 1-D state fields: the ``index`` transition field whose previous values, one-hot
+    coded, are this field's last :attr:`tail_size` features (rebuilt, not stored)."""
+    tail_size: int = 0
+    """Number of rebuilt features (``onehot_tail``'s per-step size x its ``num_values``)."""
 
     def __post_init__(self) -> None:
         if self.storage not in STORAGE_KINDS:
@@ -81,6 +93,18 @@ class FieldSpec:
             raise UserError(f"index field needs num_values >= 1, got {self.num_values!r}")
         if self.storage == "bits" and not shape:
             raise UserError("bits field needs at least one dimension to pack along")
+        if self.onehot_tail and not (
+            len(shape) == 1
+            and self.steps == "state"
+            and self.storage in FLOAT_STORAGES
+            and isinstance(self.tail_size, int)
+            and 1 <= self.tail_size <= shape[0]
+        ):
+            raise UserError(
+                f"a one-hot tail needs a 1-D float state field with 1 <= tail_size <= "
+                f"{shape[0] if len(shape) == 1 else 'its size'}, got shape {shape}, "
+                f"storage {self.storage!r}, steps {self.steps!r}, tail_size {self.tail_size!r}"
+            )
 
     @property
     def dtype(self) -> np.dtype:
@@ -98,7 +122,10 @@ class FieldSpec:
 
     @property
     def stored_shape(self) -> tuple[int, ...]:
-        """Per-step shape of the stored array (``bits`` packs the last dimension)."""
+        """Per-step shape of the stored array (``bits`` packs the last dimension, a one-hot
+        tail is not stored)."""
+        if self.onehot_tail:
+            return (self.shape[0] - self.tail_size,)
         if self.storage == "bits":
             return (*self.shape[:-1], -(-self.shape[-1] // 8))
         return self.shape
@@ -127,6 +154,21 @@ def validate_scheme(scheme: Scheme) -> dict[str, FieldSpec]:
         if not isinstance(spec, FieldSpec):
             raise UserError(f"field {name!r} must be a FieldSpec, got {type(spec).__name__}")
         out[name] = spec
+    for name, spec in out.items():
+        if not spec.onehot_tail:
+            continue
+        src = out.get(spec.onehot_tail)
+        if src is None or src.storage != "index" or src.steps != "transition":
+            raise UserError(
+                f"field {name!r}: one-hot tail source {spec.onehot_tail!r} must be an index "
+                f"transition field of the scheme"
+            )
+        width = int(np.prod(src.shape, dtype=np.int64)) * src.num_values
+        if spec.tail_size != width:
+            raise UserError(
+                f"field {name!r}: tail_size {spec.tail_size} != {width}, the one-hot size of "
+                f"{spec.onehot_tail!r}"
+            )
     return out
 
 
@@ -136,12 +178,16 @@ def smac_scheme(
     obs_shape: int,
     state_shape: int,
     float_storage: Literal["float16", "float32", "snorm8"] = "float16",
+    state_last_action: bool = False,
 ) -> dict[str, FieldSpec]:
     """The PyMARL/SMAC episode scheme.
 
     Fields: ``obs [n_agents, obs_shape]``, ``state [state_shape]`` (both ``float_storage``),
     ``avail_actions [n_agents, n_actions]`` (bits) per state; ``actions [n_agents]``
     (index), ``reward []`` (float32), ``terminated []`` (bool) per transition.
+    ``state_last_action``: the state ends with the one-hot codes of every agent's last
+    action (SMAC's default, :attr:`mast.envs.BatchEnv.state_last_action`); they are
+    rebuilt from ``actions`` instead of stored.
     """
     if float_storage not in FLOAT_STORAGES:
         raise UserError(
@@ -149,7 +195,12 @@ def smac_scheme(
         )
     return {
         "obs": FieldSpec((n_agents, obs_shape), float_storage),
-        "state": FieldSpec((state_shape,), float_storage),
+        "state": FieldSpec(
+            (state_shape,),
+            float_storage,
+            onehot_tail="actions" if state_last_action else "",
+            tail_size=n_agents * n_actions if state_last_action else 0,
+        ),
         "avail_actions": FieldSpec((n_agents, n_actions), "bits"),
         "actions": FieldSpec((n_agents,), "index", "transition", num_values=n_actions),
         "reward": FieldSpec((), "float32", "transition"),

@@ -32,6 +32,9 @@ class MultiAgentEnv(ABC):
     n_agents: int
     n_actions: int
     episode_limit: int
+    state_last_action: bool = False
+    """Whether the state ends with the one-hot codes of every agent's previous action
+    (zero after reset), SMAC's ``state_last_action``; a replay buffer rebuilds them."""
 
     @abstractmethod
     def reset(self):
@@ -102,6 +105,8 @@ class BatchEnv(ABC):
     n_agents: int
     n_actions: int
     episode_limit: int
+    state_last_action: bool = False
+    """See :attr:`MultiAgentEnv.state_last_action`."""
 
     @abstractmethod
     def reset(self, env_mask: np.ndarray | None = None) -> None:
@@ -154,6 +159,7 @@ class VectorEnv(BatchEnv):
         self.n_agents = info["n_agents"]
         self.n_actions = info["n_actions"]
         self.episode_limit = info["episode_limit"]
+        self.state_last_action = self.envs[0].state_last_action
         self._info = env_info_dict(**info)
         self._done = np.zeros(self.n_envs, dtype=bool)
 

@@ -68,6 +68,8 @@ class BuiltinBatchEnv(BatchEnv):
         Physics and reward settings.
     """
 
+    state_last_action = True
+
     def __init__(
         self,
         map_name: str | MapSpec = "3m",
@@ -261,6 +263,8 @@ class BuiltinBatchEnv(BatchEnv):
 class BuiltinEnv(MultiAgentEnv):
     """One built-in battle behind SMAC's ``MultiAgentEnv`` API (a view of a one-battle
     :class:`BuiltinBatchEnv`; ``batch`` gives access to it, e.g. ``batch.set_units``)."""
+
+    state_last_action = True
 
     def __init__(self, map_name: str | MapSpec = "3m", seed: int = 0, **kwargs) -> None:
         self.batch = BuiltinBatchEnv(map_name, n_envs=1, seed=seed, **kwargs)

@@ -71,6 +71,10 @@ class SC2Env(MultiAgentEnv):
         self.n_agents = info["n_agents"]
         self.n_actions = info["n_actions"]
         self.episode_limit = info["episode_limit"]
+        # SMAC appends the last actions to the state, then the time step if that is asked.
+        self.state_last_action = bool(
+            self._env.state_last_action and not self._env.state_timestep_number
+        )
         self._steps = 0
 
     def reset(self):

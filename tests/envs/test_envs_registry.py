@@ -174,6 +174,9 @@ def test_mpe_adapter_needs_extra(monkeypatch):
 class FakeStarCraft2Env:
     """The slice of ``smac.env.StarCraft2Env``'s API the adapter uses (2 agents, limit 3)."""
 
+    state_last_action = False  # its state is too short to hold them
+    state_timestep_number = False
+
     def __init__(self, map_name, seed, **kwargs):
         self.map_name, self.seed, self.t = map_name, seed, 0
 
