@@ -317,6 +317,8 @@ def test_last_action_tail_mismatch_and_bad_tail_specs_are_rejected():
     batch["state"][1, 2, STATE - 27 + 4] += 1.0
     with pytest.raises(UserError, match=r"^field 'state': feature 25 at step 2 is "):
         buf.insert(batch, lengths)
+    with pytest.raises(UserError, match=r"^field 'actions' holds \d+, outside \[0, 9\)$"):
+        buf.insert({**batch, "actions": batch["actions"] + 9}, lengths)
     assert len(buf) == 0
     with pytest.raises(UserError, match=r"^field 'state': tail_size 5 != 27, the one-hot size"):
         EpisodeBuffer(

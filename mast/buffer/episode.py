@@ -21,12 +21,14 @@ def _to_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.asarray(x)
 
 
-def _onehot_tail(actions: np.ndarray, spec: FieldSpec, num_values: int) -> np.ndarray:
-    """``[length + 1, tail_size]`` one-hot codes of the previous transition's ``actions``
-    (``[length, ...]``) at every state, zero in the first."""
-    out = np.zeros((actions.shape[0] + 1, spec.tail_size), dtype=np.float32)
-    codes = np.eye(num_values, dtype=np.float32)[actions.astype(np.int64)]
-    out[1:] = codes.reshape(actions.shape[0], -1)
+def _onehot_tail(values: np.ndarray, filled: np.ndarray, num_values: int) -> np.ndarray:
+    """``[B, T + 1, tail_size]`` tails of ``B`` episodes' states: zero in the first state,
+    then the one-hot codes of ``values [B, T, ...]`` at the previous transition where it is
+    ``filled [B, T]``, zero beyond."""
+    b, t = values.shape[:2]
+    codes = np.eye(num_values, dtype=np.float32)[values.astype(np.int64)].reshape(b, t, -1)
+    out = np.zeros((b, t + 1, codes.shape[-1]), dtype=np.float32)
+    out[:, 1:] = codes * filled[..., None]
     return out
 
 
@@ -73,6 +75,8 @@ class EpisodeBuffer:
         self.scheme: dict[str, FieldSpec] = validate_scheme(scheme)
         self.capacity = int(capacity)
         self.episode_limit = int(episode_limit)
+        # Fields with a one-hot tail last: their check indexes by the validated source.
+        self._encode_order = sorted(self.scheme.items(), key=lambda kv: bool(kv[1].onehot_tail))
         self._data = {
             name: _lazy_zeros(
                 (self.capacity, spec.slots(self.episode_limit), *spec.stored_shape), spec.dtype
@@ -175,7 +179,7 @@ class EpisodeBuffer:
                 name: CODECS[spec.storage].encode(
                     name, spec, self._stored_part(name, spec, arrays, j, int(lengths[j]))
                 )
-                for name, spec in self.scheme.items()
+                for name, spec in self._encode_order
             }
             for j in range(start, n)
         ]
@@ -203,7 +207,8 @@ class EpisodeBuffer:
         if not spec.onehot_tail:
             return x
         src = self.scheme[spec.onehot_tail]
-        want = _onehot_tail(arrays[spec.onehot_tail][j, :length], spec, src.num_values)
+        values = arrays[spec.onehot_tail][j : j + 1, :length]
+        want = _onehot_tail(values, np.ones((1, length), bool), src.num_values)[0]
         bad = np.argwhere(x[:, -spec.tail_size :] != want)
         if bad.size:
             t, k = (int(v) for v in bad[0])
@@ -242,12 +247,8 @@ class EpisodeBuffer:
         for name, spec in self.scheme.items():
             if spec.onehot_tail:
                 src = self.scheme[spec.onehot_tail]
-                prev = self._data[spec.onehot_tail][slots, :t_max].astype(np.int64)
-                codes = np.eye(src.num_values, dtype=np.float32)[prev].reshape(
-                    slots.size, t_max, spec.tail_size
-                )
-                tail = np.zeros((slots.size, t_max + 1, spec.tail_size), dtype=np.float32)
-                tail[:, 1:] = codes * filled[..., None]
+                values = self._data[spec.onehot_tail][slots, :t_max]
+                tail = _onehot_tail(values, filled, src.num_values)
                 out[name] = torch.cat([out[name], torch.from_numpy(tail)], dim=-1)
         out["filled"] = torch.from_numpy(filled)
         out["episode_id"] = torch.from_numpy(self._ids[slots].copy())
