@@ -147,12 +147,31 @@ class BufferConfig:
     """Share of each batch drawn from the on-policy FIFO (MAST preset: 0.5) [chosen]."""
     float_storage: str = "float16"
     """Storage of observations and states: float16 (compact) or float32 (exact)."""
+    dynamic: bool = False
+    """RLx2's dynamic capacity (rlx2 preset: on): every ``dynamic_interval`` episodes,
+    discard the ``dynamic_oldest`` oldest episodes while the greedy policy disagrees with
+    their actions in more than ``dynamic_threshold`` of their decisions [RLx2]."""
+    dynamic_interval: int = 40
+    """Episodes between two dynamic-capacity checks [chosen]."""
+    dynamic_oldest: int = 32
+    """Oldest episodes whose policy distance is measured, and dropped at a time [chosen]."""
+    dynamic_threshold: float = 0.5
+    """Policy distance (share of decisions with another greedy action) above which the
+    oldest episodes are dropped; epsilon-greedy data sits near ``epsilon`` [chosen]."""
+    dynamic_min: int = 256
+    """Episodes the dynamic capacity never trims below [chosen]."""
 
     def __post_init__(self) -> None:
-        _positive(self, "capacity", "on_capacity")
+        _positive(self, "capacity", "on_capacity", "dynamic_interval", "dynamic_oldest")
         _choice(self, "float_storage", ("float16", "float32"))
         if not 0.0 <= self.on_fraction <= 1.0:
             raise UserError(f"buffer.on_fraction must be in [0, 1], got {self.on_fraction}")
+        if not 0.0 <= self.dynamic_threshold <= 1.0:
+            raise UserError(
+                f"buffer.dynamic_threshold must be in [0, 1], got {self.dynamic_threshold}"
+            )
+        if self.dynamic_min < 1:
+            raise UserError(f"buffer.dynamic_min must be >= 1, got {self.dynamic_min}")
         if self.on_capacity > self.capacity:
             raise UserError(
                 f"buffer.on_capacity {self.on_capacity} exceeds buffer.capacity {self.capacity}"

@@ -94,8 +94,9 @@ def make_env(name: str, map_name: str, n_envs: int, seed: int):
 
 def compact_buffer_state(state: dict, capacity: int) -> dict:
     """Buffer state without the never-written slots: arrays over all ``capacity`` episode
-    slots are cut to the ``size`` stored ones (a FIFO fills slots ``0..size-1`` first)."""
-    size = int(state["size"])
+    slots are cut to the ``min(total, capacity)`` ever written (a FIFO fills slots
+    ``0, 1, ...`` first; dropped episodes leave their slots behind)."""
+    size = min(int(state["total"]), capacity)
     return {
         k: v[:size] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == capacity else v
         for k, v in state.items()
@@ -204,6 +205,18 @@ class _Trainer:
         rd.save_masks(self.run.run_dir, self.run.t_env, layers)
         _call(self.callbacks, "on_topology_update", self.run, self.run.t_env, layers)
 
+    def trim_buffer(self, before: int, after: int) -> None:
+        """RLx2's dynamic capacity, checked whenever the episode count passes a multiple of
+        ``buffer.dynamic_interval`` (stateless, so a resumed run checks at the same times)."""
+        bc = self.cfg.buffer
+        if bc.dynamic and after // bc.dynamic_interval > before // bc.dynamic_interval:
+            self.buffer.trim(
+                self.learner.policy_distance,
+                bc.dynamic_oldest,
+                bc.dynamic_threshold,
+                bc.dynamic_min,
+            )
+
     def row(self, fps: float) -> dict:
         f = self.flops()
         tr = self.train_stats
@@ -223,6 +236,7 @@ class _Trainer:
             "flops_train_ratio": f.train_ratio,
             "flops_test_ratio": f.test_ratio,
             "topology_updates": self.learner.sparsity.n_updates,
+            "buffer_episodes": len(self.buffer),
             "fps": fps,
         }
         for extra in _call(self.callbacks, "on_log", self.run, self.run.t_env, dict(row)):
@@ -294,6 +308,7 @@ class _Trainer:
                 self.buffer.insert(batch, lengths)
                 run.t_env += stats.steps
                 run.episode += stats.n_episodes
+                self.trim_buffer(run.episode - stats.n_episodes, run.episode)
                 self.train_stats.append(stats)
                 steps_since += stats.steps
                 bar.update(stats.steps)

@@ -362,3 +362,37 @@ def test_builtin_state_ends_with_last_actions(map_name):
     for t, act in enumerate(actions, start=1):
         codes = np.eye(a, dtype=np.float32)[act].reshape(4, n * a)
         assert np.array_equal(states[t][:, -n * a :], codes)
+
+
+def test_drop_oldest_and_rlx2_trim_keep_fifo_order_and_checkpoint_state():
+    from mast.train import compact_buffer_state, expand_buffer_state
+
+    rng = np.random.default_rng(10)
+    buf = dual(on_capacity=4, on_fraction=0.0, off_capacity=30)
+    buf.insert(*episodes(rng, 20))
+    assert buf.store.drop_oldest(5) == 5 and len(buf) == 15
+    ids = buf.store.gather(buf.store.newest_slots(15))["episode_id"].tolist()
+    assert ids == list(range(5, 20))
+    # Distance 1 for episodes older than 12, 0 after: trimmed in chunks of 4 while the
+    # oldest chunk holds one of them and 6 episodes would remain (7 left: no more checks).
+    seen = []
+
+    def distance(batch):
+        seen.append(batch["episode_id"].tolist())
+        return float(batch["episode_id"].min() < 12)
+
+    assert buf.trim(distance, oldest=4, threshold=0.5, min_episodes=6) == 8
+    assert seen == [[5, 6, 7, 8], [9, 10, 11, 12]]
+    assert sorted(buf.sample(7, rng)["episode_id"].tolist()) == list(range(13, 20))
+    assert buf.trim(lambda b: 1.0, oldest=4, threshold=0.5, min_episodes=6) == 0
+    state = buf.state_dict()
+    small = compact_buffer_state(state, 30)
+    assert small["data.obs"].shape[0] == 20  # every slot written so far, dropped ones too
+    restored = dual(on_capacity=4, on_fraction=0.0, off_capacity=30)
+    restored.load_state_dict(expand_buffer_state(small, restored.state_dict()))
+    buf.insert(*episodes(np.random.default_rng(11), 15))
+    restored.insert(*episodes(np.random.default_rng(11), 15))
+    a = buf.store.gather(buf.store.newest_slots(len(buf)))
+    b = restored.store.gather(restored.store.newest_slots(len(restored)))
+    assert a["episode_id"].tolist() == list(range(13, 35))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -182,3 +182,24 @@ def test_weighted_qmix_trains_the_central_value(alg):
     before = learner.nets["central_mixer"].net[0].weight.detach().clone()
     learner.train(buf.sample(8, np.random.default_rng(0)), 10, episode=8)
     assert not torch.equal(before, learner.nets["central_mixer"].net[0].weight)
+
+
+def test_policy_distance_counts_greedy_disagreements_on_real_choices():
+    # Without last-action inputs the greedy actions do not depend on the stored actions.
+    _, learner, buf = _setup("qmix", "rlx2", "agent.obs_last_action=false")
+    b = dict(buf.sample(8, np.random.default_rng(0)))
+    avail = b["avail_actions"].clone()
+    avail[:, :, 0] = False  # agent 0 has a single choice: its decisions do not count
+    avail[:, :, 0, 1] = True
+    b["avail_actions"] = avail
+    q = learner.controller.unroll(b["obs"], torch.zeros_like(avail[..., 0], dtype=torch.long))
+    greedy = q[:, :-1].masked_fill(~avail[:, :-1], float("-inf")).argmax(-1)
+    choice = (avail[:, :-1].sum(-1) > 1) & b["filled"].unsqueeze(-1)
+    assert not choice[:, :, 0].any() and choice.any()
+    assert learner.policy_distance({**b, "actions": greedy}) == 0.0
+    # Another available action on every second real decision, anything on the others.
+    alt = (avail[:, :-1] & (torch.arange(5) != greedy.unsqueeze(-1))).float().argmax(-1)
+    flip = choice & (torch.arange(choice.numel()).reshape(choice.shape) % 2 == 0)
+    actions = torch.where(flip, alt, torch.where(choice, greedy, (greedy + 3) % 5))
+    want = int(flip.sum()) / int(choice.sum())
+    assert learner.policy_distance({**b, "actions": actions}) == pytest.approx(want)

@@ -42,6 +42,12 @@ def test_dense_baseline_uses_pymarl_targets():
     )
 
 
+def test_only_rlx2_uses_the_dynamic_buffer():
+    cfg = load_preset("qmix_rlx2")
+    assert cfg.buffer.dynamic and (cfg.targets.kind, cfg.targets.n_step) == ("n_step", 3)
+    assert not any(load_preset(f"qmix_{m}").buffer.dynamic for m in METHODS if m != "rlx2")
+
+
 def test_overrides_are_typed():
     cfg = apply_overrides(
         TrainConfig(),
@@ -65,6 +71,8 @@ def test_overrides_are_typed():
         ("learner.alg=dqn", "unknown learner.alg 'dqn'; known: vdn, qmix, ow_qmix, cw_qmix, res"),
         ("sparsity.method=prune", "unknown sparse method 'prune'"),
         ("learner", "bad override 'learner': expected group.field=value"),
+        ("buffer.dynamic_threshold=1.5", "buffer.dynamic_threshold must be in [0, 1], got 1.5"),
+        ("buffer.dynamic_oldest=0", "buffer.dynamic_oldest must be > 0, got 0"),
         ("learner=3", "config key 'learner' is a group"),
     ],
 )

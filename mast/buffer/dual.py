@@ -13,6 +13,10 @@ FIFO and placed first; the other ``B - n_on`` are drawn without replacement from
 off-policy FIFO. As with two separate buffers, one episode may appear in both parts.
 ``on_fraction = 0`` is the plain single replay buffer.
 
+Dynamic capacity (RLx2, Tan et al. 2023): :meth:`trim` discards the oldest episodes while
+a policy distance of the oldest ones exceeds a threshold, so that multi-step targets are
+not computed from data of a policy too unlike the current one.
+
 Defaults: ``off_capacity = 5000`` (the paper's and pymarl's); ``on_capacity = 64`` and
 ``on_fraction = 0.5`` are not given in the paper and are chosen here.
 """
@@ -20,7 +24,7 @@ Defaults: ``off_capacity = 5000`` (the paper's and pymarl's); ``on_capacity = 64
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Real
 
 import numpy as np
@@ -136,6 +140,24 @@ class DualReplayBuffer:
             ]
         )
         return self.store.gather(slots)
+
+    def trim(
+        self,
+        distance: Callable[[dict[str, torch.Tensor]], float],
+        oldest: int,
+        threshold: float,
+        min_episodes: int,
+    ) -> int:
+        """RLx2's dynamic capacity: while ``distance`` of the ``oldest`` oldest episodes
+        (a :meth:`EpisodeBuffer.gather` batch) exceeds ``threshold`` and dropping them
+        leaves at least ``min_episodes``, drop them. Returns the episodes dropped."""
+        dropped = 0
+        while len(self) - oldest >= min_episodes:
+            batch = self.store.gather(self.store.newest_slots(len(self))[:oldest])
+            if distance(batch) <= threshold:
+                break
+            dropped += self.store.drop_oldest(oldest)
+        return dropped
 
     def state_dict(self) -> dict[str, np.ndarray | int]:
         """Contents and pointers (see :meth:`EpisodeBuffer.state_dict`)."""

@@ -220,6 +220,16 @@ class EpisodeBuffer:
             )
         return x[:, : -spec.tail_size]
 
+    def drop_oldest(self, count: int) -> int:
+        """Discard the ``min(count, len)`` oldest episodes; returns how many.
+
+        Their slots are reused by later inserts in FIFO order, as if the buffer had held
+        fewer episodes all along.
+        """
+        count = max(0, min(int(count), self._size))
+        self._size -= count
+        return count
+
     def newest_slots(self, count: int) -> np.ndarray:
         """Slots of the ``min(count, len)`` newest episodes, oldest first."""
         count = min(int(count), self._size)

@@ -241,6 +241,21 @@ class ValueLearner:
             update=step.update,
         )
 
+    @torch.no_grad()
+    def policy_distance(self, batch: Batch) -> float:
+        """RLx2's policy distance for discrete actions: the share of the decisions in
+        ``batch`` (valid steps, agents with more than one available action) where the
+        online agents' greedy action differs from the stored one (0 if there are none)."""
+        b = {k: v.to(self.device) for k, v in batch.items()}
+        actions = b["actions"]  # [B, T, n]
+        actions_in = torch.cat([actions, torch.zeros_like(actions[:, :1])], dim=1)
+        q = self.controller.unroll(b["obs"], actions_in)[:, :-1]
+        avail = b["avail_actions"][:, :-1]
+        greedy = q.masked_fill(~avail, float("-inf")).argmax(-1)
+        choice = (avail.sum(-1) > 1) & b["filled"].unsqueeze(-1)
+        n = int(choice.sum())
+        return float(((greedy != actions) & choice).sum()) / n if n else 0.0
+
     def bootstrap(self, b: Batch, q_online: torch.Tensor, actions_in: torch.Tensor) -> torch.Tensor:
         """``v_tp1 [B, T, 1]``: per-agent bootstrap of the target agents, target-mixed."""
         q_next = self.target_controller.unroll(b["obs"], actions_in)[:, 1:]

@@ -27,7 +27,7 @@ Methods (:data:`METHODS`) and what they take from where:
   choices: Erdos-Renyi densities, initial mask keeping the largest ``|w|`` at
   initialisation, zeta 0.5 with cosine decay, growth scores from the dense gradient
   (optionally averaged over ``dense_grad_window``). RLx2's multi-step targets and dynamic
-  buffer belong to the learner, not to this package.
+  buffer belong to the learner and the buffer (``buffer.dynamic``), not to this package.
 - ``mast`` (Hu et al. 2024): the same gradient-based topology evolution, applied to every
   weight matrix including mixer and hypernetworks, zeta 0.5 cosine, initial mask by
   magnitude. MAST's other parts (Soft Mellowmax, hybrid TD(lambda), dual buffer) belong to
