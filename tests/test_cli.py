@@ -91,11 +91,20 @@ def test_same_seed_same_metrics(tmp_path):
     assert [r["train_return"] for r in _rows(c)] != [r["train_return"] for r in _rows(a)]
 
 
-def test_resume_continues_exactly(tmp_path):
-    whole = _run(tmp_path / "whole", "--t-max", "480")
-    half = _run(tmp_path / "half")
+DYNAMIC = ("--method", "rlx2", "buffer.dynamic_min=4", "buffer.dynamic_oldest=2",
+           "buffer.dynamic_interval=2", "buffer.dynamic_threshold=0")  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", [(), DYNAMIC], ids=["mast", "rlx2_dynamic_buffer"])
+def test_resume_continues_exactly(tmp_path, extra):
+    whole = _run(tmp_path / "whole", "--t-max", "480", *extra)
+    half = _run(tmp_path / "half", *extra)
     assert main(["--resume", str(half), "--no-progress", "run.t_max=480"]) == 0
     assert int(_rows(half)[-1]["t_env"]) == int(_rows(whole)[-1]["t_env"])
+    sizes = [r["buffer_episodes"] for r in _rows(whole)]
+    assert sizes == [r["buffer_episodes"] for r in _rows(half)]
+    if extra:  # trimmed to 4-5 episodes at every check
+        assert all(int(n) <= 5 for n in sizes) and int(_rows(whole)[-1]["episode"]) > 16
     w = torch.load(whole / "checkpoint.pt", weights_only=False)["learner"]
     h = torch.load(half / "checkpoint.pt", weights_only=False)["learner"]
     for k, v in w["nets"].items():
