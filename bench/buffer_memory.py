@@ -4,8 +4,9 @@ Prints the stored bytes of one padded (episode-limit long) episode for 3m, 3s5z 
 2c_vs_64zg (with the state's last-action codes rebuilt from the stored actions, as training
 stores them, and without), then fills a 5000-episode 2c_vs_64zg buffer with random
 full-length episodes (``--length`` for shorter ones) and prints the buffer's reserved and
-used bytes, the process's peak resident memory (``resource.getrusage``) and the time to
-fill and to sample a 32-episode batch.
+used bytes, the process's peak resident memory (``resource.getrusage``), the time to fill
+and to sample a 32-episode batch, and the size, time and memory of checkpointing it as
+training does (``mast.train.buffer_checkpoint``).
 
 Usage: ``python bench/buffer_memory.py [--episodes 5000] [--float-storage float16|float32|snorm8]``
 """
@@ -14,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from mast.buffer import FLOAT_STORAGES, DualReplayBuffer, EpisodeBuffer, smac_scheme
 from mast.errors import run_cli
+from mast.run_dir import load_checkpoint, save_checkpoint
+from mast.train import buffer_checkpoint
 
 # SMAC's get_env_info() of the maps (n_agents, n_actions, obs_shape, state_shape, limit).
 MAPS: dict[str, tuple[int, int, int, int, int]] = {
@@ -135,6 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         f"random data)"
     )
     print(f"  sample        {sample_ms:7.1f} ms per batch (obs {tuple(batch['obs'].shape)})")
+    with tempfile.TemporaryDirectory(prefix="mast-buffer-") as tmp:
+        start = time.perf_counter()
+        path = save_checkpoint(Path(tmp), {"buffer": buffer_checkpoint(buf)})
+        save_s = time.perf_counter() - start
+        rss = peak_rss_bytes()
+        start = time.perf_counter()
+        buf.load_state_dict(load_checkpoint(Path(tmp))["buffer"])
+        load_s = time.perf_counter() - start
+        print(
+            f"  checkpoint    {path.stat().st_size / 1e9:7.3f} GB written in {save_s:.1f} s, "
+            f"peak RSS after it {rss / 1e9:.3f} GB; read back in {load_s:.1f} s"
+        )
     return 0
 
 

@@ -152,4 +152,6 @@ def load_checkpoint(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "checkpoint.pt"
     if not path.is_file():
         raise UserError(f"run folder {str(run_dir)!r} has no checkpoint.pt to resume from")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    # Memory-mapped: the replay buffer's rows are copied from the file's pages, which the
+    # kernel can drop again, instead of a second resident copy of the buffer.
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)

@@ -92,29 +92,14 @@ def make_env(name: str, map_name: str, n_envs: int, seed: int):
     return make_batch_env(name, map_name=map_name, n_envs=n_envs, seed=seed)
 
 
-def compact_buffer_state(state: dict, capacity: int) -> dict:
-    """Buffer state without the never-written slots: arrays over all ``capacity`` episode
-    slots are cut to the ``min(total, capacity)`` ever written (a FIFO fills slots
-    ``0, 1, ...`` first; dropped episodes leave their slots behind)."""
-    size = min(int(state["total"]), capacity)
+def buffer_checkpoint(buffer: DualReplayBuffer) -> dict:
+    """The buffer's written slots and pointers for ``torch.save``, arrays as tensors that
+    share their memory: torch.save writes tensor memory as it is, whereas numpy arrays are
+    pickled through several copies (about 7x the buffer at the peak, and 15x slower)."""
     return {
-        k: v[:size] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == capacity else v
-        for k, v in state.items()
+        k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+        for k, v in buffer.state_dict(written_only=True).items()
     }
-
-
-def expand_buffer_state(state: dict, template: dict) -> dict:
-    """Inverse of :func:`compact_buffer_state`: the stored rows written over ``template``,
-    the ``state_dict()`` of a fresh buffer of the same shape (its fill values included)."""
-    out = {}
-    for k, v in state.items():
-        t = template.get(k)
-        if isinstance(v, np.ndarray) and isinstance(t, np.ndarray) and v.shape != t.shape:
-            full = t.copy()
-            full[: v.shape[0]] = v
-            v = full
-        out[k] = v
-    return out
 
 
 def env_agent_types(env) -> list[int] | None:
@@ -252,8 +237,7 @@ class _Trainer:
             "t_env": self.run.t_env,
             "episode": self.run.episode,
             "learner": self.learner.state_dict(),
-            "buffer": compact_buffer_state(self.buffer.state_dict(), self.cfg.buffer.capacity)
-            if self.cfg.run.save_buffer
+            "buffer": buffer_checkpoint(self.buffer) if self.cfg.run.save_buffer
             else None,
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -273,9 +257,7 @@ class _Trainer:
         self.run.t_env, self.run.episode = int(state["t_env"]), int(state["episode"])
         self.learner.load_state_dict(state["learner"])
         if state["buffer"] is not None:
-            self.buffer.load_state_dict(
-                expand_buffer_state(state["buffer"], self.buffer.state_dict())
-            )
+            self.buffer.load_state_dict(state["buffer"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         self.np_rng.bit_generator.state = rng["numpy"]

@@ -159,10 +159,10 @@ class DualReplayBuffer:
             dropped += self.store.drop_oldest(oldest)
         return dropped
 
-    def state_dict(self) -> dict[str, np.ndarray | int]:
+    def state_dict(self, written_only: bool = False) -> dict[str, np.ndarray | int]:
         """Contents and pointers (see :meth:`EpisodeBuffer.state_dict`)."""
-        return self.store.state_dict()
+        return self.store.state_dict(written_only)
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray | int]) -> None:
+    def load_state_dict(self, state: Mapping[str, np.ndarray | torch.Tensor | int]) -> None:
         """Restore from :meth:`state_dict` of a buffer with the same scheme and sizes."""
         self.store.load_state_dict(state)

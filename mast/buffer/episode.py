@@ -273,33 +273,53 @@ class EpisodeBuffer:
         pos = rng.choice(self._size, size=batch_size, replace=False)
         return self.gather(self.newest_slots(self._size)[pos])
 
-    def state_dict(self) -> dict[str, np.ndarray | int]:
-        """Contents and pointers (arrays are views; copy or save them at once)."""
-        state: dict[str, np.ndarray | int] = {f"data.{k}": v for k, v in self._data.items()}
+    def state_dict(self, written_only: bool = False) -> dict[str, np.ndarray | int]:
+        """Contents and pointers (arrays are views; copy or save them at once).
+
+        ``written_only``: the per-episode arrays are cut to the ``min(total, capacity)``
+        slots ever written (a FIFO fills slots ``0, 1, ...`` first; dropped episodes leave
+        theirs behind), which is all a checkpoint needs.
+        """
+        rows = min(self._total, self.capacity) if written_only else self.capacity
+        state: dict[str, np.ndarray | int] = {f"data.{k}": v[:rows] for k, v in self._data.items()}
         state.update(
-            lengths=self._lengths,
-            extent=self._extent,
-            ids=self._ids,
+            lengths=self._lengths[:rows],
+            extent=self._extent[:rows],
+            ids=self._ids[:rows],
             next=self._next,
             size=self._size,
             total=self._total,
         )
         return state
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray | int]) -> None:
-        """Restore from :meth:`state_dict` of a buffer with the same scheme and sizes."""
-        for name, arr in self._data.items():
-            src = np.asarray(state.get(f"data.{name}", np.empty(0)))
-            if src.shape != arr.shape or src.dtype != arr.dtype:
+    def load_state_dict(self, state: Mapping[str, np.ndarray | torch.Tensor | int]) -> None:
+        """Restore from :meth:`state_dict` of a buffer with the same scheme and sizes.
+
+        Arrays (numpy or tensors) may hold only the first slots (``written_only``); the
+        other slots are reset to empty, touching only those this buffer has written.
+        """
+        arrays = {f"data.{k}": v for k, v in self._data.items()}
+        arrays.update(lengths=self._lengths, extent=self._extent, ids=self._ids)
+        loaded = {k: _to_numpy(state.get(k, np.empty(0))) for k in arrays}
+        rows = {v.shape[0] if v.ndim else -1 for v in loaded.values()}
+        for key, arr in arrays.items():
+            src = loaded[key]
+            if (
+                src.ndim != arr.ndim
+                or src.shape[1:] != arr.shape[1:]
+                or src.dtype != arr.dtype
+                or len(rows) != 1
+                or src.shape[0] > self.capacity
+            ):
                 raise UserError(
-                    f"buffer state field {name!r} has shape {src.shape} {src.dtype}; "
-                    f"this buffer needs {arr.shape} {arr.dtype}"
+                    f"buffer state field {key.removeprefix('data.')!r} has shape {src.shape} "
+                    f"{src.dtype}; this buffer needs {arr.shape} {arr.dtype}"
                 )
-        for name, arr in self._data.items():
-            arr[...] = state[f"data.{name}"]
-        self._lengths[...] = state["lengths"]
-        self._extent[...] = state["extent"]
-        self._ids[...] = state["ids"]
+        n = rows.pop()
+        written = max(n, min(self._total, self.capacity))
+        for key, arr in arrays.items():
+            arr[:n] = loaded[key]
+            arr[n:written] = -1 if key == "ids" else 0
         self._next, self._size, self._total = (
             int(state["next"]),
             int(state["size"]),
