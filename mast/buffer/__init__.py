@@ -4,7 +4,8 @@
   stored (what is exact, what is rounded);
 - :class:`EpisodeBuffer`: FIFO of whole episodes with uniform sampling;
 - :class:`DualReplayBuffer`: large off-policy FIFO + small on-policy FIFO of the newest
-  episodes, each batch drawn from both (``on_fraction = 0``: a plain buffer).
+  episodes, each batch drawn from both (``on_fraction = 0``: a plain buffer), with RLx2's
+  dynamic capacity (``trim``).
 """
 
 from mast.buffer.dual import DualReplayBuffer
