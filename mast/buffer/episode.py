@@ -301,21 +301,22 @@ class EpisodeBuffer:
         arrays = {f"data.{k}": v for k, v in self._data.items()}
         arrays.update(lengths=self._lengths, extent=self._extent, ids=self._ids)
         loaded = {k: _to_numpy(state.get(k, np.empty(0))) for k in arrays}
-        rows = {v.shape[0] if v.ndim else -1 for v in loaded.values()}
         for key, arr in arrays.items():
             src = loaded[key]
             if (
                 src.ndim != arr.ndim
                 or src.shape[1:] != arr.shape[1:]
                 or src.dtype != arr.dtype
-                or len(rows) != 1
                 or src.shape[0] > self.capacity
             ):
                 raise UserError(
                     f"buffer state field {key.removeprefix('data.')!r} has shape {src.shape} "
                     f"{src.dtype}; this buffer needs {arr.shape} {arr.dtype}"
                 )
-        n = rows.pop()
+        rows = sorted({v.shape[0] for v in loaded.values()})
+        if len(rows) != 1:
+            raise UserError(f"buffer state arrays hold different numbers of episodes: {rows}")
+        n = rows[0]
         written = max(n, min(self._total, self.capacity))
         for key, arr in arrays.items():
             arr[:n] = loaded[key]
