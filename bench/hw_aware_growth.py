@@ -56,25 +56,35 @@ def row_parallel_figures(layers: list[SparseLayer], profile: HwProfile) -> dict[
         cycles += res.cycles
         rows = lay.mask.sum(axis=1)
         spread.append(rows.max() / math.ceil(rows.sum() / len(rows)))
-    return {"rp_util": useful / (profile.n_pe * compute), "rp_cycles": cycles,
-            "row_spread": float(np.mean(spread))}  # fmt: skip
+    return {
+        "rp_util": useful / (profile.n_pe * compute),
+        "rp_cycles": cycles,
+        "row_spread": float(np.mean(spread)),
+    }
 
 
 def one_run(args: argparse.Namespace, seed: int, aware: bool, profile: HwProfile) -> dict:
     overrides = [
-        f"env.map_name={args.map}", f"sparsity.sparsity={args.sparsity}",
-        f"sparsity.delta_t={args.delta_t}", f"run.t_max={args.t_max}", f"run.seed={seed}",
-        f"sparsity.seed={seed}", f"sparsity.hw_aware_growth={str(aware).lower()}",
-        "run.progress=false", "run.tensorboard=false", "run.save_buffer=false",
+        f"env.map_name={args.map}",
+        f"sparsity.sparsity={args.sparsity}",
+        f"sparsity.delta_t={args.delta_t}",
+        f"run.t_max={args.t_max}",
+        f"run.seed={seed}",
+        f"sparsity.seed={seed}",
+        f"sparsity.hw_aware_growth={str(aware).lower()}",
+        "run.progress=false",
+        "run.tensorboard=false",
+        "run.save_buffer=false",
         f"run.test_interval={max(1000, args.t_max // 10)}",
         f"run.log_interval={max(1000, args.t_max // 10)}",
-    ]  # fmt: skip
+    ]
     cfg = resolve_config(None, "qmix", "mast", {}, overrides)
     t0 = time.perf_counter()
     result = train(cfg, out=Path(args.out))
     wall = time.perf_counter() - t0
-    snaps = sorted((result.run_dir / "masks").glob("masks_*.npz"),
-                   key=lambda p: int(p.stem.split("_")[1]))  # fmt: skip
+    snaps = sorted(
+        (result.run_dir / "masks").glob("masks_*.npz"), key=lambda p: int(p.stem.split("_")[1])
+    )
     first, last = load_layers(snaps[0]), load_layers(snaps[-1])
     env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=seed)
     episode_limit = int(env.get_env_info()["episode_limit"])
@@ -83,12 +93,19 @@ def one_run(args: argparse.Namespace, seed: int, aware: bool, profile: HwProfile
         wins = [float(r["test_win_rate"]) for r in csv.DictReader(fh)]
     wins = [w for w in wins if not math.isnan(w)]
     return {
-        "win_last3": float(np.mean(wins[-3:])), "win_best": max(wins),
-        "seed": seed, "aware": aware, "updates": len(snaps) - 1,
-        "init": row_parallel_figures(first, profile), "final": row_parallel_figures(last, profile),
-        "infer_cycles": cost.infer_cycles, "infer_util": cost.infer_util,
-        "win": result.test_win_rate, "ret": result.test_return, "wall_s": wall,
-    }  # fmt: skip
+        "win_last3": float(np.mean(wins[-3:])),
+        "win_best": max(wins),
+        "seed": seed,
+        "aware": aware,
+        "updates": len(snaps) - 1,
+        "init": row_parallel_figures(first, profile),
+        "final": row_parallel_figures(last, profile),
+        "infer_cycles": cost.infer_cycles,
+        "infer_util": cost.infer_util,
+        "win": result.test_win_rate,
+        "ret": result.test_return,
+        "wall_s": wall,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,12 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/bench_hw_growth", help="root of the run folders")
     args = p.parse_args(argv)
     profile = load_profile(args.profile)
-    head = (f"{'growth':<10}{'seed':>5}{'upd':>5}{'RP util 0':>11}{'RP util':>9}"
-            f"{'RP cycles':>11}{'row spread':>12}{'act cycles':>12}{'win':>7}{'last3':>7}"
-            f"{'best':>7}{'return':>8}"
-            f"{'wall s':>8}")  # fmt: skip
-    print(f"MAST-QMIX on {args.map}, sparsity {args.sparsity}, {args.t_max} env steps, "
-          f"updates every {args.delta_t}; row-parallel acting on {profile.name}")  # fmt: skip
+    head = (
+        f"{'growth':<10}{'seed':>5}{'upd':>5}{'RP util 0':>11}{'RP util':>9}"
+        f"{'RP cycles':>11}{'row spread':>12}{'act cycles':>12}{'win':>7}{'last3':>7}"
+        f"{'best':>7}{'return':>8}"
+        f"{'wall s':>8}"
+    )
+    print(
+        f"MAST-QMIX on {args.map}, sparsity {args.sparsity}, {args.t_max} env steps, "
+        f"updates every {args.delta_t}; row-parallel acting on {profile.name}"
+    )
     print(head)
     results = []
     for seed in args.seeds:
@@ -115,19 +136,24 @@ def main(argv: list[str] | None = None) -> int:
             r = one_run(args, seed, aware, profile)
             results.append(r)
             i, f = r["init"], r["final"]
-            print(f"{'hw-aware' if aware else 'plain':<10}{seed:>5}{r['updates']:>5}"
-                  f"{i['rp_util']:>11.3f}{f['rp_util']:>9.3f}{f['rp_cycles']:>11d}"
-                  f"{f['row_spread']:>12.2f}{r['infer_cycles']:>12.0f}{r['win']:>7.2f}"
-                  f"{r['win_last3']:>7.2f}{r['win_best']:>7.2f}"
-                  f"{r['ret']:>8.2f}{r['wall_s']:>8.0f}", flush=True)  # fmt: skip
+            print(
+                f"{'hw-aware' if aware else 'plain':<10}{seed:>5}{r['updates']:>5}"
+                f"{i['rp_util']:>11.3f}{f['rp_util']:>9.3f}{f['rp_cycles']:>11d}"
+                f"{f['row_spread']:>12.2f}{r['infer_cycles']:>12.0f}{r['win']:>7.2f}"
+                f"{r['win_last3']:>7.2f}{r['win_best']:>7.2f}"
+                f"{r['ret']:>8.2f}{r['wall_s']:>8.0f}",
+                flush=True,
+            )
     for aware in (False, True):
         sel = [r for r in results if r["aware"] == aware]
-        print(f"mean {'hw-aware' if aware else 'plain':<9} RP util "
-              f"{np.mean([r['final']['rp_util'] for r in sel]):.3f}, RP cycles "
-              f"{np.mean([r['final']['rp_cycles'] for r in sel]):.0f}, win rate final "
-              f"{np.mean([r['win'] for r in sel]):.3f} / last three "
-              f"{np.mean([r['win_last3'] for r in sel]):.3f} / best "
-              f"{np.mean([r['win_best'] for r in sel]):.3f}")  # fmt: skip
+        print(
+            f"mean {'hw-aware' if aware else 'plain':<9} RP util "
+            f"{np.mean([r['final']['rp_util'] for r in sel]):.3f}, RP cycles "
+            f"{np.mean([r['final']['rp_cycles'] for r in sel]):.0f}, win rate final "
+            f"{np.mean([r['win'] for r in sel]):.3f} / last three "
+            f"{np.mean([r['win_last3'] for r in sel]):.3f} / best "
+            f"{np.mean([r['win_best'] for r in sel]):.3f}"
+        )
     return 0
 
 

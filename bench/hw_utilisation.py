@@ -50,9 +50,11 @@ def main() -> None:
 
 
 def table(args: argparse.Namespace, layout: str) -> None:
-    head = (f"{'profile':14s} {'map':5s} {'spars':>5s} | {'train util':>11s} "
-            f"{'speedup':>7s} {'PE-only':>7s} | {'infer util':>11s} {'speedup':>7s} | "
-            f"{'pJ/MAC train':>12s} {'on-chip':>7s} {'pJ/MAC infer':>12s} {'on-chip':>7s}")
+    head = (
+        f"{'profile':14s} {'map':5s} {'spars':>5s} | {'train util':>11s} "
+        f"{'speedup':>7s} {'PE-only':>7s} | {'infer util':>11s} {'speedup':>7s} | "
+        f"{'pJ/MAC train':>12s} {'on-chip':>7s} {'pJ/MAC infer':>12s} {'on-chip':>7s}"
+    )
     print(head)
     print("-" * len(head))
     results = {}
@@ -65,22 +67,28 @@ def table(args: argparse.Namespace, layout: str) -> None:
                 r, d = c.report, c.dense
                 t, i = r.training, r.inference
                 row = {
-                    "train_util": t.utilisation_compute, "train_util_e2e": t.utilisation,
-                    "infer_util": i.utilisation_compute, "infer_util_e2e": i.utilisation,
+                    "train_util": t.utilisation_compute,
+                    "train_util_e2e": t.utilisation,
+                    "infer_util": i.utilisation_compute,
+                    "infer_util_e2e": i.utilisation,
                     "train_speedup": d.training.cycles / t.cycles,
                     "train_pe_speedup": d.training.pe_compute_cycles / t.pe_compute_cycles,
                     "infer_speedup": d.inference.cycles / i.cycles,
-                }  # fmt: skip
+                }
                 results[(prof, mp, round(r.sparsity, 2))] = row
-                print(f"{prof:14s} {mp:5s} {r.sparsity:5.2f} | "
-                      f"{t.utilisation_compute:5.1%}/{t.utilisation:5.1%} "
-                      f"{row['train_speedup']:6.2f}x {row['train_pe_speedup']:6.2f}x | "
-                      f"{i.utilisation_compute:5.1%}/{i.utilisation:5.1%} "
-                      f"{row['infer_speedup']:6.2f}x | {t.pj_per_mac:12.1f} "
-                      f"{on_chip_pj_per_mac(t):7.1f} {i.pj_per_mac:12.1f} "
-                      f"{on_chip_pj_per_mac(i):7.1f}")  # fmt: skip
-    print(f"(util = compute phase / end to end; EIE: ~{EIE_PJ_PER_OP} pJ/op incl. SRAM; "
-          f"{time.perf_counter() - t0:.1f} s)")
+                print(
+                    f"{prof:14s} {mp:5s} {r.sparsity:5.2f} | "
+                    f"{t.utilisation_compute:5.1%}/{t.utilisation:5.1%} "
+                    f"{row['train_speedup']:6.2f}x {row['train_pe_speedup']:6.2f}x | "
+                    f"{i.utilisation_compute:5.1%}/{i.utilisation:5.1%} "
+                    f"{row['infer_speedup']:6.2f}x | {t.pj_per_mac:12.1f} "
+                    f"{on_chip_pj_per_mac(t):7.1f} {i.pj_per_mac:12.1f} "
+                    f"{on_chip_pj_per_mac(i):7.1f}"
+                )
+    print(
+        f"(util = compute phase / end to end; EIE: ~{EIE_PJ_PER_OP} pJ/op incl. SRAM; "
+        f"{time.perf_counter() - t0:.1f} s)"
+    )
     if "sparse_pe_64" not in args.profiles.split(","):
         return
     print(f"\nTargets on sparse_pe_64 ({layout} masks):")
@@ -88,15 +96,21 @@ def table(args: argparse.Namespace, layout: str) -> None:
     for mp in args.maps.split(","):
         rows = {s: results[("sparse_pe_64", mp, s)] for s in LEVELS}
         checks += [
-            (f"{mp}: training utilisation >= 95% (all levels, compute phase)",
-             min(r["train_util"] for r in rows.values()), 0.95, "{:.1%}"),
-            (f"{mp}: inference utilisation >= 85% (all levels, compute phase)",
-             min(r["infer_util"] for r in rows.values()), 0.85, "{:.1%}"),
-            (f"{mp}: training speedup >= 9x at 90%", rows[0.9]["train_speedup"], 9.0,
-             "{:.2f}x"),
-            (f"{mp}: training speedup >= 17x at 95%", rows[0.95]["train_speedup"], 17.0,
-             "{:.2f}x"),
-        ]  # fmt: skip
+            (
+                f"{mp}: training utilisation >= 95% (all levels, compute phase)",
+                min(r["train_util"] for r in rows.values()),
+                0.95,
+                "{:.1%}",
+            ),
+            (
+                f"{mp}: inference utilisation >= 85% (all levels, compute phase)",
+                min(r["infer_util"] for r in rows.values()),
+                0.85,
+                "{:.1%}",
+            ),
+            (f"{mp}: training speedup >= 9x at 90%", rows[0.9]["train_speedup"], 9.0, "{:.2f}x"),
+            (f"{mp}: training speedup >= 17x at 95%", rows[0.95]["train_speedup"], 17.0, "{:.2f}x"),
+        ]
     for name, value, target, fmt in checks:
         print(f"  {'met ' if value >= target else 'MISS'}  {name}: {fmt.format(value)}")
 

@@ -67,20 +67,36 @@ def _one(job: tuple) -> Outcome:
     cfg = resolve_config(
         alg=args.alg,
         method=method,
-        flags={"env.map_name": map_name, "run.seed": seed, "sparsity.seed": seed,
-               "run.t_max": args.t_max, "sparsity.sparsity": args.sparsity,
-               **schedule_flags(args.t_max),
-               "run.device": args.device, "run.progress": False, "run.tensorboard": False},
+        flags={
+            "env.map_name": map_name,
+            "run.seed": seed,
+            "sparsity.seed": seed,
+            "run.t_max": args.t_max,
+            "sparsity.sparsity": args.sparsity,
+            **schedule_flags(args.t_max),
+            "run.device": args.device,
+            "run.progress": False,
+            "run.tensorboard": False,
+        },
         overrides=args.overrides,
-    )  # fmt: skip
+    )
     res = train(cfg, out=args.out)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with open(res.run_dir / "metrics.csv", newline="") as fh:
         tests = [float(r["test_win_rate"]) for r in csv.DictReader(fh)]
     last3 = statistics.mean([w for w in tests if w == w][-3:])
-    return Outcome(map_name, method, seed, res.test_win_rate, last3, res.flops_train,
-                   res.flops_test,
-                   res.t_env, res.wall_s, rss)  # fmt: skip
+    return Outcome(
+        map_name,
+        method,
+        seed,
+        res.test_win_rate,
+        last3,
+        res.flops_train,
+        res.flops_test,
+        res.t_env,
+        res.wall_s,
+        rss,
+    )
 
 
 def _buffer_line() -> str:
@@ -89,9 +105,13 @@ def _buffer_line() -> str:
 
     env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1, seed=0)
     info = env.get_env_info()
-    scheme = smac_scheme(info["n_agents"], info["n_actions"], info["obs_shape"],
-                         info["state_shape"],
-                         state_last_action=env.state_last_action)  # fmt: skip
+    scheme = smac_scheme(
+        info["n_agents"],
+        info["n_actions"],
+        info["obs_shape"],
+        info["state_shape"],
+        state_last_action=env.state_last_action,
+    )
     buf = DualReplayBuffer(scheme, info["episode_limit"], off_capacity=5000)
     per_ep = buf.bytes_per_episode()
     return (
@@ -104,12 +124,14 @@ def _buffer_line() -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--maps", default="3m,2s3z", help="comma-separated maps")
-    p.add_argument("--methods", default="dense,mast,static,set,rigl",
-                   help=f"comma-separated methods ({', '.join(METHODS)})")  # fmt: skip
+    p.add_argument(
+        "--methods",
+        default="dense,mast,static,set,rigl",
+        help=f"comma-separated methods ({', '.join(METHODS)})",
+    )
     p.add_argument("--alg", default="qmix", help="algorithm (default qmix)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per configuration")
-    p.add_argument("--first-seed", type=int, default=0,
-                   help="first seed; seeds run upward from it")  # fmt: skip
+    p.add_argument("--first-seed", type=int, default=0, help="first seed; seeds run upward from it")
     p.add_argument("--t-max", type=int, default=60_000, help="env steps per run")
     p.add_argument("--sparsity", type=float, default=0.9, help="sparsity of sparse methods")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -142,14 +164,26 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for o in pool.map(_one, jobs):
-            console.print(f"  {o.map_name} {o.method} seed {o.seed}: win {o.win_rate:.3f} "
-                          f"(last-3 mean {o.win_rate_last3:.3f}) in {o.wall_s:.0f} s")  # fmt: skip
+            console.print(
+                f"  {o.map_name} {o.method} seed {o.seed}: win {o.win_rate:.3f} "
+                f"(last-3 mean {o.win_rate_last3:.3f}) in {o.wall_s:.0f} s"
+            )
             outcomes.append(o)
-    table = Table(title=f"{args.alg.upper()} at sparsity {args.sparsity}, "
-                        f"{args.t_max} env steps, {args.seeds} seed(s)")  # fmt: skip
-    for col in ("map", "method", "test win median", "min-max", "% of dense",
-                "last-3 evals mean", "FLOPs train",
-                "FLOPs test", "wall s/run"):  # fmt: skip
+    table = Table(
+        title=f"{args.alg.upper()} at sparsity {args.sparsity}, "
+        f"{args.t_max} env steps, {args.seeds} seed(s)"
+    )
+    for col in (
+        "map",
+        "method",
+        "test win median",
+        "min-max",
+        "% of dense",
+        "last-3 evals mean",
+        "FLOPs train",
+        "FLOPs test",
+        "wall s/run",
+    ):
         table.add_column(col, justify="right")
     for mp in maps:
         dense = [o.win_rate for o in outcomes if o.map_name == mp and o.method == "dense"]
@@ -160,18 +194,29 @@ def main(argv: list[str] | None = None) -> int:
             med = statistics.median(wins)
             pct = f"{100 * med / ref:.0f}%" if ref else "-"
             last3 = statistics.median(o.win_rate_last3 for o in rows)
-            table.add_row(mp, me, f"{med:.3f}", f"{min(wins):.2f}-{max(wins):.2f}", pct,
-                          f"{last3:.3f}",
-                          f"{rows[0].flops_train:.4f}", f"{rows[0].flops_test:.4f}",
-                          f"{statistics.mean(o.wall_s for o in rows):.0f}")  # fmt: skip
+            table.add_row(
+                mp,
+                me,
+                f"{med:.3f}",
+                f"{min(wins):.2f}-{max(wins):.2f}",
+                pct,
+                f"{last3:.3f}",
+                f"{rows[0].flops_train:.4f}",
+                f"{rows[0].flops_test:.4f}",
+                f"{statistics.mean(o.wall_s for o in rows):.0f}",
+            )
     console.print(table)
     default = [o for o in outcomes if o.map_name == "3m" and o.method == "mast"]
     if default and args.alg == "qmix":
         fps = sum(o.t_env for o in default) / sum(o.wall_s for o in default)
-        console.print(f"throughput of the default preset (MAST-QMIX 3m, {args.device}): "
-                      f"{fps:.0f} env steps/s including learning")  # fmt: skip
-    console.print(f"peak RSS of a worker: {max(o.peak_rss_mib for o in outcomes):.0f} MiB; "
-                  f"total wall {time.perf_counter() - start:.0f} s")  # fmt: skip
+        console.print(
+            f"throughput of the default preset (MAST-QMIX 3m, {args.device}): "
+            f"{fps:.0f} env steps/s including learning"
+        )
+    console.print(
+        f"peak RSS of a worker: {max(o.peak_rss_mib for o in outcomes):.0f} MiB; "
+        f"total wall {time.perf_counter() - start:.0f} s"
+    )
     console.print(_buffer_line())
     if tmp is not None:
         tmp.cleanup()

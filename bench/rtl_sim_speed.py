@@ -78,8 +78,9 @@ async def speed(dut):
         await host.set_registers(load.registers)
         words += len(load.registers)
         for name, (addr, data) in load.writes.items():
-            await host.write(name, dict(zip(addr.tolist(), data.tolist(), strict=True)),
-                             host_data_bits(profile))
+            await host.write(
+                name, dict(zip(addr.tolist(), data.tolist(), strict=True)), host_data_bits(profile)
+            )
             words += len(addr)
         load_s += time.perf_counter() - t0
         dut._log.info("loaded %s: %d words in %.1f s", op.name, words, load_s)
@@ -124,10 +125,13 @@ def bench_cocotb(profile: HwProfile, rebuild: bool) -> dict:
         verilog = generate_verilog(profile, directory)
         gen_s = time.perf_counter() - t0
         get_runner("verilator").build(
-            sources=[verilog], hdl_toplevel=top_name(profile), build_dir=directory,
+            sources=[verilog],
+            hdl_toplevel=top_name(profile),
+            build_dir=directory,
             build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"],
-            always=True, log_file=directory / "build.log",
-        )  # fmt: skip
+            always=True,
+            log_file=directory / "build.log",
+        )
         build_s = time.perf_counter() - t0 - gen_s
         stamp.write_text("built")
     result = directory / "speed.json"
@@ -138,11 +142,15 @@ def bench_cocotb(profile: HwProfile, rebuild: bool) -> dict:
         "MAST_BENCH_OUT": str(result),
     }
     xml = get_runner("verilator").test(
-        test_module="rtl_sim_speed", hdl_toplevel=top_name(profile), hdl_toplevel_lang="verilog",
+        test_module="rtl_sim_speed",
+        hdl_toplevel=top_name(profile),
+        hdl_toplevel_lang="verilog",
         build_dir=directory,
-        test_dir=directory, extra_env=test_env, results_xml=str(directory / "results.xml"),
+        test_dir=directory,
+        extra_env=test_env,
+        results_xml=str(directory / "results.xml"),
         log_file=directory / "sim.log",
-    )  # fmt: skip
+    )
     total, failed = get_results(Path(xml))
     if failed or not total:
         raise RuntimeError(f"cocotb speed run failed on {profile.name}: {directory / 'sim.log'}")
@@ -173,8 +181,13 @@ def bench_pyverilator(profile: HwProfile, rebuild: bool) -> dict:
         for _ in range(REPEATS):
             cycles += model.run(load.cycle_limit)
         run_s += time.perf_counter() - t0
-    return {"build_s": model.build_s, "words": words, "load_s": load_s, "cycles": cycles,
-            "run_s": run_s}
+    return {
+        "build_s": model.build_s,
+        "words": words,
+        "load_s": load_s,
+        "cycles": cycles,
+        "run_s": run_s,
+    }
 
 
 def main() -> None:
@@ -187,8 +200,10 @@ def main() -> None:
     args = ap.parse_args()
     BUILD.mkdir(parents=True, exist_ok=True)
     benches = {"cocotb": bench_cocotb, "pyverilator": bench_pyverilator}
-    header = (f"{'profile':14s} {'tool':12s} {'build s':>8s} {'load words/s':>13s} "
-              f"{'run cycles':>10s} {'run cycles/s':>13s}")  # fmt: skip
+    header = (
+        f"{'profile':14s} {'tool':12s} {'build s':>8s} {'load words/s':>13s} "
+        f"{'run cycles':>10s} {'run cycles/s':>13s}"
+    )
     print(header)
     print("-" * len(header), flush=True)
     for name in args.profiles.split(","):
@@ -198,9 +213,12 @@ def main() -> None:
             r = benches[tool](profile, args.rebuild)
             if r["cycles"] != want:
                 raise RuntimeError(f"{tool} ran {r['cycles']} cycles on {name}, sim {want}")
-            print(f"{profile.name:14s} {tool:12s} {r['build_s']:8.1f} "
-                  f"{r['words'] / max(r['load_s'], 1e-9):13,.0f} {r['cycles']:10d} "
-                  f"{r['cycles'] / max(r['run_s'], 1e-9):13,.0f}", flush=True)  # fmt: skip
+            print(
+                f"{profile.name:14s} {tool:12s} {r['build_s']:8.1f} "
+                f"{r['words'] / max(r['load_s'], 1e-9):13,.0f} {r['cycles']:10d} "
+                f"{r['cycles'] / max(r['run_s'], 1e-9):13,.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ __all__ = [
     "snapshot_costs",
 ]
 
+
 @dataclass(frozen=True)
 class SnapshotCost:
     """Cost of one training iteration and one acting step of a mask snapshot on a profile."""
@@ -81,16 +82,21 @@ class SnapshotCost:
         t, i = rep.training, rep.inference
         u = with_update.training if with_update is not None else t
         return cls(
-            profile=rep.profile, train_cycles=float(t.cycles), train_time_s=float(t.time_s),
-            train_energy_j=float(t.energy_j), train_dram_bytes=float(sum(t.dram_bytes.values())),
+            profile=rep.profile,
+            train_cycles=float(t.cycles),
+            train_time_s=float(t.time_s),
+            train_energy_j=float(t.energy_j),
+            train_dram_bytes=float(sum(t.dram_bytes.values())),
             train_sram_bytes=float(sum(t.sram_bytes.values())),
-            train_util=float(t.utilisation_compute), infer_cycles=float(i.cycles),
-            infer_time_s=float(i.time_s), infer_energy_j=float(i.energy_j),
+            train_util=float(t.utilisation_compute),
+            infer_cycles=float(i.cycles),
+            infer_time_s=float(i.time_s),
+            infer_energy_j=float(i.energy_j),
             infer_util=float(i.utilisation_compute),
             update_cycles=max(0.0, float(u.cycles - t.cycles)),
             update_time_s=max(0.0, float(u.time_s - t.time_s)),
             update_energy_j=max(0.0, float(u.energy_j - t.energy_j)),
-        )  # fmt: skip
+        )
 
     def as_dict(self, prefix: str = "") -> dict[str, float | str]:
         """The figures keyed ``prefix + field`` (``profile`` left out)."""
@@ -116,18 +122,19 @@ def cost_run_config(cfg: TrainConfig, episode_limit: int) -> RunConfig:
     eps_per_iter = max(1, round(cfg.env.n_envs / max(1, cfg.learner.updates_per_rollout)))
     steps_per_iter = eps_per_iter * episode_limit
     return RunConfig(
-        batch_size=cfg.learner.batch_size, episode_limit=int(episode_limit),
+        batch_size=cfg.learner.batch_size,
+        episode_limit=int(episode_limit),
         episodes_per_iteration=eps_per_iter,
-        delta_t=max(1, round(cfg.sparsity.delta_t / steps_per_iter)), t_max=cfg.run.t_max,
+        delta_t=max(1, round(cfg.sparsity.delta_t / steps_per_iter)),
+        t_max=cfg.run.t_max,
         topology_updates=bool(get_method(cfg.sparsity.method).dynamic),
-    )  # fmt: skip
+    )
 
 
 def dense_layers(layers: Sequence[SparseLayer]) -> list[SparseLayer]:
     """The same records with all-ones masks (values dropped)."""
     return [
-        dataclasses.replace(lay, mask=np.ones(lay.shape, dtype=bool), values=None)
-        for lay in layers
+        dataclasses.replace(lay, mask=np.ones(lay.shape, dtype=bool), values=None) for lay in layers
     ]
 
 
@@ -163,8 +170,9 @@ def default_baseline(profile: HwProfile) -> HwProfile:
         return profile
     same = [p for p in PROFILES.values() if p.kind == "systolic" and p.n_pe == profile.n_pe]
     if not same:
-        systolic = ", ".join(f"{p.name} ({p.n_pe})" for p in PROFILES.values()
-                             if p.kind == "systolic")  # fmt: skip
+        systolic = ", ".join(
+            f"{p.name} ({p.n_pe})" for p in PROFILES.values() if p.kind == "systolic"
+        )
         raise UserError(
             f"no built-in systolic profile has n_pe={profile.n_pe} like {profile.name!r}; "
             f"pass --hw-baseline (systolic profiles: {systolic})"

@@ -58,8 +58,9 @@ class _ShadowController(AgentController):
     """Acts with the fixed-point agent; the float agent shadows it to count agreement."""
 
     def __init__(self, base: AgentController, fixed) -> None:
-        super().__init__(fixed, base.n_agents, base.n_actions, base.obs_last_action,
-                         base.obs_agent_id)  # fmt: skip
+        super().__init__(
+            fixed, base.n_agents, base.n_actions, base.obs_last_action, base.obs_agent_id
+        )
         self.float_agent = fixed.float_agent
         self.float_hidden: torch.Tensor | None = None
         self.agree = 0
@@ -81,8 +82,9 @@ class _ShadowController(AgentController):
         return actions
 
 
-def evaluate_run(run_dir: str | Path, profile: HwProfile | str, episodes: int = 32,
-                 seed: int = 0) -> EvalResult:  # fmt: skip
+def evaluate_run(
+    run_dir: str | Path, profile: HwProfile | str, episodes: int = 32, seed: int = 0
+) -> EvalResult:
     """Greedy episodes of the run's policy in float and in ``profile``'s fixed point."""
     from codesign.fixed_agent import FixedPointAgent
     from mast import run_dir as rd
@@ -99,8 +101,9 @@ def evaluate_run(run_dir: str | Path, profile: HwProfile | str, episodes: int = 
     cfg, state = rd.read_config(run_dir), rd.load_checkpoint(run_dir)
 
     def env():
-        return make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=episodes,
-                              seed=seed + EVAL_SEED_OFFSET)  # fmt: skip
+        return make_batch_env(
+            cfg.env.name, map_name=cfg.env.map_name, n_envs=episodes, seed=seed + EVAL_SEED_OFFSET
+        )
 
     test_env = env()
     learner = make_learner(cfg, dict(test_env.get_env_info()))
@@ -112,18 +115,25 @@ def evaluate_run(run_dir: str | Path, profile: HwProfile | str, episodes: int = 
     ctl = _ShadowController(learner.controller, fixed)
     _, _, q_stats = EpisodeRunner(env(), ctl, gen).run(epsilon=0.0)
     return EvalResult(
-        run_dir=str(run_dir), profile=profile.name, episodes=episodes,
-        float_win_rate=f_stats.win_rate, fixed_win_rate=q_stats.win_rate,
-        float_return=f_stats.mean_return, fixed_return=q_stats.mean_return,
-        action_agreement=ctl.agree / max(1, ctl.decisions), sim_cycles=fixed.sim_cycles,
-    )  # fmt: skip
+        run_dir=str(run_dir),
+        profile=profile.name,
+        episodes=episodes,
+        float_win_rate=f_stats.win_rate,
+        fixed_win_rate=q_stats.win_rate,
+        float_return=f_stats.mean_return,
+        fixed_return=q_stats.mean_return,
+        action_agreement=ctl.agree / max(1, ctl.decisions),
+        sim_cycles=fixed.sim_cycles,
+    )
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="training run folder (with checkpoint.pt)")
-    p.add_argument("--profile", default=None,
-                   help="profile name or YAML (default: the run's --hw-profile, else "
-                        f"{DEFAULT_PROFILE})")  # fmt: skip
+    p.add_argument(
+        "--profile",
+        default=None,
+        help=f"profile name or YAML (default: the run's --hw-profile, else {DEFAULT_PROFILE})",
+    )
     p.add_argument("--episodes", type=int, default=32, help="greedy test episodes (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of the test episodes (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -146,8 +156,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"run {r.run_dir}: {r.episodes} greedy episodes per policy")
     print(f"{'policy':<28}{'win rate':>10}{'return':>10}")
     print(f"{'float32':<28}{r.float_win_rate:>10.3f}{r.float_return:>10.2f}")
-    print(f"{'fixed point (' + r.profile + ')':<28}{r.fixed_win_rate:>10.3f}"
-          f"{r.fixed_return:>10.2f}")  # fmt: skip
-    print(f"fixed/float win rate {r.win_ratio:.3f}; greedy actions equal to float "
-          f"{100 * r.action_agreement:.1f}%; sim cycles of the matrix products {r.sim_cycles}")
+    print(
+        f"{'fixed point (' + r.profile + ')':<28}{r.fixed_win_rate:>10.3f}{r.fixed_return:>10.2f}"
+    )
+    print(
+        f"fixed/float win rate {r.win_ratio:.3f}; greedy actions equal to float "
+        f"{100 * r.action_agreement:.1f}%; sim cycles of the matrix products {r.sim_cycles}"
+    )
     return 0

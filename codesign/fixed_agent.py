@@ -42,10 +42,10 @@ _MATRICES = ("fc1", "gru.ih", "gru.hh", "fc2")
 def agent_layers(layers: Sequence[SparseLayer], prefix: str = "agent.") -> dict[str, SparseLayer]:
     """Exported agent records keyed by ``<module>.weight`` (``[t]`` suffix per type slice)."""
     return {
-        lay.name[len(prefix):]: lay
+        lay.name[len(prefix) :]: lay
         for lay in layers
         if lay.role == "agent" and lay.name.startswith(prefix)
-    }  # fmt: skip
+    }
 
 
 class FixedPointAgent(nn.Module):
@@ -69,8 +69,7 @@ class FixedPointAgent(nn.Module):
         ``sim`` cycles of all matrix products run so far.
     """
 
-    def __init__(self, agent: RNNAgent, layers: Sequence[SparseLayer],
-                 profile: HwProfile) -> None:  # fmt: skip
+    def __init__(self, agent: RNNAgent, layers: Sequence[SparseLayer], profile: HwProfile) -> None:
         super().__init__()
         self.float_agent = agent
         self.profile = profile
@@ -103,8 +102,9 @@ class FixedPointAgent(nn.Module):
 
         key = (mat, t, x.shape[1])
         if key not in self._programs:
-            self._programs[key] = compile_layer(self.layers[(mat, t)], "forward", self.profile,
-                                                x.shape[1])  # fmt: skip
+            self._programs[key] = compile_layer(
+                self.layers[(mat, t)], "forward", self.profile, x.shape[1]
+            )
         prog = self._programs[key]
         res = simulate_op(prog, prog.ops[0], x, None)
         self.sim_cycles += res.cycles
@@ -122,8 +122,8 @@ class FixedPointAgent(nn.Module):
         gi = dequantize(self._affine("gru.ih", t, y), p)
         gh = dequantize(self._affine("gru.hh", t, h), p)
         r = 1.0 / (1.0 + np.exp(-(gi[:hd] + gh[:hd])))
-        z = 1.0 / (1.0 + np.exp(-(gi[hd:2 * hd] + gh[hd:2 * hd])))
-        n = np.tanh(gi[2 * hd:] + r * gh[2 * hd:])
+        z = 1.0 / (1.0 + np.exp(-(gi[hd : 2 * hd] + gh[hd : 2 * hd])))
+        n = np.tanh(gi[2 * hd :] + r * gh[2 * hd :])
         h_new = quantize((1.0 - z) * n + z * dequantize(h, p), p)
         q = dequantize(self._affine("fc2", t, h_new), p)
         return q, h_new
@@ -149,5 +149,7 @@ class FixedPointAgent(nn.Module):
             q_out[:, idx] = q.T.reshape(b, len(idx), -1)
             h_out[:, idx] = hn.T.reshape(b, len(idx), -1)
         dev = x.device
-        return (torch.as_tensor(q_out, dtype=torch.float32, device=dev),
-                torch.as_tensor(dequantize(h_out, p), dtype=torch.float32, device=dev))  # fmt: skip
+        return (
+            torch.as_tensor(q_out, dtype=torch.float32, device=dev),
+            torch.as_tensor(dequantize(h_out, p), dtype=torch.float32, device=dev),
+        )

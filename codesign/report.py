@@ -46,8 +46,9 @@ def _col(rows: Sequence[dict[str, str]], key: str) -> list[float]:
     return [_num(r.get(key)) for r in rows]
 
 
-def find_synthesis(run_dir: Path, profile: str,
-                   roots: Sequence[Path] = (Path("build") / "synth",)) -> list[dict]:  # fmt: skip
+def find_synthesis(
+    run_dir: Path, profile: str, roots: Sequence[Path] = (Path("build") / "synth",)
+) -> list[dict]:
     """``resources.json`` results of ``mast-hw synth`` for ``profile`` (any target)."""
     found = []
     candidates = list((run_dir / "synth").glob("*/resources.json"))
@@ -82,14 +83,25 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
             "map": cfg.get("env", {}).get("map_name"),
             "target_sparsity": cfg.get("sparsity", {}).get("sparsity"),
             "hw_aware_growth": cfg.get("sparsity", {}).get("hw_aware_growth"),
-            "t_max": cfg.get("run", {}).get("t_max"), "seed": cfg.get("run", {}).get("seed"),
+            "t_max": cfg.get("run", {}).get("t_max"),
+            "seed": cfg.get("run", {}).get("seed"),
         },
-        "final": {k: _num(last.get(k)) for k in (
-            "t_env", "test_win_rate", "test_return", "sparsity", "size_ratio",
-            "flops_train_ratio", "flops_test_ratio", "topology_updates")},
+        "final": {
+            k: _num(last.get(k))
+            for k in (
+                "t_env",
+                "test_win_rate",
+                "test_return",
+                "sparsity",
+                "size_ratio",
+                "flops_train_ratio",
+                "flops_test_ratio",
+                "topology_updates",
+            )
+        },
         "best_test_win_rate": max((_num(r["test_win_rate"]) for r in tested), default=math.nan),
         "hardware": None,
-    }  # fmt: skip
+    }
     trace_path = run_dir / "hw_trace.csv"
     if trace_path.is_file():
         out["hardware"] = _hw_summary(run_dir, _read_csv(trace_path))
@@ -107,18 +119,40 @@ def _hw_summary(run_dir: Path, trace: list[dict[str, str]]) -> dict[str, Any]:
 
     synth = find_synthesis(run_dir, prof)
     return {
-        "profile": prof, "baseline": base, "snapshots": len(trace),
+        "profile": prof,
+        "baseline": base,
+        "snapshots": len(trace),
         "costing_s": sum(_num(r.get("costing_s")) for r in trace if r.get("costing_s")),
-        "final_snapshot": {k: _num(last[k]) for k in (
-            "t_env", "sparsity", "train_cycles", "train_energy_j", "train_dram_bytes",
-            "train_sram_bytes", "train_util", "infer_cycles", "infer_energy_j", "infer_util",
-            "update_cycles", "update_energy_j",
-            "speedup_vs_dense", "energy_gain_vs_dense", "speedup_vs_baseline",
-            "energy_gain_vs_baseline", "infer_speedup_vs_dense", "infer_speedup_vs_baseline")},
-        "dense": meta["dense"], "dense_baseline": meta["dense_baseline"],
+        "final_snapshot": {
+            k: _num(last[k])
+            for k in (
+                "t_env",
+                "sparsity",
+                "train_cycles",
+                "train_energy_j",
+                "train_dram_bytes",
+                "train_sram_bytes",
+                "train_util",
+                "infer_cycles",
+                "infer_energy_j",
+                "infer_util",
+                "update_cycles",
+                "update_energy_j",
+                "speedup_vs_dense",
+                "energy_gain_vs_dense",
+                "speedup_vs_baseline",
+                "energy_gain_vs_baseline",
+                "infer_speedup_vs_dense",
+                "infer_speedup_vs_baseline",
+            )
+        },
+        "dense": meta["dense"],
+        "dense_baseline": meta["dense_baseline"],
         "totals": {
-            "time_s": cum["time_s"], "energy_j": cum["energy_j"],
-            "dense_time_s": cum["dense_time_s"], "dense_energy_j": cum["dense_energy_j"],
+            "time_s": cum["time_s"],
+            "energy_j": cum["energy_j"],
+            "dense_time_s": cum["dense_time_s"],
+            "dense_energy_j": cum["dense_energy_j"],
             "baseline_time_s": cum["baseline_time_s"],
             "baseline_energy_j": cum["baseline_energy_j"],
             "speedup_vs_dense": ratio(cum["dense_time_s"], cum["time_s"]),
@@ -127,15 +161,28 @@ def _hw_summary(run_dir: Path, trace: list[dict[str, str]]) -> dict[str, Any]:
             "energy_gain_vs_baseline": ratio(cum["baseline_energy_j"], cum["energy_j"]),
         },
         "verify": [
-            {"t_env": int(_num(r["t_env"])), "layer": r["verify_layer"],
-             "sim_cycles": int(_num(r["verify_sim_cycles"])),
-             "rtl_cycles": int(_num(r["verify_rtl_cycles"])), "ok": r["verify_ok"] == "1"}
-            for r in trace if r.get("verify_layer")
+            {
+                "t_env": int(_num(r["t_env"])),
+                "layer": r["verify_layer"],
+                "sim_cycles": int(_num(r["verify_sim_cycles"])),
+                "rtl_cycles": int(_num(r["verify_rtl_cycles"])),
+                "ok": r["verify_ok"] == "1",
+            }
+            for r in trace
+            if r.get("verify_layer")
         ],
-        "synthesis": [{"target": s.get("target"), "resources": {
-            k: s.get("resources", {}).get(k) for k in ("lut", "ff", "dsp", "bram")},
-            "bram_unit": s.get("bram_unit"), "path": s["path"]} for s in synth],
-    }  # fmt: skip
+        "synthesis": [
+            {
+                "target": s.get("target"),
+                "resources": {
+                    k: s.get("resources", {}).get(k) for k in ("lut", "ff", "dsp", "bram")
+                },
+                "bram_unit": s.get("bram_unit"),
+                "path": s["path"],
+            }
+            for s in synth
+        ],
+    }
 
 
 # ------------------------------------------------------------------------------ plots
@@ -153,15 +200,22 @@ def _plots(run_dir: Path, metrics, trace) -> list[str]:
     t = _col(metrics, "t_env")
     fig, (a, b) = _figure(2)
     a.plot(t, _col(metrics, "test_win_rate"), marker="o", ms=3)
-    a.set(xlabel="environment steps", ylabel="test win rate", ylim=(-0.02, 1.02),
-          title="learning curve")  # fmt: skip
+    a.set(
+        xlabel="environment steps",
+        ylabel="test win rate",
+        ylim=(-0.02, 1.02),
+        title="learning curve",
+    )
     b.plot(t, _col(metrics, "test_return"), marker="o", ms=3, color="tab:green")
     b.set(xlabel="environment steps", ylabel="test return", title="test return")
     fig.savefig(out / "learning_curve.png", dpi=110)
     names.append("learning_curve.png")
     fig, (a,) = _figure()
-    for key, label in (("sparsity", "sparsity"), ("flops_train_ratio", "FLOPs train / dense"),
-                       ("flops_test_ratio", "FLOPs test / dense")):  # fmt: skip
+    for key, label in (
+        ("sparsity", "sparsity"),
+        ("flops_train_ratio", "FLOPs train / dense"),
+        ("flops_test_ratio", "FLOPs test / dense"),
+    ):
         a.plot(t, _col(metrics, key), label=label)
     a.set(xlabel="environment steps", ylabel="ratio", title="sparsity and FLOPs")
     a.legend()
@@ -174,23 +228,30 @@ def _plots(run_dir: Path, metrics, trace) -> list[str]:
     fig, (a, b) = _figure(2)
     for ax, key, unit in ((a, "train_cycles", "cycles"), (b, "train_energy_j", "energy (J)")):
         ax.step(te, _col(rows, key), where="post", label=meta["profile"]["name"])
-        ax.axhline(meta["dense"][key], ls="--", color="gray",
-                   label=f"dense on {meta['profile']['name']}")  # fmt: skip
-        ax.axhline(meta["dense_baseline"][key], ls=":", color="black",
-                   label=f"dense on {meta['baseline']['name']}")  # fmt: skip
-        ax.set(xlabel="environment steps", ylabel=f"{unit} per training iteration",
-               yscale="log")  # fmt: skip
+        ax.axhline(
+            meta["dense"][key], ls="--", color="gray", label=f"dense on {meta['profile']['name']}"
+        )
+        ax.axhline(
+            meta["dense_baseline"][key],
+            ls=":",
+            color="black",
+            label=f"dense on {meta['baseline']['name']}",
+        )
+        ax.set(xlabel="environment steps", ylabel=f"{unit} per training iteration", yscale="log")
         ax.legend(fontsize=7)
     fig.savefig(out / "hw_cost.png", dpi=110)
     names.append("hw_cost.png")
     fig, (a, b) = _figure(2)
-    labels = [meta["profile"]["name"], f"dense {meta['profile']['name']}",
-              f"dense {meta['baseline']['name']}"]  # fmt: skip
+    labels = [
+        meta["profile"]["name"],
+        f"dense {meta['profile']['name']}",
+        f"dense {meta['baseline']['name']}",
+    ]
     last = rows[-1]
-    for ax, unit, keys in ((a, "time (s)", ("cum_time_s", "cum_dense_time_s",
-                                             "cum_baseline_time_s")),
-                           (b, "energy (J)", ("cum_energy_j", "cum_dense_energy_j",
-                                              "cum_baseline_energy_j"))):  # fmt: skip
+    for ax, unit, keys in (
+        (a, "time (s)", ("cum_time_s", "cum_dense_time_s", "cum_baseline_time_s")),
+        (b, "energy (J)", ("cum_energy_j", "cum_dense_energy_j", "cum_baseline_energy_j")),
+    ):
         ax.bar(labels, [_num(last[k]) for k in keys], color=["tab:blue", "gray", "black"])
         ax.set(ylabel=f"hardware {unit} of the run")
         ax.tick_params(axis="x", labelsize=7)
@@ -216,70 +277,134 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
     c, f = s["config"], s["final"]
-    md = [f"# Run report: {c['alg']} / {c['method']} on {c['map']}", "",
-          f"Run folder `{s['run_dir']}`, seed {c['seed']}, {_fmt(f['t_env'])} environment "
-          f"steps (t_max {c['t_max']}), hardware-aware growth: {c['hw_aware_growth']}.", "",
-          "## Learning", ""]  # fmt: skip
-    md += _table(["figure", "value"], [
-        ("final test win rate", f["test_win_rate"]), ("best test win rate",
-                                                       s["best_test_win_rate"]),
-        ("final test return", f["test_return"]), ("sparsity", f["sparsity"]),
-        ("size / dense", f["size_ratio"]), ("FLOPs train / dense", f["flops_train_ratio"]),
-        ("FLOPs test / dense", f["flops_test_ratio"]),
-        ("topology updates", f["topology_updates"])])  # fmt: skip
-    md += [f"![learning curve]({PLOTS}/learning_curve.png)", "",
-           f"![sparsity and FLOPs]({PLOTS}/sparsity_flops.png)", ""]  # fmt: skip
+    md = [
+        f"# Run report: {c['alg']} / {c['method']} on {c['map']}",
+        "",
+        f"Run folder `{s['run_dir']}`, seed {c['seed']}, {_fmt(f['t_env'])} environment "
+        f"steps (t_max {c['t_max']}), hardware-aware growth: {c['hw_aware_growth']}.",
+        "",
+        "## Learning",
+        "",
+    ]
+    md += _table(
+        ["figure", "value"],
+        [
+            ("final test win rate", f["test_win_rate"]),
+            ("best test win rate", s["best_test_win_rate"]),
+            ("final test return", f["test_return"]),
+            ("sparsity", f["sparsity"]),
+            ("size / dense", f["size_ratio"]),
+            ("FLOPs train / dense", f["flops_train_ratio"]),
+            ("FLOPs test / dense", f["flops_test_ratio"]),
+            ("topology updates", f["topology_updates"]),
+        ],
+    )
+    md += [
+        f"![learning curve]({PLOTS}/learning_curve.png)",
+        "",
+        f"![sparsity and FLOPs]({PLOTS}/sparsity_flops.png)",
+        "",
+    ]
     hw = s["hardware"]
     if hw is None:
         md += ["## Hardware", "", "No hardware trace (trained with `--hw-profile none`).", ""]
         return "\n".join(md)
     p, b, fs, t = hw["profile"], hw["baseline"], hw["final_snapshot"], hw["totals"]
     d, db = hw["dense"], hw["dense_baseline"]
-    md += [f"## Hardware: {p} (dense baseline {b})", "",
-           f"{hw['snapshots']} trace rows (`hw_trace.csv`, {hw['costing_s']:.2f} s of host time "
-           "spent costing). Per steady training iteration (without regrowth), per topology "
-           "update and per acting step (all agents), final masks versus the dense network:",
-           ""]  # fmt: skip
-    md += _table(["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"], [
-        ("train cycles / iteration", fs["train_cycles"], d["train_cycles"], db["train_cycles"]),
-        ("train energy (J) / iteration", fs["train_energy_j"], d["train_energy_j"],
-         db["train_energy_j"]),
-        ("train DRAM bytes / iteration", fs["train_dram_bytes"], d["train_dram_bytes"],
-         db["train_dram_bytes"]),
-        ("train PE utilisation", fs["train_util"], d["train_util"], db["train_util"]),
-        ("topology update: extra cycles", fs["update_cycles"], "-", "-"),
-        ("topology update: extra energy (J)", fs["update_energy_j"], "-", "-"),
-        ("inference cycles / step", fs["infer_cycles"], d["infer_cycles"], db["infer_cycles"]),
-        ("inference energy (J) / step", fs["infer_energy_j"], d["infer_energy_j"],
-         db["infer_energy_j"]),
-        ("inference PE utilisation", fs["infer_util"], d["infer_util"], db["infer_util"]),
-    ])  # fmt: skip
-    md += ["Whole run (training iterations, topology updates and acting steps, integrated "
-           "over the trace):", ""]
-    md += _table(["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"], [
-        ("hardware time (s)", t["time_s"], t["dense_time_s"], t["baseline_time_s"]),
-        ("energy (J)", t["energy_j"], t["dense_energy_j"], t["baseline_energy_j"]),
-        ("speedup of MAST", 1.0, t["speedup_vs_dense"], t["speedup_vs_baseline"]),
-        ("energy gain of MAST", 1.0, t["energy_gain_vs_dense"],
-         t["energy_gain_vs_baseline"])])  # fmt: skip
-    md += [f"![hardware cost over training]({PLOTS}/hw_cost.png)", "",
-           f"![hardware totals]({PLOTS}/hw_totals.png)", ""]  # fmt: skip
+    md += [
+        f"## Hardware: {p} (dense baseline {b})",
+        "",
+        f"{hw['snapshots']} trace rows (`hw_trace.csv`, {hw['costing_s']:.2f} s of host time "
+        "spent costing). Per steady training iteration (without regrowth), per topology "
+        "update and per acting step (all agents), final masks versus the dense network:",
+        "",
+    ]
+    md += _table(
+        ["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"],
+        [
+            ("train cycles / iteration", fs["train_cycles"], d["train_cycles"], db["train_cycles"]),
+            (
+                "train energy (J) / iteration",
+                fs["train_energy_j"],
+                d["train_energy_j"],
+                db["train_energy_j"],
+            ),
+            (
+                "train DRAM bytes / iteration",
+                fs["train_dram_bytes"],
+                d["train_dram_bytes"],
+                db["train_dram_bytes"],
+            ),
+            ("train PE utilisation", fs["train_util"], d["train_util"], db["train_util"]),
+            ("topology update: extra cycles", fs["update_cycles"], "-", "-"),
+            ("topology update: extra energy (J)", fs["update_energy_j"], "-", "-"),
+            ("inference cycles / step", fs["infer_cycles"], d["infer_cycles"], db["infer_cycles"]),
+            (
+                "inference energy (J) / step",
+                fs["infer_energy_j"],
+                d["infer_energy_j"],
+                db["infer_energy_j"],
+            ),
+            ("inference PE utilisation", fs["infer_util"], d["infer_util"], db["infer_util"]),
+        ],
+    )
+    md += [
+        "Whole run (training iterations, topology updates and acting steps, integrated "
+        "over the trace):",
+        "",
+    ]
+    md += _table(
+        ["", f"MAST on {p}", f"dense on {p}", f"dense on {b}"],
+        [
+            ("hardware time (s)", t["time_s"], t["dense_time_s"], t["baseline_time_s"]),
+            ("energy (J)", t["energy_j"], t["dense_energy_j"], t["baseline_energy_j"]),
+            ("speedup of MAST", 1.0, t["speedup_vs_dense"], t["speedup_vs_baseline"]),
+            ("energy gain of MAST", 1.0, t["energy_gain_vs_dense"], t["energy_gain_vs_baseline"]),
+        ],
+    )
+    md += [
+        f"![hardware cost over training]({PLOTS}/hw_cost.png)",
+        "",
+        f"![hardware totals]({PLOTS}/hw_totals.png)",
+        "",
+    ]
     if hw["verify"]:
         bad = sum(not v["ok"] for v in hw["verify"])
-        md += ["### RTL checks (`--hw-verify`)", "",
-               f"{len(hw['verify'])} replays on the Verilated RTL, {bad} mismatches.", ""]
-        md += _table(["t_env", "layer", "sim cycles", "RTL cycles", "ok"],
-                     [(v["t_env"], v["layer"], v["sim_cycles"], v["rtl_cycles"], v["ok"])
-                      for v in hw["verify"]])  # fmt: skip
+        md += [
+            "### RTL checks (`--hw-verify`)",
+            "",
+            f"{len(hw['verify'])} replays on the Verilated RTL, {bad} mismatches.",
+            "",
+        ]
+        md += _table(
+            ["t_env", "layer", "sim cycles", "RTL cycles", "ok"],
+            [
+                (v["t_env"], v["layer"], v["sim_cycles"], v["rtl_cycles"], v["ok"])
+                for v in hw["verify"]
+            ],
+        )
     md += ["### Accelerator resources", ""]
     if hw["synthesis"]:
-        md += _table(["target", "LUT", "FF", "DSP", "BRAM", "source"], [
-            (r["target"], r["resources"]["lut"], r["resources"]["ff"], r["resources"]["dsp"],
-             f"{_fmt(r['resources']['bram'])} {r['bram_unit'] or ''}".strip(), r["path"])
-            for r in hw["synthesis"]])  # fmt: skip
+        md += _table(
+            ["target", "LUT", "FF", "DSP", "BRAM", "source"],
+            [
+                (
+                    r["target"],
+                    r["resources"]["lut"],
+                    r["resources"]["ff"],
+                    r["resources"]["dsp"],
+                    f"{_fmt(r['resources']['bram'])} {r['bram_unit'] or ''}".strip(),
+                    r["path"],
+                )
+                for r in hw["synthesis"]
+            ],
+        )
     else:
-        md += [f"{p}: not synthesised (run `mast-hw synth --profile {p} --target ice40|ecp5|xc7`"
-               " and regenerate this report).", ""]
+        md += [
+            f"{p}: not synthesised (run `mast-hw synth --profile {p} --target ice40|ecp5|xc7`"
+            " and regenerate this report).",
+            "",
+        ]
     return "\n".join(md)
 
 
@@ -309,8 +434,10 @@ def write_run_report(run_dir: str | Path) -> Path:
     metrics = _read_csv(run_dir / "metrics.csv")
     trace = None
     if summary["hardware"] is not None:
-        trace = (_read_csv(run_dir / "hw_trace.csv"),
-                 json.loads((run_dir / "hw_meta.json").read_text()))  # fmt: skip
+        trace = (
+            _read_csv(run_dir / "hw_trace.csv"),
+            json.loads((run_dir / "hw_meta.json").read_text()),
+        )
     summary["plots"] = [f"{PLOTS}/{n}" for n in _plots(run_dir, metrics, trace)]
     text = json.dumps(_json_ready(summary), indent=2, default=str)
     (run_dir / "report.json").write_text(text + "\n")

@@ -51,8 +51,14 @@ __all__ = ["HwTrace", "META_FILE", "TRACE_FILE", "read_trace"]
 
 TRACE_FILE = "hw_trace.csv"
 META_FILE = "hw_meta.json"
-_CUM = ("time_s", "energy_j", "dense_time_s", "dense_energy_j", "baseline_time_s",
-        "baseline_energy_j")  # fmt: skip
+_CUM = (
+    "time_s",
+    "energy_j",
+    "dense_time_s",
+    "dense_energy_j",
+    "baseline_time_s",
+    "baseline_energy_j",
+)
 
 
 def _masks_key(layers: Sequence[SparseLayer]) -> str:
@@ -88,8 +94,9 @@ class HwTrace:
         Write ``report.md`` / ``report.json`` / plots at the end of the run.
     """
 
-    def __init__(self, profile: HwProfile, baseline: HwProfile, *, verify: bool = False,
-                 report: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, profile: HwProfile, baseline: HwProfile, *, verify: bool = False, report: bool = True
+    ) -> None:
         self.profile, self.baseline = profile, baseline
         self.report = report
         self.checker = None
@@ -111,8 +118,7 @@ class HwTrace:
         from mast.envs import make_batch_env
 
         cfg = run.cfg
-        env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1,
-                             seed=cfg.run.seed)  # fmt: skip
+        env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=cfg.run.seed)
         self.run_cfg = cost_run_config(cfg, int(env.get_env_info()["episode_limit"]))
         close = getattr(env, "close", None)
         if close is not None:
@@ -123,11 +129,14 @@ class HwTrace:
         self.base = snapshot_costs(self.baseline, layers, self.run_cfg, dense=True)
         self.path = Path(run.run_dir) / TRACE_FILE
         meta = {
-            "profile": self.profile.to_dict(), "baseline": self.baseline.to_dict(),
+            "profile": self.profile.to_dict(),
+            "baseline": self.baseline.to_dict(),
             "run_config": dataclasses.asdict(self.run_cfg),
-            "layers": [lay.name for lay in layers], "verify": self.checker is not None,
-            "dense": self.dense.as_dict(), "dense_baseline": self.base.as_dict(),
-        }  # fmt: skip
+            "layers": [lay.name for lay in layers],
+            "verify": self.checker is not None,
+            "dense": self.dense.as_dict(),
+            "dense_baseline": self.base.as_dict(),
+        }
         meta_path = Path(run.run_dir) / META_FILE
         if self.path.is_file() and meta_path.is_file():
             old = json.loads(meta_path.read_text())
@@ -176,13 +185,13 @@ class HwTrace:
         if self.last is None or self.current is None:
             return
         d_env, d_it = t_env - self.last[0], iterations - self.last[1]
-        for prefix, c in (("", self.current), ("dense_", self.dense),
-                          ("baseline_", self.base)):  # fmt: skip
-            self.cum[prefix + "time_s"] += (d_it * c.train_time_s + d_env * c.infer_time_s
-                                            + updates * c.update_time_s)  # fmt: skip
-            self.cum[prefix + "energy_j"] += (d_it * c.train_energy_j
-                                              + d_env * c.infer_energy_j
-                                              + updates * c.update_energy_j)  # fmt: skip
+        for prefix, c in (("", self.current), ("dense_", self.dense), ("baseline_", self.base)):
+            self.cum[prefix + "time_s"] += (
+                d_it * c.train_time_s + d_env * c.infer_time_s + updates * c.update_time_s
+            )
+            self.cum[prefix + "energy_j"] += (
+                d_it * c.train_energy_j + d_env * c.infer_energy_j + updates * c.update_energy_j
+            )
 
     def _row(self, run, event: str, t_env: int, layers: Sequence[SparseLayer] | None) -> None:
         iterations = int(run.learner.train_steps)
@@ -194,8 +203,12 @@ class HwTrace:
         c, d, b = self.current, self.dense, self.base
         kept = sum(n for n, _ in self.nnz.values())
         total = sum(size for _, size in self.nnz.values())
-        row: dict[str, object] = {"event": event, "t_env": t_env, "iterations": iterations,
-                                  "sparsity": 1.0 - kept / total}  # fmt: skip
+        row: dict[str, object] = {
+            "event": event,
+            "t_env": t_env,
+            "iterations": iterations,
+            "sparsity": 1.0 - kept / total,
+        }
         for name, (n, size) in self.nnz.items():
             row[f"nnz:{name}"] = n
             row[f"density:{name}"] = n / size
@@ -212,8 +225,11 @@ class HwTrace:
             check = self.checker.check(layers, self.rows)
             row.update(check.as_row())
         elif self.checker is not None:
-            row.update(dict.fromkeys(("verify_layer", "verify_sim_cycles", "verify_rtl_cycles",
-                                      "verify_ok"), ""))  # fmt: skip
+            row.update(
+                dict.fromkeys(
+                    ("verify_layer", "verify_sim_cycles", "verify_rtl_cycles", "verify_ok"), ""
+                )
+            )
         self._write(row)
         self.last = (t_env, iterations)
         self.rows += 1

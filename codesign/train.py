@@ -40,17 +40,31 @@ def add_hw_arguments(parser: argparse.ArgumentParser) -> None:
     to the parsed ``overrides`` (the parser's ``parse_args`` is wrapped for that).
     """
     g = parser.add_argument_group("hardware co-design")
-    g.add_argument("--hw-profile", default=NONE, metavar="P",
-                   help="cost the evolving masks on this accelerator profile (name or YAML; "
-                        "e.g. sparse_pe_64); 'none' (default) disables the hardware trace")
-    g.add_argument("--hw-baseline", default=None, metavar="B",
-                   help="dense baseline profile (default: the systolic array with P's MAC "
-                        "count, e.g. systolic_8x8 for sparse_pe_64)")
-    g.add_argument("--hw-verify", action="store_true",
-                   help="replay one compiled layer per topology update on the Verilated RTL "
-                        "and check its cycles against sim")
-    g.add_argument("--hw-aware-growth", action="store_true",
-                   help="hardware-aware regrowth (sparsity.hw_aware_growth=true)")  # fmt: skip
+    g.add_argument(
+        "--hw-profile",
+        default=NONE,
+        metavar="P",
+        help="cost the evolving masks on this accelerator profile (name or YAML; "
+        "e.g. sparse_pe_64); 'none' (default) disables the hardware trace",
+    )
+    g.add_argument(
+        "--hw-baseline",
+        default=None,
+        metavar="B",
+        help="dense baseline profile (default: the systolic array with P's MAC "
+        "count, e.g. systolic_8x8 for sparse_pe_64)",
+    )
+    g.add_argument(
+        "--hw-verify",
+        action="store_true",
+        help="replay one compiled layer per topology update on the Verilated RTL "
+        "and check its cycles against sim",
+    )
+    g.add_argument(
+        "--hw-aware-growth",
+        action="store_true",
+        help="hardware-aware regrowth (sparsity.hw_aware_growth=true)",
+    )
     parse = parser.parse_args
 
     def parse_args(args: Sequence[str] | None = None, namespace=None) -> argparse.Namespace:
@@ -73,8 +87,10 @@ def hw_callbacks(args: argparse.Namespace) -> list[object]:
         ``--hw-baseline`` / ``--hw-verify`` without ``--hw-profile``, or no default baseline.
     """
     if args.hw_profile == NONE:
-        for flag, given in (("--hw-baseline", args.hw_baseline is not None),
-                            ("--hw-verify", args.hw_verify)):  # fmt: skip
+        for flag, given in (
+            ("--hw-baseline", args.hw_baseline is not None),
+            ("--hw-verify", args.hw_verify),
+        ):
             if given:
                 raise UserError(f"{flag} needs --hw-profile (got --hw-profile {NONE})")
         return []

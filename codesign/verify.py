@@ -38,8 +38,12 @@ class VerifyResult:
     """The mismatch message when ``ok`` is false."""
 
     def as_row(self) -> dict[str, object]:
-        return {"verify_layer": self.layer, "verify_sim_cycles": self.sim_cycles,
-                "verify_rtl_cycles": self.rtl_cycles, "verify_ok": int(self.ok)}  # fmt: skip
+        return {
+            "verify_layer": self.layer,
+            "verify_sim_cycles": self.sim_cycles,
+            "verify_rtl_cycles": self.rtl_cycles,
+            "verify_ok": int(self.ok),
+        }
 
     def raise_if_failed(self) -> None:
         if not self.ok:

@@ -21,8 +21,15 @@ def _mixing(b, run, phase: str, agent_out, mixer_out) -> str:
     gen = sum(lay.n_out for lay in net.outputs(net.mixer)) or net.n_agents
     deps = {n for lay in net.outputs(net.agent) for (_, _, n) in agent_out[lay.name]}
     deps |= {n for lay in net.outputs(net.mixer) for (_, _, n) in mixer_out[lay.name]}
-    kern = Kernel(f"{phase}:mix", phase, "vector", run.batch_size * (run.steps - 1) * gen,
-                  label="mix", ops_per_elem=W.MIX_OPS, words_per_elem=2.0)  # fmt: skip
+    kern = Kernel(
+        f"{phase}:mix",
+        phase,
+        "vector",
+        run.batch_size * (run.steps - 1) * gen,
+        label="mix",
+        ops_per_elem=W.MIX_OPS,
+        words_per_elem=2.0,
+    )
     return W._add(b.g, kern, sorted(deps))
 
 
@@ -33,13 +40,32 @@ def add_backward(g, b, run, fwd) -> None:
     ratio, ob = b.spill
     mix = _mixing(b, run, "fwd", *fwd["fwd"])
     tmix = _mixing(b, run, "target_fwd", *fwd["target_fwd"])
-    loss = W._add(g, Kernel("loss", "loss", "vector", batch * (n_t - 1) * net.n_agents,
-                            label="loss", ops_per_elem=W.LOSS_OPS_PER_ACTION * net.actions
-                            + W.LOSS_OPS, words_per_elem=2.0),
-                  [mix, tmix])  # fmt: skip
-    mix_bwd = W._add(g, Kernel("dx:mix", "dx", "vector", g.nodes[mix]["kernel"].m, label="mix",
-                               ops_per_elem=2 * W.MIX_OPS, words_per_elem=3.0),
-                     [loss])  # fmt: skip
+    loss = W._add(
+        g,
+        Kernel(
+            "loss",
+            "loss",
+            "vector",
+            batch * (n_t - 1) * net.n_agents,
+            label="loss",
+            ops_per_elem=W.LOSS_OPS_PER_ACTION * net.actions + W.LOSS_OPS,
+            words_per_elem=2.0,
+        ),
+        [mix, tmix],
+    )
+    mix_bwd = W._add(
+        g,
+        Kernel(
+            "dx:mix",
+            "dx",
+            "vector",
+            g.nodes[mix]["kernel"].m,
+            label="mix",
+            ops_per_elem=2 * W.MIX_OPS,
+            words_per_elem=3.0,
+        ),
+        [loss],
+    )
 
     grad: dict[str, W.Blocks] = {}
     for lay in net.outputs(net.agent):
@@ -54,24 +80,69 @@ def add_backward(g, b, run, fwd) -> None:
     def grads(lay, deps, steps):
         """dW (masked SDDMM) and the amortised dense dW + top-k of a layer."""
         m = batch * steps * lay.uses_per_sample
-        dw = W._add(g, Kernel(f"dw:{lay.name}", "dw", "sddmm", m, lay.name, mask=lay.mask,
-                              dram=sp("activations", m * lay.n_in, lay)), deps)  # fmt: skip
+        dw = W._add(
+            g,
+            Kernel(
+                f"dw:{lay.name}",
+                "dw",
+                "sddmm",
+                m,
+                lay.name,
+                mask=lay.mask,
+                dram=sp("activations", m * lay.n_in, lay),
+            ),
+            deps,
+        )
         weight_grads.append(dw)
         if not run.topology_updates:
             return
-        dd = W._add(g, Kernel(f"dense_dw:{lay.name}", "dense_dw", "sddmm_dense", m, lay.name,
-                              mask=lay.mask, weight=1.0 / run.delta_t,
-                              dram=sp("activations", m * lay.n_in, lay)), deps)  # fmt: skip
-        tk = W._add(g, Kernel(f"topk:{lay.name}", "topk", "vector", lay.mask.size, lay.name,
-                              ops_per_elem=W.TOPK_OPS, words_per_elem=2.0,
-                              weight=1.0 / run.delta_t), [dd])  # fmt: skip
+        dd = W._add(
+            g,
+            Kernel(
+                f"dense_dw:{lay.name}",
+                "dense_dw",
+                "sddmm_dense",
+                m,
+                lay.name,
+                mask=lay.mask,
+                weight=1.0 / run.delta_t,
+                dram=sp("activations", m * lay.n_in, lay),
+            ),
+            deps,
+        )
+        tk = W._add(
+            g,
+            Kernel(
+                f"topk:{lay.name}",
+                "topk",
+                "vector",
+                lay.mask.size,
+                lay.name,
+                ops_per_elem=W.TOPK_OPS,
+                words_per_elem=2.0,
+                weight=1.0 / run.delta_t,
+            ),
+            [dd],
+        )
         weight_grads.append(tk)
 
     def dx(lay, a, bnd, deps, t=None):
         m = batch * (bnd - a) * lay.uses_per_sample
         name = f"dx:{lay.name}:{a}"
-        node = W._add(g, Kernel(name, "dx", "spmm_t", m, lay.name, t=a if t is None else t,
-                                mask=lay.mask, dram=sp("gradients", 0, lay)), deps)  # fmt: skip
+        node = W._add(
+            g,
+            Kernel(
+                name,
+                "dx",
+                "spmm_t",
+                m,
+                lay.name,
+                t=a if t is None else t,
+                mask=lay.mask,
+                dram=sp("gradients", 0, lay),
+            ),
+            deps,
+        )
         if t is None:
             for i in lay.inputs:
                 grad.setdefault(i, []).append((a, bnd, node))
@@ -98,15 +169,36 @@ def add_backward(g, b, run, fwd) -> None:
 
     layers = list(net.by_name.values())
     nnz = sum(lay.nnz for lay in layers)
-    norm = W._add(g, Kernel("grad_norm", "opt", "vector", nnz, label="grad_norm",
-                            ops_per_elem=2.0, words_per_elem=1.0), weight_grads)  # fmt: skip
+    norm = W._add(
+        g,
+        Kernel(
+            "grad_norm",
+            "opt",
+            "vector",
+            nnz,
+            label="grad_norm",
+            ops_per_elem=2.0,
+            words_per_elem=1.0,
+        ),
+        weight_grads,
+    )
     for lay in layers:
         words = lay.nnz * run.optimizer_words_per_nnz
         dram = (("optimizer", words * ob),) if b.wbytes else ()
-        W._add(g, Kernel(f"opt:{lay.name}", "opt", "vector", lay.nnz, lay.name,
-                         ops_per_elem=run.optimizer_ops_per_nnz,
-                         words_per_elem=0.0 if b.wbytes else run.optimizer_words_per_nnz,
-                         dram=dram), [norm])  # fmt: skip
+        W._add(
+            g,
+            Kernel(
+                f"opt:{lay.name}",
+                "opt",
+                "vector",
+                lay.nnz,
+                lay.name,
+                ops_per_elem=run.optimizer_ops_per_nnz,
+                words_per_elem=0.0 if b.wbytes else run.optimizer_words_per_nnz,
+                dram=dram,
+            ),
+            [norm],
+        )
 
 
 def _cell_backward(g, b, run, cell, grad, dx, steps: int) -> list[str]:
@@ -120,9 +212,20 @@ def _cell_backward(g, b, run, cell, grad, dx, steps: int) -> list[str]:
     for t in reversed(range(steps)):
         saved = (("activations", ratio * W.GRU_SAVED * m * h * ob),) if ratio else ()
         deps = sorted(set(W._overlap(srcs, t, t + 1))) + ([prev] if prev else [])
-        cells[t] = W._add(g, Kernel(f"dx:{cell.label}:{t}", "dx", "vector", m * h, t=t,
-                                    label=cell.label,
-                                    ops_per_elem=2 * W.GRU_OPS, words_per_elem=12.0,
-                                    dram=saved), deps)  # fmt: skip
+        cells[t] = W._add(
+            g,
+            Kernel(
+                f"dx:{cell.label}:{t}",
+                "dx",
+                "vector",
+                m * h,
+                t=t,
+                label=cell.label,
+                ops_per_elem=2 * W.GRU_OPS,
+                words_per_elem=12.0,
+                dram=saved,
+            ),
+            deps,
+        )
         prev = dx(rec, t, t + 1, [cells[t]], t=t) if t > 0 else None
     return cells

@@ -155,9 +155,12 @@ def _spmm(p: HwProfile, mat: np.ndarray, m: int) -> tuple[OpCost, int]:
     """
     n, k = mat.shape
     try:
-        sp_fits = (k <= min(p.act_buf_words, 1 << p.index_bits) and n <= p.out_buf_words
-                   and timing.tile_count(m, p) * max(k, n) <= p.act_sram_words // p.n_pe
-                   and timing.stream_length(mat.sum(axis=1)) <= p.weight_sram_words)  # fmt: skip
+        sp_fits = (
+            k <= min(p.act_buf_words, 1 << p.index_bits)
+            and n <= p.out_buf_words
+            and timing.tile_count(m, p) * max(k, n) <= p.act_sram_words // p.n_pe
+            and timing.stream_length(mat.sum(axis=1)) <= p.weight_sram_words
+        )
         if sp_fits or k * m <= p.act_buf_words:
             return spmm_op(p, mat, m), 0
     except ProgramFitError:
@@ -182,8 +185,7 @@ def _sddmm(p: HwProfile, mask: np.ndarray, m: int) -> tuple[OpCost, int]:
     Partial gradients of different sample chunks are summed on the vector unit.
     """
     n, k = mask.shape
-    k_lim = min(1 << p.index_bits, max(1, p.act_buf_words // 2) if k + n > p.act_buf_words
-                else k)  # fmt: skip
+    k_lim = min(1 << p.index_bits, max(1, p.act_buf_words // 2) if k + n > p.act_buf_words else k)
     total: OpCost | None = None
     n_chunks = 0
     for ka, kb in _blocks(k, k_lim):
@@ -298,8 +300,13 @@ def cost_kernel(p: HwProfile, kern: Kernel) -> KernelCost:
         dram[operand] += nbytes
     cycles = max(float(compute), sum(dram.values()) / p.dram_bytes_per_cycle)
     return KernelCost(
-        compute_cycles=int(compute), cycles=cycles, macs=int(macs), ideal_cycles=int(ideal),
-        n_ops=int(n_ops), dataflow=dataflow, actions={k: float(v) for k, v in act.items() if v},
+        compute_cycles=int(compute),
+        cycles=cycles,
+        macs=int(macs),
+        ideal_cycles=int(ideal),
+        n_ops=int(n_ops),
+        dataflow=dataflow,
+        actions={k: float(v) for k, v in act.items() if v},
         sram_bytes={k: float(v) for k, v in _bytes(p, kern, act).items()},
         dram_bytes={k: float(v) for k, v in dram.items()},
-    )  # fmt: skip
+    )

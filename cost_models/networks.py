@@ -115,9 +115,7 @@ def _random_mask(shape: tuple[int, int], keep: int, rng: np.random.Generator) ->
     return flat.reshape(shape)
 
 
-def _row_balanced_mask(
-    shape: tuple[int, int], keep: int, rng: np.random.Generator
-) -> np.ndarray:
+def _row_balanced_mask(shape: tuple[int, int], keep: int, rng: np.random.Generator) -> np.ndarray:
     rows, cols = shape
     per_row = np.full(rows, keep // rows)
     per_row[rng.choice(rows, size=keep % rows, replace=False)] += 1
@@ -177,9 +175,13 @@ def mast_network_layers(
         acting = dims.n_agents if role == "agent" else 0
         layers.append(
             SparseLayer(
-                name=name, role=role, mask=mask, uses_per_env_step=acting,
+                name=name,
+                role=role,
+                mask=mask,
+                uses_per_env_step=acting,
                 uses_per_sample=dims.n_agents if role == "agent" else 1,
-                inputs=inputs, recurrent=recurrent,
-            )  # fmt: skip
+                inputs=inputs,
+                recurrent=recurrent,
+            )
         )
     return layers

@@ -38,21 +38,33 @@ class OpCost:
 
     def __add__(self, other: OpCost) -> OpCost:
         flows = "+".join(sorted(set(self.dataflow.split("+")) | set(other.dataflow.split("+"))))
-        return OpCost(self.cycles + other.cycles, self.n_ops + other.n_ops, flows,
-                      self.actions + other.actions)  # fmt: skip
+        return OpCost(
+            self.cycles + other.cycles,
+            self.n_ops + other.n_ops,
+            flows,
+            self.actions + other.actions,
+        )
 
     def scaled(self, k: int) -> OpCost:
-        return OpCost(self.cycles * k, self.n_ops * k, self.dataflow,
-                      Counter({a: v * k for a, v in self.actions.items()}))  # fmt: skip
+        return OpCost(
+            self.cycles * k,
+            self.n_ops * k,
+            self.dataflow,
+            Counter({a: v * k for a, v in self.actions.items()}),
+        )
 
 
 def _sp_counts(k: int, n: int, m: int, s: int, tokens: int, tiles: int) -> Counter:
     return Counter(
-        act_sram_writes=k * m, act_sram_reads=k * m, pe_buf_writes=(k + n) * m,
+        act_sram_writes=k * m,
+        act_sram_reads=k * m,
+        pe_buf_writes=(k + n) * m,
         weight_sram_reads=s * tiles,
-        index_reads=s * tiles, pe_buf_reads=(s - tokens) * m + n * m, macs=s * m,
+        index_reads=s * tiles,
+        pe_buf_reads=(s - tokens) * m + n * m,
+        macs=s * m,
         out_sram_writes=n * m,
-    )  # fmt: skip
+    )
 
 
 def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
@@ -60,11 +72,17 @@ def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
     pieces = len(plan.row)
     split_rows = plan.row_pieces[plan.row_pieces > 1]
     return Counter(
-        act_sram_writes=k * m, act_sram_reads=k * m, pe_buf_writes=k * m * p.n_pe + m * pieces,
-        weight_sram_reads=m * total, index_reads=m * total, pe_buf_reads=m * total + m * pieces,
-        macs=m * total, out_sram_writes=m * pieces + m * len(split_rows),
-        out_sram_reads=m * int(split_rows.sum()), adds=m * plan.split_adds,
-    )  # fmt: skip
+        act_sram_writes=k * m,
+        act_sram_reads=k * m,
+        pe_buf_writes=k * m * p.n_pe + m * pieces,
+        weight_sram_reads=m * total,
+        index_reads=m * total,
+        pe_buf_reads=m * total + m * pieces,
+        macs=m * total,
+        out_sram_writes=m * pieces + m * len(split_rows),
+        out_sram_reads=m * int(split_rows.sum()),
+        adds=m * plan.split_adds,
+    )
 
 
 def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -> OpCost:
@@ -100,12 +118,17 @@ def sddmm_ops(p: HwProfile, mask: np.ndarray, m: int) -> OpCost:
     for a, b, za, zb in split_chunks(stream, p.grad_buf_words):
         s, nnz = b - a, zb - za
         cnt = Counter(
-            act_sram_writes=(k + n) * m, act_sram_reads=(k + n) * m,
-            pe_buf_writes=(k + n) * m, out_sram_writes=nnz,
-            grad_sram_writes=nnz * (tiles - 1), grad_sram_reads=nnz * (tiles - 1),
-            index_reads=s * tiles, pe_buf_reads=2 * nnz * m, macs=nnz * m,
+            act_sram_writes=(k + n) * m,
+            act_sram_reads=(k + n) * m,
+            pe_buf_writes=(k + n) * m,
+            out_sram_writes=nnz,
+            grad_sram_writes=nnz * (tiles - 1),
+            grad_sram_reads=nnz * (tiles - 1),
+            index_reads=s * tiles,
+            pe_buf_reads=2 * nnz * m,
+            macs=nnz * m,
             adds=width * nnz * tiles,
-        )  # fmt: skip
+        )
         c = OpCost(timing.sddmm_cycles(k, n, m, s, p), 1, "sample", cnt)
         total = c if total is None else total + c
     assert total is not None
@@ -117,10 +140,14 @@ def gemm_op(p: HwProfile, k: int, n: int, m: int) -> OpCost:
     r, c = p.rows, p.cols
     kf, nf = -(-k // r), -(-n // c)
     cnt = Counter(
-        weight_sram_reads=kf * nf * r * c, act_sram_writes=k * m, act_sram_reads=nf * k * m,
-        pe_buf_reads=(kf - 1) * n * m, pe_buf_writes=(kf - 1) * n * m, out_sram_writes=n * m,
+        weight_sram_reads=kf * nf * r * c,
+        act_sram_writes=k * m,
+        act_sram_reads=nf * k * m,
+        pe_buf_reads=(kf - 1) * n * m,
+        pe_buf_writes=(kf - 1) * n * m,
+        out_sram_writes=n * m,
         macs=k * n * m,
-    )  # fmt: skip
+    )
     return OpCost(timing.systolic_cycles(k, n, m, p), 1, "systolic", cnt)
 
 

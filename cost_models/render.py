@@ -18,9 +18,13 @@ from cost_models.sweep import SweepResult  # noqa: E402
 __all__ = ["REPORT_FILES", "write_report", "markdown"]
 
 REPORT_FILES: tuple[str, ...] = (
-    "report.md", "summary.csv", "layers.csv", "report.json", "cycles_energy.png",
+    "report.md",
+    "summary.csv",
+    "layers.csv",
+    "report.json",
+    "cycles_energy.png",
     "energy_breakdown.png",
-)  # fmt: skip
+)
 """Files :func:`write_report` creates."""
 
 _COLUMNS = (
@@ -46,8 +50,13 @@ _INFER_COLUMNS = (
     ("speedup vs baseline", "infer_speedup_vs_baseline", "{:.2f}x"),
     ("energy gain vs baseline", "infer_energy_gain_vs_baseline", "{:.2f}x"),
 )
-_SCALE = {"train_time_s": 1e3, "train_energy_j": 1e3, "train_dram_bytes": 1e-6,
-          "infer_time_s": 1e6, "infer_energy_j": 1e6}  # fmt: skip
+_SCALE = {
+    "train_time_s": 1e3,
+    "train_energy_j": 1e3,
+    "train_dram_bytes": 1e-6,
+    "infer_time_s": 1e6,
+    "infer_energy_j": 1e6,
+}
 
 
 def _cell(row: dict[str, Any], key, fmt: str) -> str:
@@ -56,8 +65,7 @@ def _cell(row: dict[str, Any], key, fmt: str) -> str:
 
 
 def _table(rows: list[dict[str, Any]], columns) -> list[str]:
-    lines = ["| " + " | ".join(c[0] for c in columns) + " |",
-             "|" + "---|" * len(columns)]  # fmt: skip
+    lines = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(r, k, f) for _, k, f in columns) + " |" for r in rows]
     return lines
 
@@ -94,16 +102,23 @@ def markdown(result: SweepResult) -> str:
         "| sparsity | train cycles / env step | run time s | run energy J |",
         "|---|---|---|---|",
     ]
-    out += [f"| {r['sparsity']:.2f} | {r['train_cycles_per_env_step']:,.0f} | "
-            f"{r['run_time_s']:.1f} | {r['run_energy_j']:.2f} |" for r in rows]  # fmt: skip
-    crit = ", ".join(f"{c.report.sparsity:.2f}: {c.report.training.critical_path:,.0f}"
-                     for c in result.levels)  # fmt: skip
+    out += [
+        f"| {r['sparsity']:.2f} | {r['train_cycles_per_env_step']:,.0f} | "
+        f"{r['run_time_s']:.1f} | {r['run_energy_j']:.2f} |"
+        for r in rows
+    ]
+    crit = ", ".join(
+        f"{c.report.sparsity:.2f}: {c.report.training.critical_path:,.0f}" for c in result.levels
+    )
     out += ["", f"Critical path of the training graph (cycles, by sparsity): {crit}.", ""]
     notes = sorted({n for c in result.levels for n in c.report.notes})
     if notes:
         out += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    out += ["Files: `summary.csv` (this table), `layers.csv` (per layer x phase), "
-            "`report.json` (everything), `cycles_energy.png`, `energy_breakdown.png`.", ""]
+    out += [
+        "Files: `summary.csv` (this table), `layers.csv` (per layer x phase), "
+        "`report.json` (everything), `cycles_energy.png`, `energy_breakdown.png`.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -132,11 +147,9 @@ def _plots(result: SweepResult, out: Path) -> None:
     )
     for ax, (key, ref, title, scale) in zip(axes, panels, strict=True):
         ax.plot(s, [r[key] * scale for r in rows], "o-", label=result.profile)
-        ax.plot(s, [r[key] * scale * r[ref] for r in rows], "--",
-                label=f"{result.profile} dense")  # fmt: skip
+        ax.plot(s, [r[key] * scale * r[ref] for r in rows], "--", label=f"{result.profile} dense")
         base = ref.replace("dense", "baseline")
-        ax.plot(s, [r[key] * scale * r[base] for r in rows], ":",
-                label=f"{result.baseline} dense")  # fmt: skip
+        ax.plot(s, [r[key] * scale * r[base] for r in rows], ":", label=f"{result.baseline} dense")
         ax.set_xlabel("sparsity")
         ax.set_ylabel(title)
         ax.set_yscale("log")
@@ -170,10 +183,15 @@ def write_report(result: SweepResult, out: Path) -> list[Path]:
         w.writeheader()
         w.writerows(rows)
     _layers_csv(result, out / "layers.csv")
-    doc = {"profile": result.profile, "baseline": result.baseline, "workload": result.workload,
-           "summary": rows, "reports": [c.report.to_dict() for c in result.levels],
-           "dense": result.levels[0].dense.to_dict(),
-           "baseline_dense": result.levels[0].baseline.to_dict()}  # fmt: skip
+    doc = {
+        "profile": result.profile,
+        "baseline": result.baseline,
+        "workload": result.workload,
+        "summary": rows,
+        "reports": [c.report.to_dict() for c in result.levels],
+        "dense": result.levels[0].dense.to_dict(),
+        "baseline_dense": result.levels[0].baseline.to_dict(),
+    }
     (out / "report.json").write_text(json.dumps(doc, indent=1, default=str))
     _plots(result, out)
     return [out / f for f in REPORT_FILES]

@@ -157,21 +157,32 @@ class CostReport:
         """Flat figures for tables: one dict per report."""
         t, i = self.training, self.inference
         return {
-            "profile": self.profile, "label": self.label, "sparsity": round(self.sparsity, 4),
-            "train_cycles": t.cycles, "train_critical_path": t.critical_path,
-            "train_serial_cycles": t.serial_cycles, "train_time_s": t.time_s,
-            "train_energy_j": t.energy_j, "train_dram_bytes": sum(t.dram_bytes.values()),
+            "profile": self.profile,
+            "label": self.label,
+            "sparsity": round(self.sparsity, 4),
+            "train_cycles": t.cycles,
+            "train_critical_path": t.critical_path,
+            "train_serial_cycles": t.serial_cycles,
+            "train_time_s": t.time_s,
+            "train_energy_j": t.energy_j,
+            "train_dram_bytes": sum(t.dram_bytes.values()),
             "train_sram_bytes": sum(t.sram_bytes.values()),
-            "train_util_compute": t.utilisation_compute, "train_util": t.utilisation,
-            "train_pj_per_mac": t.pj_per_mac, "train_macs": t.macs,
+            "train_util_compute": t.utilisation_compute,
+            "train_util": t.utilisation,
+            "train_pj_per_mac": t.pj_per_mac,
+            "train_macs": t.macs,
             "train_cycles_per_env_step": self.train_cycles_per_env_step,
             "train_energy_j_per_env_step": self.train_energy_j_per_env_step,
-            "infer_cycles": i.cycles, "infer_time_s": i.time_s, "infer_energy_j": i.energy_j,
+            "infer_cycles": i.cycles,
+            "infer_time_s": i.time_s,
+            "infer_energy_j": i.energy_j,
             "infer_dram_bytes": sum(i.dram_bytes.values()),
-            "infer_util_compute": i.utilisation_compute, "infer_util": i.utilisation,
+            "infer_util_compute": i.utilisation_compute,
+            "infer_util": i.utilisation,
             "infer_pj_per_mac": i.pj_per_mac,
-            "run_time_s": self.run_time_s, "run_energy_j": self.run_energy_j,
-        }  # fmt: skip
+            "run_time_s": self.run_time_s,
+            "run_energy_j": self.run_energy_j,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -184,19 +195,44 @@ class CostReport:
     def rows_csv(self) -> str:
         """Per layer x phase rows of training and inference as CSV."""
         buf = io.StringIO()
-        head = ["workload", "layer", "phase", "resource", "dataflow", "kernels", "ops", "cycles",
-                "compute_cycles", "macs", "ideal_cycles", "utilisation"]  # fmt: skip
+        head = [
+            "workload",
+            "layer",
+            "phase",
+            "resource",
+            "dataflow",
+            "kernels",
+            "ops",
+            "cycles",
+            "compute_cycles",
+            "macs",
+            "ideal_cycles",
+            "utilisation",
+        ]
         head += [f"energy_{c}_pj" for c in COMPONENTS]
         head += ["sram_bytes", "dram_bytes"]
         w = csv.writer(buf)
         w.writerow(head)
         for wl, rows in (("training", self.training_rows), ("inference", self.inference_rows)):
             for r in rows:
-                w.writerow([wl, r.layer, r.phase, r.resource, r.dataflow, r.kernels, r.ops,
-                            r.cycles, r.compute_cycles, r.macs, r.ideal_cycles,
-                            round(r.utilisation, 6)]
-                           + [r.energy_pj[c] for c in COMPONENTS]
-                           + [sum(r.sram_bytes.values()), sum(r.dram_bytes.values())])  # fmt: skip
+                w.writerow(
+                    [
+                        wl,
+                        r.layer,
+                        r.phase,
+                        r.resource,
+                        r.dataflow,
+                        r.kernels,
+                        r.ops,
+                        r.cycles,
+                        r.compute_cycles,
+                        r.macs,
+                        r.ideal_cycles,
+                        round(r.utilisation, 6),
+                    ]
+                    + [r.energy_pj[c] for c in COMPONENTS]
+                    + [sum(r.sram_bytes.values()), sum(r.dram_bytes.values())]
+                )
         return buf.getvalue()
 
 
@@ -207,9 +243,20 @@ def _add_into(acc: dict, src: dict, scale: float) -> None:
 
 def _cost_graph(p: HwProfile, g) -> tuple[tuple[CostRow, ...], Totals]:
     groups: dict[tuple[str, str], dict] = defaultdict(
-        lambda: {"kernels": 0, "ops": 0.0, "cycles": 0.0, "compute": 0.0, "macs": 0.0,
-                 "ideal": 0.0, "actions": {}, "dram_total": 0.0, "sram": {}, "dram": {},
-                 "dataflow": set(), "resource": ""}  # fmt: skip
+        lambda: {
+            "kernels": 0,
+            "ops": 0.0,
+            "cycles": 0.0,
+            "compute": 0.0,
+            "macs": 0.0,
+            "ideal": 0.0,
+            "actions": {},
+            "dram_total": 0.0,
+            "sram": {},
+            "dram": {},
+            "dataflow": set(),
+            "resource": "",
+        }
     )
     duration, resource = {}, {}
     for n, data in g.nodes(data=True):
@@ -233,13 +280,21 @@ def _cost_graph(p: HwProfile, g) -> tuple[tuple[CostRow, ...], Totals]:
         row["resource"] = k.resource
     rows = tuple(
         CostRow(
-            layer=layer, phase=phase, resource=r["resource"],
-            dataflow="+".join(sorted(r["dataflow"])), kernels=r["kernels"], ops=r["ops"],
-            cycles=r["cycles"], compute_cycles=r["compute"], macs=r["macs"],
-            ideal_cycles=r["ideal"], actions=r["actions"],
+            layer=layer,
+            phase=phase,
+            resource=r["resource"],
+            dataflow="+".join(sorted(r["dataflow"])),
+            kernels=r["kernels"],
+            ops=r["ops"],
+            cycles=r["cycles"],
+            compute_cycles=r["compute"],
+            macs=r["macs"],
+            ideal_cycles=r["ideal"],
+            actions=r["actions"],
             energy_pj=energy_pj(p, r["actions"], r["dram_total"], r["cycles"]),
-            sram_bytes=r["sram"], dram_bytes=r["dram"],
-        )  # fmt: skip
+            sram_bytes=r["sram"],
+            dram_bytes=r["dram"],
+        )
         for (layer, phase), r in groups.items()
     )
     sched = list_schedule(g, duration, resource)
@@ -252,12 +307,18 @@ def _cost_graph(p: HwProfile, g) -> tuple[tuple[CostRow, ...], Totals]:
         _add_into(dram, r.dram_bytes, 1.0)
     energy["static"] = static_pj(p, sched.makespan)
     totals = Totals(
-        cycles=sched.makespan, critical_path=sched.critical_path, serial_cycles=sched.serial,
+        cycles=sched.makespan,
+        critical_path=sched.critical_path,
+        serial_cycles=sched.serial,
         pe_compute_cycles=sum(r.compute_cycles for r in rows if r.resource == "pe"),
-        busy=sched.busy, macs=sum(r.macs for r in rows),
-        ideal_cycles=sum(r.ideal_cycles for r in rows), energy_pj=energy, sram_bytes=sram,
-        dram_bytes=dram, clock_hz=p.clock_hz,
-    )  # fmt: skip
+        busy=sched.busy,
+        macs=sum(r.macs for r in rows),
+        ideal_cycles=sum(r.ideal_cycles for r in rows),
+        energy_pj=energy,
+        sram_bytes=sram,
+        dram_bytes=dram,
+        clock_hz=p.clock_hz,
+    )
     return rows, totals
 
 
@@ -276,7 +337,13 @@ def evaluate(
     size = sum(lay.mask.size for lay in layers)
     sparsity = 1.0 - sum(lay.nnz for lay in layers) / size
     return CostReport(
-        profile=profile.name, label=label, sparsity=sparsity, run=run,
-        training_rows=train_rows, inference_rows=inf_rows, training=train, inference=inf,
+        profile=profile.name,
+        label=label,
+        sparsity=sparsity,
+        run=run,
+        training_rows=train_rows,
+        inference_rows=inf_rows,
+        training=train,
+        inference=inf,
         notes=tuple(notes),
-    )  # fmt: skip
+    )

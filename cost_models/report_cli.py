@@ -35,39 +35,76 @@ __all__ = ["configure", "run"]
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``report`` options to ``parser``."""
-    parser.add_argument("--profile", default="sparse_pe_64",
-                        help="hardware profile name or YAML file (default: sparse_pe_64)")
-    parser.add_argument("--sparsity", default="0,0.5,0.8,0.9,0.95",
-                        help="comma-separated overall sparsity levels in [0, 1)")
-    parser.add_argument("--map", default="3m", dest="map_name",
-                        help=f"SMAC map of the network shapes ({', '.join(SMAC_MAPS)})")
-    parser.add_argument("--density", default="erdos_renyi",
-                        help=f"per-layer density rule ({', '.join(DENSITY_RULES)})")
+    parser.add_argument(
+        "--profile",
+        default="sparse_pe_64",
+        help="hardware profile name or YAML file (default: sparse_pe_64)",
+    )
+    parser.add_argument(
+        "--sparsity",
+        default="0,0.5,0.8,0.9,0.95",
+        help="comma-separated overall sparsity levels in [0, 1)",
+    )
+    parser.add_argument(
+        "--map",
+        default="3m",
+        dest="map_name",
+        help=f"SMAC map of the network shapes ({', '.join(SMAC_MAPS)})",
+    )
+    parser.add_argument(
+        "--density",
+        default="erdos_renyi",
+        help=f"per-layer density rule ({', '.join(DENSITY_RULES)})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random masks")
-    parser.add_argument("--baseline", default=None,
-                        help="dense baseline profile (default: the systolic array of equal "
-                             "MAC count)")
-    parser.add_argument("--masks", default=None, metavar="RUN_DIR",
-                        help="cost the latest mask snapshot of a training run instead")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="dense baseline profile (default: the systolic array of equal MAC count)",
+    )
+    parser.add_argument(
+        "--masks",
+        default=None,
+        metavar="RUN_DIR",
+        help="cost the latest mask snapshot of a training run instead",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="episodes per batch B")
-    parser.add_argument("--seq-len", type=int, default=None,
-                        help="time steps T per episode (default: episode limit + 1)")
-    parser.add_argument("--delta-t", type=int, default=None,
-                        help="training iterations between topology updates (default 200)")
-    parser.add_argument("--episodes-per-iteration", type=int, default=None,
-                        help="episodes collected per training iteration (default 1)")
+    parser.add_argument(
+        "--seq-len",
+        type=int,
+        default=None,
+        help="time steps T per episode (default: episode limit + 1)",
+    )
+    parser.add_argument(
+        "--delta-t",
+        type=int,
+        default=None,
+        help="training iterations between topology updates (default 200)",
+    )
+    parser.add_argument(
+        "--episodes-per-iteration",
+        type=int,
+        default=None,
+        help="episodes collected per training iteration (default 1)",
+    )
     parser.add_argument("--t-max", type=int, default=None, help="environment steps of a run")
     parser.add_argument("--out", default=None, help="output folder")
-    parser.add_argument("--force", action="store_true",
-                        help="write into a non-empty output folder")  # fmt: skip
+    parser.add_argument("--force", action="store_true", help="write into a non-empty output folder")
 
 
 def _overrides(args: argparse.Namespace, run: RunConfig) -> RunConfig:
-    kw = {k: v for k, v in (("batch_size", args.batch_size), ("seq_len", args.seq_len),
-                            ("delta_t", args.delta_t), ("t_max", args.t_max),
-                            ("episodes_per_iteration", args.episodes_per_iteration))
-          if v is not None}
-    return dataclasses.replace(run, **kw)  # fmt: skip
+    kw = {
+        k: v
+        for k, v in (
+            ("batch_size", args.batch_size),
+            ("seq_len", args.seq_len),
+            ("delta_t", args.delta_t),
+            ("t_max", args.t_max),
+            ("episodes_per_iteration", args.episodes_per_iteration),
+        )
+        if v is not None
+    }
+    return dataclasses.replace(run, **kw)
 
 
 def _out_dir(args: argparse.Namespace, default: str) -> Path:
@@ -84,9 +121,7 @@ def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
     profile = load_profile(args.profile)
     baseline = load_profile(args.baseline) if args.baseline else default_baseline(profile)
     if args.density not in DENSITY_RULES:
-        raise UserError(
-            f"unknown density rule {args.density!r}; known: {', '.join(DENSITY_RULES)}"
-        )
+        raise UserError(f"unknown density rule {args.density!r}; known: {', '.join(DENSITY_RULES)}")
     if args.masks:
         masks = load_run(args.masks)
         run = _overrides(args, masks.run)
@@ -101,8 +136,15 @@ def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
     sparsities = parse_sparsities(args.sparsity)
     out = _out_dir(args, f"{profile.name}_{args.map_name}")
     run = _overrides(args, RunConfig(episode_limit=dims.episode_limit))
-    result = sparsity_sweep(profile, sparsities, args.map_name, baseline=baseline,
-                            density=args.density, seed=args.seed, run=run)  # fmt: skip
+    result = sparsity_sweep(
+        profile,
+        sparsities,
+        args.map_name,
+        baseline=baseline,
+        density=args.density,
+        seed=args.seed,
+        run=run,
+    )
     return result, out
 
 

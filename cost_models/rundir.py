@@ -87,8 +87,9 @@ def load_run(run_dir: str | Path) -> RunMasks:
     if dims is not None:
         kw["episode_limit"] = dims.episode_limit
     elif cfg:
-        notes.append(f"map {map_name!r} not in the map table; episode_limit="
-                     f"{defaults.episode_limit} assumed")  # fmt: skip
+        notes.append(
+            f"map {map_name!r} not in the map table; episode_limit={defaults.episode_limit} assumed"
+        )
     for key, dotted in (("batch_size", "learner.batch_size"), ("t_max", "run.t_max")):
         v = _get(cfg, dotted)
         if isinstance(v, int) and v > 0:
@@ -101,13 +102,19 @@ def load_run(run_dir: str | Path) -> RunMasks:
         kw["episodes_per_iteration"] = max(1, round(n_envs / upr))
     delta_env = _get(cfg, "sparsity.delta_t")
     if isinstance(delta_env, int | float) and delta_env > 0:
-        steps = kw.get("episodes_per_iteration", 1) * kw.get("episode_limit",
-                                                             defaults.episode_limit)
+        steps = kw.get("episodes_per_iteration", 1) * kw.get(
+            "episode_limit", defaults.episode_limit
+        )
         kw["delta_t"] = max(1, round(delta_env / steps))
     elif cfg:
         notes.append(f"sparsity.delta_t missing; delta_t={defaults.delta_t} iterations assumed")
     method = _get(cfg, "sparsity.method")
     if isinstance(method, str) and method in ("dense", "static", "tiny"):
         kw["topology_updates"] = False
-    return RunMasks(tuple(layers), RunConfig(**kw), snap,
-                    map_name if isinstance(map_name, str) else None, tuple(notes))  # fmt: skip
+    return RunMasks(
+        tuple(layers),
+        RunConfig(**kw),
+        snap,
+        map_name if isinstance(map_name, str) else None,
+        tuple(notes),
+    )

@@ -89,8 +89,9 @@ def parse_sparsities(text: str) -> list[float]:
 
 def dense_layers(layers: Sequence[SparseLayer]) -> list[SparseLayer]:
     """The same records with all-ones masks (values dropped)."""
-    return [dataclasses.replace(lay, mask=np.ones(lay.shape, dtype=bool), values=None)
-            for lay in layers]  # fmt: skip
+    return [
+        dataclasses.replace(lay, mask=np.ones(lay.shape, dtype=bool), values=None) for lay in layers
+    ]
 
 
 def default_baseline(profile: HwProfile) -> HwProfile:
@@ -129,8 +130,10 @@ def dense_references(
     """The dense network, no topology updates, on ``profile`` and on ``baseline``."""
     dense = dense_layers(layers)
     drun = dataclasses.replace(run, topology_updates=False)
-    return (evaluate(profile, dense, drun, label="dense"),
-            evaluate(baseline, dense, drun, label="dense"))  # fmt: skip
+    return (
+        evaluate(profile, dense, drun, label="dense"),
+        evaluate(baseline, dense, drun, label="dense"),
+    )
 
 
 def sparsity_sweep(

@@ -100,9 +100,7 @@ class RunConfig:
         if self.seq_len is not None and (not isinstance(self.seq_len, int) or self.seq_len < 2):
             raise UserError(f"run config seq_len must be an integer >= 2, got {self.seq_len!r}")
         if self.avg_episode_len is not None and not self.avg_episode_len > 0:
-            raise UserError(
-                f"run config avg_episode_len must be > 0, got {self.avg_episode_len!r}"
-            )
+            raise UserError(f"run config avg_episode_len must be > 0, got {self.avg_episode_len!r}")
 
     @property
     def steps(self) -> int:
@@ -185,8 +183,10 @@ def _fp(p: HwProfile, lay: SparseLayer) -> int:
 
 def _units(net: _Net, group: list[SparseLayer]) -> list[str]:
     """Topological order of a group's layers, each recurrent cell as one unit (its label)."""
-    unit = {lay.name: (net.cell_of[lay.name].label if lay.name in net.cell_of else lay.name)
-            for lay in group}  # fmt: skip
+    unit = {
+        lay.name: (net.cell_of[lay.name].label if lay.name in net.cell_of else lay.name)
+        for lay in group
+    }
     ug = nx.DiGraph()
     ug.add_nodes_from(set(unit.values()))
     for lay in group:
@@ -252,10 +252,18 @@ class _Builder:
                 m = self.batch * (b - a) * _uses(lay, phase)
                 relu = bool(net.consumers[lay.name]) and lay.name not in net.cell_of
                 saved = m * lay.n_out if phase == "fwd" else 0
-                kern = Kernel(f"{phase}:{lay.name}:{a}", phase, "spmm", m, lay.name, t=a,
-                              mask=lay.mask, relu=relu,
-                              dram=_spill(self.spill, "activations", saved, self.wbytes, lay))
-                blocks.append((a, b, _add(self.g, kern, deps_of(lay, a, b))))  # fmt: skip
+                kern = Kernel(
+                    f"{phase}:{lay.name}:{a}",
+                    phase,
+                    "spmm",
+                    m,
+                    lay.name,
+                    t=a,
+                    mask=lay.mask,
+                    relu=relu,
+                    dram=_spill(self.spill, "activations", saved, self.wbytes, lay),
+                )
+                blocks.append((a, b, _add(self.g, kern, deps_of(lay, a, b))))
             out[lay.name] = blocks
 
         for u in _units(net, group):
@@ -276,17 +284,35 @@ class _Builder:
         m = self.batch * _uses(rec, phase)
         prev, cells = None, []
         for t in range(steps):
-            kern = Kernel(f"{phase}:{rec.name}:{t}", phase, "spmm", m, rec.name, t=t,
-                          mask=rec.mask, dram=_spill(self.spill, "activations", 0, self.wbytes,
-                                                     rec))  # fmt: skip
+            kern = Kernel(
+                f"{phase}:{rec.name}:{t}",
+                phase,
+                "spmm",
+                m,
+                rec.name,
+                t=t,
+                mask=rec.mask,
+                dram=_spill(self.spill, "activations", 0, self.wbytes, rec),
+            )
             r = _add(self.g, kern, [prev] if prev else ["replay"])
             save = GRU_SAVED * m * h if phase == "fwd" else 0
             deps = [r] + [n for blocks in member_blocks for n in _overlap(blocks, t, t + 1)]
-            prev = _add(self.g, Kernel(f"{phase}:{cell.label}:{t}", phase, "vector", m * h, "",
-                                       t=t, label=cell.label, ops_per_elem=GRU_OPS,
-                                       words_per_elem=8.0,
-                                       dram=_spill(self.spill, "activations", save, 0, None)),
-                        deps)  # fmt: skip
+            prev = _add(
+                self.g,
+                Kernel(
+                    f"{phase}:{cell.label}:{t}",
+                    phase,
+                    "vector",
+                    m * h,
+                    "",
+                    t=t,
+                    label=cell.label,
+                    ops_per_elem=GRU_OPS,
+                    words_per_elem=8.0,
+                    dram=_spill(self.spill, "activations", save, 0, None),
+                ),
+                deps,
+            )
             cells.append((t, t + 1, prev))
         return cells
 
@@ -342,15 +368,16 @@ def training_graph(p: HwProfile, layers: Sequence[SparseLayer], run: RunConfig) 
     n_t, batch = run.steps, run.batch_size
     state_in = max((lay.n_in for lay in net.mixer if not lay.inputs), default=0)
     replay_words = batch * n_t * (net.agent_in_words + 2 * net.n_agents + state_in + 3)
-    _add(g, Kernel("replay", "replay", "dma", 0,
-                   dram=(("replay", float(replay_words * ob)),)), [])  # fmt: skip
+    _add(g, Kernel("replay", "replay", "dma", 0, dram=(("replay", float(replay_words * ob)),)), [])
 
     b = _Builder(g, p, net, batch, spill, wbytes)
     fwd = {}
     for phase in ("fwd", "target_fwd"):
         b.spill = spill if phase == "fwd" else (0.0, ob)
-        fwd[phase] = (b.forward(net.agent, phase, n_t, False),
-                      b.forward(net.mixer, phase, n_t - 1, True))  # fmt: skip
+        fwd[phase] = (
+            b.forward(net.agent, phase, n_t, False),
+            b.forward(net.mixer, phase, n_t - 1, True),
+        )
     b.spill = spill
     add_backward(g, b, run, fwd)
     return g
@@ -372,8 +399,11 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
         idx = 0 if p.kind == "systolic" else p.index_bits / 8
         wbytes = {lay.name: _fp(p, lay) * (ob + idx) for lay in acting}
     g = nx.DiGraph()
-    _add(g, Kernel("replay", "infer", "dma", 0,
-                   dram=(("replay", float(net.agent_in_words * ob)),)), [])  # fmt: skip
+    _add(
+        g,
+        Kernel("replay", "infer", "dma", 0, dram=(("replay", float(net.agent_in_words * ob)),)),
+        [],
+    )
 
     _Builder(g, p, net, 1, (0.0, ob), wbytes).forward(acting, "infer", 1, True)
     return g

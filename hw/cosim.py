@@ -157,8 +157,19 @@ class CosimModel:
         """Seconds spent verilating and compiling (0 when a cached build was loaded)."""
         sim.auto_eval = False
         sigs = {**sim.io._item_dict}
-        need = ("clk", "rst", "host__sel", "host__addr", "host__wdata", "host__we", "host__re",
-                "host__rdata", "start", "busy", "done")  # fmt: skip
+        need = (
+            "clk",
+            "rst",
+            "host__sel",
+            "host__addr",
+            "host__wdata",
+            "host__we",
+            "host__re",
+            "host__rdata",
+            "start",
+            "busy",
+            "done",
+        )
         missing = [n for n in need if n not in sigs]
         if missing:
             raise ToolchainError(
@@ -236,8 +247,11 @@ class CosimModel:
 
         before = self.cycles
         regs = sorted(load.registers.items(), key=lambda kv: REGISTERS[kv[0]])
-        self.write(MEMORY_IDS["op"], np.array([REGISTERS[k] for k, _ in regs]),
-                   np.array([v for _, v in regs]))  # fmt: skip
+        self.write(
+            MEMORY_IDS["op"],
+            np.array([REGISTERS[k] for k, _ in regs]),
+            np.array([v for _, v in regs]),
+        )
         for name, (addr, words) in load.writes.items():
             self.write(MEMORY_IDS[name], addr, words)
         return self.cycles - before
@@ -250,8 +264,9 @@ class CosimModel:
         if load.output_valid is None:
             return self.read(sel, load.output_addresses, load.output_bits)
         out = np.zeros(load.output_addresses.shape, dtype=np.int64)
-        out[load.output_valid] = self.read(sel, load.output_addresses[load.output_valid],
-                                           load.output_bits)
+        out[load.output_valid] = self.read(
+            sel, load.output_addresses[load.output_valid], load.output_bits
+        )
         return out
 
     def run_op(self, load: OpLoad) -> tuple[np.ndarray, int, int]:
@@ -263,8 +278,9 @@ class CosimModel:
         return out, cycles, host + self.cycles - before
 
 
-def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_ROOT,
-                quiet: bool = True) -> CosimModel:
+def build_model(
+    profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_ROOT, quiet: bool = True
+) -> CosimModel:
     """Verilate ``profile``'s top level with pyverilator (cached by a hash of its sources).
 
     Raises
@@ -306,8 +322,11 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
     with _verilator_on_path(), _output_to(log if quiet else None):
         try:
             sim = pyverilator.PyVerilator.build(
-                str(src), build_dir=str(build_dir), cargs=CARGS, quiet=quiet,
-            )  # fmt: skip
+                str(src),
+                build_dir=str(build_dir),
+                cargs=CARGS,
+                quiet=quiet,
+            )
         except subprocess.CalledProcessError as e:
             raise ToolchainError(
                 f"pyverilator build of {top!r} failed (exit {e.returncode}); log: {str(log)!r}"
@@ -316,8 +335,12 @@ def build_model(profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_RO
     return CosimModel(sim, profile, build_dir, time.perf_counter() - t0)
 
 
-def replay(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
-           model: CosimModel | None = None) -> CosimResult:
+def replay(
+    program: Program,
+    inputs: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    model: CosimModel | None = None,
+) -> CosimResult:
     """Run every op of ``program`` on the verilated RTL.
 
     ``inputs`` is :func:`sim.simulate`'s (op or layer name -> ``{"x": ..., "dy": ...}``).
@@ -342,8 +365,12 @@ def replay(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
     return CosimResult(tuple(done), time.perf_counter() - t0)
 
 
-def check_against_sim(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]], *,
-                      model: CosimModel | None = None) -> CosimResult:
+def check_against_sim(
+    program: Program,
+    inputs: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    model: CosimModel | None = None,
+) -> CosimResult:
     """:func:`replay` and compare every op's output and cycles with :func:`sim.simulate`.
 
     Raises
@@ -382,8 +409,10 @@ def random_inputs(program: Program, seed: int = 0) -> dict[str, dict[str, np.nda
         if op.layer in inputs:
             continue
         n_in, n_out = (op.n, op.k) if op.transpose else (op.k, op.n)
-        inputs[op.layer] = {"x": rng.uniform(-1, 1, (n_in, op.m)),
-                            "dy": rng.uniform(-1, 1, (n_out, op.m))}  # fmt: skip
+        inputs[op.layer] = {
+            "x": rng.uniform(-1, 1, (n_in, op.m)),
+            "dy": rng.uniform(-1, 1, (n_out, op.m)),
+        }
     return inputs
 
 
@@ -403,8 +432,10 @@ def main(argv: list[str] | None = None) -> int:
         res = check_against_sim(program, random_inputs(program, args.seed), model=model)
         for o in res.ops:
             print(f"{o.name:40s} {o.cycles:10d} cycles (= sim)")
-        print(f"{len(res.ops)} ops, {res.cycles} cycles, outputs and cycles equal sim; "
-              f"build {model.build_s:.1f} s, replay {res.seconds:.1f} s")
+        print(
+            f"{len(res.ops)} ops, {res.cycles} cycles, outputs and cycles equal sim; "
+            f"build {model.build_s:.1f} s, replay {res.seconds:.1f} s"
+        )
         return 0
 
     return run_cli("python -m hw.cosim", _run, argv)

@@ -42,8 +42,12 @@ __all__ = [
     "write_hex",
 ]
 
-_OP_KIND = {("spmm", "sample"): "sp_spmm", ("sddmm", "sample"): "sddmm",
-            ("spmm", "row"): "rp_spmm", ("gemm", "systolic"): "gemm"}  # fmt: skip
+_OP_KIND = {
+    ("spmm", "sample"): "sp_spmm",
+    ("sddmm", "sample"): "sddmm",
+    ("spmm", "row"): "rp_spmm",
+    ("gemm", "systolic"): "gemm",
+}
 """RTL op kind per (kernel, dataflow) of a :class:`~hw.program.Op` (``gemm``: systolic top)."""
 
 
@@ -96,11 +100,20 @@ def _sample_load(op: Op, profile: HwProfile, x, dy, kinds) -> OpLoad:
     sddmm = op.kernel == "sddmm"
     height = k + n if sddmm else k
     registers = {
-        "kind": kinds["sddmm" if sddmm else "sp_spmm"], "k": k, "n": n, "m": m,
-        "s_len": op.stream_length, "w_base": 0, "x_base": 0, "x_stride": height,
-        "dy_base": k if sddmm else 0, "dy_stride": height if sddmm else 0, "y_base": 0,
-        "y_stride": 0 if sddmm else n, "row0": op.row0,
-    }  # fmt: skip
+        "kind": kinds["sddmm" if sddmm else "sp_spmm"],
+        "k": k,
+        "n": n,
+        "m": m,
+        "s_len": op.stream_length,
+        "w_base": 0,
+        "x_base": 0,
+        "x_stride": height,
+        "dy_base": k if sddmm else 0,
+        "dy_stride": height if sddmm else 0,
+        "y_base": 0,
+        "y_stride": 0 if sddmm else n,
+        "row0": op.row0,
+    }
     writes = {name: _dense(w) for name, w in op.memory_images(profile).items()}
     depth = profile.act_sram_words // p
     tiles = -(-m // p)
@@ -115,8 +128,15 @@ def _sample_load(op: Op, profile: HwProfile, x, dy, kinds) -> OpLoad:
         out_addr = (ms % p)[None, :] * depth + ((ms // p) * n)[None, :] + np.arange(n)[:, None]
         out_mem = "out_sram"
     limit = (tiles + 2) * (op.stream_length + k + n + profile.pipeline_depth + p + 16) + 100
-    return OpLoad("sddmm" if sddmm else "sp_spmm", registers, writes, out_mem, out_addr,
-                  profile.operand_bits, limit)
+    return OpLoad(
+        "sddmm" if sddmm else "sp_spmm",
+        registers,
+        writes,
+        out_mem,
+        out_addr,
+        profile.operand_bits,
+        limit,
+    )
 
 
 def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
@@ -133,9 +153,14 @@ def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
         addrs = (i % p.n_pe) * depth + i // p.n_pe
         writes["act_sram"] = (addrs, op.act_sram_image(p, x)[addrs])
     registers = {
-        "kind": kinds["rp_spmm"], "k": op.k, "n": op.n, "m": op.m, "nmax": int(n_p.max()),
-        "qmax": int(q_p.max()), "red_adds": len(a["red_piece"]) - len(a["red_row"]),
-    }  # fmt: skip
+        "kind": kinds["rp_spmm"],
+        "k": op.k,
+        "n": op.n,
+        "m": op.m,
+        "nmax": int(n_p.max()),
+        "qmax": int(q_p.max()),
+        "red_adds": len(a["red_piece"]) - len(a["red_row"]),
+    }
     # Y[r, m] is at the slot of row r's first piece (its only one when unsplit).
     first = a["piece_red"] < 0
     first[a["red_piece"][a["red_ptr"][:-1]]] = True
@@ -147,8 +172,15 @@ def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
     words_of_first = pe[:, None] * depth + ms[None, :] * q_p[pe][:, None] + slot[:, None]
     out_addr[a["piece_row"][g]] = words_of_first
     limit = op.k * op.m + op.m * (int(n_p.max()) + int(q_p.max()) + len(a["red_piece"]))
-    return OpLoad("rp_spmm", registers, writes, "out_sram", out_addr, p.acc_bits,
-                  limit + p.pipeline_depth + 100)
+    return OpLoad(
+        "rp_spmm",
+        registers,
+        writes,
+        "out_sram",
+        out_addr,
+        p.acc_bits,
+        limit + p.pipeline_depth + 100,
+    )
 
 
 def _gemm_load(op: Op, profile: HwProfile, x, dy) -> OpLoad:
@@ -173,12 +205,14 @@ def _gemm_load(op: Op, profile: HwProfile, x, dy) -> OpLoad:
     addr = addr + (rows % p.cols)[:, None]
     valid = op.arrays["mask"].reshape(n, m).astype(bool) if "mask" in op.arrays else None
     limit = -(-k // p.rows) * -(-n // p.cols) * (2 * p.rows + p.cols + m) + 100
-    return OpLoad("gemm", {"k": k, "n": n, "m": m}, writes, "out_sram", addr, p.operand_bits,
-                  limit, valid)
+    return OpLoad(
+        "gemm", {"k": k, "n": n, "m": m}, writes, "out_sram", addr, p.operand_bits, limit, valid
+    )
 
 
-def op_load(op: Op, profile: HwProfile, x: np.ndarray | None = None,
-            dy: np.ndarray | None = None) -> OpLoad:
+def op_load(
+    op: Op, profile: HwProfile, x: np.ndarray | None = None, dy: np.ndarray | None = None
+) -> OpLoad:
     """Translate ``op`` (and its integer inputs, when given) into host-port writes.
 
     ``x`` / ``dy`` are the op's operands as :func:`sim.op_inputs` returns them. Without
@@ -273,9 +307,17 @@ def write_hex(path: Path, words: np.ndarray, bits: int) -> Path:
 def _word_bits(name: str, profile: HwProfile) -> int:
     """Width of a memory word on the host port (piece and reduction tables: 32 bits)."""
     ob, ib = profile.operand_bits, profile.index_bits
-    return {"weight_val": ob, "weight_col": ib, "weight_last": 1, "weight_token": 1,
-            "bank_val": ob, "bank_col": ib, "bank_end": 1, "weight_tiles": ob,
-            "act_sram": ob}.get(name, 32)  # fmt: skip
+    return {
+        "weight_val": ob,
+        "weight_col": ib,
+        "weight_last": 1,
+        "weight_token": 1,
+        "bank_val": ob,
+        "bank_col": ib,
+        "bank_end": 1,
+        "weight_tiles": ob,
+        "act_sram": ob,
+    }.get(name, 32)
 
 
 # ---- the command -----------------------------------------------------------------------
@@ -292,8 +334,14 @@ class ExportResult:
     hex_files: tuple[Path, ...] = ()
 
 
-def export(profile: HwProfile | str, out_dir: Path, *, layers: Sequence[SparseLayer] | None = None,
-           source: str = "", force: bool = False) -> ExportResult:
+def export(
+    profile: HwProfile | str,
+    out_dir: Path,
+    *,
+    layers: Sequence[SparseLayer] | None = None,
+    source: str = "",
+    force: bool = False,
+) -> ExportResult:
     """Write Verilog + ``profile.json`` and, given ``layers``, the inference memories.
 
     Raises
@@ -332,13 +380,31 @@ def export(profile: HwProfile | str, out_dir: Path, *, layers: Sequence[SparseLa
             bits = _word_bits(name, profile)
             path = write_hex(out_dir / f"op{i}_{name}.hex", words, bits)
             hex_files.append(path)
-            memories.append({"memory": name, "sel": MEMORY_IDS[name], "words": len(words),
-                             "bits": bits, "file": path.name})  # fmt: skip
+            memories.append(
+                {
+                    "memory": name,
+                    "sel": MEMORY_IDS[name],
+                    "words": len(words),
+                    "bits": bits,
+                    "file": path.name,
+                }
+            )
         meta = {k: v for k, v in op.meta().items() if k != "arrays"}
-        output = {"memory": load.output_memory, "sel": MEMORY_IDS[load.output_memory],
-                  "bits": load.output_bits, "shape": list(load.output_addresses.shape)}
-        ops.append({**meta, "kind": load.kind, "registers": load.registers,
-                    "memories": memories, "output": output})  # fmt: skip
+        output = {
+            "memory": load.output_memory,
+            "sel": MEMORY_IDS[load.output_memory],
+            "bits": load.output_bits,
+            "shape": list(load.output_addresses.shape),
+        }
+        ops.append(
+            {
+                **meta,
+                "kind": load.kind,
+                "registers": load.registers,
+                "memories": memories,
+                "output": output,
+            }
+        )
     prog_path = program.save(out_dir / "program.npz")
     manifest = {
         "profile": profile.name,
@@ -367,10 +433,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", required=True, help="profile name or YAML file")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--masks", type=Path, metavar="RUN_DIR",
-                     help="training run folder: export its newest masks/masks_*.npz")
-    src.add_argument("--checkpoint", type=Path, metavar="FILE",
-                     help="a mask snapshot (.npz of SparseLayer records)")
+    src.add_argument(
+        "--masks",
+        type=Path,
+        metavar="RUN_DIR",
+        help="training run folder: export its newest masks/masks_*.npz",
+    )
+    src.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="a mask snapshot (.npz of SparseLayer records)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
 
 

@@ -171,10 +171,21 @@ class HwProfile:
                 f"profile {self.name!r}: kind must be 'sparse' or 'systolic', got {self.kind!r}"
             )
         ints = [
-            "n_pe", "operand_bits", "frac_bits", "acc_bits", "pipeline_depth", "bcast_words",
-            "act_buf_words", "out_buf_words", "grad_buf_words", "weight_sram_kib",
-            "act_sram_kib", "index_bits", "rows", "cols",
-        ]  # fmt: skip
+            "n_pe",
+            "operand_bits",
+            "frac_bits",
+            "acc_bits",
+            "pipeline_depth",
+            "bcast_words",
+            "act_buf_words",
+            "out_buf_words",
+            "grad_buf_words",
+            "weight_sram_kib",
+            "act_sram_kib",
+            "index_bits",
+            "rows",
+            "cols",
+        ]
         for f in ints:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool):
@@ -353,10 +364,17 @@ PROFILES: Mapping[str, HwProfile] = {
     for p in (
         # A small instance for fast RTL tests: tiny buffers keep Verilator builds quick.
         HwProfile(
-            name="sparse_pe_4", kind="sparse", n_pe=4, bcast_words=4, act_buf_words=64,
-            out_buf_words=64, grad_buf_words=256, weight_sram_kib=4, act_sram_kib=8,
+            name="sparse_pe_4",
+            kind="sparse",
+            n_pe=4,
+            bcast_words=4,
+            act_buf_words=64,
+            out_buf_words=64,
+            grad_buf_words=256,
+            weight_sram_kib=4,
+            act_sram_kib=8,
             index_bits=8,
-        ),  # fmt: skip
+        ),
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
         _sparse(64),
         _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024),

@@ -17,6 +17,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for name, prof in sorted(PROFILES.items()):
         shape = f"{prof.rows}x{prof.cols}" if prof.kind == "systolic" else f"{prof.n_pe} PEs"
-        print(f"{name:16s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.0f} MHz "
-              f"Q{prof.operand_bits - 1 - prof.frac_bits}.{prof.frac_bits}")
+        print(
+            f"{name:16s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.0f} MHz "
+            f"Q{prof.operand_bits - 1 - prof.frac_bits}.{prof.frac_bits}"
+        )
     return 0

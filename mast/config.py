@@ -254,8 +254,15 @@ _GROUP_OF = {
 }
 
 
-_PRESET_API = ("apply_overrides", "config_from_dict", "config_to_dict", "diff_configs",
-               "load_preset", "preset_names", "resolve_config")  # fmt: skip
+_PRESET_API = (
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "diff_configs",
+    "load_preset",
+    "preset_names",
+    "resolve_config",
+)
 
 
 def __getattr__(name: str):

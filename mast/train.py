@@ -237,8 +237,7 @@ class _Trainer:
             "t_env": self.run.t_env,
             "episode": self.run.episode,
             "learner": self.learner.state_dict(),
-            "buffer": buffer_checkpoint(self.buffer) if self.cfg.run.save_buffer
-            else None,
+            "buffer": buffer_checkpoint(self.buffer) if self.cfg.run.save_buffer else None,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": self.np_rng.bit_generator.state,

@@ -60,11 +60,13 @@ class Host:
     async def reset(self) -> None:
         """Start the clock and hold ``rst`` for two cycles."""
         d = self.dut
-        await reset_dut(d, (d.host__we, d.host__re, d.start, d.host__sel, d.host__addr,
-                            d.host__wdata))  # fmt: skip
+        await reset_dut(
+            d, (d.host__we, d.host__re, d.start, d.host__sel, d.host__addr, d.host__wdata)
+        )
 
-    async def write(self, memory: str, words: Mapping[int, int] | Iterable[int],
-                    base: int = 0) -> None:  # fmt: skip
+    async def write(
+        self, memory: str, words: Mapping[int, int] | Iterable[int], base: int = 0
+    ) -> None:
         """Write ``words`` (address -> signed value, or a sequence from ``base``).
 
         Values go out two's complement at the port's width; the memory keeps its low bits.
@@ -120,8 +122,14 @@ class Scoreboard:
     mismatches: int = 0
     failures: list[str] = field(default_factory=list)
 
-    def compare(self, what: str, got: np.ndarray, want: np.ndarray, got_cycles: int | None = None,
-                want_cycles: int | None = None) -> bool:  # fmt: skip
+    def compare(
+        self,
+        what: str,
+        got: np.ndarray,
+        want: np.ndarray,
+        got_cycles: int | None = None,
+        want_cycles: int | None = None,
+    ) -> bool:
         """Compare outputs bit for bit and cycles exactly; return whether both match.
 
         Cycle counts left out (``None``) are not compared.

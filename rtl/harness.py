@@ -41,9 +41,15 @@ from hw.rtl.top import SEL_BITS
 from hw.toolchain import ToolchainError, verilator_root
 
 __all__ = [
-    "BLOCKS", "ROOT", "Build", "ToolchainError", "block_name", "build", "run_testbench",
+    "BLOCKS",
+    "ROOT",
+    "Build",
+    "ToolchainError",
+    "block_name",
+    "build",
+    "run_testbench",
     "verilator_env",
-]  # fmt: skip
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 """Repository root."""
@@ -179,13 +185,25 @@ def _compile(profile: HwProfile, directory: Path, waves: bool, block: str = "") 
         verilog, toplevel = generate_verilog(profile, directory), top_name(profile)
     args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
     get_runner("verilator").build(
-        sources=[verilog], hdl_toplevel=toplevel, build_dir=directory,
-        build_args=args, waves=waves, always=True, log_file=directory / "build.log",
-    )  # fmt: skip
+        sources=[verilog],
+        hdl_toplevel=toplevel,
+        build_dir=directory,
+        build_args=args,
+        waves=waves,
+        always=True,
+        log_file=directory / "build.log",
+    )
 
 
-def run_testbench(profile: HwProfile | str, module: str, run: str = "", *, block: str = "",
-                  test: str = "", **params: object) -> None:  # fmt: skip
+def run_testbench(
+    profile: HwProfile | str,
+    module: str,
+    run: str = "",
+    *,
+    block: str = "",
+    test: str = "",
+    **params: object,
+) -> None:
     """Run the cocotb test module ``rtl.<module>`` on ``profile``'s build.
 
     ``block`` selects the build of one block instead of the top level, ``test`` runs only
@@ -213,11 +231,17 @@ def run_testbench(profile: HwProfile | str, module: str, run: str = "", *, block
     xml.unlink(missing_ok=True)
     try:
         get_runner("verilator").test(
-            test_module=f"rtl.{module}", hdl_toplevel=b.toplevel, hdl_toplevel_lang="verilog",
-            build_dir=b.directory, test_dir=test_dir, extra_env=env, waves=b.waves,
+            test_module=f"rtl.{module}",
+            hdl_toplevel=b.toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=b.directory,
+            test_dir=test_dir,
+            extra_env=env,
+            waves=b.waves,
             test_filter=rf"\.{re.escape(test)}$" if test else None,
-            results_xml=str(xml), log_file=test_dir / "sim.log",
-        )  # fmt: skip
+            results_xml=str(xml),
+            log_file=test_dir / "sim.log",
+        )
     except SystemExit:  # the runner exits when a test fails; the results tell which
         pass
     total, failed = get_results(xml) if xml.is_file() else (0, 0)

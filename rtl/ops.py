@@ -49,11 +49,15 @@ def job_from_load(label: str, load, want: np.ndarray, want_cycles: int) -> Job:
     return Job(
         label=label,
         writes={k: (np.asarray(a), np.asarray(w)) for k, (a, w) in load.writes.items()},
-        registers=dict(load.registers), out_memory=load.output_memory,
-        out_addresses=np.asarray(load.output_addresses), out_bits=load.output_bits,
+        registers=dict(load.registers),
+        out_memory=load.output_memory,
+        out_addresses=np.asarray(load.output_addresses),
+        out_bits=load.output_bits,
         out_valid=None if load.output_valid is None else np.asarray(load.output_valid),
-        cycle_limit=int(load.cycle_limit), want=np.asarray(want), want_cycles=int(want_cycles),
-    )  # fmt: skip
+        cycle_limit=int(load.cycle_limit),
+        want=np.asarray(want),
+        want_cycles=int(want_cycles),
+    )
 
 
 async def execute(host: Host, job: Job) -> tuple[np.ndarray, int]:

@@ -58,8 +58,14 @@ def _operands(rng: np.random.Generator, shape, profile: HwProfile) -> np.ndarray
     return rng.integers(-hi, hi + 1, size=shape)
 
 
-def random_case(rng: np.random.Generator, profile: HwProfile, kernel: str, dataflow: str,
-                max_dim: int, max_m: int) -> Case:  # fmt: skip
+def random_case(
+    rng: np.random.Generator,
+    profile: HwProfile,
+    kernel: str,
+    dataflow: str,
+    max_dim: int,
+    max_m: int,
+) -> Case:
     """A random layer compiled for ``kernel`` (``forward`` ... ``dense_grad``).
 
     ``dataflow`` (``sample`` or ``row``) applies to SpMM on sparse profiles. Row-parallel
@@ -88,25 +94,30 @@ def random_case(rng: np.random.Generator, profile: HwProfile, kernel: str, dataf
     raise RuntimeError(f"no {kernel} case fits profile {profile.name!r} within max_dim={max_dim}")
 
 
-def make_jobs(profile: HwProfile, kernel: str, dataflow: str, count: int, seed: int,
-              max_dim: int, max_m: int) -> list[Job]:  # fmt: skip
+def make_jobs(
+    profile: HwProfile, kernel: str, dataflow: str, count: int, seed: int, max_dim: int, max_m: int
+) -> list[Job]:
     """Every op of ``count`` random programs (program ``i`` drawn from seed ``[seed, i]``)."""
     jobs = []
     for i in range(count):
-        case = random_case(np.random.default_rng([seed, i]), profile, kernel, dataflow,
-                           max_dim, max_m)  # fmt: skip
+        case = random_case(
+            np.random.default_rng([seed, i]), profile, kernel, dataflow, max_dim, max_m
+        )
         for op in case.program.ops:
             x, dy = case.operands(op)
             ref = simulate_op(case.program, op, x, dy)
-            label = (f"program {i} (seed=[{seed}, {i}]) op {op.name} {op.dataflow} "
-                     f"K={op.k} N={op.n} M={op.m}")  # fmt: skip
+            label = (
+                f"program {i} (seed=[{seed}, {i}]) op {op.name} {op.dataflow} "
+                f"K={op.k} N={op.n} M={op.m}"
+            )
             load = op_load(op, profile, x, dy)
             jobs.append(job_from_load(label, load, ref.output, ref.cycles))
     return jobs
 
 
-def check_random(profile: HwProfile, cases: list[tuple[str, str, int, int]],
-                 max_dim: int = 16, max_m: int = 12) -> dict[str, int]:  # fmt: skip
+def check_random(
+    profile: HwProfile, cases: list[tuple[str, str, int, int]], max_dim: int = 16, max_m: int = 12
+) -> dict[str, int]:
     """Run random programs of several kernels on ``profile``'s RTL in one simulation.
 
     ``cases`` are ``(kernel, dataflow, programs, seed)``. ``MAST_PROGRAMS`` scales the

@@ -28,7 +28,6 @@ async def random_programs(dut):
     for job in jobs:
         got, cycles = await execute(host, job)
         board.compare(job.label, got, job.want, cycles, job.want_cycles)
-    dut._log.info("checked %d ops: %d mismatches (seed=%s)", board.checked, board.mismatches,
-                  seed)  # fmt: skip
+    dut._log.info("checked %d ops: %d mismatches (seed=%s)", board.checked, board.mismatches, seed)
     assert board.checked == len(jobs) > 0
     assert board.mismatches == 0, f"{board.mismatches} of {len(jobs)} ops mismatch (seed={seed})"

@@ -79,13 +79,27 @@ def _operands(rng: np.random.Generator, size, profile: HwProfile) -> np.ndarray:
 
 
 def _finish(dut, name: str, board: Scoreboard, seed: int, trials: int, compares: int) -> None:
-    dut._log.info("%s: %d trials, %d checks, %d mismatches (seed=%s)", name, trials,
-                  board.checked, board.mismatches, seed)  # fmt: skip
+    dut._log.info(
+        "%s: %d trials, %d checks, %d mismatches (seed=%s)",
+        name,
+        trials,
+        board.checked,
+        board.mismatches,
+        seed,
+    )
     report = os.environ.get("MAST_REPORT")
     if report:
         with open(report, "w") as fh:
-            json.dump({"block": name, "seed": seed, "trials": trials, "checked": board.checked,
-                       "mismatches": board.mismatches}, fh)  # fmt: skip
+            json.dump(
+                {
+                    "block": name,
+                    "seed": seed,
+                    "trials": trials,
+                    "checked": board.checked,
+                    "mismatches": board.mismatches,
+                },
+                fh,
+            )
     assert board.checked == compares > 0
     assert board.mismatches == 0, (
         f"{name}: {board.mismatches} of {board.checked} checks mismatch (seed={seed}); "
@@ -110,8 +124,13 @@ async def _run_trials(dut, name: str, trial) -> None:
 
 def _entry_word(layout, valid: int, real: int, last: int, value: int, col: int) -> int:
     word = 0
-    for name, v in (("valid", valid), ("real", real), ("last", last), ("value", value),
-                    ("col", col)):  # fmt: skip
+    for name, v in (
+        ("valid", valid),
+        ("real", real),
+        ("last", last),
+        ("value", value),
+        ("col", col),
+    ):
         f = layout[name]
         word |= (int(v) & ((1 << f.width) - 1)) << f.offset
     return word
@@ -216,8 +235,13 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
     first = int(np.argmax(flags)) if flags.any() else -2
     contiguous = flags.sum() == s and flags[first : first + s].all()
     got_prod = np.array(prods[first : first + s] if first >= 0 else [], dtype=np.int64)
-    board.compare(f"pe {label} prod (sddmm={int(sddmm)}, S={s})", got_prod, want_prod,
-                  first + 1 if contiguous else -1, pd)  # fmt: skip
+    board.compare(
+        f"pe {label} prod (sddmm={int(sddmm)}, S={s})",
+        got_prod,
+        want_prod,
+        first + 1 if contiguous else -1,
+        pd,
+    )
 
     if sddmm:  # the accumulator path is off: no result is written
         board.compare(f"pe {label} sddmm result count", np.array(counts[-1:]), np.array([0]))
@@ -231,8 +255,13 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
         got.append(_signed(dut.dr_data))
     done = [i + 1 for i, c in enumerate(counts) if c == n]
     latency = done[0] if done and counts[done[0] - 1 :] == [n] * (len(counts) - done[0] + 1) else -1
-    board.compare(f"pe {label} spmm K={k} N={n} S={s} active={int(active)} bank={bank}/{obank}",
-                  np.array(got, dtype=np.int64), want, latency, s + pd)  # fmt: skip
+    board.compare(
+        f"pe {label} spmm K={k} N={n} S={s} active={int(active)} bank={bank}/{obank}",
+        np.array(got, dtype=np.int64),
+        want,
+        latency,
+        s + pd,
+    )
     return 2
 
 
@@ -240,9 +269,24 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
 async def pe(dut):
     """Sparse PE: MAC chain + requant vs ``sim.fixed``, results after ``S + PD``, ``prod`` at PD."""
     p = load_profile_from_env()
-    inputs = [dut.ld_en, dut.ld_row, dut.ld_data, dut.entry, dut.x_base, dut.dy_addr,
-              dut.out_base, dut.sddmm, dut.active, dut.clear, dut.rp, dut.q, dut.split_we,
-              dut.split_addr, dut.split_data, dut.dr_addr]  # fmt: skip
+    inputs = [
+        dut.ld_en,
+        dut.ld_row,
+        dut.ld_data,
+        dut.entry,
+        dut.x_base,
+        dut.dy_addr,
+        dut.out_base,
+        dut.sddmm,
+        dut.active,
+        dut.clear,
+        dut.rp,
+        dut.q,
+        dut.split_we,
+        dut.split_addr,
+        dut.split_data,
+        dut.dr_addr,
+    ]
     await reset_dut(dut, inputs)
     await _run_trials(dut, "pe", lambda rng, label, board: _pe_trial(dut, p, rng, label, board))
 
@@ -335,11 +379,23 @@ async def gradient(dut):
     """Adder tree + gradient SRAM: ``requant(sat_acc(adder_tree))`` per entry, latency PD + TD."""
     p = load_profile_from_env()
     prods = [getattr(dut, f"prods__{i}") for i in range(p.n_pe)]
-    inputs = [*prods, dut.valid, dut.eidx, dut.first, dut.last, dut.busy, dut.host__sel,
-              dut.host__addr, dut.host__wdata, dut.host__we, dut.host__re]  # fmt: skip
+    inputs = [
+        *prods,
+        dut.valid,
+        dut.eidx,
+        dut.first,
+        dut.last,
+        dut.busy,
+        dut.host__sel,
+        dut.host__addr,
+        dut.host__wdata,
+        dut.host__we,
+        dut.host__re,
+    ]
     await reset_dut(dut, inputs)
-    await _run_trials(dut, "gradient",
-                      lambda rng, label, board: _gradient_trial(dut, p, rng, label, board))
+    await _run_trials(
+        dut, "gradient", lambda rng, label, board: _gradient_trial(dut, p, rng, label, board)
+    )
 
 
 # ---- controller -------------------------------------------------------------------------
@@ -370,8 +426,9 @@ def _controller_op(p: HwProfile, rng) -> tuple[dict[str, int], int, list[int]]:
         nmax = int(rng.integers(1, (24 if small else p.weight_bank_words) + 1))
         qmax = int(rng.integers(1, o_words // m + 1))
         adds = int(rng.integers(0, 6)) if rng.random() < 0.6 else 0
-        regs.update(k=k, n=int(rng.integers(1, p.n_pe * qmax + 1)), m=m, nmax=nmax, qmax=qmax,
-                    red_adds=adds)  # fmt: skip
+        regs.update(
+            k=k, n=int(rng.integers(1, p.n_pe * qmax + 1)), m=m, nmax=nmax, qmax=qmax, red_adds=adds
+        )
         cycles = row_parallel_cycles(k, m, nmax, qmax, adds, p)
         return regs, cycles, [-(-k * m // b), 0, m * nmax, m * qmax, m * adds]
     k = int(rng.integers(1, (16 if small else a_words) + 1))
@@ -389,8 +446,9 @@ def _controller_op(p: HwProfile, rng) -> tuple[dict[str, int], int, list[int]]:
     return regs, spmm_sample_parallel_cycles(k, n, m, s, p), [t * k, t * s, 0, t * n, 0]
 
 
-async def _controller_trial(dut, host: Host, p: HwProfile, rng, label: str,
-                            board: Scoreboard) -> int:  # fmt: skip
+async def _controller_trial(
+    dut, host: Host, p: HwProfile, rng, label: str, board: Scoreboard
+) -> int:
     regs, want_cycles, want_strobes = _controller_op(p, rng)
     await host.set_registers(regs)
     back = await host.read("op", [REGISTERS[name] for name in regs], 32)
@@ -420,8 +478,13 @@ async def _controller_trial(dut, host: Host, p: HwProfile, rng, label: str,
     dims = " ".join(f"{k}={regs[k]}" for k in ("k", "n", "m", "s_len", "nmax", "qmax", "red_adds"))
     got = np.array([*strobes, busy, done])
     want = np.array([*want_strobes, want_cycles, 1])
-    board.compare(f"controller {label} {kind} {dims} (strobes {', '.join(STROBES)}, busy, done)",
-                  got, want, cycles, want_cycles)  # fmt: skip
+    board.compare(
+        f"controller {label} {kind} {dims} (strobes {', '.join(STROBES)}, busy, done)",
+        got,
+        want,
+        cycles,
+        want_cycles,
+    )
     return 2
 
 
@@ -431,8 +494,11 @@ async def controller(dut):
     p = load_profile_from_env()
     host = Host(dut, p)
     await host.reset()
-    await _run_trials(dut, "controller",
-                      lambda rng, label, board: _controller_trial(dut, host, p, rng, label, board))
+    await _run_trials(
+        dut,
+        "controller",
+        lambda rng, label, board: _controller_trial(dut, host, p, rng, label, board),
+    )
 
 
 # ---- systolic array ---------------------------------------------------------------------
@@ -502,5 +568,6 @@ async def systolic_array(dut):
         inputs += [getattr(dut, f"w_row__{j}"), getattr(dut, f"top__{j}")]
     inputs += [getattr(dut, f"x__{i}") for i in range(p.rows)]
     await reset_dut(dut, inputs)
-    await _run_trials(dut, "systolic_array",
-                      lambda rng, label, board: _systolic_trial(dut, p, rng, label, board))
+    await _run_trials(
+        dut, "systolic_array", lambda rng, label, board: _systolic_trial(dut, p, rng, label, board)
+    )

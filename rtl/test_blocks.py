@@ -31,8 +31,16 @@ def check_block(block: str, profile, trials: int, seed: int) -> dict:
     trials = max(1, round(trials * scale))
     report = build(profile, block).directory / f"report-{seed}.json"
     report.unlink(missing_ok=True)
-    run_testbench(profile, "tb_blocks", run=str(seed), block=block, test=block, seed=seed,
-                  trials=trials, report=report)  # fmt: skip
+    run_testbench(
+        profile,
+        "tb_blocks",
+        run=str(seed),
+        block=block,
+        test=block,
+        seed=seed,
+        trials=trials,
+        report=report,
+    )
     counts = json.loads(report.read_text())
     assert counts["trials"] == trials
     assert counts["checked"] >= trials

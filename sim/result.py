@@ -31,10 +31,12 @@ class PhaseCycles:
         return self.load + self.compute + self.drain + self.reduction + self.handshake
 
     def __add__(self, other: PhaseCycles) -> PhaseCycles:
-        return PhaseCycles(**{
-            f.name: getattr(self, f.name) + getattr(other, f.name)
-            for f in dataclasses.fields(self)
-        })  # fmt: skip
+        return PhaseCycles(
+            **{
+                f.name: getattr(self, f.name) + getattr(other, f.name)
+                for f in dataclasses.fields(self)
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,12 @@ class MemoryAccesses:
     grad_sram_writes: int = 0
 
     def __add__(self, other: MemoryAccesses) -> MemoryAccesses:
-        return MemoryAccesses(**{
-            f.name: getattr(self, f.name) + getattr(other, f.name)
-            for f in dataclasses.fields(self)
-        })  # fmt: skip
+        return MemoryAccesses(
+            **{
+                f.name: getattr(self, f.name) + getattr(other, f.name)
+                for f in dataclasses.fields(self)
+            }
+        )
 
 
 @dataclass(frozen=True, eq=False)

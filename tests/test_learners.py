@@ -23,16 +23,22 @@ torch.set_num_threads(1)  # small matrices: threads only add synchronisation
 def _setup(alg="qmix", method="mast", *overrides, n_envs=8):
     cfg = apply_overrides(
         resolve_config(alg=alg, method=method),
-        ["learner.batch_size=8", "sparsity.delta_t=100", "sparsity.t_end=100000",
-         "buffer.on_capacity=8", *overrides],
-    )  # fmt: skip
+        [
+            "learner.batch_size=8",
+            "sparsity.delta_t=100",
+            "sparsity.t_end=100000",
+            "buffer.on_capacity=8",
+            *overrides,
+        ],
+    )
     torch.manual_seed(0)
     env = FakeBatchEnv(n_envs=n_envs, n_agents=3, n_actions=5, episode_limit=6, seed=0)
     info = env.get_env_info()
     learner = make_learner(cfg, info)
     runner = EpisodeRunner(env, learner.controller, torch.Generator().manual_seed(0))
-    scheme = smac_scheme(info["n_agents"], info["n_actions"], info["obs_shape"],
-                         info["state_shape"])  # fmt: skip
+    scheme = smac_scheme(
+        info["n_agents"], info["n_actions"], info["obs_shape"], info["state_shape"]
+    )
     buf = DualReplayBuffer(scheme, info["episode_limit"], 64, 8, cfg.buffer.on_fraction)
     for _ in range(3):
         batch, lengths, _ = runner.run(epsilon=1.0)
@@ -96,8 +102,9 @@ def _check_invariants(learner):
             assert not state["square_avg"][~m].any(), name
 
 
-@pytest.mark.parametrize(("alg", "extra"), [("qmix", ()), ("cw_qmix", ()),
-                                            ("res", ("agent.per_type=true",))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("alg", "extra"), [("qmix", ()), ("cw_qmix", ()), ("res", ("agent.per_type=true",))]
+)
 def test_masked_training_invariants_over_topology_updates(alg, extra):
     cfg, learner, buf = _setup(alg, "mast", *extra)
     rng = np.random.default_rng(0)

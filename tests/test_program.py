@@ -24,10 +24,19 @@ def mixed_program(prof):
 
 @pytest.mark.parametrize(
     "prof",
-    [P4, P16, get_profile("systolic_4x4"),
-     HwProfile(name="custom", kind="sparse", n_pe=8, grad_buf_words=5, energy_overrides=(
-         ("mac_pj", 0.5),))],
-)  # fmt: skip
+    [
+        P4,
+        P16,
+        get_profile("systolic_4x4"),
+        HwProfile(
+            name="custom",
+            kind="sparse",
+            n_pe=8,
+            grad_buf_words=5,
+            energy_overrides=(("mac_pj", 0.5),),
+        ),
+    ],
+)
 def test_save_load_round_trip_is_equal(tmp_path, prof):
     prog = mixed_program(prof)
     path = prog.save(tmp_path / "sub" / "prog.npz")
@@ -35,8 +44,10 @@ def test_save_load_round_trip_is_equal(tmp_path, prof):
     assert back == prog
     assert back.profile == prof
     assert [o.dataflow for o in back.ops] == [o.dataflow for o in prog.ops]
-    x = {"agent.fc1": {"x": np.ones((10, 3)), "dy": np.ones((12, 3))},
-         "agent.fc2": {"x": np.ones((12, 3)), "dy": np.ones((6, 3))}}  # fmt: skip
+    x = {
+        "agent.fc1": {"x": np.ones((10, 3)), "dy": np.ones((12, 3))},
+        "agent.fc2": {"x": np.ones((12, 3)), "dy": np.ones((6, 3))},
+    }
     assert simulate(back, x).cycles == simulate(prog, x).cycles
 
 
@@ -87,8 +98,9 @@ def test_row_parallel_images_bank_layout_and_broadcast_banks():
     ptr = op.arrays["bank_ptr"]
     for p in range(4):
         n = ptr[p + 1] - ptr[p]
-        assert np.array_equal(img["bank_val"][p * depth : p * depth + n],
-                              op.arrays["bank_val"][ptr[p] : ptr[p + 1]])  # fmt: skip
+        assert np.array_equal(
+            img["bank_val"][p * depth : p * depth + n], op.arrays["bank_val"][ptr[p] : ptr[p + 1]]
+        )
         assert not img["bank_val"][p * depth + n : (p + 1) * depth].any()
     act = img["act_sram"].reshape(4, -1)
     x = np.arange(21).reshape(7, 3)
@@ -110,11 +122,31 @@ def test_systolic_images():
 
 def test_op_validation_messages():
     with pytest.raises(ValueError, match=r"unknown kernel 'conv'; known: spmm, sddmm, gemm"):
-        Op(name="a", layer="a", purpose="forward", kernel="conv", dataflow="sample",
-           transpose=False, n=1, k=1, m=1, arrays={})  # fmt: skip
+        Op(
+            name="a",
+            layer="a",
+            purpose="forward",
+            kernel="conv",
+            dataflow="sample",
+            transpose=False,
+            n=1,
+            k=1,
+            m=1,
+            arrays={},
+        )
     with pytest.raises(ValueError, match=r"op 'a': missing array 'stream_val'"):
-        Op(name="a", layer="a", purpose="forward", kernel="spmm", dataflow="sample",
-           transpose=False, n=1, k=1, m=1, arrays={})  # fmt: skip
+        Op(
+            name="a",
+            layer="a",
+            purpose="forward",
+            kernel="spmm",
+            dataflow="sample",
+            transpose=False,
+            n=1,
+            k=1,
+            m=1,
+            arrays={},
+        )
     prog = compile_layer(np.eye(2), "forward", P4, 1)
     with pytest.raises(ValueError, match=r"duplicate op name 'layer:forward'"):
         Program(P4, prog.ops + prog.ops)

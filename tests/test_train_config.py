@@ -51,9 +51,14 @@ def test_only_rlx2_uses_the_dynamic_buffer():
 def test_overrides_are_typed():
     cfg = apply_overrides(
         TrainConfig(),
-        ["learner.lr=1e-3", "sparsity.delta_t=5000", "agent.per_type=true",
-         "sparsity.dense_layers=[agent.fc1.weight]", "run.t_max=2e5"],
-    )  # fmt: skip
+        [
+            "learner.lr=1e-3",
+            "sparsity.delta_t=5000",
+            "agent.per_type=true",
+            "sparsity.dense_layers=[agent.fc1.weight]",
+            "run.t_max=2e5",
+        ],
+    )
     assert cfg.learner.lr == 1e-3 and isinstance(cfg.learner.lr, float)
     assert cfg.sparsity.delta_t == 5000 and cfg.agent.per_type is True
     assert cfg.sparsity.dense_layers == ("agent.fc1.weight",)

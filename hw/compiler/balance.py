@@ -109,9 +109,14 @@ def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int) -> RowPla
         heapq.heappush(heap, (load + int(size[i]), count + 1, p))
     bank = np.lexsort((part, row, pe))
     return RowPlan(
-        row=row[bank], part=part[bank], begin=begin[bank], end=end[bank], pe=pe[bank],
-        n_pe=n_pe, threshold=threshold,
-    )  # fmt: skip
+        row=row[bank],
+        part=part[bank],
+        begin=begin[bank],
+        end=end[bank],
+        pe=pe[bank],
+        n_pe=n_pe,
+        threshold=threshold,
+    )
 
 
 def threshold_candidates(row_nnz: np.ndarray, n_pe: int) -> list[int]:

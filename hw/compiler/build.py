@@ -61,14 +61,28 @@ def _check_sample(name, purpose, k, n, m, s, profile: HwProfile, *, sddmm: bool)
     if sddmm:
         _fit(name, purpose, "K+N", k + n, "act_buf_words", p.act_buf_words, p.name)
         words = tile_count(m, p) * (k + n)
-        _fit(name, purpose, "ceil(M/P)*(K+N)", words, "act_sram_words/P",
-             p.act_sram_words // p.n_pe, p.name)  # fmt: skip
+        _fit(
+            name,
+            purpose,
+            "ceil(M/P)*(K+N)",
+            words,
+            "act_sram_words/P",
+            p.act_sram_words // p.n_pe,
+            p.name,
+        )
     else:
         _fit(name, purpose, "K", k, "act_buf_words", p.act_buf_words, p.name)
         _fit(name, purpose, "N", n, "out_buf_words", p.out_buf_words, p.name)
         words = tile_count(m, p) * max(k, n)
-        _fit(name, purpose, "ceil(M/P)*max(K,N)", words, "act_sram_words/P",
-             p.act_sram_words // p.n_pe, p.name)  # fmt: skip
+        _fit(
+            name,
+            purpose,
+            "ceil(M/P)*max(K,N)",
+            words,
+            "act_sram_words/P",
+            p.act_sram_words // p.n_pe,
+            p.name,
+        )
     _fit(name, purpose, "S", s, "weight_sram_words", p.weight_sram_words, p.name)
     _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
 
@@ -76,12 +90,33 @@ def _check_sample(name, purpose, k, n, m, s, profile: HwProfile, *, sddmm: bool)
 def _check_row(name, purpose, k, m, plan: RowPlan, profile: HwProfile) -> None:
     p = profile
     _fit(name, purpose, "K*M", k * m, "act_buf_words", p.act_buf_words, p.name)
-    _fit(name, purpose, "max n_p", int(plan.pe_entries.max()), "weight_bank_words",
-         p.weight_bank_words, p.name)  # fmt: skip
-    _fit(name, purpose, "max q_p*M", int(plan.pe_pieces.max()) * m, "out_buf_words",
-         p.out_buf_words, p.name)  # fmt: skip
-    _fit(name, purpose, "ceil(K*M/P)", -(-k * m // p.n_pe), "act_sram_words/P",
-         p.act_sram_words // p.n_pe, p.name)  # fmt: skip
+    _fit(
+        name,
+        purpose,
+        "max n_p",
+        int(plan.pe_entries.max()),
+        "weight_bank_words",
+        p.weight_bank_words,
+        p.name,
+    )
+    _fit(
+        name,
+        purpose,
+        "max q_p*M",
+        int(plan.pe_pieces.max()) * m,
+        "out_buf_words",
+        p.out_buf_words,
+        p.name,
+    )
+    _fit(
+        name,
+        purpose,
+        "ceil(K*M/P)",
+        -(-k * m // p.n_pe),
+        "act_sram_words/P",
+        p.act_sram_words // p.n_pe,
+        p.name,
+    )
     _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
 
 
@@ -161,21 +196,35 @@ def _as_layer(layer: LayerLike, name: str | None) -> tuple[str, dict, Any, Any]:
 
 
 def _layer_ops(
-    lname: str, mask: np.ndarray, w: np.ndarray, kernel: str, profile: HwProfile, m: int,
+    lname: str,
+    mask: np.ndarray,
+    w: np.ndarray,
+    kernel: str,
+    profile: HwProfile,
+    m: int,
     dataflow: str,
-) -> list[Op]:  # fmt: skip
+) -> list[Op]:
     transpose = kernel == "input_grad"
     base = f"{lname}:{kernel}"
     if kernel in ("forward", "input_grad"):
         mk, wk = (mask.T, w.T) if transpose else (mask, w)
         n, k = mk.shape
-        common = dict(name=base, layer=lname, purpose=kernel, transpose=transpose, n=n, k=k, m=m,
-                      nnz=int(mk.sum()))  # fmt: skip
+        common = dict(
+            name=base,
+            layer=lname,
+            purpose=kernel,
+            transpose=transpose,
+            n=n,
+            k=k,
+            m=m,
+            nnz=int(mk.sum()),
+        )
         if not profile.is_sparse:
             _check_dense(lname, kernel, n, k, m, profile)
             tiles = encode_tiles(wk, profile)
-            return [Op(kernel="gemm", dataflow="systolic", arrays={"weight_tiles": tiles},
-                       **common)]  # fmt: skip
+            return [
+                Op(kernel="gemm", dataflow="systolic", arrays={"weight_tiles": tiles}, **common)
+            ]
         if dataflow == "auto":
             dataflow, plan = choose_dataflow(mk, m, profile, name=lname, purpose=kernel)
         elif dataflow == "row":
@@ -192,9 +241,21 @@ def _layer_ops(
     n, k = gmask.shape
     if not profile.is_sparse:
         _check_dense(lname, kernel, n, m, k, profile)
-        return [Op(name=base, layer=lname, purpose=kernel, kernel="gemm", dataflow="systolic",
-                   transpose=False, n=n, k=k, m=m, nnz=int(gmask.sum()),
-                   arrays={"mask": gmask.reshape(-1)})]  # fmt: skip
+        return [
+            Op(
+                name=base,
+                layer=lname,
+                purpose=kernel,
+                kernel="gemm",
+                dataflow="systolic",
+                transpose=False,
+                n=n,
+                k=k,
+                m=m,
+                nnz=int(gmask.sum()),
+                arrays={"mask": gmask.reshape(-1)},
+            )
+        ]
     stream = encode_stream(gmask, np.zeros(gmask.shape, dtype=np.int64))
     chunks = split_chunks(stream, profile.grad_buf_words)
     rows = np.concatenate(([0], np.cumsum(stream["stream_last"])))
@@ -202,21 +263,44 @@ def _layer_ops(
     for i, (a, b, za, zb) in enumerate(chunks):
         arrays = {key: v[a:b] for key, v in stream.items()}
         _check_sample(lname, kernel, k, n, m, b - a, profile, sddmm=True)
-        ops.append(Op(name=f"{base}[{i}]", layer=lname, purpose=kernel, kernel="sddmm",
-                      dataflow="sample", transpose=False, n=n, k=k, m=m, arrays=arrays,
-                      row0=int(rows[a]), nz_begin=za, nz_end=zb, nnz=zb - za))  # fmt: skip
+        ops.append(
+            Op(
+                name=f"{base}[{i}]",
+                layer=lname,
+                purpose=kernel,
+                kernel="sddmm",
+                dataflow="sample",
+                transpose=False,
+                n=n,
+                k=k,
+                m=m,
+                arrays=arrays,
+                row0=int(rows[a]),
+                nz_begin=za,
+                nz_end=zb,
+                nnz=zb - za,
+            )
+        )
     return ops
 
 
 def _check_dense(name: str, purpose: str, n: int, k: int, m: int, p: HwProfile) -> None:
     """Systolic GEMM ``(n x k) (k x m)``: stationary tiles, streamed and produced words."""
     tiles = -(-k // p.rows) * -(-n // p.cols) * p.rows * p.cols
-    _fit(name, purpose, "weight tile words", tiles, "weight_sram_words", p.weight_sram_words,
-         p.name)  # fmt: skip
+    _fit(
+        name, purpose, "weight tile words", tiles, "weight_sram_words", p.weight_sram_words, p.name
+    )
     _fit(name, purpose, "K*M", k * m, "act_sram_words", p.act_sram_words, p.name)
     # outputs are written a fold of ``cols`` words wide: Y[nf*C + j, m] at (nf*M + m)*C + j
-    _fit(name, purpose, "ceil(N/cols)*M", -(-n // p.cols) * m, "act_sram_words/cols",
-         -(-p.act_sram_words // p.cols), p.name)  # fmt: skip
+    _fit(
+        name,
+        purpose,
+        "ceil(N/cols)*M",
+        -(-n // p.cols) * m,
+        "act_sram_words/cols",
+        -(-p.act_sram_words // p.cols),
+        p.name,
+    )
 
 
 def compile_layer(

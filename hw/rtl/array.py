@@ -49,8 +49,9 @@ class PEArray(wiring.Component):
         Host access to the memories named in ``host_ids``.
     """
 
-    def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
-                 data_bits: int):  # fmt: skip
+    def __init__(
+        self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
+    ):
         self._profile = check_sparse(profile, "PEArray")
         if profile.act_sram_words < profile.n_pe:
             raise ValueError(
@@ -90,17 +91,29 @@ class PEArray(wiring.Component):
         hw_en = idle & host.we
 
         cap = piece_capacity(p)
-        bank_ptr = [Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_ptr{i}")
-                    for i in range(n_pe + 1)]  # fmt: skip
+        bank_ptr = [
+            Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_ptr{i}")
+            for i in range(n_pe + 1)
+        ]
         piece_ptr = [Signal(range(cap + 1), name=f"piece_ptr{i}") for i in range(n_pe + 1)]
         for name, regs in (("bank_ptr", bank_ptr), ("piece_ptr", piece_ptr)):
             for i, reg in enumerate(regs):
                 with m.If(hw_en & (host.sel == ids[name]) & (host.addr == i)):
                     m.d.sync += reg.eq(host.wdata)
 
-        d = {name: Signal.like(getattr(ctl, name), name=f"{name}_d")
-             for name in ("ld_en", "ld_dst", "ld_lo", "ld_words", "dr_en", "dr_dst",
-                          "dr_addr", "dr_m0")}  # fmt: skip
+        d = {
+            name: Signal.like(getattr(ctl, name), name=f"{name}_d")
+            for name in (
+                "ld_en",
+                "ld_dst",
+                "ld_lo",
+                "ld_words",
+                "dr_en",
+                "dr_dst",
+                "dr_addr",
+                "dr_m0",
+            )
+        }
         m.d.sync += [sig.eq(getattr(ctl, name)) for name, sig in d.items()]
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
@@ -223,9 +236,11 @@ class PEArray(wiring.Component):
             bank_reads.append((ar.data, ora.data, orb.data))
 
         # Bank selection as one-hot multiplexers (a chain of ifs would be P muxes deep).
-        for sel, pick in ((a_bank, lambda r: [ru.a_data.eq(r[1])]),
-                          (b_bank, lambda r: [ru.b_data.eq(r[2])]),
-                          (rbank, lambda r: [act_rdata.eq(r[0]), out_rdata.eq(r[1])])):  # fmt: skip
+        for sel, pick in (
+            (a_bank, lambda r: [ru.a_data.eq(r[1])]),
+            (b_bank, lambda r: [ru.b_data.eq(r[2])]),
+            (rbank, lambda r: [act_rdata.eq(r[0]), out_rdata.eq(r[1])]),
+        ):
             with m.Switch(sel):
                 for i, reads in enumerate(bank_reads):
                     with m.Case(i):

@@ -26,9 +26,14 @@ from .pe import EntryLayout, check_sparse
 from .weights import StreamFields, WeightSRAM
 
 __all__ = [
-    "ArrayControl", "COUNT_BITS", "Controller", "OP_KINDS", "REGISTERS", "entry_bits",
+    "ArrayControl",
+    "COUNT_BITS",
+    "Controller",
+    "OP_KINDS",
+    "REGISTERS",
+    "entry_bits",
     "tree_depth",
-]  # fmt: skip
+]
 
 OP_KINDS: Mapping[str, int] = {"sp_spmm": 0, "sddmm": 1, "rp_spmm": 2}
 """Value of the ``kind`` op register per kernel."""
@@ -37,11 +42,25 @@ REGISTERS: Mapping[str, int] = {
     name: i
     for i, name in enumerate(
         (
-            "kind", "k", "n", "m", "s_len", "w_base", "x_base", "x_stride",
-            "dy_base", "dy_stride", "y_base", "y_stride", "row0", "nmax", "qmax", "red_adds",
+            "kind",
+            "k",
+            "n",
+            "m",
+            "s_len",
+            "w_base",
+            "x_base",
+            "x_stride",
+            "dy_base",
+            "dy_stride",
+            "y_base",
+            "y_stride",
+            "row0",
+            "nmax",
+            "qmax",
+            "red_adds",
         )
     )
-}  # fmt: skip
+}
 """Op registers (32 bits each) by name -> host address in the ``op`` memory."""
 
 COUNT_BITS = 24
@@ -110,8 +129,9 @@ class Controller(wiring.Component):
         Shape of the host port.
     """
 
-    def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
-                 data_bits: int):  # fmt: skip
+    def __init__(
+        self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
+    ):
         self._profile = check_sparse(profile, "Controller")
         if profile.bcast_words > profile.n_pe:
             raise ValueError(
@@ -213,12 +233,25 @@ class Controller(wiring.Component):
         with m.If(~running):
             with m.If(self.start):
                 m.d.sync += [
-                    running.eq(1), par.eq(0), c.eq(0), ld_m0.eq(0), cp_v.eq(0), dr_v.eq(0),
-                    x_ptr.eq(regs["x_base"]), dy_ptr.eq(regs["dy_base"]),
-                    y_ptr.eq(regs["y_base"]), row.eq(regs["row0"]), eidx.eq(0),
-                    phase.eq(0), lo.eq(0), hi.eq(0), lbase.eq(0), ri.eq(0), ms.eq(0),
+                    running.eq(1),
+                    par.eq(0),
+                    c.eq(0),
+                    ld_m0.eq(0),
+                    cp_v.eq(0),
+                    dr_v.eq(0),
+                    x_ptr.eq(regs["x_base"]),
+                    dy_ptr.eq(regs["dy_base"]),
+                    y_ptr.eq(regs["y_base"]),
+                    row.eq(regs["row0"]),
+                    eidx.eq(0),
+                    phase.eq(0),
+                    lo.eq(0),
+                    hi.eq(0),
+                    lbase.eq(0),
+                    ri.eq(0),
+                    ms.eq(0),
                     xoff.eq(0),
-                ]  # fmt: skip
+                ]
         with m.Elif(handshake):
             m.d.sync += c.eq(0)
             with m.If(final):
@@ -227,11 +260,17 @@ class Controller(wiring.Component):
                 m.d.sync += phase.eq(phase + 1)
             with m.Else():
                 m.d.sync += [
-                    par.eq(~par), cp_v.eq(ld_v), cp_m0.eq(ld_m0),
-                    dr_v.eq(cp_v & ~sddmm), dr_m0.eq(cp_m0), ld_m0.eq(ld_m0 + p.n_pe),
-                    x_ptr.eq(x_ptr + regs["x_stride"]), dy_ptr.eq(dy_ptr + regs["dy_stride"]),
-                    row.eq(regs["row0"]), eidx.eq(0),
-                ]  # fmt: skip
+                    par.eq(~par),
+                    cp_v.eq(ld_v),
+                    cp_m0.eq(ld_m0),
+                    dr_v.eq(cp_v & ~sddmm),
+                    dr_m0.eq(cp_m0),
+                    ld_m0.eq(ld_m0 + p.n_pe),
+                    x_ptr.eq(x_ptr + regs["x_stride"]),
+                    dy_ptr.eq(dy_ptr + regs["dy_stride"]),
+                    row.eq(regs["row0"]),
+                    eidx.eq(0),
+                ]
                 with m.If(dr_v):
                     m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
         with m.Else():

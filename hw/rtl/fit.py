@@ -54,11 +54,18 @@ def check_fits(profile: HwProfile, op: Op) -> None:
 
         k, m = (op.k, op.m) if "weight_tiles" in op.arrays else (op.m, op.k)
         tiles = -(-k // profile.rows) * -(-op.n // profile.cols) * profile.n_pe
-        _need(op, profile, "weight tile words", tiles, "weight_sram_words",
-              profile.weight_sram_words)  # fmt: skip
+        _need(
+            op, profile, "weight tile words", tiles, "weight_sram_words", profile.weight_sram_words
+        )
         _need(op, profile, "K*M", k * m, "act_sram_words", profile.act_sram_words)
-        _need(op, profile, "ceil(N/cols)*M", -(-op.n // profile.cols) * m, "out_sram rows",
-              out_rows(profile))  # fmt: skip
+        _need(
+            op,
+            profile,
+            "ceil(N/cols)*M",
+            -(-op.n // profile.cols) * m,
+            "out_sram rows",
+            out_rows(profile),
+        )
         return
     _need(op, profile, "K", op.k, "2**index_bits", 1 << profile.index_bits)
     if op.dataflow == "row":
@@ -70,11 +77,23 @@ def check_fits(profile: HwProfile, op: Op) -> None:
     if not sddmm:
         _need(op, profile, "N", op.n, "out_buf_words", profile.out_buf_words)
     _need(op, profile, "S", op.stream_length, "weight_sram_words", profile.weight_sram_words)
-    _need(op, profile, "ceil(M/P)*height", tile_count(op.m, profile) * height,
-          "act_sram_words/P", profile.act_sram_words // profile.n_pe)  # fmt: skip
+    _need(
+        op,
+        profile,
+        "ceil(M/P)*height",
+        tile_count(op.m, profile) * height,
+        "act_sram_words/P",
+        profile.act_sram_words // profile.n_pe,
+    )
     if sddmm:
-        _need(op, profile, "chunk non-zeros", op.nz_end - op.nz_begin, "grad_buf_words",
-              profile.grad_buf_words)  # fmt: skip
+        _need(
+            op,
+            profile,
+            "chunk non-zeros",
+            op.nz_end - op.nz_begin,
+            "grad_buf_words",
+            profile.grad_buf_words,
+        )
 
 
 def _check_row(profile: HwProfile, op: Op) -> None:
@@ -83,10 +102,14 @@ def _check_row(profile: HwProfile, op: Op) -> None:
     a = op.arrays
     n_p, q_p = np.diff(a["bank_ptr"]), np.diff(a["piece_ptr"])
     _need(op, profile, "K*M", op.k * op.m, "act_buf_words", profile.act_buf_words)
-    _need(op, profile, "ceil(K*M/P)", -(-op.k * op.m // profile.n_pe), "act_sram_words/P",
-          profile.act_sram_words // profile.n_pe)  # fmt: skip
+    _need(
+        op,
+        profile,
+        "ceil(K*M/P)",
+        -(-op.k * op.m // profile.n_pe),
+        "act_sram_words/P",
+        profile.act_sram_words // profile.n_pe,
+    )
     _need(op, profile, "max n_p", int(n_p.max()), "weight_bank_words", profile.weight_bank_words)
-    _need(op, profile, "max q_p*M", int(q_p.max()) * op.m, "out_buf_words",
-          profile.out_buf_words)  # fmt: skip
-    _need(op, profile, "pieces", len(a["piece_pe"]), "n_pe*out_buf_words",
-          piece_capacity(profile))  # fmt: skip
+    _need(op, profile, "max q_p*M", int(q_p.max()) * op.m, "out_buf_words", profile.out_buf_words)
+    _need(op, profile, "pieces", len(a["piece_pe"]), "n_pe*out_buf_words", piece_capacity(profile))

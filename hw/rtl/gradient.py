@@ -42,8 +42,9 @@ class GradientUnit(wiring.Component):
         Host access to ``grad`` and ``dw`` (ids from ``host_ids``).
     """
 
-    def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
-                 data_bits: int):  # fmt: skip
+    def __init__(
+        self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
+    ):
         self._profile = check_sparse(profile, "GradientUnit")
         for name in ("grad", "grad_out"):
             if name not in host_ids:
@@ -130,7 +131,10 @@ class GradientUnit(wiring.Component):
         rsel = Signal.like(host.sel)
         m.d.sync += rsel.eq(host.sel)
         m.d.comb += host.rdata.eq(
-            Mux(rsel == self._ids["grad"], gr.data.as_unsigned(),
-                Mux(rsel == self._ids["grad_out"], dwr.data.as_unsigned(), 0))
-        )  # fmt: skip
+            Mux(
+                rsel == self._ids["grad"],
+                gr.data.as_unsigned(),
+                Mux(rsel == self._ids["grad_out"], dwr.data.as_unsigned(), 0),
+            )
+        )
         return m

@@ -80,8 +80,9 @@ class ReductionUnit(wiring.Component):
         Output-SRAM write of a finished row and sample.
     """
 
-    def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
-                 data_bits: int):  # fmt: skip
+    def __init__(
+        self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
+    ):
         self._profile = check_sparse(profile, "ReductionUnit")
         missing = [t for t in TABLES if t not in host_ids]
         if missing:
@@ -182,9 +183,13 @@ class ReductionUnit(wiring.Component):
         m.d.comb += [pe_first.addr.eq(g_first.data), pe_j.addr.eq(g_j.data)]
         g0, gj = Signal(range(cap + 1)), Signal(range(cap + 1))
         m.d.sync += [
-            v2.eq(v1 & ~self.clear), ms2.eq(ms1), first2.eq(first1), last2.eq(last1),
-            g0.eq(g_first.data), gj.eq(g_j.data),
-        ]  # fmt: skip
+            v2.eq(v1 & ~self.clear),
+            ms2.eq(ms1),
+            first2.eq(first1),
+            last2.eq(last1),
+            g0.eq(g_first.data),
+            gj.eq(g_j.data),
+        ]
 
         # Stage 2: bank and word of both partials; the step enters the FIFO.
         def locate(pe, g):

@@ -115,8 +115,16 @@ class SystolicTop(wiring.Component):
         m.d.comb += self.done.eq(final)
         with m.If(~busy):
             with m.If(self.start):
-                m.d.sync += [busy.eq(1), phase.eq(0), t.eq(0), wrow.eq(0), k0.eq(0), n0.eq(0),
-                             xbase.eq(0), prow.eq(0)]  # fmt: skip
+                m.d.sync += [
+                    busy.eq(1),
+                    phase.eq(0),
+                    t.eq(0),
+                    wrow.eq(0),
+                    k0.eq(0),
+                    n0.eq(0),
+                    xbase.eq(0),
+                    prow.eq(0),
+                ]
         with m.Elif(last_t):
             m.d.sync += [t.eq(0), phase.eq(~phase)]
             with m.If(final):

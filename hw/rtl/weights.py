@@ -52,8 +52,9 @@ class WeightSRAM(wiring.Component):
         Offset read in every bank in row-parallel mode and, one cycle later, the entries.
     """
 
-    def __init__(self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int,
-                 data_bits: int):  # fmt: skip
+    def __init__(
+        self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
+    ):
         self._profile = check_sparse(profile, "WeightSRAM")
         missing = [f for f in FIELDS if f not in host_ids]
         if missing:

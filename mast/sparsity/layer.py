@@ -154,10 +154,14 @@ def load_layers(path: str | Path) -> list[SparseLayer]:
             values = z[f"values_{i}"] if m["has_values"] else None
             out.append(
                 SparseLayer(
-                    name=m["name"], role=m["role"], mask=mask, values=values,
+                    name=m["name"],
+                    role=m["role"],
+                    mask=mask,
+                    values=values,
                     uses_per_env_step=m["uses_per_env_step"],
                     uses_per_sample=m["uses_per_sample"],
-                    inputs=tuple(m["inputs"]), recurrent=m["recurrent"],
-                )  # fmt: skip
+                    inputs=tuple(m["inputs"]),
+                    recurrent=m["recurrent"],
+                )
             )
     return out

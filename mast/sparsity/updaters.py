@@ -137,11 +137,14 @@ class MaskUpdater:
             raise AssertionError("topology update changed the number of non-zeros")
         return MaskChange(new.reshape(mask.shape), dropped, grown)
 
-
     @staticmethod
     def _balanced_growth(
-        grow: torch.Tensor, flat: torch.Tensor, dropped: torch.Tensor, n_in: int,
-        n_active: int, k: int,
+        grow: torch.Tensor,
+        flat: torch.Tensor,
+        dropped: torch.Tensor,
+        n_in: int,
+        n_active: int,
+        k: int,
     ) -> torch.Tensor:
         """The ``k`` best-scored inactive entries such that no row exceeds the cap.
 

@@ -11,11 +11,21 @@ from codesign.train import main
 
 # Tiny network, batches and intervals: a few hundred env steps, several topology updates.
 SHORT_ARGS = [
-    "--t-max", "240", "--no-progress", "agent.hidden_dim=16", "env.n_envs=4",
-    "env.test_episodes=4", "learner.batch_size=4", "sparsity.delta_t=60",
-    "sparsity.t_end=100000", "run.test_interval=120", "run.log_interval=60",
-    "run.tensorboard=false", "run.save_buffer=false", "run.threads=1",
-]  # fmt: skip
+    "--t-max",
+    "240",
+    "--no-progress",
+    "agent.hidden_dim=16",
+    "env.n_envs=4",
+    "env.test_episodes=4",
+    "learner.batch_size=4",
+    "sparsity.delta_t=60",
+    "sparsity.t_end=100000",
+    "run.test_interval=120",
+    "run.log_interval=60",
+    "run.tensorboard=false",
+    "run.save_buffer=false",
+    "run.threads=1",
+]
 
 
 def train_short(out: Path, *extra: str) -> Path:

@@ -26,8 +26,9 @@ def test_cost_run_config_of_the_default_run():
     assert run.t_max == cfg.run.t_max
 
 
-@pytest.mark.parametrize("method, dynamic", [("static", False), ("dense", False),
-                                             ("rigl", True), ("set", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    "method, dynamic", [("static", False), ("dense", False), ("rigl", True), ("set", True)]
+)
 def test_only_dynamic_methods_pay_for_topology_updates(method, dynamic):
     cfg = resolve_config(None, "qmix", method, {}, [])
     assert cost_run_config(cfg, episode_limit=60).topology_updates is dynamic

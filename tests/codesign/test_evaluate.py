@@ -50,8 +50,9 @@ def test_matrix_products_equal_sim_and_integer_reference(short_run):
             prog = compile_layer(lay, "forward", PROFILE, xi.shape[1], "sample")
             ref = simulate(prog, {name: {"x": xi}}).op(prog.ops[0].name).output
             np.testing.assert_array_equal(yi, ref)
-            np.testing.assert_array_equal(yi, reference_spmm(quantize(lay.values, PROFILE),
-                                                             xi, PROFILE))  # fmt: skip
+            np.testing.assert_array_equal(
+                yi, reference_spmm(quantize(lay.values, PROFILE), xi, PROFILE)
+            )
     # The hidden state stays on the operand grid: quantising it again is lossless.
     hq = h.numpy()
     np.testing.assert_array_equal(dequantize(quantize(hq, PROFILE), PROFILE), hq)
@@ -99,7 +100,8 @@ def test_mast_hw_eval_prints_both_win_rates(short_run, monkeypatch, capsys):
 def test_mast_hw_eval_bad_input(short_run, tmp_path, monkeypatch, capsys):
     assert _mast_hw(monkeypatch, "eval", str(tmp_path / "nope")) == 2
     assert f"mast-hw: error: run folder {str(tmp_path / 'nope')!r} does not exist" in (
-        capsys.readouterr().err)  # fmt: skip
+        capsys.readouterr().err
+    )
     assert _mast_hw(monkeypatch, "eval", str(short_run), "--profile", "bogus") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mast-hw: error: unknown hardware profile 'bogus'; known: ")
@@ -116,13 +118,21 @@ def _records(agent) -> list:
     out = []
     for mat in ("fc1", "gru.ih", "gru.hh", "fc2"):
         w = agent.get_submodule(mat).weight.detach().numpy()
-        slices = [(f"[{t}]", w[t]) for t in range(agent.n_types)] if agent.n_types > 1 else [
-            ("", w)]  # fmt: skip
+        slices = (
+            [(f"[{t}]", w[t]) for t in range(agent.n_types)] if agent.n_types > 1 else [("", w)]
+        )
         for suffix, wt in slices:
             mask = rng.random(wt.shape) < 0.3
-            out.append(SparseLayer(f"agent.{mat}.weight{suffix}", "agent", mask,
-                                   np.where(mask, wt, 0), uses_per_env_step=3,
-                                   uses_per_sample=3))  # fmt: skip
+            out.append(
+                SparseLayer(
+                    f"agent.{mat}.weight{suffix}",
+                    "agent",
+                    mask,
+                    np.where(mask, wt, 0),
+                    uses_per_env_step=3,
+                    uses_per_sample=3,
+                )
+            )
     return out
 
 
@@ -135,7 +145,7 @@ def test_per_type_agents_in_fixed_point(types):
     layers = _records(agent)
     with torch.no_grad():  # the float agent uses the same masked weights
         for lay in layers:
-            mat, _, idx = lay.name[len("agent."):].partition("[")
+            mat, _, idx = lay.name[len("agent.") :].partition("[")
             w = agent.get_submodule(mat.removesuffix(".weight")).weight
             (w[int(idx[:-1])] if idx else w).copy_(torch.as_tensor(lay.values))
     fixed = FixedPointAgent(agent, layers, PROFILE)

@@ -33,9 +33,11 @@ def test_report_json_matches_trace(short_run):
     t = hw["totals"]
     assert t["time_s"] == pytest.approx(float(last["cum_time_s"]))
     assert t["speedup_vs_dense"] == pytest.approx(
-        float(last["cum_dense_time_s"]) / float(last["cum_time_s"]))  # fmt: skip
+        float(last["cum_dense_time_s"]) / float(last["cum_time_s"])
+    )
     assert t["energy_gain_vs_baseline"] == pytest.approx(
-        float(last["cum_baseline_energy_j"]) / float(last["cum_energy_j"]))  # fmt: skip
+        float(last["cum_baseline_energy_j"]) / float(last["cum_energy_j"])
+    )
     assert hw["final_snapshot"]["train_cycles"] == pytest.approx(float(last["train_cycles"]))
     assert rep["final"]["sparsity"] == pytest.approx(0.9, abs=0.01)
     assert rep["config"]["method"] == "mast" and rep["config"]["map"] == "3m"
@@ -48,9 +50,16 @@ def test_report_lists_synthesis_results(short_run, tmp_path, monkeypatch):
         (run / name).write_bytes((short_run / name).read_bytes())
     synth = tmp_path / "build" / "synth" / "sparse_pe_64-ice40"
     synth.mkdir(parents=True)
-    (synth / "resources.json").write_text(json.dumps({
-        "profile": "sparse_pe_64", "target": "ice40", "bram_unit": "EBR",
-        "resources": {"lut": 1234, "ff": 567, "dsp": 8, "bram": 9}}))  # fmt: skip
+    (synth / "resources.json").write_text(
+        json.dumps(
+            {
+                "profile": "sparse_pe_64",
+                "target": "ice40",
+                "bram_unit": "EBR",
+                "resources": {"lut": 1234, "ff": 567, "dsp": 8, "bram": 9},
+            }
+        )
+    )
     monkeypatch.chdir(tmp_path)
     md = write_run_report(run).read_text()
     assert "| ice40 | 1234 | 567 | 8 | 9 EBR |" in md
@@ -70,6 +79,8 @@ def test_report_of_a_run_without_hardware_trace(short_run, tmp_path):
     md = write_run_report(run).read_text()
     assert "No hardware trace (trained with `--hw-profile none`)." in md
     assert sorted(p.name for p in (run / "plots").iterdir()) == [
-        "learning_curve.png", "sparsity_flops.png"]  # fmt: skip
+        "learning_curve.png",
+        "sparsity_flops.png",
+    ]
     rep = json.loads((run / "report.json").read_text())
     assert rep["hardware"] is None and rep["final"]["t_env"] > 0

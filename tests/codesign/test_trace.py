@@ -54,7 +54,8 @@ def test_trace_figures_equal_cost_model_on_saved_masks(short_run):
         rep = evaluate(prof, layers, steady_run)
         one = evaluate(prof, layers, update_run)
         assert float(row["update_cycles"]) == pytest.approx(
-            one.training.cycles - rep.training.cycles, rel=1e-12)  # fmt: skip
+            one.training.cycles - rep.training.cycles, rel=1e-12
+        )
         assert float(row["update_energy_j"]) > 0
         want = SnapshotCost.from_report(rep, one)
         for f in FIGURES:
@@ -62,7 +63,8 @@ def test_trace_figures_equal_cost_model_on_saved_masks(short_run):
         assert float(row["train_cycles"]) == pytest.approx(rep.training.cycles, rel=1e-12)
         assert float(row["train_energy_j"]) == pytest.approx(rep.training.energy_j, rel=1e-12)
         assert float(row["train_dram_bytes"]) == pytest.approx(
-            sum(rep.training.dram_bytes.values()), rel=1e-12)  # fmt: skip
+            sum(rep.training.dram_bytes.values()), rel=1e-12
+        )
         assert float(row["train_util"]) == pytest.approx(rep.training.utilisation_compute)
         assert float(row["infer_cycles"]) == pytest.approx(rep.inference.cycles, rel=1e-12)
         assert float(row["infer_energy_j"]) == pytest.approx(rep.inference.energy_j, rel=1e-12)
@@ -87,7 +89,8 @@ def test_dense_references_and_ratios(short_run):
         assert float(row["speedup_vs_dense"]) == pytest.approx(dense.training.cycles / c)
         assert float(row["speedup_vs_baseline"]) == pytest.approx(base.training.cycles / c)
         assert float(row["infer_energy_gain_vs_dense"]) == pytest.approx(
-            dense.inference.energy_j / float(row["infer_energy_j"]))  # fmt: skip
+            dense.inference.energy_j / float(row["infer_energy_j"])
+        )
         # 90 % sparse masks beat the dense network on the same sparse PE array
         assert float(row["speedup_vs_dense"]) > 1.5
 
@@ -100,10 +103,16 @@ def test_cumulative_time_and_energy_integrate_the_rows(short_run):
         d_it = int(row["iterations"]) - int(prev["iterations"])
         d_env = int(row["t_env"]) - int(prev["t_env"])
         upd = int(row["event"] == "update")
-        time_s += (d_it * float(prev["train_time_s"]) + d_env * float(prev["infer_time_s"])
-                   + upd * float(prev["update_time_s"]))  # fmt: skip
-        energy += (d_it * float(prev["train_energy_j"]) + d_env * float(prev["infer_energy_j"])
-                   + upd * float(prev["update_energy_j"]))  # fmt: skip
+        time_s += (
+            d_it * float(prev["train_time_s"])
+            + d_env * float(prev["infer_time_s"])
+            + upd * float(prev["update_time_s"])
+        )
+        energy += (
+            d_it * float(prev["train_energy_j"])
+            + d_env * float(prev["infer_energy_j"])
+            + upd * float(prev["update_energy_j"])
+        )
         dense_t += d_it * meta["dense"]["train_time_s"] + d_env * meta["dense"]["infer_time_s"]
         assert float(row["cum_time_s"]) == pytest.approx(time_s, rel=1e-9)
         assert float(row["cum_energy_j"]) == pytest.approx(energy, rel=1e-9)
@@ -133,7 +142,8 @@ def test_resume_continues_the_trace(short_run, tmp_path, capsys):
     argv = ["--resume", str(run), "--no-progress"]
     assert main([*argv, "--hw-profile", "sparse_pe_16", "run.t_max=400"]) == 2
     assert "was traced with profile 'sparse_pe_64'; resume it with the same hardware flags" in (
-        capsys.readouterr().err)  # fmt: skip
+        capsys.readouterr().err
+    )
     assert read_trace(run) == before
     assert main([*argv, "--hw-profile", "sparse_pe_64", "run.t_max=400"]) == 0
     after = read_trace(run)

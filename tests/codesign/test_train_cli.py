@@ -35,28 +35,51 @@ def test_callbacks_follow_the_flags():
     assert (cb.profile.name, cb.baseline.name) == ("sparse_pe_16", "systolic_8x8")
 
 
-@pytest.mark.parametrize("profile, baseline", [
-    ("sparse_pe_64", "systolic_8x8"), ("sparse_pe_16", "systolic_4x4"),
-    ("sparse_pe_256", "systolic_16x16"), ("sparse_pe_4", "systolic_2x2"),
-    ("systolic_8x8", "systolic_8x8"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "profile, baseline",
+    [
+        ("sparse_pe_64", "systolic_8x8"),
+        ("sparse_pe_16", "systolic_4x4"),
+        ("sparse_pe_256", "systolic_16x16"),
+        ("sparse_pe_4", "systolic_2x2"),
+        ("systolic_8x8", "systolic_8x8"),
+    ],
+)
 def test_default_baseline_has_the_same_mac_count(profile, baseline):
     assert default_baseline(get_profile(profile)).name == baseline
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--hw-profile", "sparse_pe_65"],
-     "mast-train: error: unknown hardware profile 'sparse_pe_65'; known: "),
-    (["--hw-profile", "sparse_pe_64", "--hw-baseline", "tpu"],
-     "mast-train: error: unknown hardware profile 'tpu'; known: "),
-    (["--hw-verify"], "mast-train: error: --hw-verify needs --hw-profile (got --hw-profile none)"),
-    (["--hw-baseline", "systolic_8x8"],
-     "mast-train: error: --hw-baseline needs --hw-profile (got --hw-profile none)"),
-    (["--hw-profile", "missing.yaml"], "mast-train: error: profile file 'missing.yaml' does not"),
-    (["--hw-profile", "systolic_8x8", "--hw-verify"],
-     "mast-train: error: --hw-verify needs a sparse profile (the RTL is the sparse PE array), "
-     "got 'systolic_8x8' of kind 'systolic'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--hw-profile", "sparse_pe_65"],
+            "mast-train: error: unknown hardware profile 'sparse_pe_65'; known: ",
+        ),
+        (
+            ["--hw-profile", "sparse_pe_64", "--hw-baseline", "tpu"],
+            "mast-train: error: unknown hardware profile 'tpu'; known: ",
+        ),
+        (
+            ["--hw-verify"],
+            "mast-train: error: --hw-verify needs --hw-profile (got --hw-profile none)",
+        ),
+        (
+            ["--hw-baseline", "systolic_8x8"],
+            "mast-train: error: --hw-baseline needs --hw-profile (got --hw-profile none)",
+        ),
+        (
+            ["--hw-profile", "missing.yaml"],
+            "mast-train: error: profile file 'missing.yaml' does not",
+        ),
+        (
+            ["--hw-profile", "systolic_8x8", "--hw-verify"],
+            "mast-train: error: --hw-verify needs a sparse profile "
+            "(the RTL is the sparse PE array), "
+            "got 'systolic_8x8' of kind 'systolic'",
+        ),
+    ],
+)
 def test_bad_flags_fail_in_one_line_without_a_run_folder(tmp_path, capsys, argv, message):
     out = tmp_path / "runs"
     assert main([*argv, "--out", str(out), "--t-max", "10"]) == 2

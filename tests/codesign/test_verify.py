@@ -31,8 +31,12 @@ def test_hw_verify_records_equal_cycles(tmp_path, monkeypatch, short_trainer):
 
 def test_failed_check_raises_with_the_layer():
     bad = VerifyResult("agent.fc2.weight", 100, -1, False, "op 'x': RTL 101 cycles != sim 100")
-    assert bad.as_row() == {"verify_layer": "agent.fc2.weight", "verify_sim_cycles": 100,
-                            "verify_rtl_cycles": -1, "verify_ok": 0}  # fmt: skip
+    assert bad.as_row() == {
+        "verify_layer": "agent.fc2.weight",
+        "verify_sim_cycles": 100,
+        "verify_rtl_cycles": -1,
+        "verify_ok": 0,
+    }
     with pytest.raises(CosimMismatch, match=r"--hw-verify: layer 'agent.fc2.weight': op 'x'"):
         bad.raise_if_failed()
     VerifyResult("agent.fc2.weight", 100, 100, True).raise_if_failed()

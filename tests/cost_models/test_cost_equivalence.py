@@ -21,16 +21,30 @@ PROFILES = [
     get_profile("sparse_pe_4"),
     get_profile("sparse_pe_16"),
     get_profile("sparse_pe_64"),
-    HwProfile(name="odd_pe", kind="sparse", n_pe=3, pipeline_depth=3, bcast_words=2,
-              act_buf_words=128, out_buf_words=128, grad_buf_words=7, weight_sram_kib=8,
-              act_sram_kib=8),
+    HwProfile(
+        name="odd_pe",
+        kind="sparse",
+        n_pe=3,
+        pipeline_depth=3,
+        bcast_words=2,
+        act_buf_words=128,
+        out_buf_words=128,
+        grad_buf_words=7,
+        weight_sram_kib=8,
+        act_sram_kib=8,
+    ),
     get_profile("systolic_2x2"),
     get_profile("systolic_4x4"),
-    HwProfile(name="sys_3x2", kind="systolic", n_pe=6, rows=3, cols=2, weight_sram_kib=8,
-              act_sram_kib=8),
-]  # fmt: skip
-KERNELS = {"spmm": "forward", "spmm_t": "input_grad", "sddmm": "weight_grad",
-           "sddmm_dense": "dense_grad"}  # fmt: skip
+    HwProfile(
+        name="sys_3x2", kind="systolic", n_pe=6, rows=3, cols=2, weight_sram_kib=8, act_sram_kib=8
+    ),
+]
+KERNELS = {
+    "spmm": "forward",
+    "spmm_t": "input_grad",
+    "sddmm": "weight_grad",
+    "sddmm_dense": "dense_grad",
+}
 MEM_FIELDS = [f.name for f in dataclasses.fields(MemoryAccesses)]
 
 
@@ -114,8 +128,10 @@ def test_wide_input_is_split_and_partials_added():
     assert cost.n_ops == 2
     assert cost.actions["vector_ops"] == n * m  # one partial output added per (n, m)
     half = k // 2
-    ops = sum(cost_kernel(p, Kernel("h", "fwd", "spmm", m, "w", mask=h)).compute_cycles
-              for h in (mask[:, :half], mask[:, half:]))  # fmt: skip
+    ops = sum(
+        cost_kernel(p, Kernel("h", "fwd", "spmm", m, "w", mask=h)).compute_cycles
+        for h in (mask[:, :half], mask[:, half:])
+    )
     assert cost.compute_cycles == ops + -(-n * m // p.n_pe)
 
 

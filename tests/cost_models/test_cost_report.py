@@ -50,8 +50,12 @@ def test_energy_of_actions_by_hand():
 
     p = get_profile("sparse_pe_64")
     e = p.energy
-    got = energy_pj(p, {"macs": 10, "weight_sram_reads": 4, "index_reads": 4, "adds": 3},
-                    dram_bytes=2, cycles=200)  # fmt: skip
+    got = energy_pj(
+        p,
+        {"macs": 10, "weight_sram_reads": 4, "index_reads": 4, "adds": 3},
+        dram_bytes=2,
+        cycles=200,
+    )
     assert got["mac"] == pytest.approx(10 * e.mac_pj)
     assert got["sram"] == pytest.approx(4 * e.sram_pj(p.weight_sram_kib * 1024))
     assert got["index"] == pytest.approx(4 * e.index_pj)
@@ -68,9 +72,7 @@ def test_schedule_bounds_and_utilisation(report):
     i = report.inference
     assert i.critical_path <= i.cycles <= i.serial_cycles
     assert report.train_cycles_per_env_step == pytest.approx(t.cycles / RUN.episode_limit)
-    assert report.run_time_s == pytest.approx(
-        RUN.iterations * t.time_s + RUN.t_max * i.time_s
-    )
+    assert report.run_time_s == pytest.approx(RUN.iterations * t.time_s + RUN.t_max * i.time_s)
 
 
 def test_list_schedule_overlaps_resources():
@@ -107,6 +109,9 @@ def test_serialisation(report):
     assert len(d["training_rows"]) == len(report.training_rows)
     rows = list(csv.DictReader(io.StringIO(report.rows_csv())))
     assert {r["workload"] for r in rows} == {"training", "inference"}
-    cyc = sum(float(r["compute_cycles"]) for r in rows
-              if r["workload"] == "training" and r["resource"] == "pe")  # fmt: skip
+    cyc = sum(
+        float(r["compute_cycles"])
+        for r in rows
+        if r["workload"] == "training" and r["resource"] == "pe"
+    )
     assert cyc == pytest.approx(report.training.pe_compute_cycles)

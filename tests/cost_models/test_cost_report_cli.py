@@ -30,8 +30,19 @@ def cli(monkeypatch, capsys):
 
 def test_sweep_writes_every_file(tmp_path, cli):
     out = tmp_path / "rep"
-    code, stdout, _ = cli(["--profile", "sparse_pe_16", "--sparsity", "0,0.9", "--map", "3m",
-                           "--out", str(out), *FAST])  # fmt: skip
+    code, stdout, _ = cli(
+        [
+            "--profile",
+            "sparse_pe_16",
+            "--sparsity",
+            "0,0.9",
+            "--map",
+            "3m",
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
     assert code == 0 and "## Training" in stdout and "speedup vs dense" in stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
     rows = list(csv.DictReader(open(out / "summary.csv")))
@@ -53,8 +64,9 @@ def test_refuses_non_empty_folder_unless_forced(tmp_path, cli):
     (out / "keep.txt").write_text("x")
     code, _, err = cli(["--sparsity", "0.5", "--out", str(out), *FAST])
     assert code == 2 and f"output folder '{out}' is not empty; pass --force" in err
-    code, _, _ = cli(["--sparsity", "0.5", "--out", str(out), "--force",
-                      "--baseline", "systolic_4x4", *FAST])  # fmt: skip
+    code, _, _ = cli(
+        ["--sparsity", "0.5", "--out", str(out), "--force", "--baseline", "systolic_4x4", *FAST]
+    )
     assert code == 0 and (out / "report.md").is_file()
 
 

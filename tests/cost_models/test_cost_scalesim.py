@@ -79,9 +79,14 @@ def run_scalesim(tmp: Path, rows: int, cols: int) -> dict[str, tuple[int, int]]:
     layout = "Layer," + ",".join(["f"] * 20) + ",\n"
     layout += "".join(f"{g}," + ",".join(["1"] * 20) + ",\n" for g, *_ in GEMMS)
     (tmp / "layout.csv").write_text(layout)
-    sim = scalesim(save_disk_space=True, verbose=False, config=str(tmp / "cfg.cfg"),
-                   topology=str(tmp / "topo.csv"), layout=str(tmp / "layout.csv"),
-                   input_type_gemm=True)  # fmt: skip
+    sim = scalesim(
+        save_disk_space=True,
+        verbose=False,
+        config=str(tmp / "cfg.cfg"),
+        topology=str(tmp / "topo.csv"),
+        layout=str(tmp / "layout.csv"),
+        input_type_gemm=True,
+    )
     sim.run_scale(top_path=str(tmp / "out"))
     with open(tmp / "out" / "mast" / "COMPUTE_REPORT.csv") as fh:
         rows_ = [[c.strip() for c in r] for r in csv.reader(fh)]

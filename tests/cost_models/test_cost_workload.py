@@ -21,8 +21,11 @@ def graph():
 
 
 def kernels(g, **attrs):
-    return [d["kernel"] for _, d in g.nodes(data=True)
-            if all(getattr(d["kernel"], k) == v for k, v in attrs.items())]  # fmt: skip
+    return [
+        d["kernel"]
+        for _, d in g.nodes(data=True)
+        if all(getattr(d["kernel"], k) == v for k, v in attrs.items())
+    ]
 
 
 def test_network_shapes_follow_the_map_table():
@@ -117,8 +120,12 @@ def test_run_config_validation_and_derived_values():
 
 def test_cyclic_inputs_are_refused():
     layers = mast_network_layers("3m", 0.5)
-    bad = [dataclasses.replace(lay, inputs=("mixer.v.2.weight",))
-           if lay.name == "mixer.v.0.weight" else lay for lay in layers]  # fmt: skip
+    bad = [
+        dataclasses.replace(lay, inputs=("mixer.v.2.weight",))
+        if lay.name == "mixer.v.0.weight"
+        else lay
+        for lay in layers
+    ]
     with pytest.raises(UserError, match="cycle"):
         training_graph(P64, bad, RUN)
     unknown = [dataclasses.replace(layers[0], inputs=("nope",)), *layers[1:]]
@@ -142,9 +149,15 @@ def per_type_layers(uses=(3, 5)):
             out.append(lay)
             continue
         for i, n in enumerate(uses):
-            out.append(dataclasses.replace(
-                lay, name=f"{lay.name}[{i}]", uses_per_sample=n, uses_per_env_step=n,
-                inputs=tuple(f"{x}[{i}]" for x in lay.inputs)))  # fmt: skip
+            out.append(
+                dataclasses.replace(
+                    lay,
+                    name=f"{lay.name}[{i}]",
+                    uses_per_sample=n,
+                    uses_per_env_step=n,
+                    inputs=tuple(f"{x}[{i}]" for x in lay.inputs),
+                )
+            )
     return out
 
 
@@ -169,8 +182,9 @@ def test_training_side_export_of_every_learner(alg):
     from mast.envs import make_batch_env
     from mast.learners import make_learner
 
-    cfg = config_from_dict({"env": {"map_name": "3m"}, "learner": {"alg": alg},
-                            "agent": {"hidden_dim": 16}})  # fmt: skip
+    cfg = config_from_dict(
+        {"env": {"map_name": "3m"}, "learner": {"alg": alg}, "agent": {"hidden_dim": 16}}
+    )
     env = make_batch_env(cfg.env.name, map_name="3m", n_envs=1, seed=0)
     layers = make_learner(cfg, dict(env.get_env_info())).sparsity.export_layers()
     run = RunConfig(batch_size=2, episode_limit=4)
@@ -182,6 +196,9 @@ def test_training_side_export_of_every_learner(alg):
         assert len(kernels(g, phase="fwd", layer=lay.name)) == steps
     rep = evaluate(P64, layers, run)
     assert rep.training.cycles > 0 and rep.inference.cycles > 0
-    acting = {k.layer for _, d in inference_graph(P64, layers).nodes(data=True)
-              if (k := d["kernel"]).layer}  # fmt: skip
+    acting = {
+        k.layer
+        for _, d in inference_graph(P64, layers).nodes(data=True)
+        if (k := d["kernel"]).layer
+    }
     assert acting == {lay.name for lay in layers if lay.uses_per_env_step > 0}

@@ -142,8 +142,9 @@ def test_quantize_dequantize_round_trip_within_half_lsb():
 
 @pytest.mark.parametrize("bits", [8, 16])
 def test_int_paths_agree_between_fast_and_replay(bits):
-    prof = HwProfile(name="p", kind="sparse", n_pe=2, operand_bits=bits, frac_bits=2,
-                     acc_bits=2 * bits)  # fmt: skip
+    prof = HwProfile(
+        name="p", kind="sparse", n_pe=2, operand_bits=bits, frac_bits=2, acc_bits=2 * bits
+    )
     rng = np.random.default_rng(bits)
     big = (1 << (bits - 1)) - 1
     prods = rng.integers(-big * big, big * big, size=(30, 3))

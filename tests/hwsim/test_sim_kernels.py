@@ -28,13 +28,30 @@ SPARSE = [
     get_profile("sparse_pe_64"),
     # odd PE count, deep pipeline, tiny gradient SRAM (many SDDMM chunks), narrow formats
     HwProfile(
-        name="odd_narrow", kind="sparse", n_pe=3, operand_bits=8, frac_bits=2, acc_bits=16,
-        pipeline_depth=3, bcast_words=2, act_buf_words=128, out_buf_words=128,
-        grad_buf_words=7, weight_sram_kib=8, act_sram_kib=8,
+        name="odd_narrow",
+        kind="sparse",
+        n_pe=3,
+        operand_bits=8,
+        frac_bits=2,
+        acc_bits=16,
+        pipeline_depth=3,
+        bcast_words=2,
+        act_buf_words=128,
+        out_buf_words=128,
+        grad_buf_words=7,
+        weight_sram_kib=8,
+        act_sram_kib=8,
     ),
-    HwProfile(name="one_pe", kind="sparse", n_pe=1, pipeline_depth=1, bcast_words=1,
-              act_buf_words=256, grad_buf_words=16),
-]  # fmt: skip
+    HwProfile(
+        name="one_pe",
+        kind="sparse",
+        n_pe=1,
+        pipeline_depth=1,
+        bcast_words=1,
+        act_buf_words=256,
+        grad_buf_words=16,
+    ),
+]
 SYSTOLIC = [
     get_profile("systolic_2x2"),
     get_profile("systolic_4x4"),
@@ -47,7 +64,7 @@ SYSTOLIC = [
         operand_bits=8,
         frac_bits=2,
         acc_bits=16,
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -75,14 +92,16 @@ def check_cycles(prog, res):
     assert res.overall_utilisation <= res.utilisation
 
 
-cases = st.fixed_dictionaries({
-    "seed": st.integers(0, 2**32 - 1),
-    "n": st.integers(1, 24),
-    "k": st.integers(1, 24),
-    "m": st.integers(1, 20),
-    "sparsity": st.sampled_from([0.0, 0.3, 0.7, 0.9, 0.98]),
-    "small": st.booleans(),
-})  # fmt: skip
+cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "n": st.integers(1, 24),
+        "k": st.integers(1, 24),
+        "m": st.integers(1, 20),
+        "sparsity": st.sampled_from([0.0, 0.3, 0.7, 0.9, 0.98]),
+        "small": st.booleans(),
+    }
+)
 
 
 @settings(max_examples=80, deadline=None)

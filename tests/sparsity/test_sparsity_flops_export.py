@@ -25,10 +25,11 @@ def _network():
     # 3 agents: fc (4x3, 6 nnz) -> out (2x4, 4 nnz); mixer (1x6, 3 nnz) once per sample.
     return [
         SparseLayer("fc", "agent", _mask((4, 3), 6), uses_per_env_step=3, uses_per_sample=3),
-        SparseLayer("out", "agent", _mask((2, 4), 4), uses_per_env_step=3, uses_per_sample=3,
-                    inputs=("fc",)),
+        SparseLayer(
+            "out", "agent", _mask((2, 4), 4), uses_per_env_step=3, uses_per_sample=3, inputs=("fc",)
+        ),
         SparseLayer("mix", "mixer", _mask((1, 6), 3), uses_per_env_step=0, uses_per_sample=1),
-    ]  # fmt: skip
+    ]
 
 
 def test_flops_by_hand():
@@ -52,8 +53,9 @@ def test_flops_fixed_topology_and_no_target():
 
 def test_flops_tiny_against_reference():
     full = _network()
-    tiny = [SparseLayer("fc", "agent", np.ones((2, 3), bool), uses_per_env_step=3,
-                        uses_per_sample=3)]  # fmt: skip
+    tiny = [
+        SparseLayer("fc", "agent", np.ones((2, 3), bool), uses_per_env_step=3, uses_per_sample=3)
+    ]
     r = flops_report(tiny, reference=full)
     assert r.dense_params == 26 and r.nnz == 6
     assert r.train_ratio == pytest.approx((4 * 2 * 6 * 3) / (4 * 132))
@@ -73,8 +75,9 @@ def _stacked_manager():
     mix = torch.nn.Parameter(torch.randn(4, 6))
     mgr = SparsityManager(SparsityConfig(method="mast", sparsity=0.9, t_end=10, delta_t=1))
     mgr.register("agent.fc", fc, uses_per_env_step=(2, 3), uses_per_sample=(2, 3))
-    mgr.register("agent.w_ih", gru, uses_per_env_step=(2, 3), uses_per_sample=(2, 3),
-                 inputs=("agent.fc",))  # fmt: skip
+    mgr.register(
+        "agent.w_ih", gru, uses_per_env_step=(2, 3), uses_per_sample=(2, 3), inputs=("agent.fc",)
+    )
     mgr.register("agent.w_hh", hh, uses_per_env_step=5, uses_per_sample=5, recurrent=True)
     mgr.register("mixer.w1", mix, role="mixer", uses_per_env_step=0, inputs=("agent.w_hh",))
     mgr.build()
@@ -85,8 +88,13 @@ def test_export_per_type_and_round_trip(tmp_path):
     mgr, fc = _stacked_manager()
     layers = mgr.export_layers(with_values=True)
     assert [layer.name for layer in layers] == [
-        "agent.fc[0]", "agent.fc[1]", "agent.w_ih[0]", "agent.w_ih[1]", "agent.w_hh", "mixer.w1"
-    ]  # fmt: skip
+        "agent.fc[0]",
+        "agent.fc[1]",
+        "agent.w_ih[0]",
+        "agent.w_ih[1]",
+        "agent.w_hh",
+        "mixer.w1",
+    ]
     assert layers[3].inputs == ("agent.fc[1]",) and layers[3].uses_per_env_step == 3
     assert layers[4].recurrent and layers[5].inputs == ("agent.w_hh",)
     assert sum(layer.nnz for layer in layers) == mgr.nnz()

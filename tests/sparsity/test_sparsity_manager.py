@@ -165,9 +165,18 @@ def test_target_network_shares_masks():
 def test_dense_grad_window_averages_gradients():
     p = torch.nn.Parameter(torch.tensor([[5.0, 0.0, 0.0, 4.0]]))
     mgr = SparsityManager(
-        SparsityConfig(method="rigl", sparsity=0.5, distribution="uniform", init="magnitude",
-                       delta_t=4, t_end=100, zeta=0.5, decay="constant", dense_grad_window=2)
-    )  # fmt: skip
+        SparsityConfig(
+            method="rigl",
+            sparsity=0.5,
+            distribution="uniform",
+            init="magnitude",
+            delta_t=4,
+            t_end=100,
+            zeta=0.5,
+            decay="constant",
+            dense_grad_window=2,
+        )
+    )
     mgr.register("w", p)
     mgr.build()
     grads = {2: [0.0, 9.0, 0.0, 0.0], 3: [0.0, 0.0, 0.0, 0.0], 4: [0.0, 0.0, 1.0, 0.0]}

@@ -77,8 +77,15 @@ def test_gradient_growth_needs_gradient():
 def test_manager_update_zero_inits_growth_and_resets_state(method):
     torch.manual_seed(0)
     p = torch.nn.Parameter(torch.randn(8, 6))
-    cfg = SparsityConfig(method=method, sparsity=0.75, distribution="uniform", delta_t=1,
-                         t_end=100, zeta=0.5, decay="constant")  # fmt: skip
+    cfg = SparsityConfig(
+        method=method,
+        sparsity=0.75,
+        distribution="uniform",
+        delta_t=1,
+        t_end=100,
+        zeta=0.5,
+        decay="constant",
+    )
     mgr = SparsityManager(cfg)
     mgr.register("w", p)
     mgr.build()
@@ -113,8 +120,16 @@ def test_stacked_tensor_reallocates_across_types():
     with torch.no_grad():
         p[0] = torch.tensor([[0.1, 0.2, 0.0, 0.0], [0.3, 0.4, 0.0, 0.0]])
         p[1] = torch.tensor([[5.0, 6.0, 0.0, 0.0], [7.0, 8.0, 0.0, 0.0]])
-    cfg = SparsityConfig(method="rigl", sparsity=0.5, distribution="uniform", init="magnitude",
-                         delta_t=1, t_end=10, zeta=0.5, decay="constant")  # fmt: skip
+    cfg = SparsityConfig(
+        method="rigl",
+        sparsity=0.5,
+        distribution="uniform",
+        init="magnitude",
+        delta_t=1,
+        t_end=10,
+        zeta=0.5,
+        decay="constant",
+    )
     mgr = SparsityManager(cfg)
     mgr.register("heads", p, uses_per_env_step=(1, 2))
     mgr.build()
@@ -130,7 +145,6 @@ def test_stacked_tensor_reallocates_across_types():
         ("heads[0]", 0, 1),
         ("heads[1]", 8, 2),
     ]
-
 
 
 def test_hw_aware_growth_caps_row_lengths_and_keeps_nnz():
