@@ -89,9 +89,7 @@ def make_env(ec: EnvConfig, n_envs: int, seed: int):
     """A batch environment (``mast.envs.make_batch_env``) with the SMAC flags of ``ec``."""
     from mast.envs import make_batch_env
 
-    return make_batch_env(
-        ec.name, map_name=ec.map_name, n_envs=n_envs, seed=seed, **smac_flags(ec)
-    )
+    return make_batch_env(ec.name, map_name=ec.map_name, n_envs=n_envs, seed=seed, **smac_flags(ec))
 
 
 def buffer_checkpoint(buffer: DualReplayBuffer) -> dict:

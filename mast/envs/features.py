@@ -6,7 +6,8 @@ Layouts follow ``smac.env.StarCraft2Env`` with its default flags (``obs_all_heal
 
 - observation per agent: 4 move flags; per enemy ``[attackable, dist, dx, dy, health,
   (shield), (type one-hot)]``; per other ally ``[visible, dist, dx, dy, health, (shield),
-  (type), (last action one-hot, with SMAC's ``obs_last_action``)]``; own ``[health, (shield), (type)]``; distances and offsets divided by the
+  (type), (last action one-hot, with SMAC's ``obs_last_action``)]``; own ``[health,
+  (shield), (type)]``; distances and offsets divided by the
   sight range; zeros for units out of sight or dead, all zeros for a dead agent;
 - state: per ally ``[health, cooldown (medivac: energy), x, y, (shield), (type)]`` with
   ``x, y`` relative to the map centre divided by the map size, per enemy ``[health, x, y,

@@ -141,7 +141,8 @@ def test_time_out_is_terminal_and_a_draw_by_default():
     stats = env.get_stats()
     assert stats["timeouts"] == 2 and stats["battles_draw"] == 2 and stats["battles_game"] == 2
     single = make_env(map_name="3m", seed=0)
-    single.batch.set_units(0, pos=np.array([[2, 10], [2, 12], [2, 14], [30, 18], [30, 20], [30, 22]]))
+    far = np.array([[2, 10], [2, 12], [2, 14], [30, 18], [30, 20], [30, 22]])
+    single.batch.set_units(0, pos=far)
     single.batch.engine.kind[:, 3:] = 0
     for _ in range(single.episode_limit):
         _, term, inf = single.step([1, 1, 1])
