@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from cost_models.plotting import save_png
+from mast.atomicio import write_text
+
 if TYPE_CHECKING:
     from mast.sparsity.layer import SparseLayer
 
@@ -198,13 +201,17 @@ def hardware_lines(summary: dict[str, Any]) -> list[str]:
     if hw is None:
         return []
     p, b, fs, t = hw["profile"], hw["baseline"], hw["final_snapshot"], hw["totals"]
+    rows = (
+        ("speedup, one training iteration (hw_speedup)", fs, "speedup"),
+        ("speedup, whole run", t, "speedup"),
+        ("energy gain, whole run", t, "energy_gain"),
+    )
     return [
-        f"hardware (modelled on {p}): speedup over the dense network on {p}: "
-        f"{_fmt(fs['speedup_vs_dense'])}x per training iteration of the final masks "
-        f"(hw_speedup), {_fmt(t['speedup_vs_dense'])}x over the whole run",
-        f"whole run vs dense on {b}: {_fmt(t['speedup_vs_baseline'])}x faster; energy "
-        f"{_fmt(t['energy_gain_vs_dense'])}x lower than dense on {p}, "
-        f"{_fmt(t['energy_gain_vs_baseline'])}x lower than on {b}",
+        f"hardware (modelled), MAST over dense:  on {p} | on {b}",
+        *(
+            f"  {label + ':':46s} {_fmt(d[f'{k}_vs_dense'])}x | {_fmt(d[f'{k}_vs_baseline'])}x"
+            for label, d, k in rows
+        ),
     ]
 
 
@@ -258,7 +265,7 @@ def _sparsity_plot(run_dir: Path, metrics, out: Path) -> None:
     if not ts:
         a.text(0.5, 0.5, "no mask snapshots", ha="center", transform=a.transAxes)
         b.axis("off")
-        fig.savefig(out / "sparsity_flops.png", dpi=110)
+        save_png(fig, out / "sparsity_flops.png")
         return
     dens = [100 * float(lay.mask.mean()) for lay in layers]
     bars = a.barh(
@@ -295,7 +302,7 @@ def _sparsity_plot(run_dir: Path, metrics, out: Path) -> None:
     b.set_ylim(0, max(1.0, 100 * max(max(v) for v in changed.values())) * 1.15)
     b.legend(fontsize=8, loc="lower right", title="final", title_fontsize=8)
     b.grid(alpha=0.3)
-    fig.savefig(out / "sparsity_flops.png", dpi=110)
+    save_png(fig, out / "sparsity_flops.png")
 
 
 def _hw_cost_plot(rows, meta, out: Path) -> None:
@@ -336,7 +343,7 @@ def _hw_cost_plot(rows, meta, out: Path) -> None:
             title=f"{what} per training iteration",
         )
         ax.legend(fontsize=7, loc="center right")
-    fig.savefig(out / "hw_cost.png", dpi=110)
+    save_png(fig, out / "hw_cost.png")
 
 
 def _hw_totals_plot(rows, meta, out: Path) -> None:
@@ -364,7 +371,7 @@ def _hw_totals_plot(rows, meta, out: Path) -> None:
             title=f"whole-run {what} (modelled)",
         )
         ax.tick_params(axis="x", labelsize=9)
-    fig.savefig(out / "hw_totals.png", dpi=110)
+    save_png(fig, out / "hw_totals.png")
 
 
 def _plots(run_dir: Path, metrics, trace) -> list[str]:
@@ -381,7 +388,7 @@ def _plots(run_dir: Path, metrics, trace) -> list[str]:
     for ax in (a, b):
         steps_axis(ax)
         ax.grid(alpha=0.3)
-    fig.savefig(out / "learning_curve.png", dpi=110)
+    save_png(fig, out / "learning_curve.png")
     names = ["learning_curve.png", "sparsity_flops.png"]
     _sparsity_plot(run_dir, metrics, out)
     if trace is None:
@@ -578,7 +585,7 @@ def write_run_report(run_dir: str | Path) -> Path:
         )
     summary["plots"] = [f"{PLOTS}/{n}" for n in _plots(run_dir, metrics, trace)]
     text = json.dumps(_json_ready(summary), indent=2, default=str)
-    (run_dir / "report.json").write_text(text + "\n")
+    write_text(run_dir / "report.json", text + "\n")
     path = run_dir / "report.md"
-    path.write_text(_markdown(summary, summary["plots"]))
+    write_text(path, _markdown(summary, summary["plots"]))
     return path

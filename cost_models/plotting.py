@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-__all__ = ["fmt_steps", "label_bars", "label_points", "readable_y", "steps_axis"]
+__all__ = ["fmt_steps", "label_bars", "label_points", "readable_y", "save_png", "steps_axis"]
 
 LOG_SPAN = 8.0
 """A value axis spanning more than this factor is drawn logarithmic."""
@@ -68,3 +69,10 @@ def label_points(ax, xs: Sequence[float], ys: Sequence[float], texts: Sequence[s
 def label_bars(ax, bars, texts: Sequence[str]) -> None:
     """Write ``texts`` above the bars of one ``ax.bar`` call."""
     ax.bar_label(bars, labels=list(texts), padding=2, fontsize=9)
+
+
+def save_png(fig, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG atomically (a reader never sees half a file)."""
+    from mast.atomicio import save_with
+
+    return save_with(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))

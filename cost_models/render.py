@@ -13,8 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cost_models.energy import COMPONENTS  # noqa: E402
-from cost_models.plotting import label_points, readable_y  # noqa: E402
+from cost_models.plotting import label_points, readable_y, save_png  # noqa: E402
 from cost_models.sweep import SweepResult  # noqa: E402
+from mast.atomicio import atomic_open, write_text  # noqa: E402
 
 __all__ = ["REPORT_FILES", "write_report", "markdown"]
 
@@ -100,6 +101,10 @@ def markdown(result: SweepResult) -> str:
         "",
         "## Whole run",
         "",
+        f"A run of t_max = {run.t_max:,} environment steps (`--t-max`; with `--masks` the "
+        "training run's own t_max; without either 2,000,000, the paper's run length, "
+        "which is longer than mast-train's default run).",
+        "",
         "| sparsity | train cycles / env step | run time s | run energy J |",
         "|---|---|---|---|",
     ]
@@ -124,7 +129,7 @@ def markdown(result: SweepResult) -> str:
 
 
 def _layers_csv(result: SweepResult, path: Path) -> None:
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         w = None
         for c in result.levels:
             text = c.report.rows_csv().splitlines()
@@ -172,7 +177,7 @@ def _plots(result: SweepResult, out: Path) -> None:
         ax.set_xlim(min(s) - 0.05, max(s) + 0.12)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    fig.savefig(out / "cycles_energy.png", dpi=110)
+    save_png(fig, out / "cycles_energy.png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
@@ -196,16 +201,16 @@ def _plots(result: SweepResult, out: Path) -> None:
     ax.set_ylabel("energy per training iteration (mJ)")
     ax.set_title(f"training energy by component, {result.profile} on {result.workload}")
     ax.legend(fontsize=8)
-    fig.savefig(out / "energy_breakdown.png", dpi=110)
+    save_png(fig, out / "energy_breakdown.png")
     plt.close(fig)
 
 
 def write_report(result: SweepResult, out: Path) -> list[Path]:
     """Write every file of :data:`REPORT_FILES` into ``out`` (created if missing)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(markdown(result))
+    write_text(out / "report.md", markdown(result))
     rows = result.table()
-    with open(out / "summary.csv", "w", newline="") as fh:
+    with atomic_open(out / "summary.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -219,6 +224,6 @@ def write_report(result: SweepResult, out: Path) -> list[Path]:
         "dense": result.levels[0].dense.to_dict(),
         "baseline_dense": result.levels[0].baseline.to_dict(),
     }
-    (out / "report.json").write_text(json.dumps(doc, indent=1, default=str))
+    write_text(out / "report.json", json.dumps(doc, indent=1, default=str))
     _plots(result, out)
     return [out / f for f in REPORT_FILES]

@@ -174,9 +174,9 @@ def run_summary_lines(result) -> list[str]:
     r = result
     return [
         f"run folder: {r.run_dir}",
-        f"final, at t_env {r.t_env:,} ({r.episodes:,} episodes, wall {r.wall_s:.1f} s): "
-        f"test win rate {r.test_win_rate:.3f} (last evaluation), test return "
-        f"{r.test_return:.2f}, sparsity {r.sparsity:.3f}, "
-        f"FLOPs train/test {r.flops_train:.4f}/{r.flops_test:.4f} of dense",
+        f"final, at t_env {r.t_env:,} ({r.episodes:,} episodes, {r.wall_s:.0f} s):",
+        f"  test win rate {r.test_win_rate:.3f} (last evaluation), test return {r.test_return:.2f}",
+        f"  sparsity {r.sparsity:.3f}, FLOPs train/test {r.flops_train:.4f}/"
+        f"{r.flops_test:.4f} of dense",
         *r.summary,
     ]
