@@ -356,7 +356,8 @@ def export(
 ) -> ExportResult:
     """Write Verilog + ``profile.json`` and, given ``layers``, the inference memories.
 
-    ``progress`` is called with a line before each stage (compile, elaborate, images).
+    ``progress`` is called with a line before each long stage (elaboration, images),
+    after the inputs are checked and the program compiled.
 
     Raises
     ------
@@ -371,11 +372,9 @@ def export(
         raise UserError(
             f"output folder {str(out_dir)!r} is not empty; pass --force to overwrite it"
         )
-    say = progress if progress is not None else (lambda _msg: None)
-    program = None
-    if layers is not None:
-        say(f"compiling the inference program of {len(layers)} layers for {profile.name}")
-        program = compile_inference(layers, profile)
+    # Compiling is quick and is where bad masks fail: no progress line before it, so a
+    # bad input gives exactly one line (the error).
+    program = compile_inference(layers, profile) if layers is not None else None
     if out_dir.is_dir():
         # --force: files of an earlier export must not outlive it (e.g. more ops' images).
         stale = [*out_dir.glob("op*_*.hex"), out_dir / "manifest.json", out_dir / "program.npz"]
@@ -386,7 +385,8 @@ def export(
     result = ExportResult(verilog=verilog, profile_json=out_dir / "profile.json")
     if program is None:
         return result
-    say(f"writing the memory images of {len(program.ops)} operations")
+    if progress is not None:
+        progress(f"writing the memory images of {len(program.ops)} operations")
     from hw.rtl import MEMORY_IDS, REGISTERS
 
     hex_files: list[Path] = []
