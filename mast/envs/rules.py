@@ -134,15 +134,16 @@ def constrain(eng: CombatEngine, old: np.ndarray) -> None:
 
 
 def block(eng: CombatEngine, terrain: Terrain, old: np.ndarray, bound: np.ndarray) -> None:
-    """Units in ``bound`` that stepped from walkable onto unwalkable ground of ``terrain``
-    slide along the free axis, or go back to ``old`` when neither axis is free."""
+    """Units in ``bound`` that stepped from pathable ground onto ground of ``terrain`` they
+    cannot enter (not pathable, or up or down a cliff) slide along the free axis, or go
+    back to ``old`` when neither axis is free."""
     x, y = eng.pos[..., 0], eng.pos[..., 1]
     ox, oy = old[..., 0], old[..., 1]
-    bad = bound & ~terrain.walkable(x, y) & terrain.walkable(ox, oy)
+    bad = bound & ~terrain.passable(ox, oy, x, y) & terrain.walkable(ox, oy)
     if not bad.any():
         return
-    slide_x = bad & terrain.walkable(x, oy)
-    slide_y = bad & ~slide_x & terrain.walkable(ox, y)
+    slide_x = bad & terrain.passable(ox, oy, x, oy)
+    slide_y = bad & ~slide_x & terrain.passable(ox, oy, ox, y)
     back = bad & ~slide_x & ~slide_y
     eng.pos[..., 1] = np.where(slide_x | back, oy, y)
     eng.pos[..., 0] = np.where(slide_y | back, ox, eng.pos[..., 0])
