@@ -8,11 +8,12 @@ the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call
 
 1. the scripted opponent and idle units pick targets. The opponent attack-moves to the
    map's attack point (the agents' start), or on maps whose ``enemy_order`` is
-   ``attack_units`` goes for the nearest living agent wherever it is; an attack-mover takes the nearest living unit it can
-   hit within its scan range or that is attacking it (units that cannot attack, i.e.
-   medivacs, last) and keeps it while it stays within weapon reach; a unit that reaches
-   the point with nothing in range hunts the nearest opponent anywhere; an enemy medivac
-   follows and heals the most hurt friend within sight;
+   ``attack_units`` goes for the nearest living agent wherever it is; an attack-mover
+   takes the nearest living unit it can hit within its scan range or that is attacking
+   it (units that cannot attack, i.e. medivacs, last) and keeps it while it stays within
+   weapon reach; a unit that reaches the point with nothing in range hunts the nearest
+   opponent anywhere; an enemy medivac follows and heals the most hurt friend within
+   sight;
 2. units walk toward their goal (move point, or a target out of weapon reach), ground
    units round obstacles and cliffs (:class:`~mast.envs.terrain.Terrain`); a melee unit
    cannot hit a target across a cliff and walks round to it;

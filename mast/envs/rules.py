@@ -120,12 +120,18 @@ def separate(eng: CombatEngine, moving: np.ndarray, envs: np.ndarray | None) -> 
 
 
 def constrain(eng: CombatEngine, old: np.ndarray) -> None:
-    """Keep units inside the map and ground units off ground they cannot enter
-    (sliding along the obstacle where one axis is free)."""
+    """Keep units inside the map and ground units off ground they cannot enter (inside
+    the pathable rectangle of open maps; elsewhere sliding along the obstacle where one
+    axis is free)."""
     w, h = eng.spec.size
     r = eng.radius[None, :]
-    eng.pos[..., 0] = np.clip(eng.pos[..., 0], r, w - r)
-    eng.pos[..., 1] = np.clip(eng.pos[..., 1], r, h - r)
+    x0, y0, x1, y1 = 0, 0, w, h
+    if eng.terrain.rect is not None:  # one pathable rectangle: ground units stay inside it
+        x0, y0, x1, y1 = (
+            np.where(eng.air, b, eng.terrain.rect[i]) for i, b in enumerate((0, 0, w, h))
+        )
+    eng.pos[..., 0] = np.clip(eng.pos[..., 0], x0 + r, x1 - r)
+    eng.pos[..., 1] = np.clip(eng.pos[..., 1], y0 + r, y1 - r)
     pairs = ((eng.terrain, ~eng.cliff_walk), (eng.cliff_terrain, eng.cliff_walk))
     for terrain, who in pairs:
         mask = who & ~eng.air

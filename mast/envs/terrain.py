@@ -4,11 +4,12 @@ A map's ground is a grid of 1x1 cells, each either not pathable or pathable at a
 level (SC2's terrain height: 64 low ground, 128 a plateau, ramps in between). A ground
 unit may step between two adjacent pathable cells whose levels differ by at most
 :data:`MAX_STEP`; a larger difference is a cliff, which only cliff-walking units (colossi)
-cross. Maps whose ground is one pathable rectangle at one level skip all of this (units
-walk straight). Otherwise every pathable cell knows its 8-connected shortest-path distance
-to every other pathable cell (an all-pairs breadth-first search done once per map with
-array shifts), and a ground unit heading for a goal steps toward the neighbouring cell
-closest to it whenever the straight line would need a detour.
+cross. Maps whose ground is one pathable rectangle at one level (the open maps' band) skip
+all of this: units walk straight and are only kept inside it. Otherwise every pathable
+cell knows its 8-connected shortest-path distance to every other pathable cell (an
+all-pairs breadth-first search done once per ground layout with array shifts), and a
+ground unit heading for a goal steps toward the neighbouring cell closest to it whenever
+the straight line would need a detour.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ steps, 64 -> 72 -> 88 -> 104 -> 128 on 2c_vs_64zg); larger differences are cliff
 
 _NBR = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
 _FAR = np.int32(1 << 20)
+_PATHS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+"""Shortest-path tables by ground layout (read-only once built)."""
 
 
 def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -60,7 +63,10 @@ class Terrain:
             edge[k] = ok
         self._edge = edge
         self.has_cliffs = bool((edge != _nbr_walk(self.walk)).any())
-        self.has_obstacles = not bool(self.walk.all()) or self.has_cliffs
+        self.rect = None if self.has_cliffs else _single_rect(self.walk)
+        """``(x0, y0, x1, y1)`` when the pathable ground is one rectangle at one level, which
+        needs no path finding (units only stay inside it); ``None`` otherwise."""
+        self.has_obstacles = self.rect is None
         self._dist: np.ndarray | None = None
         self._nbrs: np.ndarray | None = None
 
@@ -96,7 +102,14 @@ class Terrain:
         return ix * self.height + iy
 
     def _build(self) -> None:
-        """All-pairs 8-connected BFS distances over the allowed steps, ``dist[goal, cell]``."""
+        """All-pairs 8-connected BFS distances over the allowed steps, ``dist[goal, cell]``
+        (computed once per ground layout and process, shared by every engine)."""
+        key = (self.walk.shape, self.walk.tobytes(), self._edge.tobytes())
+        if key not in _PATHS:
+            _PATHS[key] = self._search()
+        self._dist, self._nbrs = _PATHS[key]
+
+    def _search(self) -> tuple[np.ndarray, np.ndarray]:
         w, h = self.width, self.height
         n = w * h
         reach = np.zeros((n, w, h), dtype=bool)
@@ -114,13 +127,12 @@ class Terrain:
                 break
             dist[new] = step
             reach = grown
-        self._dist = dist.reshape(n, n)
         nb = np.full((n, 8), -1, dtype=np.int64)
         xs, ys = np.divmod(np.arange(n), h)
         for k, (dx, dy) in enumerate(_NBR):
             ok = self._edge[k].ravel()
             nb[ok, k] = (xs[ok] + dx) * h + ys[ok] + dy
-        self._nbrs = nb
+        return dist.reshape(n, n), nb
 
     def steer(self, pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Waypoints for ground units at ``pos`` heading to ``goal`` (both ``(..., 2)``).
@@ -150,6 +162,15 @@ class Terrain:
         out[detour, 0] = pos[detour, 0] + (best // h - here // h)
         out[detour, 1] = pos[detour, 1] + (best % h - here % h)
         return out
+
+
+def _single_rect(walk: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Half-open bounds of the pathable cells if they fill exactly one rectangle."""
+    xs, ys = np.nonzero(walk)
+    if xs.size == 0:
+        return None
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    return (x0, y0, x1, y1) if walk[x0:x1, y0:y1].all() else None
 
 
 def _nbr_walk(walk: np.ndarray) -> np.ndarray:
