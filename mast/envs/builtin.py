@@ -13,8 +13,10 @@ limit and 8 game loops per step, and SMAC's time-out semantics: with the default
 ``continuing_episode=False`` a time-out ends the episode like any other end (``info`` has
 no ``episode_limit`` entry, so PyMARL stores it as terminal) and ``get_stats()`` counts it
 in ``battles_draw``; with ``continuing_episode=True`` ``info["episode_limit"]`` marks it so
-that the learner bootstraps it. From SMAC's map files: the ground (the open maps' pathable band y = 8..23;
-2c_vs_64zg's plateau, ramps and cliffs), the spawn points, the 2c_vs_64zg zerglings' attack
+that the learner bootstraps it.
+
+From SMAC's map files: the ground (the open maps' pathable band y = 8..23; 2c_vs_64zg's
+plateau, ramps and cliffs), the spawn points, the 2c_vs_64zg zerglings' attack
 on the colossi as a group, shield regeneration, and the agents' order at reset
 (``(unit_type, x, y)``). Approximated (see ``engine.py``): SC2 pathfinding and steering
 (straight lines, a grid flow field round obstacles and soft collision pushes), the game's
