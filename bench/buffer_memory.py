@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         f"random data)"
     )
     print(f"  sample        {sample_ms:7.1f} ms per batch (obs {tuple(batch['obs'].shape)})")
+    del buf, batch  # the checkpoint measurements fill their own buffers
     for name in args.checkpoint_maps.split(","):
         checkpoint_bytes(name, args.episodes, args.float_storage)
     return 0
