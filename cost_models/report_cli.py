@@ -7,7 +7,8 @@ Examples::
 
 Writes ``report.md``, ``summary.csv``, ``layers.csv``, ``report.json`` and two PNG plots
 into ``--out`` (default ``reports/<profile>_<map or run>/``); a non-empty existing folder
-is refused unless ``--force``.
+is refused unless ``--force``. On a training run's folder ``mast-hw``
+(:mod:`codesign.hw_cli`) also regenerates the run's own report afterwards.
 """
 
 from __future__ import annotations
@@ -157,10 +158,4 @@ def run(args: argparse.Namespace) -> int:
     end = text.index("## Whole run")
     print(text[start:end].rstrip())
     print(f"\nwrote {len(files)} files to {out}/")
-    if args.masks and (Path(args.masks) / "metrics.csv").is_file():
-        # a training run's folder: regenerate its end-of-run report too (learning curve,
-        # hardware trace, totals), which lives with the training/hardware integration
-        from codesign.report import write_run_report
-
-        print(f"regenerated the run report {write_run_report(Path(args.masks))}")
     return 0

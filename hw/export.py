@@ -12,7 +12,7 @@ per op its register values and, per memory, the host ``sel`` value, word count, 
 file (the host load sequence of :mod:`hw.rtl.top`).
 
 The translation of an op into host-port writes (:func:`op_load`) is shared with the
-pyverilator co-simulation (:mod:`hw.cosim`).
+pyverilator co-simulation (:mod:`rtl.cosim`).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
 
 
 def _gemm_load(op: Op, profile: HwProfile, x, dy) -> OpLoad:
-    from hw.compiler import encode_tiles
+    from hw.program import encode_tiles
 
     p = profile
     if "weight_tiles" in op.arrays:

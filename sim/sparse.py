@@ -12,10 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from hw.profiles import HwProfile
-from hw.program import Op
-from hw.timing import adder_tree_depth, tile_count
-from sim.fixed import (
+from hw.numerics import (
     adder_tree,
     dequantize,
     exact_matmul,
@@ -24,6 +21,9 @@ from sim.fixed import (
     requant,
     sat_acc,
 )
+from hw.profiles import HwProfile
+from hw.program import Op
+from hw.timing import adder_tree_depth, tile_count
 from sim.pipeline import Stage, run_steps
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 

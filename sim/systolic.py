@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from hw.numerics import dequantize, int_dtype, requant, sat_acc
 from hw.profiles import HwProfile
-from hw.program import Op
-from sim.fixed import dequantize, int_dtype, requant, sat_acc
+from hw.program import Op, encode_tiles
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 
 __all__ = ["run_gemm"]
-
-
-def _tiles(w: np.ndarray, profile: HwProfile) -> np.ndarray:
-    from hw.compiler.encode import encode_tiles
-
-    return encode_tiles(w, profile)
 
 
 def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -> OpResult:
@@ -37,7 +31,7 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
         stream = np.asarray(x).astype(dt)
     else:
         n, k, m = op.n, op.m, op.k
-        tiles = _tiles(np.asarray(dy), profile).astype(dt)
+        tiles = encode_tiles(np.asarray(dy), profile).astype(dt)
         stream = np.asarray(x).T.astype(dt)
     kf_count, nf_count = -(-k // r), -(-n // c)
     padded = np.zeros((kf_count * r, m), dtype=dt)

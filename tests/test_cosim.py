@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hw.cosim as cosim
+import rtl.cosim as cosim
 from hw.compiler import compile_network
-from hw.cosim import CosimMismatch, build_model, check_against_sim, replay
 from hw.export import op_load
 from hw.profiles import get_profile
 from mast.errors import UserError
+from rtl.cosim import CosimMismatch, build_model, check_against_sim, replay
 from sim import simulate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from hw.compiler.balance import RowPlan, balance_rows
-from hw.compiler.encode import encode_banks, encode_stream, encode_tiles, split_chunks
+from hw.compiler.encode import encode_banks, encode_stream, split_chunks
+from hw.fit import ProgramFitError
+from hw.numerics import quantize
 from hw.profiles import HwProfile, load_profile
-from hw.program import Op, Program
+from hw.program import Op, Program, encode_tiles
 from hw.timing import spmm_sample_parallel_cycles, tile_count
 from mast.sparsity.layer import SparseLayer
-from sim.fixed import quantize
 
 __all__ = [
     "KERNEL_NAMES",
@@ -43,10 +44,6 @@ LayerLike = SparseLayer | np.ndarray | tuple[np.ndarray, np.ndarray]
 
 KERNEL_NAMES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_grad")
 _DATAFLOW_CHOICES = ("auto", "sample", "row")
-
-
-class ProgramFitError(ValueError):
-    """An op does not fit the profile's memories; the message names field and values."""
 
 
 def _fit(layer: str, purpose: str, what: str, value: int, fld: str, limit: int, prof: str):
@@ -319,7 +316,7 @@ def compile_layer(
     layer:
         A :class:`SparseLayer`; an ``N x K`` array, boolean (a mask; weights encode as 0)
         or numeric (its non-zeros are the mask); or a ``(mask, values)`` pair (kept
-        weights may be zero). Float values are quantised with :func:`sim.fixed.quantize`,
+        weights may be zero). Float values are quantised with :func:`hw.numerics.quantize`,
         integer values are taken as operand integers.
         A ``SparseLayer`` without values also encodes zero weights (cycles are unaffected).
     kernel:

@@ -1,12 +1,13 @@
 """Checks, before anything is loaded, that a program's ops fit a top level's memories.
 
-Errors are :class:`hw.compiler.ProgramFitError` (a ``ValueError``) naming the field.
+Errors are :class:`hw.fit.ProgramFitError` (a ``ValueError``) naming the field.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hw.fit import ProgramFitError
 from hw.profiles import HwProfile
 from hw.program import Op, Program
 from hw.timing import tile_count
@@ -18,8 +19,6 @@ __all__ = ["check_fits", "check_program"]
 
 def _need(op: Op, profile: HwProfile, what: str, value: int, field: str, limit: int) -> None:
     if value > limit:
-        from hw.compiler import ProgramFitError
-
         raise ProgramFitError(
             f"op {op.name!r}: {what}={value} exceeds {field}={limit} of the RTL of profile "
             f"{profile.name!r}"
@@ -27,10 +26,8 @@ def _need(op: Op, profile: HwProfile, what: str, value: int, field: str, limit: 
 
 
 def check_program(profile: HwProfile, program: Program) -> None:
-    """Raise :class:`~hw.compiler.ProgramFitError` unless every op of ``program`` fits."""
+    """Raise :class:`~hw.fit.ProgramFitError` unless every op of ``program`` fits."""
     if program.profile != profile:
-        from hw.compiler import ProgramFitError
-
         raise ProgramFitError(
             f"program compiled for profile {program.profile.name!r} cannot run on the RTL of "
             f"profile {profile.name!r}"
@@ -40,10 +37,8 @@ def check_program(profile: HwProfile, program: Program) -> None:
 
 
 def check_fits(profile: HwProfile, op: Op) -> None:
-    """Raise :class:`~hw.compiler.ProgramFitError` naming the field an op exceeds."""
+    """Raise :class:`~hw.fit.ProgramFitError` naming the field an op exceeds."""
     if (op.dataflow == "systolic") == profile.is_sparse:
-        from hw.compiler import ProgramFitError
-
         raise ProgramFitError(
             f"op {op.name!r}: dataflow {op.dataflow!r} does not run on profile "
             f"{profile.name!r} of kind {profile.kind!r}"

@@ -11,12 +11,12 @@ import torch
 from codesign.evaluate import evaluate_run
 from codesign.fixed_agent import FixedPointAgent
 from hw.compiler import compile_layer
+from hw.numerics import dequantize, quantize, reference_spmm
 from hw.profiles import get_profile
 from mast import run_dir as rd
 from mast.envs import make_batch_env
 from mast.learners import make_learner
 from sim import simulate
-from sim.fixed import dequantize, quantize, reference_spmm
 
 # One short training run per test worker: keep the tests that read it together.
 pytestmark = pytest.mark.xdist_group("codesign_short_run")
@@ -82,7 +82,7 @@ def test_eval_greedy_actions_mostly_equal(short_run):
 
 
 def _mast_hw(monkeypatch, *argv: str) -> int:
-    from hw.cli import main
+    from codesign.hw_cli import main
 
     monkeypatch.setattr(sys, "argv", ["mast-hw", *argv])
     with pytest.raises(SystemExit) as e:

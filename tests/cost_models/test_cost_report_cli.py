@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
+from codesign.hw_cli import main
 from cost_models.networks import mast_network_layers
 from cost_models.render import REPORT_FILES
-from hw.cli import main
 from mast.sparsity.layer import save_layers
 
 FAST = ["--batch-size", "2", "--seq-len", "4"]
