@@ -66,6 +66,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hw import timing
+from hw.fit import OpShape
 from hw.profiles import HwProfile
 
 __all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program", "concat_programs", "encode_tiles"]
@@ -190,6 +191,34 @@ class Op:
         max_pieces = int(np.diff(a["piece_ptr"]).max())
         return timing.row_parallel_cycles(
             self.k, self.m, max_entries, max_pieces, split_adds, profile
+        )
+
+    def fit_shape(self) -> OpShape:
+        """The sizes :mod:`hw.fit` checks against a profile's memories."""
+        a = self.arrays
+        if self.kernel == "gemm":
+            k, m = (self.k, self.m) if "weight_tiles" in a else (self.m, self.k)
+            return OpShape("gemm", "systolic", self.n, k, m)
+        if self.dataflow == "row":
+            return OpShape(
+                "spmm",
+                "row",
+                self.n,
+                self.k,
+                self.m,
+                bank_entries=int(np.diff(a["bank_ptr"]).max()),
+                pe_pieces=int(np.diff(a["piece_ptr"]).max()),
+                pieces=len(a["piece_pe"]),
+            )
+        chunk = self.nz_end - self.nz_begin if self.kernel == "sddmm" else 0
+        return OpShape(
+            self.kernel,
+            "sample",
+            self.n,
+            self.k,
+            self.m,
+            stream_length=self.stream_length,
+            chunk_nnz=chunk,
         )
 
     def meta(self) -> dict[str, Any]:
