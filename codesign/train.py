@@ -94,12 +94,16 @@ def hw_callbacks(args: argparse.Namespace) -> list[object]:
             if given:
                 raise UserError(f"{flag} needs --hw-profile (got --hw-profile {NONE})")
         return []
-    from codesign.costing import default_baseline
     from codesign.trace import HwTrace
+    from cost_models.sweep import default_baseline
     from hw.profiles import load_profile
 
     profile = load_profile(args.hw_profile)
-    baseline = load_profile(args.hw_baseline) if args.hw_baseline else default_baseline(profile)
+    baseline = (
+        load_profile(args.hw_baseline)
+        if args.hw_baseline
+        else default_baseline(profile, "--hw-baseline")
+    )
     return [HwTrace(profile, baseline, verify=args.hw_verify)]
 
 

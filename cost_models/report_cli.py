@@ -27,7 +27,7 @@ from cost_models.sweep import (
     parse_sparsities,
     sparsity_sweep,
 )
-from cost_models.workload import RunConfig
+from cost_models.workload import WorkloadConfig
 from hw.profiles import load_profile
 from mast.errors import UserError
 
@@ -77,10 +77,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="time steps T per episode (default: episode limit + 1)",
     )
     parser.add_argument(
-        "--delta-t",
+        "--update-interval-iters",
         type=int,
         default=None,
-        help="training iterations between topology updates (default 200)",
+        help="training iterations between topology updates (default 200; training's "
+        "sparsity.delta_t counts environment steps instead)",
     )
     parser.add_argument(
         "--episodes-per-iteration",
@@ -93,13 +94,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="write into a non-empty output folder")
 
 
-def _overrides(args: argparse.Namespace, run: RunConfig) -> RunConfig:
+def _overrides(args: argparse.Namespace, run: WorkloadConfig) -> WorkloadConfig:
     kw = {
         k: v
         for k, v in (
             ("batch_size", args.batch_size),
             ("seq_len", args.seq_len),
-            ("delta_t", args.delta_t),
+            ("update_interval_iters", args.update_interval_iters),
             ("t_max", args.t_max),
             ("episodes_per_iteration", args.episodes_per_iteration),
         )
@@ -136,7 +137,7 @@ def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
     dims = get_map(args.map_name)
     sparsities = parse_sparsities(args.sparsity)
     out = _out_dir(args, f"{profile.name}_{args.map_name}")
-    run = _overrides(args, RunConfig(episode_limit=dims.episode_limit))
+    run = _overrides(args, WorkloadConfig(episode_limit=dims.episode_limit))
     result = sparsity_sweep(
         profile,
         sparsities,

@@ -8,6 +8,9 @@ Layout of ``<out>/<alg>_<method>_<map>_s<seed>_<YYYYmmdd-HHMMSS>/``::
     masks/masks_<t>.npz   SparseLayer snapshots (masks + values) at start and each update
     checkpoint.pt         everything needed to resume
 
+The torch-free reading of ``config.yaml`` and of the snapshots is :mod:`mast.run_folder`
+(``read_config`` is re-exported here).
+
 An existing folder is never overwritten: a new run that would land on one gets a ``-N``
 suffix, and only ``--resume`` writes into an existing folder.
 """
@@ -25,7 +28,8 @@ import yaml
 
 from mast.config import TrainConfig
 from mast.errors import UserError
-from mast.presets import config_from_dict, config_to_dict, diff_configs
+from mast.presets import config_to_dict, diff_configs
+from mast.run_folder import read_config
 from mast.sparsity import SparseLayer, save_layers
 
 __all__ = [
@@ -63,20 +67,6 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     """Write ``config.yaml`` (the fully resolved configuration)."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     (Path(run_dir) / "config.yaml").write_text(text)
-
-
-def read_config(run_dir: str | Path) -> TrainConfig:
-    """Read a run folder's ``config.yaml``."""
-    path = Path(run_dir) / "config.yaml"
-    if not Path(run_dir).is_dir():
-        raise UserError(f"run folder {str(run_dir)!r} does not exist")
-    if not path.is_file():
-        raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise UserError(f"malformed YAML in {str(path)!r}") from None
-    return config_from_dict(data or {})
 
 
 def check_same_config(saved: TrainConfig, wanted: TrainConfig, what: str) -> None:

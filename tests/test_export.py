@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from hw import cli
-from hw.export import compile_inference, export, latest_masks, op_load, write_hex
+from hw.export import compile_inference, export, op_load, write_hex
 from hw.profiles import HwProfile, get_profile
 from hw.program import Program
 from hw.rtl import MEMORY_IDS
 from hw.toolchain import LINT_WAIVERS, lint_verilog
 from mast.errors import UserError
+from mast.run_folder import latest_snapshot
 from mast.sparsity.layer import SparseLayer, save_layers
 
 PROFILE = get_profile("sparse_pe_4")
@@ -63,12 +64,12 @@ def exported(run_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     from mast.sparsity.layer import load_layers
 
-    snap = latest_masks(run_dir)
+    snap = latest_snapshot(run_dir)
     return export(PROFILE, out, layers=load_layers(snap), source=str(snap), force=True), out
 
 
 def test_latest_masks_is_newest_step(run_dir):
-    assert latest_masks(run_dir).name == "masks_000400.npz"
+    assert latest_snapshot(run_dir).name == "masks_000400.npz"
 
 
 def test_verilog_and_profile_json(exported):
@@ -86,7 +87,7 @@ def test_program_is_the_agents_inference(exported, run_dir):
     from mast.sparsity.layer import load_layers
 
     program = Program.load(res.program)
-    layers = load_layers(latest_masks(run_dir))
+    layers = load_layers(latest_snapshot(run_dir))
     assert program == compile_inference(layers, PROFILE)
     assert [op.layer for op in program.ops] == [la.name for la in layers if la.role == "agent"]
     assert {op.purpose for op in program.ops} == {"forward"}
@@ -271,7 +272,7 @@ def test_systolic_export_writes_weight_tiles(run_dir, tmp_path):
     from mast.sparsity.layer import load_layers
 
     prof = get_profile("systolic_2x2")
-    res = export(prof, tmp_path, layers=load_layers(latest_masks(run_dir)))
+    res = export(prof, tmp_path, layers=load_layers(latest_snapshot(run_dir)))
     manifest = json.loads(res.manifest.read_text())
     program = Program.load(res.program)
     assert {op["kind"] for op in manifest["ops"]} == {"gemm"}

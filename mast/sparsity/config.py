@@ -1,25 +1,22 @@
-"""Typed configuration of sparse training and the per-tensor registration record."""
+"""Typed configuration of sparse training (plain data: no torch)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from mast.errors import UserError
 from mast.sparsity.density import DISTRIBUTIONS, check_sparsity
-from mast.sparsity.layer import ROLES
+from mast.sparsity.methods import INITS, MethodSpec, get_method
 from mast.sparsity.schedule import DECAYS, TopologySchedule
-from mast.sparsity.updaters import INITS, MethodSpec, get_method
 
-__all__ = ["SparsityConfig", "TensorInfo"]
+__all__ = ["SparsityConfig"]
 
 
 @dataclass(frozen=True)
 class SparsityConfig:
     """How a network is sparsified and how its topology evolves.
 
-    ``None`` fields take the method's default (:data:`mast.sparsity.updaters.METHODS`).
+    ``None`` fields take the method's default (:data:`mast.sparsity.methods.METHODS`).
     Times (``delta_t``, ``t_end``, ``dense_grad_window``) are in the unit of the ``t``
     passed to :meth:`SparsityManager.step` (environment steps in the training loop).
     """
@@ -86,46 +83,3 @@ class SparsityConfig:
             decay=self.decay if self.decay is not None else spec.decay,
             dense_grad_window=self.dense_grad_window,
         )
-
-
-@dataclass(frozen=True, eq=False)
-class TensorInfo:
-    """A registered weight tensor and how the network uses it (for export and FLOPs).
-
-    A tensor of shape ``(*lead, out, in)`` holds ``prod(lead)`` matrices (e.g. one per agent
-    type); ``uses_per_env_step`` / ``uses_per_sample`` hold one count per matrix.
-    """
-
-    name: str
-    param: torch.nn.Parameter
-    role: str
-    uses_per_env_step: tuple[int, ...]
-    uses_per_sample: tuple[int, ...]
-    inputs: tuple[str, ...]
-    recurrent: bool
-    dense: bool
-
-    @property
-    def n_matrices(self) -> int:
-        """Number of ``(out, in)`` matrices in the tensor."""
-        n = 1
-        for d in self.param.shape[:-2]:
-            n *= d
-        return n
-
-    @staticmethod
-    def per_matrix(name: str, field: str, value, n: int) -> tuple[int, ...]:
-        """Broadcast an int (or check a sequence) to one non-negative count per matrix."""
-        values = (int(value),) * n if isinstance(value, int) else tuple(int(v) for v in value)
-        if len(values) != n:
-            raise UserError(f"tensor {name!r}: {field} needs {n} values, got {len(values)}")
-        if any(v < 0 for v in values):
-            raise UserError(f"tensor {name!r}: {field} must be >= 0, got {value!r}")
-        return values
-
-    @staticmethod
-    def check_role(name: str, role: str) -> str:
-        """Return ``role`` or raise :class:`UserError` listing the known roles."""
-        if role not in ROLES:
-            raise UserError(f"tensor {name!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
-        return role

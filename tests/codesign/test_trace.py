@@ -13,7 +13,7 @@ from codesign.costing import SnapshotCost, dense_layers
 from codesign.trace import read_trace
 from cost_models.report import evaluate
 from cost_models.rundir import load_run
-from cost_models.workload import RunConfig
+from cost_models.workload import WorkloadConfig
 from hw.profiles import HwProfile, get_profile
 from mast.sparsity import load_layers
 
@@ -38,15 +38,15 @@ def test_trace_has_one_row_per_mask_snapshot(short_run):
     assert meta["profile"]["name"] == "sparse_pe_64"
     assert meta["baseline"]["name"] == "systolic_8x8"
     # the same cost-model settings `mast-hw report --masks RUN_DIR` reads from the folder
-    assert RunConfig(**meta["run_config"]) == load_run(short_run).run
+    assert WorkloadConfig(**meta["run_config"]) == load_run(short_run).run
 
 
 def test_trace_figures_equal_cost_model_on_saved_masks(short_run):
     meta = _meta(short_run)
     prof = HwProfile.from_dict(meta["profile"])
-    run = RunConfig(**meta["run_config"])
+    run = WorkloadConfig(**meta["run_config"])
     steady_run = dataclasses.replace(run, topology_updates=False)
-    update_run = dataclasses.replace(run, delta_t=1)
+    update_run = dataclasses.replace(run, update_interval_iters=1)
     for row in read_trace(short_run):
         if row["event"] == "end":
             continue
@@ -76,7 +76,7 @@ def test_trace_figures_equal_cost_model_on_saved_masks(short_run):
 
 def test_dense_references_and_ratios(short_run):
     meta = _meta(short_run)
-    run = RunConfig(**{**meta["run_config"], "topology_updates": False})
+    run = WorkloadConfig(**{**meta["run_config"], "topology_updates": False})
     layers = dense_layers(load_layers(short_run / "masks" / "masks_0.npz"))
     dense = evaluate(HwProfile.from_dict(meta["profile"]), layers, run)
     base = evaluate(get_profile("systolic_8x8"), layers, run)

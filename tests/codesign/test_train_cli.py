@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codesign.costing import default_baseline
 from codesign.trace import HwTrace
 from codesign.train import add_hw_arguments, hw_callbacks, main
+from cost_models.sweep import default_baseline
 from hw.profiles import get_profile
 from mast.cli import build_parser, config_from_args
 
