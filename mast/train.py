@@ -20,7 +20,7 @@ import torch
 
 from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
-from mast.config import TrainConfig
+from mast.config import EnvConfig, TrainConfig, smac_flags
 from mast.learners import ValueLearner, make_learner
 from mast.presets import config_from_dict, config_to_dict
 from mast.runner import EpisodeRunner, RolloutStats
@@ -85,11 +85,11 @@ class Run:
         return self.learner.sparsity.export_layers(with_values=with_values)
 
 
-def make_env(name: str, map_name: str, n_envs: int, seed: int):
-    """A batch environment (``mast.envs.make_batch_env``)."""
+def make_env(ec: EnvConfig, n_envs: int, seed: int):
+    """A batch environment (``mast.envs.make_batch_env``) with the SMAC flags of ``ec``."""
     from mast.envs import make_batch_env
 
-    return make_batch_env(name, map_name=map_name, n_envs=n_envs, seed=seed)
+    return make_batch_env(ec.name, map_name=ec.map_name, n_envs=n_envs, seed=seed, **smac_flags(ec))
 
 
 def buffer_checkpoint(buffer: DualReplayBuffer) -> dict:
@@ -135,8 +135,8 @@ class _Trainer:
         self.act_gen = torch.Generator(device=rc.device).manual_seed(rc.seed)
         self.test_gen = torch.Generator(device=rc.device).manual_seed(rc.seed + 1)
         ec = cfg.env
-        self.env = make_env(ec.name, ec.map_name, ec.n_envs, rc.seed)
-        self.test_env = make_env(ec.name, ec.map_name, ec.test_episodes, rc.seed + TEST_SEED_OFFSET)
+        self.env = make_env(ec, ec.n_envs, rc.seed)
+        self.test_env = make_env(ec, ec.test_episodes, rc.seed + TEST_SEED_OFFSET)
         info = dict(self.env.get_env_info())
         if "agent_types" not in info and env_agent_types(self.env) is not None:
             info["agent_types"] = env_agent_types(self.env)

@@ -2,11 +2,12 @@
 
 Layouts follow ``smac.env.StarCraft2Env`` with its default flags (``obs_all_health``,
 ``obs_own_health``, ``state_last_action`` on; ``obs_last_action``, ``obs_pathing_grid``,
-``obs_terrain_height``, ``obs_timestep_number`` off):
+``obs_terrain_height``, ``obs_timestep_number`` off); ``obs_last_action`` may be switched on:
 
 - observation per agent: 4 move flags; per enemy ``[attackable, dist, dx, dy, health,
   (shield), (type one-hot)]``; per other ally ``[visible, dist, dx, dy, health, (shield),
-  (type)]``; own ``[health, (shield), (type)]``; distances and offsets divided by the
+  (type), (last action one-hot, with SMAC's ``obs_last_action``)]``; own ``[health,
+  (shield), (type)]``; distances and offsets divided by the
   sight range; zeros for units out of sight or dead, all zeros for a dead agent;
 - state: per ally ``[health, cooldown (medivac: energy), x, y, (shield), (type)]`` with
   ``x, y`` relative to the map centre divided by the map size, per enemy ``[health, x, y,
@@ -34,8 +35,9 @@ _MOVE_PROBE = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
 class Features:
     """Feature extractor bound to one :class:`CombatEngine` (static tables precomputed)."""
 
-    def __init__(self, engine: CombatEngine) -> None:
+    def __init__(self, engine: CombatEngine, obs_last_action: bool = False) -> None:
         self.engine = engine
+        self.obs_last_action = bool(obs_last_action)
         spec = engine.spec
         a, n = spec.n_agents, spec.n_enemies
         self.n_agents, self.n_enemies = a, n
@@ -44,7 +46,7 @@ class Features:
         self.sb_al = spec.shield_bits_ally
         self.sb_en = spec.shield_bits_enemy
         self.nf_en = 4 + 1 + self.sb_en + self.bits
-        self.nf_al = 4 + 1 + self.sb_al + self.bits
+        self.nf_al = 4 + 1 + self.sb_al + self.bits + self.n_actions * self.obs_last_action
         self.nf_own = 1 + self.sb_al + self.bits
         self.obs_size = 4 + n * self.nf_en + (a - 1) * self.nf_al + self.nf_own
         self.nf_al_state = 4 + self.sb_al + self.bits
@@ -98,8 +100,10 @@ class Features:
         out[..., N_ACTIONS_NO_ATTACK:] = ok & alive[..., None]
         return out
 
-    def obs(self, avail: np.ndarray) -> np.ndarray:
-        """``(n_envs, n_agents, obs_size)`` float32 observations."""
+    def obs(self, avail: np.ndarray, last_action: np.ndarray | None = None) -> np.ndarray:
+        """``(n_envs, n_agents, obs_size)`` float32 observations; ``last_action`` (the
+        ``(n_envs, n_agents)`` previous actions, ``-1``: none) is needed with
+        ``obs_last_action``."""
         eng = self.engine
         a, n = self.n_agents, self.n_enemies
         e = eng.n_envs
@@ -131,7 +135,12 @@ class Features:
             if sb:
                 f[..., 5] = sh_frac[:, idx]
             if self.bits:
-                f[..., 5 + sb :] = self.onehot[idx]
+                f[..., 5 + sb : 5 + sb + self.bits] = self.onehot[idx]
+            if self.obs_last_action and not is_enemy:
+                la = np.zeros((e, a, self.n_actions), dtype=f32)
+                has = last_action >= 0
+                la[has] = np.eye(self.n_actions, dtype=f32)[last_action[has]]
+                f[..., 5 + sb + self.bits :] = la[:, idx]
             f *= vis[..., None]
             out[..., o : o + k * nf] = f.reshape(e, a, -1)
             o += k * nf

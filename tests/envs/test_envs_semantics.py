@@ -269,3 +269,27 @@ def test_opponent_hunts_agents_away_from_its_attack_point():
         env.step(np.where(env.get_avail_actions()[..., 0] > 0, 0, 1))
     d = np.linalg.norm(env.engine.pos[0, 3:, None] - env.engine.pos[0, None, :3], axis=-1)
     assert d.min() < 6.0 or not env.engine.alive[0, :3].all()
+
+
+def test_obs_last_action_appends_allies_last_actions():
+    """SMAC's obs_last_action: each visible ally's features end with its previous action's
+    one-hot (zero before the first step); get_env_info grows by (n_agents - 1) x n_actions."""
+    plain = make_batch_env("builtin", map_name="3m", n_envs=1, seed=0)
+    env = make_batch_env("builtin", map_name="3m", n_envs=1, seed=0, obs_last_action=True)
+    assert env.get_env_info()["obs_shape"] == plain.get_env_info()["obs_shape"] + 2 * 9 == 48
+    pos = [[10, 16], [10, 18], [10, 20], [24, 12], [24, 16], [24, 20]]
+    env.set_units(0, pos=np.asarray(pos, dtype=float))
+    allies = env.get_obs()[0, 0, 19:47].reshape(2, 14)
+    assert not allies[:, 5:].any()
+    env.step([[1, 2, 5]])  # stop, north, west
+    allies = env.get_obs()[0, 0, 19:47].reshape(2, 14)
+    assert allies[0, 5:].tolist() == np.eye(9)[2].tolist()
+    assert allies[1, 5:].tolist() == np.eye(9)[5].tolist()
+    np.testing.assert_array_equal(allies[:, :5].ravel(), plain_ally_features(pos, [1, 2, 5]))
+
+
+def plain_ally_features(pos, actions):
+    env = make_batch_env("builtin", map_name="3m", n_envs=1, seed=0)
+    env.set_units(0, pos=np.asarray(pos, dtype=float))
+    env.step([actions])
+    return env.get_obs()[0, 0, 19:29]
