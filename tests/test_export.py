@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw import cli
+from codesign import hw_cli as cli
 from hw.export import compile_inference, export, op_load, write_hex
 from hw.profiles import HwProfile, get_profile
 from hw.program import Program

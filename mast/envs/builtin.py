@@ -13,11 +13,17 @@ limit and 8 game loops per step, and SMAC's time-out semantics: with the default
 ``continuing_episode=False`` a time-out ends the episode like any other end (``info`` has
 no ``episode_limit`` entry, so PyMARL stores it as terminal) and ``get_stats()`` counts it
 in ``battles_draw``; with ``continuing_episode=True`` ``info["episode_limit"]`` marks it so
-that the learner bootstraps it. Approximated (see ``engine.py``): SC2 pathfinding and
-steering (straight lines, a grid flow field round obstacles and soft collision pushes),
-the game's own opponent target priorities, projectile travel and attack delays (hits land when
-the cooldown allows), map geometry and start formations (lines with small jitter), and
-colossi colliding with small ground units (in SC2 those walk under them).
+that the learner bootstraps it.
+
+From SMAC's map files: the ground (the open maps' pathable band y = 8..23; 2c_vs_64zg's
+plateau, ramps and cliffs), the spawn points, the 2c_vs_64zg zerglings' attack
+on the colossi as a group, shield regeneration, and the agents' order at reset
+(``(unit_type, x, y)``). Approximated (see ``engine.py``): SC2 pathfinding and steering
+(straight lines, a grid flow field round obstacles and soft collision pushes), the game's
+own opponent target priorities, projectile travel and attack delays (hits land when the
+cooldown allows), the packing of units round a spawn point (lines with small jitter),
+the ramps' exact steps, and colossi colliding with small ground units (in SC2 those walk
+under them).
 """
 
 from __future__ import annotations

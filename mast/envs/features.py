@@ -13,7 +13,7 @@ Layouts follow ``smac.env.StarCraft2Env`` with its default flags (``obs_all_heal
   ``x, y`` relative to the map centre divided by the map size, per enemy ``[health, x, y,
   (shield), (type)]``, then every agent's last action one-hot;
 - actions: 0 no-op (dead agents only), 1 stop, 2-5 move north/south/east/west (available
-  when the point one unit away is ground the unit can enter: cliffs count for colossi),
+  when the point one unit away is pathable ground, as SMAC checks its pathing grid),
   then one attack per enemy within the shooting range (a medivac's are heals per
   non-medivac ally).
 """
@@ -73,7 +73,6 @@ class Features:
             cols = np.arange(min(n, a))
             heal_ok[i, cols] = ~engine.healer[cols] & (cols != i)
         self.target_ok = np.where(healer[:, None], heal_ok, True)
-        self.cliff_agents = engine.cliff_walk[:a] & bool(spec.cliffs)
         self.centre = np.array(spec.size, dtype=float) / 2
         self.size = np.array(spec.size, dtype=float)
 
@@ -88,10 +87,7 @@ class Features:
         out[..., 0] = ~alive
         out[..., 1] = alive
         probe = pos[:, :, None, :] + _MOVE_PROBE
-        free = eng.terrain.walkable(probe[..., 0], probe[..., 1])
-        if self.cliff_agents.any():
-            up = eng.cliff_terrain.walkable(probe[..., 0], probe[..., 1])
-            free = np.where(self.cliff_agents[None, :, None], up, free)
+        free = eng.terrain.walkable(probe[..., 0], probe[..., 1])  # SMAC: the pathing grid
         out[..., 2:6] = free & alive[..., None]
         tpos = eng.pos[:, self.target_slot]
         d = tpos - pos[:, :, None, :]

@@ -33,6 +33,8 @@ class MethodSpec:
     """Default drop-fraction decay (key of :data:`mast.sparsity.schedule.DECAYS`)."""
     init: str = "random"
     """Default initial mask: ``random`` or ``magnitude`` (largest ``|w|`` at init)."""
+    regrow_dropped: bool = False
+    """Whether growth may pick the entries just dropped (RLx2's scheduler)."""
 
     @property
     def dynamic(self) -> bool:
@@ -47,7 +49,14 @@ METHODS: Mapping[str, MethodSpec] = MappingProxyType(
         "static": MethodSpec("static", masked=True, updater=None),
         "set": MethodSpec("set", masked=True, updater="random", zeta=0.3),
         "rigl": MethodSpec("rigl", masked=True, updater="gradient", zeta=0.3),
-        "rlx2": MethodSpec("rlx2", masked=True, updater="gradient", zeta=0.5, init="magnitude"),
+        "rlx2": MethodSpec(
+            "rlx2",
+            masked=True,
+            updater="gradient",
+            zeta=0.5,
+            init="magnitude",
+            regrow_dropped=True,
+        ),
         "mast": MethodSpec("mast", masked=True, updater="gradient", zeta=0.5, init="magnitude"),
     }
 )

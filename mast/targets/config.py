@@ -70,7 +70,7 @@ class TargetConfig:
     sm_omega: float = 10.0
     """Soft Mellowmax inverse temperature omega > 0 (paper: 5 or 10)."""
     sm_alpha: float = 1.0
-    """Soft Mellowmax softmax weighting alpha (not given in the paper; chosen here)."""
+    """Soft Mellowmax softmax weighting alpha >= 0 (not given in the paper; chosen here)."""
 
     def __post_init__(self) -> None:
         _choice("target kind", self.kind, TARGET_KINDS)
@@ -90,8 +90,10 @@ class TargetConfig:
         om = self.sm_omega
         if not (isinstance(om, Real) and om > 0 and not math.isnan(om)):
             raise UserError(f"sm_omega must be > 0, got {om!r}")
-        if not (isinstance(self.sm_alpha, Real) and math.isfinite(self.sm_alpha)):
-            raise UserError(f"sm_alpha must be a finite number, got {self.sm_alpha!r}")
+        if not (
+            isinstance(self.sm_alpha, Real) and math.isfinite(self.sm_alpha) and self.sm_alpha >= 0
+        ):
+            raise UserError(f"sm_alpha must be a finite number >= 0, got {self.sm_alpha!r}")
 
 
 TARGET_PRESETS: Mapping[str, TargetConfig] = MappingProxyType(
