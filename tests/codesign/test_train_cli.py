@@ -18,7 +18,7 @@ def _parse(*argv: str):
 
 def test_defaults():
     args = _parse()
-    assert args.hw_profile == "none" and args.hw_baseline is None and not args.hw_verify
+    assert args.hw_profile is None and args.hw_baseline is None and not args.hw_verify
     assert config_from_args(args).sparsity.hw_aware_growth is False
 
 
