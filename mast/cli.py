@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train VDN/QMIX/WQMIX/RES agents with dense or sparse (MAST) training.",
         epilog="Overrides: any config field as group.field=value, e.g. learner.lr=1e-3 "
         "sparsity.delta_t=5000 targets.kind=td_lambda. Groups: env, agent, learner, "
-        "sparsity, targets, buffer, run.",
+        "sparsity, targets, buffer, run. Exit status: 0 done, 2 bad input (one line), "
+        "3 stopped on a non-finite loss, Q-value, gradient or weight (the last good "
+        "checkpoint is kept).",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.add_argument(
