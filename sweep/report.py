@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sweep.results import RunRecord, read_sweep
-from sweep.stats import aggregate_estimates, cell_estimates, curve_iqm, improvement
+from sweep.stats import aggregate_estimates, cell_estimates, curve_iqm, improvement, seeded
 
 __all__ = ["RESULT_COLUMNS", "Report", "write_report"]
 
@@ -198,7 +198,8 @@ def _profile_plot(path: Path, groups: dict[str, dict[str, list[RunRecord]]], k: 
         for lab in labels
     }
     taus = np.linspace(0.0, 1.0, 41)
-    profiles, cis = library.create_performance_profile(scores, taus, reps=reps)
+    with seeded(0):
+        profiles, cis = library.create_performance_profile(scores, taus, reps=reps)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plot_utils.plot_performance_profiles(
         profiles, taus, performance_profile_cis=cis, ax=ax,

@@ -14,18 +14,22 @@ of both sides.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Estimate", "aggregate_estimates", "cell_estimates", "curve_iqm", "improvement"]
+__all__ = [
+    "Estimate",
+    "aggregate_estimates",
+    "cell_estimates",
+    "curve_iqm",
+    "improvement",
+    "seeded",
+]
 
 CI = 0.95
-
-# rliable passes ``random_state`` to arch's bootstrap, which arch 7 deprecates (a warning
-# per estimate); the fixed RandomState is what makes the report reproducible.
-warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,22 @@ def _rng(seed: int) -> np.random.RandomState:
     return np.random.RandomState(seed)
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run rliable's bootstrap reproducibly: its ``StratifiedBootstrap`` draws resampling
+    indices from numpy's global generator (not from ``random_state``), so that is seeded
+    here and restored afterwards. ``random_state`` itself, which arch 7 deprecates with a
+    warning per estimate, is passed for the other bootstraps."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            yield
+    finally:
+        np.random.set_state(state)
+
+
 def _estimates(
     scores: Mapping[str, np.ndarray], funcs: Mapping[str, object], reps: int, seed: int
 ) -> dict[str, dict[str, Estimate]]:
@@ -52,13 +72,14 @@ def _estimates(
 
     out: dict[str, dict[str, Estimate]] = {k: {} for k in scores}
     for name, func in funcs.items():
-        point, interval = library.get_interval_estimates(
-            dict(scores),
-            lambda x, f=func: np.array([f(x)]),
-            reps=reps,
-            confidence_interval_size=CI,
-            random_state=_rng(seed),
-        )
+        with seeded(seed):
+            point, interval = library.get_interval_estimates(
+                dict(scores),
+                lambda x, f=func: np.array([f(x)]),
+                reps=reps,
+                confidence_interval_size=CI,
+                random_state=_rng(seed),
+            )
         for k in scores:
             out[k][name] = Estimate(
                 float(point[k][0]), float(interval[k][0][0]), float(interval[k][1][0])
@@ -102,14 +123,16 @@ def improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000, seed: int = 0) -
 
     x2 = np.asarray(x, float).reshape(len(x), -1)
     y2 = np.asarray(y, float).reshape(len(y), -1)
-    point, interval = library.get_interval_estimates(
-        {"x,y": (x2, y2)},
-        metrics.probability_of_improvement,
-        reps=reps,
-        confidence_interval_size=CI,
-        random_state=_rng(seed),
-    )
-    return Estimate(float(point["x,y"]), float(interval["x,y"][0]), float(interval["x,y"][1]))
+    with seeded(seed):
+        point, interval = library.get_interval_estimates(
+            {"x,y": (x2, y2)},
+            metrics.probability_of_improvement,
+            reps=reps,
+            confidence_interval_size=CI,
+            random_state=_rng(seed),
+        )
+    lo, hi = np.asarray(interval["x,y"], float).reshape(2)
+    return Estimate(float(np.asarray(point["x,y"]).reshape(())), float(lo), float(hi))
 
 
 def curve_iqm(
@@ -126,6 +149,7 @@ def curve_iqm(
         return np.array([metrics.aggregate_iqm(scores[..., j]) for j in range(scores.shape[-1])])
 
     data = {k: np.asarray(v, float)[:, None, :] for k, v in curves.items()}
-    return library.get_interval_estimates(
-        data, iqm, reps=reps, confidence_interval_size=CI, random_state=_rng(seed)
-    )
+    with seeded(seed):
+        return library.get_interval_estimates(
+            data, iqm, reps=reps, confidence_interval_size=CI, random_state=_rng(seed)
+        )

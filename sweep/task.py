@@ -14,7 +14,8 @@ Calling it again after any interruption therefore continues the same run, which 
 worker that died is retried and how a re-run of the sweep skips and resumes runs.
 
 ``status.json`` (written atomically) records ``state`` (``running``, ``done``, ``failed``,
-``interrupted``), ``attempts``, the worker's ``pid`` and ``node``, the driver ``session``,
+``interrupted``), ``attempts``, the worker's ``pid``, host (``node``) and Ray node id
+(``ray_node``), the driver's ``session``,
 ``resumed_from`` (the checkpoint's ``t_env`` of the latest attempt, ``null`` if it started
 afresh) and, when done, ``result``.
 """
@@ -79,6 +80,13 @@ def _hw_callbacks(spec: SweepSpec) -> list[object]:
     return hw_callbacks(ns)
 
 
+def _ray_node() -> str | None:
+    """The Ray node id of this worker (``None`` outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def run_one(spec: SweepSpec, key: RunKey, session: str = "") -> dict[str, Any]:
     """Run (or finish, or skip) one run of the sweep; returns its result record.
 
@@ -111,6 +119,7 @@ def run_one(spec: SweepSpec, key: RunKey, session: str = "") -> dict[str, Any]:
         "attempts": int(status.get("attempts", 0)) + 1,
         "pid": os.getpid(),
         "node": socket.gethostname(),
+        "ray_node": _ray_node(),
         "session": session,
         "resumed_from": resumed_from,
         "started": time.time(),
