@@ -91,6 +91,13 @@ def _rows(run_dir: Path) -> list[dict]:
     ]
 
 
+def _t_env(metrics: Path) -> int:
+    try:
+        return int(read_metrics(metrics)[-1]["t_env"])
+    except (IndexError, KeyError, ValueError, OSError):
+        return 0
+
+
 def _status(slot: Path) -> dict:
     return json.loads((slot / "status.json").read_text())
 
@@ -151,7 +158,9 @@ def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env):
     deadline = time.monotonic() + 600
     killed = None
     while killed is None and time.monotonic() < deadline and proc.poll() is None:
-        if list(slot.glob("*/checkpoint.pt")) and (slot / "status.json").is_file():
+        # A checkpoint is written every 1000 steps: kill once one after 1000 exists.
+        metrics = list(slot.glob("*/metrics.csv"))
+        if metrics and _t_env(metrics[0]) >= 1500:
             killed = _status(slot)["pid"]
             os.kill(killed, signal.SIGKILL)
         time.sleep(0.05)
