@@ -45,13 +45,14 @@ def test_probability_of_improvement_by_hand():
 
 
 def test_aggregates_over_maps_by_hand():
-    # runs x maps; per-map means 0.4, 0.7, 0.0 -> median 0.4, mean 1.1 / 3; the IQM of all
-    # nine values (0 0 0 .2 .4 .5 .6 .7 .9) drops two at each end: 1.7 / 5.
-    scores = np.array([[0.2, 0.5, 0.0], [0.4, 0.7, 0.0], [0.6, 0.9, 0.0]])
+    # runs x maps; per-map means 0.3, 0.6, 1.0 -> median 0.6, mean 1.9 / 3 (the median of all
+    # nine values would be 0.7); the IQM of all nine (0 .1 .5 .6 .7 .8 1 1 1) drops two at
+    # each end: 3.6 / 5.
+    scores = np.array([[0.0, 0.5, 1.0], [0.1, 0.6, 1.0], [0.8, 0.7, 1.0]])
     est = aggregate_estimates({"m": scores}, reps=200)["m"]
-    assert est["median"].value == pytest.approx(0.4)
-    assert est["mean"].value == pytest.approx(1.1 / 3)
-    assert est["iqm"].value == pytest.approx(0.34)
+    assert est["median"].value == pytest.approx(0.6)
+    assert est["mean"].value == pytest.approx(1.9 / 3)
+    assert est["iqm"].value == pytest.approx(0.72)
 
 
 def test_curve_iqm_per_point():
