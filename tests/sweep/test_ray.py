@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from codesign.train import main as train_main
+from mast.run_dir import load_checkpoint
 from sweep.cli import main
 from sweep.results import read_metrics
 from sweep.spec import schedule_flags
@@ -144,38 +145,79 @@ def test_local_grid_equals_sequential_runs(tmp_path, ray_env, sequential, capsys
     assert before == {p: p.stat().st_mtime_ns for p in out.glob("*/s0/**/*") if p.is_file()}
 
 
-@pytest.mark.slow
-def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env):
-    out, t_max = tmp_path / "sw", 6000
-    extra = ["run.save_interval=1000"]
-    argv = ["--maps", "3m", "--methods", "mast", "--seeds", "1", "--t-max", str(t_max)]
-    cmd = [sys.executable, "-m", "sweep.cli", *argv, "--out", str(out), "--num-cpus", "1"]
-    proc = subprocess.Popen(
-        [*cmd, "--no-report", *OVERRIDES, *extra], env=ray_env, cwd=ROOT,
+LONG = ["--maps", "3m", "--methods", "mast", "--seeds", "1", "--t-max", "6000"]
+LONG_EXTRA = ["run.save_interval=1000"]  # a checkpoint every 1000 steps
+
+
+@pytest.fixture(scope="module")
+def long_reference(tmp_path_factory) -> Path:
+    """The 6000-step run of :data:`LONG`, uninterrupted, through ``mast-train``."""
+    return _mast_train(tmp_path_factory.mktemp("ref"), "3m", "mast", 6000, *LONG_EXTRA)
+
+
+def _start_sweep(out: Path, env: dict) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "sweep.cli", *LONG, "--out", str(out), "--num-cpus", "1"]
+    return subprocess.Popen(
+        [*cmd, "--no-report", *OVERRIDES, *LONG_EXTRA], env=env, cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    slot = out / "qmix_mast_3m_sp0.9" / "s0"
+
+
+def _wait_past_checkpoint(proc: subprocess.Popen, slot: Path) -> bool:
+    """Wait until the run has logged 1500 steps (so a checkpoint at >= 1000 exists)."""
     deadline = time.monotonic() + 600
-    killed = None
-    while killed is None and time.monotonic() < deadline and proc.poll() is None:
-        # A checkpoint is written every 1000 steps: kill once one after 1000 exists.
+    while time.monotonic() < deadline and proc.poll() is None:
         metrics = list(slot.glob("*/metrics.csv"))
         if metrics and _t_env(metrics[0]) >= 1500:
-            killed = _status(slot)["pid"]
-            os.kill(killed, signal.SIGKILL)
+            return True
         time.sleep(0.05)
+    return False
+
+
+def _assert_same_as_reference(slot: Path, ref: Path) -> None:
+    got = _run_dir(slot)
+    assert _rows(got) == _rows(ref)
+    a = load_checkpoint(got)["learner"]["nets"]
+    b = load_checkpoint(ref)["learner"]["nets"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env, long_reference):
+    out = tmp_path / "sw"
+    slot = out / "qmix_mast_3m_sp0.9" / "s0"
+    proc = _start_sweep(out, ray_env)
+    reached = _wait_past_checkpoint(proc, slot)
+    killed = _status(slot)["pid"] if reached else None
+    if killed is not None:
+        os.kill(killed, signal.SIGKILL)  # the Ray worker running the task
     log, _ = proc.communicate(timeout=600)
     assert killed is not None, log
     assert proc.returncode == 0, log
     status = _status(slot)
     assert status["state"] == "done" and status["attempts"] == 2, status
-    assert status["pid"] != killed and 1000 <= status["resumed_from"] < t_max
-    ref = _mast_train(tmp_path / "ref", "3m", "mast", t_max, *extra)
-    got = _run_dir(slot)
-    assert _rows(got) == _rows(ref)
-    a = torch.load(got / "checkpoint.pt", weights_only=False)["learner"]["nets"]
-    b = torch.load(ref / "checkpoint.pt", weights_only=False)["learner"]["nets"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert status["pid"] != killed and 1000 <= status["resumed_from"] < 6000
+    _assert_same_as_reference(slot, long_reference)
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_runs_resumable(tmp_path, ray_env, long_reference):
+    out = tmp_path / "sw"
+    slot = out / "qmix_mast_3m_sp0.9" / "s0"
+    proc = _start_sweep(out, ray_env)
+    assert _wait_past_checkpoint(proc, slot), proc.communicate()[0]
+    proc.send_signal(signal.SIGINT)  # Ctrl-C to the driver
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, log
+    assert log.strip().endswith("mast-sweep: interrupted"), log
+    assert _status(slot)["state"] == "interrupted"
+    proc = _start_sweep(out, ray_env)
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, log
+    status = _status(slot)
+    assert status["state"] == "done" and status["attempts"] == 2
+    assert 1000 <= status["resumed_from"] < 6000
+    _assert_same_as_reference(slot, long_reference)
 
 
 def _free_ports(n: int) -> list[int]:
