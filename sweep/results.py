@@ -1,4 +1,5 @@
-"""Reading a sweep's runs back: one :class:`RunRecord` per run folder, without torch.
+"""Reading a sweep's runs back: one :class:`RunRecord` per run folder, without torch
+(configurations through :func:`mast.run_folder.read_config`).
 
 Evaluation points: every ``metrics.csv`` row repeats the latest greedy evaluation, so when
 ``run.test_interval`` exceeds ``run.log_interval`` several rows carry the same evaluation.
@@ -14,8 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from mast.run_folder import read_config
 from sweep.task import STATUS_FILE, find_run_dir, read_status
 
 __all__ = ["EvalPoint", "RunRecord", "eval_points", "read_metrics", "read_run", "read_sweep"]
@@ -146,8 +146,8 @@ def read_run(sweep_dir: Path, slot: Path) -> RunRecord:
     run_dir = find_run_dir(slot)
     if run_dir is None:
         raise FileNotFoundError(f"slot {str(slot)!r} has no run folder")
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    run, sp = cfg["run"], cfg["sparsity"]
+    cfg = read_config(run_dir)
+    run, sp = cfg.run, cfg.sparsity
     rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
     last = rows[-1] if rows else {}
     result = status.get("result") or {}
@@ -155,16 +155,16 @@ def read_run(sweep_dir: Path, slot: Path) -> RunRecord:
     return RunRecord(
         name=str(slot.relative_to(sweep_dir)),
         cell=str(slot.parent.relative_to(sweep_dir)),
-        map_name=cfg["env"]["map_name"],
-        alg=cfg["learner"]["alg"],
-        method=sp["method"],
-        target_sparsity=None if sp["method"] == "dense" else float(sp["sparsity"]),
-        seed=int(run["seed"]),
+        map_name=cfg.env.map_name,
+        alg=cfg.learner.alg,
+        method=sp.method,
+        target_sparsity=None if sp.method == "dense" else sp.sparsity,
+        seed=run.seed,
         state=status.get("state") or "unknown",
-        t_max=int(run["t_max"]),
-        test_interval=int(run["test_interval"]),
+        t_max=run.t_max,
+        test_interval=run.test_interval,
         t_env=int(_num(last.get("t_env", 0))) if last else 0,
-        evals=eval_points(rows, int(run["test_interval"]), int(run["log_interval"])),
+        evals=eval_points(rows, run.test_interval, run.log_interval),
         flops_train=_num(last.get("flops_train_ratio")),
         flops_test=_num(last.get("flops_test_ratio")),
         sparsity=_num(last.get("sparsity")),
