@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from codesign.mask_plot import allocation_markdown, write_run_mask_figure
 from cost_models.plotting import save_png
 from mast.atomicio import write_text
 
@@ -391,6 +392,7 @@ def _plots(run_dir: Path, metrics, trace) -> list[str]:
     save_png(fig, out / "learning_curve.png")
     names = ["learning_curve.png", "sparsity_flops.png"]
     _sparsity_plot(run_dir, metrics, out)
+    names += [n for n in [write_run_mask_figure(run_dir, out)] if n]
     if trace is None:
         return names
     rows, meta = trace
@@ -444,6 +446,7 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         f"![sparsity and FLOPs]({PLOTS}/sparsity_flops.png)",
         "",
     ]
+    md += allocation_markdown(s["run_dir"], plots)
     hw = s["hardware"]
     if hw is None:
         md += ["## Hardware", "", "No hardware trace (trained with `--hw-profile none`).", ""]
