@@ -14,6 +14,7 @@ Wrappers add flags and callbacks through :func:`main`'s ``extra_args_hook`` and
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 
 from mast.config import ALGS, METHODS, TrainConfig
@@ -117,9 +118,14 @@ def _main(
         return 0
     cfg = config_from_args(args)
     extra = list(post_parse(args)) if post_parse is not None else []
+    from mast.nonfinite import EXIT_NONFINITE, NonFiniteError
     from mast.train import train
 
-    result = train(cfg, [*callbacks, *extra], out=args.out, resume=args.resume)
+    try:
+        result = train(cfg, [*callbacks, *extra], out=args.out, resume=args.resume)
+    except NonFiniteError as e:
+        print(f"mast-train: {e}", file=sys.stderr)
+        return EXIT_NONFINITE
     from mast.progress import run_summary_lines
 
     print("\n".join(run_summary_lines(result)))
@@ -132,7 +138,9 @@ def main(
     extra_args_hook: Callable[[argparse.ArgumentParser], None] | None = None,
     post_parse: Callable[[argparse.Namespace], Sequence[object]] | None = None,
 ) -> int:
-    """Run ``mast-train``; bad input prints one line and returns 2.
+    """Run ``mast-train``; bad input prints one line and returns 2, a run stopped on a
+    non-finite loss, Q-value, gradient norm or weight prints one line and returns
+    :data:`mast.nonfinite.EXIT_NONFINITE` (3).
 
     Parameters
     ----------
