@@ -23,6 +23,7 @@ from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
 from mast.buffer.persist import EpisodeStore
 from mast.config import EnvConfig, TrainConfig, smac_flags
+from mast.errors import UserError
 from mast.learners import ValueLearner, make_learner
 from mast.nonfinite import NonFiniteError, check_scalars, first_nonfinite
 from mast.presets import config_from_dict, config_to_dict
@@ -444,7 +445,15 @@ def train(
         state = rd.load_checkpoint(run_dir)
         rd.check_same_config(config_from_dict(state["config"]), cfg, "its checkpoint")
         trainer = _Trainer(cfg, run_dir, callbacks)
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except UserError:
+            raise
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(
+                f"checkpoint of {str(run_dir)!r} does not fit its configuration: {first}"
+            ) from None
         rd.cut_back(run_dir, trainer.run.t_env)
         if state["buffer"] is not None:
             trainer.episodes.prune()  # segments written after the checkpoint

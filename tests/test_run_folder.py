@@ -23,8 +23,6 @@ from mast import atomicio
 from mast import run_dir as rd
 from mast.sparsity import load_layers
 
-pytestmark = pytest.mark.xdist_group("run_folder")
-
 ARGS = [
     "--t-max",
     "300",
@@ -219,6 +217,20 @@ def test_old_format_checkpoint_is_named(tmp_path, finished, capsys):
     torch.save(state, run / "checkpoint.pt")
     err = _one_line_error(capsys, run)
     assert "(mast.runner.RolloutStats)" in err and "older mast checkpoint" in err
+    state = torch.load(finished / "checkpoint.pt", weights_only=True)
+    state.pop("callbacks")
+    torch.save(state, run / "checkpoint.pt")
+    assert "lacks the entry 'callbacks'" in _one_line_error(capsys, run)
+
+
+def test_checkpoint_that_does_not_fit_its_config_is_one_line(tmp_path, finished, capsys):
+    run = _copy(finished, tmp_path / "run")
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    name = next(iter(state["learner"]["nets"]))
+    state["learner"]["nets"][name] = torch.zeros(3, 3)
+    torch.save(state, run / "checkpoint.pt")
+    err = _one_line_error(capsys, run)
+    assert "does not fit its configuration: Error(s) in loading state_dict" in err
 
 
 @pytest.mark.parametrize("keep", [0, 100, 0.5])
