@@ -228,6 +228,7 @@ class _Trainer:
             "topology_updates": self.learner.sparsity.n_updates,
             "buffer_episodes": len(self.buffer),
             "fps": fps,
+            **self.learner.sparsity.allocation(),
         }
         for extra in _call(self.callbacks, "on_log", self.run, self.run.t_env, dict(row)):
             row.update(extra or {})
