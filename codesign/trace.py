@@ -48,7 +48,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from codesign.costing import SnapshotCost, cost_run_config, snapshot_costs
+from codesign.costing import SnapshotCost, snapshot_costs
+from cost_models.rundir import workload_config
 from hw.profiles import HwProfile
 from mast import atomicio
 from mast.errors import UserError
@@ -142,7 +143,7 @@ class HwTrace:
 
         cfg = run.cfg
         env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=cfg.run.seed)
-        self.run_cfg = cost_run_config(cfg, int(env.get_env_info()["episode_limit"]))
+        self.run_cfg = workload_config(cfg, int(env.get_env_info()["episode_limit"]))
         close = getattr(env, "close", None)
         if close is not None:
             close()

@@ -35,6 +35,7 @@ FLAG_KEYS = {
     "sparsity": "sparsity.sparsity",
     "t_max": "run.t_max",
     "device": "run.device",
+    "hw_aware_growth": "sparsity.hw_aware_growth",
 }
 
 
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", default="runs", help="root of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--hw-aware-growth",
+        action="store_const",
+        const=True,
+        help="regrow only into rows shorter than ceil(nnz/rows), so row-parallel "
+        "accelerator loads stay balanced (sparsity.hw_aware_growth=true)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--list-presets", action="store_true", help="print preset names and exit")
     return p

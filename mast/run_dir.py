@@ -13,6 +13,9 @@ Every file is written atomically (:mod:`mast.atomicio`), so a kill at any moment
 last checkpoint and everything it refers to intact; :func:`cut_back` and
 :class:`MetricsLog` bring a folder back to its checkpoint before a resume.
 
+The torch-free reading of ``config.yaml`` and of the snapshots is :mod:`mast.run_folder`
+(``read_config`` is re-exported here).
+
 An existing folder is never overwritten: a new run that would land on one gets a ``-N``
 suffix, and only ``--resume`` writes into an existing folder.
 """
@@ -33,7 +36,8 @@ import yaml
 from mast import atomicio
 from mast.config import TrainConfig
 from mast.errors import UserError
-from mast.presets import config_from_dict, config_to_dict, diff_configs
+from mast.presets import config_to_dict, diff_configs
+from mast.run_folder import read_config
 from mast.sparsity import SparseLayer, save_layers
 
 __all__ = [
@@ -97,20 +101,6 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     """Write ``config.yaml`` (the fully resolved configuration)."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     atomicio.write_text(Path(run_dir) / "config.yaml", text)
-
-
-def read_config(run_dir: str | Path) -> TrainConfig:
-    """Read a run folder's ``config.yaml``."""
-    path = Path(run_dir) / "config.yaml"
-    if not Path(run_dir).is_dir():
-        raise UserError(f"run folder {str(run_dir)!r} does not exist")
-    if not path.is_file():
-        raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise UserError(f"malformed YAML in {str(path)!r}") from None
-    return config_from_dict(data or {})
 
 
 def check_same_config(saved: TrainConfig, wanted: TrainConfig, what: str) -> None:
