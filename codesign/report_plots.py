@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codesign.mask_plot import write_run_mask_figure
 from cost_models.plotting import save_png
 
 if TYPE_CHECKING:
@@ -209,16 +210,37 @@ def write_plots(run_dir: Path, metrics, trace) -> list[str]:
     out.mkdir(exist_ok=True)
     t = csv_column(metrics, "t_env")
     fig, (a, b) = _figure(2)
-    a.plot(t, csv_column(metrics, "test_win_rate"), marker="o", ms=3)
-    a.set(ylabel="test win rate (greedy)", ylim=(-0.02, 1.02), title="test win rate")
-    b.plot(t, csv_column(metrics, "test_return"), marker="o", ms=3, color="tab:green")
-    b.set(ylabel="mean test return", title="test return")
-    for ax in (a, b):
+    for ax, key, what, colour in (
+        (a, "test_win_rate", "test win rate", "tab:blue"),
+        (b, "test_return", "test return", "tab:green"),
+    ):
+        pts = [(x, y) for x, y in zip(t, csv_column(metrics, key), strict=True) if y == y]
+        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", ms=3, color=colour)
+        if pts:  # the final and the best evaluation, labelled
+            best = max(pts, key=lambda p: p[1])
+            for (x, y), tag in ((pts[-1], "final"), (best, "best")):
+                if tag == "best" and (x, y) == pts[-1]:
+                    continue
+                ax.annotate(
+                    f"{tag} {y:.3g}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(-6, 8),
+                    ha="right",
+                    fontsize=8,
+                    color=colour,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
+                )
+        ax.set(title=f"{what} (greedy evaluation)")
         steps_axis(ax)
         ax.grid(alpha=0.3)
+    a.set(ylabel="win rate", ylim=(-0.02, 1.1))
+    b.set(ylabel="mean return per episode")
+    b.margins(y=0.15)
     save_png(fig, out / "learning_curve.png")
     names = ["learning_curve.png", "sparsity_flops.png"]
     _sparsity_plot(run_dir, metrics, out)
+    names += [n for n in [write_run_mask_figure(run_dir, out)] if n]
     if trace is None:
         return names
     rows, meta = trace
