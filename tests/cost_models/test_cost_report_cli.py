@@ -48,6 +48,7 @@ def test_sweep_writes_every_file(tmp_path, cli):
         ]
     )
     assert code == 0 and "## Training" in stdout and "speedup vs dense" in stdout
+    assert f"wrote {out / 'report.md'} and summary.csv" in stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert [float(r["sparsity"]) for r in rows] == [0.0, 0.9]
@@ -68,6 +69,7 @@ def test_sweep_writes_every_file(tmp_path, cli):
     assert (out / "cycles_energy.png").read_bytes()[:4] == b"\x89PNG"
     text = (out / "report.md").read_text()
     assert "sparse_pe_16 on 3m" in text and "| 0.90 |" in text
+    assert "A run of t_max = 2,000,000 environment steps" in text
 
 
 def test_refuses_non_empty_folder_unless_forced(tmp_path, cli):
