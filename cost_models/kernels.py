@@ -43,13 +43,14 @@ from typing import Literal
 import numpy as np
 
 from cost_models.ops import OpCost, gemm_op, sddmm_ops, spmm_op
+from cost_models.rows import CostRow
 from hw import timing
 from hw.compiler import split_chunks
 from hw.compiler.encode import encode_stream
 from hw.fit import OpShape, ProgramFitError, fits
 from hw.profiles import HwProfile
 
-__all__ = ["Kernel", "KernelCost", "OpKind", "cost_kernel", "vector_cycles"]
+__all__ = ["Kernel", "OpKind", "cost_kernel", "vector_cycles"]
 
 OpKind = Literal["spmm", "spmm_t", "sddmm", "sddmm_dense", "vector", "dma"]
 
@@ -92,30 +93,6 @@ class Kernel:
     def resource(self) -> str:
         """``pe`` (PE array), ``vec`` (vector unit) or ``dma`` (DRAM channel)."""
         return {"vector": "vec", "dma": "dma"}.get(self.op, "pe")
-
-
-@dataclass(frozen=True)
-class KernelCost:
-    """Cost of one execution of a kernel (multiply by ``Kernel.weight`` per iteration)."""
-
-    compute_cycles: int
-    """Sum of the cycle counts of the kernel's ops (the figure ``sim`` reproduces)."""
-    cycles: float
-    """Time on its resource: ``max(compute_cycles, dram_bytes / bandwidth)``."""
-    macs: int
-    """Useful multiply-accumulates (non-zero weight x sample)."""
-    ideal_cycles: int
-    """``ceil(macs / P)`` for matrix kernels (0 otherwise)."""
-    n_ops: int
-    """Accelerator ops the kernel was cut into."""
-    dataflow: str
-    """``sp``, ``rp``, ``sp+rp`` (mixed), ``systolic``, ``vector`` or ``dma``."""
-    actions: dict[str, float]
-    """Action counts: mac, add, reg, index, sram_weight, sram_act, sram_buf, sram_grad words."""
-    sram_bytes: dict[str, float]
-    """On-chip bytes by operand."""
-    dram_bytes: dict[str, float]
-    """Off-chip bytes by operand."""
 
 
 _PE_PHASE_OPERAND = {"dx": "gradients", "dw": "gradients", "dense_dw": "gradients"}
@@ -297,8 +274,9 @@ def _bytes(p: HwProfile, kern: Kernel, act: Counter) -> Counter:
     return +out
 
 
-def cost_kernel(p: HwProfile, kern: Kernel) -> KernelCost:
-    """Cost of one execution of ``kern`` on profile ``p``.
+def cost_kernel(p: HwProfile, kern: Kernel) -> CostRow:
+    """Cost of one execution of ``kern`` on profile ``p`` (a one-kernel :class:`CostRow`;
+    multiply by ``Kernel.weight`` per iteration).
 
     ``kern.dram`` (replay samples, spilled activations, weights or optimizer state, as the
     workload decides) overlaps the kernel's compute through double buffering: the
@@ -326,13 +304,17 @@ def cost_kernel(p: HwProfile, kern: Kernel) -> KernelCost:
     for operand, nbytes in kern.dram:
         dram[operand] += nbytes
     cycles = max(float(compute), sum(dram.values()) / p.dram_bytes_per_cycle)
-    return KernelCost(
-        compute_cycles=int(compute),
+    return CostRow(
+        layer=kern.layer or kern.label or kern.name,
+        phase=kern.phase,
+        resource=kern.resource,
+        dataflow=dataflow,
+        kernels=1,
+        ops=int(n_ops),
         cycles=cycles,
+        compute_cycles=int(compute),
         macs=int(macs),
         ideal_cycles=int(ideal),
-        n_ops=int(n_ops),
-        dataflow=dataflow,
         actions={k: float(v) for k, v in act.items() if v},
         sram_bytes={k: float(v) for k, v in _bytes(p, kern, act).items()},
         dram_bytes={k: float(v) for k, v in dram.items()},
