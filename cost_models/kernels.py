@@ -85,6 +85,9 @@ class Kernel:
     """The output passes a ReLU folded into the drain."""
     weight: float = 1.0
     """Executions per training iteration (``1 / Delta_T`` for topology-update kernels)."""
+    resident: bool = False
+    """Systolic ``spmm`` / ``spmm_t``: the layer's tiles stay in the cells' banks
+    (``hw.program.Op.resident``)."""
 
     @property
     def resource(self) -> str:
@@ -201,11 +204,14 @@ def _sddmm(p: HwProfile, mask: np.ndarray, m: int) -> tuple[OpCost, int]:
     return total, (n_chunks - 1) * int(mask.sum())
 
 
-def _gemm(p: HwProfile, k: int, n: int, m: int, stationary_m: bool) -> tuple[OpCost, int]:
+def _gemm(
+    p: HwProfile, k: int, n: int, m: int, stationary_m: bool, resident: bool = False
+) -> tuple[OpCost, int]:
     """Systolic GEMMs ``(N x K) (K x M)`` cut into sample chunks that fit the SRAMs.
 
     ``stationary_m``: a weight gradient, where ``K`` is the sample count kept stationary
     (``dY``) and chunks of it produce partial ``dW`` summed on the vector unit.
+    ``resident``: forward / input-gradient ops with tiles resident in the cells' banks.
     """
     r, c = p.rows, p.cols
     tile_words = -(-n // c) * c
@@ -220,7 +226,7 @@ def _gemm(p: HwProfile, k: int, n: int, m: int, stationary_m: bool) -> tuple[OpC
     chunks = _chunks(m, p.act_sram_words // max(k, n))
     total = None
     for mc, times in chunks.items():
-        cst = gemm_op(p, k, n, mc).scaled(times)
+        cst = gemm_op(p, k, n, mc, resident).scaled(times)
         total = cst if total is None else total + cst
     return total, 0
 
@@ -230,13 +236,13 @@ _CACHE: dict[tuple, tuple[OpCost, int]] = {}
 
 def _matrix_cost(p: HwProfile, kern: Kernel) -> tuple[OpCost, int]:
     mask = kern.mask
-    key = (p, kern.op, kern.m, mask.shape, hash(np.packbits(mask).tobytes()))
+    key = (p, kern.op, kern.m, kern.resident, mask.shape, hash(np.packbits(mask).tobytes()))
     if key not in _CACHE:
         n, k = mask.shape
         if p.kind == "systolic":
             if kern.op in ("spmm", "spmm_t"):
                 kk, nn = (k, n) if kern.op == "spmm" else (n, k)
-                _CACHE[key] = _gemm(p, kk, nn, kern.m, False)
+                _CACHE[key] = _gemm(p, kk, nn, kern.m, False, kern.resident)
             else:
                 _CACHE[key] = _gemm(p, kern.m, n, k, True)
         elif kern.op == "sddmm":

@@ -55,6 +55,9 @@ def test_an_op_that_does_not_fit_names_the_field():
     gemm = compile_layer(np.ones((3, 3), dtype=bool), "forward", "systolic_2x2", 2)
     with pytest.raises(ProgramFitError, match=r"dataflow 'systolic' does not run on profile"):
         check_fits(small, gemm.ops[0])
+    resident = compile_layer(np.ones((3, 3), dtype=bool), "forward", "systolic_2x2", 2, "resident")
+    with pytest.raises(ProgramFitError, match=r"resident systolic weights are modelled in sim"):
+        check_fits(get_profile("systolic_2x2"), resident.ops[0])
 
 
 def test_systolic_output_rows_limit_is_checked():

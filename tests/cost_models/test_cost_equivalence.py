@@ -206,3 +206,26 @@ def test_tall_matrix_is_cut_into_row_blocks():
     assert cost.ops == 2
     assert cost.compute_cycles == top.cycles + rest.cycles
     assert cost.actions["macs"] == top.macs + rest.macs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    p=st.sampled_from([p for p in PROFILES if not p.is_sparse]),
+    op=st.sampled_from(["spmm", "spmm_t"]),
+    n=st.integers(1, 40),
+    k=st.integers(1, 40),
+    m=st.integers(1, 30),
+)
+def test_resident_systolic_kernel_cost_equals_sim(p, op, n, k, m):
+    """Resident-weight systolic ops (``Kernel.resident`` / ``dataflow="resident"``)."""
+    mask = np.ones((n, k), dtype=bool)
+    rng = np.random.default_rng(0)
+    prog = compile_layer(mask, KERNELS[op], p, m, "resident", name="w")
+    assert prog.ops[0].resident
+    res = simulate(
+        prog, {"w": {"x": rng.integers(-50, 50, (k, m)), "dy": rng.integers(-50, 50, (n, m))}}
+    )
+    cost = cost_kernel(p, Kernel("k", "infer", op, m, "w", mask=mask, resident=True))
+    assert cost.compute_cycles == res.cycles
+    for f in MEM_FIELDS:
+        assert cost.actions.get(f, 0) == getattr(res.mem, f), f
