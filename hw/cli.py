@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from mast.errors import run_cli
+from mast.errors import ArgumentParser, run_cli
 
 # sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,7 +34,7 @@ def _load(cmd: str):
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The ``mast-hw`` parser; only the sub-command named in ``argv`` is imported."""
-    parser = argparse.ArgumentParser(prog="mast-hw", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="mast-hw", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     argv = sys.argv[1:] if argv is None else argv
     wanted = next((a for a in argv if not a.startswith("-")), None)
