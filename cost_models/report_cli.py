@@ -28,7 +28,7 @@ from cost_models.sweep import (
 )
 from cost_models.workload import RunConfig
 from hw.profiles import load_profile
-from mast.errors import UserError
+from mast.errors import UserError, int_in
 
 __all__ = ["configure", "run"]
 
@@ -56,7 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="erdos_renyi",
         help=f"per-layer density rule ({', '.join(DENSITY_RULES)})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+    parser.add_argument(
+        "--seed", type=int_in(0, 2**32 - 1), default=0, help="seed of the random masks"
+    )
     parser.add_argument(
         "--baseline",
         default=None,
@@ -68,26 +70,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="RUN_DIR",
         help="cost the latest mask snapshot of a training run instead",
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="episodes per batch B")
+    parser.add_argument(
+        "--batch-size", type=int_in(1, 1 << 16), default=None, help="episodes per batch B"
+    )
     parser.add_argument(
         "--seq-len",
-        type=int,
+        type=int_in(2, 1 << 20),
         default=None,
         help="time steps T per episode (default: episode limit + 1)",
     )
     parser.add_argument(
         "--delta-t",
-        type=int,
+        type=int_in(1, 10**10),
         default=None,
         help="training iterations between topology updates (default 200)",
     )
     parser.add_argument(
         "--episodes-per-iteration",
-        type=int,
+        type=int_in(1, 1 << 16),
         default=None,
         help="episodes collected per training iteration (default 1)",
     )
-    parser.add_argument("--t-max", type=int, default=None, help="environment steps of a run")
+    parser.add_argument(
+        "--t-max", type=int_in(1, 10**10), default=None, help="environment steps of a run"
+    )
     parser.add_argument("--out", default=None, help="output folder")
     parser.add_argument("--force", action="store_true", help="write into a non-empty output folder")
 
@@ -150,6 +156,11 @@ def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Compute, write and summarise the report."""
+    run_folder = Path(args.masks) if args.masks else None
+    if run_folder is not None and (run_folder / "metrics.csv").is_file():
+        from codesign.report import run_summary
+
+        run_summary(run_folder)  # a malformed run file fails here, before anything is written
     result, out = build(args)
     files = write_report(result, out)
     text = markdown(result)
@@ -157,10 +168,10 @@ def run(args: argparse.Namespace) -> int:
     end = text.index("## Whole run")
     print(text[start:end].rstrip())
     print(f"\nwrote {len(files)} files to {out}/")
-    if args.masks and (Path(args.masks) / "metrics.csv").is_file():
+    if run_folder is not None and (run_folder / "metrics.csv").is_file():
         # a training run's folder: regenerate its end-of-run report too (learning curve,
         # hardware trace, totals), which lives with the training/hardware integration
         from codesign.report import write_run_report
 
-        print(f"regenerated the run report {write_run_report(Path(args.masks))}")
+        print(f"regenerated the run report {write_run_report(run_folder)}")
     return 0

@@ -20,7 +20,7 @@ import yaml
 
 from cost_models.networks import SMAC_MAPS
 from cost_models.workload import RunConfig
-from mast.errors import UserError
+from mast.errors import UserError, reading
 from mast.sparsity.layer import SparseLayer, load_layers
 
 __all__ = ["RunMasks", "latest_snapshot", "load_run"]
@@ -65,10 +65,8 @@ def _get(cfg: Mapping[str, Any], dotted: str) -> Any:
 def load_run(run_dir: str | Path) -> RunMasks:
     """Latest mask snapshot and the cost-model settings of a training run."""
     snap = latest_snapshot(run_dir)
-    try:
+    with reading(snap, "mask snapshot"):
         layers = load_layers(snap)
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"cannot read mask snapshot {str(snap)!r}: {e}") from None
     notes: list[str] = []
     cfg_path = Path(run_dir) / "config.yaml"
     cfg: Mapping[str, Any] = {}

@@ -28,7 +28,7 @@ import numpy as np
 
 from hw.profiles import HwProfile, load_profile
 from hw.program import Op, Program
-from mast.errors import UserError
+from mast.errors import UserError, reading
 from mast.sparsity.layer import SparseLayer, load_layers
 
 __all__ = [
@@ -453,7 +453,8 @@ def run(args: argparse.Namespace) -> int:
     layers, source = None, ""
     if args.masks is not None:
         snap = latest_masks(args.masks)
-        layers, source = load_layers(snap), str(snap)
+        with reading(snap, "mask snapshot"):
+            layers, source = load_layers(snap), str(snap)
     elif args.checkpoint is not None:
         ckpt = Path(args.checkpoint)
         if not ckpt.is_file():
@@ -462,7 +463,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(
                 f"checkpoint {str(ckpt)!r} is not a mask snapshot (.npz of SparseLayer records)"
             )
-        layers, source = load_layers(ckpt), str(ckpt)
+        with reading(ckpt, "mask snapshot"):
+            layers, source = load_layers(ckpt), str(ckpt)
     res = export(profile, args.out, layers=layers, source=source, force=args.force)
     print(f"wrote {res.verilog} and {res.profile_json}")
     if res.manifest is not None:

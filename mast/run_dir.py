@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from mast.config import TrainConfig
-from mast.errors import UserError
+from mast.errors import UserError, reading
 from mast.presets import config_from_dict, config_to_dict, diff_configs
 from mast.sparsity import SparseLayer, save_layers
 
@@ -73,10 +73,17 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        with reading(path, "run config", (OSError, UnicodeDecodeError)):
+            text = path.read_text()
+        data = yaml.safe_load(text)
     except yaml.YAMLError:
         raise UserError(f"malformed YAML in {str(path)!r}") from None
-    return config_from_dict(data or {})
+    if data is not None and not isinstance(data, dict):
+        raise UserError(f"run config {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    try:
+        return config_from_dict(data or {})
+    except UserError as e:
+        raise UserError(f"run config {str(path)!r}: {e}") from None
 
 
 def check_same_config(saved: TrainConfig, wanted: TrainConfig, what: str) -> None:
@@ -154,4 +161,8 @@ def load_checkpoint(run_dir: str | Path) -> dict:
         raise UserError(f"run folder {str(run_dir)!r} has no checkpoint.pt to resume from")
     # Memory-mapped: the replay buffer's rows are copied from the file's pages, which the
     # kernel can drop again, instead of a second resident copy of the buffer.
-    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    with reading(path, "checkpoint"):
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    if not isinstance(state, dict) or not {"config", "t_env", "learner"} <= state.keys():
+        raise UserError(f"checkpoint {str(path)!r} is not a mast-train checkpoint")
+    return state

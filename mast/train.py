@@ -21,6 +21,7 @@ import torch
 from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
 from mast.config import TrainConfig
+from mast.errors import reading
 from mast.learners import ValueLearner, make_learner
 from mast.presets import config_from_dict, config_to_dict
 from mast.runner import EpisodeRunner, RolloutStats
@@ -400,9 +401,14 @@ def train(
         saved = rd.read_config(run_dir)
         rd.check_same_config(saved, cfg, f"run folder {str(run_dir)!r}")
         state = rd.load_checkpoint(run_dir)
-        rd.check_same_config(config_from_dict(state["config"]), cfg, "its checkpoint")
+        ckpt = run_dir / "checkpoint.pt"
+        with reading(ckpt, "checkpoint", (KeyError, TypeError, AttributeError)):
+            saved_cfg = config_from_dict(state["config"])
+        rd.check_same_config(saved_cfg, cfg, "its checkpoint")
         trainer = _Trainer(cfg, run_dir, callbacks)
-        trainer.load_state_dict(state)
+        # a checkpoint of another shape or a damaged one fails here, naming the file
+        with reading(ckpt, "checkpoint"):
+            trainer.load_state_dict(state)
         rd.write_config(run_dir, cfg)
     else:
         trainer = _Trainer(cfg, Path(out), callbacks)  # bad maps etc. fail before any write
