@@ -6,7 +6,9 @@
     Cost the masks on profile ``P`` (a built-in name or a YAML file) at the start and
     after every topology update: ``hw_trace.csv`` in the run folder, ``hw_speedup`` on the
     progress bar and in ``metrics.csv``, and ``report.md`` (+ ``report.json``, plots) at
-    the end. ``none`` (the default when the flag is omitted) trains without hardware.
+    the end. ``none`` (the default for a new run) trains without hardware. ``--resume``
+    without this flag keeps the profiles the run was traced with (``hw_meta.json``), so
+    the trace never silently stops; ``--hw-profile none`` stops it explicitly.
     The README's main command passes ``sparse_pe_64``.
 ``--hw-baseline B``
     The dense baseline profile (default: the built-in systolic array with ``P``'s MAC
@@ -42,10 +44,11 @@ def add_hw_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("hardware co-design")
     g.add_argument(
         "--hw-profile",
-        default=NONE,
+        default=None,
         metavar="P",
         help="cost the evolving masks on this accelerator profile (name or YAML; "
-        "e.g. sparse_pe_64); 'none' (default) disables the hardware trace",
+        "e.g. sparse_pe_64); 'none' disables the hardware trace (the default for a new "
+        "run; --resume keeps the run's own profiles unless this flag is given)",
     )
     g.add_argument(
         "--hw-baseline",
@@ -86,7 +89,11 @@ def hw_callbacks(args: argparse.Namespace) -> list[object]:
     mast.errors.UserError
         ``--hw-baseline`` / ``--hw-verify`` without ``--hw-profile``, or no default baseline.
     """
-    if args.hw_profile == NONE:
+    if args.hw_profile is None and getattr(args, "resume", None):
+        traced = _resumed_trace(args)
+        if traced is not None:
+            return traced
+    if args.hw_profile in (None, NONE):
         for flag, given in (
             ("--hw-baseline", args.hw_baseline is not None),
             ("--hw-verify", args.hw_verify),
@@ -101,6 +108,30 @@ def hw_callbacks(args: argparse.Namespace) -> list[object]:
     profile = load_profile(args.hw_profile)
     baseline = load_profile(args.hw_baseline) if args.hw_baseline else default_baseline(profile)
     return [HwTrace(profile, baseline, verify=args.hw_verify)]
+
+
+def _resumed_trace(args: argparse.Namespace) -> list[object] | None:
+    """The trace of the run folder being resumed, with the profiles it was started with
+    (``hw_meta.json``), or ``None`` if it was not traced. ``--hw-baseline`` and
+    ``--hw-verify`` may still be given; a different baseline is refused when the trace
+    resumes."""
+    from pathlib import Path
+
+    from codesign.trace import META_FILE, HwTrace, read_meta
+    from hw.profiles import HwProfile, load_profile
+
+    if not (Path(args.resume) / META_FILE).is_file():
+        return None
+    meta = read_meta(args.resume)
+    source = str(Path(args.resume) / META_FILE)
+    profile = HwProfile.from_dict(meta["profile"], source=source)
+    baseline = (
+        load_profile(args.hw_baseline)
+        if args.hw_baseline
+        else HwProfile.from_dict(meta["baseline"], source=source)
+    )
+    verify = args.hw_verify or bool(meta.get("verify", False))
+    return [HwTrace(profile, baseline, verify=verify)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from hw.profiles import PROFILES, load_profile
 
@@ -11,14 +12,27 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", metavar="PROFILE", help="print one profile (name or YAML) as JSON")
 
 
+def natural_key(name: str) -> list[object]:
+    """Sort key ordering the numbers inside names by value (``sparse_pe_4`` < ``_16``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def profile_table() -> list[str]:
+    """The listing: a header, then one line per built-in profile in natural order."""
+    lines = [f"{'profile':16s} {'kind':9s} {'array':9s} {'clock':>10s} operands"]
+    for name in sorted(PROFILES, key=natural_key):
+        prof = PROFILES[name]
+        shape = f"{prof.rows}x{prof.cols}" if prof.kind == "systolic" else f"{prof.n_pe} PEs"
+        lines.append(
+            f"{name:16s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.0f} MHz "
+            f"Q{prof.operand_bits - 1 - prof.frac_bits}.{prof.frac_bits}"
+        )
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     if args.show:
         print(load_profile(args.show).to_json())
         return 0
-    for name, prof in sorted(PROFILES.items()):
-        shape = f"{prof.rows}x{prof.cols}" if prof.kind == "systolic" else f"{prof.n_pe} PEs"
-        print(
-            f"{name:16s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.0f} MHz "
-            f"Q{prof.operand_bits - 1 - prof.frac_bits}.{prof.frac_bits}"
-        )
+    print("\n".join(profile_table()))
     return 0

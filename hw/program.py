@@ -337,7 +337,7 @@ class Program:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"program file {str(path)!r} does not exist")
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:  # never unpickle
             meta = json.loads(bytes(z["meta"]).decode())
             if meta.get("format") != FORMAT_VERSION:
                 raise ValueError(

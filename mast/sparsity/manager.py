@@ -73,7 +73,10 @@ class SparsityManager:
         self.spec = self.config.spec
         self.schedule = self.config.schedule
         self.updater = (
-            self.spec.updater(row_balanced=self.config.hw_aware_growth)
+            self.spec.updater(
+                row_balanced=self.config.hw_aware_growth,
+                regrow_dropped=self.spec.regrow_dropped,
+            )
             if self.spec.updater is not None
             else None
         )

@@ -1,5 +1,7 @@
 """``TargetConfig`` and the functions that apply it: bootstrap choice and return schedule.
 
+Importing this module does not import torch (the functions load their torch code on use).
+
 Which defaults come from where (see ``shared/REFERENCE.md`` section 1):
 
 - ``gamma = 0.99``: pymarl's and the paper's discount.
@@ -22,13 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 from types import MappingProxyType
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from mast.errors import UserError
-from mast.targets.bootstrap import greedy_bootstrap, soft_mellowmax
-from mast.targets.returns import nstep_targets, one_step_targets, td_lambda_targets
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "BOOTSTRAPS",
@@ -74,7 +75,7 @@ class TargetConfig:
     sm_omega: float = 10.0
     """Soft Mellowmax inverse temperature omega > 0 (paper: 5 or 10)."""
     sm_alpha: float = 1.0
-    """Soft Mellowmax softmax weighting alpha (not given in the paper; chosen here)."""
+    """Soft Mellowmax softmax weighting alpha >= 0 (not given in the paper; chosen here)."""
 
     def __post_init__(self) -> None:
         _choice("target kind", self.kind, TARGET_KINDS)
@@ -94,8 +95,10 @@ class TargetConfig:
         om = self.sm_omega
         if not (isinstance(om, Real) and om > 0 and not math.isnan(om)):
             raise UserError(f"sm_omega must be > 0, got {om!r}")
-        if not (isinstance(self.sm_alpha, Real) and math.isfinite(self.sm_alpha)):
-            raise UserError(f"sm_alpha must be a finite number, got {self.sm_alpha!r}")
+        if not (
+            isinstance(self.sm_alpha, Real) and math.isfinite(self.sm_alpha) and self.sm_alpha >= 0
+        ):
+            raise UserError(f"sm_alpha must be a finite number >= 0, got {self.sm_alpha!r}")
 
 
 TARGET_PRESETS: Mapping[str, TargetConfig] = MappingProxyType(
@@ -139,6 +142,8 @@ def make_targets(
     t_env)``; only the returns with non-zero weight are computed. Inputs follow the
     conventions of :mod:`mast.targets.returns`.
     """
+    from mast.targets.returns import nstep_targets, one_step_targets, td_lambda_targets
+
     if cfg.kind == "one_step":
         return one_step_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma)
     if cfg.kind == "n_step":
@@ -166,6 +171,8 @@ def bootstrap_values(
     ``double_q`` only. Unavailable actions are ignored; rows without any available
     action give 0.
     """
+    from mast.targets.bootstrap import greedy_bootstrap, soft_mellowmax
+
     if cfg.bootstrap == "soft_mellowmax":
         return soft_mellowmax(q_target, cfg.sm_omega, cfg.sm_alpha, avail)
     return greedy_bootstrap(q_target, q_online, avail, double_q=cfg.bootstrap == "double_q")

@@ -145,9 +145,14 @@ def test_resume_continues_the_trace(short_run, tmp_path, capsys):
         capsys.readouterr().err
     )
     assert read_trace(run) == before
-    assert main([*argv, "--hw-profile", "sparse_pe_64", "run.t_max=400"]) == 0
+    assert before[-1]["event"] == "end"  # written after the final checkpoint
+    assert main([*argv, "run.t_max=400"]) == 0  # keeps the run's own profiles
     after = read_trace(run)
-    assert after[: len(before)] == before and len(after) > len(before)
+    kept = len(before) - 1
+    assert after[:kept] == before[:kept] and after[kept]["event"] == "update"
+    assert [r["event"] for r in after].count("end") == 1
     cum = [float(r["cum_time_s"]) for r in after]
-    assert cum == sorted(cum) and cum[-1] > cum[len(before) - 1]
+    assert cum == sorted(cum) and cum[-1] > cum[kept - 1]
     assert int(after[-1]["t_env"]) >= 400
+    assert main([*argv, "--hw-profile", "none", "run.t_max=500"]) == 0  # told to stop
+    assert read_trace(run) == after

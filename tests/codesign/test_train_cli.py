@@ -19,7 +19,7 @@ def _parse(*argv: str):
 
 def test_defaults_and_hw_aware_growth_flag():
     args = _parse()
-    assert args.hw_profile == "none" and args.hw_baseline is None and not args.hw_verify
+    assert args.hw_profile is None and args.hw_baseline is None and not args.hw_verify
     assert config_from_args(args).sparsity.hw_aware_growth is False
     args = _parse("--hw-aware-growth", "learner.lr=0.001")
     cfg = config_from_args(args)
