@@ -138,6 +138,9 @@ def _out_dir(args: argparse.Namespace, default: str) -> Path:
         raise UserError(f"output path {str(out)!r} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise UserError(f"output folder {str(out)!r} is not empty; pass --force to overwrite")
+    # Created now, so an unwritable path fails before minutes of costing (an empty folder
+    # is all a later failure leaves; the next run accepts it).
+    out.mkdir(parents=True, exist_ok=True)
     return out
 
 

@@ -71,7 +71,7 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high:.4g}], got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high:,}], got {text!r}")
         return value
 
     return parse
