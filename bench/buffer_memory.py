@@ -137,7 +137,10 @@ def checkpoint_bytes(map_name: str, episodes: int, float_storage: str) -> None:
         old_path.unlink()
         fresh = DualReplayBuffer(scheme, limit, off_capacity=episodes, on_capacity=64)
         start = time.perf_counter()
-        EpisodeStore(run / rd.BUFFER_DIR).load(fresh.store, rd.load_checkpoint(run)["buffer"])
+        EpisodeStore(run / rd.BUFFER_DIR).load(
+            fresh.store,
+            torch.load(run / rd.CHECKPOINT_FILE, weights_only=True, mmap=True)["buffer"],
+        )
         load_s = time.perf_counter() - start
     print(
         f"{map_name} checkpoint, buffer of {len(buf)} episodes of {limit} steps, "

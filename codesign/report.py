@@ -563,8 +563,8 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         f"Speedup of the final masks per steady training iteration (`hw_speedup`, the "
         f"figure the progress line shows): {_fmt(fs['speedup_vs_dense'])}x over dense on "
         f"{p}, {_fmt(fs['speedup_vs_baseline'])}x over dense on {b}. The whole run's "
-        "speedup below also counts the acting steps, the topology updates and the denser "
-        "masks of earlier snapshots.",
+        "speedup below also counts the acting steps, the topology updates and the masks "
+        "of earlier snapshots.",
         "",
         "Whole run (training iterations, topology updates and acting steps, integrated "
         "over the trace):",

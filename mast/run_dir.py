@@ -54,6 +54,22 @@ CHECKPOINT_FORMAT = "mast-checkpoint/2"
 """Format tag of ``checkpoint.pt``: a ``torch.save`` dict of tensors and plain values (no
 Python objects) whose replay buffer lives in ``buffer/`` segments
 (:mod:`mast.buffer.persist`)."""
+CHECKPOINT_KEYS: tuple[str, ...] = (
+    "config",
+    "t_env",
+    "episode",
+    "learner",
+    "buffer",
+    "rng",
+    "envs",
+    "last",
+    "wall_s",
+    "loss",
+    "td",
+    "test_stats",
+    "callbacks",
+)
+"""Entries every checkpoint has (checked on load)."""
 METRICS_FILE = "metrics.csv"
 MASKS_DIR = "masks"
 BUFFER_DIR = "buffer"
@@ -249,4 +265,7 @@ def load_checkpoint(run_dir: str | Path) -> dict:
             f"checkpoint {str(path)!r} has format {name}; this version reads "
             f"{CHECKPOINT_FORMAT} only (start a new run)"
         )
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise UserError(f"checkpoint {str(path)!r} lacks the entry {missing[0]!r}")
     return state

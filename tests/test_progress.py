@@ -86,3 +86,19 @@ def test_mast_train_help_imports_no_torch_and_states_defaults():
     flat = " ".join(out.split())
     assert "default 0.9" in flat and "default 60,000" in flat
     assert "2s3z" in flat and "3s5z" in flat and "default 3m" in flat
+
+
+def test_stage_log_prefixes_program_and_elapsed_seconds():
+    import io
+
+    from mast.progress import StageLog
+
+    buf = io.StringIO()
+    log = StageLog("mast-hw export", stream=buf)
+    log("compiling")
+    with log.during("elaborating", every_s=3600):
+        pass
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("mast-hw export [") and lines[0].endswith(" s] compiling")
+    assert lines[1].endswith(" s] elaborating")

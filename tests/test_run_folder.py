@@ -23,8 +23,6 @@ from mast import atomicio
 from mast import run_dir as rd
 from mast.sparsity import load_layers
 
-pytestmark = pytest.mark.xdist_group("run_folder")
-
 ARGS = [
     "--t-max",
     "300",
@@ -219,6 +217,10 @@ def test_old_format_checkpoint_is_named(tmp_path, finished, capsys):
     torch.save(state, run / "checkpoint.pt")
     err = _one_line_error(capsys, run)
     assert "(mast.runner.RolloutStats)" in err and "older mast checkpoint" in err
+    state = torch.load(finished / "checkpoint.pt", weights_only=True)
+    state.pop("callbacks")
+    torch.save(state, run / "checkpoint.pt")
+    assert "lacks the entry 'callbacks'" in _one_line_error(capsys, run)
 
 
 @pytest.mark.parametrize("keep", [0, 100, 0.5])

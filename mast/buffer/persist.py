@@ -70,32 +70,31 @@ class EpisodeStore:
         Nothing is deleted here: call :meth:`prune` once the checkpoint holding the
         manifest is written.
         """
-        slots = buf.newest_slots(len(buf))
-        ids = buf._ids[slots].astype(np.int64)
+        slots, ids, lengths = buf.stored()
         new = ids >= self.saved_total
         segments = [s for s in self.segments if ids.size and s[2] >= int(ids.min())]
         if new.any():
-            segments.append(self._write(buf, slots[new], ids[new]))
+            segments.append(self._write(buf, slots[new], ids[new], lengths[new]))
         self.saved_total = buf.total_inserted
         self.segments = segments
         return {
             "format": MANIFEST_FORMAT,
-            "next": int(buf._next),
-            "size": int(buf._size),
-            "total": int(buf._total),
-            "ids": torch.from_numpy(ids.copy()),
+            "next": buf.next_slot,
+            "size": len(buf),
+            "total": buf.total_inserted,
+            "ids": torch.from_numpy(ids),
             "segments": [list(s) for s in segments],
         }
 
-    def _write(self, buf: EpisodeBuffer, slots: np.ndarray, ids: np.ndarray) -> tuple:
-        lengths = buf._lengths[slots].astype(np.int64)
-        fields = {}
-        for name, spec in buf.scheme.items():
-            parts = [
-                buf._data[name][s, : spec.slots(int(n))]
-                for s, n in zip(slots, lengths, strict=True)
-            ]
-            fields[name] = torch.from_numpy(np.ascontiguousarray(np.concatenate(parts)))
+    def _write(
+        self, buf: EpisodeBuffer, slots: np.ndarray, ids: np.ndarray, lengths: np.ndarray
+    ) -> tuple[str, int, int]:
+        fields = {
+            name: torch.from_numpy(
+                np.ascontiguousarray(np.concatenate([buf.stored_rows(name, s) for s in slots]))
+            )
+            for name in buf.scheme
+        }
         seg = {
             "format": MANIFEST_FORMAT,
             "ids": torch.from_numpy(ids.copy()),
@@ -137,8 +136,7 @@ class EpisodeStore:
                 f"replay buffer manifest holds {ids.shape[0]} ids for size {size}, next {nxt}; "
                 f"the buffer has capacity {buf.capacity}"
             )
-        buf._next, buf._size, buf._total = nxt, size, total
-        slots = buf.newest_slots(size)
+        slots = buf.restore(nxt, size, total)
         slot_of = dict(zip(ids.tolist(), slots.tolist(), strict=True))
         found = 0
         for name, _, _ in manifest["segments"]:
@@ -178,14 +176,12 @@ class EpisodeStore:
         offsets = dict.fromkeys(buf.scheme, 0)
         found = 0
         for i, n in zip(ids.tolist(), lengths.tolist(), strict=True):
-            slot = slot_of.get(i)
+            rows = {}
             for name, spec in buf.scheme.items():
                 k = spec.slots(n)
-                if slot is not None:
-                    buf._data[name][slot, :k] = arrays[name][offsets[name] : offsets[name] + k]
+                rows[name] = arrays[name][offsets[name] : offsets[name] + k]
                 offsets[name] += k
-            if slot is not None:
-                buf._lengths[slot] = buf._extent[slot] = n
-                buf._ids[slot] = i
+            if i in slot_of:
+                buf.put_stored(slot_of[i], i, n, rows)
                 found += 1
         return found
