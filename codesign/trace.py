@@ -28,6 +28,11 @@ row, one topology update of the previous masks. With ``--hw-verify``: ``verify_l
 ``costing_s`` is the host time the row's costing took (0 for masks costed before: costs
 are cached per mask).
 
+Resume: the trace's sums, position and row count go into the run's checkpoint
+(:meth:`HwTrace.state_dict`); a resumed run keeps the first rows its checkpoint had seen,
+drops later ones, and continues the sums from the checkpoint, so the trace equals that of
+an uninterrupted run. Rows are written atomically (the whole file is rewritten).
+
 ``hw_meta.json`` records the profiles, the cost model's run configuration and the layer
 names, so the trace can be recomputed from ``masks/masks_<t_env>.npz``.
 """
@@ -43,7 +48,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from codesign.costing import SnapshotCost, cost_run_config, snapshot_costs
+from codesign.costing import SnapshotCost, snapshot_costs
+from cost_models.rundir import workload_config
 from hw.profiles import HwProfile
 from mast import atomicio
 from mast.errors import UserError
@@ -137,7 +143,7 @@ class HwTrace:
 
         cfg = run.cfg
         env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=cfg.run.seed)
-        self.run_cfg = cost_run_config(cfg, int(env.get_env_info()["episode_limit"]))
+        self.run_cfg = workload_config(cfg, int(env.get_env_info()["episode_limit"]))
         close = getattr(env, "close", None)
         if close is not None:
             close()

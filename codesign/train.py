@@ -16,8 +16,9 @@
 ``--hw-verify``
     Replay one compiled layer per snapshot on the Verilated RTL and require its cycles
     and outputs to equal ``sim``'s (:mod:`codesign.verify`).
-``--hw-aware-growth``
-    Shorthand for ``sparsity.hw_aware_growth=true`` (regrowth keeps rows balanced).
+
+``--hw-aware-growth`` (regrowth keeps rows balanced) is a training flag of :mod:`mast.cli`:
+it sets ``sparsity.hw_aware_growth``.
 """
 
 from __future__ import annotations
@@ -32,15 +33,10 @@ __all__ = ["add_hw_arguments", "hw_callbacks", "main"]
 
 NONE = "none"
 """``--hw-profile`` value that turns the hardware trace off (the default)."""
-HW_AWARE_OVERRIDE = "sparsity.hw_aware_growth=true"
 
 
 def add_hw_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the hardware flags to ``mast-train``'s parser.
-
-    ``--hw-aware-growth`` becomes the config override :data:`HW_AWARE_OVERRIDE`, appended
-    to the parsed ``overrides`` (the parser's ``parse_args`` is wrapped for that).
-    """
+    """Add the hardware flags to ``mast-train``'s parser."""
     g = parser.add_argument_group("hardware co-design")
     g.add_argument(
         "--hw-profile",
@@ -63,20 +59,6 @@ def add_hw_arguments(parser: argparse.ArgumentParser) -> None:
         help="replay one compiled layer per topology update on the Verilated RTL "
         "and check its cycles against sim",
     )
-    g.add_argument(
-        "--hw-aware-growth",
-        action="store_true",
-        help="hardware-aware regrowth (sparsity.hw_aware_growth=true)",
-    )
-    parse = parser.parse_args
-
-    def parse_args(args: Sequence[str] | None = None, namespace=None) -> argparse.Namespace:
-        ns = parse(args, namespace)
-        if ns.hw_aware_growth:
-            ns.overrides = [*ns.overrides, HW_AWARE_OVERRIDE]
-        return ns
-
-    parser.parse_args = parse_args  # type: ignore[method-assign]
 
 
 def hw_callbacks(args: argparse.Namespace) -> list[object]:
@@ -101,12 +83,16 @@ def hw_callbacks(args: argparse.Namespace) -> list[object]:
             if given:
                 raise UserError(f"{flag} needs --hw-profile (got --hw-profile {NONE})")
         return []
-    from codesign.costing import default_baseline
     from codesign.trace import HwTrace
+    from cost_models.sweep import default_baseline
     from hw.profiles import load_profile
 
     profile = load_profile(args.hw_profile)
-    baseline = load_profile(args.hw_baseline) if args.hw_baseline else default_baseline(profile)
+    baseline = (
+        load_profile(args.hw_baseline)
+        if args.hw_baseline
+        else default_baseline(profile, "--hw-baseline")
+    )
     return [HwTrace(profile, baseline, verify=args.hw_verify)]
 
 

@@ -12,7 +12,7 @@ per op its register values and, per memory, the host ``sel`` value, word count, 
 file (the host load sequence of :mod:`hw.rtl.top`).
 
 The translation of an op into host-port writes (:func:`op_load`) is shared with the
-pyverilator co-simulation (:mod:`hw.cosim`).
+pyverilator co-simulation (:mod:`rtl.cosim`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from hw.profiles import HwProfile, load_profile
 from hw.program import Op, Program
 from mast.errors import UserError, reading
+from mast.run_folder import latest_snapshot
 from mast.sparsity.layer import SparseLayer, load_layers
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "compile_inference",
     "export",
     "export_verilog",
-    "latest_masks",
     "op_load",
     "write_hex",
 ]
@@ -185,7 +184,7 @@ def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
 
 
 def _gemm_load(op: Op, profile: HwProfile, x, dy) -> OpLoad:
-    from hw.compiler import encode_tiles
+    from hw.program import encode_tiles
 
     p = profile
     if "weight_tiles" in op.arrays:
@@ -255,22 +254,6 @@ def op_load(
 
 
 # ---- masks -> program ------------------------------------------------------------------
-def latest_masks(run_dir: Path) -> Path:
-    """The newest ``masks/masks_*.npz`` snapshot of a training run folder."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run folder {str(run_dir)!r} does not exist")
-    snaps = list((run_dir / "masks").glob("masks_*.npz"))
-    if not snaps:
-        raise UserError(f"run folder {str(run_dir)!r} has no masks/masks_*.npz snapshot")
-
-    def step(p: Path) -> tuple[int, str]:
-        digits = re.findall(r"\d+", p.stem)
-        return (int(digits[-1]) if digits else -1, p.name)
-
-    return max(snaps, key=step)
-
-
 def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Program:
     """The agents' greedy-action forward pass: every agent layer's ``forward`` op.
 
@@ -473,7 +456,7 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     layers, source = None, ""
     if args.masks is not None:
-        snap = latest_masks(args.masks)
+        snap = latest_snapshot(args.masks)
         with reading(snap, "mask snapshot"):
             layers, source = load_layers(snap), str(snap)
     elif args.checkpoint is not None:

@@ -35,6 +35,7 @@ FLAG_KEYS = {
     "sparsity": "sparsity.sparsity",
     "t_max": "run.t_max",
     "device": "run.device",
+    "hw_aware_growth": "sparsity.hw_aware_growth",
 }
 
 
@@ -45,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train VDN/QMIX/WQMIX/RES agents with dense or sparse (MAST) training.",
         epilog="Overrides: any config field as group.field=value, e.g. learner.lr=1e-3 "
         "sparsity.delta_t=5000 targets.kind=td_lambda. Groups: env, agent, learner, "
-        "sparsity, targets, buffer, run.",
+        "sparsity, targets, buffer, run. Exit status: 0 done, 2 bad input (one line), "
+        "3 stopped on a non-finite loss, Q-value, gradient or weight (the last good "
+        "checkpoint is kept).",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.add_argument(
@@ -85,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", default="runs", help="root of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--hw-aware-growth",
+        action="store_const",
+        const=True,
+        help="regrow only into rows shorter than ceil(nnz/rows), so row-parallel "
+        "accelerator loads stay balanced (sparsity.hw_aware_growth=true)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--list-presets", action="store_true", help="print preset names and exit")
     return p

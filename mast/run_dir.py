@@ -13,6 +13,9 @@ Every file is written atomically (:mod:`mast.atomicio`), so a kill at any moment
 last checkpoint and everything it refers to intact; :func:`cut_back` and
 :class:`MetricsLog` bring a folder back to its checkpoint before a resume.
 
+The torch-free reading of ``config.yaml`` and of the snapshots is :mod:`mast.run_folder`
+(``read_config`` is re-exported here).
+
 An existing folder is never overwritten: a new run that would land on one gets a ``-N``
 suffix, and only ``--resume`` writes into an existing folder.
 """
@@ -32,8 +35,9 @@ import yaml
 
 from mast import atomicio
 from mast.config import TrainConfig
-from mast.errors import UserError, reading
-from mast.presets import config_from_dict, config_to_dict, diff_configs
+from mast.errors import UserError
+from mast.presets import config_to_dict, diff_configs
+from mast.run_folder import read_config
 from mast.sparsity import SparseLayer, save_layers
 
 __all__ = [
@@ -97,27 +101,6 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     """Write ``config.yaml`` (the fully resolved configuration)."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     atomicio.write_text(Path(run_dir) / "config.yaml", text)
-
-
-def read_config(run_dir: str | Path) -> TrainConfig:
-    """Read a run folder's ``config.yaml``."""
-    path = Path(run_dir) / "config.yaml"
-    if not Path(run_dir).is_dir():
-        raise UserError(f"run folder {str(run_dir)!r} does not exist")
-    if not path.is_file():
-        raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
-    try:
-        with reading(path, "run config", (OSError, UnicodeDecodeError)):
-            text = path.read_text()
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise UserError(f"malformed YAML in {str(path)!r}") from None
-    if data is not None and not isinstance(data, dict):
-        raise UserError(f"run config {str(path)!r} must hold a mapping, got {type(data).__name__}")
-    try:
-        return config_from_dict(data or {})
-    except UserError as e:
-        raise UserError(f"run config {str(path)!r}: {e}") from None
 
 
 def check_same_config(saved: TrainConfig, wanted: TrainConfig, what: str) -> None:

@@ -23,7 +23,7 @@ from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
 from mast.buffer.persist import EpisodeStore
 from mast.config import EnvConfig, TrainConfig, smac_flags
-from mast.errors import reading
+from mast.errors import UserError, reading
 from mast.learners import ValueLearner, make_learner
 from mast.nonfinite import NonFiniteError, check_scalars, first_nonfinite
 from mast.presets import config_from_dict, config_to_dict
@@ -217,6 +217,7 @@ class _Trainer:
             "train_win_rate": float(np.mean([s.win_rate for s in tr])) if tr else float("nan"),
             "test_win_rate": ts.win_rate if ts else float("nan"),
             "test_return": ts.mean_return if ts else float("nan"),
+            "test_t_env": self.last["test"] if ts else -1,
             "loss": self.loss,
             "td_error_abs": self.td,
             "epsilon": epsilon_at(self.cfg, self.run.t_env),
@@ -227,6 +228,7 @@ class _Trainer:
             "topology_updates": self.learner.sparsity.n_updates,
             "buffer_episodes": len(self.buffer),
             "fps": fps,
+            **self.learner.sparsity.allocation(),
         }
         for extra in _call(self.callbacks, "on_log", self.run, self.run.t_env, dict(row)):
             row.update(extra or {})
@@ -447,9 +449,15 @@ def train(
             saved_cfg = config_from_dict(state["config"])
         rd.check_same_config(saved_cfg, cfg, "its checkpoint")
         trainer = _Trainer(cfg, run_dir, callbacks)
-        # a checkpoint of another shape or a damaged one fails here, naming the file
-        with reading(ckpt, "checkpoint"):
+        try:
             trainer.load_state_dict(state)
+        except UserError:
+            raise
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(
+                f"checkpoint of {str(run_dir)!r} does not fit its configuration: {first}"
+            ) from None
         rd.cut_back(run_dir, trainer.run.t_env)
         if state["buffer"] is not None:
             trainer.episodes.prune()  # segments written after the checkpoint

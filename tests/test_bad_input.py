@@ -1,7 +1,7 @@
 """Bad input to every command: one line ``prog: error: ...``, exit 2, nothing lost.
 
 Each case runs a real entry point (``mast-train``, ``mast-hw SUBCOMMAND``,
-``python -m hw.cosim``) in-process on a copy of one short training run, after damaging
+``python -m rtl.cosim``) in-process on a copy of one short training run, after damaging
 what the case names. Every case must exit 2 with exactly one line on stderr that starts
 with ``prog: error:`` and names the bad value, flag or file; no traceback; and no file
 that existed before (the run folder, a sentinel in the output folder) is removed or
@@ -22,9 +22,9 @@ import pytest
 import torch
 import yaml
 
+from codesign import hw_cli
 from codesign.train import main as train_main
-from hw import cli as hw_cli
-from hw import cosim
+from rtl import cosim
 
 TRAIN_ARGS = [
     "--t-max",
@@ -155,7 +155,7 @@ class Case:
     prepare: Callable[[Path, Path], None] | None = None
 
 
-T, H, C = "mast-train", "mast-hw", "python -m hw.cosim"
+T, H, C = "mast-train", "mast-hw", "python -m rtl.cosim"
 RESUME = ("--resume", "{run}", "--no-progress")
 CKPT = "{run}/checkpoint.pt"
 CASES = [
@@ -441,7 +441,7 @@ def _invoke(prog: str, argv: list[str]) -> int:
             return train_main(argv)
         finally:
             torch.set_num_threads(before)
-    if prog == "python -m hw.cosim":
+    if prog == "python -m rtl.cosim":
         return cosim.main(argv)
     with pytest.raises(SystemExit) as exc:
         hw_cli.main(argv)

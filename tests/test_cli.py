@@ -62,7 +62,8 @@ def test_smoke_every_learner_and_method(tmp_path, alg, method):
     assert saved["learner"]["alg"] == alg and saved["sparsity"]["method"] == method
     rows = _rows(run_dir)
     assert len(rows) >= 2 and int(rows[-1]["t_env"]) >= 240
-    assert 0.0 <= float(rows[-1]["test_win_rate"]) <= 1.0
+    # won test episodes over env.test_episodes=2
+    assert float(rows[-1]["test_win_rate"]) in (0.0, 0.5, 1.0)
     snaps = sorted((run_dir / "masks").glob("masks_*.npz"))
     assert snaps[0].name == "masks_0.npz"
     layers = load_layers(snaps[-1])

@@ -102,3 +102,19 @@ def test_stage_log_prefixes_program_and_elapsed_seconds():
     assert len(lines) == 2
     assert lines[0].startswith("mast-hw export [") and lines[0].endswith(" s] compiling")
     assert lines[1].endswith(" s] elaborating")
+
+
+def test_progress_bar_draws_the_line_at_its_width():
+    import io
+
+    from mast.progress import ProgressBar
+
+    buf = io.StringIO()
+    bar = ProgressBar(total=6_000, ncols=80, file=buf, mininterval=0, desc="qmix-mast")
+    bar.update(6_059)
+    bar.show(ROW)
+    bar.close()
+    frames = [f for f in buf.getvalue().replace("\n", "\r").split("\r") if f.strip()]
+    last = frames[-1]
+    assert len(last) <= 80
+    assert "100%" in last and "6,059/6,000" in last and "hw 9.52x" in last

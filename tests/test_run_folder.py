@@ -184,7 +184,7 @@ def test_malicious_checkpoint_runs_nothing(tmp_path, finished, capsys):
     torch.save({"format": rd.CHECKPOINT_FORMAT, "t_env": _Evil(marker)}, run / "checkpoint.pt")
     err = _one_line_error(capsys, run)
     assert "holds Python objects (io.open) that only code execution could load" in err
-    from hw.cli import main as hw_main
+    from codesign.hw_cli import main as hw_main
 
     with pytest.raises(SystemExit) as info:
         hw_main(["eval", str(run), "--profile", "sparse_pe_64"])
@@ -221,6 +221,16 @@ def test_old_format_checkpoint_is_named(tmp_path, finished, capsys):
     state.pop("callbacks")
     torch.save(state, run / "checkpoint.pt")
     assert "lacks the entry 'callbacks'" in _one_line_error(capsys, run)
+
+
+def test_checkpoint_that_does_not_fit_its_config_is_one_line(tmp_path, finished, capsys):
+    run = _copy(finished, tmp_path / "run")
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    name = next(iter(state["learner"]["nets"]))
+    state["learner"]["nets"][name] = torch.zeros(3, 3)
+    torch.save(state, run / "checkpoint.pt")
+    err = _one_line_error(capsys, run)
+    assert "does not fit its configuration: Error(s) in loading state_dict" in err
 
 
 @pytest.mark.parametrize("keep", [0, 100, 0.5])

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from hw import cli
+from codesign import hw_cli as cli
 from hw.profiles import HwProfile, get_profile
 from hw.synth import (
     DEVICES,

@@ -20,7 +20,7 @@ dimension; leading dimensions of stacked tensors count as more rows).
 The manager (:mod:`.manager`) sets grown weights to exactly zero and resets the optimizer
 state of changed entries.
 
-Methods (:data:`METHODS`) and what they take from where:
+Methods (:data:`mast.sparsity.methods.METHODS`) and what they take from where:
 
 - ``dense``: no masks. ``tiny``: no masks; the learner narrows the network to the sparse
   target's parameter count (:func:`mast.sparsity.density.tiny_width`).
@@ -50,15 +50,15 @@ from types import MappingProxyType
 import torch
 
 from mast.errors import UserError
+from mast.sparsity.methods import MethodSpec
 
 __all__ = [
-    "METHODS",
+    "UPDATERS",
     "MaskChange",
     "MaskUpdater",
     "GradientUpdater",
-    "MethodSpec",
     "RandomGrowthUpdater",
-    "get_method",
+    "make_updater",
 ]
 
 
@@ -201,59 +201,14 @@ class GradientUpdater(MaskUpdater):
         return grad.detach().abs()
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """A sparse training method: whether it masks, how it updates, and its defaults."""
-
-    name: str
-    """Registry key."""
-    masked: bool
-    """False for ``dense`` and ``tiny`` (no masks at all)."""
-    updater: type[MaskUpdater] | None
-    """Drop/grow rule, ``None`` for a fixed topology."""
-    zeta: float = 0.3
-    """Default initial drop fraction."""
-    decay: str = "cosine"
-    """Default drop-fraction decay (key of :data:`mast.sparsity.schedule.DECAYS`)."""
-    init: str = "random"
-    """Default initial mask: ``random`` or ``magnitude`` (largest ``|w|`` at init)."""
-    regrow_dropped: bool = False
-    """Whether growth may pick the entries just dropped (RLx2's scheduler)."""
-
-    @property
-    def dynamic(self) -> bool:
-        """Whether the topology changes during training."""
-        return self.updater is not None
-
-
-METHODS: Mapping[str, MethodSpec] = MappingProxyType(
-    {
-        "dense": MethodSpec("dense", masked=False, updater=None),
-        "tiny": MethodSpec("tiny", masked=False, updater=None),
-        "static": MethodSpec("static", masked=True, updater=None),
-        "set": MethodSpec("set", masked=True, updater=RandomGrowthUpdater, zeta=0.3),
-        "rigl": MethodSpec("rigl", masked=True, updater=GradientUpdater, zeta=0.3),
-        "rlx2": MethodSpec(
-            "rlx2",
-            masked=True,
-            updater=GradientUpdater,
-            zeta=0.5,
-            init="magnitude",
-            regrow_dropped=True,
-        ),
-        "mast": MethodSpec(
-            "mast", masked=True, updater=GradientUpdater, zeta=0.5, init="magnitude"
-        ),
-    }
+UPDATERS: Mapping[str, type[MaskUpdater]] = MappingProxyType(
+    {"random": RandomGrowthUpdater, "gradient": GradientUpdater}
 )
-"""Sparse training methods by name."""
-
-INITS: tuple[str, ...] = ("random", "magnitude")
+"""Drop/grow rules by the name :attr:`mast.sparsity.methods.MethodSpec.updater` gives."""
 
 
-def get_method(name: str) -> MethodSpec:
-    """Look up a method, raising :class:`UserError` with the known names if unknown."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise UserError(f"unknown sparse method {name!r}; known: {', '.join(METHODS)}") from None
+def make_updater(spec: MethodSpec, row_balanced: bool = False) -> MaskUpdater | None:
+    """The method's drop/grow rule (``None`` for a fixed topology)."""
+    if spec.updater is None:
+        return None
+    return UPDATERS[spec.updater](row_balanced=row_balanced, regrow_dropped=spec.regrow_dropped)
