@@ -103,6 +103,7 @@ def evaluate_run(
     from mast.envs import make_batch_env
     from mast.learners import make_learner
     from mast.runner import EpisodeRunner
+    from mast.train import env_agent_types
 
     if not isinstance(episodes, int) or not 1 <= episodes <= MAX_EPISODES:
         raise UserError(f"--episodes must be an integer in [1, {MAX_EPISODES}], got {episodes!r}")
@@ -118,7 +119,10 @@ def evaluate_run(
         )
 
     test_env = env()
-    learner = make_learner(cfg, dict(test_env.get_env_info()))
+    info = dict(test_env.get_env_info())
+    if "agent_types" not in info and env_agent_types(test_env) is not None:
+        info["agent_types"] = env_agent_types(test_env)  # as training builds the learner
+    learner = make_learner(cfg, info)
     with reading(run_dir / "checkpoint.pt", "checkpoint"):
         learner.load_state_dict(state["learner"])
     gen = torch.Generator().manual_seed(seed)

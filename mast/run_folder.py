@@ -54,7 +54,7 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     try:
         return config_from_dict(data or {})
     except UserError as e:
-        raise UserError(f"run config {str(path)!r}: {e}") from None
+        raise UserError(f"{e} (in {str(path)!r})") from None
 
 
 def _step(path: Path) -> tuple[int, str]:

@@ -16,6 +16,7 @@ from hw.profiles import HwProfile, get_profile
 from mast import run_dir as rd
 from mast.envs import make_batch_env
 from mast.learners import make_learner
+from mast.train import env_agent_types
 from sim import simulate
 
 # One short training run per test worker: keep the tests that read it together.
@@ -27,7 +28,8 @@ PROFILE = get_profile("sparse_pe_64")
 def _learner(run_dir):
     cfg = rd.read_config(run_dir)
     env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=0)
-    learner = make_learner(cfg, dict(env.get_env_info()))
+    info = {"agent_types": env_agent_types(env), **env.get_env_info()}
+    learner = make_learner(cfg, info)
     learner.load_state_dict(rd.load_checkpoint(run_dir)["learner"])
     return learner
 
