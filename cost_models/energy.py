@@ -1,6 +1,6 @@
 """Energy = action counts x energy per action (Accelergy style).
 
-Kernels report action counts (:attr:`~cost_models.kernels.KernelCost.actions`); this
+Kernels report action counts (:attr:`~cost_models.rows.CostRow.actions`); this
 module prices them with the profile's :class:`~hw.profiles.EnergyTable`. SRAM accesses
 are priced by the capacity of the buffer they hit (``EnergyTable.sram_pj``): the global
 weight SRAM, the global activation/output SRAM, one PE's double-buffered buffers and the

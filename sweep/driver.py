@@ -234,7 +234,10 @@ def _submit_and_wait(ray, spec: SweepSpec, todo: list[RunKey], console: Console)
                         f"failed {len(failed)}",
                     )
     except KeyboardInterrupt:
-        _cancel(ray, list(pending), console)
+        try:
+            _cancel(ray, list(pending), console)
+        except Exception:  # noqa: BLE001 - Ray already going down: shutdown stops the rest
+            pass
         raise
     if failed:
         console.print(

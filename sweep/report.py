@@ -206,7 +206,7 @@ def _profile_plot(path: Path, groups: dict[str, dict[str, list[RunRecord]]], k: 
         xlabel=rf"last-{k} mean test win rate ($\tau$)", labelsize="medium",
         ticklabelsize="medium",
     )  # fmt: skip
-    ax.legend(labels, fontsize="small")
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
