@@ -1,6 +1,7 @@
 """User-facing errors and the one CLI boundary that turns them into one-line messages.
 
-The contract of every command (``mast-train``, ``mast-hw ...``, ``python -m rtl.cosim``):
+The contract of every command (``mast-train``, ``mast-hw ...``, ``mast-sweep``,
+``python -m rtl.cosim``):
 
 - exit 0: done;
 - exit 2: bad input (a flag, a file, a name, a value out of range, a missing or unwritable

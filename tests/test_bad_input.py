@@ -1,10 +1,10 @@
 """Bad input to every command: one line ``prog: error: ...``, exit 2, nothing lost.
 
 Each case runs a real entry point (``mast-train``, ``mast-hw SUBCOMMAND``,
-``python -m rtl.cosim``) in-process on a copy of one short training run, after damaging
-what the case names. Every case must exit 2 with exactly one line on stderr that starts
-with ``prog: error:`` and names the bad value, flag or file; no traceback; and no file
-that existed before (the run folder, a sentinel in the output folder) is removed or
+``python -m rtl.cosim``, ``mast-sweep``) in-process on a copy of one short training run,
+after damaging what the case names. Every case must exit 2 with exactly one line on stderr
+that starts with ``prog: error:`` and names the bad value, flag or file; no traceback; and
+no file that existed before (the run folder, a sentinel in the output folder) is removed or
 changed, nor any new file written.
 """
 
@@ -156,7 +156,7 @@ class Case:
     prepare: Callable[[Path, Path], None] | None = None
 
 
-T, H, C = "mast-train", "mast-hw", "python -m rtl.cosim"
+T, H, C, S = "mast-train", "mast-hw", "python -m rtl.cosim", "mast-sweep"
 RESUME = ("--resume", "{run}", "--no-progress")
 CKPT = ("checkpoint", "{run}")  # names the checkpoint of this run folder
 CASES = [
@@ -422,6 +422,24 @@ CASES = [
         "bin.yaml",
         _write("tmp:bin.yaml", GARBAGE),
     ),
+    # --- mast-sweep: grids fail before Ray starts
+    Case("sweep-unknown-map", S, ("--maps", "9z9", "--out", "{out}/sw"), "'9z9'"),
+    Case("sweep-unknown-method", S, ("--methods", "prune", "--out", "{out}/sw"), "'prune'"),
+    Case("sweep-t-max-float", S, ("--t-max", "1e30", "--out", "{out}/sw"), "'1e30'"),
+    Case(
+        "sweep-grid-malformed",
+        S,
+        ("{tmp}/grid.yaml", "--out", "{out}/sw"),
+        "grid.yaml",
+        _write("tmp:grid.yaml", "maps: [3m\n"),
+    ),
+    Case(
+        "sweep-out-permission",
+        S,
+        ("--out", "/sys/mast_denied/sw", "--maps", "3m", "--seeds", "1", "--t-max", "100"),
+        "/sys/mast_denied",
+    ),
+    Case("sweep-report-missing", S, ("report", "{tmp}/no_sweep"), "no_sweep"),
     # --- flags and names argparse or the commands reject
     Case("hw-unknown-command", H, ("place",), "'place'"),
     Case("report-unknown-map", H, ("report", "--map", "9z9", "--out", "{out}/r"), "'9z9'"),
@@ -444,6 +462,10 @@ def _invoke(prog: str, argv: list[str]) -> int:
             torch.set_num_threads(before)
     if prog == "python -m rtl.cosim":
         return cosim.main(argv)
+    if prog == "mast-sweep":
+        from sweep.cli import main as sweep_main
+
+        return sweep_main(argv)
     with pytest.raises(SystemExit) as exc:
         hw_cli.main(argv)
     return exc.value.code
