@@ -8,6 +8,8 @@ The contract of every command (``mast-train``, ``mast-hw ...``, ``mast-sweep``,
   path, not enough memory for what was asked): one line ``prog: error: <message>`` on
   stderr naming the bad value, flag or file and the valid choices or limits; nothing the
   user had is lost or overwritten;
+- exit 1 (``mast-sweep``: a run of the grid failed) and 3 (``mast-train``: a non-finite
+  value stopped the run, :data:`mast.nonfinite.EXIT_NONFINITE`) are the commands' own;
 - exit 130: interrupted (Ctrl-C);
 - anything else: a bug, with its Python traceback.
 
