@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from mast.run_folder import MASKS_DIR, mask_snapshots
 from mast.sparsity import SparseLayer
 
 __all__ = [
@@ -115,8 +116,8 @@ def column_labels(config: dict) -> list[str] | None:
 
 
 def _final_snapshot(run_dir: Path) -> Path | None:
-    snaps = sorted((int(p.stem.split("_")[-1]), p) for p in (run_dir / "masks").glob("masks_*.npz"))
-    return snaps[-1][1] if snaps else None
+    snaps = mask_snapshots(run_dir) if (run_dir / MASKS_DIR).is_dir() else []
+    return snaps[-1] if snaps else None
 
 
 def write_run_mask_figure(run_dir: str | Path, out: str | Path) -> str | None:

@@ -12,17 +12,27 @@ Checkpoints (``checkpoint.pt``, torch) are read by :mod:`mast.run_dir` only.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
 
 from mast.config import TrainConfig
-from mast.errors import UserError
+from mast.errors import UserError, reading
 from mast.presets import config_from_dict
 from mast.sparsity.layer import SparseLayer, load_layers
 
-__all__ = ["load_latest_masks", "latest_snapshot", "mask_snapshots", "read_config"]
+__all__ = [
+    "MASKS_DIR",
+    "latest_snapshot",
+    "load_latest_masks",
+    "mask_snapshots",
+    "read_config",
+    "snapshot_path",
+    "snapshot_step",
+]
+
+MASKS_DIR = "masks"
+"""Folder of the mask snapshots inside a run folder."""
 
 
 def _folder(run_dir: str | Path) -> Path:
@@ -44,20 +54,38 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        with reading(path, "run config", (OSError, UnicodeDecodeError)):
+            text = path.read_text()
+        data = yaml.safe_load(text)
     except yaml.YAMLError:
         raise UserError(f"malformed YAML in {str(path)!r}") from None
-    return config_from_dict(data or {})
+    if data is not None and not isinstance(data, dict):
+        raise UserError(f"run config {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    try:
+        return config_from_dict(data or {})
+    except UserError as e:
+        raise UserError(f"{e} (in {str(path)!r})") from None
 
 
-def _step(path: Path) -> tuple[int, str]:
-    digits = re.findall(r"\d+", path.stem)
-    return (int(digits[-1]) if digits else -1, path.name)
+def snapshot_path(run_dir: str | Path, t_env: int) -> Path:
+    """Where the snapshot at environment step ``t_env`` is written: ``masks/masks_<t>.npz``."""
+    return Path(run_dir) / MASKS_DIR / f"masks_{int(t_env)}.npz"
+
+
+def snapshot_step(path: str | Path) -> int | None:
+    """The environment step of a snapshot file name, ``None`` if it names no snapshot."""
+    path = Path(path)
+    stem = path.stem.removeprefix("masks_")
+    if path.suffix != ".npz" or stem == path.stem or not stem.isdigit():
+        return None
+    return int(stem)
 
 
 def mask_snapshots(run_dir: str | Path) -> list[Path]:
     """Every ``masks/masks_<t>.npz`` of the run, oldest (smallest ``t``) first."""
-    return sorted((_folder(run_dir) / "masks").glob("masks_*.npz"), key=_step)
+    found = (_folder(run_dir) / MASKS_DIR).glob("masks_*.npz")
+    steps = {p: snapshot_step(p) for p in found}
+    return sorted((p for p, t in steps.items() if t is not None), key=lambda p: steps[p])
 
 
 def latest_snapshot(run_dir: str | Path) -> Path:
@@ -71,4 +99,5 @@ def latest_snapshot(run_dir: str | Path) -> Path:
 def load_latest_masks(run_dir: str | Path) -> tuple[Path, list[SparseLayer]]:
     """The newest snapshot's path and its records."""
     snap = latest_snapshot(run_dir)
-    return snap, load_layers(snap)
+    with reading(snap, "mask snapshot"):
+        return snap, load_layers(snap)
