@@ -21,7 +21,9 @@ topology update every 200 iterations), prints:
 then checks the sparse_pe_64 targets. Masks are random (``--layout random``) or
 row-balanced (``row_balanced``: every row of a layer holds the same number of weights, the
 shape ``mast-train --hw-aware-growth`` evolves toward); the default prints both.
-Usage: ``python bench/hw_utilisation.py [--layout random,row_balanced]``.
+``--masks RUN_DIR,...`` adds one row per training run: its newest masks, costed with the
+run's own workload settings (batch, episode length, update interval).
+Usage: ``python bench/hw_utilisation.py [--layout random,row_balanced] [--masks RUN_DIR]``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from cost_models.sweep import sparsity_sweep
+from cost_models.rundir import load_run
+from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from hw.profiles import get_profile
 
 EIE_PJ_PER_OP = 5.8
@@ -48,21 +51,73 @@ def main() -> None:
     parser.add_argument("--maps", default=",".join(MAPS))
     parser.add_argument("--profiles", default=",".join(PROFILES))
     parser.add_argument("--layout", default="random,row_balanced")
+    parser.add_argument("--masks", default="", help="training run folders, comma-separated")
     args = parser.parse_args()
     for layout in args.layout.split(","):
         print(f"\n=== masks: {layout} ===")
         table(args, layout)
+    if args.masks:
+        trained(args)
+
+
+def measure(c) -> dict[str, float]:
+    """The table's figures of one :class:`~cost_models.sweep.Comparison`."""
+    r, d, b = c.report, c.dense, c.baseline
+    t, i = r.training, r.inference
+    return {
+        "train_util": t.utilisation_compute,
+        "train_util_e2e": t.utilisation,
+        "infer_util": i.utilisation_compute,
+        "infer_util_e2e": i.utilisation,
+        "train_speedup": d.training.cycles / t.cycles,
+        "train_pe_speedup": d.training.pe_compute_cycles / t.pe_compute_cycles,
+        "train_vs_base": b.training.time_s / t.time_s,
+        "infer_speedup": d.inference.cycles / i.cycles,
+        "infer_vs_base": b.inference.time_s / i.time_s,
+    }
+
+
+def line(prof: str, mp: str, c, row: dict[str, float]) -> str:
+    r = c.report
+    t, i = r.training, r.inference
+    return (
+        f"{prof:14s} {mp:5s} {r.sparsity:5.2f} | "
+        f"{t.utilisation_compute:5.1%}/{t.utilisation:5.1%} "
+        f"{t.pe_compute_cycles:9.0f} ({t.ideal_cycles:7.0f}) "
+        f"{row['train_speedup']:6.2f}x {row['train_pe_speedup']:6.2f}x "
+        f"{row['train_vs_base']:6.2f}x | "
+        f"{i.utilisation_compute:5.1%}/{i.utilisation:5.1%} "
+        f"{i.pe_compute_cycles:6.0f} ({i.ideal_cycles:6.0f}) "
+        f"{row['infer_speedup']:6.2f}x {row['infer_vs_base']:6.2f}x | "
+        f"{t.pj_per_mac:12.1f} {on_chip_pj_per_mac(t):7.1f} {i.pj_per_mac:12.1f} "
+        f"{on_chip_pj_per_mac(i):7.1f}"
+    )
+
+
+HEAD = (
+    f"{'profile':14s} {'map':5s} {'spars':>5s} | {'train util':>11s} "
+    f"{'PE cyc (bound)':>19s} {'speedup':>7s} {'PE-only':>7s} {'vs base':>7s} | "
+    f"{'infer util':>11s} {'cycles (bound)':>15s} {'speedup':>7s} {'vs base':>7s} | "
+    f"{'pJ/MAC train':>12s} {'on-chip':>7s} {'pJ/MAC infer':>12s} {'on-chip':>7s}"
+)
+
+
+def trained(args: argparse.Namespace) -> None:
+    """One row per training run: its newest masks with the run's own workload settings."""
+    print("\n=== masks: trained (newest snapshot of each run, the run's workload) ===")
+    print(HEAD)
+    print("-" * len(HEAD))
+    for prof in args.profiles.split(","):
+        p = get_profile(prof)
+        for run_dir in args.masks.split(","):
+            rm = load_run(run_dir)
+            c = compare(p, default_baseline(p), rm.layers, rm.run)
+            print(line(prof, rm.map_name or "?", c, measure(c)) + f"  {run_dir}")
 
 
 def table(args: argparse.Namespace, layout: str) -> None:
-    head = (
-        f"{'profile':14s} {'map':5s} {'spars':>5s} | {'train util':>11s} "
-        f"{'PE cyc (bound)':>19s} {'speedup':>7s} {'PE-only':>7s} {'vs base':>7s} | "
-        f"{'infer util':>11s} {'cycles (bound)':>15s} {'speedup':>7s} {'vs base':>7s} | "
-        f"{'pJ/MAC train':>12s} {'on-chip':>7s} {'pJ/MAC infer':>12s} {'on-chip':>7s}"
-    )
-    print(head)
-    print("-" * len(head))
+    print(HEAD)
+    print("-" * len(HEAD))
     results = {}
     t0 = time.perf_counter()
     for prof in args.profiles.split(","):
@@ -70,32 +125,9 @@ def table(args: argparse.Namespace, layout: str) -> None:
         for mp in args.maps.split(","):
             sweep = sparsity_sweep(p, LEVELS, mp, layout=layout)
             for c in sweep.levels:
-                r, d, b = c.report, c.dense, c.baseline
-                t, i = r.training, r.inference
-                row = {
-                    "train_util": t.utilisation_compute,
-                    "train_util_e2e": t.utilisation,
-                    "infer_util": i.utilisation_compute,
-                    "infer_util_e2e": i.utilisation,
-                    "train_speedup": d.training.cycles / t.cycles,
-                    "train_pe_speedup": d.training.pe_compute_cycles / t.pe_compute_cycles,
-                    "train_vs_base": b.training.time_s / t.time_s,
-                    "infer_speedup": d.inference.cycles / i.cycles,
-                    "infer_vs_base": b.inference.time_s / i.time_s,
-                }
-                results[(prof, mp, round(r.sparsity, 2))] = row
-                print(
-                    f"{prof:14s} {mp:5s} {r.sparsity:5.2f} | "
-                    f"{t.utilisation_compute:5.1%}/{t.utilisation:5.1%} "
-                    f"{t.pe_compute_cycles:9.0f} ({t.ideal_cycles:7.0f}) "
-                    f"{row['train_speedup']:6.2f}x {row['train_pe_speedup']:6.2f}x "
-                    f"{row['train_vs_base']:6.2f}x | "
-                    f"{i.utilisation_compute:5.1%}/{i.utilisation:5.1%} "
-                    f"{i.pe_compute_cycles:6.0f} ({i.ideal_cycles:6.0f}) "
-                    f"{row['infer_speedup']:6.2f}x {row['infer_vs_base']:6.2f}x | "
-                    f"{t.pj_per_mac:12.1f} {on_chip_pj_per_mac(t):7.1f} {i.pj_per_mac:12.1f} "
-                    f"{on_chip_pj_per_mac(i):7.1f}"
-                )
+                row = measure(c)
+                results[(prof, mp, round(c.report.sparsity, 2))] = row
+                print(line(prof, mp, c, row))
         print(f"  (vs base: dense network on {sweep.baseline}, wall time at both clocks)")
     print(
         f"(util = compute phase / end to end; bound = ceil(M*nnz/P) summed over the PE "
