@@ -11,6 +11,7 @@ ARGS   ?=
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "Creating $(VENV) and installing the project and its dependencies from PyPI (1-3 minutes)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

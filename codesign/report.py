@@ -4,10 +4,13 @@
 with ``--hw-profile``, ``hw_trace.csv`` + ``hw_meta.json``) and writes:
 
 - ``plots/learning_curve.png``: test win rate (and return) against environment steps;
-- ``plots/sparsity_flops.png``: sparsity and training / inference FLOPs ratios;
+- ``plots/sparsity_flops.png``: density per layer of the final masks and the fraction of
+  each layer's initial connections replaced over the run (from ``masks/``); the overall
+  sparsity and FLOPs ratios in its title;
 - ``plots/hw_cost.png``: cycles and energy per training iteration against environment
   steps on the profile, with the dense network on the profile and on the baseline;
-- ``plots/hw_totals.png``: cumulative hardware time and energy of the run on the three;
+- ``plots/hw_totals.png``: the whole run's hardware time and energy on the three, with
+  MAST's speedup and energy gain on the bars;
 - ``report.json``: the figures of the tables below;
 - ``report.md``: the tables and plots, and the accelerator resource estimate when a
   ``resources.json`` of ``mast-hw synth`` for the profile exists (in ``RUN_DIR/synth/*/``
@@ -21,11 +24,17 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-__all__ = ["find_synthesis", "run_summary", "write_run_report"]
+from cost_models.plotting import save_png
+from mast.atomicio import write_text
+
+if TYPE_CHECKING:
+    from mast.sparsity.layer import SparseLayer
+
+__all__ = ["find_synthesis", "hardware_lines", "run_summary", "write_run_report"]
 
 PLOTS = "plots"
 
@@ -185,79 +194,209 @@ def _hw_summary(run_dir: Path, trace: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
+def hardware_lines(summary: dict[str, Any]) -> list[str]:
+    """End-of-run summary lines of a run's hardware figures (from :func:`run_summary`, the
+    same figures ``report.md`` shows); empty without a hardware trace."""
+    hw = summary["hardware"]
+    if hw is None:
+        return []
+    p, b, fs, t = hw["profile"], hw["baseline"], hw["final_snapshot"], hw["totals"]
+    rows = (
+        ("speedup, one training iteration (hw_speedup)", fs, "speedup"),
+        ("speedup, whole run", t, "speedup"),
+        ("energy gain, whole run", t, "energy_gain"),
+    )
+    return [
+        f"hardware (modelled), MAST over dense:  on {p} | on {b}",
+        *(
+            f"  {label + ':':46s} {_fmt(d[f'{k}_vs_dense'])}x | {_fmt(d[f'{k}_vs_baseline'])}x"
+            for label, d, k in rows
+        ),
+    ]
+
+
 # ------------------------------------------------------------------------------ plots
-def _figure(ncols: int = 1):
+def _figure(ncols: int = 1, width: float = 5.4):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.0 * ncols, 3.6), layout="constrained")
+    fig = Figure(figsize=(width * ncols, 4.0), layout="constrained")
     return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
 
 
+def mask_history(run_dir: Path) -> tuple[list[int], list[SparseLayer], dict[str, list[float]]]:
+    """The run's mask snapshots: their ``t_env``, the final layers, and per role (agent,
+    mixer, hypernet) the fraction of the role's connections at the first snapshot that are
+    not connected in each snapshot (0 throughout for a static topology)."""
+    from mast.sparsity.layer import load_layers
+
+    snaps = sorted((int(p.stem.split("_")[-1]), p) for p in (run_dir / "masks").glob("masks_*.npz"))
+    ts: list[int] = []
+    changed: dict[str, list[float]] = {}
+    first: dict = {}
+    layers: list = []
+    for t, path in snaps:
+        layers = load_layers(path)
+        first = first or {lay.name: lay.mask for lay in layers}
+        ts.append(t)
+        kept: dict[str, list[int]] = {}
+        for lay in layers:
+            k = kept.setdefault(lay.role, [0, 0])
+            k[0] += int((lay.mask & first[lay.name]).sum())
+            k[1] += int(first[lay.name].sum())
+        for role, (both, before) in kept.items():
+            changed.setdefault(role, []).append(1.0 - both / max(1, before))
+    return ts, layers, changed
+
+
+_ROLE_COLOURS = {"agent": "tab:blue", "mixer": "tab:orange", "hypernet": "tab:green"}
+
+
+def _sparsity_plot(run_dir: Path, metrics, out: Path) -> None:
+    """Per-layer density of the final masks and how much each role's topology changed."""
+    from cost_models.plotting import steps_axis
+
+    last = metrics[-1]
+    ts, layers, changed = mask_history(run_dir)
+    fig, (a, b) = _figure(2, 6.2)
+    fig.suptitle(
+        f"overall sparsity {_num(last.get('sparsity')):.3f}; FLOPs / dense: train "
+        f"{_num(last.get('flops_train_ratio')):.3f}, test {_num(last.get('flops_test_ratio')):.3f}"
+    )
+    if not ts:
+        a.text(0.5, 0.5, "no mask snapshots", ha="center", transform=a.transAxes)
+        b.axis("off")
+        save_png(fig, out / "sparsity_flops.png")
+        return
+    dens = [100 * float(lay.mask.mean()) for lay in layers]
+    bars = a.barh(
+        [lay.name.removesuffix(".weight") for lay in layers],
+        dens,
+        color=[_ROLE_COLOURS.get(lay.role, "gray") for lay in layers],
+    )
+    a.bar_label(
+        bars,
+        labels=[f"{d:.1f}% ({lay.nnz:,})" for d, lay in zip(dens, layers, strict=True)],
+        padding=2,
+        fontsize=7,
+    )
+    a.invert_yaxis()
+    a.set_xticks(range(0, 101, 20))
+    a.tick_params(axis="y", labelsize=7)
+    a.set(
+        xlabel="density of the final masks (%), (non-zeros)",
+        xlim=(0, 100 * 1.3),
+        title="density per layer (colour: role)",
+    )
+    for role, ys in changed.items():
+        c = _ROLE_COLOURS.get(role, "gray")
+        b.plot(
+            ts,
+            [100 * y for y in ys],
+            marker="o",
+            ms=3,
+            color=c,
+            label=f"{role}: {100 * ys[-1]:.1f}%",
+        )
+    steps_axis(b)
+    b.set(ylabel="initial connections replaced (%)", title="topology change by role")
+    b.set_ylim(0, max(1.0, 100 * max(max(v) for v in changed.values())) * 1.15)
+    b.legend(fontsize=8, loc="lower right", title="final", title_fontsize=8)
+    b.grid(alpha=0.3)
+    save_png(fig, out / "sparsity_flops.png")
+
+
+def _hw_cost_plot(rows, meta, out: Path) -> None:
+    """Per-iteration cycles and energy over the run, on linear axes with labelled values."""
+    from cost_models.plotting import steps_axis
+
+    te = _col(rows, "t_env")
+    prof, base = meta["profile"]["name"], meta["baseline"]["name"]
+    fig, axes = _figure(2)
+    for ax, key, scale, unit, what in (
+        (axes[0], "train_cycles", 1e-6, "million cycles", "cycles"),
+        (axes[1], "train_energy_j", 1e3, "mJ", "energy"),
+    ):
+        ys = [v * scale for v in _col(rows, key)]
+        dense, dense_b = meta["dense"][key] * scale, meta["dense_baseline"][key] * scale
+        ax.step(te, ys, where="post", color="tab:blue", label=f"MAST on {prof}")
+        ax.axhline(dense, ls="--", color="gray", label=f"dense on {prof}")
+        ax.axhline(dense_b, ls=":", color="black", label=f"dense on {base}")
+        for y, ref, c in (
+            (ys[-1], None, "tab:blue"),
+            (dense, ys[-1], "gray"),
+            (dense_b, ys[-1], "black"),
+        ):
+            text = f"{y:.3g}" + (f" ({y / ref:.1f}x MAST)" if ref else "")
+            ax.annotate(
+                text,
+                (te[-1], y),
+                textcoords="offset points",
+                xytext=(-4, 4),
+                ha="right",
+                fontsize=8,
+                color=c,
+            )
+        steps_axis(ax)
+        ax.set(
+            ylabel=f"{unit} per training iteration",
+            ylim=(0, max(ys + [dense, dense_b]) * 1.15),
+            title=f"{what} per training iteration",
+        )
+        ax.legend(fontsize=7, loc="center right")
+    save_png(fig, out / "hw_cost.png")
+
+
+def _hw_totals_plot(rows, meta, out: Path) -> None:
+    """The whole run's hardware time and energy, labelled with values and MAST's gain."""
+    from cost_models.plotting import label_bars
+
+    prof, base = meta["profile"]["name"], meta["baseline"]["name"]
+    labels = [f"MAST\non {prof}", f"dense\non {prof}", f"dense\non {base}"]
+    last = rows[-1]
+    fig, axes = _figure(2)
+    for ax, unit, what, keys in (
+        (axes[0], "s", "time", ("cum_time_s", "cum_dense_time_s", "cum_baseline_time_s")),
+        (axes[1], "J", "energy", ("cum_energy_j", "cum_dense_energy_j", "cum_baseline_energy_j")),
+    ):
+        vals = [_num(last[k]) for k in keys]
+        bars = ax.bar(labels, vals, color=["tab:blue", "gray", "dimgray"])
+        gain = "faster" if what == "time" else "lower"
+        texts = [f"{vals[0]:.3g} {unit}"] + [
+            f"{v:.3g} {unit}\nMAST {v / vals[0]:.2f}x {gain}" for v in vals[1:]
+        ]
+        label_bars(ax, bars, texts)
+        ax.set(
+            ylabel=f"hardware {what} of the run ({unit})",
+            ylim=(0, max(vals) * 1.3),
+            title=f"whole-run {what} (modelled)",
+        )
+        ax.tick_params(axis="x", labelsize=9)
+    save_png(fig, out / "hw_totals.png")
+
+
 def _plots(run_dir: Path, metrics, trace) -> list[str]:
+    from cost_models.plotting import steps_axis
+
     out = run_dir / PLOTS
     out.mkdir(exist_ok=True)
-    names = []
     t = _col(metrics, "t_env")
     fig, (a, b) = _figure(2)
     a.plot(t, _col(metrics, "test_win_rate"), marker="o", ms=3)
-    a.set(
-        xlabel="environment steps",
-        ylabel="test win rate",
-        ylim=(-0.02, 1.02),
-        title="learning curve",
-    )
+    a.set(ylabel="test win rate (greedy)", ylim=(-0.02, 1.02), title="test win rate")
     b.plot(t, _col(metrics, "test_return"), marker="o", ms=3, color="tab:green")
-    b.set(xlabel="environment steps", ylabel="test return", title="test return")
-    fig.savefig(out / "learning_curve.png", dpi=110)
-    names.append("learning_curve.png")
-    fig, (a,) = _figure()
-    for key, label in (
-        ("sparsity", "sparsity"),
-        ("flops_train_ratio", "FLOPs train / dense"),
-        ("flops_test_ratio", "FLOPs test / dense"),
-    ):
-        a.plot(t, _col(metrics, key), label=label)
-    a.set(xlabel="environment steps", ylabel="ratio", title="sparsity and FLOPs")
-    a.legend()
-    fig.savefig(out / "sparsity_flops.png", dpi=110)
-    names.append("sparsity_flops.png")
+    b.set(ylabel="mean test return", title="test return")
+    for ax in (a, b):
+        steps_axis(ax)
+        ax.grid(alpha=0.3)
+    save_png(fig, out / "learning_curve.png")
+    names = ["learning_curve.png", "sparsity_flops.png"]
+    _sparsity_plot(run_dir, metrics, out)
     if trace is None:
         return names
     rows, meta = trace
-    te = _col(rows, "t_env")
-    fig, (a, b) = _figure(2)
-    for ax, key, unit in ((a, "train_cycles", "cycles"), (b, "train_energy_j", "energy (J)")):
-        ax.step(te, _col(rows, key), where="post", label=meta["profile"]["name"])
-        ax.axhline(
-            meta["dense"][key], ls="--", color="gray", label=f"dense on {meta['profile']['name']}"
-        )
-        ax.axhline(
-            meta["dense_baseline"][key],
-            ls=":",
-            color="black",
-            label=f"dense on {meta['baseline']['name']}",
-        )
-        ax.set(xlabel="environment steps", ylabel=f"{unit} per training iteration", yscale="log")
-        ax.legend(fontsize=7)
-    fig.savefig(out / "hw_cost.png", dpi=110)
-    names.append("hw_cost.png")
-    fig, (a, b) = _figure(2)
-    labels = [
-        meta["profile"]["name"],
-        f"dense {meta['profile']['name']}",
-        f"dense {meta['baseline']['name']}",
-    ]
-    last = rows[-1]
-    for ax, unit, keys in (
-        (a, "time (s)", ("cum_time_s", "cum_dense_time_s", "cum_baseline_time_s")),
-        (b, "energy (J)", ("cum_energy_j", "cum_dense_energy_j", "cum_baseline_energy_j")),
-    ):
-        ax.bar(labels, [_num(last[k]) for k in keys], color=["tab:blue", "gray", "black"])
-        ax.set(ylabel=f"hardware {unit} of the run")
-        ax.tick_params(axis="x", labelsize=7)
-    fig.savefig(out / "hw_totals.png", dpi=110)
-    names.append("hw_totals.png")
-    return names
+    _hw_cost_plot(rows, meta, out)
+    _hw_totals_plot(rows, meta, out)
+    return [*names, "hw_cost.png", "hw_totals.png"]
 
 
 # ------------------------------------------------------------------------------ markdown
@@ -359,6 +498,12 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         ],
     )
     md += [
+        f"Speedup of the final masks per steady training iteration (`hw_speedup`, the "
+        f"figure the progress line shows): {_fmt(fs['speedup_vs_dense'])}x over dense on "
+        f"{p}, {_fmt(fs['speedup_vs_baseline'])}x over dense on {b}. The whole run's "
+        "speedup below also counts the acting steps, the topology updates and the denser "
+        "masks of earlier snapshots.",
+        "",
         "Whole run (training iterations, topology updates and acting steps, integrated "
         "over the trace):",
         "",
@@ -368,7 +513,7 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         [
             ("hardware time (s)", t["time_s"], t["dense_time_s"], t["baseline_time_s"]),
             ("energy (J)", t["energy_j"], t["dense_energy_j"], t["baseline_energy_j"]),
-            ("speedup of MAST", 1.0, t["speedup_vs_dense"], t["speedup_vs_baseline"]),
+            ("whole-run speedup of MAST", 1.0, t["speedup_vs_dense"], t["speedup_vs_baseline"]),
             ("energy gain of MAST", 1.0, t["energy_gain_vs_dense"], t["energy_gain_vs_baseline"]),
         ],
     )
@@ -450,7 +595,7 @@ def write_run_report(run_dir: str | Path) -> Path:
         )
     summary["plots"] = [f"{PLOTS}/{n}" for n in _plots(run_dir, metrics, trace)]
     text = json.dumps(_json_ready(summary), indent=2, default=str)
-    (run_dir / "report.json").write_text(text + "\n")
+    write_text(run_dir / "report.json", text + "\n")
     path = run_dir / "report.md"
-    path.write_text(_markdown(summary, summary["plots"]))
+    write_text(path, _markdown(summary, summary["plots"]))
     return path

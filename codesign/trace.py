@@ -165,13 +165,16 @@ class HwTrace:
             return {}
         return {"hw_speedup": self.dense.train_cycles / self.current.train_cycles}
 
-    def on_end(self, run) -> None:
+    def on_end(self, run) -> list[str]:
+        """Close the trace, write the report; returns the summary lines (figures, path)."""
         if self.last is not None and self.last != (run.t_env, run.learner.train_steps):
             self._row(run, "end", run.t_env, None)
-        if self.report:
-            from codesign.report import write_run_report
+        if not self.report:
+            return []
+        from codesign.report import hardware_lines, run_summary, write_run_report
 
-            write_run_report(run.run_dir)
+        path = write_run_report(run.run_dir)
+        return [*hardware_lines(run_summary(run.run_dir)), f"report: {path}"]
 
     # ---------------------------------------------------------------- rows
     def _cost(self, layers: Sequence[SparseLayer]) -> SnapshotCost:

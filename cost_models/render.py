@@ -13,7 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cost_models.energy import COMPONENTS  # noqa: E402
+from cost_models.plotting import label_points, readable_y, save_png  # noqa: E402
 from cost_models.sweep import SweepResult  # noqa: E402
+from mast.atomicio import atomic_open, write_text  # noqa: E402
 
 __all__ = ["REPORT_FILES", "write_report", "markdown"]
 
@@ -101,6 +103,10 @@ def markdown(result: SweepResult) -> str:
         "",
         "## Whole run",
         "",
+        f"A run of t_max = {run.t_max:,} environment steps (`--t-max`; with `--masks` the "
+        "training run's own t_max; without either 2,000,000, the paper's run length, "
+        "which is longer than mast-train's default run).",
+        "",
         "| sparsity | train cycles / env step | run time s | run energy J |",
         "|---|---|---|---|",
     ]
@@ -125,7 +131,7 @@ def markdown(result: SweepResult) -> str:
 
 
 def _layers_csv(result: SweepResult, path: Path) -> None:
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         w = None
         for c in result.levels:
             text = c.report.rows_csv().splitlines()
@@ -141,46 +147,72 @@ def _layers_csv(result: SweepResult, path: Path) -> None:
 def _plots(result: SweepResult, out: Path) -> None:
     rows = result.table()
     s = [r["sparsity"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = (
-        ("train_time_s", "train_speedup_vs_dense", "training iteration time (ms)", 1e3),
-        ("train_energy_j", "train_energy_gain_vs_dense", "training iteration energy (mJ)", 1e3),
-        ("infer_time_s", "infer_speedup_vs_dense", "acting step time (us)", 1e6),
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+    fig.suptitle(
+        f"{result.profile} on {result.workload} (modelled); labels: MAST's speedup or energy "
+        "gain over the dense network on the same profile"
     )
-    for ax, (key, ref, title, scale) in zip(axes, panels, strict=True):
-        ax.plot(s, [r[key] * scale for r in rows], "o-", label=result.profile)
-        ax.plot(s, [r[key] * scale * r[ref] for r in rows], "--", label=f"{result.profile} dense")
-        base = ref.replace("dense", "baseline")
-        ax.plot(s, [r[key] * scale * r[base] for r in rows], ":", label=f"{result.baseline} dense")
-        ax.set_xlabel("sparsity")
-        ax.set_ylabel(title)
-        ax.set_yscale("log")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "cycles_energy.png", dpi=110)
+    panels = (
+        ("train_time_s", "train_speedup_vs_dense", "training iteration", "time (ms)", 1e3),
+        (
+            "train_energy_j",
+            "train_energy_gain_vs_dense",
+            "training iteration",
+            "energy (mJ)",
+            1e3,
+        ),
+        ("infer_time_s", "infer_speedup_vs_dense", "acting step (all agents)", "time (us)", 1e6),
+    )
+    for ax, (key, ref, what, unit, scale) in zip(axes, panels, strict=True):
+        ys = [r[key] * scale for r in rows]
+        dense = [y * r[ref] for y, r in zip(ys, rows, strict=True)]
+        base_key = ref.replace("dense", "baseline")
+        base = [y * r[base_key] for y, r in zip(ys, rows, strict=True)]
+        ax.plot(s, ys, "o-", label=f"{result.profile}")
+        ax.plot(s, dense, "--", color="gray", label=f"dense on {result.profile}")
+        ax.plot(s, base, ":", color="black", label=f"dense on {result.baseline}")
+        label_points(ax, s, ys, [f"{y:.3g}\n{r[ref]:.2f}x" for y, r in zip(ys, rows, strict=True)])
+        readable_y(ax, ys + dense + base)
+        ax.set(
+            xlabel="overall weight sparsity", ylabel=f"{unit} per {what}", title=f"{what}: {unit}"
+        )
+        ax.set_xlim(min(s) - 0.05, max(s) + 0.12)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    save_png(fig, out / "cycles_energy.png")
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     bottom = [0.0] * len(rows)
     labels = [f"{r['sparsity']:.2f}" for r in rows]
     for comp in COMPONENTS:
         vals = [c.report.training.energy_pj[comp] * 1e-9 for c in result.levels]
         ax.bar(labels, vals, bottom=bottom, label=comp)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-    ax.set_xlabel("sparsity")
+    for i, total in enumerate(bottom):
+        ax.annotate(
+            f"{total:.3g} mJ",
+            (i, total),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=9,
+        )
+    ax.set_ylim(0, max(bottom) * 1.12)
+    ax.set_xlabel("overall weight sparsity")
     ax.set_ylabel("energy per training iteration (mJ)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "energy_breakdown.png", dpi=110)
+    ax.set_title(f"training energy by component, {result.profile} on {result.workload}")
+    ax.legend(fontsize=8)
+    save_png(fig, out / "energy_breakdown.png")
     plt.close(fig)
 
 
 def write_report(result: SweepResult, out: Path) -> list[Path]:
     """Write every file of :data:`REPORT_FILES` into ``out`` (created if missing)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(markdown(result))
+    write_text(out / "report.md", markdown(result))
     rows = result.table()
-    with open(out / "summary.csv", "w", newline="") as fh:
+    with atomic_open(out / "summary.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -194,6 +226,6 @@ def write_report(result: SweepResult, out: Path) -> list[Path]:
         "dense": result.levels[0].dense.to_dict(),
         "baseline_dense": result.levels[0].baseline.to_dict(),
     }
-    (out / "report.json").write_text(json.dumps(doc, indent=1, default=str))
+    write_text(out / "report.json", json.dumps(doc, indent=1, default=str))
     _plots(result, out)
     return [out / f for f in REPORT_FILES]

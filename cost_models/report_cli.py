@@ -33,6 +33,9 @@ from mast.errors import UserError
 
 __all__ = ["configure", "run"]
 
+_RUN = RunConfig()
+"""The workload defaults the help texts quote."""
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``report`` options to ``parser``."""
@@ -44,20 +47,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sparsity",
         default="0,0.5,0.8,0.9,0.95",
-        help="comma-separated overall sparsity levels in [0, 1)",
+        help="comma-separated overall sparsity levels in [0, 1) (default: 0,0.5,0.8,0.9,0.95)",
     )
     parser.add_argument(
         "--map",
         default="3m",
         dest="map_name",
-        help=f"SMAC map of the network shapes ({', '.join(SMAC_MAPS)})",
+        help=f"SMAC map of the network shapes ({', '.join(SMAC_MAPS)}; default: 3m)",
     )
     parser.add_argument(
         "--density",
         default="erdos_renyi",
-        help=f"per-layer density rule ({', '.join(DENSITY_RULES)})",
+        help=f"per-layer density rule ({', '.join(DENSITY_RULES)}; default: erdos_renyi)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random masks (default: 0)")
     parser.add_argument(
         "--baseline",
         default=None,
@@ -67,9 +70,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--masks",
         default=None,
         metavar="RUN_DIR",
-        help="cost the latest mask snapshot of a training run instead",
+        help="cost the latest mask snapshot of a training run instead (batch size, "
+        "t_max and topology interval then come from the run's config.yaml)",
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="episodes per batch B")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"episodes per batch B (default: {_RUN.batch_size})",
+    )
     parser.add_argument(
         "--seq-len",
         type=int,
@@ -80,16 +89,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--delta-t",
         type=int,
         default=None,
-        help="training iterations between topology updates (default 200)",
+        help=f"training iterations between topology updates (default: {_RUN.delta_t})",
     )
     parser.add_argument(
         "--episodes-per-iteration",
         type=int,
         default=None,
-        help="episodes collected per training iteration (default 1)",
+        help=f"episodes collected per training iteration (default: {_RUN.episodes_per_iteration})",
     )
-    parser.add_argument("--t-max", type=int, default=None, help="environment steps of a run")
-    parser.add_argument("--out", default=None, help="output folder")
+    parser.add_argument(
+        "--t-max",
+        type=int,
+        default=None,
+        help=f"environment steps of the run the 'Whole run' table costs (default: "
+        f"{_RUN.t_max:,}, the paper's run length; mast-train's default run is shorter)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: reports/<profile>_<map>, or reports/<profile>_<run "
+        "folder name> with --masks)",
+    )
     parser.add_argument("--force", action="store_true", help="write into a non-empty output folder")
 
 
@@ -145,8 +165,16 @@ def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
         density=args.density,
         seed=args.seed,
         run=run,
+        progress=_progress,
     )
     return result, out
+
+
+def _progress(levels):
+    """A progress bar over the sparsity levels (on stderr; gone when done)."""
+    from tqdm.std import tqdm
+
+    return tqdm(levels, desc="costing sparsity levels", unit="level", leave=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     end = text.index("## Whole run")
     print("\n".join(result.basis) + "\n")
     print(text[start:end].rstrip())
-    print(f"\nwrote {len(files)} files to {out}/")
+    print(f"\nwrote {out / 'report.md'} and {', '.join(f.name for f in files[1:])} in {out}/")
     if args.masks and (Path(args.masks) / "metrics.csv").is_file():
         # a training run's folder: regenerate its end-of-run report too (learning curve,
         # hardware trace, totals), which lives with the training/hardware integration

@@ -11,7 +11,7 @@ dense gradient + top-k, optimizer over the non-zeros).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,13 +149,17 @@ def sparsity_sweep(
     seed: int = 0,
     run: RunConfig | None = None,
     layout: str = "random",
+    progress: Callable[[Sequence[float]], Iterable[float]] | None = None,
 ) -> SweepResult:
-    """Reports of the MAST QMIX network of ``map_name`` at every sparsity level."""
+    """Reports of the MAST QMIX network of ``map_name`` at every sparsity level.
+
+    ``progress`` wraps the levels while they are costed (e.g. a ``tqdm`` bar).
+    """
     dims = map_name if isinstance(map_name, MapDims) else get_map(map_name)
     run = run or RunConfig(episode_limit=dims.episode_limit)
     baseline = baseline or default_baseline(profile)
     levels, refs = [], None
-    for s in sparsities:
+    for s in progress(sparsities) if progress is not None else sparsities:
         layers = mast_network_layers(dims, check_sparsity(s), density, seed, layout)
         if refs is None:
             refs = dense_references(profile, baseline, layers, run)

@@ -35,7 +35,10 @@ def _load(cmd: str):
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The ``mast-hw`` parser; only the sub-command named in ``argv`` is imported."""
-    parser = argparse.ArgumentParser(prog="mast-hw", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="mast-hw",
+        description="Hardware reports, Verilog export, FPGA synthesis, quantised evaluation.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     argv = sys.argv[1:] if argv is None else argv
     wanted = next((a for a in argv if not a.startswith("-")), None)

@@ -18,7 +18,13 @@ from collections.abc import Callable, Sequence
 
 from mast.config import ALGS, METHODS, TrainConfig
 from mast.errors import run_cli
-from mast.presets import preset_names, resolve_config
+from mast.presets import (
+    DEFAULT_ALG,
+    DEFAULT_METHOD,
+    preset_names,
+    preset_value,
+    resolve_config,
+)
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -47,12 +53,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="preset name (ALG_METHOD, e.g. qmix_mast; or one of mast/configs) "
         "or a YAML file; default: the --alg/--method preset",
     )
-    p.add_argument("--alg", help=f"algorithm ({', '.join(ALGS)}); default qmix")
-    p.add_argument("--method", help=f"sparse method ({', '.join(METHODS)}); default mast")
-    p.add_argument("--map", help="scenario of the built-in simulator (default 3m)")
-    p.add_argument("--sparsity", type=float, help="overall weight sparsity in [0, 1)")
-    p.add_argument("--t-max", type=int, help="environment steps to train for")
-    p.add_argument("--seed", type=int, help="seed of everything (default 0)")
+    from mast.envs.maps import MAPS
+
+    p.add_argument("--alg", help=f"algorithm ({', '.join(ALGS)}); default {DEFAULT_ALG}")
+    p.add_argument(
+        "--method", help=f"sparse method ({', '.join(METHODS)}); default {DEFAULT_METHOD}"
+    )
+    p.add_argument(
+        "--map",
+        help=f"scenario of the built-in simulator ({', '.join(MAPS)}); "
+        f"default {preset_value('env.map_name')}",
+    )
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        help=f"overall weight sparsity in [0, 1); default {preset_value('sparsity.sparsity')} "
+        "(the preset's)",
+    )
+    p.add_argument(
+        "--t-max",
+        type=int,
+        help=f"environment steps to train for; default {preset_value('run.t_max'):,} "
+        "(the preset's)",
+    )
+    p.add_argument(
+        "--seed", type=int, help=f"seed of everything (default {preset_value('run.seed')})"
+    )
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", default="runs", help="root of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
@@ -94,13 +120,9 @@ def _main(
     from mast.train import train
 
     result = train(cfg, [*callbacks, *extra], out=args.out, resume=args.resume)
-    print(
-        f"run folder: {result.run_dir}\n"
-        f"t_env {result.t_env}, test win rate {result.test_win_rate:.3f}, "
-        f"test return {result.test_return:.2f}, sparsity {result.sparsity:.3f}, "
-        f"FLOPs train/test {result.flops_train:.4f}/{result.flops_test:.4f}, "
-        f"wall {result.wall_s:.1f} s"
-    )
+    from mast.progress import run_summary_lines
+
+    print("\n".join(run_summary_lines(result)))
     return 0
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "TrainConfig",
     "SparsityConfig",
     "TargetConfig",
+    "smac_flags",
 ]
 
 ALGS: tuple[str, ...] = ("vdn", "qmix", "ow_qmix", "cw_qmix", "res")
@@ -49,6 +50,12 @@ class EnvConfig:
     """Parallel episodes per rollout [chosen; PyMARL runs 1 or 8]."""
     test_episodes: int = 32
     """Greedy episodes per evaluation [pymarl: 32]."""
+    continuing_episode: bool = False
+    """SMAC's flag: a time-out is not terminal and the learner bootstraps it. Off as in
+    SMAC and the paper's runs, which store a time-out as a terminal step [smac]."""
+    obs_last_action: bool = False
+    """SMAC's flag: the observations carry every other ally's previous action (one-hot)
+    in its ally features (SMAC environments only) [smac]."""
 
     def __post_init__(self) -> None:
         _positive(self, "n_envs", "test_episodes")
@@ -228,6 +235,28 @@ class TrainConfig:
     """Replay buffer."""
     run: RunConfig = field(default_factory=RunConfig)
     """Run length, logging, checkpoints."""
+
+
+SMAC_ENVS: tuple[str, ...] = ("builtin", "sc2")
+"""Environment families that take SMAC's flags (``continuing_episode``, ``obs_last_action``)."""
+
+
+def smac_flags(ec: EnvConfig) -> dict[str, bool]:
+    """Keyword arguments of SMAC's flags for the environment family ``ec.name``.
+
+    Families outside :data:`SMAC_ENVS` take none; asking one for a non-default SMAC flag
+    raises :class:`UserError` naming the flag.
+    """
+    flags = {"continuing_episode": ec.continuing_episode, "obs_last_action": ec.obs_last_action}
+    if ec.name in SMAC_ENVS:
+        return flags
+    for key, value in flags.items():
+        if value:
+            raise UserError(
+                f"env.{key}=true applies to SMAC environments ({', '.join(SMAC_ENVS)}), "
+                f"not to env {ec.name!r}"
+            )
+    return {}
 
 
 def _positive(obj: Any, *names: str) -> None:

@@ -32,12 +32,19 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "diff_configs",
+    "DEFAULT_ALG",
+    "DEFAULT_METHOD",
     "load_preset",
     "preset_names",
+    "preset_value",
     "resolve_config",
 ]
 
 CONFIG_DIR = Path(__file__).with_name("configs")
+DEFAULT_ALG = "qmix"
+"""Algorithm of the default preset (without ``--config`` / ``--alg``)."""
+DEFAULT_METHOD = "mast"
+"""Sparse method of the default preset (without ``--config`` / ``--method``)."""
 
 # ---------------------------------------------------------------- dict <-> dataclass
 
@@ -211,6 +218,18 @@ def load_preset(name_or_file: str) -> TrainConfig:
     return config_from_dict(_preset_data(name_or_file))
 
 
+def preset_value(key: str, preset: str = f"{DEFAULT_ALG}_{DEFAULT_METHOD}") -> Any:
+    """The value of ``group.field`` in ``preset``: the preset's YAML entry, else the field's
+    dataclass default. Builds no config (so no torch import: ``mast-train --help``)."""
+    group, _, name = key.partition(".")
+    data = _preset_data(preset).get(group) or {}
+    if name in data:
+        return data[name]
+    cls = _hints(TrainConfig)[group]
+    field = next(f for f in fields(cls) if f.name == name)
+    return field.default
+
+
 def apply_overrides(cfg: TrainConfig, overrides: Sequence[str]) -> TrainConfig:
     """Apply ``group.field=value`` strings together (later ones win); values are parsed to
     the field's type and each group is validated once with all its changes."""
@@ -277,7 +296,7 @@ def resolve_config(
     elif preset is not None:
         cfg = load_preset(preset)
     else:
-        cfg = load_preset(f"{alg or 'qmix'}_{method or 'mast'}")
+        cfg = load_preset(f"{alg or DEFAULT_ALG}_{method or DEFAULT_METHOD}")
     if preset is not None or base is not None:
         if alg is not None:
             cfg = replace(cfg, learner=replace(cfg.learner, alg=alg))

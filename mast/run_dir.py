@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 import yaml
 
+from mast import atomicio
 from mast.config import TrainConfig
 from mast.errors import UserError
 from mast.presets import config_from_dict, config_to_dict, diff_configs
@@ -62,7 +62,7 @@ def create_run_dir(out: str | Path, cfg: TrainConfig) -> Path:
 def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     """Write ``config.yaml`` (the fully resolved configuration)."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    (Path(run_dir) / "config.yaml").write_text(text)
+    atomicio.write_text(Path(run_dir) / "config.yaml", text)
 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
@@ -139,12 +139,9 @@ def save_masks(run_dir: Path, t_env: int, layers: Sequence[SparseLayer]) -> Path
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> Path:
-    """Write ``checkpoint.pt`` atomically (temporary file, then rename)."""
+    """Write ``checkpoint.pt`` atomically (:mod:`mast.atomicio`)."""
     path = Path(run_dir) / "checkpoint.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomicio.save_with(path, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(run_dir: str | Path) -> dict:

@@ -7,8 +7,10 @@ all have terminated (or hit the episode limit) and returns the episodes as padde
 ``obs``, ``state``, ``avail_actions``
     at every step ``0..length`` (index ``length`` holds the state after the last action).
 ``actions``, ``reward``, ``terminated``
-    for the transitions ``0..length - 1``; ``terminated`` is True only for a real episode
-    end (a time-limit cut is not terminal, so its last transition is bootstrapped).
+    for the transitions ``0..length - 1``; ``terminated`` is True at the episode's end,
+    a time-out included, as PyMARL stores SMAC's default episodes. Only a step the
+    environment marks with ``info["episode_limit"]`` (SMAC's ``continuing_episode=True``)
+    is stored as not terminal, so its last transition is bootstrapped.
 ``filled``
     True for the transitions ``0..length - 1``.
 """

@@ -20,7 +20,7 @@ import torch
 
 from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
-from mast.config import TrainConfig
+from mast.config import EnvConfig, TrainConfig, smac_flags
 from mast.learners import ValueLearner, make_learner
 from mast.presets import config_from_dict, config_to_dict
 from mast.runner import EpisodeRunner, RolloutStats
@@ -41,7 +41,8 @@ class TrainCallback(Protocol):
 
     def on_log(self, run: Run, t_env: int, metrics: dict) -> dict: ...
 
-    def on_end(self, run: Run) -> None: ...
+    def on_end(self, run: Run) -> Sequence[str] | None:
+        """May return lines for the end-of-run summary (e.g. figures, a report's path)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class RunResult:
     """Wall time of this call."""
     last_row: dict
     """The final metrics row."""
+    summary: tuple[str, ...] = ()
+    """Lines the callbacks' ``on_end`` returned for the end-of-run summary."""
 
 
 class Run:
@@ -85,11 +88,11 @@ class Run:
         return self.learner.sparsity.export_layers(with_values=with_values)
 
 
-def make_env(name: str, map_name: str, n_envs: int, seed: int):
-    """A batch environment (``mast.envs.make_batch_env``)."""
+def make_env(ec: EnvConfig, n_envs: int, seed: int):
+    """A batch environment (``mast.envs.make_batch_env``) with the SMAC flags of ``ec``."""
     from mast.envs import make_batch_env
 
-    return make_batch_env(name, map_name=map_name, n_envs=n_envs, seed=seed)
+    return make_batch_env(ec.name, map_name=ec.map_name, n_envs=n_envs, seed=seed, **smac_flags(ec))
 
 
 def buffer_checkpoint(buffer: DualReplayBuffer) -> dict:
@@ -135,8 +138,8 @@ class _Trainer:
         self.act_gen = torch.Generator(device=rc.device).manual_seed(rc.seed)
         self.test_gen = torch.Generator(device=rc.device).manual_seed(rc.seed + 1)
         ec = cfg.env
-        self.env = make_env(ec.name, ec.map_name, ec.n_envs, rc.seed)
-        self.test_env = make_env(ec.name, ec.map_name, ec.test_episodes, rc.seed + TEST_SEED_OFFSET)
+        self.env = make_env(ec, ec.n_envs, rc.seed)
+        self.test_env = make_env(ec, ec.test_episodes, rc.seed + TEST_SEED_OFFSET)
         info = dict(self.env.get_env_info())
         if "agent_types" not in info and env_agent_types(self.env) is not None:
             info["agent_types"] = env_agent_types(self.env)
@@ -310,7 +313,7 @@ class _Trainer:
                     log.write(row)
                     self.last["log"] = run.t_env
                     steps_since, t_since = 0, time.perf_counter()
-                    bar.set_postfix(_postfix(row))
+                    bar.show(row)
                 if run.t_env - self.last["save"] >= cfg.run.save_interval:
                     self.save(self.wall_before + time.perf_counter() - start)
             # --- final evaluation, row and checkpoint
@@ -321,12 +324,12 @@ class _Trainer:
             if self.last["log"] != run.t_env or not log.path.is_file():
                 log.write(row)
                 self.last["log"] = run.t_env
-            bar.set_postfix(_postfix(row))
+            bar.show(row)
         finally:
             bar.close()
         wall = self.wall_before + time.perf_counter() - start
         self.save(wall)
-        _call(self.callbacks, "on_end", run)
+        notes = [line for out in _call(self.callbacks, "on_end", run) for line in out or ()]
         return RunResult(
             run_dir=run.run_dir,
             t_env=run.t_env,
@@ -338,42 +341,14 @@ class _Trainer:
             sparsity=float(row["sparsity"]),
             wall_s=wall,
             last_row=row,
+            summary=tuple(notes),
         )
 
 
-def _postfix(row: dict) -> dict:
-    out = {
-        "test_win": f"{row['test_win_rate']:.2f}",
-        "sparsity": f"{row['sparsity']:.2f}",
-        "flops": f"{row['flops_train_ratio']:.3f}/{row['flops_test_ratio']:.3f}",
-    }
-    base = {
-        "t_env",
-        "episode",
-        "train_return",
-        "train_win_rate",
-        "test_win_rate",
-        "test_return",
-        "loss",
-        "td_error_abs",
-        "epsilon",
-        "sparsity",
-        "size_ratio",
-        "flops_train_ratio",
-        "flops_test_ratio",
-        "topology_updates",
-        "fps",
-    }
-    for k, v in row.items():
-        if k not in base:
-            out[k] = f"{v:.4g}" if isinstance(v, float) else v
-    return out
-
-
 def _progress(cfg: TrainConfig, initial: int):
-    from tqdm.auto import tqdm
+    from mast.progress import ProgressBar
 
-    return tqdm(
+    return ProgressBar(
         total=cfg.run.t_max,
         initial=initial,
         unit="step",

@@ -2,7 +2,8 @@
 
 Each of ``n_agents`` agents sees a one-hot target signal and wins the episode by choosing
 the signalled attack action; anything else costs a step. Episodes end on a win or at
-``episode_limit``.
+``episode_limit`` (flagged as a continuing time-out, SMAC's ``continuing_episode=True``,
+unless ``continuing_episode=False``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ class FakeBatchEnv:
         n_actions: int = 4,
         episode_limit: int = 6,
         seed: int = 0,
+        continuing_episode: bool = True,
     ) -> None:
         self.n_envs, self.n_agents, self.n_actions = n_envs, n_agents, n_actions
+        self.continuing_episode = continuing_episode
         self.episode_limit = episode_limit
         self.rng = np.random.default_rng(seed)
         self.reset()
@@ -67,5 +70,5 @@ class FakeBatchEnv:
         limit = active & ~hit & (self.t >= self.episode_limit)
         won = active & hit
         self.done |= won | limit
-        info = {"battle_won": won, "episode_limit": limit}
+        info = {"battle_won": won, "episode_limit": limit & self.continuing_episode}
         return reward, self.done.copy(), info

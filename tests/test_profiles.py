@@ -44,3 +44,14 @@ def test_inconsistent_yaml_profiles_fail_precisely(tmp_path, text, msg):
     f.write_text(text)
     with pytest.raises(ProfileError, match=msg):
         load_profile(str(f))
+
+
+def test_profiles_listing_has_a_header_and_natural_order():
+    from hw.profiles_cli import natural_key, profile_table
+
+    lines = profile_table()
+    assert lines[0].split()[:2] == ["profile", "kind"]
+    names = [line.split()[0] for line in lines[1:]]
+    assert names[:4] == ["sparse_pe_4", "sparse_pe_16", "sparse_pe_64", "sparse_pe_256"]
+    assert names.index("systolic_2x2") < names.index("systolic_4x4") < names.index("systolic_16x16")
+    assert sorted(["a10", "a9", "a100"], key=natural_key) == ["a9", "a10", "a100"]

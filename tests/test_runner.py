@@ -14,8 +14,15 @@ from mast.runner import EpisodeRunner
 from mast.train import epsilon_at
 
 
-def _runner(seed=0):
-    env = FakeBatchEnv(n_envs=6, n_agents=2, n_actions=4, episode_limit=5, seed=seed)
+def _runner(seed=0, continuing_episode=True):
+    env = FakeBatchEnv(
+        n_envs=6,
+        n_agents=2,
+        n_actions=4,
+        episode_limit=5,
+        seed=seed,
+        continuing_episode=continuing_episode,
+    )
     info = env.get_env_info()
     d_in = AgentController.input_dim(info["obs_shape"], 2, 4)
     torch.manual_seed(seed)
@@ -32,9 +39,18 @@ def test_episode_layout_matches_the_environment():
         assert batch["avail_actions"][i, : n + 1].any(-1).all()  # states 0..n stored
         assert not batch["avail_actions"][i, : n + 1, :, 0].any()  # action 0 never legal
         won = batch["reward"][i, n - 1] > 0
-        assert batch["terminated"][i, n - 1] == won  # a time-limit cut is not terminal
+        assert batch["terminated"][i, n - 1] == won  # a continuing time-out is not terminal
         assert not batch["terminated"][i, : n - 1].any()
         assert stats.win_rate == np.mean(batch["reward"][np.arange(6), lengths - 1] > 0)
+
+
+def test_time_outs_are_terminal_without_continuing_episode():
+    """SMAC's default: the time-out carries no episode_limit flag and is stored terminal."""
+    batch, lengths, _ = _runner(continuing_episode=False).run(epsilon=1.0)
+    assert (lengths == 5).any()  # some episodes time out
+    for i, n in enumerate(lengths):
+        assert batch["terminated"][i, n - 1]
+        assert not batch["terminated"][i, : n - 1].any()
 
 
 def test_greedy_rollouts_are_reproducible():

@@ -129,3 +129,16 @@ def test_resolution_helpers_stay_importable_from_config():
     assert config.resolve_config is presets.resolve_config
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         config.nope  # noqa: B018
+
+
+def test_smac_flags_reach_smac_envs_only():
+    from mast.config import EnvConfig, smac_flags
+
+    assert smac_flags(EnvConfig()) == {"continuing_episode": False, "obs_last_action": False}
+    assert smac_flags(EnvConfig(name="mpe_spread")) == {}
+    with pytest.raises(
+        UserError,
+        match=r"env.continuing_episode=true applies to SMAC environments \(builtin, sc2\), "
+        r"not to env 'mpe_spread'",
+    ):
+        smac_flags(EnvConfig(name="mpe_spread", continuing_episode=True))

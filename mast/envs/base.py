@@ -96,9 +96,12 @@ class BatchEnv(ABC):
 
     ``step(actions)`` takes an int array ``(n_envs, n_agents)`` and returns ``reward``
     float32 ``(n_envs,)``, ``terminated`` bool ``(n_envs,)`` and ``info``, a dict of
-    ``(n_envs,)`` arrays: ``battle_won`` and ``episode_limit`` (ended by the time limit)
-    bool, ``dead_allies`` and ``dead_enemies`` int. Environments that have terminated
-    ignore their actions and return reward 0 and ``terminated`` True until ``reset()``.
+    ``(n_envs,)`` arrays: ``battle_won`` and ``episode_limit`` bool, ``dead_allies`` and
+    ``dead_enemies`` int. ``episode_limit`` follows SMAC: True only for a time-out of an
+    environment that continues episodes (``continuing_episode``), which the runner
+    bootstraps; by default a time-out is an ordinary terminal step with it False.
+    Environments that have terminated ignore their actions and return reward 0 and
+    ``terminated`` True until ``reset()``.
     """
 
     n_envs: int

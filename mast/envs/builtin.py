@@ -9,11 +9,21 @@ Identical to SMAC (default flags): ``get_env_info()``, the observation / state /
 layouts and their normalisation, unit-type numbering per side, the reward (damage +
 kill bonus + win bonus, ``reward_only_positive``, scaled so a won episode returns
 ``reward_scale_rate``), win / loss / draw rules (medivacs alone count as dead), the time
-limit and 8 game loops per step. Approximated (see ``engine.py``): SC2 pathfinding and
-steering (straight lines, a grid flow field round obstacles and soft collision pushes),
-the game's own opponent target priorities, projectile travel and attack delays (hits land when
-the cooldown allows), map geometry and start formations (lines with small jitter), and
-colossi colliding with small ground units (in SC2 those walk under them).
+limit and 8 game loops per step, and SMAC's time-out semantics: with the default
+``continuing_episode=False`` a time-out ends the episode like any other end (``info`` has
+no ``episode_limit`` entry, so PyMARL stores it as terminal) and ``get_stats()`` counts it
+in ``battles_draw``; with ``continuing_episode=True`` ``info["episode_limit"]`` marks it so
+that the learner bootstraps it.
+
+From SMAC's map files: the ground (the open maps' pathable band y = 8..23; 2c_vs_64zg's
+plateau, ramps and cliffs), the spawn points, the 2c_vs_64zg zerglings' attack
+on the colossi as a group, shield regeneration, and the agents' order at reset
+(``(unit_type, x, y)``). Approximated (see ``engine.py``): SC2 pathfinding and steering
+(straight lines, a grid flow field round obstacles and soft collision pushes), the game's
+own opponent target priorities, projectile travel and attack delays (hits land when the
+cooldown allows), the packing of units round a spawn point (lines with small jitter),
+the ramps' exact steps, and colossi colliding with small ground units (in SC2 those walk
+under them).
 """
 
 from __future__ import annotations
@@ -66,6 +76,12 @@ class BuiltinBatchEnv(BatchEnv):
         Battle ``i`` is seeded ``seed + i`` (so it matches ``BuiltinEnv(seed=seed + i)``).
     engine, reward:
         Physics and reward settings.
+    continuing_episode:
+        SMAC's flag: mark time-outs with ``info["episode_limit"]`` (bootstrapped by the
+        runner) instead of leaving them terminal (SMAC's default, False).
+    obs_last_action:
+        SMAC's flag: append every other ally's previous action (one-hot) to its ally
+        features in the observations (default False, as in SMAC).
     """
 
     state_last_action = True
@@ -77,6 +93,8 @@ class BuiltinBatchEnv(BatchEnv):
         seed: int = 0,
         engine: EngineConfig | None = None,
         reward: RewardConfig | None = None,
+        continuing_episode: bool = False,
+        obs_last_action: bool = False,
     ):
         if int(n_envs) < 1:
             raise UserError(f"n_envs must be >= 1, got {n_envs}")
@@ -86,10 +104,11 @@ class BuiltinBatchEnv(BatchEnv):
         self.n_envs = int(n_envs)
         self.seed_value = int(seed)
         self.reward_cfg = reward
+        self.continuing_episode = bool(continuing_episode)
         self.engine = CombatEngine(
             self.spec, [self.seed_value + i for i in range(self.n_envs)], engine
         )
-        self.features = Features(self.engine)
+        self.features = Features(self.engine, obs_last_action)
         self.n_agents = self.spec.n_agents
         self.n_enemies = self.spec.n_enemies
         self.n_actions = self.features.n_actions
@@ -104,7 +123,6 @@ class BuiltinBatchEnv(BatchEnv):
         self._combat = ~eng.healer
         self.battles_won = 0
         self.battles_game = 0
-        self.battles_draw = 0
         self.timeouts = 0
         self._cache: dict = {}
         self.steps = np.zeros(self.n_envs, dtype=np.int64)
@@ -181,11 +199,10 @@ class BuiltinBatchEnv(BatchEnv):
         self.terminated |= ended | timeout
         self.battles_game += int((ended | timeout).sum())
         self.battles_won += int(won.sum())
-        self.battles_draw += int((draw & active).sum())
         self.timeouts += int(timeout.sum())
         info = {
             "battle_won": won,
-            "episode_limit": timeout,
+            "episode_limit": timeout & self.continuing_episode,
             "dead_allies": a - n_al,
             "dead_enemies": self.n_enemies - n_en,
         }
@@ -196,7 +213,7 @@ class BuiltinBatchEnv(BatchEnv):
 
     def get_obs(self) -> np.ndarray:
         if "obs" not in self._cache:
-            self._cache["obs"] = self.features.obs(self._avail())
+            self._cache["obs"] = self.features.obs(self._avail(), self.last_action)
         return self._cache["obs"].copy()
 
     def get_state(self) -> np.ndarray:
@@ -214,7 +231,7 @@ class BuiltinBatchEnv(BatchEnv):
         return {
             "battles_won": self.battles_won,
             "battles_game": g,
-            "battles_draw": self.battles_draw,
+            "battles_draw": self.timeouts,
             "win_rate": self.battles_won / g if g else 0.0,
             "timeouts": self.timeouts,
             "restarts": 0,

@@ -7,13 +7,16 @@ the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call
 ``EngineConfig.substeps`` equal sub-steps. Each sub-step:
 
 1. the scripted opponent and idle units pick targets. The opponent attack-moves to the
-   map's attack point (the agents' start): each unit takes the nearest living unit it can
-   hit within its scan range or that is attacking it (units that cannot attack, i.e.
-   medivacs, last) and keeps it while it stays within weapon reach; a unit that reaches
-   the point with nothing in range hunts the nearest opponent anywhere; an enemy medivac
-   follows and heals the most hurt friend within sight;
+   map's attack point (the agents' start), or on maps whose ``enemy_order`` is
+   ``attack_units`` goes for the nearest living agent wherever it is; an attack-mover
+   takes the nearest living unit it can hit within its scan range or that is attacking
+   it (units that cannot attack, i.e. medivacs, last) and keeps it while it stays within
+   weapon reach; a unit that reaches the point with nothing in range hunts the nearest
+   opponent anywhere; an enemy medivac follows and heals the most hurt friend within
+   sight;
 2. units walk toward their goal (move point, or a target out of weapon reach), ground
-   units round obstacles (:class:`~mast.envs.terrain.Terrain`);
+   units round obstacles and cliffs (:class:`~mast.envs.terrain.Terrain`); a melee unit
+   cannot hit a target across a cliff and walks round to it;
 3. overlapping ground units push apart (stationary units yield less than moving ones,
    so melee units slide round and surround their target instead of stacking);
 4. units with a target within ``range + both radii`` fire when their cooldown expires
@@ -25,14 +28,15 @@ the map's allies (agent ids ``0..n_agents-1``) followed by its enemies. One call
    by their line splash; when several hits land on one unit in one sub-step, the hits
    that reach hp are counted as ``ceil(n_hits * (damage beyond shield) / damage)`` for
    the armour reduction (exact for one hit and for unshielded units);
-6. units at 0 hp die; shields regenerate ``SHIELD_REGEN_PER_S`` after
-   ``SHIELD_REGEN_DELAY_S`` without damage; medivacs regain energy.
+6. units at 0 hp die; shields regenerate ``SHIELD_REGEN_PER_LOOP`` per game loop from
+   ``SHIELD_REGEN_DELAY_LOOPS`` loops after the last damage; medivacs regain energy.
 
 Idle units (after ``stop`` or when their target died) fire at the nearest enemy within
-weapon reach without chasing it, as SC2 units do. Colossi walk over ``cliffs`` ground;
-medivacs fly (no collisions, no terrain). Shield regeneration follows Liquipedia's
-LotV figures (2 per second after 10 s without damage); SMAC's exact value is not modelled
-more closely than that.
+weapon reach without chasing it, as SC2 units do. Colossi walk over cliffs; medivacs fly
+(no collisions, no terrain). At every reset the allies of each unit type are re-sorted by
+their start position ``(x, y)``, as SMAC orders its agents by ``(unit_type, x, y)``.
+Shields follow SMAC's map data (``ShieldRegenRate = 2``, ``ShieldRegenDelay = 10`` in game
+seconds of 16 loops): 2 shield per 16 loops, from 160 loops after the last damage.
 """
 
 from __future__ import annotations
@@ -44,15 +48,18 @@ import numpy as np
 from mast.envs import rules
 from mast.envs.maps import UNIT_TYPES, MapSpec
 from mast.envs.rules import ATTACK, ATTACK_MOVE, HUNT, IDLE, MOVE
-from mast.envs.terrain import Terrain
+from mast.envs.terrain import MAX_STEP, Terrain
 from mast.errors import UserError
 
 __all__ = ["CombatEngine", "EngineConfig", "LOOPS_PER_S", "STEP_LOOPS"]
 
 LOOPS_PER_S = 22.4
 STEP_LOOPS = 8
-SHIELD_REGEN_PER_S = 2.0
-SHIELD_REGEN_DELAY_S = 10.0
+LOOPS_PER_GAME_S = 16
+"""Game loops per game second (the time base of SC2's data: 22.4 loops are one second of
+"faster" real time, the base of the unit table)."""
+SHIELD_REGEN_PER_LOOP = 2.0 / LOOPS_PER_GAME_S
+SHIELD_REGEN_DELAY_LOOPS = 10 * LOOPS_PER_GAME_S
 NON_THREAT_PENALTY = 1000.0
 LINE_UNITS = 8
 
@@ -102,8 +109,8 @@ class CombatEngine:
         self.n_enemies = spec.n_enemies
         self.n_units = spec.n_agents + spec.n_enemies
         self.reseed(seeds)
-        self.terrain = Terrain(spec.pathing_grid())
-        self.cliff_terrain = Terrain(spec.pathing_grid(cliff_walk=True))
+        self.terrain = Terrain(spec.pathing_grid(), spec.ground_levels())
+        self.cliff_terrain = Terrain(spec.pathing_grid())
         self._init_static()
         e, u = self.n_envs, self.n_units
         self.pos = np.zeros((e, u, 2))
@@ -164,6 +171,13 @@ class CombatEngine:
                 heal_ok[i] = [any(x in t.attributes for x in a.heal.targets) for t in types]
         self.heal_ok = heal_ok & same
         self.non_threat = ~(self.can_hit.any(axis=1))
+        self.melee = self.weapon_range < 1.0
+        self._melee_cliffs = self.terrain.has_cliffs and bool(self.melee.any())
+        self.start_kind = np.where(
+            self.is_ally, IDLE, HUNT if spec.enemy_order == "attack_units" else ATTACK_MOVE
+        )
+        ally_types = np.array([spec.allies.index(t) for t in spec.allies])
+        self._ally_groups = [np.flatnonzero(ally_types == t) for t in np.unique(ally_types)]
         self.splash = [
             (i, t.splash.width / 2, t.splash.depth / 2) for i, t in enumerate(types) if t.splash
         ]
@@ -235,14 +249,18 @@ class CombatEngine:
         j = self.config.start_jitter
         for i in idx:
             jit = self._rngs[i].uniform(-j, j, size=self._start.shape) if j else 0.0
-            self.pos[i] = self._start + jit
+            pos = self._start + jit
+            for group in self._ally_groups:  # SMAC's agent order: (unit_type, x, y)
+                p = pos[group]
+                pos[group] = p[np.lexsort((p[:, 1], p[:, 0]))]
+            self.pos[i] = pos
         self.hp[idx] = self.hp_max
         self.shield[idx] = self.shield_max
         self.energy[idx] = self.energy_start
         self.cooldown[idx] = 0.0
         self.since_hit[idx] = 0.0
         self.alive[idx] = True
-        self.kind[idx] = np.where(self.is_ally, IDLE, ATTACK_MOVE)
+        self.kind[idx] = self.start_kind
         self.target[idx] = -1
         self.goal[idx] = self.attack_point
         self.version += 1
@@ -254,7 +272,7 @@ class CombatEngine:
 
         Each argument is an array over all unit slots (allies then enemies; ``pos`` is
         ``(n_units, 2)``) or ``None`` to keep the current values. Units with ``hp <= 0``
-        are dead. Orders are cleared (allies idle, enemies attack-move).
+        are dead. Orders are reset (allies idle, enemies the map's order).
         """
         for name, val in (
             ("pos", pos),
@@ -275,7 +293,7 @@ class CombatEngine:
         self.shield[env] = np.clip(self.shield[env], 0.0, self.shield_max)
         self.alive[env] = self.hp[env] > 0
         self.shield[env] *= self.alive[env]
-        self.kind[env] = np.where(self.is_ally, IDLE, ATTACK_MOVE)
+        self.kind[env] = self.start_kind
         self.target[env] = -1
         self.version += 1
 
@@ -291,6 +309,14 @@ class CombatEngine:
     def _pick(self, m: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """``m[e, u, idx[e, u]]`` for a pairwise ``(n_envs, n_units, n_units)`` array."""
         return np.take(m, self._row_base + idx)
+
+    def _across_cliff(self, tc: np.ndarray) -> np.ndarray:
+        """Where a melee unit's target ``tc[e, u]`` stands across a cliff from it."""
+        if not self._melee_cliffs:
+            return np.zeros(tc.shape, dtype=bool)
+        lvl = self.terrain.level_at(self.pos[..., 0], self.pos[..., 1])
+        other = np.take(lvl, self._env_base + tc)
+        return self.melee[None, :] & (np.abs(other - lvl) > MAX_STEP)
 
     def _target_dist(self, tc: np.ndarray) -> np.ndarray:
         """Centre distance of every unit to the unit ``tc[e, u]``."""
@@ -349,7 +375,8 @@ class CombatEngine:
         has_t = (tgt >= 0) & alive & np.take(alive, self._env_base + tc)
         d_t = self._pick(dist, tc)
         r_t = np.take(self._reach_flat, self._unit_base + tc)
-        in_reach = has_t & (d_t <= r_t)
+        cliff = self._across_cliff(tc)
+        in_reach = has_t & (d_t <= r_t) & ~cliff
         # -- movement
         kind = self.kind
         chase = has_t & ~in_reach & (kind != IDLE)
@@ -370,7 +397,8 @@ class CombatEngine:
         gd = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2)
         kind[(kind == MOVE) & (gd < 1e-6)] = IDLE
         stop = gd.copy()
-        stop[chase] = np.minimum(np.maximum(d_t - r_t + 0.05, 0.0), gd)[chase]
+        near = np.minimum(np.maximum(d_t - r_t + 0.05, 0.0), gd)
+        stop[chase] = np.where(cliff, gd, near)[chase]
         step_len = np.minimum(self.speed_loop * loops, stop) * moving / np.maximum(gd, 1e-9)
         old = self.pos.copy()
         self.pos += delta * step_len[..., None]
@@ -381,7 +409,7 @@ class CombatEngine:
                 break
         rules.constrain(self, old)
         # -- fire and heal
-        in_reach = has_t & (self._target_dist(tc) <= r_t)
+        in_reach = has_t & (self._target_dist(tc) <= r_t) & ~self._across_cliff(tc)
         fire = in_reach & (self.cooldown < loops) & ~self.healer
         heal = in_reach & self.healer
         cd = np.maximum(self.cooldown - loops, 0.0)
@@ -398,8 +426,8 @@ class CombatEngine:
             self.kind[dead] = IDLE
             self.target[dead] = -1
         if self._has_shields:
-            regen = (self.since_hit >= SHIELD_REGEN_DELAY_S * LOOPS_PER_S) & self.alive
-            sh = np.minimum(self.shield + SHIELD_REGEN_PER_S / LOOPS_PER_S * loops, self.shield_max)
+            regen = (self.since_hit >= SHIELD_REGEN_DELAY_LOOPS) & self.alive
+            sh = np.minimum(self.shield + SHIELD_REGEN_PER_LOOP * loops, self.shield_max)
             self.shield[regen] = sh[regen]
         self.since_hit += loops
         if self._has_healers:

@@ -2,17 +2,18 @@
 
 Layouts follow ``smac.env.StarCraft2Env`` with its default flags (``obs_all_health``,
 ``obs_own_health``, ``state_last_action`` on; ``obs_last_action``, ``obs_pathing_grid``,
-``obs_terrain_height``, ``obs_timestep_number`` off):
+``obs_terrain_height``, ``obs_timestep_number`` off); ``obs_last_action`` may be switched on:
 
 - observation per agent: 4 move flags; per enemy ``[attackable, dist, dx, dy, health,
   (shield), (type one-hot)]``; per other ally ``[visible, dist, dx, dy, health, (shield),
-  (type)]``; own ``[health, (shield), (type)]``; distances and offsets divided by the
+  (type), (last action one-hot, with SMAC's ``obs_last_action``)]``; own ``[health,
+  (shield), (type)]``; distances and offsets divided by the
   sight range; zeros for units out of sight or dead, all zeros for a dead agent;
 - state: per ally ``[health, cooldown (medivac: energy), x, y, (shield), (type)]`` with
   ``x, y`` relative to the map centre divided by the map size, per enemy ``[health, x, y,
   (shield), (type)]``, then every agent's last action one-hot;
 - actions: 0 no-op (dead agents only), 1 stop, 2-5 move north/south/east/west (available
-  when the point one unit away is ground the unit can enter: cliffs count for colossi),
+  when the point one unit away is pathable ground, as SMAC checks its pathing grid),
   then one attack per enemy within the shooting range (a medivac's are heals per
   non-medivac ally).
 """
@@ -34,8 +35,9 @@ _MOVE_PROBE = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
 class Features:
     """Feature extractor bound to one :class:`CombatEngine` (static tables precomputed)."""
 
-    def __init__(self, engine: CombatEngine) -> None:
+    def __init__(self, engine: CombatEngine, obs_last_action: bool = False) -> None:
         self.engine = engine
+        self.obs_last_action = bool(obs_last_action)
         spec = engine.spec
         a, n = spec.n_agents, spec.n_enemies
         self.n_agents, self.n_enemies = a, n
@@ -44,7 +46,7 @@ class Features:
         self.sb_al = spec.shield_bits_ally
         self.sb_en = spec.shield_bits_enemy
         self.nf_en = 4 + 1 + self.sb_en + self.bits
-        self.nf_al = 4 + 1 + self.sb_al + self.bits
+        self.nf_al = 4 + 1 + self.sb_al + self.bits + self.n_actions * self.obs_last_action
         self.nf_own = 1 + self.sb_al + self.bits
         self.obs_size = 4 + n * self.nf_en + (a - 1) * self.nf_al + self.nf_own
         self.nf_al_state = 4 + self.sb_al + self.bits
@@ -71,7 +73,6 @@ class Features:
             cols = np.arange(min(n, a))
             heal_ok[i, cols] = ~engine.healer[cols] & (cols != i)
         self.target_ok = np.where(healer[:, None], heal_ok, True)
-        self.cliff_agents = engine.cliff_walk[:a] & bool(spec.cliffs)
         self.centre = np.array(spec.size, dtype=float) / 2
         self.size = np.array(spec.size, dtype=float)
 
@@ -86,10 +87,7 @@ class Features:
         out[..., 0] = ~alive
         out[..., 1] = alive
         probe = pos[:, :, None, :] + _MOVE_PROBE
-        free = eng.terrain.walkable(probe[..., 0], probe[..., 1])
-        if self.cliff_agents.any():
-            up = eng.cliff_terrain.walkable(probe[..., 0], probe[..., 1])
-            free = np.where(self.cliff_agents[None, :, None], up, free)
+        free = eng.terrain.walkable(probe[..., 0], probe[..., 1])  # SMAC: the pathing grid
         out[..., 2:6] = free & alive[..., None]
         tpos = eng.pos[:, self.target_slot]
         d = tpos - pos[:, :, None, :]
@@ -98,8 +96,10 @@ class Features:
         out[..., N_ACTIONS_NO_ATTACK:] = ok & alive[..., None]
         return out
 
-    def obs(self, avail: np.ndarray) -> np.ndarray:
-        """``(n_envs, n_agents, obs_size)`` float32 observations."""
+    def obs(self, avail: np.ndarray, last_action: np.ndarray | None = None) -> np.ndarray:
+        """``(n_envs, n_agents, obs_size)`` float32 observations; ``last_action`` (the
+        ``(n_envs, n_agents)`` previous actions, ``-1``: none) is needed with
+        ``obs_last_action``."""
         eng = self.engine
         a, n = self.n_agents, self.n_enemies
         e = eng.n_envs
@@ -131,7 +131,12 @@ class Features:
             if sb:
                 f[..., 5] = sh_frac[:, idx]
             if self.bits:
-                f[..., 5 + sb :] = self.onehot[idx]
+                f[..., 5 + sb : 5 + sb + self.bits] = self.onehot[idx]
+            if self.obs_last_action and not is_enemy:
+                la = np.zeros((e, a, self.n_actions), dtype=f32)
+                has = last_action >= 0
+                la[has] = np.eye(self.n_actions, dtype=f32)[last_action[has]]
+                f[..., 5 + sb + self.bits :] = la[:, idx]
             f *= vis[..., None]
             out[..., o : o + k * nf] = f.reshape(e, a, -1)
             o += k * nf

@@ -120,12 +120,18 @@ def separate(eng: CombatEngine, moving: np.ndarray, envs: np.ndarray | None) -> 
 
 
 def constrain(eng: CombatEngine, old: np.ndarray) -> None:
-    """Keep units inside the map and ground units off ground they cannot enter
-    (sliding along the obstacle where one axis is free)."""
+    """Keep units inside the map and ground units off ground they cannot enter (inside
+    the pathable rectangle of open maps; elsewhere sliding along the obstacle where one
+    axis is free)."""
     w, h = eng.spec.size
     r = eng.radius[None, :]
-    eng.pos[..., 0] = np.clip(eng.pos[..., 0], r, w - r)
-    eng.pos[..., 1] = np.clip(eng.pos[..., 1], r, h - r)
+    x0, y0, x1, y1 = 0, 0, w, h
+    if eng.terrain.rect is not None:  # one pathable rectangle: ground units stay inside it
+        x0, y0, x1, y1 = (
+            np.where(eng.air, b, eng.terrain.rect[i]) for i, b in enumerate((0, 0, w, h))
+        )
+    eng.pos[..., 0] = np.clip(eng.pos[..., 0], x0 + r, x1 - r)
+    eng.pos[..., 1] = np.clip(eng.pos[..., 1], y0 + r, y1 - r)
     pairs = ((eng.terrain, ~eng.cliff_walk), (eng.cliff_terrain, eng.cliff_walk))
     for terrain, who in pairs:
         mask = who & ~eng.air
@@ -134,15 +140,16 @@ def constrain(eng: CombatEngine, old: np.ndarray) -> None:
 
 
 def block(eng: CombatEngine, terrain: Terrain, old: np.ndarray, bound: np.ndarray) -> None:
-    """Units in ``bound`` that stepped from walkable onto unwalkable ground of ``terrain``
-    slide along the free axis, or go back to ``old`` when neither axis is free."""
+    """Units in ``bound`` that stepped from pathable ground onto ground of ``terrain`` they
+    cannot enter (not pathable, or up or down a cliff) slide along the free axis, or go
+    back to ``old`` when neither axis is free."""
     x, y = eng.pos[..., 0], eng.pos[..., 1]
     ox, oy = old[..., 0], old[..., 1]
-    bad = bound & ~terrain.walkable(x, y) & terrain.walkable(ox, oy)
+    bad = bound & ~terrain.passable(ox, oy, x, y) & terrain.walkable(ox, oy)
     if not bad.any():
         return
-    slide_x = bad & terrain.walkable(x, oy)
-    slide_y = bad & ~slide_x & terrain.walkable(ox, y)
+    slide_x = bad & terrain.passable(ox, oy, x, oy)
+    slide_y = bad & ~slide_x & terrain.passable(ox, oy, ox, y)
     back = bad & ~slide_x & ~slide_y
     eng.pos[..., 1] = np.where(slide_x | back, oy, y)
     eng.pos[..., 0] = np.where(slide_y | back, ox, eng.pos[..., 0])

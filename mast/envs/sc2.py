@@ -50,8 +50,13 @@ def _check_game() -> None:
 
 
 class SC2Env(MultiAgentEnv):
-    """Real SMAC behind the same API, with ``dead_allies``/``dead_enemies`` and
-    ``episode_limit`` always present in ``info``.
+    """Real SMAC behind the same API, with ``battle_won`` and ``episode_limit`` always
+    present in ``info``.
+
+    ``episode_limit`` is SMAC's own: True only for a time-out when SMAC runs with
+    ``continuing_episode=True``; with SMAC's default every end, a time-out included, is
+    terminal and it is False. The adapter never infers a time-out from the step count (a
+    battle lost on the last step is a loss).
 
     Parameters
     ----------
@@ -75,19 +80,15 @@ class SC2Env(MultiAgentEnv):
         self.state_last_action = bool(
             self._env.state_last_action and not self._env.state_timestep_number
         )
-        self._steps = 0
 
     def reset(self):
-        self._steps = 0
         return self._env.reset()
 
     def step(self, actions) -> tuple[float, bool, dict]:
         reward, terminated, info = self._env.step(list(actions))
-        self._steps += 1
         info = dict(info)
-        info.setdefault("battle_won", False)
-        timeout = bool(terminated and not info["battle_won"] and self._steps >= self.episode_limit)
-        info.setdefault("episode_limit", timeout)
+        info["battle_won"] = bool(info.get("battle_won", False))
+        info["episode_limit"] = bool(info.get("episode_limit", False))
         return float(reward), bool(terminated), info
 
     def get_obs(self):

@@ -1,16 +1,23 @@
-"""Typed configuration of sparse training and the per-tensor registration record."""
+"""Typed configuration of sparse training and the per-tensor registration record.
+
+Importing this module does not import torch (``mast-train --help`` reads the config
+classes): the method registry (:mod:`mast.sparsity.updaters`) loads on first validation.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from mast.errors import UserError
 from mast.sparsity.density import DISTRIBUTIONS, check_sparsity
 from mast.sparsity.layer import ROLES
 from mast.sparsity.schedule import DECAYS, TopologySchedule
-from mast.sparsity.updaters import INITS, MethodSpec, get_method
+
+if TYPE_CHECKING:
+    import torch
+
+    from mast.sparsity.updaters import MethodSpec
 
 __all__ = ["SparsityConfig", "TensorInfo"]
 
@@ -51,6 +58,8 @@ class SparsityConfig:
     loads stay balanced (an option of the dynamic methods; off in the paper)."""
 
     def __post_init__(self) -> None:
+        from mast.sparsity.updaters import INITS, get_method
+
         get_method(self.method)
         object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
         if self.distribution not in DISTRIBUTIONS:
@@ -68,6 +77,8 @@ class SparsityConfig:
     @property
     def spec(self) -> MethodSpec:
         """The method's registry entry."""
+        from mast.sparsity.updaters import get_method
+
         return get_method(self.method)
 
     @property

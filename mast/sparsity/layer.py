@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from mast import atomicio
+
 __all__ = ["SparseLayer", "Role", "save_layers", "load_layers"]
 
 Role = Literal["agent", "mixer", "hypernet"]
@@ -134,34 +136,100 @@ def save_layers(path: str | Path, layers: Sequence[SparseLayer]) -> Path:
     arrays["meta"] = np.frombuffer(
         json.dumps([layer.meta() for layer in layers]).encode(), dtype=np.uint8
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    return path
+    return atomicio.save_with(path, lambda fh: np.savez_compressed(fh, **arrays))
+
+
+def _bad(path: Path, what: str) -> ValueError:
+    from mast.errors import UserError
+
+    return UserError(f"mask snapshot {str(path)!r}: {what}")
+
+
+def _array(z, path: Path, key: str, shape: tuple[int, ...], kinds: str) -> np.ndarray:
+    """``z[key]`` checked to have exactly ``shape`` and a dtype kind in ``kinds``."""
+    if key not in z.files:
+        raise _bad(path, f"array {key!r} is missing")
+    a = z[key]  # allow_pickle=False: an object array raises here, nothing is unpickled
+    if a.shape != shape or a.dtype.kind not in kinds:
+        raise _bad(path, f"array {key!r} is {a.dtype}{list(a.shape)}, expected shape {shape}")
+    return a
+
+
+def _meta_list(z, path: Path) -> list[dict]:
+    if "meta" not in z.files:
+        raise _bad(path, "array 'meta' is missing")
+    raw = z["meta"]
+    if raw.ndim != 1 or raw.dtype != np.uint8:
+        raise _bad(path, f"array 'meta' is {raw.dtype}{list(raw.shape)}, expected uint8 bytes")
+    try:
+        metas = json.loads(bytes(raw).decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _bad(path, "its metadata is not valid JSON") from None
+    keys = {"name", "role", "shape", "uses_per_env_step", "uses_per_sample", "inputs"}
+    keys |= {"recurrent", "has_values"}
+    if not isinstance(metas, list) or not all(
+        isinstance(m, dict) and keys <= set(m) for m in metas
+    ):
+        raise _bad(path, f"its metadata is not a list of layer records with keys {sorted(keys)}")
+    for m in metas:
+        shp = m["shape"]
+        if not (isinstance(shp, list) and len(shp) == 2 and all(isinstance(v, int) for v in shp)):
+            raise _bad(path, f"layer {m['name']!r} has shape {shp!r}, expected [out, in]")
+    return metas
 
 
 def load_layers(path: str | Path) -> list[SparseLayer]:
-    """Read records written by :func:`save_layers`."""
+    """Read records written by :func:`save_layers`.
+
+    Loading never executes code (``allow_pickle=False``) and every array must have exactly
+    the shape its record implies: a truncated or resized mask is an error, not padding.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    mast.errors.UserError
+        Not a readable snapshot (truncated, not a zip, object arrays, wrong shapes), naming
+        the file and the array.
+    """
+    import zipfile
+    import zlib
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask snapshot {str(path)!r} does not exist")
-    with np.load(path) as z:
-        metas = json.loads(bytes(z["meta"]).decode())
-        out = []
-        for i, m in enumerate(metas):
-            n = m["shape"][0] * m["shape"][1]
-            mask = np.unpackbits(z[f"mask_{i}"], count=n).astype(bool).reshape(m["shape"])
-            values = z[f"values_{i}"] if m["has_values"] else None
-            out.append(
-                SparseLayer(
-                    name=m["name"],
-                    role=m["role"],
-                    mask=mask,
-                    values=values,
-                    uses_per_env_step=m["uses_per_env_step"],
-                    uses_per_sample=m["uses_per_sample"],
-                    inputs=tuple(m["inputs"]),
-                    recurrent=m["recurrent"],
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            metas = _meta_list(z, path)
+            out = []
+            for i, m in enumerate(metas):
+                rows, cols = m["shape"]
+                n = rows * cols
+                packed = _array(z, path, f"mask_{i}", ((n + 7) // 8,), "u")
+                mask = np.unpackbits(packed, count=n).astype(bool).reshape(rows, cols)
+                values = (
+                    _array(z, path, f"values_{i}", (rows, cols), "f") if m["has_values"] else None
                 )
-            )
+                out.append(
+                    SparseLayer(
+                        name=m["name"],
+                        role=m["role"],
+                        mask=mask,
+                        values=values,
+                        uses_per_env_step=m["uses_per_env_step"],
+                        uses_per_sample=m["uses_per_sample"],
+                        inputs=tuple(m["inputs"]),
+                        recurrent=m["recurrent"],
+                    )
+                )
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise _bad(path, f"not a readable .npz file ({type(e).__name__}: {e})") from None
+    except ValueError as e:
+        from mast.errors import UserError
+
+        if isinstance(e, UserError):
+            raise
+        raise _bad(path, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     return out

@@ -14,18 +14,36 @@ Two stages build a learner's regression target:
 paper's and which are chosen here.
 """
 
-from mast.targets.bootstrap import greedy_bootstrap, soft_mellowmax
-from mast.targets.config import (
-    BOOTSTRAPS,
-    HYBRID_ORDERS,
-    TARGET_KINDS,
-    TARGET_PRESETS,
-    TargetConfig,
-    bootstrap_values,
-    hybrid_one_step_weight,
-    make_targets,
-)
-from mast.targets.returns import nstep_targets, one_step_targets, td_lambda_targets
+# Submodules load on first use (PEP 562): ``TargetConfig`` is read by ``mast.config`` and
+# ``mast-train --help``, which should not pay for torch.
+_EXPORTS = {
+    "BOOTSTRAPS": "mast.targets.config",
+    "HYBRID_ORDERS": "mast.targets.config",
+    "TARGET_KINDS": "mast.targets.config",
+    "TARGET_PRESETS": "mast.targets.config",
+    "TargetConfig": "mast.targets.config",
+    "bootstrap_values": "mast.targets.config",
+    "greedy_bootstrap": "mast.targets.bootstrap",
+    "hybrid_one_step_weight": "mast.targets.config",
+    "make_targets": "mast.targets.config",
+    "nstep_targets": "mast.targets.returns",
+    "one_step_targets": "mast.targets.returns",
+    "soft_mellowmax": "mast.targets.bootstrap",
+    "td_lambda_targets": "mast.targets.returns",
+}
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'mast.targets' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BOOTSTRAPS",

@@ -1,5 +1,7 @@
 """``TargetConfig`` and the functions that apply it: bootstrap choice and return schedule.
 
+Importing this module does not import torch (the functions load their torch code on use).
+
 Which defaults come from where (see ``shared/REFERENCE.md`` section 1):
 
 - ``gamma = 0.99``: pymarl's and the paper's discount.
@@ -22,13 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 from types import MappingProxyType
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from mast.errors import UserError
-from mast.targets.bootstrap import greedy_bootstrap, soft_mellowmax
-from mast.targets.returns import nstep_targets, one_step_targets, td_lambda_targets
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "BOOTSTRAPS",
@@ -139,6 +140,8 @@ def make_targets(
     t_env)``; only the returns with non-zero weight are computed. Inputs follow the
     conventions of :mod:`mast.targets.returns`.
     """
+    from mast.targets.returns import nstep_targets, one_step_targets, td_lambda_targets
+
     if cfg.kind == "one_step":
         return one_step_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma)
     if cfg.kind == "n_step":
@@ -166,6 +169,8 @@ def bootstrap_values(
     ``double_q`` only. Unavailable actions are ignored; rows without any available
     action give 0.
     """
+    from mast.targets.bootstrap import greedy_bootstrap, soft_mellowmax
+
     if cfg.bootstrap == "soft_mellowmax":
         return soft_mellowmax(q_target, cfg.sm_omega, cfg.sm_alpha, avail)
     return greedy_bootstrap(q_target, q_online, avail, double_q=cfg.bootstrap == "double_q")

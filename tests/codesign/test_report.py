@@ -84,3 +84,45 @@ def test_report_of_a_run_without_hardware_trace(short_run, tmp_path):
     ]
     rep = json.loads((run / "report.json").read_text())
     assert rep["hardware"] is None and rep["final"]["t_env"] > 0
+
+
+def test_report_and_summary_lines_show_both_speedups(short_run):
+    from codesign.report import hardware_lines, run_summary
+
+    summary = run_summary(short_run)
+    hw = summary["hardware"]
+    per_iter = hw["final_snapshot"]["speedup_vs_dense"]
+    whole = hw["totals"]["speedup_vs_dense"]
+    lines = hardware_lines(summary)
+    (it_line,) = [x for x in lines if "one training iteration (hw_speedup)" in x]
+    (run_line,) = [x for x in lines if "speedup, whole run" in x]
+    assert f"{per_iter:.4g}x" in it_line and f"{whole:.4g}x" in run_line
+    md = (short_run / "report.md").read_text()
+    assert f"`hw_speedup`, the figure the progress line shows): {per_iter:.4g}x" in md
+    assert "whole-run speedup of MAST" in md
+
+
+def test_mask_history_measures_topology_change(short_run):
+    from codesign.report import mask_history
+
+    ts, layers, changed = mask_history(short_run)
+    assert ts == sorted(ts) and len(ts) >= 2 and layers
+    assert set(changed) <= {"agent", "mixer", "hypernet"}
+    for ys in changed.values():
+        assert ys[0] == 0.0 and all(0.0 <= y <= 1.0 for y in ys)
+    assert max(changed["agent"]) > 0.0  # MAST regrows connections of the agent network
+
+
+def test_end_of_run_summary_matches_report(short_trainer, tmp_path, capsys):
+    import csv
+
+    run = short_trainer(tmp_path, "--hw-profile", "sparse_pe_64")
+    out = capsys.readouterr().out
+    with open(run / "metrics.csv", newline="") as fh:
+        last = list(csv.DictReader(fh))[-1]
+    rep = json.loads((run / "report.json").read_text())
+    win = float(last["test_win_rate"])
+    assert rep["final"]["test_win_rate"] == pytest.approx(win)
+    assert f"test win rate {win:.3f} (last evaluation)" in out
+    assert f"report: {run / 'report.md'}" in out
+    assert f"{rep['hardware']['totals']['speedup_vs_dense']:.4g}x" in out

@@ -120,14 +120,38 @@ def test_focus_fire_wins_3m_and_random_does_not():
     assert focus["mean_return"] > rand["mean_return"]
 
 
-def test_time_limit_ends_episode_with_flag():
-    env = make_batch_env(map_name="3m", n_envs=2, seed=0)
-    far = np.array([[2, 2], [2, 4], [2, 6], [30, 26], [30, 28], [30, 30]], dtype=float)
-    for e in range(2):
+def _run_to_time_out(env):
+    far = np.array([[2, 10], [2, 12], [2, 14], [30, 18], [30, 20], [30, 22]], dtype=float)
+    for e in range(env.n_envs):
         env.set_units(e, pos=far)
     env.engine.kind[:, 3:] = 0  # enemies hold position
     for t in range(env.episode_limit):
-        r, term, info = env.step(np.ones((2, 3), dtype=np.int64))
+        r, term, info = env.step(np.ones((env.n_envs, 3), dtype=np.int64))
         assert term.all() == (t == env.episode_limit - 1)
-    assert info["episode_limit"].all() and not info["battle_won"].any()
-    assert env.get_stats()["timeouts"] == 2
+    assert not info["battle_won"].any()
+    return info
+
+
+def test_time_out_is_terminal_and_a_draw_by_default():
+    """SMAC's default (continuing_episode=False): no episode_limit flag, the time-out is an
+    ordinary terminal step, and get_stats counts it in battles_draw."""
+    env = make_batch_env(map_name="3m", n_envs=2, seed=0)
+    info = _run_to_time_out(env)
+    assert not info["episode_limit"].any()
+    stats = env.get_stats()
+    assert stats["timeouts"] == 2 and stats["battles_draw"] == 2 and stats["battles_game"] == 2
+    single = make_env(map_name="3m", seed=0)
+    far = np.array([[2, 10], [2, 12], [2, 14], [30, 18], [30, 20], [30, 22]])
+    single.batch.set_units(0, pos=far)
+    single.batch.engine.kind[:, 3:] = 0
+    for _ in range(single.episode_limit):
+        _, term, inf = single.step([1, 1, 1])
+    assert term and "episode_limit" not in inf
+    assert single.get_stats()["battles_draw"] == 1
+
+
+def test_continuing_episode_marks_time_outs():
+    env = make_batch_env(map_name="3m", n_envs=2, seed=0, continuing_episode=True)
+    info = _run_to_time_out(env)
+    assert info["episode_limit"].all()
+    assert env.get_stats()["battles_draw"] == 2

@@ -155,9 +155,20 @@ def test_sc2_adapter_batches_real_smac_api(monkeypatch, tmp_path):
     for _ in range(3):
         r, term, info = benv.step(np.ones((3, 2), dtype=np.int64))
         assert r.dtype == np.float32 and r.tolist() == [1.0, 1.0, 1.0]
-    assert term.all() and info["episode_limit"].all() and not info["battle_won"].any()
+    # SMAC's default: the last step ends the episode without an episode_limit flag (a
+    # loss on the final step is not mislabelled as a time-out)
+    assert term.all() and not info["episode_limit"].any() and not info["battle_won"].any()
     r, term, _ = benv.step(np.ones((3, 2), dtype=np.int64))
     assert term.all() and r.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_sc2_adapter_passes_smac_time_out_flag(monkeypatch, tmp_path):
+    _fake_smac(monkeypatch, with_env=True)
+    monkeypatch.setenv("SC2PATH", str(tmp_path))
+    env = make_env("sc2", map_name="3m", continuing_episode=True)
+    env.reset()
+    infos = [env.step([1, 1])[2] for _ in range(3)]
+    assert [i["episode_limit"] for i in infos] == [False, False, True]
 
 
 def test_mpe_adapter_needs_extra(monkeypatch):
@@ -177,8 +188,9 @@ class FakeStarCraft2Env:
     state_last_action = False  # its state is too short to hold them
     state_timestep_number = False
 
-    def __init__(self, map_name, seed, **kwargs):
+    def __init__(self, map_name, seed, continuing_episode=False, **kwargs):
         self.map_name, self.seed, self.t = map_name, seed, 0
+        self.continuing_episode = continuing_episode
 
     def get_env_info(self):
         return {"state_shape": 7, "obs_shape": 5, "n_actions": 4, "n_agents": 2, "episode_limit": 3}
@@ -189,7 +201,10 @@ class FakeStarCraft2Env:
 
     def step(self, actions):
         self.t += 1
-        return 1.0, self.t >= 3, {"battle_won": False}
+        info = {"battle_won": False}
+        if self.t >= 3 and self.continuing_episode:
+            info["episode_limit"] = True  # as SMAC: only when continuing episodes
+        return 1.0, self.t >= 3, info
 
     def get_obs(self):
         return [np.full(5, self.t, dtype=np.float32)] * 2

@@ -53,15 +53,27 @@ def test_dead_units_only_noop_and_vanish():
         env.step([[1, 1, 1]])
 
 
-def test_move_flags_follow_map_edges_and_cliffs():
-    env = battle("3m", [[0.6, 16], [16, 31.5], [16, 16]] + FAR)
+def test_move_flags_follow_the_pathable_band():
+    """Open maps: pathable rows y = 8..23 over the full width (SMAC's map data)."""
+    env = battle("3m", [[0.6, 16], [16, 23.5], [16, 8.4]] + FAR)
     avail = env.get_avail_actions()[0]
     assert avail[0, 2:6].tolist() == [1, 1, 1, 0]  # north, south, east, west
     assert avail[1, 2:6].tolist() == [0, 1, 1, 1]
+    assert avail[2, 2:6].tolist() == [1, 0, 1, 1]
+    grid = env.engine.spec.pathing_grid()
+    assert grid[:, 8:24].all() and not grid[:, :8].any() and not grid[:, 24:].any()
+    eng = env.engine
+    for _ in range(6):  # orders past the band's edge (the engine, unchecked) stop at it
+        eng.command(np.array([[1, 2, 3]]), np.array([True]))
+        eng.step(np.array([True]))
+    assert 23.0 < eng.pos[0, 1, 1] < 24.0 and 8.0 <= eng.pos[0, 2, 1] < 9.0
+
+
+def test_move_flags_on_2c_vs_64zg_follow_the_pathing_grid():
     zg = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
     pos = zg.engine.pos[0].copy()
-    pos[0] = [16, 25.5]  # below the ravine wall: north is closed
-    pos[1] = [12.5, 15.5]  # beside the plateau: colossi may walk up its cliff (east)
+    pos[0] = [16, 20.5]  # the plateau's north edge: nothing pathable beyond
+    pos[1] = [16, 13.5]  # the plateau's south edge: colossi may step down the cliff
     zg.set_units(0, pos=pos)
     assert zg.get_avail_actions()[0, 0, 2:6].tolist() == [0, 1, 1, 1]
     assert zg.get_obs()[0, 0, :4].tolist() == [0, 1, 1, 1]
@@ -104,6 +116,26 @@ def test_type_bits_and_shields_2s3z():
     allies = obs[44:76].reshape(4, 8)
     assert allies[0, 6:].tolist() == [1, 0] and allies[1, 6:].tolist() == [0, 1]
     assert obs[76:].tolist() == [1, 1, 1, 0]
+
+
+def test_shields_regenerate_as_in_smac_map_data():
+    """ShieldRegenDelay 10 and ShieldRegenRate 2 in game seconds of 16 loops: nothing for
+    160 loops (20 steps) after the last damage, then 2 per 16 loops (1 per step)."""
+    pos = [[10, 16], [2, 9], [2, 11], [2, 13], [2, 15], [30, 16], [30, 9], [30, 11]]
+    pos += [[30, 13], [30, 15]]
+    env = battle("2s3z", pos, hp=[80, 80, 100, 100, 100, 80, 0, 0, 0, 0])
+    eng = env.engine
+    eng.kind[0, 5] = 0  # the enemy stalker holds position
+    shield = eng.shield[0].copy()
+    shield[5] = 10.0
+    eng.shield[0] = shield
+    eng.since_hit[0, 5] = 0.0
+    seen = []
+    for _ in range(24):
+        env.step([[1, 1, 1, 1, 1]])
+        seen.append(eng.shield[0, 5])
+    assert seen[:19] == [10.0] * 19
+    assert seen[19:] == pytest.approx([10.0, 11.0, 12.0, 13.0, 14.0])
 
 
 def test_shields_absorb_first_then_armor():
@@ -189,15 +221,60 @@ def test_melee_units_surround_instead_of_stacking(tmp_path):
     assert d[np.triu_indices(8, 1)].min() > 0.75 * 0.7
 
 
-def test_zerglings_path_round_the_plateau():
+def test_2c_vs_64zg_ground_and_starts():
+    """SMAC's 2c_vs_64zg: plateau (128) x 7..24, y 13..20; low ground (64) y 5..12 and the
+    flanks x <= 3, x >= 28 up to y 20; ramps x 4..6 and 25..27, y 13..18."""
+    env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
+    lvl = env.engine.spec.ground_levels()
+    assert (lvl[7:25, 13:21] == 128).all()
+    assert (lvl[:, 5:13] == 64).all() and (lvl[:, :5] == -1).all() and (lvl[:, 21:] == -1).all()
+    assert (lvl[:4, 13:21] == 64).all() and (lvl[28:, 13:21] == 64).all()
+    assert lvl[4:7, 13].tolist() == [72, 88, 104] and lvl[25:28, 13].tolist() == [104, 88, 72]
+    assert (lvl[4:7, 19:21] == -1).all() and (lvl[25:28, 19:21] == -1).all()
+    pos = env.engine.pos[0]
+    np.testing.assert_allclose(pos[:2].mean(0), [16, 16], atol=0.2)
+    np.testing.assert_allclose(pos[2:].mean(0)[0], 16, atol=0.2)
+    assert (lvl[np.floor(pos[:2, 0]).astype(int), np.floor(pos[:2, 1]).astype(int)] == 128).all()
+    zx, zy = np.floor(pos[2:]).astype(int).T
+    assert (lvl[zx, zy] == 64).all() and zy.max() <= 12 and abs(pos[2, 1] - 9) < 1
+
+
+def test_zerglings_go_round_by_the_ramps():
+    """The y 12 -> 13 edge below the plateau is a cliff: zerglings ordered to attack the
+    colossi never cross it and reach the plateau by a ramp (x 4..6 or 25..27)."""
     env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
     eng = env.engine
-    ridge = ~env.engine.terrain.walk
-    for _ in range(40):
-        env.step(np.where(env.get_avail_actions()[..., 0] > 0, 0, 1))
-        cells = np.floor(eng.pos[0, 2:][eng.alive[0, 2:]]).astype(int)
-        assert not ridge[cells[:, 0], cells[:, 1]].any()
-    assert (eng.pos[0, 2:, 0] > 20).any()  # some went round to the colossi's side
+    eng.hp_max[:2] = 1e9
+    lvl = eng.spec.ground_levels()
+    prev = np.floor(eng.pos[0, 2:]).astype(int)
+    climbed = np.zeros(64, dtype=bool)
+    for _ in range(30):
+        eng.hp[0, :2] = eng.shield[0, :2] = eng.cooldown[0, :2] = 1e9  # passive colossi
+        env.step([[1, 1]])
+        cells = np.floor(eng.pos[0, 2:]).astype(int)
+        assert (lvl[cells[:, 0], cells[:, 1]] >= 0).all()  # always on pathable ground
+        up = (lvl[cells[:, 0], cells[:, 1]] == 128) & (lvl[prev[:, 0], prev[:, 1]] == 64)
+        assert not up.any()  # never straight from low ground onto the plateau
+        via_ramp = (lvl[prev[:, 0], prev[:, 1]] == 104) & (lvl[cells[:, 0], cells[:, 1]] == 128)
+        climbed |= via_ramp
+        prev = cells
+    assert climbed.any()  # some reached the plateau, by a ramp
+    assert (eng.kind[0, 2:] == 4).all()  # they hunt the colossi wherever they are
+
+
+def test_zerglings_attack_the_colossi_as_a_group():
+    """attack_units: every zergling goes for the nearest colossus even from far away
+    (an attack-mover would stop at its point and only engage what it meets)."""
+    env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
+    eng = env.engine
+    pos = eng.pos[0].copy()
+    pos[:2] = [[30, 20], [31, 20]]  # colossi on the east flank, far from the swarm
+    env.set_units(0, pos=pos)
+    d0 = np.linalg.norm(eng.pos[0, 2:] - eng.pos[0, :1], axis=1)
+    env.step([[1, 1]])
+    assert (eng.target[0, 2:] >= 0).all() and (eng.target[0, 2:] < 2).all()
+    d1 = np.linalg.norm(eng.pos[0, 2:] - eng.pos[0, :1], axis=1)
+    assert (d1 < d0).mean() > 0.9
 
 
 def test_terminated_envs_ignore_actions_until_reset():
@@ -223,14 +300,16 @@ def test_bad_config_and_set_units_shape():
         env.set_units(0, pos=np.zeros((3, 2)))
 
 
-def test_colossi_on_the_plateau_are_out_of_zergling_reach():
+def test_zerglings_cannot_bite_across_the_cliff():
+    """Colossi at the plateau's south edge are out of reach of zerglings at the cliff foot
+    (melee attacks need the same ground) while colossi shoot down."""
     env = make_batch_env("builtin", map_name="2c_vs_64zg", n_envs=1)
     eng = env.engine
     pos = eng.pos[0].copy()
-    pos[:2] = [[16, 14.5], [16, 16.5]]
-    pos[2:] += [5.0, 0.0]  # the swarm starts next to the plateau (x < 12)
+    pos[:2] = [[15, 13.5], [17, 13.5]]
+    pos[2:] = [[8 + (i % 16), 12.6 - 0.8 * (i // 16)] for i in range(64)]
     env.set_units(0, pos=pos)
-    for _ in range(20):
+    for _ in range(4):
         env.step([[1, 1]])  # colossi stop; idle colossi fire at zerglings within reach
     assert (eng.hp[0, :2] == 200).all() and (eng.shield[0, :2] == 150).all()
     assert eng.alive[0, 2:].sum() < 64
@@ -269,3 +348,41 @@ def test_opponent_hunts_agents_away_from_its_attack_point():
         env.step(np.where(env.get_avail_actions()[..., 0] > 0, 0, 1))
     d = np.linalg.norm(env.engine.pos[0, 3:, None] - env.engine.pos[0, None, :3], axis=-1)
     assert d.min() < 6.0 or not env.engine.alive[0, :3].all()
+
+
+@pytest.mark.parametrize("map_name", ["3m", "2s3z", "MMM"])
+def test_allies_are_sorted_by_type_then_position_at_reset(map_name):
+    """SMAC orders its agents by (unit_type, x, y) at every reset."""
+    env = make_batch_env("builtin", map_name=map_name, n_envs=8, seed=3)
+    spec = env.engine.spec
+    types = np.array([spec.allies.index(t) for t in spec.allies])
+    for _ in range(3):
+        env.reset()
+        for e in range(env.n_envs):
+            p = env.engine.pos[e, : env.n_agents]
+            order = np.lexsort((p[:, 1], p[:, 0], types))
+            assert order.tolist() == list(range(env.n_agents))
+
+
+def test_obs_last_action_appends_allies_last_actions():
+    """SMAC's obs_last_action: each visible ally's features end with its previous action's
+    one-hot (zero before the first step); get_env_info grows by (n_agents - 1) x n_actions."""
+    plain = make_batch_env("builtin", map_name="3m", n_envs=1, seed=0)
+    env = make_batch_env("builtin", map_name="3m", n_envs=1, seed=0, obs_last_action=True)
+    assert env.get_env_info()["obs_shape"] == plain.get_env_info()["obs_shape"] + 2 * 9 == 48
+    pos = [[10, 16], [10, 18], [10, 20], [24, 12], [24, 16], [24, 20]]
+    env.set_units(0, pos=np.asarray(pos, dtype=float))
+    allies = env.get_obs()[0, 0, 19:47].reshape(2, 14)
+    assert not allies[:, 5:].any()
+    env.step([[1, 2, 5]])  # stop, north, west
+    allies = env.get_obs()[0, 0, 19:47].reshape(2, 14)
+    assert allies[0, 5:].tolist() == np.eye(9)[2].tolist()
+    assert allies[1, 5:].tolist() == np.eye(9)[5].tolist()
+    np.testing.assert_array_equal(allies[:, :5].ravel(), plain_ally_features(pos, [1, 2, 5]))
+
+
+def plain_ally_features(pos, actions):
+    env = make_batch_env("builtin", map_name="3m", n_envs=1, seed=0)
+    env.set_units(0, pos=np.asarray(pos, dtype=float))
+    env.step([actions])
+    return env.get_obs()[0, 0, 19:29]

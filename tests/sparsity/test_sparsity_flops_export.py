@@ -117,3 +117,66 @@ def test_manager_flops_match_records():
     assert r == direct
     assert r.size_ratio == pytest.approx(0.1, abs=2e-3)
     assert 0.1 < r.train_ratio < 0.13 and r.test_ratio < 0.2
+
+
+class _Evil:
+    """Unpickling it would create the file ``self.marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _rewrite(path, **changes):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def test_snapshot_with_object_array_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = save_layers(tmp_path / "masks.npz", _network())
+    _rewrite(path, mask_1=np.array([_Evil(marker)], dtype=object))
+    with pytest.raises(UserError, match="Object arrays cannot be loaded"):
+        load_layers(path)
+    path = save_layers(tmp_path / "masks.npz", _network())
+    _rewrite(path, meta=np.array([_Evil(marker)], dtype=object))
+    with pytest.raises(UserError, match=r"masks\.npz'"):
+        load_layers(path)
+    assert not marker.exists()
+
+
+def test_truncated_mask_array_is_an_error_not_padding(tmp_path):
+    path = save_layers(tmp_path / "masks.npz", _network())
+    with np.load(path) as z:
+        short = z["mask_0"][:-1]
+    _rewrite(path, mask_0=short)
+    with pytest.raises(UserError, match=r"array 'mask_0' is uint8\[1\], expected shape \(2,\)"):
+        load_layers(path)
+
+
+def test_wrong_value_shape_and_missing_array_are_errors(tmp_path):
+    layers = [SparseLayer("fc", "agent", _mask((4, 3), 6), values=np.ones((4, 3)))]
+    path = save_layers(tmp_path / "masks.npz", layers)
+    _rewrite(path, values_0=np.ones((3, 3), np.float32))
+    with pytest.raises(UserError, match=r"array 'values_0' is float32\[3, 3\], expected"):
+        load_layers(path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "mask_0"}
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(UserError, match="array 'mask_0' is missing"):
+        load_layers(path)
+
+
+@pytest.mark.parametrize("keep", [0, 40, 0.6])
+def test_truncated_or_empty_snapshot_file_is_a_clean_error(tmp_path, keep):
+    path = save_layers(tmp_path / "masks.npz", _network())
+    data = path.read_bytes()
+    path.write_bytes(data[: int(keep * len(data)) if isinstance(keep, float) else keep])
+    with pytest.raises(UserError, match=r"^mask snapshot '.*masks\.npz': "):
+        load_layers(path)

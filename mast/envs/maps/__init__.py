@@ -31,6 +31,9 @@ __all__ = [
 
 _DIR = Path(__file__).resolve().parent
 
+ENEMY_ORDERS: tuple[str, ...] = ("attack_move", "attack_units")
+"""The scripted opponent's orders (:attr:`MapSpec.enemy_order`)."""
+
 
 @dataclass(frozen=True)
 class HealSpec:
@@ -116,10 +119,17 @@ class MapSpec:
     ally_type_ids, enemy_type_ids:
         Unit-type one-hot index per type name for each side; empty on maps where SMAC
         uses no type bits.
-    blocked:
-        Ground no ground unit can enter, as half-open ``(x0, y0, x1, y1)`` rectangles.
-    cliffs:
-        Raised ground (same format) that only cliff-walking units (colossi) can enter.
+    ground:
+        Pathable ground as ``(x0, y0, x1, y1, level)`` rectangles (half-open, map units,
+        painted in order, later ones over earlier ones) at a cliff level (SMAC's maps: 64
+        low ground, 128 a plateau, ramps between). Cells no rectangle covers are not
+        pathable; an empty tuple makes the whole map pathable at one level. Ground units
+        cross between cells whose levels differ by at most ``terrain.MAX_STEP``; colossi
+        cross cliffs.
+    enemy_order:
+        The scripted opponent's order: ``attack_move`` to ``attack_point`` (engaging what
+        it meets), or ``attack_units``: attack the allied units as a group (each enemy
+        goes for the nearest living ally wherever it is, as 2c_vs_64zg's zerglings).
     """
 
     name: str
@@ -132,8 +142,8 @@ class MapSpec:
     attack_point: tuple[float, float] | None = None
     ally_type_ids: Mapping[str, int] = field(default_factory=dict)
     enemy_type_ids: Mapping[str, int] = field(default_factory=dict)
-    blocked: tuple[tuple[float, float, float, float], ...] = ()
-    cliffs: tuple[tuple[float, float, float, float], ...] = ()
+    ground: tuple[tuple[float, float, float, float, float], ...] = ()
+    enemy_order: str = "attack_move"
 
     def __post_init__(self) -> None:
         for name in self.allies + self.enemies:
@@ -148,6 +158,17 @@ class MapSpec:
             missing = sorted(set(units) - set(ids)) if ids else []
             if missing:
                 raise UserError(f"map {self.name!r}: {side} unit_type_ids lack {missing}")
+        if self.enemy_order not in ENEMY_ORDERS:
+            raise UserError(
+                f"map {self.name!r}: unknown enemy_order {self.enemy_order!r}; "
+                f"known: {', '.join(ENEMY_ORDERS)}"
+            )
+        for rect in self.ground:
+            if len(rect) != 5:
+                raise UserError(
+                    f"map {self.name!r}: ground rectangle {list(rect)} needs 5 numbers "
+                    "[x0, y0, x1, y1, level]"
+                )
         if self.episode_limit <= 0:
             raise UserError(
                 f"map {self.name!r}: episode_limit must be > 0, got {self.episode_limit}"
@@ -175,15 +196,20 @@ class MapSpec:
     def shield_bits_enemy(self) -> int:
         return int(any(UNIT_TYPES[u].race == "protoss" for u in self.enemies))
 
-    def pathing_grid(self, cliff_walk: bool = False) -> np.ndarray:
-        """Boolean ``(width, height)`` grid indexed ``[x, y]``; ``True`` is walkable (for
-        cliff-walking units when ``cliff_walk``)."""
+    def ground_levels(self) -> np.ndarray:
+        """Int ``(width, height)`` grid indexed ``[x, y]``: the cliff level of every cell,
+        ``-1`` where there is no pathable ground."""
         w, h = self.size
-        grid = np.ones((w, h), dtype=bool)
-        rects = self.blocked if cliff_walk else self.blocked + self.cliffs
-        for x0, y0, x1, y1 in rects:
-            grid[int(x0) : int(np.ceil(x1)), int(y0) : int(np.ceil(y1))] = False
+        if not self.ground:
+            return np.full((w, h), 64, dtype=np.int64)
+        grid = np.full((w, h), -1, dtype=np.int64)
+        for x0, y0, x1, y1, level in self.ground:
+            grid[int(x0) : int(np.ceil(x1)), int(y0) : int(np.ceil(y1))] = int(level)
         return grid
+
+    def pathing_grid(self) -> np.ndarray:
+        """Boolean ``(width, height)`` grid indexed ``[x, y]``; ``True`` is pathable."""
+        return self.ground_levels() >= 0
 
 
 def _expand(counts: Mapping[str, int]) -> tuple[str, ...]:
@@ -212,8 +238,8 @@ def load_map(path: str | Path) -> MapSpec:
         enemies=_expand(d["enemies"]),
         ally_type_ids=MappingProxyType(dict(ids.get("allies", {}))),
         enemy_type_ids=MappingProxyType(dict(ids.get("enemies", {}))),
-        blocked=tuple(tuple(float(v) for v in r) for r in d.get("blocked", ())),
-        cliffs=tuple(tuple(float(v) for v in r) for r in d.get("cliffs", ())),
+        ground=tuple(tuple(float(v) for v in r) for r in d.get("ground", ())),
+        enemy_order=str(d.get("enemy_order", "attack_move")),
         **kw,
     )
 
