@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -206,16 +206,16 @@ def parse_report(report: Mapping, part: Part) -> tuple[dict, dict, tuple[str, st
         util[bel] = Utilisation(
             int(u["used"]), int(u["available"]), getattr(part, cls) if cls else None
         )
-    worst = min(fmax, key=fmax.get) if fmax else None
+    # A path's "from" / "to" are clock events such as "posedge $glbnet$clk".
+    worst = min(fmax, key=fmax.get) if fmax else ""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    mine = [p for p in paths if worst and p.get("from", "").split(" ")[-1] == worst]
     crit = ("", "", 0.0)
-    for path in report.get("critical_paths", []):
-        steps = path.get("path", [])
-        if not steps or (worst is not None and path.get("from") != worst):
-            continue
+    if mine or paths:
+        steps = (mine or paths)[0]["path"]
         start, end = steps[0]["from"], steps[-1]["to"]
         ns = sum(float(s.get("delay", 0.0)) for s in steps)
         crit = (f"{start['cell']}.{start['port']}", f"{end['cell']}.{end['port']}", ns)
-        break
     return fmax, util, crit
 
 
@@ -283,6 +283,19 @@ def place_and_route(
             freq_mhz,
             seed,
         ):
+            report = out / "report.json"
+            if prev.routed and report.is_file():
+                # Re-read the kept report: a newer parser may extract more from it.
+                fmax, util, crit = parse_report(json.loads(report.read_text()), part)
+                prev = replace(
+                    prev,
+                    fmax_mhz=fmax,
+                    utilisation=util,
+                    critical_from=crit[0],
+                    critical_to=crit[1],
+                    critical_ns=crit[2],
+                )
+                saved.write_text(json.dumps(prev.to_dict(), indent=2) + "\n")
             return prev
 
     report = out / "report.json"
@@ -347,6 +360,14 @@ def to_text(r: PnrResult, part: Part) -> str:
         )
     else:
         lines.append(f"NOT ROUTED: {r.error}")
+    syn = r.synthesis
+    lines.append(
+        "synthesis (Yosys counts / data-sheet capacity): "
+        + ", ".join(
+            f"{f.upper()} {getattr(syn, f):g} / {getattr(part, f)}"
+            for f in ("lut", "ff", "dsp", "bram")
+        )
+    )
     lines.append("utilisation (used / data-sheet capacity; nextpnr's count where none):")
     for bel, u in r.utilisation.items():
         cap = u.datasheet if u.datasheet is not None else u.available

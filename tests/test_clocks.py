@@ -63,7 +63,6 @@ def test_fpga_profile_clocks_do_not_exceed_routed_fmax():
     """Every profile on a routable part: its clock is at most the Fmax routed for the
     current RTL; a record of older RTL is reported stale and the clock is then assumed."""
     records = load_records()
-    checked = 0
     for p in PROFILES.values():
         if not p.part:
             assert p.clock_note, f"{p.name}: an ASIC-model profile must say why its clock"
@@ -77,7 +76,5 @@ def test_fpga_profile_clocks_do_not_exceed_routed_fmax():
             assert p.clock_hz <= origin.record.fmax_mhz * 1e6, (
                 f"{p.name}: clock {p.clock_hz / 1e6} MHz > routed {origin.record.fmax_mhz} MHz"
             )
-            checked += 1
         else:
             assert "STALE" in origin.text and "assumed" in origin.text
-    assert checked + sum(1 for p in PROFILES.values() if p.part) > 0

