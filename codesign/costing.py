@@ -1,15 +1,13 @@
 """Hardware cost of one mask snapshot: the figures a trace row records.
 
-:func:`cost_run_config` turns a training configuration into the cost model's
-:class:`cost_models.workload.RunConfig` (the same reading of ``sparsity.delta_t`` as
-``cost_models.rundir``); :func:`snapshot_costs` costs a list of
+:func:`snapshot_costs` costs a list of
 :class:`~mast.sparsity.layer.SparseLayer` records on a profile with
 :func:`cost_models.report.evaluate` and keeps a :class:`SnapshotCost`:
 
 - a *steady* training iteration: ``evaluate`` with ``topology_updates=False`` (forward,
   backward, masked weight gradient, optimizer; no regrowth work);
 - the *extra* cost of one topology update: an iteration that carries a whole update
-  (``delta_t = 1``: dense weight gradient + top-k) minus the steady iteration;
+  (``update_interval_iters = 1``: dense weight gradient + top-k) minus the steady iteration;
 - one acting step (every agent's forward pass).
 
 A run's hardware time is then exact in the number of updates that really happened
@@ -28,16 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from cost_models.report import CostReport, evaluate
-from cost_models.workload import RunConfig
-from hw.profiles import PROFILES, HwProfile
-from mast.config import TrainConfig
-from mast.errors import UserError
+from cost_models.workload import WorkloadConfig
+from hw.profiles import HwProfile
 from mast.sparsity.layer import SparseLayer
 
 __all__ = [
     "SnapshotCost",
-    "cost_run_config",
-    "default_baseline",
     "dense_layers",
     "snapshot_costs",
 ]
@@ -107,30 +101,6 @@ class SnapshotCost:
         }
 
 
-def cost_run_config(cfg: TrainConfig, episode_limit: int) -> RunConfig:
-    """The cost model's view of a training configuration.
-
-    One training iteration is one learner update on ``learner.batch_size`` episodes of
-    ``episode_limit + 1`` steps. An iteration follows ``env.n_envs / updates_per_rollout``
-    collected episodes; topology updates every ``sparsity.delta_t`` environment steps are
-    converted to iterations assuming full-length episodes (``episode_limit`` steps), so the
-    amortised dense gradient is an upper bound when episodes end early. Methods without
-    topology evolution (dense, static, tiny) have no dense-gradient work.
-    """
-    from mast.sparsity.updaters import get_method
-
-    eps_per_iter = max(1, round(cfg.env.n_envs / max(1, cfg.learner.updates_per_rollout)))
-    steps_per_iter = eps_per_iter * episode_limit
-    return RunConfig(
-        batch_size=cfg.learner.batch_size,
-        episode_limit=int(episode_limit),
-        episodes_per_iteration=eps_per_iter,
-        delta_t=max(1, round(cfg.sparsity.delta_t / steps_per_iter)),
-        t_max=cfg.run.t_max,
-        topology_updates=bool(get_method(cfg.sparsity.method).dynamic),
-    )
-
-
 def dense_layers(layers: Sequence[SparseLayer]) -> list[SparseLayer]:
     """The same records with all-ones masks (values dropped)."""
     return [
@@ -139,7 +109,7 @@ def dense_layers(layers: Sequence[SparseLayer]) -> list[SparseLayer]:
 
 
 def snapshot_costs(
-    profile: HwProfile, layers: Sequence[SparseLayer], run: RunConfig, *, dense: bool = False
+    profile: HwProfile, layers: Sequence[SparseLayer], run: WorkloadConfig, *, dense: bool = False
 ) -> SnapshotCost:
     """Cost ``layers`` on ``profile`` (module docstring); ``dense=True``: the dense network.
 
@@ -151,30 +121,6 @@ def snapshot_costs(
     steady = evaluate(profile, stripped, dataclasses.replace(run, topology_updates=False))
     with_update = None
     if run.topology_updates and not dense:
-        one = dataclasses.replace(run, topology_updates=True, delta_t=1)
+        one = dataclasses.replace(run, topology_updates=True, update_interval_iters=1)
         with_update = evaluate(profile, stripped, one)
     return SnapshotCost.from_report(steady, with_update)
-
-
-def default_baseline(profile: HwProfile) -> HwProfile:
-    """The built-in dense systolic profile with ``profile``'s MAC count.
-
-    A systolic ``profile`` is its own baseline.
-
-    Raises
-    ------
-    UserError
-        No built-in systolic profile has ``profile.n_pe`` cells.
-    """
-    if profile.kind == "systolic":
-        return profile
-    same = [p for p in PROFILES.values() if p.kind == "systolic" and p.n_pe == profile.n_pe]
-    if not same:
-        systolic = ", ".join(
-            f"{p.name} ({p.n_pe})" for p in PROFILES.values() if p.kind == "systolic"
-        )
-        raise UserError(
-            f"no built-in systolic profile has n_pe={profile.n_pe} like {profile.name!r}; "
-            f"pass --hw-baseline (systolic profiles: {systolic})"
-        )
-    return min(same, key=lambda p: abs(p.rows - p.cols))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -83,9 +84,18 @@ class _ShadowController(AgentController):
 
 
 def evaluate_run(
-    run_dir: str | Path, profile: HwProfile | str, episodes: int = 32, seed: int = 0
+    run_dir: str | Path,
+    profile: HwProfile | str,
+    episodes: int = 32,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> EvalResult:
-    """Greedy episodes of the run's policy in float and in ``profile``'s fixed point."""
+    """Greedy episodes of the run's policy in float and in ``profile``'s fixed point.
+
+    ``progress`` is called with a line before each of the two evaluations (after the run
+    folder and its checkpoint were read).
+    """
+    say = progress if progress is not None else (lambda _msg: None)
     from codesign.fixed_agent import FixedPointAgent
     from mast import run_dir as rd
     from mast.envs import make_batch_env
@@ -109,10 +119,12 @@ def evaluate_run(
     learner = make_learner(cfg, dict(test_env.get_env_info()))
     learner.load_state_dict(state["learner"])
     gen = torch.Generator().manual_seed(seed)
+    say(f"playing {episodes} greedy episodes with the float32 policy")
     _, _, f_stats = EpisodeRunner(test_env, learner.controller, gen).run(epsilon=0.0)
     layers = learner.sparsity.export_layers(with_values=True)
     fixed = FixedPointAgent(learner.controller.agent, layers, profile)
     ctl = _ShadowController(learner.controller, fixed)
+    say(f"playing {episodes} greedy episodes in {profile.name}'s fixed point (sim)")
     _, _, q_stats = EpisodeRunner(env(), ctl, gen).run(epsilon=0.0)
     return EvalResult(
         run_dir=str(run_dir),
@@ -149,7 +161,9 @@ def _default_profile(run_dir: Path) -> HwProfile | str:
 def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     profile = args.profile or _default_profile(run_dir)
-    r = evaluate_run(run_dir, profile, args.episodes, args.seed)
+    from mast.progress import StageLog
+
+    r = evaluate_run(run_dir, profile, args.episodes, args.seed, StageLog("mast-hw eval"))
     if args.json:
         print(json.dumps({**asdict(r), "win_ratio": r.win_ratio}, indent=2))
         return 0

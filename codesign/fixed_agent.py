@@ -10,7 +10,7 @@ changes cycles, not results.
 
 What runs beside the PE array, in this documented form:
 
-- inputs and the hidden state are operand integers (:func:`sim.fixed.quantize`); each
+- inputs and the hidden state are operand integers (:func:`hw.numerics.quantize`); each
   product is requantised by the PE array (``requant``);
 - biases are quantised to operands and added with operand saturation (``sat_op``), ReLU
   is ``max(0, .)`` on the integers (the drain of ``fc1``);
@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from hw.numerics import dequantize, quantize, sat_op
 from hw.profiles import HwProfile
 from mast.agents import RNNAgent
 from mast.sparsity.layer import SparseLayer
-from sim.fixed import dequantize, quantize, sat_op
 
 __all__ = ["FixedPointAgent", "agent_layers"]
 

@@ -37,17 +37,20 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from codesign.costing import SnapshotCost, cost_run_config, snapshot_costs
+from codesign.costing import SnapshotCost, snapshot_costs
+from cost_models.rundir import workload_config
 from hw.profiles import HwProfile
+from mast import atomicio
 from mast.errors import UserError
 from mast.sparsity.layer import SparseLayer
 
-__all__ = ["HwTrace", "META_FILE", "TRACE_FILE", "read_trace"]
+__all__ = ["HwTrace", "META_FILE", "TRACE_FILE", "read_meta", "read_trace"]
 
 TRACE_FILE = "hw_trace.csv"
 META_FILE = "hw_meta.json"
@@ -76,6 +79,20 @@ def read_trace(run_dir: str | Path) -> list[dict[str, str]]:
         raise FileNotFoundError(f"run folder {str(run_dir)!r} has no {TRACE_FILE}")
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def read_meta(run_dir: str | Path) -> dict:
+    """``RUN_DIR/hw_meta.json`` (profiles, cost-model run configuration, layer names)."""
+    path = Path(run_dir) / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no {META_FILE}")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{str(path)!r} is not valid JSON") from None
+    if not isinstance(meta, dict) or not {"profile", "baseline"} <= set(meta):
+        raise UserError(f"{str(path)!r} lacks the 'profile' and 'baseline' records")
+    return meta
 
 
 class HwTrace:
@@ -112,6 +129,8 @@ class HwTrace:
         self.cum = dict.fromkeys(_CUM, 0.0)
         self.last: tuple[int, int] | None = None  # (t_env, iterations) of the last row
         self.rows = 0
+        self._table: list[list[str]] = []
+        self._restored: dict | None = None
 
     # ---------------------------------------------------------------- callback methods
     def on_start(self, run) -> None:
@@ -119,7 +138,7 @@ class HwTrace:
 
         cfg = run.cfg
         env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=cfg.run.seed)
-        self.run_cfg = cost_run_config(cfg, int(env.get_env_info()["episode_limit"]))
+        self.run_cfg = workload_config(cfg, int(env.get_env_info()["episode_limit"]))
         close = getattr(env, "close", None)
         if close is not None:
             close()
@@ -139,23 +158,55 @@ class HwTrace:
         }
         meta_path = Path(run.run_dir) / META_FILE
         if self.path.is_file() and meta_path.is_file():
-            old = json.loads(meta_path.read_text())
+            old = read_meta(run.run_dir)
             for key in ("profile", "baseline"):
                 if old[key] != meta[key]:
                     raise UserError(
                         f"run folder {str(run.run_dir)!r} was traced with {key} "
                         f"{old[key]['name']!r}; resume it with the same hardware flags"
                     )
-        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-        if self.path.is_file():  # resumed run: continue the sums from the last row
-            rows = read_trace(run.run_dir)
+        atomicio.write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+        if self.path.is_file():  # resumed run: the rows up to its checkpoint
+            self._resume(run, layers)
+
+    def _resume(self, run, layers: Sequence[SparseLayer]) -> None:
+        """Cut the trace back to the rows its checkpoint had seen and continue its sums.
+
+        With the trace's state from the checkpoint (:meth:`load_state_dict`) the first
+        ``rows`` rows are kept and the sums continue from the checkpoint; a checkpoint
+        without it (the trace was off when it was written) keeps the rows up to its
+        ``t_env`` and continues from the last of them.
+        """
+        rows = read_trace(run.run_dir)
+        if self._restored is not None:
+            rows = rows[: self._restored["rows"]]
+        else:
+            at = run.resumed_at if run.resumed_at is not None else run.t_env
+            rows = [r for r in rows if int(r["t_env"]) <= at and r["event"] != "end"]
             if rows:
                 last = rows[-1]
                 self.cum = {k: float(last[f"cum_{k}"]) for k in _CUM}
                 self.last = (int(last["t_env"]), int(last["iterations"]))
-                self.rows = len(rows)
-                self._fields = list(rows[0].keys())
-            self.current = self._cost(layers)
+        self.rows = len(rows)
+        self._fields = list(rows[0].keys()) if rows else None
+        self._table = [[r[k] for k in self._fields] for r in rows] if rows else []
+        self._flush()
+        self.current = self._cost(layers)
+
+    # ---------------------------------------------------------------- checkpoint state
+    def state_dict(self) -> dict:
+        """Cumulative sums and position of the trace (goes into the run's checkpoint)."""
+        return {
+            "cum": dict(self.cum),
+            "last": list(self.last) if self.last is not None else None,
+            "rows": self.rows,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict` (called before :meth:`on_start` on resume)."""
+        self.cum = {k: float(state["cum"][k]) for k in _CUM}
+        self.last = tuple(int(v) for v in state["last"]) if state["last"] is not None else None
+        self._restored = {"rows": int(state["rows"])}
 
     def on_topology_update(self, run, t_env: int, layers: list[SparseLayer]) -> None:
         self._row(run, "start" if self.rows == 0 else "update", t_env, layers)
@@ -240,11 +291,17 @@ class HwTrace:
             check.raise_if_failed()
 
     def _write(self, row: dict) -> None:
-        new = self._fields is None
-        if new:
+        if self._fields is None:
             self._fields = list(row)
-        with open(self.path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=self._fields)
-            if new:
-                w.writeheader()
-            w.writerow({k: row.get(k, "") for k in self._fields})
+        self._table.append([str(row.get(k, "")) for k in self._fields])
+        self._flush()
+
+    def _flush(self) -> None:
+        """Rewrite ``hw_trace.csv`` atomically (a kill never leaves a torn row)."""
+        if self._fields is None:
+            return
+        text = io.StringIO(newline="")
+        w = csv.writer(text)
+        w.writerow(self._fields)
+        w.writerows(self._table)
+        atomicio.write_text(self.path, text.getvalue())

@@ -6,7 +6,9 @@
     Cost the masks on profile ``P`` (a built-in name or a YAML file) at the start and
     after every topology update: ``hw_trace.csv`` in the run folder, ``hw_speedup`` on the
     progress bar and in ``metrics.csv``, and ``report.md`` (+ ``report.json``, plots) at
-    the end. ``none`` (the default when the flag is omitted) trains without hardware.
+    the end. ``none`` (the default for a new run) trains without hardware. ``--resume``
+    without this flag keeps the profiles the run was traced with (``hw_meta.json``), so
+    the trace never silently stops; ``--hw-profile none`` stops it explicitly.
     The README's main command passes ``sparse_pe_64``.
 ``--hw-baseline B``
     The dense baseline profile (default: the built-in systolic array with ``P``'s MAC
@@ -14,8 +16,9 @@
 ``--hw-verify``
     Replay one compiled layer per snapshot on the Verilated RTL and require its cycles
     and outputs to equal ``sim``'s (:mod:`codesign.verify`).
-``--hw-aware-growth``
-    Shorthand for ``sparsity.hw_aware_growth=true`` (regrowth keeps rows balanced).
+
+``--hw-aware-growth`` (regrowth keeps rows balanced) is a training flag of :mod:`mast.cli`:
+it sets ``sparsity.hw_aware_growth``.
 """
 
 from __future__ import annotations
@@ -30,22 +33,18 @@ __all__ = ["add_hw_arguments", "hw_callbacks", "main"]
 
 NONE = "none"
 """``--hw-profile`` value that turns the hardware trace off (the default)."""
-HW_AWARE_OVERRIDE = "sparsity.hw_aware_growth=true"
 
 
 def add_hw_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the hardware flags to ``mast-train``'s parser.
-
-    ``--hw-aware-growth`` becomes the config override :data:`HW_AWARE_OVERRIDE`, appended
-    to the parsed ``overrides`` (the parser's ``parse_args`` is wrapped for that).
-    """
+    """Add the hardware flags to ``mast-train``'s parser."""
     g = parser.add_argument_group("hardware co-design")
     g.add_argument(
         "--hw-profile",
-        default=NONE,
+        default=None,
         metavar="P",
         help="cost the evolving masks on this accelerator profile (name or YAML; "
-        "e.g. sparse_pe_64); 'none' (default) disables the hardware trace",
+        "e.g. sparse_pe_64); 'none' disables the hardware trace (the default for a new "
+        "run; --resume keeps the run's own profiles unless this flag is given)",
     )
     g.add_argument(
         "--hw-baseline",
@@ -60,20 +59,6 @@ def add_hw_arguments(parser: argparse.ArgumentParser) -> None:
         help="replay one compiled layer per topology update on the Verilated RTL "
         "and check its cycles against sim",
     )
-    g.add_argument(
-        "--hw-aware-growth",
-        action="store_true",
-        help="hardware-aware regrowth (sparsity.hw_aware_growth=true)",
-    )
-    parse = parser.parse_args
-
-    def parse_args(args: Sequence[str] | None = None, namespace=None) -> argparse.Namespace:
-        ns = parse(args, namespace)
-        if ns.hw_aware_growth:
-            ns.overrides = [*ns.overrides, HW_AWARE_OVERRIDE]
-        return ns
-
-    parser.parse_args = parse_args  # type: ignore[method-assign]
 
 
 def hw_callbacks(args: argparse.Namespace) -> list[object]:
@@ -86,7 +71,11 @@ def hw_callbacks(args: argparse.Namespace) -> list[object]:
     mast.errors.UserError
         ``--hw-baseline`` / ``--hw-verify`` without ``--hw-profile``, or no default baseline.
     """
-    if args.hw_profile == NONE:
+    if args.hw_profile is None and getattr(args, "resume", None):
+        traced = _resumed_trace(args)
+        if traced is not None:
+            return traced
+    if args.hw_profile in (None, NONE):
         for flag, given in (
             ("--hw-baseline", args.hw_baseline is not None),
             ("--hw-verify", args.hw_verify),
@@ -94,13 +83,41 @@ def hw_callbacks(args: argparse.Namespace) -> list[object]:
             if given:
                 raise UserError(f"{flag} needs --hw-profile (got --hw-profile {NONE})")
         return []
-    from codesign.costing import default_baseline
     from codesign.trace import HwTrace
+    from cost_models.sweep import default_baseline
     from hw.profiles import load_profile
 
     profile = load_profile(args.hw_profile)
-    baseline = load_profile(args.hw_baseline) if args.hw_baseline else default_baseline(profile)
+    baseline = (
+        load_profile(args.hw_baseline)
+        if args.hw_baseline
+        else default_baseline(profile, "--hw-baseline")
+    )
     return [HwTrace(profile, baseline, verify=args.hw_verify)]
+
+
+def _resumed_trace(args: argparse.Namespace) -> list[object] | None:
+    """The trace of the run folder being resumed, with the profiles it was started with
+    (``hw_meta.json``), or ``None`` if it was not traced. ``--hw-baseline`` and
+    ``--hw-verify`` may still be given; a different baseline is refused when the trace
+    resumes."""
+    from pathlib import Path
+
+    from codesign.trace import META_FILE, HwTrace, read_meta
+    from hw.profiles import HwProfile, load_profile
+
+    if not (Path(args.resume) / META_FILE).is_file():
+        return None
+    meta = read_meta(args.resume)
+    source = str(Path(args.resume) / META_FILE)
+    profile = HwProfile.from_dict(meta["profile"], source=source)
+    baseline = (
+        load_profile(args.hw_baseline)
+        if args.hw_baseline
+        else HwProfile.from_dict(meta["baseline"], source=source)
+    )
+    verify = args.hw_verify or bool(meta.get("verify", False))
+    return [HwTrace(profile, baseline, verify=verify)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,7 @@ At every snapshot :class:`RtlCheck` compiles the acting forward pass of one agen
 (``M`` = agents per environment step, the dataflow the RTL implements; the layers are
 taken in turn, one per snapshot, skipping layers the profile's memories cannot hold),
 runs it on :mod:`sim` and through the pyverilator model of the profile's top level
-(:func:`hw.cosim.check_against_sim`, built once per run and cached on disk under
+(:func:`rtl.cosim.check_against_sim`, built once per run and cached on disk under
 ``build/pyverilator``), and records the layer, both cycle counts and whether outputs and
 cycles agree. Inputs are seeded uniform activations in ``[-1, 1)``.
 """
@@ -47,7 +47,7 @@ class VerifyResult:
 
     def raise_if_failed(self) -> None:
         if not self.ok:
-            from hw.cosim import CosimMismatch
+            from rtl.cosim import CosimMismatch
 
             raise CosimMismatch(f"--hw-verify: layer {self.layer!r}: {self.error}")
 
@@ -94,7 +94,7 @@ class RtlCheck:
             No agent layer fits the profile (the first layer's error).
         """
         from hw.compiler import ProgramFitError
-        from hw.cosim import CosimMismatch, build_model, check_against_sim
+        from rtl.cosim import CosimMismatch, build_model, check_against_sim
         from sim import simulate
 
         agents = [lay for lay in layers if lay.role == "agent"]

@@ -1,6 +1,6 @@
 """Analytical cost model of the sparse-PE accelerator (Accelergy / Timeloop style).
 
-``(profile, SparseLayer list, RunConfig) -> CostReport``: the MAST/QMIX training
+``(profile, SparseLayer list, WorkloadConfig) -> CostReport``: the MAST/QMIX training
 iteration and the acting step become kernel graphs (:mod:`cost_models.workload`), every
 kernel is cut into accelerator ops and costed with the cycle contract's closed forms and
 the compiler's dataflow choice (:mod:`cost_models.kernels`, :mod:`cost_models.ops`),
@@ -13,14 +13,14 @@ sparsity levels or costs a training run's masks. See ``cost_models/README.md``.
 from cost_models.networks import SMAC_MAPS, MapDims, get_map, mast_network_layers
 from cost_models.report import CostReport, CostRow, Totals, evaluate
 from cost_models.sweep import Comparison, SweepResult, sparsity_sweep
-from cost_models.workload import RunConfig, inference_graph, training_graph
+from cost_models.workload import WorkloadConfig, inference_graph, training_graph
 
 __all__ = [
     "Comparison",
     "CostReport",
     "CostRow",
     "MapDims",
-    "RunConfig",
+    "WorkloadConfig",
     "SMAC_MAPS",
     "SweepResult",
     "Totals",

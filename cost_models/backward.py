@@ -105,7 +105,7 @@ def add_backward(g, b, run, fwd) -> None:
                 m,
                 lay.name,
                 mask=lay.mask,
-                weight=1.0 / run.delta_t,
+                weight=1.0 / run.update_interval_iters,
                 dram=sp("activations", m * lay.n_in, lay),
             ),
             deps,
@@ -120,7 +120,7 @@ def add_backward(g, b, run, fwd) -> None:
                 lay.name,
                 ops_per_elem=W.TOPK_OPS,
                 words_per_elem=2.0,
-                weight=1.0 / run.delta_t,
+                weight=1.0 / run.update_interval_iters,
             ),
             [dd],
         )

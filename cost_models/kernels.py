@@ -6,7 +6,7 @@ matrix kernel on the PE array (``spmm`` forward, ``spmm_t`` input gradient throu
 elementwise kernel on the vector unit (``vector``), or a DRAM transfer (``dma``).
 
 Matrix kernels are cut into accelerator ops as the compiler's capacity rules require
-(``docs/microarchitecture.md`` section 4, ``hw.compiler``) and each op is costed with the
+(:mod:`hw.fit`, the rules the compiler checks) and each op is costed with the
 contract's cycle formula (:mod:`cost_models.ops`), so a kernel's ``compute_cycles`` is the
 sum of the cycles ``sim`` reports for its ops. A kernel the compiler would reject with
 ``ProgramFitError`` is tiled, never truncated:
@@ -14,13 +14,16 @@ sum of the cycles ``sim`` reports for its ops. A kernel the compiler would rejec
 - samples are cut into chunks that fit the activation SRAM
   (SpMM ``ceil(M_c / P) * max(K, N) <= act_sram_words / P``, SDDMM with ``K + N``;
   systolic ``K M_c, N M_c <= act_sram_words``);
-- rows into blocks with ``N_b <= out_buf_words`` and stream ``S_b <= weight_sram_words``;
+- rows into blocks with ``N_b <= out_buf_words`` and stream ``S_b <= weight_sram_words``
+  (an SDDMM's rows by the stream only where its ``grad_buf_words`` chunks still do not
+  fit: the compiler takes a longer stream as long as every chunk fits);
   inputs into blocks with ``K_b <= min(act_buf_words, 2**index_bits)`` (SDDMM:
   ``K_b + N_b <= act_buf_words``);
 - partial results are summed on the vector unit: an SpMM split over ``K`` adds
   ``(k_blocks - 1) * N * M`` partial outputs, an SDDMM (or systolic weight gradient)
   split over samples adds ``(chunks - 1) * nnz`` partial gradients;
-- an op that fits is costed as the compiler compiles it, dataflow included (the cheaper
+- a kernel that fits (:func:`hw.fit.fits` for each of its compiled ops) is costed as the
+  compiler compiles it, dataflow included (the cheaper
   of sample- and row-parallel; cut ops run sample-parallel).
 
 The vector unit has ``P = n_pe`` lanes, one elementwise operation per lane per cycle
@@ -41,7 +44,9 @@ import numpy as np
 
 from cost_models.ops import OpCost, gemm_op, sddmm_ops, spmm_op
 from hw import timing
-from hw.compiler import ProgramFitError
+from hw.compiler import split_chunks
+from hw.compiler.encode import encode_stream
+from hw.fit import OpShape, ProgramFitError, fits
 from hw.profiles import HwProfile
 
 __all__ = ["Kernel", "KernelCost", "OpKind", "cost_kernel", "vector_cycles"]
@@ -154,17 +159,12 @@ def _spmm(p: HwProfile, mat: np.ndarray, m: int) -> tuple[OpCost, int]:
     split.
     """
     n, k = mat.shape
-    try:
-        sp_fits = (
-            k <= min(p.act_buf_words, 1 << p.index_bits)
-            and n <= p.out_buf_words
-            and timing.tile_count(m, p) * max(k, n) <= p.act_sram_words // p.n_pe
-            and timing.stream_length(mat.sum(axis=1)) <= p.weight_sram_words
-        )
-        if sp_fits or k * m <= p.act_buf_words:
+    whole = OpShape("spmm", "sample", n, k, m, stream_length=timing.stream_length(mat.sum(axis=1)))
+    if fits(p, whole) or k * m <= p.act_buf_words:
+        try:
             return spmm_op(p, mat, m), 0
-    except ProgramFitError:
-        pass
+        except ProgramFitError:  # neither dataflow fits: cut below
+            pass
     total: OpCost | None = None
     k_blocks = _blocks(k, min(p.act_buf_words, 1 << p.index_bits))
     for ka, kb in k_blocks:
@@ -179,11 +179,26 @@ def _spmm(p: HwProfile, mat: np.ndarray, m: int) -> tuple[OpCost, int]:
     return total, (len(k_blocks) - 1) * n * m
 
 
-def _sddmm(p: HwProfile, mask: np.ndarray, m: int) -> tuple[OpCost, int]:
-    """SDDMM ops, cut into blocks with ``K_b + N_b <= act_buf_words`` and sample chunks.
+def _sddmm_compiles(p: HwProfile, mask: np.ndarray, m: int) -> bool:
+    """Whether the compiler takes the SDDMM whole: every one of its chunks fits."""
+    n, k = mask.shape
+    stream = encode_stream(mask, np.zeros(mask.shape, dtype=np.int64))
+    return all(
+        fits(p, OpShape("sddmm", "sample", n, k, m, stream_length=b - a, chunk_nnz=zb - za))
+        for a, b, za, zb in split_chunks(stream, p.grad_buf_words)
+    )
 
-    Partial gradients of different sample chunks are summed on the vector unit.
+
+def _sddmm(p: HwProfile, mask: np.ndarray, m: int) -> tuple[OpCost, int]:
+    """SDDMM ops as the compiler cuts them into chunks of ``grad_buf_words`` non-zeros.
+
+    An SDDMM the compiler rejects is first cut into blocks with ``K_b + N_b <=
+    act_buf_words`` (rows cut by the stream length only where a block's chunks still do
+    not fit) and sample chunks; partial gradients of different sample chunks are summed on
+    the vector unit.
     """
+    if _sddmm_compiles(p, mask, m):
+        return sddmm_ops(p, mask, m), 0
     n, k = mask.shape
     k_lim = min(1 << p.index_bits, max(1, p.act_buf_words // 2) if k + n > p.act_buf_words else k)
     total: OpCost | None = None
@@ -191,14 +206,20 @@ def _sddmm(p: HwProfile, mask: np.ndarray, m: int) -> tuple[OpCost, int]:
     for ka, kb in _blocks(k, k_lim):
         sub = mask[:, ka:kb]
         width = kb - ka
-        for ra, rb in _row_blocks(sub.sum(axis=1), p.act_buf_words - width, p.weight_sram_words):
+        for ra, rb in _row_blocks(sub.sum(axis=1), p.act_buf_words - width, n * k + 1):
             blk = sub[ra:rb]
             per_pe = (p.act_sram_words // p.n_pe) // (width + rb - ra)
             chunks = _chunks(m, per_pe * p.n_pe)
+            if not all(_sddmm_compiles(p, blk, mc) for mc in chunks):
+                blocks = _row_blocks(blk.sum(axis=1), rb - ra, p.weight_sram_words)
+                parts = [blk[a:b] for a, b in blocks]
+            else:
+                parts = [blk]
             n_chunks = max(n_chunks, sum(chunks.values()))
-            for mc, times in chunks.items():
-                c = sddmm_ops(p, blk, mc).scaled(times)
-                total = c if total is None else total + c
+            for part in parts:
+                for mc, times in chunks.items():
+                    c = sddmm_ops(p, part, mc).scaled(times)
+                    total = c if total is None else total + c
     assert total is not None
     return total, (n_chunks - 1) * int(mask.sum())
 

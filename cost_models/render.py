@@ -84,7 +84,7 @@ def markdown(result: SweepResult) -> str:
         f"{result.baseline}. Speedup and energy gain are reference / this (> 1 is better).",
         "",
         f"Training iteration: B={run.batch_size} episodes x T={run.steps} steps; topology "
-        f"update every {run.delta_t} iterations (amortised); "
+        f"update every {run.update_interval_iters} iterations (amortised); "
         f"{run.env_steps_per_iteration:g} env steps per iteration; t_max={run.t_max:,}.",
         "Cycles are the list-scheduled makespan of the iteration's kernel graph (PE array, "
         "vector unit and DRAM channel overlap where dependencies allow).",

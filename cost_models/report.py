@@ -8,7 +8,7 @@ schedules both graphs (:mod:`cost_models.schedule`) and sums the result:
   serial sum of kernel times); energy = dynamic energy of every kernel (weighted by its
   executions per iteration) + static power x makespan;
 - per environment step: ``training iteration / env_steps_per_iteration`` (see
-  :class:`~cost_models.workload.RunConfig`) plus one acting step (inference);
+  :class:`~cost_models.workload.WorkloadConfig`) plus one acting step (inference);
 - per run: ``iterations * iteration + t_max * inference``.
 
 Utilisation: ``ideal / modelled`` with ``ideal = ceil(useful MACs / P)``, useful MACs
@@ -30,7 +30,7 @@ from typing import Any
 from cost_models.energy import COMPONENTS, energy_pj, static_pj
 from cost_models.kernels import cost_kernel
 from cost_models.schedule import list_schedule
-from cost_models.workload import RunConfig, inference_graph, training_graph
+from cost_models.workload import WorkloadConfig, inference_graph, training_graph
 from hw.profiles import HwProfile
 from mast.sparsity.layer import SparseLayer
 
@@ -127,7 +127,7 @@ class CostReport:
     """Workload description (map, sparsity, density or run directory)."""
     sparsity: float
     """Overall fraction of pruned weights of the layers."""
-    run: RunConfig
+    run: WorkloadConfig
     training_rows: tuple[CostRow, ...]
     inference_rows: tuple[CostRow, ...]
     training: Totals
@@ -325,13 +325,13 @@ def _cost_graph(p: HwProfile, g) -> tuple[tuple[CostRow, ...], Totals]:
 def evaluate(
     profile: HwProfile,
     layers: Sequence[SparseLayer],
-    run: RunConfig | None = None,
+    run: WorkloadConfig | None = None,
     *,
     label: str = "",
     notes: Sequence[str] = (),
 ) -> CostReport:
     """Cost one training iteration and one acting step of ``layers`` on ``profile``."""
-    run = run or RunConfig()
+    run = run or WorkloadConfig()
     train_rows, train = _cost_graph(profile, training_graph(profile, layers, run))
     inf_rows, inf = _cost_graph(profile, inference_graph(profile, layers))
     size = sum(lay.mask.size for lay in layers)

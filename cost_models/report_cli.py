@@ -7,7 +7,8 @@ Examples::
 
 Writes ``report.md``, ``summary.csv``, ``layers.csv``, ``report.json`` and two PNG plots
 into ``--out`` (default ``reports/<profile>_<map or run>/``); a non-empty existing folder
-is refused unless ``--force``.
+is refused unless ``--force``. On a training run's folder ``mast-hw``
+(:mod:`codesign.hw_cli`) also regenerates the run's own report afterwards.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from cost_models.sweep import (
     parse_sparsities,
     sparsity_sweep,
 )
-from cost_models.workload import RunConfig
+from cost_models.workload import WorkloadConfig
 from hw.clocks import basis_lines
 from hw.profiles import load_profile
 from mast.errors import UserError
 
 __all__ = ["configure", "run"]
 
-_RUN = RunConfig()
+_RUN = WorkloadConfig()
 """The workload defaults the help texts quote."""
 
 
@@ -86,10 +87,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="time steps T per episode (default: episode limit + 1)",
     )
     parser.add_argument(
-        "--delta-t",
+        "--update-interval-iters",
         type=int,
         default=None,
-        help=f"training iterations between topology updates (default: {_RUN.delta_t})",
+        help="training iterations between topology updates (default: "
+        f"{_RUN.update_interval_iters}; training's sparsity.delta_t counts environment steps)",
     )
     parser.add_argument(
         "--episodes-per-iteration",
@@ -113,13 +115,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="write into a non-empty output folder")
 
 
-def _overrides(args: argparse.Namespace, run: RunConfig) -> RunConfig:
+def _overrides(args: argparse.Namespace, run: WorkloadConfig) -> WorkloadConfig:
     kw = {
         k: v
         for k, v in (
             ("batch_size", args.batch_size),
             ("seq_len", args.seq_len),
-            ("delta_t", args.delta_t),
+            ("update_interval_iters", args.update_interval_iters),
             ("t_max", args.t_max),
             ("episodes_per_iteration", args.episodes_per_iteration),
         )
@@ -156,7 +158,7 @@ def build(args: argparse.Namespace) -> tuple[SweepResult, Path]:
     dims = get_map(args.map_name)
     sparsities = parse_sparsities(args.sparsity)
     out = _out_dir(args, f"{profile.name}_{args.map_name}")
-    run = _overrides(args, RunConfig(episode_limit=dims.episode_limit))
+    run = _overrides(args, WorkloadConfig(episode_limit=dims.episode_limit))
     result = sparsity_sweep(
         profile,
         sparsities,
@@ -188,10 +190,4 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(result.basis) + "\n")
     print(text[start:end].rstrip())
     print(f"\nwrote {out / 'report.md'} and {', '.join(f.name for f in files[1:])} in {out}/")
-    if args.masks and (Path(args.masks) / "metrics.csv").is_file():
-        # a training run's folder: regenerate its end-of-run report too (learning curve,
-        # hardware trace, totals), which lives with the training/hardware integration
-        from codesign.report import write_run_report
-
-        print(f"regenerated the run report {write_run_report(Path(args.masks))}")
     return 0

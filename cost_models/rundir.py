@@ -1,120 +1,81 @@
-"""Reading a training run's masks and settings for a cost report.
+"""A training run as the cost model sees it: its newest masks and its workload settings.
 
-A run folder holds ``config.yaml`` (the resolved training configuration) and
-``masks/masks_<t>.npz`` snapshots written with :func:`mast.sparsity.layer.save_layers`.
-The latest snapshot (largest ``<t>``) is costed. Settings are read tolerantly: a missing
-file or key falls back to the :class:`~cost_models.workload.RunConfig` default and adds a
-note to the report. Topology updates every ``sparsity.delta_t`` environment steps are
-converted to training iterations with full-length episodes.
+The run folder is read by :mod:`mast.run_folder` (torch-free): ``config.yaml`` as the
+training's :class:`~mast.config.TrainConfig`, the newest ``masks/masks_<t>.npz``.
+:func:`workload_config` is the one conversion of a training configuration into
+:class:`~cost_models.workload.WorkloadConfig`; ``mast-train --hw-profile`` uses it too.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from cost_models.networks import SMAC_MAPS
-from cost_models.workload import RunConfig
-from mast.errors import UserError
-from mast.sparsity.layer import SparseLayer, load_layers
+from cost_models.workload import WorkloadConfig
+from mast.config import TrainConfig
+from mast.run_folder import load_latest_masks, read_config
+from mast.sparsity.layer import SparseLayer
+from mast.sparsity.methods import get_method
 
-__all__ = ["RunMasks", "latest_snapshot", "load_run"]
+__all__ = ["RunMasks", "load_run", "workload_config"]
 
 
 @dataclass(frozen=True)
 class RunMasks:
-    """The masks and settings of one training run."""
+    """The masks and workload settings of one training run."""
 
     layers: tuple[SparseLayer, ...]
-    run: RunConfig
+    """The newest snapshot's records."""
+    run: WorkloadConfig
+    """The run's workload (:func:`workload_config`), or the defaults without ``config.yaml``."""
     snapshot: Path
+    """The snapshot read."""
     map_name: str | None
+    """The run's map (``None`` without ``config.yaml``)."""
     notes: tuple[str, ...]
+    """Assumptions the report states (missing config, unknown map)."""
 
 
-def latest_snapshot(run_dir: str | Path) -> Path:
-    """``RUN_DIR/masks/masks_<t>.npz`` with the largest ``t``."""
-    root = Path(run_dir)
-    if not root.is_dir():
-        raise UserError(f"run directory {str(run_dir)!r} does not exist")
-    snaps = sorted(root.glob("masks/masks_*.npz"), key=_step)
-    if not snaps:
-        raise UserError(f"run directory {str(run_dir)!r} has no masks/masks_*.npz snapshot")
-    return snaps[-1]
+def workload_config(cfg: TrainConfig, episode_limit: int) -> WorkloadConfig:
+    """The cost model's view of a training configuration.
 
-
-def _step(path: Path) -> tuple[int, str]:
-    found = re.search(r"(\d+)", path.stem)
-    return (int(found.group(1)) if found else -1, path.name)
-
-
-def _get(cfg: Mapping[str, Any], dotted: str) -> Any:
-    cur: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
+    One training iteration is one learner update on ``learner.batch_size`` episodes of
+    ``episode_limit + 1`` steps. An iteration follows ``env.n_envs / updates_per_rollout``
+    collected episodes; topology updates every ``sparsity.delta_t`` environment steps are
+    converted to iterations assuming full-length episodes (``episode_limit`` steps), so the
+    amortised dense gradient is an upper bound when episodes end early. Methods without
+    topology evolution (dense, static, tiny) have no dense-gradient work.
+    """
+    eps_per_iter = max(1, round(cfg.env.n_envs / max(1, cfg.learner.updates_per_rollout)))
+    steps_per_iter = eps_per_iter * episode_limit
+    return WorkloadConfig(
+        batch_size=cfg.learner.batch_size,
+        episode_limit=int(episode_limit),
+        episodes_per_iteration=eps_per_iter,
+        update_interval_iters=max(1, round(cfg.sparsity.delta_t / steps_per_iter)),
+        t_max=cfg.run.t_max,
+        topology_updates=get_method(cfg.sparsity.method).dynamic,
+    )
 
 
 def load_run(run_dir: str | Path) -> RunMasks:
-    """Latest mask snapshot and the cost-model settings of a training run."""
-    snap = latest_snapshot(run_dir)
-    try:
-        layers = load_layers(snap)
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"cannot read mask snapshot {str(snap)!r}: {e}") from None
-    notes: list[str] = []
-    cfg_path = Path(run_dir) / "config.yaml"
-    cfg: Mapping[str, Any] = {}
-    if cfg_path.is_file():
-        try:
-            loaded = yaml.safe_load(cfg_path.read_text())
-            cfg = loaded if isinstance(loaded, Mapping) else {}
-        except yaml.YAMLError:
-            notes.append("config.yaml is not valid YAML; run settings are defaults")
+    """Newest mask snapshot and the workload settings of a training run.
+
+    Without ``config.yaml`` the masks are costed with the default
+    :class:`WorkloadConfig`; a map outside the cost model's map table keeps the default
+    episode limit. Both are stated in ``notes``.
+    """
+    snap, layers = load_latest_masks(run_dir)
+    if not (Path(run_dir) / "config.yaml").is_file():
+        notes = ("no config.yaml; run settings are defaults",)
+        return RunMasks(tuple(layers), WorkloadConfig(), snap, None, notes)
+    cfg = read_config(run_dir)
+    map_name = cfg.env.map_name
+    notes: tuple[str, ...] = ()
+    episode_limit = WorkloadConfig().episode_limit
+    if map_name in SMAC_MAPS:
+        episode_limit = SMAC_MAPS[map_name].episode_limit
     else:
-        notes.append("no config.yaml; run settings are defaults")
-    map_name = _get(cfg, "env.map_name")
-    dims = SMAC_MAPS.get(map_name) if isinstance(map_name, str) else None
-    kw: dict[str, Any] = {}
-    defaults = RunConfig()
-    if dims is not None:
-        kw["episode_limit"] = dims.episode_limit
-    elif cfg:
-        notes.append(
-            f"map {map_name!r} not in the map table; episode_limit={defaults.episode_limit} assumed"
-        )
-    for key, dotted in (("batch_size", "learner.batch_size"), ("t_max", "run.t_max")):
-        v = _get(cfg, dotted)
-        if isinstance(v, int) and v > 0:
-            kw[key] = v
-        elif cfg:
-            notes.append(f"{dotted} missing; {key}={getattr(defaults, key)} assumed")
-    n_envs = _get(cfg, "env.n_envs")
-    upr = _get(cfg, "learner.updates_per_rollout") or 1
-    if isinstance(n_envs, int) and n_envs > 0 and isinstance(upr, int) and upr > 0:
-        kw["episodes_per_iteration"] = max(1, round(n_envs / upr))
-    delta_env = _get(cfg, "sparsity.delta_t")
-    if isinstance(delta_env, int | float) and delta_env > 0:
-        steps = kw.get("episodes_per_iteration", 1) * kw.get(
-            "episode_limit", defaults.episode_limit
-        )
-        kw["delta_t"] = max(1, round(delta_env / steps))
-    elif cfg:
-        notes.append(f"sparsity.delta_t missing; delta_t={defaults.delta_t} iterations assumed")
-    method = _get(cfg, "sparsity.method")
-    if isinstance(method, str) and method in ("dense", "static", "tiny"):
-        kw["topology_updates"] = False
-    return RunMasks(
-        tuple(layers),
-        RunConfig(**kw),
-        snap,
-        map_name if isinstance(map_name, str) else None,
-        tuple(notes),
-    )
+        notes = (f"map {map_name!r} not in the map table; episode_limit={episode_limit} assumed",)
+    return RunMasks(tuple(layers), workload_config(cfg, episode_limit), snap, map_name, notes)

@@ -19,7 +19,7 @@ import numpy as np
 
 from cost_models.networks import MapDims, check_sparsity, get_map, mast_network_layers
 from cost_models.report import CostReport, evaluate
-from cost_models.workload import RunConfig
+from cost_models.workload import WorkloadConfig
 from hw.profiles import PROFILES, HwProfile
 from mast.errors import UserError
 from mast.sparsity.layer import SparseLayer
@@ -97,8 +97,12 @@ def dense_layers(layers: Sequence[SparseLayer]) -> list[SparseLayer]:
     ]
 
 
-def default_baseline(profile: HwProfile) -> HwProfile:
-    """The built-in systolic profile with ``profile``'s MAC count (itself if systolic)."""
+def default_baseline(profile: HwProfile, flag: str = "--baseline") -> HwProfile:
+    """The built-in systolic profile with ``profile``'s MAC count (itself if systolic).
+
+    Of several, the squarest. Raises :class:`UserError` naming ``flag`` (the option that
+    picks a baseline instead) when no built-in systolic profile has ``profile.n_pe`` cells.
+    """
     if profile.kind == "systolic":
         return profile
     same = [p for p in PROFILES.values() if p.kind == "systolic" and p.n_pe == profile.n_pe]
@@ -106,7 +110,7 @@ def default_baseline(profile: HwProfile) -> HwProfile:
         names = ", ".join(p.name for p in PROFILES.values() if p.kind == "systolic")
         raise UserError(
             f"no built-in systolic profile has n_pe={profile.n_pe} like {profile.name!r}; "
-            f"pass --baseline (systolic profiles: {names})"
+            f"pass {flag} (systolic profiles: {names})"
         )
     return min(same, key=lambda p: abs(p.rows - p.cols))
 
@@ -115,7 +119,7 @@ def compare(
     profile: HwProfile,
     baseline: HwProfile,
     layers: Sequence[SparseLayer],
-    run: RunConfig,
+    run: WorkloadConfig,
     *,
     label: str = "",
     refs: tuple[CostReport, CostReport] | None = None,
@@ -128,7 +132,7 @@ def compare(
 
 
 def dense_references(
-    profile: HwProfile, baseline: HwProfile, layers: Sequence[SparseLayer], run: RunConfig
+    profile: HwProfile, baseline: HwProfile, layers: Sequence[SparseLayer], run: WorkloadConfig
 ) -> tuple[CostReport, CostReport]:
     """The dense network, no topology updates, on ``profile`` and on ``baseline``."""
     dense = dense_layers(layers)
@@ -147,7 +151,7 @@ def sparsity_sweep(
     baseline: HwProfile | None = None,
     density: str = "erdos_renyi",
     seed: int = 0,
-    run: RunConfig | None = None,
+    run: WorkloadConfig | None = None,
     layout: str = "random",
     progress: Callable[[Sequence[float]], Iterable[float]] | None = None,
 ) -> SweepResult:
@@ -156,7 +160,7 @@ def sparsity_sweep(
     ``progress`` wraps the levels while they are costed (e.g. a ``tqdm`` bar).
     """
     dims = map_name if isinstance(map_name, MapDims) else get_map(map_name)
-    run = run or RunConfig(episode_limit=dims.episode_limit)
+    run = run or WorkloadConfig(episode_limit=dims.episode_limit)
     baseline = baseline or default_baseline(profile)
     levels, refs = [], None
     for s in progress(sparsities) if progress is not None else sparsities:

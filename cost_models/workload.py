@@ -19,8 +19,9 @@ over ``T = seq_len`` steps; online and target mixers over ``T - 1`` steps; the m
 the loss (Soft Mellowmax targets, TD(lambda)) on the vector unit; the backward pass
 (input gradient and masked weight gradient per layer; no input gradient for layers fed
 by observations or state); the dense gradient plus top-k of a topology update, carried
-as ``1 / delta_t`` of its work per iteration (``Kernel.weight``); the global-norm gradient
-clip; the optimizer over the non-zeros. Target-network weight copies are not costed.
+as ``1 / update_interval_iters`` of its work per iteration (``Kernel.weight``); the
+global-norm gradient clip; the optimizer over the non-zeros. Target-network weight copies
+are not costed.
 
 Memory: everything is on chip when it fits. Forward activations kept for the backward
 pass that exceed the activation SRAM spill: the overflowing fraction of every saved
@@ -50,7 +51,7 @@ from hw.timing import stream_length
 from mast.errors import UserError
 from mast.sparsity.layer import SparseLayer
 
-__all__ = ["RunConfig", "training_graph", "inference_graph", "GRU_OPS", "MIX_OPS"]
+__all__ = ["WorkloadConfig", "training_graph", "inference_graph", "GRU_OPS", "MIX_OPS"]
 
 GRU_OPS = 12
 """Forward ops per hidden unit: 3 gate sums, 2 sigmoids, tanh, r*h_n, add, (1-z), 2 mul, add."""
@@ -67,7 +68,7 @@ TOPK_OPS = 4
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class WorkloadConfig:
     """The training-run settings the workload depends on."""
 
     batch_size: int = 32
@@ -80,8 +81,10 @@ class RunConfig:
     """Average env steps per collected episode (``None``: ``episode_limit``, worst case)."""
     episodes_per_iteration: int = 1
     """Episodes collected per training iteration (PyMARL: ``batch_size_run``)."""
-    delta_t: int = 200
-    """Training iterations between topology updates (paper: 200 episodes)."""
+    update_interval_iters: int = 200
+    """Training iterations between topology updates (paper: 200 episodes). Training's
+    ``sparsity.delta_t`` counts environment steps; :func:`cost_models.rundir.workload_config`
+    converts."""
     t_max: int = 2_000_000
     """Environment steps of the whole run."""
     optimizer_ops_per_nnz: float = 12.0
@@ -93,7 +96,13 @@ class RunConfig:
     dense network, no regrowth work)."""
 
     def __post_init__(self) -> None:
-        for k in ("batch_size", "episode_limit", "episodes_per_iteration", "delta_t", "t_max"):
+        for k in (
+            "batch_size",
+            "episode_limit",
+            "episodes_per_iteration",
+            "update_interval_iters",
+            "t_max",
+        ):
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise UserError(f"run config {k} must be a positive integer, got {v!r}")
@@ -339,7 +348,7 @@ def _add(g: nx.DiGraph, kern: Kernel, deps: list[str]) -> str:
     return kern.name
 
 
-def _memory(p: HwProfile, net: _Net, run: RunConfig, layers) -> tuple[tuple, dict]:
+def _memory(p: HwProfile, net: _Net, run: WorkloadConfig, layers) -> tuple[tuple, dict]:
     """Activation spill ratio and per-layer weight DRAM bytes (see module docstring)."""
     ob = p.operand_bytes
     n_seq = run.batch_size * run.steps
@@ -357,7 +366,7 @@ def _memory(p: HwProfile, net: _Net, run: RunConfig, layers) -> tuple[tuple, dic
     return (ratio, ob), wbytes
 
 
-def training_graph(p: HwProfile, layers: Sequence[SparseLayer], run: RunConfig) -> nx.DiGraph:
+def training_graph(p: HwProfile, layers: Sequence[SparseLayer], run: WorkloadConfig) -> nx.DiGraph:
     """The kernel graph of one training iteration of ``layers`` on profile ``p``."""
     from cost_models.backward import add_backward
 

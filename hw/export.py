@@ -12,15 +12,15 @@ per op its register values and, per memory, the host ``sel`` value, word count, 
 file (the host load sequence of :mod:`hw.rtl.top`).
 
 The translation of an op into host-port writes (:func:`op_load`) is shared with the
-pyverilator co-simulation (:mod:`hw.cosim`).
+pyverilator co-simulation (:mod:`rtl.cosim`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import numpy as np
 from hw.profiles import HwProfile, load_profile
 from hw.program import Op, Program
 from mast.errors import UserError
+from mast.run_folder import latest_snapshot
 from mast.sparsity.layer import SparseLayer, load_layers
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "compile_inference",
     "export",
     "export_verilog",
-    "latest_masks",
     "op_load",
     "write_hex",
 ]
@@ -184,7 +184,7 @@ def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
 
 
 def _gemm_load(op: Op, profile: HwProfile, x, dy) -> OpLoad:
-    from hw.compiler import encode_tiles
+    from hw.program import encode_tiles
 
     p = profile
     if "weight_tiles" in op.arrays:
@@ -254,22 +254,6 @@ def op_load(
 
 
 # ---- masks -> program ------------------------------------------------------------------
-def latest_masks(run_dir: Path) -> Path:
-    """The newest ``masks/masks_*.npz`` snapshot of a training run folder."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run folder {str(run_dir)!r} does not exist")
-    snaps = list((run_dir / "masks").glob("masks_*.npz"))
-    if not snaps:
-        raise UserError(f"run folder {str(run_dir)!r} has no masks/masks_*.npz snapshot")
-
-    def step(p: Path) -> tuple[int, str]:
-        digits = re.findall(r"\d+", p.stem)
-        return (int(digits[-1]) if digits else -1, p.name)
-
-    return max(snaps, key=step)
-
-
 def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Program:
     """The agents' greedy-action forward pass: every agent layer's ``forward`` op.
 
@@ -334,6 +318,16 @@ class ExportResult:
     hex_files: tuple[Path, ...] = ()
 
 
+def _during(progress, message: str):
+    """``progress.during(message)`` when ``progress`` has it (a ``StageLog``), else one line."""
+    during = getattr(progress, "during", None)
+    if during is not None:
+        return during(message)
+    if progress is not None:
+        progress(message)
+    return contextlib.nullcontext()
+
+
 def export(
     profile: HwProfile | str,
     out_dir: Path,
@@ -341,8 +335,12 @@ def export(
     layers: Sequence[SparseLayer] | None = None,
     source: str = "",
     force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Write Verilog + ``profile.json`` and, given ``layers``, the inference memories.
+
+    ``progress`` is called with a line before each long stage (elaboration, images),
+    after the inputs are checked and the program compiled.
 
     Raises
     ------
@@ -357,16 +355,21 @@ def export(
         raise UserError(
             f"output folder {str(out_dir)!r} is not empty; pass --force to overwrite it"
         )
+    # Compiling is quick and is where bad masks fail: no progress line before it, so a
+    # bad input gives exactly one line (the error).
     program = compile_inference(layers, profile) if layers is not None else None
     if out_dir.is_dir():
         # --force: files of an earlier export must not outlive it (e.g. more ops' images).
         stale = [*out_dir.glob("op*_*.hex"), out_dir / "manifest.json", out_dir / "program.npz"]
         for path in stale:
             path.unlink(missing_ok=True)
-    verilog = export_verilog(profile, out_dir)
+    with _during(progress, f"elaborating {profile.name} to Verilog (minutes for large profiles)"):
+        verilog = export_verilog(profile, out_dir)
     result = ExportResult(verilog=verilog, profile_json=out_dir / "profile.json")
     if program is None:
         return result
+    if progress is not None:
+        progress(f"writing the memory images of {len(program.ops)} operations")
     from hw.rtl import MEMORY_IDS, REGISTERS
 
     hex_files: list[Path] = []
@@ -452,7 +455,7 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     layers, source = None, ""
     if args.masks is not None:
-        snap = latest_masks(args.masks)
+        snap = latest_snapshot(args.masks)
         layers, source = load_layers(snap), str(snap)
     elif args.checkpoint is not None:
         ckpt = Path(args.checkpoint)
@@ -463,7 +466,16 @@ def run(args: argparse.Namespace) -> int:
                 f"checkpoint {str(ckpt)!r} is not a mask snapshot (.npz of SparseLayer records)"
             )
         layers, source = load_layers(ckpt), str(ckpt)
-    res = export(profile, args.out, layers=layers, source=source, force=args.force)
+    from mast.progress import StageLog
+
+    res = export(
+        profile,
+        args.out,
+        layers=layers,
+        source=source,
+        force=args.force,
+        progress=StageLog("mast-hw export"),
+    )
     print(f"wrote {res.verilog} and {res.profile_json}")
     if res.manifest is not None:
         print(f"wrote {res.manifest}, {res.program} and {len(res.hex_files)} memory images")

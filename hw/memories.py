@@ -24,15 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hw.fit import out_rows
 from hw.profiles import HwProfile
 
-__all__ = ["Macro", "access_macros", "systolic_out_rows"]
-
-
-def systolic_out_rows(profile: HwProfile) -> int:
-    """Rows of ``cols`` words in a systolic profile's ``out_sram`` / ``psum``:
-    ``ceil(N / cols) * M`` must fit."""
-    return -(-profile.act_sram_words // profile.cols)
+__all__ = ["Macro", "access_macros"]
 
 
 @dataclass(frozen=True)
@@ -65,8 +60,8 @@ def access_macros(p: HwProfile) -> Mapping[str, Macro]:
     else:
         weight = Macro("wt", p.weight_sram_words // p.cols, p.cols * ob)
         act = Macro("act", p.act_sram_words, ob)
-        out = Macro("out", systolic_out_rows(p), p.cols * ob)
-        pe_buf = Macro("psum", systolic_out_rows(p), p.cols * ab)
+        out = Macro("out", out_rows(p), p.cols * ob)
+        pe_buf = Macro("psum", out_rows(p), p.cols * ab)
     out_macros = {
         "weight_sram_reads": weight,
         "act_sram_reads": act,

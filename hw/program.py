@@ -57,6 +57,7 @@ Output SRAM (``out_sram``, same banking as ``act_sram``):
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,9 +66,10 @@ from typing import Any, Literal
 import numpy as np
 
 from hw import timing
+from hw.fit import OpShape
 from hw.profiles import HwProfile
 
-__all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program", "concat_programs"]
+__all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program", "concat_programs", "encode_tiles"]
 
 KERNELS: tuple[str, ...] = ("spmm", "sddmm", "gemm")
 DATAFLOWS: tuple[str, ...] = ("sample", "row", "systolic")
@@ -159,7 +161,7 @@ class Op:
     def row_splits(self) -> dict[int, list[int]]:
         """Row-parallel: for every split row, the columns at which its pieces 2.. start.
 
-        The form :func:`sim.fixed.reference_spmm` takes as ``splits``.
+        The form :func:`hw.numerics.reference_spmm` takes as ``splits``.
         """
         a = self.arrays
         if self.dataflow != "row":
@@ -189,6 +191,34 @@ class Op:
         max_pieces = int(np.diff(a["piece_ptr"]).max())
         return timing.row_parallel_cycles(
             self.k, self.m, max_entries, max_pieces, split_adds, profile
+        )
+
+    def fit_shape(self) -> OpShape:
+        """The sizes :mod:`hw.fit` checks against a profile's memories."""
+        a = self.arrays
+        if self.kernel == "gemm":
+            k, m = (self.k, self.m) if "weight_tiles" in a else (self.m, self.k)
+            return OpShape("gemm", "systolic", self.n, k, m)
+        if self.dataflow == "row":
+            return OpShape(
+                "spmm",
+                "row",
+                self.n,
+                self.k,
+                self.m,
+                bank_entries=int(np.diff(a["bank_ptr"]).max()),
+                pe_pieces=int(np.diff(a["piece_ptr"]).max()),
+                pieces=len(a["piece_pe"]),
+            )
+        chunk = self.nz_end - self.nz_begin if self.kernel == "sddmm" else 0
+        return OpShape(
+            self.kernel,
+            "sample",
+            self.n,
+            self.k,
+            self.m,
+            stream_length=self.stream_length,
+            chunk_nnz=chunk,
         )
 
     def meta(self) -> dict[str, Any]:
@@ -243,8 +273,6 @@ class Op:
         else:
             images = {key: a[key].reshape(-1).copy() for key in ("weight_tiles",) if key in a}
             if "weight_tiles" not in a and dy is not None:
-                from hw.compiler.encode import encode_tiles
-
                 images["weight_tiles"] = encode_tiles(np.asarray(dy), profile).reshape(-1)
         if x is not None:
             images["act_sram"] = self.act_sram_image(profile, x, dy)
@@ -337,7 +365,7 @@ class Program:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"program file {str(path)!r} does not exist")
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:  # never unpickle
             meta = json.loads(bytes(z["meta"]).decode())
             if meta.get("format") != FORMAT_VERSION:
                 raise ValueError(
@@ -367,3 +395,15 @@ def concat_programs(programs: Sequence[Program]) -> Program:
     for p in programs:
         layers += [m for m in p.layers if m not in layers]
     return Program(prof, tuple(o for p in programs for o in p.ops), tuple(layers))
+
+
+def encode_tiles(w: np.ndarray, profile: HwProfile) -> np.ndarray:
+    """Dense weight tiles ``(F, R, C)``: fold ``nf * KF + kf``, cell ``(i, j)`` =
+    ``W[nf*C + j, kf*R + i]`` (zero padded)."""
+    n, k = w.shape
+    r, c = profile.rows, profile.cols
+    kf, nf = math.ceil(k / r), math.ceil(n / c)
+    padded = np.zeros((nf * c, kf * r), dtype=np.int64)
+    padded[:n, :k] = w
+    # (nf, C, kf, R) -> (nf, kf, R, C)
+    return padded.reshape(nf, c, kf, r).transpose(0, 2, 3, 1).reshape(nf * kf, r, c)

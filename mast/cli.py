@@ -14,6 +14,7 @@ Wrappers add flags and callbacks through :func:`main`'s ``extra_args_hook`` and
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 
 from mast.config import ALGS, METHODS, TrainConfig
@@ -34,6 +35,7 @@ FLAG_KEYS = {
     "sparsity": "sparsity.sparsity",
     "t_max": "run.t_max",
     "device": "run.device",
+    "hw_aware_growth": "sparsity.hw_aware_growth",
 }
 
 
@@ -44,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train VDN/QMIX/WQMIX/RES agents with dense or sparse (MAST) training.",
         epilog="Overrides: any config field as group.field=value, e.g. learner.lr=1e-3 "
         "sparsity.delta_t=5000 targets.kind=td_lambda. Groups: env, agent, learner, "
-        "sparsity, targets, buffer, run.",
+        "sparsity, targets, buffer, run. Exit status: 0 done, 2 bad input (one line), "
+        "3 stopped on a non-finite loss, Q-value, gradient or weight (the last good "
+        "checkpoint is kept).",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.add_argument(
@@ -82,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", default="runs", help="root of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--hw-aware-growth",
+        action="store_const",
+        const=True,
+        help="regrow only into rows shorter than ceil(nnz/rows), so row-parallel "
+        "accelerator loads stay balanced (sparsity.hw_aware_growth=true)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--list-presets", action="store_true", help="print preset names and exit")
     return p
@@ -117,9 +128,14 @@ def _main(
         return 0
     cfg = config_from_args(args)
     extra = list(post_parse(args)) if post_parse is not None else []
+    from mast.nonfinite import EXIT_NONFINITE, NonFiniteError
     from mast.train import train
 
-    result = train(cfg, [*callbacks, *extra], out=args.out, resume=args.resume)
+    try:
+        result = train(cfg, [*callbacks, *extra], out=args.out, resume=args.resume)
+    except NonFiniteError as e:
+        print(f"mast-train: {e}", file=sys.stderr)
+        return EXIT_NONFINITE
     from mast.progress import run_summary_lines
 
     print("\n".join(run_summary_lines(result)))
@@ -132,7 +148,9 @@ def main(
     extra_args_hook: Callable[[argparse.ArgumentParser], None] | None = None,
     post_parse: Callable[[argparse.Namespace], Sequence[object]] | None = None,
 ) -> int:
-    """Run ``mast-train``; bad input prints one line and returns 2.
+    """Run ``mast-train``; bad input prints one line and returns 2, a run stopped on a
+    non-finite loss, Q-value, gradient norm or weight prints one line and returns
+    :data:`mast.nonfinite.EXIT_NONFINITE` (3).
 
     Parameters
     ----------

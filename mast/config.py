@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mast.errors import UserError
-from mast.sparsity import SparsityConfig
-from mast.targets import TargetConfig
+from mast.sparsity.config import SparsityConfig
+from mast.targets.config import TargetConfig
 
 __all__ = [
     "ALGS",

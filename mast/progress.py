@@ -11,13 +11,22 @@ step count. :class:`ProgressBar` is a ``tqdm`` bar drawing that line.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from tqdm.std import tqdm
 
-__all__ = ["DEFAULT_WIDTH", "Figure", "ProgressBar", "headline", "progress_line"]
+__all__ = [
+    "DEFAULT_WIDTH",
+    "Figure",
+    "ProgressBar",
+    "StageLog",
+    "headline",
+    "progress_line",
+    "run_summary_lines",
+]
 
 DEFAULT_WIDTH = 120
 """Width used when the output is not a terminal."""
@@ -180,3 +189,43 @@ def run_summary_lines(result) -> list[str]:
         f"{r.flops_test:.4f} of dense",
         *r.summary,
     ]
+
+
+class StageLog:
+    """Prints ``PROG [   12 s] message`` lines to stderr: progress of commands that run for
+    minutes in stages (export, synthesis) rather than over a count."""
+
+    def __init__(self, prog: str, stream=None) -> None:
+        import sys
+        import time
+
+        self.prog = prog
+        self.stream = stream if stream is not None else sys.stderr
+        self._clock = time.monotonic
+        self.t0 = self._clock()
+
+    def __call__(self, message: str) -> None:
+        """Print ``message`` with the seconds since this log was made."""
+        elapsed = self._clock() - self.t0
+        print(f"{self.prog} [{elapsed:5.0f} s] {message}", file=self.stream, flush=True)
+
+    @contextlib.contextmanager
+    def during(self, message: str, every_s: float = 30.0) -> Iterator[None]:
+        """Print ``message``, then ``still <message>`` every ``every_s`` seconds until the
+        ``with`` block ends (for one long opaque step)."""
+        import threading
+
+        self(message)
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(every_s):
+                self(f"still {message}")
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()

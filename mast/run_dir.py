@@ -6,7 +6,15 @@ Layout of ``<out>/<alg>_<method>_<map>_s<seed>_<YYYYmmdd-HHMMSS>/``::
     metrics.csv           one row per log interval (columns fixed by the first row)
     events.out.tfevents.* TensorBoard scalars (same numbers as the CSV)
     masks/masks_<t>.npz   SparseLayer snapshots (masks + values) at start and each update
-    checkpoint.pt         everything needed to resume
+    checkpoint.pt         everything needed to resume (CHECKPOINT_FORMAT)
+    buffer/episodes_*.pt  the replay buffer as append-only segments the checkpoint references
+
+Every file is written atomically (:mod:`mast.atomicio`), so a kill at any moment leaves the
+last checkpoint and everything it refers to intact; :func:`cut_back` and
+:class:`MetricsLog` bring a folder back to its checkpoint before a resume.
+
+The torch-free reading of ``config.yaml`` and of the snapshots is :mod:`mast.run_folder`
+(``read_config`` is re-exported here).
 
 An existing folder is never overwritten: a new run that would land on one gets a ``-N``
 suffix, and only ``--resume`` writes into an existing folder.
@@ -16,6 +24,9 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
+import pickle
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,7 +36,8 @@ import yaml
 from mast import atomicio
 from mast.config import TrainConfig
 from mast.errors import UserError
-from mast.presets import config_from_dict, config_to_dict, diff_configs
+from mast.presets import config_to_dict, diff_configs
+from mast.run_folder import read_config
 from mast.sparsity import SparseLayer, save_layers
 
 __all__ = [
@@ -34,11 +46,37 @@ __all__ = [
     "read_config",
     "MetricsLog",
     "save_masks",
+    "cut_back",
     "save_checkpoint",
     "load_checkpoint",
     "check_same_config",
     "RESUMABLE_KEYS",
 ]
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FORMAT = "mast-checkpoint/2"
+"""Format tag of ``checkpoint.pt``: a ``torch.save`` dict of tensors and plain values (no
+Python objects) whose replay buffer lives in ``buffer/`` segments
+(:mod:`mast.buffer.persist`)."""
+CHECKPOINT_KEYS: tuple[str, ...] = (
+    "config",
+    "t_env",
+    "episode",
+    "learner",
+    "buffer",
+    "rng",
+    "envs",
+    "last",
+    "wall_s",
+    "loss",
+    "td",
+    "test_stats",
+    "callbacks",
+)
+"""Entries every checkpoint has (checked on load)."""
+METRICS_FILE = "metrics.csv"
+MASKS_DIR = "masks"
+BUFFER_DIR = "buffer"
 
 RESUMABLE_KEYS: tuple[str, ...] = ("run.t_max", "run.progress", "run.device", "run.threads")
 """Keys a resumed run may change (train longer, another device, no progress bar)."""
@@ -65,20 +103,6 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     atomicio.write_text(Path(run_dir) / "config.yaml", text)
 
 
-def read_config(run_dir: str | Path) -> TrainConfig:
-    """Read a run folder's ``config.yaml``."""
-    path = Path(run_dir) / "config.yaml"
-    if not Path(run_dir).is_dir():
-        raise UserError(f"run folder {str(run_dir)!r} does not exist")
-    if not path.is_file():
-        raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise UserError(f"malformed YAML in {str(path)!r}") from None
-    return config_from_dict(data or {})
-
-
 def check_same_config(saved: TrainConfig, wanted: TrainConfig, what: str) -> None:
     """Raise naming the first key (outside :data:`RESUMABLE_KEYS`) that differs."""
     diff = diff_configs(saved, wanted, ignore=RESUMABLE_KEYS)
@@ -93,34 +117,64 @@ def check_same_config(saved: TrainConfig, wanted: TrainConfig, what: str) -> Non
 
 
 class MetricsLog:
-    """Appends metric rows to ``metrics.csv`` and, optionally, TensorBoard.
+    """Writes metric rows to ``metrics.csv`` and, optionally, TensorBoard.
 
     The first row fixes the CSV columns (later unknown keys are dropped from the CSV but
-    still reach TensorBoard); an existing file (resume) keeps its header.
+    still reach TensorBoard). Every row rewrites the whole file atomically, so a kill
+    never leaves a torn row. ``resume_at``: a resumed run first cuts the CSV back to the
+    rows with ``t_env <= resume_at`` (its checkpoint's) and hides later TensorBoard events
+    (``purge_step``), so a resumed folder holds exactly the rows of an uninterrupted run.
     """
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
-        self.path = Path(run_dir) / "metrics.csv"
+    def __init__(
+        self, run_dir: Path, tensorboard: bool = True, resume_at: int | None = None
+    ) -> None:
+        self.path = Path(run_dir) / METRICS_FILE
         self.columns: list[str] | None = None
-        if self.path.is_file() and self.path.stat().st_size:
-            with open(self.path, newline="") as fh:
-                self.columns = next(csv.reader(fh))
+        self.rows: list[list[str]] = []
+        if resume_at is not None and self.path.is_file():
+            self._cut_back(resume_at)
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(run_dir))
+            purge = None if resume_at is None else resume_at + 1
+            self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge)
+
+    def _cut_back(self, t_env: int) -> None:
+        with open(self.path, newline="") as fh:
+            table = list(csv.reader(fh))
+        if not table:
+            return
+        self.columns = table[0]
+        if "t_env" not in self.columns:
+            raise UserError(f"{str(self.path)!r} has no t_env column; it is not a metrics file")
+        col = self.columns.index("t_env")
+        for r in table[1:]:
+            try:
+                if len(r) == len(self.columns) and int(r[col]) <= t_env:
+                    self.rows.append(r)
+            except ValueError:
+                raise UserError(f"{str(self.path)!r} has a row with t_env {r[col]!r}") from None
+        self._flush()
+
+    def _flush(self) -> None:
+        text = io.StringIO(newline="")
+        w = csv.writer(text)
+        w.writerow(self.columns or [])
+        w.writerows(self.rows)
+        atomicio.write_text(self.path, text.getvalue())
 
     def write(self, row: Mapping[str, object]) -> None:
-        """Append one row; ``row["t_env"]`` is the TensorBoard step."""
-        new = self.columns is None
-        if new:
+        """Add one row; ``row["t_env"]`` is the TensorBoard step."""
+        if self.columns is None:
             self.columns = list(row)
-        with open(self.path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow({k: row.get(k, "") for k in self.columns})
+        buf = io.StringIO(newline="")
+        csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore").writerow(
+            {k: row.get(k, "") for k in self.columns}
+        )
+        self.rows.append(next(csv.reader(io.StringIO(buf.getvalue(), newline=""))))
+        self._flush()
         if self.writer is not None:
             step = int(row["t_env"])  # type: ignore[call-overload]
             for k, v in row.items():
@@ -134,21 +188,67 @@ class MetricsLog:
 
 
 def save_masks(run_dir: Path, t_env: int, layers: Sequence[SparseLayer]) -> Path:
-    """Write ``masks/masks_<t_env>.npz`` (masks and values)."""
-    return save_layers(Path(run_dir) / "masks" / f"masks_{t_env}.npz", layers)
+    """Write ``masks/masks_<t_env>.npz`` (masks and values) atomically."""
+    return save_layers(Path(run_dir) / MASKS_DIR / f"masks_{t_env}.npz", layers)
+
+
+def cut_back(run_dir: str | Path, t_env: int) -> None:
+    """Before resuming from a checkpoint at ``t_env``: remove the temporary files of killed
+    writers and the mask snapshots taken after ``t_env`` (the resumed run retakes them)."""
+    run_dir = Path(run_dir)
+    atomicio.clean_stale_temps(run_dir)
+    for p in (run_dir / MASKS_DIR).glob("masks_*.npz"):
+        stem = p.stem.removeprefix("masks_")
+        if stem.isdigit() and int(stem) > t_env:
+            p.unlink()
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> Path:
-    """Write ``checkpoint.pt`` atomically (:mod:`mast.atomicio`)."""
-    path = Path(run_dir) / "checkpoint.pt"
+    """Write ``checkpoint.pt`` atomically (:mod:`mast.atomicio`), tagged with
+    :data:`CHECKPOINT_FORMAT`. ``state`` holds only tensors, numbers, strings, ``None``
+    and lists/dicts of them, so it loads with ``weights_only=True``."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    state = {"format": CHECKPOINT_FORMAT, **state}
     return atomicio.save_with(path, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(run_dir: str | Path) -> dict:
-    """Read ``checkpoint.pt`` of a run folder."""
-    path = Path(run_dir) / "checkpoint.pt"
+    """Read ``checkpoint.pt`` of a run folder without executing code.
+
+    ``torch.load(weights_only=True)`` admits only tensors and plain containers, so a
+    crafted file cannot run anything; the file is memory-mapped.
+
+    Raises
+    ------
+    mast.errors.UserError
+        No checkpoint; a file of an older format (named); or a corrupt, truncated or
+        foreign file.
+    """
+    path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
-        raise UserError(f"run folder {str(run_dir)!r} has no checkpoint.pt to resume from")
-    # Memory-mapped: the replay buffer's rows are copied from the file's pages, which the
-    # kernel can drop again, instead of a second resident copy of the buffer.
-    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        raise UserError(f"run folder {str(run_dir)!r} has no {CHECKPOINT_FILE} to resume from")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as e:
+        what = re.search(r"GLOBAL (\S+)", str(e))
+        raise UserError(
+            f"checkpoint {str(path)!r} holds Python objects"
+            f"{f' ({what[1]})' if what else ''} that only code execution could load: it is "
+            f"an older mast checkpoint (before {CHECKPOINT_FORMAT}) or not a mast checkpoint; "
+            f"this version reads {CHECKPOINT_FORMAT} only"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {str(path)!r} is truncated or corrupt ({first})") from None
+    fmt = state.get("format") if isinstance(state, dict) else None
+    if fmt != CHECKPOINT_FORMAT:
+        old = isinstance(state, dict) and "learner" in state and fmt is None
+        name = "mast-checkpoint/1 (the replay buffer inside the file)" if old else repr(fmt)
+        raise UserError(
+            f"checkpoint {str(path)!r} has format {name}; this version reads "
+            f"{CHECKPOINT_FORMAT} only (start a new run)"
+        )
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise UserError(f"checkpoint {str(path)!r} lacks the entry {missing[0]!r}")
+    return state

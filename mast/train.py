@@ -9,6 +9,7 @@ columns to every metrics row.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,8 +21,11 @@ import torch
 
 from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
+from mast.buffer.persist import EpisodeStore
 from mast.config import EnvConfig, TrainConfig, smac_flags
+from mast.errors import UserError
 from mast.learners import ValueLearner, make_learner
+from mast.nonfinite import NonFiniteError, check_scalars, first_nonfinite
 from mast.presets import config_from_dict, config_to_dict
 from mast.runner import EpisodeRunner, RolloutStats
 from mast.sparsity import FlopsReport, SparseLayer
@@ -82,6 +86,8 @@ class Run:
         self.learner = learner
         self.t_env = 0
         self.episode = 0
+        self.resumed_at: int | None = None
+        """``t_env`` of the checkpoint a resumed run continues from (``None``: a new run)."""
 
     def export_layers(self, with_values: bool = True) -> list[SparseLayer]:
         """Current masks (and weights) of every registered matrix."""
@@ -93,16 +99,6 @@ def make_env(ec: EnvConfig, n_envs: int, seed: int):
     from mast.envs import make_batch_env
 
     return make_batch_env(ec.name, map_name=ec.map_name, n_envs=n_envs, seed=seed, **smac_flags(ec))
-
-
-def buffer_checkpoint(buffer: DualReplayBuffer) -> dict:
-    """The buffer's written slots and pointers for ``torch.save``, arrays as tensors that
-    share their memory: torch.save writes tensor memory as it is, whereas numpy arrays are
-    pickled through several copies (about 7x the buffer at the peak, and 15x slower)."""
-    return {
-        k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
-        for k, v in buffer.state_dict(written_only=True).items()
-    }
 
 
 def env_agent_types(env) -> list[int] | None:
@@ -119,6 +115,11 @@ def epsilon_at(cfg: TrainConfig, t_env: int) -> float:
     lc = cfg.learner
     frac = min(1.0, t_env / max(1, lc.epsilon_anneal_steps))
     return (1.0 - frac) * lc.epsilon_start + frac * lc.epsilon_finish
+
+
+def _state_key(callback: object) -> str:
+    """Where a callback's ``state_dict()`` goes in the checkpoint."""
+    return str(getattr(callback, "state_key", type(callback).__name__))
 
 
 def _call(callbacks: Sequence[object], name: str, *args) -> list:
@@ -234,13 +235,14 @@ class _Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, wall: float) -> dict:
+        """The checkpoint less the replay buffer's manifest (see :meth:`save`)."""
         envs = [self.env.rng_state(), self.test_env.rng_state()]
         return {
             "config": config_to_dict(self.cfg),
             "t_env": self.run.t_env,
             "episode": self.run.episode,
             "learner": self.learner.state_dict(),
-            "buffer": buffer_checkpoint(self.buffer) if self.cfg.run.save_buffer else None,
+            "buffer": None,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": self.np_rng.bit_generator.state,
@@ -252,14 +254,19 @@ class _Trainer:
             "wall_s": wall,
             "loss": self.loss,
             "td": self.td,
-            "test_stats": self.test_stats,
+            "test_stats": dataclasses.asdict(self.test_stats) if self.test_stats else None,
+            "callbacks": {
+                _state_key(cb): cb.state_dict()
+                for cb in self.callbacks
+                if hasattr(cb, "state_dict")
+            },
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.run.t_env, self.run.episode = int(state["t_env"]), int(state["episode"])
         self.learner.load_state_dict(state["learner"])
         if state["buffer"] is not None:
-            self.buffer.load_state_dict(state["buffer"])
+            self.episodes.load(self.buffer.store, state["buffer"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         self.np_rng.bit_generator.state = rng["numpy"]
@@ -269,21 +276,68 @@ class _Trainer:
         self.test_env.set_rng_state(state["envs"][1])
         self.last = dict(state["last"])
         self.wall_before = float(state["wall_s"])
-        self.loss, self.td, self.test_stats = state["loss"], state["td"], state["test_stats"]
+        self.loss, self.td = state["loss"], state["td"]
+        ts = state["test_stats"]
+        self.test_stats = RolloutStats(**ts) if ts is not None else None
+        saved = state["callbacks"]
+        for cb in self.callbacks:
+            if hasattr(cb, "load_state_dict") and _state_key(cb) in saved:
+                cb.load_state_dict(saved[_state_key(cb)])
+        self.run.resumed_at = self.run.t_env
+
+    @property
+    def episodes(self) -> EpisodeStore:
+        """The replay buffer's segment files in ``RUN_DIR/buffer/``."""
+        folder = Path(self.run.run_dir) / rd.BUFFER_DIR
+        if getattr(self, "_episodes", None) is None or self._episodes.folder != folder:
+            self._episodes = EpisodeStore(folder)
+        return self._episodes
+
+    def check_finite(self, what: str) -> None:
+        """Raise :class:`NonFiniteError` if a weight or optimizer state is not finite."""
+        bad = first_nonfinite(self.learner.state_dict())
+        if bad is not None:
+            raise NonFiniteError(
+                f"non-finite {bad} {what} at t_env {self.run.t_env} "
+                f"(iteration {self.learner.train_steps})"
+            )
 
     def save(self, wall: float) -> None:
-        rd.save_checkpoint(self.run.run_dir, self.state_dict(wall))
+        """Write a checkpoint: the buffer's new episodes, then ``checkpoint.pt``, then drop
+        segments no checkpoint references. Non-finite state is never written."""
+        self.check_finite("before a checkpoint")
         self.last["save"] = self.run.t_env
+        state = self.state_dict(wall)
+        if self.cfg.run.save_buffer:
+            state["buffer"] = self.episodes.save(self.buffer.store)
+        rd.save_checkpoint(self.run.run_dir, state)
+        if self.cfg.run.save_buffer:
+            self.episodes.prune()
 
     # ------------------------------------------------------------------ the loop
     def loop(self, log: rd.MetricsLog, resumed: bool) -> RunResult:
-        cfg, run, learner = self.cfg, self.run, self.learner
+        cfg, run = self.cfg, self.run
         start = time.perf_counter()
         _call(self.callbacks, "on_start", run)
         if not resumed:
             self.snapshot_masks()
+            self.save(0.0)  # every later kill can be resumed
         bar = _progress(cfg, run.t_env)
         steps_since, t_since = 0, time.perf_counter()
+        try:
+            return self._loop(log, bar, start, steps_since, t_since)
+        except NonFiniteError as e:
+            msg = f"training stopped: {e} (t_env {run.t_env}); {self._last_good()}"
+            raise NonFiniteError(msg) from None
+
+    def _last_good(self) -> str:
+        path = Path(self.run.run_dir) / rd.CHECKPOINT_FILE
+        if not path.is_file():
+            return "no checkpoint was written"
+        return f"last good checkpoint: {str(path)!r} at t_env {self.last['save']}"
+
+    def _loop(self, log, bar, start, steps_since, t_since) -> RunResult:
+        cfg, run, learner = self.cfg, self.run, self.learner
         try:
             while run.t_env < cfg.run.t_max:
                 # --- act: one rollout of n_envs parallel episodes
@@ -302,6 +356,11 @@ class _Trainer:
                         sample = self.buffer.sample(cfg.learner.batch_size, self.np_rng)
                         ts = learner.train(sample, run.t_env, run.episode)
                         self.loss, self.td = ts.loss, ts.td_error_abs
+                        check_scalars(
+                            learner.train_steps,
+                            **{"loss": ts.loss, "Q-value": ts.q_taken_mean},
+                            **{"target": ts.target_mean, "gradient norm": ts.grad_norm},
+                        )
                         if ts.update is not None:
                             self.snapshot_masks()
                 # --- evaluate, log, save
@@ -368,7 +427,15 @@ def train(
 
     A resumed run must have the same configuration except :data:`mast.run_dir.RESUMABLE_KEYS`
     (else :class:`mast.errors.UserError` naming the first differing key); nothing in the
-    folder is touched before that check.
+    folder is touched before that check. It then continues exactly as if it had never
+    stopped: files written after the checkpoint (metrics rows, TensorBoard events, mask
+    snapshots, buffer segments, temporary files) are cut back first.
+
+    Raises
+    ------
+    mast.nonfinite.NonFiniteError
+        A loss, Q-value, gradient norm or weight became NaN or infinite; the message names
+        the iteration and the last good checkpoint, which is left untouched.
     """
     if resume is not None:
         run_dir = Path(resume)
@@ -377,14 +444,25 @@ def train(
         state = rd.load_checkpoint(run_dir)
         rd.check_same_config(config_from_dict(state["config"]), cfg, "its checkpoint")
         trainer = _Trainer(cfg, run_dir, callbacks)
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except UserError:
+            raise
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(
+                f"checkpoint of {str(run_dir)!r} does not fit its configuration: {first}"
+            ) from None
+        rd.cut_back(run_dir, trainer.run.t_env)
+        if state["buffer"] is not None:
+            trainer.episodes.prune()  # segments written after the checkpoint
         rd.write_config(run_dir, cfg)
     else:
         trainer = _Trainer(cfg, Path(out), callbacks)  # bad maps etc. fail before any write
         run_dir = rd.create_run_dir(out, cfg)
         trainer.run.run_dir = run_dir
         rd.write_config(run_dir, cfg)
-    log = rd.MetricsLog(run_dir, tensorboard=cfg.run.tensorboard)
+    log = rd.MetricsLog(run_dir, cfg.run.tensorboard, resume_at=trainer.run.resumed_at)
     try:
         return trainer.loop(log, resumed=resume is not None)
     finally:

@@ -38,6 +38,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
+from hw.numerics import adder_tree, mac_chain, requant, sat_acc
 from hw.profiles import HwProfile
 from hw.rtl import MEMORY_IDS, OP_KINDS, REGISTERS
 from hw.rtl.controller import ArrayControl
@@ -50,7 +51,6 @@ from hw.timing import (
     systolic_cycles,
     tile_count,
 )
-from sim.fixed import adder_tree, mac_chain, requant, sat_acc
 
 from .driver import Host, Scoreboard, load_profile_from_env, reset_dut
 
@@ -267,7 +267,7 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
 
 @cocotb.test()
 async def pe(dut):
-    """Sparse PE: MAC chain + requant vs ``sim.fixed``, results after ``S + PD``, ``prod`` at PD."""
+    """Sparse PE: MAC chain + requant vs ``hw.numerics``; results after ``S + PD``, prod at PD."""
     p = load_profile_from_env()
     inputs = [
         dut.ld_en,

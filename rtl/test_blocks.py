@@ -2,7 +2,7 @@
 
 Each test builds one Amaranth component on its own (``harness.BLOCKS``, a Verilator build
 per block and profile, reused while ``hw/rtl/`` is unchanged) and runs its cocotb test of
-``rtl/tb_blocks.py``: constrained-random trials scored against :mod:`sim.fixed` and
+``rtl/tb_blocks.py``: constrained-random trials scored against :mod:`hw.numerics` and
 :mod:`hw.timing`, with a scoreboard that counts mismatches. The stimulus and the answers
 are drawn inside the testbench from ``MAST_SEED`` (added to each test's base seed);
 ``MAST_PROGRAMS`` scales the number of trials.

@@ -1,7 +1,7 @@
 """Bit-exact numerics and cycle-level model of the accelerator: the RTL's golden model.
 
 ``simulate(program, inputs) -> SimResult`` runs a :class:`hw.program.Program`; the
-numerics live in :mod:`sim.fixed`; ``sim/README.md`` states how the model reads
+numerics live in :mod:`hw.numerics`; ``sim/README.md`` states how the model reads
 ``docs/microarchitecture.md`` where that page leaves a choice open.
 """
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from hw.numerics import quantize
 from hw.program import Op, Program
-from sim.fixed import quantize
 from sim.result import OpResult, SimResult
 from sim.sparse import run_rp_spmm, run_sddmm, run_sp_spmm
 from sim.systolic import run_gemm
@@ -41,7 +41,7 @@ def op_inputs(
     ``inputs`` maps an op name, or a layer name (shared by the layer's ops), to
     ``{"x": X, "dy": dY}`` in the *layer's* orientation: ``X`` is ``in x M``, ``dY`` is
     ``out x M``. Forward ops read ``x``, input-gradient ops ``dy``, weight-gradient ops
-    both. Float arrays are quantised with :func:`sim.fixed.quantize`; integer arrays are
+    both. Float arrays are quantised with :func:`hw.numerics.quantize`; integer arrays are
     operand integers.
     """
     entry = inputs.get(op.name, inputs.get(op.layer))

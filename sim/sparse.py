@@ -12,10 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from hw.profiles import HwProfile
-from hw.program import Op
-from hw.timing import adder_tree_depth, tile_count
-from sim.fixed import (
+from hw.numerics import (
     adder_tree,
     dequantize,
     exact_matmul,
@@ -24,6 +21,9 @@ from sim.fixed import (
     requant,
     sat_acc,
 )
+from hw.profiles import HwProfile
+from hw.program import Op
+from hw.timing import adder_tree_depth, tile_count
 from sim.pipeline import Stage, run_steps
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 
@@ -186,12 +186,9 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     cnt["pe_buf_writes"] += k * m * p
 
     # compute: every PE walks its bank once per sample; pieces restart the accumulator.
-    val, colx = a["bank_val"], a["bank_col"]
-    prods = val[:, None] * act_buf[:, colx].T
-    acc = mac_chain(prods, a["bank_end"].astype(bool), profile)  # (pieces, M), PE-major
+    acc, phase["compute"] = _walk_banks(a, act_buf.astype(dt), m, profile)
     split = a["piece_split"].astype(bool)
     out_buf = np.where(split[:, None], acc, requant(acc, profile))
-    phase["compute"] = m * int(n_p.max()) + profile.pipeline_depth
     total = int(n_p.sum())
     cnt["weight_sram_reads"] += m * total
     cnt["index_reads"] += m * total
@@ -231,6 +228,46 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     return _result(
         op, y, profile, phases.total, phases, phase["compute"], len(ran), busy, cnt, out_sram
     )
+
+
+def _walk_banks(a, act_buf: np.ndarray, m: int, profile: HwProfile) -> tuple[np.ndarray, int]:
+    """Clock the row-parallel compute phase; returns ``(pieces, M)`` sums and its cycles.
+
+    Every cycle each PE with work left issues its next bank entry (samples in order, the
+    whole bank per sample); the product reaches the accumulator ``pipeline_depth`` cycles
+    later, which saturates after every add and, at a piece's last entry, writes the piece's
+    sum for that sample and restarts at 0. The phase ends on the cycle the last product is
+    accumulated.
+    """
+    ptr, val, col = a["bank_ptr"], a["bank_val"], a["bank_col"]
+    end = a["bank_end"].astype(bool)
+    piece_of = np.cumsum(end) - end  # global (PE-major) piece index of every entry
+    n_p = np.diff(ptr)
+    p = len(n_p)
+    work = m * n_p
+    dt = act_buf.dtype
+    out = np.zeros((int(end.sum()), m), dtype=dt)
+    acc = np.zeros(p, dtype=dt)
+    in_flight: list[tuple[np.ndarray, ...]] = []
+    pes = np.arange(p)
+    cycle = 0
+    while cycle < int(work.max(initial=0)) or in_flight:
+        issuing = pes[cycle < work]
+        step = cycle % np.maximum(n_p[issuing], 1)
+        entry = ptr[issuing] + step
+        sample = cycle // np.maximum(n_p[issuing], 1)
+        prod = val[entry].astype(dt) * act_buf[sample, col[entry]]
+        in_flight.append((issuing, entry, sample, prod))
+        if len(in_flight) > profile.pipeline_depth:
+            pe, e, smp, pr = in_flight.pop(0)
+            acc[pe] = sat_acc(acc[pe] + pr, profile)
+            ends = end[e]
+            out[piece_of[e[ends]], smp[ends]] = acc[pe[ends]]
+            acc[pe[ends]] = 0
+        cycle += 1
+        if cycle >= int(work.max(initial=0)) and all(len(f[0]) == 0 for f in in_flight):
+            break
+    return out, cycle
 
 
 def _first_of_row(a) -> np.ndarray:

@@ -1,28 +1,88 @@
-"""Weight-stationary systolic executor (``docs/microarchitecture.md`` s.3).
+"""Weight-stationary systolic executor (``docs/microarchitecture.md`` s.3), register level.
 
-Folds run ``n``-fold outer, ``k``-fold inner. Per fold the ``R x C`` weight tile shifts in
-(``R`` cycles, one row of ``C`` words per cycle), then ``M`` skewed input columns stream
-through and drain (``M + R + C - 2`` cycles). Partial sums of earlier ``k``-folds enter
-the top of each column, so every output is the sequential saturating chain over
-``k = 0..K-1``; the last ``k``-fold requantises.
+Folds run ``n``-fold outer, ``k``-fold inner. Per fold the ``R x C`` weight tile shifts in,
+one row of ``C`` words per cycle from the top, until every row holds its weights; then the
+array is clocked cycle by cycle (:func:`_stream_fold`): row ``i`` receives input sample
+``m`` at cycle ``m + i`` (skewed), activations move one cell right and partial sums one
+cell down per cycle, and a column's result for sample ``m`` leaves the bottom row when its
+last cell has added its product. The fold ends on the cycle the last result leaves.
+Partial sums of earlier ``k``-folds enter the top of each column, so every output is the
+sequential saturating chain over ``k = 0..K-1``; the last ``k``-fold requantises.
+
+The cycle counts come from clocking these registers, not from :mod:`hw.timing`; its
+closed form ``2R + C + M - 2`` per fold is checked against them in the tests.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hw.numerics import dequantize, int_dtype, requant, sat_acc
 from hw.profiles import HwProfile
-from hw.program import Op
-from sim.fixed import dequantize, int_dtype, requant, sat_acc
+from hw.program import Op, encode_tiles
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 
 __all__ = ["run_gemm"]
 
 
-def _tiles(w: np.ndarray, profile: HwProfile) -> np.ndarray:
-    from hw.compiler.encode import encode_tiles
+def _shift_in(tile: np.ndarray) -> int:
+    """Shift a tile in from the top, one row of ``C`` words per cycle (bottom row first);
+    returns the cycles until every row holds its own weights."""
+    regs = np.zeros_like(tile)
+    cycles = 0
+    for row in tile[::-1]:
+        regs = np.concatenate([row[None, :], regs[:-1]])
+        cycles += 1
+    assert np.array_equal(regs, tile)
+    return cycles
 
-    return encode_tiles(w, profile)
+
+def _stream_fold(
+    tile: np.ndarray, x: np.ndarray, psum_in: np.ndarray, profile: HwProfile
+) -> tuple[np.ndarray, int]:
+    """Clock the array through one fold.
+
+    ``tile[i, j]`` is cell ``(i, j)``'s weight, ``x`` the ``R x M`` input rows, ``psum_in``
+    the ``C x M`` partial sums entering the top. Returns the ``C x M`` sums leaving the
+    bottom and the cycles from the first input to the last result.
+    """
+    r, c = tile.shape
+    m = x.shape[1]
+    dt = psum_in.dtype
+    act = np.zeros((r, c), dtype=dt)  # activation register of each cell
+    act_ok = np.zeros((r, c), dtype=bool)
+    psum = np.zeros((r, c), dtype=dt)  # partial-sum register of each cell
+    sample = np.full((r, c), -1)  # which sample each cell's registers hold
+    out = np.zeros((c, m), dtype=dt)
+    done = np.zeros((c, m), dtype=bool)
+    rows = np.arange(r)
+    cycle = 0
+    while not done.all():
+        # activations: the skewed input enters column 0, the rest move one cell right
+        s_in = cycle - rows
+        feed = (s_in >= 0) & (s_in < m)
+        new_act = np.empty_like(act)
+        new_act[:, 1:] = act[:, :-1]
+        new_act[:, 0] = np.where(feed, x[rows, np.clip(s_in, 0, m - 1)], 0)
+        new_ok = np.empty_like(act_ok)
+        new_ok[:, 1:] = act_ok[:, :-1]
+        new_ok[:, 0] = feed
+        new_sample = np.empty_like(sample)
+        new_sample[:, 1:] = sample[:, :-1]
+        new_sample[:, 0] = np.where(feed, s_in, -1)
+        # partial sums: from the cell above (row 0: the previous fold's sums)
+        above = np.empty_like(psum)
+        above[1:] = psum[:-1]
+        top = new_sample[0]
+        above[0] = np.where(top >= 0, psum_in[np.arange(c), np.clip(top, 0, m - 1)], 0)
+        new_psum = np.where(new_ok, sat_acc(above + tile * new_act, profile), psum)
+        act, act_ok, psum, sample = new_act, new_ok, new_psum, new_sample
+        cycle += 1
+        leaving = act_ok[r - 1]
+        cols = np.flatnonzero(leaving)
+        out[cols, sample[r - 1, cols]] = psum[r - 1, cols]
+        done[cols, sample[r - 1, cols]] = True
+    return out, cycle
 
 
 def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -> OpResult:
@@ -37,7 +97,7 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
         stream = np.asarray(x).astype(dt)
     else:
         n, k, m = op.n, op.m, op.k
-        tiles = _tiles(np.asarray(dy), profile).astype(dt)
+        tiles = encode_tiles(np.asarray(dy), profile).astype(dt)
         stream = np.asarray(x).T.astype(dt)
     kf_count, nf_count = -(-k // r), -(-n // c)
     padded = np.zeros((kf_count * r, m), dtype=dt)
@@ -46,7 +106,7 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
     busy = np.zeros((r, c), dtype=np.int64)
     mem = dict.fromkeys(MemoryAccesses.__dataclass_fields__, 0)
     mem["act_sram_writes"] = k * m  # the host's fill of the streamed operand
-    macs = 0
+    macs = load_cycles = stream_cycles = 0
     for nf in range(nf_count):
         n_real = min(c, n - nf * c)
         psum = np.zeros((c, m), dtype=dt)
@@ -57,8 +117,9 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
             mem["act_sram_reads"] += k_real * m
             if kf > 0:
                 mem["pe_buf_reads"] += n_real * m
-            for i in range(r):
-                psum = sat_acc(psum + tile[i][:, None] * padded[kf * r + i][None, :], profile)
+            load_cycles += _shift_in(tile)
+            psum, cycles = _stream_fold(tile, padded[kf * r : (kf + 1) * r], psum, profile)
+            stream_cycles += cycles
             if kf < kf_count - 1:
                 mem["pe_buf_writes"] += n_real * m
             busy[:k_real, :n_real] += m
@@ -68,8 +129,7 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
     y = y[:n]
     if "mask" in op.arrays:
         y = np.where(op.arrays["mask"].reshape(op.n, op.k).astype(bool), y, 0).astype(dt)
-    folds = kf_count * nf_count
-    phases = PhaseCycles(load=folds * r, compute=folds * (m + r + c - 2))
+    phases = PhaseCycles(load=load_cycles, compute=stream_cycles)
     return OpResult(
         name=op.name,
         output=y,
@@ -77,7 +137,7 @@ def run_gemm(op: Op, x: np.ndarray, dy: np.ndarray | None, profile: HwProfile) -
         cycles=phases.total,
         phases=phases,
         compute_cycles=phases.compute,
-        steps=folds,
+        steps=kf_count * nf_count,
         pe_busy=busy.reshape(-1),
         mem=MemoryAccesses(**mem),
         macs=macs,

@@ -12,6 +12,7 @@ import yaml
 from mast.cli import main
 from mast.config import ALGS, METHODS
 from mast.presets import resolve_config
+from mast.run_dir import load_checkpoint
 from mast.sparsity import flops_report, load_layers
 
 # A few hundred env steps with tiny batches: every code path, no learning.
@@ -61,7 +62,8 @@ def test_smoke_every_learner_and_method(tmp_path, alg, method):
     assert saved["learner"]["alg"] == alg and saved["sparsity"]["method"] == method
     rows = _rows(run_dir)
     assert len(rows) >= 2 and int(rows[-1]["t_env"]) >= 240
-    assert 0.0 <= float(rows[-1]["test_win_rate"]) <= 1.0
+    # won test episodes over env.test_episodes=2
+    assert float(rows[-1]["test_win_rate"]) in (0.0, 0.5, 1.0)
     snaps = sorted((run_dir / "masks").glob("masks_*.npz"))
     assert snaps[0].name == "masks_0.npz"
     layers = load_layers(snaps[-1])
@@ -70,7 +72,7 @@ def test_smoke_every_learner_and_method(tmp_path, alg, method):
         assert len(snaps) >= 2 and int(rows[-1]["topology_updates"]) >= 1
     sparse = method not in ("dense", "tiny")
     assert float(rows[-1]["sparsity"]) == pytest.approx(0.9 if sparse else 0.0, abs=0.01)
-    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    ckpt = load_checkpoint(run_dir)
     assert ckpt["t_env"] == int(rows[-1]["t_env"]) and ckpt["buffer"] is not None
 
 
@@ -119,8 +121,8 @@ def test_resume_continues_exactly(tmp_path, extra):
     assert sizes == [r["buffer_episodes"] for r in _rows(half)]
     if extra:  # trimmed to 4-5 episodes at every check
         assert all(int(n) <= 5 for n in sizes) and int(_rows(whole)[-1]["episode"]) > 16
-    w = torch.load(whole / "checkpoint.pt", weights_only=False)["learner"]
-    h = torch.load(half / "checkpoint.pt", weights_only=False)["learner"]
+    w = load_checkpoint(whole)["learner"]
+    h = load_checkpoint(half)["learner"]
     for k, v in w["nets"].items():
         assert torch.equal(v, h["nets"][k]), k
     assert all(torch.equal(m, h["sparsity"]["masks"][n]) for n, m in w["sparsity"]["masks"].items())

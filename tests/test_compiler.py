@@ -18,9 +18,9 @@ from hw.compiler import (
     compile_network,
     plan_for_threshold,
 )
+from hw.numerics import quantize
 from hw.profiles import HwProfile, get_profile
 from mast.sparsity.layer import SparseLayer
-from sim.fixed import quantize
 
 P4, P16, P64 = (get_profile(f"sparse_pe_{n}") for n in (4, 16, 64))
 
@@ -186,7 +186,7 @@ def test_auto_chooses_row_parallel_for_batch_one_and_sample_parallel_for_trainin
     assert choose_dataflow(mask, 256, P64)[0] == "sample"
 
 
-def test_float_values_are_quantised_with_sim_fixed():
+def test_float_values_are_quantised_with_hw_numerics():
     rng = np.random.default_rng(2)
     values = rng.normal(size=(6, 7)).astype(np.float32) * (rng.random((6, 7)) < 0.5)
     layer = SparseLayer(name="agent.fc1", role="agent", mask=values != 0, values=values)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hw.cosim as cosim
+import rtl.cosim as cosim
 from hw.compiler import compile_network
-from hw.cosim import CosimMismatch, build_model, check_against_sim, replay
 from hw.export import op_load
 from hw.profiles import get_profile
 from mast.errors import UserError
+from rtl.cosim import CosimMismatch, build_model, check_against_sim, replay
 from sim import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,11 +164,14 @@ def test_op_of_other_kind_is_refused():
 
 
 def test_op_that_does_not_fit_is_refused():
-    from hw.compiler import ProgramFitError
+    from hw.fit import ProgramFitError
 
     prog = compile_network([np.ones((8, 8), bool)], ["forward"], "sparse_pe_16", 1, "sample")
-    with pytest.raises(ProgramFitError, match=r"cannot run on the RTL|exceeds"):
+    with pytest.raises(ProgramFitError) as e:
         op_load(prog.ops[0], replace(PROFILE, act_buf_words=4))
+    assert (
+        str(e.value) == "op 'layer:forward': K=8 exceeds act_buf_words=4 of profile 'sparse_pe_4'"
+    )
 
 
 def test_model_of_other_profile_is_refused(model):

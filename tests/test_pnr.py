@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from hw import cli
+from codesign import hw_cli as cli
 from hw.clocks import rtl_hash
 from hw.parts import PARTS, get_part
 from hw.pnr import parse_report

@@ -86,3 +86,35 @@ def test_mast_train_help_imports_no_torch_and_states_defaults():
     flat = " ".join(out.split())
     assert "default 0.9" in flat and "default 60,000" in flat
     assert "2s3z" in flat and "3s5z" in flat and "default 3m" in flat
+
+
+def test_stage_log_prefixes_program_and_elapsed_seconds():
+    import io
+
+    from mast.progress import StageLog
+
+    buf = io.StringIO()
+    log = StageLog("mast-hw export", stream=buf)
+    log("compiling")
+    with log.during("elaborating", every_s=3600):
+        pass
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("mast-hw export [") and lines[0].endswith(" s] compiling")
+    assert lines[1].endswith(" s] elaborating")
+
+
+def test_progress_bar_draws_the_line_at_its_width():
+    import io
+
+    from mast.progress import ProgressBar
+
+    buf = io.StringIO()
+    bar = ProgressBar(total=6_000, ncols=80, file=buf, mininterval=0, desc="qmix-mast")
+    bar.update(6_059)
+    bar.show(ROW)
+    bar.close()
+    frames = [f for f in buf.getvalue().replace("\n", "\r").split("\r") if f.strip()]
+    last = frames[-1]
+    assert len(last) <= 80
+    assert "100%" in last and "6,059/6,000" in last and "hw 9.52x" in last

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from hw import cli
+from codesign import hw_cli as cli
 from hw.profiles import HwProfile, get_profile
 from hw.synth import (
     DEVICES,
@@ -212,4 +212,18 @@ def test_cli_synth_ice40_writes_reports(monkeypatch, tmp_path, capsys):
     assert "| LUT | FF | DSP | BRAM |" in md
     assert (out / "mast_accel_tiny_pe_2.v").is_file() and (out / "profile.json").is_file()
     assert HwProfile.from_dict(json.loads((out / "profile.json").read_text())) == TINY
-    assert "resources.json" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "resources.json" in captured.out
+    assert "mast-hw synth [" in captured.err and "synthesising for ice40" in captured.err
+
+
+def test_yosys_progress_reads_pass_headings_of_depth_one_and_two(tmp_path):
+    from hw.toolchain import _last_heading
+
+    log = tmp_path / "yosys.log"
+    assert _last_heading(log) is None  # not written yet
+    log.write_text(
+        "1. Executing RTLIL frontend.\n\n2. Executing SYNTH_ICE40 pass.\n"
+        "2.52. Executing ABC9 pass.\n\n2.52.14.5. Executing ABC9.\nsome output\n"
+    )
+    assert _last_heading(log) == "2.52 Executing ABC9 pass"

@@ -262,7 +262,8 @@ def test_make_targets_dispatches_every_kind():
         ({"td_lambda": -0.1}, "td_lambda must be in [0, 1], got -0.1"),
         ({"hybrid_switch_t": -5}, "hybrid_switch_t must be an integer >= 0, got -5"),
         ({"sm_omega": 0.0}, "sm_omega must be > 0, got 0.0"),
-        ({"sm_alpha": math.inf}, "sm_alpha must be a finite number, got inf"),
+        ({"sm_alpha": math.inf}, "sm_alpha must be a finite number >= 0, got inf"),
+        ({"sm_alpha": -1.0}, "sm_alpha must be a finite number >= 0, got -1.0"),
     ],
 )
 def test_target_config_rejects_bad_values(kwargs, message):
@@ -275,6 +276,10 @@ def test_functions_reject_bad_parameters():
     x = [torch.zeros(2, 3)] * 4
     with pytest.raises(UserError, match=r"^soft mellowmax omega must be > 0, got -1$"):
         soft_mellowmax(torch.zeros(3), -1)
+    with pytest.raises(
+        UserError, match=r"^soft mellowmax alpha must be a finite number >= 0, got -2$"
+    ):
+        soft_mellowmax(torch.zeros(3), 5.0, -2)
     with pytest.raises(UserError, match=r"^TD\(lambda\) lambda must be in \[0, 1\], got 2$"):
         td_lambda_targets(*x, 0.9, 2)
     with pytest.raises(UserError, match=r"^n-step length must be an integer >= 1, got 0$"):

@@ -13,7 +13,7 @@ from hw.compiler.build import (
     compile_layer,
     compile_network,
 )
-from hw.compiler.encode import encode_banks, encode_stream, encode_tiles, split_chunks
+from hw.compiler.encode import encode_banks, encode_stream, split_chunks
 
 __all__ = [
     "KERNEL_NAMES",
@@ -25,7 +25,6 @@ __all__ = [
     "compile_network",
     "encode_banks",
     "encode_stream",
-    "encode_tiles",
     "plan_for_threshold",
     "split_chunks",
 ]

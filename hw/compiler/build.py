@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from hw.compiler.balance import RowPlan, balance_rows
-from hw.compiler.encode import encode_banks, encode_stream, encode_tiles, split_chunks
+from hw.compiler.encode import encode_banks, encode_stream, split_chunks
+from hw.fit import OpShape, ProgramFitError, check_fit
+from hw.numerics import quantize
 from hw.profiles import HwProfile, load_profile
-from hw.program import Op, Program
-from hw.timing import spmm_sample_parallel_cycles, tile_count
+from hw.program import Op, Program, encode_tiles
+from hw.timing import spmm_sample_parallel_cycles
 from mast.sparsity.layer import SparseLayer
-from sim.fixed import quantize
 
 __all__ = [
     "KERNEL_NAMES",
@@ -45,79 +46,26 @@ KERNEL_NAMES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_
 _DATAFLOW_CHOICES = ("auto", "sample", "row")
 
 
-class ProgramFitError(ValueError):
-    """An op does not fit the profile's memories; the message names field and values."""
+def _where(name: str, purpose: str) -> str:
+    return f"layer {name!r} ({purpose})"
 
 
-def _fit(layer: str, purpose: str, what: str, value: int, fld: str, limit: int, prof: str):
-    if value > limit:
-        raise ProgramFitError(
-            f"layer {layer!r} ({purpose}): {what}={value} exceeds {fld}={limit} of profile {prof!r}"
-        )
+def _sample_shape(k: int, n: int, m: int, s: int, *, sddmm: bool, chunk_nnz: int = 0) -> OpShape:
+    kernel = "sddmm" if sddmm else "spmm"
+    return OpShape(kernel, "sample", n, k, m, stream_length=s, chunk_nnz=chunk_nnz)
 
 
-def _check_sample(name, purpose, k, n, m, s, profile: HwProfile, *, sddmm: bool) -> None:
-    p = profile
-    if sddmm:
-        _fit(name, purpose, "K+N", k + n, "act_buf_words", p.act_buf_words, p.name)
-        words = tile_count(m, p) * (k + n)
-        _fit(
-            name,
-            purpose,
-            "ceil(M/P)*(K+N)",
-            words,
-            "act_sram_words/P",
-            p.act_sram_words // p.n_pe,
-            p.name,
-        )
-    else:
-        _fit(name, purpose, "K", k, "act_buf_words", p.act_buf_words, p.name)
-        _fit(name, purpose, "N", n, "out_buf_words", p.out_buf_words, p.name)
-        words = tile_count(m, p) * max(k, n)
-        _fit(
-            name,
-            purpose,
-            "ceil(M/P)*max(K,N)",
-            words,
-            "act_sram_words/P",
-            p.act_sram_words // p.n_pe,
-            p.name,
-        )
-    _fit(name, purpose, "S", s, "weight_sram_words", p.weight_sram_words, p.name)
-    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
-
-
-def _check_row(name, purpose, k, m, plan: RowPlan, profile: HwProfile) -> None:
-    p = profile
-    _fit(name, purpose, "K*M", k * m, "act_buf_words", p.act_buf_words, p.name)
-    _fit(
-        name,
-        purpose,
-        "max n_p",
-        int(plan.pe_entries.max()),
-        "weight_bank_words",
-        p.weight_bank_words,
-        p.name,
+def _row_shape(n: int, k: int, m: int, plan: RowPlan) -> OpShape:
+    return OpShape(
+        "spmm",
+        "row",
+        n,
+        k,
+        m,
+        bank_entries=int(plan.pe_entries.max()),
+        pe_pieces=int(plan.pe_pieces.max()),
+        pieces=len(plan.row),
     )
-    _fit(
-        name,
-        purpose,
-        "max q_p*M",
-        int(plan.pe_pieces.max()) * m,
-        "out_buf_words",
-        p.out_buf_words,
-        p.name,
-    )
-    _fit(
-        name,
-        purpose,
-        "ceil(K*M/P)",
-        -(-k * m // p.n_pe),
-        "act_sram_words/P",
-        p.act_sram_words // p.n_pe,
-        p.name,
-    )
-    _fit(name, purpose, "K", k, "2**index_bits", 1 << p.index_bits, p.name)
 
 
 def choose_dataflow(
@@ -134,13 +82,14 @@ def choose_dataflow(
     row_nnz = mask.sum(axis=1)
     s = int(np.maximum(row_nnz, 1).sum())
     plan = balance_rows(row_nnz, k, m, profile)
+    where = _where(name, purpose)
     sp_error: ProgramFitError | None = None
     try:
-        _check_sample(name, purpose, k, n, m, s, profile, sddmm=False)
+        check_fit(profile, _sample_shape(k, n, m, s, sddmm=False), where)
     except ProgramFitError as e:
         sp_error = e
     try:
-        _check_row(name, purpose, k, m, plan, profile)
+        check_fit(profile, _row_shape(n, k, m, plan), where)
     except ProgramFitError:
         if sp_error is not None:
             raise sp_error from None
@@ -220,7 +169,7 @@ def _layer_ops(
             nnz=int(mk.sum()),
         )
         if not profile.is_sparse:
-            _check_dense(lname, kernel, n, k, m, profile)
+            check_fit(profile, OpShape("gemm", "systolic", n, k, m), _where(lname, kernel))
             tiles = encode_tiles(wk, profile)
             return [
                 Op(kernel="gemm", dataflow="systolic", arrays={"weight_tiles": tiles}, **common)
@@ -230,17 +179,18 @@ def _layer_ops(
         elif dataflow == "row":
             plan = balance_rows(mk.sum(axis=1), k, m, profile)
         if dataflow == "row":
-            _check_row(lname, kernel, k, m, plan, profile)
+            check_fit(profile, _row_shape(n, k, m, plan), _where(lname, kernel))
             arrays = encode_banks(mk, wk, plan)
         else:
             arrays = encode_stream(mk, wk)
             s = len(arrays["stream_last"])
-            _check_sample(lname, kernel, k, n, m, s, profile, sddmm=False)
+            check_fit(profile, _sample_shape(k, n, m, s, sddmm=False), _where(lname, kernel))
         return [Op(kernel="spmm", dataflow=dataflow, arrays=arrays, **common)]
     gmask = np.ones_like(mask) if kernel == "dense_grad" else mask
     n, k = gmask.shape
     if not profile.is_sparse:
-        _check_dense(lname, kernel, n, m, k, profile)
+        # dY (n x m) stays, X^T (m x k) streams: the GEMM (n x m) (m x k)
+        check_fit(profile, OpShape("gemm", "systolic", n, m, k), _where(lname, kernel))
         return [
             Op(
                 name=base,
@@ -262,7 +212,8 @@ def _layer_ops(
     ops = []
     for i, (a, b, za, zb) in enumerate(chunks):
         arrays = {key: v[a:b] for key, v in stream.items()}
-        _check_sample(lname, kernel, k, n, m, b - a, profile, sddmm=True)
+        shape = _sample_shape(k, n, m, b - a, sddmm=True, chunk_nnz=zb - za)
+        check_fit(profile, shape, _where(lname, kernel))
         ops.append(
             Op(
                 name=f"{base}[{i}]",
@@ -284,25 +235,6 @@ def _layer_ops(
     return ops
 
 
-def _check_dense(name: str, purpose: str, n: int, k: int, m: int, p: HwProfile) -> None:
-    """Systolic GEMM ``(n x k) (k x m)``: stationary tiles, streamed and produced words."""
-    tiles = -(-k // p.rows) * -(-n // p.cols) * p.rows * p.cols
-    _fit(
-        name, purpose, "weight tile words", tiles, "weight_sram_words", p.weight_sram_words, p.name
-    )
-    _fit(name, purpose, "K*M", k * m, "act_sram_words", p.act_sram_words, p.name)
-    # outputs are written a fold of ``cols`` words wide: Y[nf*C + j, m] at (nf*M + m)*C + j
-    _fit(
-        name,
-        purpose,
-        "ceil(N/cols)*M",
-        -(-n // p.cols) * m,
-        "act_sram_words/cols",
-        -(-p.act_sram_words // p.cols),
-        p.name,
-    )
-
-
 def compile_layer(
     layer: LayerLike,
     kernel: str,
@@ -319,7 +251,7 @@ def compile_layer(
     layer:
         A :class:`SparseLayer`; an ``N x K`` array, boolean (a mask; weights encode as 0)
         or numeric (its non-zeros are the mask); or a ``(mask, values)`` pair (kept
-        weights may be zero). Float values are quantised with :func:`sim.fixed.quantize`,
+        weights may be zero). Float values are quantised with :func:`hw.numerics.quantize`,
         integer values are taken as operand integers.
         A ``SparseLayer`` without values also encodes zero weights (cycles are unaffected).
     kernel:

@@ -6,15 +6,12 @@ and ``w`` (``N x K`` operand integers, zero where the mask is ``False``).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from hw.compiler.balance import RowPlan
-from hw.profiles import HwProfile
 from hw.timing import sddmm_chunk_bounds
 
-__all__ = ["encode_stream", "encode_banks", "encode_tiles", "split_chunks"]
+__all__ = ["encode_stream", "encode_banks", "split_chunks"]
 
 
 def encode_stream(mask: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
@@ -91,15 +88,3 @@ def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np
         "red_ptr": np.array(red_ptr, dtype=np.int64),
         "red_piece": np.array(red_piece, dtype=np.int64),
     }
-
-
-def encode_tiles(w: np.ndarray, profile: HwProfile) -> np.ndarray:
-    """Dense weight tiles ``(F, R, C)``: fold ``nf * KF + kf``, cell ``(i, j)`` =
-    ``W[nf*C + j, kf*R + i]`` (zero padded)."""
-    n, k = w.shape
-    r, c = profile.rows, profile.cols
-    kf, nf = math.ceil(k / r), math.ceil(n / c)
-    padded = np.zeros((nf * c, kf * r), dtype=np.int64)
-    padded[:n, :k] = w
-    # (nf, C, kf, R) -> (nf, kf, R, C)
-    return padded.reshape(nf, c, kf, r).transpose(0, 2, 3, 1).reshape(nf * kf, r, c)

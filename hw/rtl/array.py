@@ -22,6 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In
 
+from hw.fit import piece_capacity
 from hw.profiles import HwProfile
 
 from .arith import acc_shape, op_shape
@@ -29,7 +30,7 @@ from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split
 from .pe import SparsePE, check_sparse
-from .reduce import ReductionUnit, piece_capacity
+from .reduce import ReductionUnit
 
 __all__ = ["PEArray"]
 

@@ -19,6 +19,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.fit import COUNT_BITS
 from hw.profiles import HwProfile
 
 from .host import HostSignature
@@ -62,9 +63,6 @@ REGISTERS: Mapping[str, int] = {
     )
 }
 """Op registers (32 bits each) by name -> host address in the ``op`` memory."""
-
-COUNT_BITS = 24
-"""Width of the sample / address counters (op registers are truncated to it)."""
 
 
 def tree_depth(n_pe: int) -> int:

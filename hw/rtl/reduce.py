@@ -28,6 +28,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from hw.fit import piece_capacity
 from hw.profiles import HwProfile
 
 from .arith import acc_shape, requant, sat_add
@@ -35,7 +36,7 @@ from .controller import COUNT_BITS
 from .host import HostSignature
 from .pe import check_sparse
 
-__all__ = ["TABLES", "ReductionUnit", "piece_capacity"]
+__all__ = ["TABLES", "ReductionUnit"]
 
 TABLES: tuple[str, ...] = ("red_ptr", "red_piece", "piece_pe")
 """Host memories of the reduction schedule."""
@@ -43,11 +44,6 @@ TABLES: tuple[str, ...] = ("red_ptr", "red_piece", "piece_pe")
 
 FIFO_DEPTH = 4
 """Walk steps the reduction unit's address generator may run ahead of its adder."""
-
-
-def piece_capacity(profile: HwProfile) -> int:
-    """Pieces a row-parallel op may have: ``n_pe * out_buf_words`` (``q_p <= out_buf_words``)."""
-    return profile.n_pe * profile.out_buf_words
 
 
 class _Step(data.StructLayout):

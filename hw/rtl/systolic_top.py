@@ -19,7 +19,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 
-from hw.memories import systolic_out_rows
+from hw.fit import out_rows
 from hw.profiles import HwProfile
 
 from .arith import acc_shape, op_shape, requant, word_select
@@ -27,12 +27,7 @@ from .controller import COUNT_BITS, REGISTERS
 from .systolic import SystolicArray, check_systolic
 from .top import MEMORY_IDS, SEL_BITS, host_data_bits, host_port
 
-__all__ = ["SystolicTop", "out_rows"]
-
-
-def out_rows(profile: HwProfile) -> int:
-    """Rows of ``C`` words in ``out_sram`` / ``psum``: ``ceil(N / C) * M`` must fit."""
-    return systolic_out_rows(profile)
+__all__ = ["SystolicTop"]
 
 
 class SystolicTop(wiring.Component):

@@ -273,6 +273,44 @@ class EpisodeBuffer:
         pos = rng.choice(self._size, size=batch_size, replace=False)
         return self.gather(self.newest_slots(self._size)[pos])
 
+    # ------------------------------------------------------------------ persistence
+    @property
+    def next_slot(self) -> int:
+        """The slot the next inserted episode goes to."""
+        return self._next
+
+    def stored(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(slots, episode_ids, lengths)`` of the stored episodes, oldest first."""
+        slots = self.newest_slots(self._size)
+        return slots, self._ids[slots].astype(np.int64), self._lengths[slots].astype(np.int64)
+
+    def stored_rows(self, name: str, slot: int) -> np.ndarray:
+        """Field ``name`` of the episode in ``slot`` as stored: its valid slots only, in the
+        stored dtype and shape (a view)."""
+        return self._data[name][slot, : self.scheme[name].slots(int(self._lengths[slot]))]
+
+    def restore(self, next_slot: int, size: int, total: int) -> np.ndarray:
+        """Reset an empty buffer to the pointers of a saved one; returns the slots its
+        ``size`` stored episodes go to, oldest first (fill them with :meth:`put_stored`)."""
+        if self._total:
+            raise ValueError("restore() needs a buffer nothing was inserted into")
+        if not (0 <= size <= self.capacity and 0 <= next_slot < self.capacity and size <= total):
+            raise UserError(
+                f"buffer pointers next {next_slot}, size {size}, total {total} do not fit a "
+                f"buffer of capacity {self.capacity}"
+            )
+        self._next, self._size, self._total = int(next_slot), int(size), int(total)
+        return self.newest_slots(size)
+
+    def put_stored(
+        self, slot: int, episode_id: int, length: int, rows: Mapping[str, np.ndarray]
+    ) -> None:
+        """Write one episode as :meth:`stored_rows` gave it back into ``slot``."""
+        for name, spec in self.scheme.items():
+            self._data[name][slot, : spec.slots(length)] = rows[name]
+        self._lengths[slot] = self._extent[slot] = length
+        self._ids[slot] = episode_id
+
     def state_dict(self, written_only: bool = False) -> dict[str, np.ndarray | int]:
         """Contents and pointers (arrays are views; copy or save them at once).
 

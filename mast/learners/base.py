@@ -28,6 +28,7 @@ from mast.config import TrainConfig
 from mast.controllers import AgentController
 from mast.errors import UserError
 from mast.mixers import MIXERS
+from mast.nonfinite import check_scalars
 from mast.sparsity import SparseLayer, SparsityConfig, SparsityManager, tiny_width
 from mast.sparsity.manager import TopologyUpdate
 from mast.targets import bootstrap_values, make_targets
@@ -213,9 +214,16 @@ class ValueLearner:
         # --- 4. loss
         loss, td = self.loss(b, q, q_tot, y, mask_t, actions_in)
 
-        # --- 5. optimise under the sparsity manager
+        # --- 5. optimise under the sparsity manager (never on non-finite values)
+        check_scalars(
+            self.train_steps + 1, loss=float(loss.detach()), q_tot=float(q_tot.detach().sum())
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        grads = [p.grad for p in self.params if p.grad is not None]
+        check_scalars(
+            self.train_steps + 1, grad_norm=float(nn.utils.get_total_norm(grads)) if grads else 0.0
+        )
         step = self.sparsity.step(t_env, self.optimizer)
         grad_norm = 0.0
         if not step.skip_optimizer_step:

@@ -1,32 +1,22 @@
-"""Typed configuration of sparse training and the per-tensor registration record.
-
-Importing this module does not import torch (``mast-train --help`` reads the config
-classes): the method registry (:mod:`mast.sparsity.updaters`) loads on first validation.
-"""
+"""Typed configuration of sparse training (plain data: no torch)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mast.errors import UserError
 from mast.sparsity.density import DISTRIBUTIONS, check_sparsity
-from mast.sparsity.layer import ROLES
+from mast.sparsity.methods import INITS, MethodSpec, get_method
 from mast.sparsity.schedule import DECAYS, TopologySchedule
 
-if TYPE_CHECKING:
-    import torch
-
-    from mast.sparsity.updaters import MethodSpec
-
-__all__ = ["SparsityConfig", "TensorInfo"]
+__all__ = ["SparsityConfig"]
 
 
 @dataclass(frozen=True)
 class SparsityConfig:
     """How a network is sparsified and how its topology evolves.
 
-    ``None`` fields take the method's default (:data:`mast.sparsity.updaters.METHODS`).
+    ``None`` fields take the method's default (:data:`mast.sparsity.methods.METHODS`).
     Times (``delta_t``, ``t_end``, ``dense_grad_window``) are in the unit of the ``t``
     passed to :meth:`SparsityManager.step` (environment steps in the training loop).
     """
@@ -58,8 +48,6 @@ class SparsityConfig:
     loads stay balanced (an option of the dynamic methods; off in the paper)."""
 
     def __post_init__(self) -> None:
-        from mast.sparsity.updaters import INITS, get_method
-
         get_method(self.method)
         object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
         if self.distribution not in DISTRIBUTIONS:
@@ -77,8 +65,6 @@ class SparsityConfig:
     @property
     def spec(self) -> MethodSpec:
         """The method's registry entry."""
-        from mast.sparsity.updaters import get_method
-
         return get_method(self.method)
 
     @property
@@ -97,46 +83,3 @@ class SparsityConfig:
             decay=self.decay if self.decay is not None else spec.decay,
             dense_grad_window=self.dense_grad_window,
         )
-
-
-@dataclass(frozen=True, eq=False)
-class TensorInfo:
-    """A registered weight tensor and how the network uses it (for export and FLOPs).
-
-    A tensor of shape ``(*lead, out, in)`` holds ``prod(lead)`` matrices (e.g. one per agent
-    type); ``uses_per_env_step`` / ``uses_per_sample`` hold one count per matrix.
-    """
-
-    name: str
-    param: torch.nn.Parameter
-    role: str
-    uses_per_env_step: tuple[int, ...]
-    uses_per_sample: tuple[int, ...]
-    inputs: tuple[str, ...]
-    recurrent: bool
-    dense: bool
-
-    @property
-    def n_matrices(self) -> int:
-        """Number of ``(out, in)`` matrices in the tensor."""
-        n = 1
-        for d in self.param.shape[:-2]:
-            n *= d
-        return n
-
-    @staticmethod
-    def per_matrix(name: str, field: str, value, n: int) -> tuple[int, ...]:
-        """Broadcast an int (or check a sequence) to one non-negative count per matrix."""
-        values = (int(value),) * n if isinstance(value, int) else tuple(int(v) for v in value)
-        if len(values) != n:
-            raise UserError(f"tensor {name!r}: {field} needs {n} values, got {len(values)}")
-        if any(v < 0 for v in values):
-            raise UserError(f"tensor {name!r}: {field} must be >= 0, got {value!r}")
-        return values
-
-    @staticmethod
-    def check_role(name: str, role: str) -> str:
-        """Return ``role`` or raise :class:`UserError` listing the known roles."""
-        if role not in ROLES:
-            raise UserError(f"tensor {name!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
-        return role

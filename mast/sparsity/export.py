@@ -1,16 +1,60 @@
-"""Turn a registered tensor and its mask into :class:`SparseLayer` records."""
+"""A registered tensor (:class:`TensorInfo`) and its mask -> :class:`SparseLayer` records."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from mast.sparsity.config import TensorInfo
-from mast.sparsity.layer import SparseLayer
+from mast.errors import UserError
+from mast.sparsity.layer import ROLES, SparseLayer
 
-__all__ = ["export_tensor", "matrix_name"]
+__all__ = ["TensorInfo", "export_tensor", "matrix_name"]
+
+
+@dataclass(frozen=True, eq=False)
+class TensorInfo:
+    """A registered weight tensor and how the network uses it (for export and FLOPs).
+
+    A tensor of shape ``(*lead, out, in)`` holds ``prod(lead)`` matrices (e.g. one per agent
+    type); ``uses_per_env_step`` / ``uses_per_sample`` hold one count per matrix.
+    """
+
+    name: str
+    param: torch.nn.Parameter
+    role: str
+    uses_per_env_step: tuple[int, ...]
+    uses_per_sample: tuple[int, ...]
+    inputs: tuple[str, ...]
+    recurrent: bool
+    dense: bool
+
+    @property
+    def n_matrices(self) -> int:
+        """Number of ``(out, in)`` matrices in the tensor."""
+        n = 1
+        for d in self.param.shape[:-2]:
+            n *= d
+        return n
+
+    @staticmethod
+    def per_matrix(name: str, field: str, value, n: int) -> tuple[int, ...]:
+        """Broadcast an int (or check a sequence) to one non-negative count per matrix."""
+        values = (int(value),) * n if isinstance(value, int) else tuple(int(v) for v in value)
+        if len(values) != n:
+            raise UserError(f"tensor {name!r}: {field} needs {n} values, got {len(values)}")
+        if any(v < 0 for v in values):
+            raise UserError(f"tensor {name!r}: {field} must be >= 0, got {value!r}")
+        return values
+
+    @staticmethod
+    def check_role(name: str, role: str) -> str:
+        """Return ``role`` or raise :class:`UserError` listing the known roles."""
+        if role not in ROLES:
+            raise UserError(f"tensor {name!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
+        return role
 
 
 def matrix_name(name: str, index: tuple[int, ...]) -> str:

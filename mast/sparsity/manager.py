@@ -16,11 +16,12 @@ from types import MappingProxyType
 import torch
 
 from mast.errors import UserError
-from mast.sparsity.config import SparsityConfig, TensorInfo
+from mast.sparsity.config import SparsityConfig
 from mast.sparsity.density import layer_densities, layer_nnz
-from mast.sparsity.export import export_tensor
+from mast.sparsity.export import TensorInfo, export_tensor
 from mast.sparsity.flops import FlopsReport, flops_report
 from mast.sparsity.layer import SparseLayer
+from mast.sparsity.updaters import make_updater
 
 __all__ = ["SparsityManager", "StepResult", "TopologyUpdate", "weight_matrices"]
 
@@ -72,11 +73,7 @@ class SparsityManager:
         self.config = config if config is not None else SparsityConfig()
         self.spec = self.config.spec
         self.schedule = self.config.schedule
-        self.updater = (
-            self.spec.updater(row_balanced=self.config.hw_aware_growth)
-            if self.spec.updater is not None
-            else None
-        )
+        self.updater = make_updater(self.spec, row_balanced=self.config.hw_aware_growth)
         self._infos: dict[str, TensorInfo] = {}
         self._masks: dict[str, torch.Tensor] = {}
         self._built = False

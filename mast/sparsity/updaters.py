@@ -4,10 +4,15 @@ Every topology update of a tensor with mask ``m`` and ``k = floor(zeta_t * nnz)`
 
 1. drop the ``k`` active entries with the smallest drop score (``|w|`` for every method);
 2. grow the ``k`` entries that were inactive *before* the drop with the largest grow score
-   (uniform random for SET, ``|dense grad|`` for RigL / RLx2 / MAST);
-3. check that dropped and grown sets are disjoint and that ``nnz`` is unchanged.
+   (uniform random for SET, ``|dense grad|`` for RigL / MAST); with ``regrow_dropped``
+   (``rlx2``, as RLx2's reference ``DST_Scheduler``, itself RigL's PyTorch port) the
+   candidates are the entries inactive *after* the drop, so a just-dropped connection with
+   a large gradient is grown back and keeps its weight;
+3. check that the entries that left and joined the mask are disjoint and that ``nnz`` is
+   unchanged.
 
-``k`` is capped by the number of inactive entries. With ``row_balanced`` (hardware-aware
+``k`` is capped by the number of inactive entries (not with ``regrow_dropped``, where the
+dropped entries are candidates too). With ``row_balanced`` (hardware-aware
 growth, ``SparsityConfig.hw_aware_growth``) step 2 only grows into rows whose count after
 the drop is below ``ceil(nnz / rows)``: rows converge to equal lengths, so a row-parallel
 accelerator assigns every processing element the same work (rows are the last-but-one
@@ -15,7 +20,7 @@ dimension; leading dimensions of stacked tensors count as more rows).
 The manager (:mod:`.manager`) sets grown weights to exactly zero and resets the optimizer
 state of changed entries.
 
-Methods (:data:`METHODS`) and what they take from where:
+Methods (:data:`mast.sparsity.methods.METHODS`) and what they take from where:
 
 - ``dense``: no masks. ``tiny``: no masks; the learner narrows the network to the sparse
   target's parameter count (:func:`mast.sparsity.density.tiny_width`).
@@ -24,14 +29,16 @@ Methods (:data:`METHODS`) and what they take from where:
 - ``rigl`` (Evci et al. 2020): drop smallest ``|w|``, grow largest ``|dense grad|``,
   random initial mask, zeta 0.3 with cosine decay (RigL's defaults).
 - ``rlx2`` (Tan et al. 2023, reference code ``DST_Scheduler``): the RigL rule with RLx2's
-  choices: Erdos-Renyi densities, initial mask keeping the largest ``|w|`` at
-  initialisation, zeta 0.5 with cosine decay, growth scores from the dense gradient
-  (optionally averaged over ``dense_grad_window``). RLx2's multi-step targets and dynamic
-  buffer belong to the learner and the buffer (``buffer.dynamic``), not to this package.
+  choices: growth may regrow just-dropped connections (see above), Erdos-Renyi densities,
+  initial mask keeping the largest ``|w|`` at initialisation, zeta 0.5 with cosine decay,
+  growth scores from the dense gradient (optionally averaged over ``dense_grad_window``).
+  RLx2's multi-step targets and dynamic buffer belong to the learner and the buffer
+  (``buffer.dynamic``), not to this package.
 - ``mast`` (Hu et al. 2024): the same gradient-based topology evolution, applied to every
   weight matrix including mixer and hypernetworks, zeta 0.5 cosine, initial mask by
   magnitude. MAST's other parts (Soft Mellowmax, hybrid TD(lambda), dual buffer) belong to
-  the learner, so in this package ``rlx2`` and ``mast`` share the update rule.
+  the learner; its update rule is RigL's (growth only into entries inactive before the
+  drop), the paper's description.
 """
 
 from __future__ import annotations
@@ -43,21 +50,22 @@ from types import MappingProxyType
 import torch
 
 from mast.errors import UserError
+from mast.sparsity.methods import MethodSpec
 
 __all__ = [
-    "METHODS",
+    "UPDATERS",
     "MaskChange",
     "MaskUpdater",
     "GradientUpdater",
-    "MethodSpec",
     "RandomGrowthUpdater",
-    "get_method",
+    "make_updater",
 ]
 
 
 @dataclass(frozen=True, eq=False)
 class MaskChange:
-    """Result of one tensor's update: new mask and the flat indices dropped / grown."""
+    """Result of one tensor's update: new mask and the flat indices that left / joined it
+    (a regrown just-dropped entry is in neither)."""
 
     mask: torch.Tensor
     dropped: torch.Tensor
@@ -72,9 +80,11 @@ class MaskUpdater:
     needs_grad: bool = False
     """Whether :meth:`grow_scores` reads the dense gradient."""
 
-    def __init__(self, row_balanced: bool = False) -> None:
+    def __init__(self, row_balanced: bool = False, regrow_dropped: bool = False) -> None:
         self.row_balanced = row_balanced
         """Grow only into rows shorter than ``ceil(nnz / rows)`` (hardware-aware growth)."""
+        self.regrow_dropped = regrow_dropped
+        """Growth candidates include the entries just dropped (RLx2's scheduler)."""
 
     def drop_scores(self, weight: torch.Tensor) -> torch.Tensor:
         """Keep-scores of the active entries: ``|w|``."""
@@ -111,50 +121,54 @@ class MaskUpdater:
         Returns
         -------
         MaskChange
-            The new mask (same nnz) and the disjoint dropped / grown flat indices.
+            The new mask (same nnz) and the disjoint flat indices that left / joined it.
         """
         flat = mask.reshape(-1)
         n_active = int(flat.sum())
-        k = min(int(drop_fraction * n_active), flat.numel() - n_active)
+        k = int(drop_fraction * n_active)
+        if not self.regrow_dropped:
+            k = min(k, flat.numel() - n_active)
         empty = torch.zeros(0, dtype=torch.long, device=mask.device)
         if k <= 0:
             return MaskChange(mask.clone(), empty, empty)
         keep = self.drop_scores(weight).reshape(-1).float()
         keep = torch.where(flat, keep, torch.full_like(keep, float("inf")))
         dropped = torch.topk(keep, k, largest=False).indices
+        after = flat.clone()
+        after[dropped] = False
+        taken = after if self.regrow_dropped else flat
         grow = self.grow_scores(weight, grad, generator).reshape(-1).float().to(flat.device)
-        grow = torch.where(flat, torch.full_like(grow, float("-inf")), grow)
+        grow = torch.where(taken, torch.full_like(grow, float("-inf")), grow)
         if self.row_balanced and mask.dim() >= 2:
-            grown = self._balanced_growth(grow, flat, dropped, mask.shape[-1], n_active, k)
+            grown = self._balanced_growth(grow, after, mask.shape[-1], n_active, k)
         else:
             grown = torch.topk(grow, k, largest=True).indices
-        if bool(flat[grown].any()) or not bool(flat[dropped].all()):
+        if bool(taken[grown].any()) or not bool(flat[dropped].all()):
             raise AssertionError("drop must pick active and grow inactive entries")
-        new = flat.clone()
-        new[dropped] = False
+        new = after.clone()
         new[grown] = True
         if int(new.sum()) != n_active:
             raise AssertionError("topology update changed the number of non-zeros")
-        return MaskChange(new.reshape(mask.shape), dropped, grown)
+        left = torch.nonzero(flat & ~new).squeeze(1)
+        joined = torch.nonzero(new & ~flat).squeeze(1)
+        return MaskChange(new.reshape(mask.shape), left, joined)
 
     @staticmethod
     def _balanced_growth(
         grow: torch.Tensor,
-        flat: torch.Tensor,
-        dropped: torch.Tensor,
+        after: torch.Tensor,
         n_in: int,
         n_active: int,
         k: int,
     ) -> torch.Tensor:
-        """The ``k`` best-scored inactive entries such that no row exceeds the cap.
+        """The ``k`` best-scored candidates (finite ``grow``) such that no row of the mask
+        ``after`` the drop exceeds the cap.
 
         Feasible because ``cap * rows >= nnz``: the rows below the cap after the drop have
         room for at least ``k`` entries.
         """
-        n_rows = flat.numel() // n_in
+        n_rows = after.numel() // n_in
         cap = -(-n_active // n_rows)
-        after = flat.clone()
-        after[dropped] = False
         room = (cap - after.reshape(n_rows, n_in).sum(dim=1)).clamp(min=0)
         order = torch.argsort(grow, descending=True, stable=True)
         order = order[torch.isfinite(grow[order])]
@@ -187,52 +201,14 @@ class GradientUpdater(MaskUpdater):
         return grad.detach().abs()
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """A sparse training method: whether it masks, how it updates, and its defaults."""
-
-    name: str
-    """Registry key."""
-    masked: bool
-    """False for ``dense`` and ``tiny`` (no masks at all)."""
-    updater: type[MaskUpdater] | None
-    """Drop/grow rule, ``None`` for a fixed topology."""
-    zeta: float = 0.3
-    """Default initial drop fraction."""
-    decay: str = "cosine"
-    """Default drop-fraction decay (key of :data:`mast.sparsity.schedule.DECAYS`)."""
-    init: str = "random"
-    """Default initial mask: ``random`` or ``magnitude`` (largest ``|w|`` at init)."""
-
-    @property
-    def dynamic(self) -> bool:
-        """Whether the topology changes during training."""
-        return self.updater is not None
-
-
-METHODS: Mapping[str, MethodSpec] = MappingProxyType(
-    {
-        "dense": MethodSpec("dense", masked=False, updater=None),
-        "tiny": MethodSpec("tiny", masked=False, updater=None),
-        "static": MethodSpec("static", masked=True, updater=None),
-        "set": MethodSpec("set", masked=True, updater=RandomGrowthUpdater, zeta=0.3),
-        "rigl": MethodSpec("rigl", masked=True, updater=GradientUpdater, zeta=0.3),
-        "rlx2": MethodSpec(
-            "rlx2", masked=True, updater=GradientUpdater, zeta=0.5, init="magnitude"
-        ),
-        "mast": MethodSpec(
-            "mast", masked=True, updater=GradientUpdater, zeta=0.5, init="magnitude"
-        ),
-    }
+UPDATERS: Mapping[str, type[MaskUpdater]] = MappingProxyType(
+    {"random": RandomGrowthUpdater, "gradient": GradientUpdater}
 )
-"""Sparse training methods by name."""
-
-INITS: tuple[str, ...] = ("random", "magnitude")
+"""Drop/grow rules by the name :attr:`mast.sparsity.methods.MethodSpec.updater` gives."""
 
 
-def get_method(name: str) -> MethodSpec:
-    """Look up a method, raising :class:`UserError` with the known names if unknown."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise UserError(f"unknown sparse method {name!r}; known: {', '.join(METHODS)}") from None
+def make_updater(spec: MethodSpec, row_balanced: bool = False) -> MaskUpdater | None:
+    """The method's drop/grow rule (``None`` for a fixed topology)."""
+    if spec.updater is None:
+        return None
+    return UPDATERS[spec.updater](row_balanced=row_balanced, regrow_dropped=spec.regrow_dropped)

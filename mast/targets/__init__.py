@@ -14,18 +14,18 @@ Two stages build a learner's regression target:
 paper's and which are chosen here.
 """
 
-# Submodules load on first use (PEP 562): ``TargetConfig`` is read by ``mast.config`` and
-# ``mast-train --help``, which should not pay for torch.
+# Submodules load on first use (PEP 562): :mod:`mast.targets.config` is plain data, read
+# by the torch-free run-folder reader, and should not pay for torch.
 _EXPORTS = {
     "BOOTSTRAPS": "mast.targets.config",
     "HYBRID_ORDERS": "mast.targets.config",
     "TARGET_KINDS": "mast.targets.config",
     "TARGET_PRESETS": "mast.targets.config",
     "TargetConfig": "mast.targets.config",
-    "bootstrap_values": "mast.targets.config",
+    "bootstrap_values": "mast.targets.compute",
     "greedy_bootstrap": "mast.targets.bootstrap",
     "hybrid_one_step_weight": "mast.targets.config",
-    "make_targets": "mast.targets.config",
+    "make_targets": "mast.targets.compute",
     "nstep_targets": "mast.targets.returns",
     "one_step_targets": "mast.targets.returns",
     "soft_mellowmax": "mast.targets.bootstrap",

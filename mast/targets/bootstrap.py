@@ -50,7 +50,9 @@ def soft_mellowmax(
         ``w -> inf`` tends to the max over available actions, ``w -> 0`` to the
         ``softmax(alpha q)``-weighted mean.
     alpha:
-        Inverse temperature of the softmax weighting (finite; ``0`` gives plain mellowmax).
+        Inverse temperature of the softmax weighting, finite and ``>= 0`` (``0`` gives
+        plain mellowmax; a negative one would weight the smallest Q-values most, where
+        this evaluation loses all precision).
     avail:
         Optional availability ``[..., n_actions]`` (bool or 0/1); unavailable actions are
         excluded from both log-sum-exps.
@@ -71,8 +73,8 @@ def soft_mellowmax(
     """
     if not (isinstance(omega, Real) and omega > 0 and not math.isnan(omega)):
         raise UserError(f"soft mellowmax omega must be > 0, got {omega!r}")
-    if not (isinstance(alpha, Real) and math.isfinite(alpha)):
-        raise UserError(f"soft mellowmax alpha must be a finite number, got {alpha!r}")
+    if not (isinstance(alpha, Real) and math.isfinite(alpha) and alpha >= 0):
+        raise UserError(f"soft mellowmax alpha must be a finite number >= 0, got {alpha!r}")
     if not q.is_floating_point():
         raise ValueError(f"soft_mellowmax needs a floating-point Q tensor, got {q.dtype}")
     work = q.float() if q.element_size() < 4 else q
@@ -92,7 +94,7 @@ def soft_mellowmax(
     d = work - m.unsqueeze(-1)  # <= 0; -inf where unavailable
     if alpha > 0 or unavailable is None:
         logits = alpha * d
-    else:  # alpha * -inf would be nan (alpha = 0) or +inf (alpha < 0)
+    else:  # alpha * -inf would be nan (alpha = 0)
         logits = (alpha * d.masked_fill(unavailable, 0.0)).masked_fill(unavailable, -math.inf)
     p = torch.softmax(logits, dim=-1)
     s = (p * torch.expm1(omega * d)).sum(dim=-1)

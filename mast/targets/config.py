@@ -1,6 +1,6 @@
-"""``TargetConfig`` and the functions that apply it: bootstrap choice and return schedule.
+"""``TargetConfig``: bootstrap choice and return schedule (plain data: no torch).
 
-Importing this module does not import torch (the functions load their torch code on use).
+The functions that apply it to tensors are in :mod:`mast.targets.compute`.
 
 Which defaults come from where (see ``shared/REFERENCE.md`` section 1):
 
@@ -24,12 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from mast.errors import UserError
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = [
     "BOOTSTRAPS",
@@ -37,9 +34,7 @@ __all__ = [
     "TARGET_KINDS",
     "TARGET_PRESETS",
     "TargetConfig",
-    "bootstrap_values",
     "hybrid_one_step_weight",
-    "make_targets",
 ]
 
 TARGET_KINDS: tuple[str, ...] = ("one_step", "n_step", "td_lambda", "hybrid")
@@ -75,7 +70,7 @@ class TargetConfig:
     sm_omega: float = 10.0
     """Soft Mellowmax inverse temperature omega > 0 (paper: 5 or 10)."""
     sm_alpha: float = 1.0
-    """Soft Mellowmax softmax weighting alpha (not given in the paper; chosen here)."""
+    """Soft Mellowmax softmax weighting alpha >= 0 (not given in the paper; chosen here)."""
 
     def __post_init__(self) -> None:
         _choice("target kind", self.kind, TARGET_KINDS)
@@ -95,8 +90,10 @@ class TargetConfig:
         om = self.sm_omega
         if not (isinstance(om, Real) and om > 0 and not math.isnan(om)):
             raise UserError(f"sm_omega must be > 0, got {om!r}")
-        if not (isinstance(self.sm_alpha, Real) and math.isfinite(self.sm_alpha)):
-            raise UserError(f"sm_alpha must be a finite number, got {self.sm_alpha!r}")
+        if not (
+            isinstance(self.sm_alpha, Real) and math.isfinite(self.sm_alpha) and self.sm_alpha >= 0
+        ):
+            raise UserError(f"sm_alpha must be a finite number >= 0, got {self.sm_alpha!r}")
 
 
 TARGET_PRESETS: Mapping[str, TargetConfig] = MappingProxyType(
@@ -124,53 +121,3 @@ def hybrid_one_step_weight(cfg: TargetConfig, t_env: int) -> float:
     else:
         u = min(1.0, max(0.0, (t_env - cfg.hybrid_switch_t) / cfg.hybrid_blend_t + 0.5))
     return u if cfg.hybrid_order == "lambda_first" else 1.0 - u
-
-
-def make_targets(
-    cfg: TargetConfig,
-    r_t: torch.Tensor,
-    d_t: torch.Tensor,
-    mask_t: torch.Tensor,
-    v_tp1: torch.Tensor,
-    t_env: int,
-) -> torch.Tensor:
-    """Targets ``[B, T, *extra]`` of the configured kind at environment step ``t_env``.
-
-    ``hybrid``: ``(1 - u) G^lambda + u G^(1)`` with ``u = hybrid_one_step_weight(cfg,
-    t_env)``; only the returns with non-zero weight are computed. Inputs follow the
-    conventions of :mod:`mast.targets.returns`.
-    """
-    from mast.targets.returns import nstep_targets, one_step_targets, td_lambda_targets
-
-    if cfg.kind == "one_step":
-        return one_step_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma)
-    if cfg.kind == "n_step":
-        return nstep_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma, cfg.n_step)
-    if cfg.kind == "td_lambda":
-        return td_lambda_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma, cfg.td_lambda)
-    u = hybrid_one_step_weight(cfg, t_env)
-    if u >= 1.0:
-        return one_step_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma)
-    g_lam = td_lambda_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma, cfg.td_lambda)
-    if u <= 0.0:
-        return g_lam
-    return (1.0 - u) * g_lam + u * one_step_targets(r_t, d_t, mask_t, v_tp1, cfg.gamma)
-
-
-def bootstrap_values(
-    cfg: TargetConfig,
-    q_target: torch.Tensor,
-    q_online: torch.Tensor | None = None,
-    avail: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Per-agent bootstrap values ``q_target.shape[:-1]`` by ``cfg.bootstrap``.
-
-    ``q_online`` (the online network's Q-values of the same next states) is needed for
-    ``double_q`` only. Unavailable actions are ignored; rows without any available
-    action give 0.
-    """
-    from mast.targets.bootstrap import greedy_bootstrap, soft_mellowmax
-
-    if cfg.bootstrap == "soft_mellowmax":
-        return soft_mellowmax(q_target, cfg.sm_omega, cfg.sm_alpha, avail)
-    return greedy_bootstrap(q_target, q_online, avail, double_q=cfg.bootstrap == "double_q")

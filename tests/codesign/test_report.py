@@ -103,7 +103,7 @@ def test_report_and_summary_lines_show_both_speedups(short_run):
 
 
 def test_mask_history_measures_topology_change(short_run):
-    from codesign.report import mask_history
+    from codesign.report_plots import mask_history
 
     ts, layers, changed = mask_history(short_run)
     assert ts == sorted(ts) and len(ts) >= 2 and layers

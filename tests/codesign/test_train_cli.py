@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from codesign.costing import default_baseline
 from codesign.trace import HwTrace
 from codesign.train import add_hw_arguments, hw_callbacks, main
-from hw.profiles import get_profile
 from mast.cli import build_parser, config_from_args
+from mast.run_folder import read_config
 
 
 def _parse(*argv: str):
@@ -17,13 +16,18 @@ def _parse(*argv: str):
     return parser.parse_args(list(argv))
 
 
-def test_defaults_and_hw_aware_growth_flag():
+def test_defaults():
     args = _parse()
-    assert args.hw_profile == "none" and args.hw_baseline is None and not args.hw_verify
+    assert args.hw_profile is None and args.hw_baseline is None and not args.hw_verify
     assert config_from_args(args).sparsity.hw_aware_growth is False
-    args = _parse("--hw-aware-growth", "learner.lr=0.001")
-    cfg = config_from_args(args)
-    assert cfg.sparsity.hw_aware_growth is True and cfg.learner.lr == 0.001
+
+
+@pytest.mark.parametrize("flag, aware", [([], False), (["--hw-aware-growth"], True)])
+def test_hw_aware_growth_reaches_the_run(tmp_path, short_trainer, flag, aware):
+    """Through ``main()`` (intermixed flags and overrides), as the command line runs it."""
+    run_dir = short_trainer(tmp_path, "learner.lr=0.001", *flag, "--t-max", "60")
+    cfg = read_config(run_dir)
+    assert cfg.sparsity.hw_aware_growth is aware and cfg.learner.lr == 0.001
 
 
 def test_callbacks_follow_the_flags():
@@ -33,20 +37,6 @@ def test_callbacks_follow_the_flags():
     assert (cb.profile.name, cb.baseline.name) == ("sparse_pe_64", "systolic_8x8")
     (cb,) = hw_callbacks(_parse("--hw-profile", "sparse_pe_16", "--hw-baseline", "systolic_8x8"))
     assert (cb.profile.name, cb.baseline.name) == ("sparse_pe_16", "systolic_8x8")
-
-
-@pytest.mark.parametrize(
-    "profile, baseline",
-    [
-        ("sparse_pe_64", "systolic_8x8"),
-        ("sparse_pe_16", "systolic_4x4"),
-        ("sparse_pe_256", "systolic_16x16"),
-        ("sparse_pe_4", "systolic_2x2"),
-        ("systolic_8x8", "systolic_8x8"),
-    ],
-)
-def test_default_baseline_has_the_same_mac_count(profile, baseline):
-    assert default_baseline(get_profile(profile)).name == baseline
 
 
 @pytest.mark.parametrize(

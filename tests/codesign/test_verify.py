@@ -8,7 +8,7 @@ import pytest
 
 from codesign.trace import read_trace
 from codesign.verify import VerifyResult
-from hw.cosim import CosimMismatch
+from rtl.cosim import CosimMismatch
 
 ROOT = Path(__file__).resolve().parents[2]
 

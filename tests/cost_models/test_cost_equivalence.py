@@ -8,12 +8,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cost_models.kernels import Kernel, cost_kernel
 from hw import timing
-from hw.compiler import compile_layer
+from hw.compiler import ProgramFitError, compile_layer
 from hw.profiles import HwProfile, get_profile
 from sim import MemoryAccesses, simulate
 
@@ -91,6 +91,66 @@ def cases(draw):
 @given(cases())
 def test_kernel_cost_equals_sim(case):
     check(*case)
+
+
+# memories small enough that drawn shapes exceed every one of them
+SMALL_MEMORIES = [
+    HwProfile(
+        name="small_sparse",
+        kind="sparse",
+        n_pe=4,
+        act_buf_words=128,
+        out_buf_words=32,
+        grad_buf_words=24,
+        weight_sram_kib=1,
+        act_sram_kib=4,
+        index_bits=8,
+    ),
+    HwProfile(
+        name="small_sys", kind="systolic", n_pe=6, rows=3, cols=2, weight_sram_kib=1, act_sram_kib=1
+    ),
+]
+
+
+@st.composite
+def large_cases(draw):
+    p = draw(st.sampled_from(SMALL_MEMORIES))
+    op = draw(st.sampled_from(sorted(KERNELS)))
+    n = draw(st.integers(1, 100))
+    k = draw(st.integers(1, 100))
+    m = draw(st.integers(1, 3 * p.n_pe + 5))
+    density = draw(st.sampled_from([0.1, 0.5, 1.0]))
+    seed = draw(st.integers(0, 2**16))
+    mask = np.random.default_rng(seed).random((n, k)) < density
+    return p, mask, op, m
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(large_cases())
+def test_kernel_cost_equals_sim_beyond_the_memories(case):
+    """Shapes up to beyond every memory: whatever the compiler compiles, costs as sim runs it.
+
+    Kernels the compiler rejects (:class:`ProgramFitError`) are tiled by the cost model and
+    have no compiled counterpart to compare with.
+    """
+    p, mask, op, m = case
+    try:
+        compile_layer(mask, KERNELS[op], p, m, name="w")
+    except ProgramFitError:
+        event("rejected by the compiler")
+        return
+    stream = int(np.maximum(mask.sum(axis=1), 1).sum()) if op != "sddmm_dense" else mask.size
+    event(f"compiled, stream {'>' if stream > p.weight_sram_words else '<='} weight SRAM")
+    check(p, mask, op, m)
+
+
+@pytest.mark.parametrize("op", ["sddmm", "sddmm_dense"])
+def test_gradient_stream_longer_than_the_weight_sram_equals_sim(op):
+    """The compiler chunks a gradient by ``grad_buf_words`` only; so must the cost model."""
+    p = get_profile("sparse_pe_16")
+    mask = np.random.default_rng(5).random((200, 220)) < 0.9
+    assert int(mask.sum()) > p.weight_sram_words
+    check(p, mask, op, 16)
 
 
 @pytest.mark.parametrize("profile", ["sparse_pe_16", "sparse_pe_64"])

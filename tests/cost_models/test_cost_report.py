@@ -11,10 +11,10 @@ from cost_models.energy import COMPONENTS, action_energy_pj, static_pj
 from cost_models.networks import mast_network_layers
 from cost_models.report import evaluate
 from cost_models.schedule import critical_path, list_schedule
-from cost_models.workload import RunConfig
+from cost_models.workload import WorkloadConfig
 from hw.profiles import get_profile
 
-RUN = RunConfig(batch_size=4, episode_limit=9, t_max=10_000)
+RUN = WorkloadConfig(batch_size=4, episode_limit=9, t_max=10_000)
 
 
 @pytest.fixture(scope="module")

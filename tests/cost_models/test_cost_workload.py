@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from cost_models.networks import SMAC_MAPS, get_map, mast_network_layers
-from cost_models.workload import RunConfig, inference_graph, training_graph
+from cost_models.workload import WorkloadConfig, inference_graph, training_graph
 from hw.profiles import get_profile
 from mast.errors import UserError
 
 P64 = get_profile("sparse_pe_64")
-RUN = RunConfig(batch_size=4, episode_limit=9)
+RUN = WorkloadConfig(batch_size=4, episode_limit=9)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_batching_and_phases(graph):
     dw = kernels(graph, phase="dw")
     assert len(dw) == 11 and all(k.op == "sddmm" for k in dw)
     dense = kernels(graph, phase="dense_dw")
-    assert len(dense) == 11 and all(k.weight == 1 / RUN.delta_t for k in dense)
+    assert len(dense) == 11 and all(k.weight == 1 / RUN.update_interval_iters for k in dense)
     assert len(kernels(graph, phase="opt", op="vector")) == 12  # 11 layers + gradient norm
 
 
@@ -110,12 +110,12 @@ def test_inference_graph_is_one_step_of_all_agents():
 
 
 def test_run_config_validation_and_derived_values():
-    run = RunConfig(batch_size=8, episode_limit=60, episodes_per_iteration=2, t_max=1200)
+    run = WorkloadConfig(batch_size=8, episode_limit=60, episodes_per_iteration=2, t_max=1200)
     assert run.steps == 61 and run.env_steps_per_iteration == 120 and run.iterations == 10
     with pytest.raises(UserError, match=r"run config batch_size must be a positive integer, got 0"):
-        RunConfig(batch_size=0)
+        WorkloadConfig(batch_size=0)
     with pytest.raises(UserError, match=r"seq_len must be an integer >= 2, got 1"):
-        RunConfig(seq_len=1)
+        WorkloadConfig(seq_len=1)
 
 
 def test_cyclic_inputs_are_refused():
@@ -187,7 +187,7 @@ def test_training_side_export_of_every_learner(alg):
     )
     env = make_batch_env(cfg.env.name, map_name="3m", n_envs=1, seed=0)
     layers = make_learner(cfg, dict(env.get_env_info())).sparsity.export_layers()
-    run = RunConfig(batch_size=2, episode_limit=4)
+    run = WorkloadConfig(batch_size=2, episode_limit=4)
     g = training_graph(P64, layers, run)
     assert nx.is_directed_acyclic_graph(g)
     recurrent = [lay for lay in layers if lay.recurrent]

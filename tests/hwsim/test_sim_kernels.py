@@ -10,9 +10,7 @@ from hypothesis import strategies as st
 
 from hw import timing
 from hw.compiler import compile_layer, compile_network
-from hw.profiles import HwProfile, get_profile
-from sim import layer_output, simulate
-from sim.fixed import (
+from hw.numerics import (
     dequantize,
     float_error_bound,
     float_reference_sddmm,
@@ -21,6 +19,8 @@ from sim.fixed import (
     reference_sddmm,
     reference_spmm,
 )
+from hw.profiles import HwProfile, get_profile
+from sim import layer_output, simulate
 
 SPARSE = [
     get_profile("sparse_pe_4"),

@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hw.profiles import HwProfile, get_profile
-from sim.fixed import (
+from hw.numerics import (
     adder_tree,
     dequantize,
     float_error_bound,
@@ -17,6 +16,7 @@ from sim.fixed import (
     requant,
     sat_acc,
 )
+from hw.profiles import HwProfile, get_profile
 
 P16 = get_profile("sparse_pe_16")
 # 8-bit operands, 2 fractional bits, 16-bit accumulators: three products can saturate.

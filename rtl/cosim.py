@@ -417,13 +417,13 @@ def random_inputs(program: Program, seed: int = 0) -> dict[str, dict[str, np.nda
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hw.cosim PROGRAM.npz``: replay a saved program against ``sim``."""
+    """``python -m rtl.cosim PROGRAM.npz``: replay a saved program against ``sim``."""
     import argparse
 
     from mast.errors import run_cli
 
     def _run(argv):
-        ap = argparse.ArgumentParser(prog="python -m hw.cosim", description=main.__doc__)
+        ap = argparse.ArgumentParser(prog="python -m rtl.cosim", description=main.__doc__)
         ap.add_argument("program", type=Path, help="a Program .npz (e.g. mast-hw export's)")
         ap.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
         args = ap.parse_args(argv)
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    return run_cli("python -m hw.cosim", _run, argv)
+    return run_cli("python -m rtl.cosim", _run, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""Reading a training run's folder without torch: its configuration and mask snapshots.
+
+What training writes (:mod:`mast.run_dir`) and the hardware side reads:
+
+- ``config.yaml``: the resolved :class:`~mast.config.TrainConfig` (:func:`read_config`);
+- ``masks/masks_<t>.npz``: :class:`~mast.sparsity.layer.SparseLayer` snapshots at
+  environment step ``t`` (:func:`mask_snapshots`, :func:`latest_snapshot`,
+  :func:`load_latest_masks`).
+
+Checkpoints (``checkpoint.pt``, torch) are read by :mod:`mast.run_dir` only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from mast.config import TrainConfig
+from mast.errors import UserError
+from mast.presets import config_from_dict
+from mast.sparsity.layer import SparseLayer, load_layers
+
+__all__ = ["load_latest_masks", "latest_snapshot", "mask_snapshots", "read_config"]
+
+
+def _folder(run_dir: str | Path) -> Path:
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise UserError(f"run folder {str(run_dir)!r} does not exist")
+    return root
+
+
+def read_config(run_dir: str | Path) -> TrainConfig:
+    """The run's ``config.yaml`` as a :class:`TrainConfig`.
+
+    Raises
+    ------
+    UserError
+        No such folder, no ``config.yaml`` in it, malformed YAML or a bad value.
+    """
+    path = _folder(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise UserError(f"malformed YAML in {str(path)!r}") from None
+    return config_from_dict(data or {})
+
+
+def _step(path: Path) -> tuple[int, str]:
+    digits = re.findall(r"\d+", path.stem)
+    return (int(digits[-1]) if digits else -1, path.name)
+
+
+def mask_snapshots(run_dir: str | Path) -> list[Path]:
+    """Every ``masks/masks_<t>.npz`` of the run, oldest (smallest ``t``) first."""
+    return sorted((_folder(run_dir) / "masks").glob("masks_*.npz"), key=_step)
+
+
+def latest_snapshot(run_dir: str | Path) -> Path:
+    """The newest ``masks/masks_<t>.npz`` (largest ``t``); a :class:`UserError` if none."""
+    snaps = mask_snapshots(run_dir)
+    if not snaps:
+        raise UserError(f"run folder {str(run_dir)!r} has no masks/masks_*.npz snapshot")
+    return snaps[-1]
+
+
+def load_latest_masks(run_dir: str | Path) -> tuple[Path, list[SparseLayer]]:
+    """The newest snapshot's path and its records."""
+    snap = latest_snapshot(run_dir)
+    return snap, load_layers(snap)
