@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import subprocess
 import sys
@@ -38,6 +39,7 @@ __all__ = [
     "PnrResult",
     "Utilisation",
     "parse_report",
+    "netlist_hash",
     "place_and_route",
     "run_nextpnr",
     "tool_versions",
@@ -117,6 +119,8 @@ class PnrResult:
     """UTC date and time of the route."""
     error: str = ""
     """nextpnr's first error line when :attr:`routed` is false."""
+    netlist_hash: str = ""
+    """:func:`netlist_hash` of the routed netlist."""
 
     @property
     def fmax(self) -> float:
@@ -219,6 +223,15 @@ def parse_report(report: Mapping, part: Part) -> tuple[dict, dict, tuple[str, st
     return fmax, util, crit
 
 
+def netlist_hash(rtlil: str) -> str:
+    """16 hex digits of an RTLIL netlist without its ``src`` attributes (source paths and
+    line numbers), so the same design hashes the same from any checkout."""
+    body = "\n".join(
+        ln for ln in rtlil.splitlines() if not ln.lstrip().startswith("attribute \\src")
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
 def _first_error(log: str) -> str:
     lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
     errs = [ln for ln in lines if ln.startswith("ERROR")]
@@ -244,23 +257,26 @@ def place_and_route(
     out.mkdir(parents=True, exist_ok=True)
     top = top_name(profile)
     dh = rtl_hash(profile)
+    # The netlist decides whether earlier stages still apply: the netlist kept in ``out``
+    # is the one synthesised and routed there; a source change that leaves it identical
+    # keeps them, restamped with the current design hash.
+    kept = out / f"{top}.il"
+    before = netlist_hash(kept.read_text()) if kept.is_file() else ""
+    nh = netlist_hash(write_rtlil(profile, out).read_text())
+    same = not force and before == nh
 
     meta = out / "synth_meta.json"
     netlist = out / "netlist.json"
     old = json.loads(meta.read_text()) if meta.is_file() else {}
     how = part.synth_command or TARGETS[part.family].command
-    if (
-        not force
-        and (old.get("design_hash"), old.get("command")) == (dh, how)
-        and netlist.is_file()
-    ):
+    if same and old.get("command") == how and netlist.is_file():
         synth = Resources(**old["resources"])
         synth_s = 0.0
     else:
         netlist.unlink(missing_ok=True)
-        rtlil = write_rtlil(profile, out)
+        (out / "pnr.json").unlink(missing_ok=True)
         sr = synthesize(
-            rtlil,
+            kept,
             top,
             part.family,
             out,
@@ -269,20 +285,19 @@ def place_and_route(
             command=part.synth_command,
         )
         synth, synth_s = sr.resources, sr.seconds
-        meta.write_text(
-            json.dumps({"design_hash": dh, "command": how, "resources": asdict(synth)}, indent=2)
-            + "\n"
+    meta.write_text(
+        json.dumps(
+            {"design_hash": dh, "netlist_hash": nh, "command": how, "resources": asdict(synth)},
+            indent=2,
         )
+        + "\n"
+    )
 
     saved = out / "pnr.json"
-    if not force and saved.is_file():
+    if saved.is_file():
         prev = PnrResult.from_dict(json.loads(saved.read_text()))
-        if (prev.design_hash, prev.part, prev.target_mhz, prev.seed) == (
-            dh,
-            part.name,
-            freq_mhz,
-            seed,
-        ):
+        if (prev.part, prev.target_mhz, prev.seed) == (part.name, freq_mhz, seed):
+            prev = replace(prev, design_hash=dh, netlist_hash=nh)
             report = out / "report.json"
             if prev.routed and report.is_file():
                 # Re-read the kept report: a newer parser may extract more from it.
@@ -295,7 +310,7 @@ def place_and_route(
                     critical_to=crit[1],
                     critical_ns=crit[2],
                 )
-                saved.write_text(json.dumps(prev.to_dict(), indent=2) + "\n")
+            saved.write_text(json.dumps(prev.to_dict(), indent=2) + "\n")
             return prev
 
     report = out / "report.json"
@@ -326,6 +341,7 @@ def place_and_route(
         speed=part.speed,
         top=top,
         design_hash=dh,
+        netlist_hash=nh,
         target_mhz=freq_mhz,
         seed=seed,
         fmax_mhz=fmax if routed else {},

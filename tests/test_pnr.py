@@ -10,7 +10,7 @@ import pytest
 from codesign import hw_cli as cli
 from hw.clocks import rtl_hash
 from hw.parts import PARTS, get_part
-from hw.pnr import parse_report
+from hw.pnr import netlist_hash, parse_report
 from hw.profiles import get_profile
 from mast.errors import UserError
 
@@ -111,3 +111,10 @@ def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
     assert (out / "nextpnr.log").stat().st_mtime_ns == log
     assert json.loads((out / "pnr.json").read_text()) == saved
+
+
+def test_netlist_hash_ignores_source_locations_only():
+    a = 'module \\top\n  attribute \\src "/a/hw/rtl/top.py:1"\n  wire width 4 \\x\nend\n'
+    b = 'module \\top\n  attribute \\src "/b/hw/rtl/top.py:9"\n  wire width 4 \\x\nend\n'
+    c = 'module \\top\n  attribute \\src "/a/hw/rtl/top.py:1"\n  wire width 5 \\x\nend\n'
+    assert netlist_hash(a) == netlist_hash(b) != netlist_hash(c)
