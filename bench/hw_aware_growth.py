@@ -37,6 +37,7 @@ from hw.profiles import HwProfile, load_profile
 from mast.envs import make_batch_env
 from mast.errors import run_cli
 from mast.presets import resolve_config
+from mast.run_folder import mask_snapshots
 from mast.sparsity import load_layers
 from mast.sparsity.layer import SparseLayer
 from mast.train import train
@@ -83,9 +84,7 @@ def one_run(args: argparse.Namespace, seed: int, aware: bool, profile: HwProfile
     t0 = time.perf_counter()
     result = train(cfg, out=Path(args.out))
     wall = time.perf_counter() - t0
-    snaps = sorted(
-        (result.run_dir / "masks").glob("masks_*.npz"), key=lambda p: int(p.stem.split("_")[1])
-    )
+    snaps = mask_snapshots(result.run_dir)
     first, last = load_layers(snaps[0]), load_layers(snaps[-1])
     env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=seed)
     episode_limit = int(env.get_env_info()["episode_limit"])

@@ -7,12 +7,17 @@ topology update every 200 iterations), prints:
 - PE utilisation = ideal cycles ``ceil(M * nnz / P)`` / modelled cycles, for the compute
   phase (the PE array's op cycles) and end to end (the list-scheduled makespan), for a
   training iteration and for one acting step;
+- the PE array's cycles beside their physical bound ``ceil(M * nnz / P)`` (summed over
+  the array's kernels);
 - speedup over the same hardware running the dense network (training includes every
-  dynamic-sparse-training overhead: amortised dense gradient + top-k, optimizer), and the
-  PE-array-only speedup (ratio of PE op cycles) that separates the elementwise work;
+  dynamic-sparse-training overhead: amortised dense gradient + top-k, optimizer), the
+  PE-array-only speedup (ratio of PE op cycles) that separates the elementwise work, and
+  the speedup over the dense network on the baseline (the weight-stationary systolic
+  array of equal MAC count, weights resident across acting steps, ``docs/
+  microarchitecture.md`` s.3.1), as wall time at each profile's clock;
 - energy per useful MAC (pJ, 45 nm ASIC figures): all components, and on-chip only (MAC,
   SRAM, index, vector; no DRAM, no static), next to EIE's ~5.8 pJ per operation, which is
-  ~11.5 pJ per MAC (a MAC is two operations; 45 nm, SRAM included);
+  ~11.6 pJ per MAC (a MAC is two operations; 45 nm, SRAM included);
 
 then checks the sparse_pe_64 targets. Masks are random (``--layout random``) or
 row-balanced (``row_balanced``: every row of a layer holds the same number of weights, the
@@ -54,7 +59,8 @@ def main() -> None:
 def table(args: argparse.Namespace, layout: str) -> None:
     head = (
         f"{'profile':14s} {'map':5s} {'spars':>5s} | {'train util':>11s} "
-        f"{'speedup':>7s} {'PE-only':>7s} | {'infer util':>11s} {'speedup':>7s} | "
+        f"{'PE cyc (bound)':>19s} {'speedup':>7s} {'PE-only':>7s} {'vs base':>7s} | "
+        f"{'infer util':>11s} {'cycles (bound)':>15s} {'speedup':>7s} {'vs base':>7s} | "
         f"{'pJ/MAC train':>12s} {'on-chip':>7s} {'pJ/MAC infer':>12s} {'on-chip':>7s}"
     )
     print(head)
@@ -66,7 +72,7 @@ def table(args: argparse.Namespace, layout: str) -> None:
         for mp in args.maps.split(","):
             sweep = sparsity_sweep(p, LEVELS, mp, layout=layout)
             for c in sweep.levels:
-                r, d = c.report, c.dense
+                r, d, b = c.report, c.dense, c.baseline
                 t, i = r.training, r.inference
                 row = {
                     "train_util": t.utilisation_compute,
@@ -75,21 +81,28 @@ def table(args: argparse.Namespace, layout: str) -> None:
                     "infer_util_e2e": i.utilisation,
                     "train_speedup": d.training.cycles / t.cycles,
                     "train_pe_speedup": d.training.pe_compute_cycles / t.pe_compute_cycles,
+                    "train_vs_base": b.training.time_s / t.time_s,
                     "infer_speedup": d.inference.cycles / i.cycles,
+                    "infer_vs_base": b.inference.time_s / i.time_s,
                 }
                 results[(prof, mp, round(r.sparsity, 2))] = row
                 print(
                     f"{prof:14s} {mp:5s} {r.sparsity:5.2f} | "
                     f"{t.utilisation_compute:5.1%}/{t.utilisation:5.1%} "
-                    f"{row['train_speedup']:6.2f}x {row['train_pe_speedup']:6.2f}x | "
+                    f"{t.pe_compute_cycles:9.0f} ({t.ideal_cycles:7.0f}) "
+                    f"{row['train_speedup']:6.2f}x {row['train_pe_speedup']:6.2f}x "
+                    f"{row['train_vs_base']:6.2f}x | "
                     f"{i.utilisation_compute:5.1%}/{i.utilisation:5.1%} "
-                    f"{row['infer_speedup']:6.2f}x | {t.pj_per_mac:12.1f} "
-                    f"{on_chip_pj_per_mac(t):7.1f} {i.pj_per_mac:12.1f} "
+                    f"{i.pe_compute_cycles:6.0f} ({i.ideal_cycles:6.0f}) "
+                    f"{row['infer_speedup']:6.2f}x {row['infer_vs_base']:6.2f}x | "
+                    f"{t.pj_per_mac:12.1f} {on_chip_pj_per_mac(t):7.1f} {i.pj_per_mac:12.1f} "
                     f"{on_chip_pj_per_mac(i):7.1f}"
                 )
+        print(f"  (vs base: dense network on {sweep.baseline}, wall time at both clocks)")
     print(
-        f"(util = compute phase / end to end; energy: 45 nm ASIC tables; EIE: "
-        f"~{EIE_PJ_PER_MAC:.1f} pJ/MAC = {EIE_PJ_PER_OP} pJ/op incl. SRAM, 45 nm; "
+        f"(util = compute phase / end to end; bound = ceil(M*nnz/P) summed over the PE "
+        f"array's kernels; energy: 45 nm ASIC tables; EIE: ~{EIE_PJ_PER_MAC:.1f} pJ/MAC = "
+        f"{EIE_PJ_PER_OP} pJ/op incl. SRAM, 45 nm; "
         f"{time.perf_counter() - t0:.1f} s)"
     )
     if "sparse_pe_64" not in args.profiles.split(","):

@@ -112,28 +112,17 @@ async def speed(dut):
 def bench_cocotb(profile: HwProfile, rebuild: bool) -> dict:
     from cocotb_tools.runner import get_results, get_runner
 
-    from hw.rtl import generate_verilog, top_name
-    from rtl.harness import verilator_env
+    from hw.rtl import top_name
+    from rtl.harness import build, verilator_env
 
-    directory = BUILD / "cocotb" / profile.name
-    stamp = directory / "built.stamp"
     env = verilator_env()
     os.environ.update(env)
-    build_s = 0.0
-    if rebuild or not stamp.is_file():
-        t0 = time.perf_counter()
-        verilog = generate_verilog(profile, directory)
-        gen_s = time.perf_counter() - t0
-        get_runner("verilator").build(
-            sources=[verilog],
-            hdl_toplevel=top_name(profile),
-            build_dir=directory,
-            build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"],
-            always=True,
-            log_file=directory / "build.log",
-        )
-        build_s = time.perf_counter() - t0 - gen_s
-        stamp.write_text("built")
+    t0 = time.perf_counter()
+    # the tests' build (rtl.harness: one design key for both back-ends); --rebuild times a
+    # fresh one in a folder of its own
+    b = build(profile, root=BUILD / "cocotb" / "fresh" if rebuild else None, always=rebuild)
+    build_s = time.perf_counter() - t0 if rebuild else 0.0
+    directory = b.directory
     result = directory / "speed.json"
     test_env = {
         **env,

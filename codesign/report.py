@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from codesign.mask_plot import allocation_markdown
 from codesign.report_plots import PLOTS, csv_float, write_plots
 from mast.atomicio import write_text
 
@@ -248,6 +249,7 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         f"![sparsity and FLOPs]({PLOTS}/sparsity_flops.png)",
         "",
     ]
+    md += allocation_markdown(s["run_dir"], plots)
     hw = s["hardware"]
     if hw is None:
         md += ["## Hardware", "", "No hardware trace (trained with `--hw-profile none`).", ""]

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codesign.mask_plot import write_run_mask_figure
 from cost_models.plotting import save_png
+from mast.run_folder import MASKS_DIR, mask_snapshots, snapshot_step
 
 if TYPE_CHECKING:
     from mast.sparsity.layer import SparseLayer
@@ -54,7 +56,8 @@ def mask_history(run_dir: Path) -> tuple[list[int], list[SparseLayer], dict[str,
     not connected in each snapshot (0 throughout for a static topology)."""
     from mast.sparsity.layer import load_layers
 
-    snaps = sorted((int(p.stem.split("_")[-1]), p) for p in (run_dir / "masks").glob("masks_*.npz"))
+    found = mask_snapshots(run_dir) if (run_dir / MASKS_DIR).is_dir() else []
+    snaps = [(snapshot_step(p), p) for p in found]
     ts: list[int] = []
     changed: dict[str, list[float]] = {}
     first: dict = {}
@@ -239,6 +242,7 @@ def write_plots(run_dir: Path, metrics, trace) -> list[str]:
     save_png(fig, out / "learning_curve.png")
     names = ["learning_curve.png", "sparsity_flops.png"]
     _sparsity_plot(run_dir, metrics, out)
+    names += [n for n in [write_run_mask_figure(run_dir, out)] if n]
     if trace is None:
         return names
     rows, meta = trace

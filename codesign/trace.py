@@ -28,6 +28,11 @@ row, one topology update of the previous masks. With ``--hw-verify``: ``verify_l
 ``costing_s`` is the host time the row's costing took (0 for masks costed before: costs
 are cached per mask).
 
+Resume: the trace's sums, position and row count go into the run's checkpoint
+(:meth:`HwTrace.state_dict`); a resumed run keeps the first rows its checkpoint had seen,
+drops later ones, and continues the sums from the checkpoint, so the trace equals that of
+an uninterrupted run. Rows are written atomically (the whole file is rewritten).
+
 ``hw_meta.json`` records the profiles, the cost model's run configuration and the layer
 names, so the trace can be recomputed from ``masks/masks_<t_env>.npz``.
 """

@@ -1,6 +1,6 @@
 """Energy = action counts x energy per action (Accelergy style).
 
-Kernels report action counts (:attr:`~cost_models.kernels.KernelCost.actions`); this
+Kernels report action counts (:attr:`~cost_models.rows.CostRow.actions`); this
 module prices them with the profile's :class:`~hw.profiles.EnergyTable`. An SRAM access is
 priced by the capacity of the physical bank or macro it reaches
 (:func:`hw.memories.access_macros`, ``EnergyTable.sram_pj``): one bank of the weight,

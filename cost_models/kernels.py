@@ -43,13 +43,14 @@ from typing import Literal
 import numpy as np
 
 from cost_models.ops import OpCost, gemm_op, sddmm_ops, spmm_op
+from cost_models.rows import CostRow
 from hw import timing
 from hw.compiler import split_chunks
 from hw.compiler.encode import encode_stream
 from hw.fit import OpShape, ProgramFitError, fits
 from hw.profiles import HwProfile
 
-__all__ = ["Kernel", "KernelCost", "OpKind", "cost_kernel", "vector_cycles"]
+__all__ = ["Kernel", "OpKind", "cost_kernel", "vector_cycles"]
 
 OpKind = Literal["spmm", "spmm_t", "sddmm", "sddmm_dense", "vector", "dma"]
 
@@ -84,35 +85,14 @@ class Kernel:
     """The output passes a ReLU folded into the drain."""
     weight: float = 1.0
     """Executions per training iteration (``1 / Delta_T`` for topology-update kernels)."""
+    resident: bool = False
+    """Systolic ``spmm`` / ``spmm_t``: the layer's tiles stay in the cells' banks
+    (``hw.program.Op.resident``)."""
 
     @property
     def resource(self) -> str:
         """``pe`` (PE array), ``vec`` (vector unit) or ``dma`` (DRAM channel)."""
         return {"vector": "vec", "dma": "dma"}.get(self.op, "pe")
-
-
-@dataclass(frozen=True)
-class KernelCost:
-    """Cost of one execution of a kernel (multiply by ``Kernel.weight`` per iteration)."""
-
-    compute_cycles: int
-    """Sum of the cycle counts of the kernel's ops (the figure ``sim`` reproduces)."""
-    cycles: float
-    """Time on its resource: ``max(compute_cycles, dram_bytes / bandwidth)``."""
-    macs: int
-    """Useful multiply-accumulates (non-zero weight x sample)."""
-    ideal_cycles: int
-    """``ceil(macs / P)`` for matrix kernels (0 otherwise)."""
-    n_ops: int
-    """Accelerator ops the kernel was cut into."""
-    dataflow: str
-    """``sp``, ``rp``, ``sp+rp`` (mixed), ``systolic``, ``vector`` or ``dma``."""
-    actions: dict[str, float]
-    """Action counts: mac, add, reg, index, sram_weight, sram_act, sram_buf, sram_grad words."""
-    sram_bytes: dict[str, float]
-    """On-chip bytes by operand."""
-    dram_bytes: dict[str, float]
-    """Off-chip bytes by operand."""
 
 
 _PE_PHASE_OPERAND = {"dx": "gradients", "dw": "gradients", "dense_dw": "gradients"}
@@ -224,11 +204,14 @@ def _sddmm(p: HwProfile, mask: np.ndarray, m: int) -> tuple[OpCost, int]:
     return total, (n_chunks - 1) * int(mask.sum())
 
 
-def _gemm(p: HwProfile, k: int, n: int, m: int, stationary_m: bool) -> tuple[OpCost, int]:
+def _gemm(
+    p: HwProfile, k: int, n: int, m: int, stationary_m: bool, resident: bool = False
+) -> tuple[OpCost, int]:
     """Systolic GEMMs ``(N x K) (K x M)`` cut into sample chunks that fit the SRAMs.
 
     ``stationary_m``: a weight gradient, where ``K`` is the sample count kept stationary
     (``dY``) and chunks of it produce partial ``dW`` summed on the vector unit.
+    ``resident``: forward / input-gradient ops with tiles resident in the cells' banks.
     """
     r, c = p.rows, p.cols
     tile_words = -(-n // c) * c
@@ -243,7 +226,7 @@ def _gemm(p: HwProfile, k: int, n: int, m: int, stationary_m: bool) -> tuple[OpC
     chunks = _chunks(m, p.act_sram_words // max(k, n))
     total = None
     for mc, times in chunks.items():
-        cst = gemm_op(p, k, n, mc).scaled(times)
+        cst = gemm_op(p, k, n, mc, resident).scaled(times)
         total = cst if total is None else total + cst
     return total, 0
 
@@ -253,13 +236,13 @@ _CACHE: dict[tuple, tuple[OpCost, int]] = {}
 
 def _matrix_cost(p: HwProfile, kern: Kernel) -> tuple[OpCost, int]:
     mask = kern.mask
-    key = (p, kern.op, kern.m, mask.shape, hash(np.packbits(mask).tobytes()))
+    key = (p, kern.op, kern.m, kern.resident, mask.shape, hash(np.packbits(mask).tobytes()))
     if key not in _CACHE:
         n, k = mask.shape
         if p.kind == "systolic":
             if kern.op in ("spmm", "spmm_t"):
                 kk, nn = (k, n) if kern.op == "spmm" else (n, k)
-                _CACHE[key] = _gemm(p, kk, nn, kern.m, False)
+                _CACHE[key] = _gemm(p, kk, nn, kern.m, False, kern.resident)
             else:
                 _CACHE[key] = _gemm(p, kern.m, n, k, True)
         elif kern.op == "sddmm":
@@ -291,8 +274,9 @@ def _bytes(p: HwProfile, kern: Kernel, act: Counter) -> Counter:
     return +out
 
 
-def cost_kernel(p: HwProfile, kern: Kernel) -> KernelCost:
-    """Cost of one execution of ``kern`` on profile ``p``.
+def cost_kernel(p: HwProfile, kern: Kernel) -> CostRow:
+    """Cost of one execution of ``kern`` on profile ``p`` (a one-kernel :class:`CostRow`;
+    multiply by ``Kernel.weight`` per iteration).
 
     ``kern.dram`` (replay samples, spilled activations, weights or optimizer state, as the
     workload decides) overlaps the kernel's compute through double buffering: the
@@ -320,13 +304,17 @@ def cost_kernel(p: HwProfile, kern: Kernel) -> KernelCost:
     for operand, nbytes in kern.dram:
         dram[operand] += nbytes
     cycles = max(float(compute), sum(dram.values()) / p.dram_bytes_per_cycle)
-    return KernelCost(
-        compute_cycles=int(compute),
+    return CostRow(
+        layer=kern.layer or kern.label or kern.name,
+        phase=kern.phase,
+        resource=kern.resource,
+        dataflow=dataflow,
+        kernels=1,
+        ops=int(n_ops),
         cycles=cycles,
+        compute_cycles=int(compute),
         macs=int(macs),
         ideal_cycles=int(ideal),
-        n_ops=int(n_ops),
-        dataflow=dataflow,
         actions={k: float(v) for k, v in act.items() if v},
         sram_bytes={k: float(v) for k, v in _bytes(p, kern, act).items()},
         dram_bytes={k: float(v) for k, v in dram.items()},

@@ -135,8 +135,9 @@ def sddmm_ops(p: HwProfile, mask: np.ndarray, m: int) -> OpCost:
     return total
 
 
-def gemm_op(p: HwProfile, k: int, n: int, m: int) -> OpCost:
-    """One weight-stationary GEMM ``(N x K) (K x M)`` on a systolic profile."""
+def gemm_op(p: HwProfile, k: int, n: int, m: int, resident: bool = False) -> OpCost:
+    """One weight-stationary GEMM ``(N x K) (K x M)`` on a systolic profile (``resident``:
+    tiles held in the cells' banks, ``hw.program.Op.resident``; same action counts)."""
     r, c = p.rows, p.cols
     kf, nf = -(-k // r), -(-n // c)
     cnt = Counter(
@@ -148,7 +149,8 @@ def gemm_op(p: HwProfile, k: int, n: int, m: int) -> OpCost:
         out_sram_writes=n * m,
         macs=k * n * m,
     )
-    return OpCost(timing.systolic_cycles(k, n, m, p), 1, "systolic", cnt)
+    cycles = (timing.systolic_resident_cycles if resident else timing.systolic_cycles)(k, n, m, p)
+    return OpCost(cycles, 1, "systolic", cnt)
 
 
 def row_plan(p: HwProfile, mask: np.ndarray, m: int):

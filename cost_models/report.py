@@ -22,57 +22,19 @@ import csv
 import dataclasses
 import io
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cost_models.energy import COMPONENTS, energy_pj, static_pj
+from cost_models.energy import COMPONENTS, static_pj
 from cost_models.kernels import cost_kernel
+from cost_models.rows import CostRow
 from cost_models.schedule import list_schedule
 from cost_models.workload import WorkloadConfig, inference_graph, training_graph
 from hw.profiles import HwProfile
 from mast.sparsity.layer import SparseLayer
 
 __all__ = ["CostRow", "Totals", "CostReport", "evaluate"]
-
-
-@dataclass(frozen=True)
-class CostRow:
-    """One layer x phase of a workload (all its kernels, weighted per iteration/step)."""
-
-    layer: str
-    """Layer name, or the elementwise kernel's label (``cell``, ``mix``, ``loss``...)."""
-    phase: str
-    """``fwd``, ``target_fwd``, ``dx``, ``dw``, ``dense_dw``, ``topk``, ``opt``, ``infer``..."""
-    resource: str
-    """``pe``, ``vec`` or ``dma``."""
-    dataflow: str
-    """Dataflows chosen for the row's ops (``sp``, ``rp``, ``systolic``, ``vector``, ``dma``)."""
-    kernels: int
-    """Graph nodes in the row."""
-    ops: float
-    """Accelerator ops per iteration (weighted)."""
-    cycles: float
-    """Resource time per iteration: compute, or DRAM time where that is longer."""
-    compute_cycles: float
-    """Op cycle counts per iteration (the figure ``sim`` gives for the same ops)."""
-    macs: float
-    """Useful MACs per iteration."""
-    ideal_cycles: float
-    """``ceil(macs / P)`` summed over kernels."""
-    actions: dict[str, float]
-    """Action counts per iteration (``sim.MemoryAccesses`` fields, macs, adds, vector_ops)."""
-    energy_pj: dict[str, float]
-    """Energy by component (static: power x ``cycles``)."""
-    sram_bytes: dict[str, float]
-    """On-chip bytes by operand."""
-    dram_bytes: dict[str, float]
-    """Off-chip bytes by operand."""
-
-    @property
-    def utilisation(self) -> float:
-        return self.ideal_cycles / self.compute_cycles if self.compute_cycles else 0.0
 
 
 @dataclass(frozen=True)
@@ -242,61 +204,15 @@ def _add_into(acc: dict, src: dict, scale: float) -> None:
 
 
 def _cost_graph(p: HwProfile, g) -> tuple[tuple[CostRow, ...], Totals]:
-    groups: dict[tuple[str, str], dict] = defaultdict(
-        lambda: {
-            "kernels": 0,
-            "ops": 0.0,
-            "cycles": 0.0,
-            "compute": 0.0,
-            "macs": 0.0,
-            "ideal": 0.0,
-            "actions": {},
-            "dram_total": 0.0,
-            "sram": {},
-            "dram": {},
-            "dataflow": set(),
-            "resource": "",
-        }
-    )
+    groups: dict[tuple[str, str], CostRow] = {}
     duration, resource = {}, {}
     for n, data in g.nodes(data=True):
         k = data["kernel"]
-        c = cost_kernel(p, k)
-        w = k.weight
-        duration[n], resource[n] = c.cycles * w, k.resource
-        label = k.layer or k.label or k.name
-        row = groups[(label, k.phase)]
-        row["kernels"] += 1
-        row["ops"] += c.n_ops * w
-        row["cycles"] += c.cycles * w
-        row["compute"] += c.compute_cycles * w
-        row["macs"] += c.macs * w
-        row["ideal"] += c.ideal_cycles * w
-        row["dram_total"] += sum(c.dram_bytes.values()) * w
-        _add_into(row["actions"], c.actions, w)
-        _add_into(row["sram"], c.sram_bytes, w)
-        _add_into(row["dram"], c.dram_bytes, w)
-        row["dataflow"].add(c.dataflow)
-        row["resource"] = k.resource
-    rows = tuple(
-        CostRow(
-            layer=layer,
-            phase=phase,
-            resource=r["resource"],
-            dataflow="+".join(sorted(r["dataflow"])),
-            kernels=r["kernels"],
-            ops=r["ops"],
-            cycles=r["cycles"],
-            compute_cycles=r["compute"],
-            macs=r["macs"],
-            ideal_cycles=r["ideal"],
-            actions=r["actions"],
-            energy_pj=energy_pj(p, r["actions"], r["dram_total"], r["cycles"]),
-            sram_bytes=r["sram"],
-            dram_bytes=r["dram"],
-        )
-        for (layer, phase), r in groups.items()
-    )
+        c = cost_kernel(p, k).scaled(k.weight)
+        duration[n], resource[n] = c.cycles, k.resource
+        key = (c.layer, c.phase)
+        groups[key] = c if key not in groups else groups[key] + c
+    rows = tuple(r.with_energy(p) for r in groups.values())
     sched = list_schedule(g, duration, resource)
     energy: dict[str, float] = dict.fromkeys(COMPONENTS, 0.0)
     sram: dict[str, float] = {}

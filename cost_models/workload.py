@@ -51,7 +51,14 @@ from hw.timing import stream_length
 from mast.errors import UserError
 from mast.sparsity.layer import SparseLayer
 
-__all__ = ["WorkloadConfig", "training_graph", "inference_graph", "GRU_OPS", "MIX_OPS"]
+__all__ = [
+    "WorkloadConfig",
+    "training_graph",
+    "inference_graph",
+    "resident_tile_words",
+    "GRU_OPS",
+    "MIX_OPS",
+]
 
 GRU_OPS = 12
 """Forward ops per hidden unit: 3 gate sums, 2 sigmoids, tanh, r*h_n, add, (1-z), 2 mul, add."""
@@ -235,9 +242,10 @@ def _overlap(blocks: Blocks, a: int, b: int) -> list[str]:
 class _Builder:
     """Adds the nodes of one pass (a phase) of one network group to the graph."""
 
-    def __init__(self, g, p, net, run_batch, spill, wbytes):
+    def __init__(self, g, p, net, run_batch, spill, wbytes, resident=False):
         self.g, self.p, self.net = g, p, net
         self.batch, self.spill, self.wbytes = run_batch, spill, wbytes
+        self.resident = resident
 
     def blocks(self, lay: SparseLayer, steps: int, phase: str, single: bool):
         if single:
@@ -271,6 +279,7 @@ class _Builder:
                     mask=lay.mask,
                     relu=relu,
                     dram=_spill(self.spill, "activations", saved, self.wbytes, lay),
+                    resident=self.resident,
                 )
                 blocks.append((a, b, _add(self.g, kern, deps_of(lay, a, b))))
             out[lay.name] = blocks
@@ -302,6 +311,7 @@ class _Builder:
                 t=t,
                 mask=rec.mask,
                 dram=_spill(self.spill, "activations", 0, self.wbytes, rec),
+                resident=self.resident,
             )
             r = _add(self.g, kern, [prev] if prev else ["replay"])
             save = GRU_SAVED * m * h if phase == "fwd" else 0
@@ -396,6 +406,10 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
     """The kernels of one environment step of acting: every agent's forward, ``M = n_agents``.
 
     The hidden state from the previous step is on chip; the observations arrive by DMA.
+    On a systolic profile whose weight SRAM holds every acting layer's tiles
+    (:func:`resident_tile_words`), the layers run with resident weights
+    (``Kernel.resident``): the cells keep their tiles across acting steps, as the sparse
+    array's row-parallel banks keep theirs; neither reloads them per step.
     """
     net = _Net(layers)
     ob = p.operand_bytes
@@ -414,5 +428,13 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
         [],
     )
 
-    _Builder(g, p, net, 1, (0.0, ob), wbytes).forward(acting, "infer", 1, True)
+    resident = p.kind == "systolic" and resident_tile_words(p, acting) <= p.weight_sram_words
+    _Builder(g, p, net, 1, (0.0, ob), wbytes, resident).forward(acting, "infer", 1, True)
     return g
+
+
+def resident_tile_words(p: HwProfile, layers: Sequence[SparseLayer]) -> int:
+    """Weight-tile words of ``layers``' forward ops on systolic profile ``p`` (zero padded
+    to whole ``rows x cols`` tiles), the words the cells' banks hold when resident."""
+    r, c = p.rows, p.cols
+    return sum(-(-lay.n_in // r) * -(-lay.n_out // c) * r * c for lay in layers)

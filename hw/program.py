@@ -29,7 +29,9 @@ Row-parallel banks (``dataflow="row"``): the weight SRAM split in ``P`` banks of
 
 Dense systolic tiles (``dataflow="systolic"``): ``weight_tiles`` with fold
 ``f = nf * ceil(K/R) + kf`` (``n``-fold outer, ``k``-fold inner) and cell ``(i, j)`` at
-``(f * R + i) * C + j`` holding ``W[nf*C + j, kf*R + i]`` (0 outside ``W``).
+``(f * R + i) * C + j`` holding ``W[nf*C + j, kf*R + i]`` (0 outside ``W``). An op with
+``resident=True`` has the same tiles, held in the cells' banks and streamed ``k``-fold
+outer (``docs/microarchitecture.md`` s.3.1).
 
 Activation SRAM (``act_sram``, ``P`` banks of ``act_sram_words // P`` operand words,
 bank ``b`` offset ``o`` at ``b * (act_sram_words // P) + o``):
@@ -126,8 +128,18 @@ class Op:
     nz_end: int = 0
     nnz: int = 0
     """Mask non-zeros this op computes with (SDDMM: the chunk's); useful MACs = ``M * nnz``."""
+    resident: bool = False
+    """Systolic ``forward`` / ``input_grad``: every cell keeps all of the op's tiles in its
+    bank (loaded when the weights last changed), so folds stream back to back without
+    shifting weights in (``docs/microarchitecture.md`` s.3.1). Modelled in ``sim`` and
+    ``cost_models``; the RTL runs cold ops only."""
 
     def __post_init__(self) -> None:
+        if self.resident and (self.dataflow != "systolic" or "weight_tiles" not in self.arrays):
+            raise ValueError(
+                f"op {self.name!r}: resident weights need a systolic forward or input_grad "
+                f"op, got dataflow {self.dataflow!r} purpose {self.purpose!r}"
+            )
         for attr, known in (("kernel", KERNELS), ("dataflow", DATAFLOWS), ("purpose", PURPOSES)):
             if getattr(self, attr) not in known:
                 raise ValueError(
@@ -176,6 +188,8 @@ class Op:
     def formula_cycles(self, profile: HwProfile) -> int:
         """The op's cycles by the closed forms of :mod:`hw.timing`."""
         if self.kernel == "gemm":
+            if self.resident:
+                return timing.systolic_resident_cycles(self.k, self.n, self.m, profile)
             if "weight_tiles" in self.arrays:
                 return timing.systolic_cycles(self.k, self.n, self.m, profile)
             return timing.systolic_cycles(self.m, self.n, self.k, profile)
@@ -225,6 +239,8 @@ class Op:
         keys = ("name", "layer", "purpose", "kernel", "dataflow", "transpose", "n", "k", "m")
         d = {key: getattr(self, key) for key in keys}
         d.update(row0=self.row0, nz_begin=self.nz_begin, nz_end=self.nz_end, nnz=self.nnz)
+        if self.resident:
+            d["resident"] = True
         d["arrays"] = sorted(self.arrays)
         return d
 

@@ -26,6 +26,7 @@ __all__ = [
     "spmm_sample_parallel_cycles",
     "stream_length",
     "systolic_cycles",
+    "systolic_resident_cycles",
     "tile_count",
 ]
 
@@ -130,3 +131,17 @@ def systolic_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:
     """Weight-stationary GEMM (s.3): ``ceil(K/R) * ceil(N/C) * (2R + C + M - 2)``."""
     r, c = profile.rows, profile.cols
     return math.ceil(k / r) * math.ceil(n / c) * (2 * r + c + m - 2)
+
+
+def systolic_resident_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:
+    """Weight-stationary GEMM with resident tiles (s.3.1).
+
+    Every cell holds all of the op's tiles in its bank, so no fold shifts weights in, and
+    folds stream back to back in ``k``-fold outer, ``n``-fold inner order: fold ``(kf, nf)``
+    starts ``M`` cycles after the previous fold and at least ``R`` cycles after fold
+    ``(kf - 1, nf)``, whose partial sums it reads. With ``KF = ceil(K/R)``,
+    ``NF = ceil(N/C)``: ``(KF - 1) * max(NF * M, R) + NF * M + R + C - 2``.
+    """
+    r, c = profile.rows, profile.cols
+    kf, nf = math.ceil(k / r), math.ceil(n / c)
+    return (kf - 1) * max(nf * m, r) + nf * m + r + c - 2

@@ -3,7 +3,8 @@
 Every weight is a plain tensor so that masks apply to each matrix, the GRU's input and
 hidden matrices included (masking ``nn.GRU`` through parametrizations silently stops its
 training). Weights are shared by all agents by default; with ``agent_types`` each unit type
-gets its own stacked slice (leading type dimension), so per-type masks exist.
+gets its own stacked slice (leading type dimension), so per-type masks exist; giving every
+agent its own type index (``agent.topology=per_agent``) makes them per-agent.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from mast.targets.config import TargetConfig
 __all__ = [
     "ALGS",
     "METHODS",
+    "TOPOLOGIES",
     "EnvConfig",
     "AgentConfig",
     "LearnerConfig",
@@ -34,6 +35,8 @@ __all__ = [
 
 ALGS: tuple[str, ...] = ("vdn", "qmix", "ow_qmix", "cw_qmix", "res")
 """Learner names accepted by ``--alg`` / ``learner.alg``."""
+TOPOLOGIES: tuple[str, ...] = ("shared", "per_type", "per_agent")
+"""Agent weight/mask layouts accepted by ``agent.topology``."""
 METHODS: tuple[str, ...] = ("dense", "tiny", "static", "set", "rigl", "rlx2", "mast")
 """Sparse-training method names accepted by ``--method`` / ``sparsity.method``."""
 
@@ -67,8 +70,11 @@ class AgentConfig:
 
     hidden_dim: int = 64
     """Width of fc1 and of the GRU state [paper/pymarl: 64]."""
-    per_type: bool = False
-    """One weight set (and mask) per unit type instead of sharing across all agents."""
+    topology: str = "shared"
+    """Weights and masks of the agents: ``shared`` by all agents [pymarl], one set per unit
+    type (``per_type``) or per agent (``per_agent``), stacked so that a topology update
+    ranks every type's or agent's connections together and the sparsity budget moves
+    between them [paper: masks differ by agent type, Fig. 12]."""
     obs_last_action: bool = True
     """Append the agent's previous action (one-hot) to its input [pymarl]."""
     obs_agent_id: bool = True
@@ -76,6 +82,7 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "hidden_dim")
+        _choice(self, "topology", TOPOLOGIES)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,17 @@ def _update(cfg: Any, data: Mapping, prefix: str = "") -> Any:
 
 
 def config_from_dict(data: Mapping) -> TrainConfig:
-    """Build a :class:`TrainConfig` from a nested mapping (e.g. a run's ``config.yaml``)."""
+    """Build a :class:`TrainConfig` from a nested mapping (e.g. a run's ``config.yaml``).
+
+    Run folders written before ``agent.topology`` hold ``agent.per_type`` (a bool); it is
+    read as ``topology: per_type`` or ``shared``.
+    """
+    agent = data.get("agent")
+    if isinstance(agent, Mapping) and "per_type" in agent:
+        agent = dict(agent)
+        per_type = _coerce("agent.per_type", bool, agent.pop("per_type"))
+        agent.setdefault("topology", "per_type" if per_type else "shared")
+        data = {**data, "agent": agent}
     return _update(TrainConfig(), data)
 
 

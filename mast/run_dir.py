@@ -37,7 +37,7 @@ from mast import atomicio
 from mast.config import TrainConfig
 from mast.errors import UserError
 from mast.presets import config_to_dict, diff_configs
-from mast.run_folder import read_config
+from mast.run_folder import MASKS_DIR, mask_snapshots, read_config, snapshot_path, snapshot_step
 from mast.sparsity import SparseLayer, save_layers
 
 __all__ = [
@@ -75,7 +75,6 @@ CHECKPOINT_KEYS: tuple[str, ...] = (
 )
 """Entries every checkpoint has (checked on load)."""
 METRICS_FILE = "metrics.csv"
-MASKS_DIR = "masks"
 BUFFER_DIR = "buffer"
 
 RESUMABLE_KEYS: tuple[str, ...] = ("run.t_max", "run.progress", "run.device", "run.threads")
@@ -189,7 +188,7 @@ class MetricsLog:
 
 def save_masks(run_dir: Path, t_env: int, layers: Sequence[SparseLayer]) -> Path:
     """Write ``masks/masks_<t_env>.npz`` (masks and values) atomically."""
-    return save_layers(Path(run_dir) / MASKS_DIR / f"masks_{t_env}.npz", layers)
+    return save_layers(snapshot_path(run_dir, t_env), layers)
 
 
 def cut_back(run_dir: str | Path, t_env: int) -> None:
@@ -197,9 +196,10 @@ def cut_back(run_dir: str | Path, t_env: int) -> None:
     writers and the mask snapshots taken after ``t_env`` (the resumed run retakes them)."""
     run_dir = Path(run_dir)
     atomicio.clean_stale_temps(run_dir)
-    for p in (run_dir / MASKS_DIR).glob("masks_*.npz"):
-        stem = p.stem.removeprefix("masks_")
-        if stem.isdigit() and int(stem) > t_env:
+    if not (run_dir / MASKS_DIR).is_dir():
+        return
+    for p in mask_snapshots(run_dir):
+        if snapshot_step(p) > t_env:
             p.unlink()
 
 

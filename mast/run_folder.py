@@ -12,7 +12,6 @@ Checkpoints (``checkpoint.pt``, torch) are read by :mod:`mast.run_dir` only.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
@@ -22,7 +21,18 @@ from mast.errors import UserError
 from mast.presets import config_from_dict
 from mast.sparsity.layer import SparseLayer, load_layers
 
-__all__ = ["load_latest_masks", "latest_snapshot", "mask_snapshots", "read_config"]
+__all__ = [
+    "MASKS_DIR",
+    "latest_snapshot",
+    "load_latest_masks",
+    "mask_snapshots",
+    "read_config",
+    "snapshot_path",
+    "snapshot_step",
+]
+
+MASKS_DIR = "masks"
+"""Folder of the mask snapshots inside a run folder."""
 
 
 def _folder(run_dir: str | Path) -> Path:
@@ -50,14 +60,25 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     return config_from_dict(data or {})
 
 
-def _step(path: Path) -> tuple[int, str]:
-    digits = re.findall(r"\d+", path.stem)
-    return (int(digits[-1]) if digits else -1, path.name)
+def snapshot_path(run_dir: str | Path, t_env: int) -> Path:
+    """Where the snapshot at environment step ``t_env`` is written: ``masks/masks_<t>.npz``."""
+    return Path(run_dir) / MASKS_DIR / f"masks_{int(t_env)}.npz"
+
+
+def snapshot_step(path: str | Path) -> int | None:
+    """The environment step of a snapshot file name, ``None`` if it names no snapshot."""
+    path = Path(path)
+    stem = path.stem.removeprefix("masks_")
+    if path.suffix != ".npz" or stem == path.stem or not stem.isdigit():
+        return None
+    return int(stem)
 
 
 def mask_snapshots(run_dir: str | Path) -> list[Path]:
     """Every ``masks/masks_<t>.npz`` of the run, oldest (smallest ``t``) first."""
-    return sorted((_folder(run_dir) / "masks").glob("masks_*.npz"), key=_step)
+    found = (_folder(run_dir) / MASKS_DIR).glob("masks_*.npz")
+    steps = {p: snapshot_step(p) for p in found}
+    return sorted((p for p, t in steps.items() if t is not None), key=lambda p: steps[p])
 
 
 def latest_snapshot(run_dir: str | Path) -> Path:

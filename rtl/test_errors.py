@@ -55,6 +55,9 @@ def test_an_op_that_does_not_fit_names_the_field():
     gemm = compile_layer(np.ones((3, 3), dtype=bool), "forward", "systolic_2x2", 2)
     with pytest.raises(ProgramFitError, match=r"dataflow 'systolic' does not run on profile"):
         check_fits(small, gemm.ops[0])
+    resident = compile_layer(np.ones((3, 3), dtype=bool), "forward", "systolic_2x2", 2, "resident")
+    with pytest.raises(ProgramFitError, match=r"resident systolic weights are modelled in sim"):
+        check_fits(get_profile("systolic_2x2"), resident.ops[0])
 
 
 def test_systolic_output_rows_limit_is_checked():
@@ -69,3 +72,33 @@ def test_systolic_output_rows_limit_is_checked():
     program = compile_layer(mask, "forward", bigger, 1200)
     with pytest.raises(ProgramFitError, match=msg):
         check_fits(prof, program.ops[0])
+
+
+@pytest.mark.parametrize(
+    "block, missing",
+    [
+        ("Controller", "op"),
+        ("WeightSRAM", "weight_val"),
+        ("GradientUnit", "grad"),
+        ("ReductionUnit", "red_piece"),
+        ("PEArray", "act_sram"),
+    ],
+)
+def test_a_missing_host_memory_is_named(block, missing):
+    from hw.rtl.array import PEArray
+    from hw.rtl.gradient import GradientUnit
+    from hw.rtl.reduce import ReductionUnit
+    from hw.rtl.weights import WeightSRAM
+
+    cls = {
+        "Controller": Controller,
+        "WeightSRAM": WeightSRAM,
+        "GradientUnit": GradientUnit,
+        "ReductionUnit": ReductionUnit,
+        "PEArray": PEArray,
+    }[block]
+    p = get_profile("sparse_pe_4")
+    ids = {k: v for k, v in MEMORY_IDS.items() if k != missing}
+    with pytest.raises(ValueError) as e:
+        cls(p, ids, SEL_BITS, host_data_bits(p))
+    assert str(e.value) == f"{block}: host_ids lacks memory {missing!r}"

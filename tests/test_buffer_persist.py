@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_buffer import episodes, make
 
 from mast.buffer.persist import EpisodeStore
 from mast.errors import UserError
-from tests.test_buffer import episodes, make
 
 
 def _same(a, b, rng_seed=7):

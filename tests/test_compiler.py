@@ -20,6 +20,7 @@ from hw.compiler import (
 )
 from hw.numerics import quantize
 from hw.profiles import HwProfile, get_profile
+from hw.program import Program
 from mast.sparsity.layer import SparseLayer
 
 P4, P16, P64 = (get_profile(f"sparse_pe_{n}") for n in (4, 16, 64))
@@ -324,3 +325,28 @@ def test_systolic_closed_form():
     prof = get_profile("systolic_8x8")
     assert timing.systolic_cycles(64, 64, 256, prof) == 8 * 8 * (16 + 8 + 256 - 2)
     assert timing.systolic_cycles(9, 1, 1, prof) == 2 * 1 * (16 + 8 + 1 - 2)
+
+
+def test_resident_systolic_ops_fit_the_weight_sram_together():
+    """``dataflow="resident"``: systolic forward / input-gradient ops only, all of a
+    program's resident tiles within ``weight_sram_words``, kept through save and load."""
+    prof = get_profile("systolic_2x2")  # 4 KiB of 16-bit words: 2048 words, 512 tiles
+    ones = np.ones((20, 20), dtype=bool)
+    prog = compile_network([ones], ["forward", "weight_grad"], prof, 3, "resident")
+    assert [op.resident for op in prog.ops] == [True, False]
+    with pytest.raises(
+        ProgramFitError,
+        match=r"resident weight tiles: 2400 words exceed weight_sram_words=2048",
+    ):
+        compile_network(
+            [np.ones((40, 30), dtype=bool)], ["forward", "input_grad"], prof, 3, "resident"
+        )
+    with pytest.raises(ValueError, match=r"dataflow 'resident' needs a systolic profile"):
+        compile_layer(np.ones((4, 4), dtype=bool), "forward", P16, 3, "resident")
+
+
+def test_resident_flag_survives_save_and_load(tmp_path):
+    prof = get_profile("systolic_2x2")
+    prog = compile_layer(np.ones((5, 3), dtype=bool), "forward", prof, 2, "resident")
+    loaded = Program.load(prog.save(tmp_path / "p.npz"))
+    assert loaded == prog and loaded.ops[0].resident

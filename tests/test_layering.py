@@ -14,7 +14,7 @@ from pathlib import Path
 import networkx as nx
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("mast", "hw", "sim", "cost_models", "codesign", "rtl", "bench")
+PACKAGES = ("mast", "hw", "sim", "cost_models", "codesign", "rtl", "sweep", "bench")
 
 # layer -> module prefixes (the longest matching prefix decides)
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -37,6 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "rtl verification": ("rtl",),
     "codesign": ("codesign",),
     "cli": ("codesign.train", "codesign.hw_cli"),
+    "sweep": ("sweep",),
     "bench": ("bench",),
 }
 
@@ -52,7 +53,8 @@ ALLOWED: dict[str, set[str]] = {
     "rtl verification": _HW | {"sim", "mast"},
     "codesign": _HW | {"sim", "cost_models", "rtl verification", "mast"},
     "cli": _HW | {"sim", "cost_models", "rtl verification", "codesign", "mast"},
-    "bench": _HW | {"sim", "cost_models", "rtl verification", "codesign", "cli", "mast"},
+    "sweep": _HW | {"sim", "cost_models", "rtl verification", "codesign", "cli", "mast"},
+    "bench": _HW | {"sim", "cost_models", "rtl verification", "codesign", "cli", "sweep", "mast"},
 }
 
 

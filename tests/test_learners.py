@@ -78,10 +78,13 @@ def test_per_type_agent_has_its_own_weights():
 @pytest.mark.parametrize("alg", ["vdn", "qmix", "ow_qmix", "cw_qmix", "res"])
 def test_every_weight_matrix_is_masked(alg):
     _, learner, _ = _setup(alg)
-    matrices = {n for n, p in learner.nets.named_parameters() if p.dim() >= 2}
+    assert learner.cfg.agent.topology == "per_type"  # MAST's preset: stacked (2, out, in)
+    matrices = {
+        n for n, p in learner.nets.named_parameters() if p.dim() >= 2 and n.endswith("weight")
+    }
     assert set(learner.sparsity.names) == matrices
     assert learner.sparsity.sparsity == pytest.approx(0.9, abs=0.01)
-    roles = {layer.name: layer.role for layer in learner.sparsity.export_layers()}
+    roles = {layer.name.split("[")[0]: layer.role for layer in learner.sparsity.export_layers()}
     assert roles["agent.gru.hh.weight"] == "agent"
     if alg in ("ow_qmix", "cw_qmix"):
         assert roles["central_agent.fc1.weight"] == "mixer"  # training only
@@ -103,7 +106,13 @@ def _check_invariants(learner):
 
 
 @pytest.mark.parametrize(
-    ("alg", "extra"), [("qmix", ()), ("cw_qmix", ()), ("res", ("agent.per_type=true",))]
+    ("alg", "extra"),
+    [
+        ("qmix", ()),
+        ("qmix", ("agent.topology=per_agent",)),
+        ("cw_qmix", ()),
+        ("res", ("agent.topology=per_type",)),
+    ],
 )
 def test_masked_training_invariants_over_topology_updates(alg, extra):
     cfg, learner, buf = _setup(alg, "mast", *extra)
@@ -210,3 +219,39 @@ def test_policy_distance_counts_greedy_disagreements_on_real_choices():
     actions = torch.where(flip, alt, torch.where(choice, greedy, (greedy + 3) % 5))
     want = int(flip.sum()) / int(choice.sum())
     assert learner.policy_distance({**b, "actions": actions}) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("topology", ["per_type", "per_agent"])
+def test_stacked_topology_moves_budget_and_survives_a_checkpoint(topology):
+    """Per-type / per-agent masks are ranked jointly: the non-zeros of a layer move between
+    types or agents while the layer's total stays; masks and the zeros outside them survive
+    a learner checkpoint round trip; the export names one record per type or agent."""
+    cfg, learner, buf = _setup("qmix", "mast", f"agent.topology={topology}")
+    n = 2 if topology == "per_type" else 3
+    assert learner.nets["agent"].fc1.weight.shape[0] == n
+    mgr = learner.sparsity
+    start = mgr.allocation()
+    assert len(start) == 4 * n and all(k.startswith("nnz:agent.") for k in start)
+    rng = np.random.default_rng(0)
+    for it in range(1, 9):
+        learner.train(buf.sample(8, rng), it * 60, episode=it * 8)
+    end = mgr.allocation()
+    assert end != start  # the split between types / agents changed
+    for layer in ("fc1", "gru.ih", "gru.hh", "fc2"):
+        keys = [f"nnz:agent.{layer}.weight[{i}]" for i in range(n)]
+        assert sum(end[k] for k in keys) == sum(start[k] for k in keys)
+    records = {lay.name: lay.nnz for lay in mgr.export_layers(roles=["agent"])}
+    assert records == {k.removeprefix("nnz:"): v for k, v in end.items()}
+    state = learner.state_dict()
+    torch.manual_seed(1)
+    other = make_learner(cfg, {**_env_info(), "agent_types": [0, 0, 1]})
+    assert other.sparsity.allocation() != end
+    other.load_state_dict(state)
+    assert other.sparsity.allocation() == end
+    for name in mgr.names:
+        assert torch.equal(other.sparsity.mask(name), mgr.mask(name))
+    _check_invariants(other)
+
+
+def _env_info():
+    return FakeBatchEnv(n_envs=1, n_agents=3, n_actions=5, episode_limit=6).get_env_info()

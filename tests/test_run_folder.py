@@ -184,7 +184,7 @@ def test_malicious_checkpoint_runs_nothing(tmp_path, finished, capsys):
     torch.save({"format": rd.CHECKPOINT_FORMAT, "t_env": _Evil(marker)}, run / "checkpoint.pt")
     err = _one_line_error(capsys, run)
     assert "holds Python objects (io.open) that only code execution could load" in err
-    from hw.cli import main as hw_main
+    from codesign.hw_cli import main as hw_main
 
     with pytest.raises(SystemExit) as info:
         hw_main(["eval", str(run), "--profile", "sparse_pe_64"])

@@ -54,13 +54,15 @@ def test_overrides_are_typed():
         [
             "learner.lr=1e-3",
             "sparsity.delta_t=5000",
-            "agent.per_type=true",
+            "agent.topology=per_agent",
+            "env.continuing_episode=true",
             "sparsity.dense_layers=[agent.fc1.weight]",
             "run.t_max=2e5",
         ],
     )
     assert cfg.learner.lr == 1e-3 and isinstance(cfg.learner.lr, float)
-    assert cfg.sparsity.delta_t == 5000 and cfg.agent.per_type is True
+    assert cfg.sparsity.delta_t == 5000 and cfg.agent.topology == "per_agent"
+    assert cfg.env.continuing_episode is True
     assert cfg.sparsity.dense_layers == ("agent.fc1.weight",)
     assert cfg.run.t_max == 200000 and isinstance(cfg.run.t_max, int)
 
@@ -72,7 +74,14 @@ def test_overrides_are_typed():
         ("nogroup.x=1", "unknown config key 'nogroup'"),
         ("learner.lr=fast", "bad value 'fast' for learner.lr: expected a number"),
         ("run.t_max=1.5", "bad value '1.5' for run.t_max: expected an integer"),
-        ("agent.per_type=maybe", "bad value 'maybe' for agent.per_type: expected true or false"),
+        (
+            "env.obs_last_action=maybe",
+            "bad value 'maybe' for env.obs_last_action: expected true or false",
+        ),
+        (
+            "agent.topology=mixed",
+            "unknown agent.topology 'mixed'; known: shared, per_type, per_agent",
+        ),
         ("learner.alg=dqn", "unknown learner.alg 'dqn'; known: vdn, qmix, ow_qmix, cw_qmix, res"),
         ("sparsity.method=prune", "unknown sparse method 'prune'"),
         ("learner", "bad override 'learner': expected group.field=value"),
@@ -142,3 +151,16 @@ def test_smac_flags_reach_smac_envs_only():
         r"not to env 'mpe_spread'",
     ):
         smac_flags(EnvConfig(name="mpe_spread", continuing_episode=True))
+
+
+def test_legacy_per_type_flag_reads_as_topology():
+    """Run folders written before agent.topology hold agent.per_type."""
+    assert config_from_dict({"agent": {"per_type": True}}).agent.topology == "per_type"
+    assert config_from_dict({"agent": {"per_type": "false"}}).agent.topology == "shared"
+
+
+def test_mast_preset_uses_per_type_topology():
+    """The paper's masks differ by agent type: MAST's preset is per-type (on a map with one
+    unit type that is one weight set, as shared); the baselines share."""
+    assert load_preset("qmix_mast").agent.topology == "per_type"
+    assert load_preset("qmix_dense").agent.topology == "shared"

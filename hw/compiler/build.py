@@ -43,7 +43,7 @@ LayerLike = SparseLayer | np.ndarray | tuple[np.ndarray, np.ndarray]
 """A layer to compile: a record, an ``N x K`` array, or a ``(mask, values)`` pair."""
 
 KERNEL_NAMES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_grad")
-_DATAFLOW_CHOICES = ("auto", "sample", "row")
+_DATAFLOW_CHOICES = ("auto", "sample", "row", "resident")
 
 
 def _where(name: str, purpose: str) -> str:
@@ -171,8 +171,10 @@ def _layer_ops(
         if not profile.is_sparse:
             check_fit(profile, OpShape("gemm", "systolic", n, k, m), _where(lname, kernel))
             tiles = encode_tiles(wk, profile)
+            arrays = {"weight_tiles": tiles}
+            resident = dataflow == "resident"
             return [
-                Op(kernel="gemm", dataflow="systolic", arrays={"weight_tiles": tiles}, **common)
+                Op(kernel="gemm", dataflow="systolic", arrays=arrays, resident=resident, **common)
             ]
         if dataflow == "auto":
             dataflow, plan = choose_dataflow(mk, m, profile, name=lname, purpose=kernel)
@@ -262,7 +264,10 @@ def compile_layer(
         Samples per op (columns of ``X``).
     dataflow:
         SpMM ops: ``"auto"`` (cheapest by :mod:`hw.timing`), ``"sample"`` or ``"row"``.
-        SDDMM ops are always sample-parallel; systolic profiles ignore it.
+        SDDMM ops are always sample-parallel. Systolic profiles: ``"resident"`` keeps the
+        forward / input-gradient tiles in the cells' banks (``Op.resident``; all of the
+        program's resident tiles must fit ``weight_sram_words`` together), anything else
+        compiles cold ops.
 
     Raises
     ------
@@ -291,6 +296,11 @@ def compile_network(
             raise ValueError(f"unknown kernel {k!r}; known: {', '.join(KERNEL_NAMES)}")
     if dataflow not in _DATAFLOW_CHOICES:
         raise ValueError(f"unknown dataflow {dataflow!r}; known: {', '.join(_DATAFLOW_CHOICES)}")
+    if dataflow == "resident" and prof.is_sparse:
+        raise ValueError(
+            f"dataflow 'resident' needs a systolic profile, got {prof.name!r} of kind "
+            f"{prof.kind!r}; sparse profiles take auto, sample, row"
+        )
     if not isinstance(m, int | np.integer) or isinstance(m, bool) or m < 1:
         raise ValueError(f"M (samples) must be an integer >= 1, got {m!r}")
     m = int(m)
@@ -305,4 +315,10 @@ def compile_network(
         w = _int_weights(values, mask, prof, lname)
         for kern in kernels:
             ops += _layer_ops(lname, mask, w, kern, prof, m, dataflow)
+    resident = sum(op.arrays["weight_tiles"].size for op in ops if op.resident)
+    if resident > prof.weight_sram_words:
+        raise ProgramFitError(
+            f"resident weight tiles: {resident} words exceed weight_sram_words="
+            f"{prof.weight_sram_words} of profile {prof.name!r} (the cells' banks together)"
+        )
     return Program(profile=prof, ops=tuple(ops), layers=tuple(metas))

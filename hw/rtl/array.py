@@ -28,7 +28,7 @@ from hw.profiles import HwProfile
 from .arith import acc_shape, op_shape
 from .controller import ArrayControl
 from .gradient import GradientUnit
-from .host import HostSignature, bank_split
+from .host import HostSignature, bank_split, forward_host, require_memories
 from .pe import SparsePE, check_sparse
 from .reduce import ReductionUnit
 
@@ -59,9 +59,7 @@ class PEArray(wiring.Component):
                 f"PEArray: act_sram_words={profile.act_sram_words} must be >= n_pe="
                 f"{profile.n_pe} (one bank per PE)"
             )
-        missing = [name for name in _HOST if name not in host_ids]
-        if missing:
-            raise ValueError(f"PEArray: host_ids lacks memory {missing[0]!r}")
+        require_memories("PEArray", host_ids, _HOST)
         self._ids = dict(host_ids)
         self._host_shape = (sel_bits, data_bits)
         super().__init__(
@@ -119,9 +117,7 @@ class PEArray(wiring.Component):
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
         m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
-        for sub in (gu, ru):
-            for name in ("sel", "addr", "wdata", "we", "re"):
-                m.d.comb += getattr(sub.host, name).eq(getattr(host, name))
+        forward_host(m, host, gu.host, ru.host)
         e = ctl.entry
         m.d.comb += [
             gu.busy.eq(busy),

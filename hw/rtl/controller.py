@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from hw.fit import COUNT_BITS
 from hw.profiles import HwProfile
 
-from .host import HostSignature
+from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
 from .weights import StreamFields, WeightSRAM
 
@@ -136,8 +136,7 @@ class Controller(wiring.Component):
                 f"Controller: bcast_words={profile.bcast_words} must be <= n_pe="
                 f"{profile.n_pe} (one activation bank per broadcast word)"
             )
-        if "op" not in host_ids:
-            raise ValueError("Controller: host_ids lacks memory 'op'")
+        require_memories("Controller", host_ids, ("op",))
         self._ids = dict(host_ids)
         self._host_shape = (sel_bits, data_bits)
         super().__init__(
@@ -165,8 +164,7 @@ class Controller(wiring.Component):
                     with m.Case(idx):
                         m.d.sync += regs[name].eq(host.wdata[:32])
         m.submodules.weights = ws = WeightSRAM(p, self._ids, *self._host_shape)
-        for name in ("sel", "addr", "wdata", "we", "re"):
-            m.d.comb += getattr(ws.host, name).eq(getattr(host, name))
+        forward_host(m, host, ws.host)
         rsel, reg_rdata = Signal.like(host.sel), Signal(32)
         m.d.sync += rsel.eq(host.sel)
         with m.Switch(host.addr):

@@ -25,5 +25,11 @@ def check_program(profile: HwProfile, program: Program) -> None:
 
 
 def check_fits(profile: HwProfile, op: Op) -> None:
-    """Raise :class:`~hw.fit.ProgramFitError` naming the field an op exceeds."""
+    """Raise :class:`~hw.fit.ProgramFitError` naming the field an op exceeds, or for a
+    resident-weight op (``Op.resident``: modelled in ``sim`` and ``cost_models`` only)."""
+    if op.resident:
+        raise ProgramFitError(
+            f"op {op.name!r}: resident systolic weights are modelled in sim and cost_models "
+            "only; the RTL runs cold ops (compile without dataflow='resident')"
+        )
     check_fit(profile, op.fit_shape(), f"op {op.name!r}")

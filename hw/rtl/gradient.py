@@ -20,7 +20,7 @@ from hw.profiles import HwProfile
 
 from .arith import acc_shape, op_shape, prod_shape, requant, sat_add
 from .controller import tree_depth
-from .host import HostSignature
+from .host import HostSignature, require_memories
 from .pe import check_sparse
 
 __all__ = ["GradientUnit"]
@@ -46,9 +46,7 @@ class GradientUnit(wiring.Component):
         self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
     ):
         self._profile = check_sparse(profile, "GradientUnit")
-        for name in ("grad", "grad_out"):
-            if name not in host_ids:
-                raise ValueError(f"GradientUnit: host_ids lacks memory {name!r}")
+        require_memories("GradientUnit", host_ids, ("grad", "grad_out"))
         self._ids = dict(host_ids)
         p = profile
         super().__init__(

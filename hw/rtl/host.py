@@ -6,11 +6,13 @@ the request); it may only use the port while the accelerator is not ``busy``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["HOST_ADDR_BITS", "HostSignature", "bank_split"]
+__all__ = ["HOST_ADDR_BITS", "HostSignature", "bank_split", "forward_host", "require_memories"]
 
 HOST_ADDR_BITS = 32
 """Width of the host address (a flat word address inside the selected memory)."""
@@ -50,3 +52,23 @@ def bank_split(m: Module, addr: Value, depth: int, n_banks: int, name: str):
     offset = Signal(range(max(2, depth)), name=f"{name}_offset")
     m.d.comb += [bank.eq(addr // depth), offset.eq(addr % depth)]
     return bank, offset
+
+
+def require_memories(owner: str, host_ids: Mapping[str, int], names: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the first of ``names`` that ``host_ids`` lacks."""
+    missing = [n for n in names if n not in host_ids]
+    if missing:
+        raise ValueError(f"{owner}: host_ids lacks memory {missing[0]!r}")
+
+
+def forward_host(m: Module, src, *dsts) -> None:
+    """Drive every host-driven member of the ports ``dsts`` from the port ``src``.
+
+    ``src`` and ``dsts`` are host ports (:class:`HostSignature` interfaces) of one shape;
+    the members are the signature's host-driven ones (all but ``rdata``), so a member added
+    to the signature is forwarded everywhere.
+    """
+    sig = HostSignature(len(src.sel), len(src.wdata))
+    names = [name for name, member in sig.members.items() if member.flow == wiring.Out]
+    for dst in dsts:
+        m.d.comb += [getattr(dst, name).eq(getattr(src, name)) for name in names]

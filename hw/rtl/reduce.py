@@ -33,7 +33,7 @@ from hw.profiles import HwProfile
 
 from .arith import acc_shape, requant, sat_add
 from .controller import COUNT_BITS
-from .host import HostSignature
+from .host import HostSignature, require_memories
 from .pe import check_sparse
 
 __all__ = ["TABLES", "ReductionUnit"]
@@ -80,9 +80,7 @@ class ReductionUnit(wiring.Component):
         self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
     ):
         self._profile = check_sparse(profile, "ReductionUnit")
-        missing = [t for t in TABLES if t not in host_ids]
-        if missing:
-            raise ValueError(f"ReductionUnit: host_ids lacks memory {missing[0]!r}")
+        require_memories("ReductionUnit", host_ids, TABLES)
         self._ids = dict(host_ids)
         p = profile
         bank = p.act_sram_words // p.n_pe

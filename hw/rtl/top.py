@@ -72,7 +72,7 @@ from hw.profiles import HwProfile
 
 from .array import PEArray
 from .controller import Controller, entry_bits
-from .host import HostSignature
+from .host import HostSignature, forward_host
 from .pe import check_sparse
 
 __all__ = ["MEMORY_IDS", "SparseTop", "build_top", "host_data_bits", "top_name"]
@@ -145,9 +145,7 @@ class SparseTop(wiring.Component):
         shape = (SEL_BITS, host_data_bits(p))
         m.submodules.ctrl = ctrl = Controller(p, MEMORY_IDS, *shape)
         m.submodules.array = array = PEArray(p, MEMORY_IDS, *shape)
-        for sub in (ctrl.host, array.host):
-            for name in ("sel", "addr", "wdata", "we", "re"):
-                m.d.comb += getattr(sub, name).eq(getattr(self.host, name))
+        forward_host(m, self.host, ctrl.host, array.host)
         m.d.comb += [
             self.host.rdata.eq(ctrl.host.rdata | array.host.rdata),
             ctrl.start.eq(self.start),

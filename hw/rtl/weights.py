@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from hw.profiles import HwProfile
 
 from .arith import op_shape
-from .host import HostSignature, bank_split
+from .host import HostSignature, bank_split, require_memories
 from .pe import check_sparse
 
 __all__ = ["FIELDS", "StreamFields", "WeightSRAM"]
@@ -56,9 +56,7 @@ class WeightSRAM(wiring.Component):
         self, profile: HwProfile, host_ids: Mapping[str, int], sel_bits: int, data_bits: int
     ):
         self._profile = check_sparse(profile, "WeightSRAM")
-        missing = [f for f in FIELDS if f not in host_ids]
-        if missing:
-            raise ValueError(f"WeightSRAM: host_ids lacks memory {missing[0]!r}")
+        require_memories("WeightSRAM", host_ids, FIELDS)
         self._ids = dict(host_ids)
         p = profile
         super().__init__(

@@ -101,11 +101,15 @@ class ValueLearner:
 
     # ------------------------------------------------------------------ construction
     def _agent_types(self, env_info: dict) -> list[int] | None:
-        if not self.cfg.agent.per_type:
+        """Weight-slice index of every agent for ``agent.topology`` (``None``: shared)."""
+        topology = self.cfg.agent.topology
+        if topology == "shared":
             return None
+        if topology == "per_agent":
+            return list(range(self.n_agents))
         types = env_info.get("agent_types")
         if types is None:
-            raise UserError("agent.per_type=true needs an environment that reports agent_types")
+            raise UserError("agent.topology=per_type needs an environment that reports agent_types")
         return [int(t) for t in types]
 
     def _input_dim(self) -> int:

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+import numpy as np
 import torch
 
 from mast.errors import UserError
 from mast.sparsity.config import SparsityConfig
 from mast.sparsity.density import layer_densities, layer_nnz
-from mast.sparsity.export import TensorInfo, export_tensor
+from mast.sparsity.export import TensorInfo, export_tensor, matrix_name
 from mast.sparsity.flops import FlopsReport, flops_report
 from mast.sparsity.layer import SparseLayer
 from mast.sparsity.updaters import make_updater
@@ -206,6 +207,23 @@ class SparsityManager:
     def densities(self) -> dict[str, float]:
         """Current density of every tensor."""
         return {n: self.nnz(n) / self.numel(n) for n in self.names}
+
+    def allocation(self, roles: Iterable[str] = ("agent",)) -> dict[str, int]:
+        """Non-zeros of every ``(out, in)`` matrix of the tensors of ``roles``, keyed
+        ``"nnz:" + record name`` (``nnz:agent.fc1.weight[1]``: type or agent 1 of a stacked
+        tensor, as :meth:`export_layers` names it); how the budget is split between agent
+        types or agents."""
+        wanted = set(roles)
+        out: dict[str, int] = {}
+        for name, info in self._infos.items():
+            if info.role not in wanted:
+                continue
+            m = self.mask(name)
+            lead = tuple(m.shape[:-2])
+            counts = m.reshape(-1, *m.shape[-2:]).sum(dim=(-2, -1)).tolist()
+            for index, c in zip(np.ndindex(*lead) if lead else [()], counts, strict=True):
+                out[f"nnz:{matrix_name(name, index)}"] = int(c)
+        return out
 
     @property
     def sparsity(self) -> float:

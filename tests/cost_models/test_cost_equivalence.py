@@ -61,7 +61,7 @@ def check(p: HwProfile, mask: np.ndarray, op: str, m: int) -> None:
     res = sim_run(p, mask, op, m)
     cost = cost_kernel(p, Kernel("k", "fwd", op, m, "w", mask=mask))
     assert cost.compute_cycles == res.cycles
-    assert cost.n_ops == len(res.ops)
+    assert cost.ops == len(res.ops)
     acts = cost.actions
     assert acts.get("macs", 0) == res.macs
     assert acts.get("adds", 0) == sum(r.adds for r in res.ops)
@@ -174,7 +174,7 @@ def test_sample_chunks_sum_sim_ops():
     chunk = sim_run(p, mask, "spmm", per_op)
     rest = sim_run(p, mask, "spmm", 5)
     assert whole.compute_cycles == 3 * chunk.cycles + rest.cycles
-    assert whole.n_ops == 4
+    assert whole.ops == 4
     assert whole.macs == (3 * per_op + 5) * int(mask.sum())
 
 
@@ -185,7 +185,7 @@ def test_wide_input_is_split_and_partials_added():
     k, n, m = limit + 40, 8, 20
     mask = np.random.default_rng(2).random((n, k)) < 0.1
     cost = cost_kernel(p, Kernel("k", "fwd", "spmm", m, "w", mask=mask))
-    assert cost.n_ops == 2
+    assert cost.ops == 2
     assert cost.actions["vector_ops"] == n * m  # one partial output added per (n, m)
     half = k // 2
     ops = sum(
@@ -203,6 +203,29 @@ def test_tall_matrix_is_cut_into_row_blocks():
     cost = cost_kernel(p, Kernel("k", "fwd", "spmm", 9, "w", mask=mask))
     top = sim_run(p, mask[: p.out_buf_words], "spmm", 9)
     rest = sim_run(p, mask[p.out_buf_words :], "spmm", 9)
-    assert cost.n_ops == 2
+    assert cost.ops == 2
     assert cost.compute_cycles == top.cycles + rest.cycles
     assert cost.actions["macs"] == top.macs + rest.macs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    p=st.sampled_from([p for p in PROFILES if not p.is_sparse]),
+    op=st.sampled_from(["spmm", "spmm_t"]),
+    n=st.integers(1, 40),
+    k=st.integers(1, 40),
+    m=st.integers(1, 30),
+)
+def test_resident_systolic_kernel_cost_equals_sim(p, op, n, k, m):
+    """Resident-weight systolic ops (``Kernel.resident`` / ``dataflow="resident"``)."""
+    mask = np.ones((n, k), dtype=bool)
+    rng = np.random.default_rng(0)
+    prog = compile_layer(mask, KERNELS[op], p, m, "resident", name="w")
+    assert prog.ops[0].resident
+    res = simulate(
+        prog, {"w": {"x": rng.integers(-50, 50, (k, m)), "dy": rng.integers(-50, 50, (n, m))}}
+    )
+    cost = cost_kernel(p, Kernel("k", "infer", op, m, "w", mask=mask, resident=True))
+    assert cost.compute_cycles == res.cycles
+    for f in MEM_FIELDS:
+        assert cost.actions.get(f, 0) == getattr(res.mem, f), f

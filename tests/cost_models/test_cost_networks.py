@@ -6,9 +6,9 @@ import pytest
 
 from cost_models.networks import SMAC_MAPS, MapDims, mast_network_layers
 from mast.config import ALGS
-from mast.envs import make_batch_env
 from mast.learners import make_learner
 from mast.presets import resolve_config
+from mast.train import make_env
 
 
 def _record(layer):
@@ -26,7 +26,7 @@ def _record(layer):
 @pytest.mark.parametrize("map_name", sorted(SMAC_MAPS))
 def test_map_table_equals_the_environment(map_name):
     cfg = resolve_config(None, "qmix", "mast", {"env.map_name": map_name}, [])
-    info = make_batch_env(cfg.env.name, map_name=map_name, n_envs=1, seed=0).get_env_info()
+    info = make_env(cfg.env, 1, 0).get_env_info()
     assert SMAC_MAPS[map_name] == MapDims(
         obs=info["obs_shape"],
         state=info["state_shape"],
@@ -39,10 +39,15 @@ def test_map_table_equals_the_environment(map_name):
 @pytest.mark.parametrize("alg", ALGS)
 @pytest.mark.parametrize("map_name", sorted(SMAC_MAPS))
 def test_network_shapes_equal_the_learners_export(map_name, alg):
-    """QMIX: every matrix; the other algorithms share the agent network."""
-    cfg = resolve_config(None, alg, "mast", {"env.map_name": map_name}, [])
-    env = make_batch_env(cfg.env.name, map_name=map_name, n_envs=1, seed=0)
-    exported = make_learner(cfg, dict(env.get_env_info())).sparsity.export_layers()
+    """QMIX: every matrix; the other algorithms share the agent network.
+
+    The cost model's table is the shared agent network (``agent.topology=shared``); a run
+    with per-type masks is costed from its own exported records (``--masks``).
+    """
+    cfg = resolve_config(None, alg, "mast", {"env.map_name": map_name}, ["agent.topology=shared"])
+    env = make_env(cfg.env, 1, 0)
+    info = dict(env.get_env_info())
+    exported = make_learner(cfg, info).sparsity.export_layers()
     modelled = mast_network_layers(map_name, 0.9)
     if alg != "qmix":
         exported = [lay for lay in exported if lay.role == "agent"]

@@ -202,3 +202,20 @@ def test_training_side_export_of_every_learner(alg):
         if (k := d["kernel"]).layer
     }
     assert acting == {lay.name for lay in layers if lay.uses_per_env_step > 0}
+
+
+def test_systolic_acting_step_keeps_weights_resident_when_they_fit():
+    """Acting on a systolic baseline: resident tiles when every acting layer's tiles fit the
+    weight SRAM together, cold ops otherwise; training ops stay cold."""
+    from cost_models.workload import resident_tile_words
+
+    sys8 = get_profile("systolic_8x8")
+    layers = mast_network_layers("3m", 0.0)
+    acting = [lay for lay in layers if lay.uses_per_env_step > 0]
+    words = resident_tile_words(sys8, acting)
+    assert words == (6 * 8 + 2 * 8 * 24 + 8 * 2) * 64  # fc1, gru ih/hh, fc2 tiles
+    mats = kernels(inference_graph(sys8, layers), op="spmm")
+    assert mats and all(k.resident for k in mats)
+    small = dataclasses.replace(sys8, weight_sram_kib=words * sys8.operand_bytes // 1024 - 1)
+    assert not any(k.resident for k in kernels(inference_graph(small, layers), op="spmm"))
+    assert not any(k.resident for k in kernels(training_graph(sys8, layers, RUN), op="spmm"))

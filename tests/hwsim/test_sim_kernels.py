@@ -297,3 +297,27 @@ def test_output_images_follow_documented_layout():
     sd = compile_layer(w != 0, "weight_grad", prof, 3)
     r = simulate(sd, {"layer": {"x": x, "dy": x[:5]}}).ops[0]
     assert np.array_equal(r.out_image, r.output)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases, pi=st.integers(0, len(SYSTOLIC) - 1))
+def test_systolic_resident_weights_match_cold_ops_and_closed_form(case, pi):
+    """Resident tiles (s.3.1): the cold ops' outputs and memory counters, no shift-in
+    cycles, folds back to back: ``(KF-1) max(NF M, R) + NF M + R + C - 2``."""
+    prof = SYSTOLIC[pi]
+    mask, w, x, dy = rand_case(prof=prof, **case)
+    kernels = ["forward", "input_grad"]
+    cold = compile_network([(mask, w)], kernels, prof, case["m"], names=["l"])
+    warm = compile_network([(mask, w)], kernels, prof, case["m"], "resident", names=["l"])
+    assert all(op.resident for op in warm.ops) and not any(op.resident for op in cold.ops)
+    rc = simulate(cold, {"l": {"x": x, "dy": dy}})
+    rw = simulate(warm, {"l": {"x": x, "dy": dy}})
+    assert np.array_equal(layer_output(warm, rw, "l", "forward"), reference_spmm(w, x, prof))
+    assert np.array_equal(layer_output(warm, rw, "l", "input_grad"), reference_spmm(w.T, dy, prof))
+    n, k, m, r, c = case["n"], case["k"], case["m"], prof.rows, prof.cols
+    kf, nf = math.ceil(k / r), math.ceil(n / c)
+    assert rw.op("l:forward").cycles == (kf - 1) * max(nf * m, r) + nf * m + r + c - 2
+    for a, b in zip(rc.ops, rw.ops, strict=True):
+        assert a.mem == b.mem and a.macs == b.macs
+        assert b.phases.load == 0 and b.cycles <= a.cycles
+    check_cycles(warm, rw)
