@@ -399,7 +399,11 @@ PROFILES: Mapping[str, HwProfile] = {
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
         _sparse(64),
         _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024),
-        _systolic(2, 2, weight_sram_kib=4, act_sram_kib=8),
+        # Placed and routed on an ECP5 (hw/routed_clocks.json): the clock is its routed
+        # Fmax there, rounded down.
+        _systolic(
+            2, 2, weight_sram_kib=4, act_sram_kib=8, part="LFE5U-25F", clock_hz=46e6, clock_note=""
+        ),
         _systolic(4, 4, weight_sram_kib=64, act_sram_kib=128),
         _systolic(8, 8),
         _systolic(16, 16, weight_sram_kib=512, act_sram_kib=1024),
