@@ -21,13 +21,15 @@ import torch
 
 from hw.profiles import HwProfile, load_profile
 from mast.controllers import AgentController
-from mast.errors import UserError
+from mast.errors import UserError, int_in, reading
 
 __all__ = ["EvalResult", "configure", "evaluate_run", "run"]
 
 DEFAULT_PROFILE = "sparse_pe_64"
 EVAL_SEED_OFFSET = 2_000_003
 """Added to ``--seed`` for the evaluation environments (apart from training and test)."""
+MAX_EPISODES = 1 << 14
+"""Most greedy episodes one evaluation runs (they run as one batch of environments)."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,10 @@ def evaluate_run(
     from mast.envs import make_batch_env
     from mast.learners import make_learner
     from mast.runner import EpisodeRunner
+    from mast.train import env_agent_types
 
-    if not isinstance(episodes, int) or episodes < 1:
-        raise UserError(f"--episodes must be a positive integer, got {episodes!r}")
+    if not isinstance(episodes, int) or not 1 <= episodes <= MAX_EPISODES:
+        raise UserError(f"--episodes must be an integer in [1, {MAX_EPISODES}], got {episodes!r}")
     profile = load_profile(profile)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -116,8 +119,12 @@ def evaluate_run(
         )
 
     test_env = env()
-    learner = make_learner(cfg, dict(test_env.get_env_info()))
-    learner.load_state_dict(state["learner"])
+    info = dict(test_env.get_env_info())
+    if "agent_types" not in info and env_agent_types(test_env) is not None:
+        info["agent_types"] = env_agent_types(test_env)  # as training builds the learner
+    learner = make_learner(cfg, info)
+    with reading(run_dir / "checkpoint.pt", "checkpoint"):
+        learner.load_state_dict(state["learner"])
     gen = torch.Generator().manual_seed(seed)
     say(f"playing {episodes} greedy episodes with the float32 policy")
     _, _, f_stats = EpisodeRunner(test_env, learner.controller, gen).run(epsilon=0.0)
@@ -146,15 +153,26 @@ def configure(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"profile name or YAML (default: the run's --hw-profile, else {DEFAULT_PROFILE})",
     )
-    p.add_argument("--episodes", type=int, default=32, help="greedy test episodes (default 32)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the test episodes (default 0)")
+    p.add_argument(
+        "--episodes",
+        type=int_in(1, MAX_EPISODES),
+        default=32,
+        help="greedy test episodes (default 32)",
+    )
+    p.add_argument(
+        "--seed", type=int_in(0, 2**32 - 1), default=0, help="seed of the test episodes (default 0)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _default_profile(run_dir: Path) -> HwProfile | str:
     meta = run_dir / "hw_meta.json"
     if meta.is_file():
-        return HwProfile.from_dict(json.loads(meta.read_text())["profile"], source=str(meta))
+        with reading(meta, "hardware metadata", (OSError, ValueError, KeyError, TypeError)):
+            data = json.loads(meta.read_text())["profile"]
+            if not isinstance(data, dict):
+                raise TypeError(f"'profile' is a {type(data).__name__}, not a mapping")
+        return HwProfile.from_dict(data, source=str(meta))
     return DEFAULT_PROFILE
 
 

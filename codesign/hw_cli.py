@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from mast.errors import run_cli
+from mast.errors import ArgumentParser, run_cli
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -80,7 +80,7 @@ COMMANDS: dict[str, Command] = {
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The ``mast-hw`` parser; only the sub-command named in ``argv`` is imported."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mast-hw",
         description="Hardware reports, Verilog export, FPGA synthesis, quantised evaluation.",
     )
@@ -102,8 +102,18 @@ def _run_report_too(args: argparse.Namespace) -> None:
         print(f"regenerated the run report {write_run_report(Path(args.masks))}")
 
 
+def _check_run_files(args: argparse.Namespace) -> None:
+    """``report --masks RUN`` of a training run: its metrics, trace and metadata must be
+    readable before anything is written (:func:`codesign.report.run_summary` checks them)."""
+    if args.command == "report" and args.masks and (Path(args.masks) / "metrics.csv").is_file():
+        from codesign.report import run_summary
+
+        run_summary(Path(args.masks))
+
+
 def _main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
+    _check_run_files(args)
     rc = int(COMMANDS[args.command].load().run(args) or 0)
     if rc == 0:
         _run_report_too(args)

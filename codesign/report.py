@@ -25,13 +25,79 @@ import yaml
 from codesign.mask_plot import allocation_markdown
 from codesign.report_plots import PLOTS, csv_float, write_plots
 from mast.atomicio import write_text
+from mast.errors import UserError, reading
 
 __all__ = ["find_synthesis", "hardware_lines", "run_summary", "write_run_report"]
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+TEXT_COLUMNS = frozenset({"event", "verify_layer"})
+"""Columns of ``metrics.csv`` / ``hw_trace.csv`` that hold text; every other is a number."""
+
+
+def _read_csv(
+    path: Path, what: str = "table", required: Sequence[str] = ("t_env",)
+) -> list[dict[str, str]]:
+    """The rows of a run's CSV ``path``, checked: the ``required`` columns, at least one
+    row, and a number (or nothing) in every cell outside :data:`TEXT_COLUMNS`.
+
+    Raises :class:`mast.errors.UserError` naming the file, row and column of the first bad
+    cell.
+    """
+    with reading(path, what, (OSError, ValueError, csv.Error)):
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise UserError(
+            f"{what} {str(path)!r} has no column {missing[0]!r} (its header starts "
+            f"{', '.join(columns[:4]) or 'empty'})"
+        )
+    if not rows:
+        raise UserError(f"{what} {str(path)!r} has a header but no rows")
+    for i, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise UserError(
+                f"{what} {str(path)!r} line {i}: {len(columns)} columns in the header, "
+                f"a different number in the row"
+            )
+        for k, v in row.items():
+            if k in TEXT_COLUMNS or v == "":
+                continue
+            try:
+                float(v)
+            except ValueError:
+                raise UserError(
+                    f"{what} {str(path)!r} line {i}: column {k!r} holds {v[:40]!r}, not a number"
+                ) from None
+    return rows
+
+
+def _read_meta(run_dir: Path) -> dict[str, Any]:
+    """``hw_meta.json`` of a run, checked for the entries the report reads."""
+    path = run_dir / "hw_meta.json"
+    with reading(path, "hardware metadata", (OSError, ValueError)):
+        meta = json.loads(path.read_text())
+    ok = isinstance(meta, dict) and all(isinstance(meta.get(k), dict) for k in META_KEYS)
+    if not ok or not all(isinstance(meta[k].get("name"), str) for k in ("profile", "baseline")):
+        raise UserError(
+            f"hardware metadata {str(path)!r} is malformed: expected a JSON object with "
+            f"{', '.join(META_KEYS)} (profile and baseline with a name)"
+        )
+    return meta
+
+
+META_KEYS = ("profile", "baseline", "dense", "dense_baseline")
+TRACE_COLUMNS = (
+    "t_env",
+    *(
+        f"cum_{k}"
+        for k in ("time_s", "energy_j", "dense_time_s", "dense_energy_j")
+        + ("baseline_time_s", "baseline_energy_j")
+    ),
+)
+"""Columns of ``hw_trace.csv`` the report cannot do without."""
 
 
 def find_synthesis(
@@ -59,8 +125,12 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     metrics_path = run_dir / "metrics.csv"
     if not metrics_path.is_file():
         raise FileNotFoundError(f"run folder {str(run_dir)!r} has no metrics.csv")
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    metrics = _read_csv(metrics_path)
+    cfg_path = run_dir / "config.yaml"
+    with reading(cfg_path, "run config", (OSError, ValueError, yaml.YAMLError)):
+        cfg = yaml.safe_load(cfg_path.read_text()) or {}
+    if not isinstance(cfg, dict) or not all(isinstance(v, dict) for v in cfg.values()):
+        raise UserError(f"run config {str(cfg_path)!r} is malformed: expected groups of settings")
+    metrics = _read_csv(metrics_path, "metrics file")
     last = metrics[-1]
     tested = [r for r in metrics if not math.isnan(csv_float(r.get("test_win_rate")))]
     out: dict[str, Any] = {
@@ -94,12 +164,14 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     }
     trace_path = run_dir / "hw_trace.csv"
     if trace_path.is_file():
-        out["hardware"] = _hw_summary(run_dir, _read_csv(trace_path))
+        out["hardware"] = _hw_summary(
+            run_dir, _read_csv(trace_path, "hardware trace", TRACE_COLUMNS)
+        )
     return out
 
 
 def _hw_summary(run_dir: Path, trace: list[dict[str, str]]) -> dict[str, Any]:
-    meta = json.loads((run_dir / "hw_meta.json").read_text())
+    meta = _read_meta(run_dir)
     last = trace[-1]
     prof, base = meta["profile"]["name"], meta["baseline"]["name"]
     cum = {k[4:]: csv_float(v) for k, v in last.items() if k.startswith("cum_")}
@@ -384,12 +456,12 @@ def write_run_report(run_dir: str | Path) -> Path:
     """
     run_dir = Path(run_dir)
     summary = run_summary(run_dir)
-    metrics = _read_csv(run_dir / "metrics.csv")
+    metrics = _read_csv(run_dir / "metrics.csv", "metrics file")
     trace = None
     if summary["hardware"] is not None:
         trace = (
-            _read_csv(run_dir / "hw_trace.csv"),
-            json.loads((run_dir / "hw_meta.json").read_text()),
+            _read_csv(run_dir / "hw_trace.csv", "hardware trace", TRACE_COLUMNS),
+            _read_meta(run_dir),
         )
     summary["plots"] = [f"{PLOTS}/{n}" for n in write_plots(run_dir, metrics, trace)]
     text = json.dumps(_json_ready(summary), indent=2, default=str)

@@ -30,7 +30,7 @@ from cost_models.sweep import (
 from cost_models.workload import WorkloadConfig
 from hw.clocks import basis_lines
 from hw.profiles import load_profile
-from mast.errors import UserError
+from mast.errors import UserError, int_in
 
 __all__ = ["configure", "run"]
 
@@ -61,7 +61,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="erdos_renyi",
         help=f"per-layer density rule ({', '.join(DENSITY_RULES)}; default: erdos_renyi)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random masks (default: 0)")
+    parser.add_argument(
+        "--seed",
+        type=int_in(0, 2**32 - 1),
+        default=0,
+        help="seed of the random masks (default: 0)",
+    )
     parser.add_argument(
         "--baseline",
         default=None,
@@ -76,32 +81,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=int_in(1, 1 << 16),
         default=None,
         help=f"episodes per batch B (default: {_RUN.batch_size})",
     )
     parser.add_argument(
         "--seq-len",
-        type=int,
+        type=int_in(2, 1 << 20),
         default=None,
         help="time steps T per episode (default: episode limit + 1)",
     )
     parser.add_argument(
         "--update-interval-iters",
-        type=int,
+        type=int_in(1, 10**10),
         default=None,
         help="training iterations between topology updates (default: "
         f"{_RUN.update_interval_iters}; training's sparsity.delta_t counts environment steps)",
     )
     parser.add_argument(
         "--episodes-per-iteration",
-        type=int,
+        type=int_in(1, 1 << 16),
         default=None,
         help=f"episodes collected per training iteration (default: {_RUN.episodes_per_iteration})",
     )
     parser.add_argument(
         "--t-max",
-        type=int,
+        type=int_in(1, 10**10),
         default=None,
         help=f"environment steps of the run the 'Whole run' table costs (default: "
         f"{_RUN.t_max:,}, the paper's run length; mast-train's default run is shorter)",
@@ -136,6 +141,9 @@ def _out_dir(args: argparse.Namespace, default: str) -> Path:
         raise UserError(f"output path {str(out)!r} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise UserError(f"output folder {str(out)!r} is not empty; pass --force to overwrite")
+    # Created now, so an unwritable path fails before minutes of costing (an empty folder
+    # is all a later failure leaves; the next run accepts it).
+    out.mkdir(parents=True, exist_ok=True)
     return out
 
 

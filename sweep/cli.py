@@ -19,14 +19,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mast.config import ALGS, METHODS
-from mast.errors import UserError, run_cli
+from mast.config import ALGS, MAX_STEPS, METHODS
+from mast.errors import ArgumentParser, UserError, float_in, int_in, run_cli
 
 __all__ = ["main"]
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="mast-sweep",
         description="Run a grid of mast-train runs on Ray (resumable; `mast-sweep report "
         "DIR` writes the statistics).",
@@ -42,9 +42,9 @@ def _run_parser() -> argparse.ArgumentParser:
     g.add_argument("--methods", help=f"comma-separated methods ({', '.join(METHODS)})")
     g.add_argument("--algs", help=f"comma-separated algorithms ({', '.join(ALGS)})")
     g.add_argument("--sparsity", help="comma-separated sparsities of the sparse methods")
-    g.add_argument("--seeds", type=int, help="seeds per cell")
-    g.add_argument("--first-seed", type=int, help="first seed (default 0)")
-    g.add_argument("--t-max", type=int, help="environment steps per run")
+    g.add_argument("--seeds", type=int_in(1, 10_000), help="seeds per cell")
+    g.add_argument("--first-seed", type=int_in(0, 2**31), help="first seed (default 0)")
+    g.add_argument("--t-max", type=int_in(1, MAX_STEPS), help="environment steps per run")
     g.add_argument("--out", help="sweep folder, e.g. sweeps/NAME")
     g.add_argument("--hw-profile", help="accelerator profile of every run (mast-train's flag)")
     g.add_argument("--hw-baseline", help="dense baseline profile (mast-train's flag)")
@@ -55,24 +55,32 @@ def _run_parser() -> argparse.ArgumentParser:
         help="keep the preset's topology schedule instead of scaling it to t_max",
     )
     r = p.add_argument_group("resources")
-    r.add_argument("--cpus-per-run", type=float, help="Ray CPUs per run (default 1)")
+    r.add_argument("--cpus-per-run", type=float_in(0, 1024), help="Ray CPUs per run (default 1)")
     r.add_argument("--gpus-per-run", type=float, help="Ray GPUs per run, e.g. 0.25 (default 0)")
-    r.add_argument("--max-retries", type=int, help="restarts of a run whose worker died (2)")
+    r.add_argument(
+        "--max-retries", type=int_in(0, 100), help="restarts of a run whose worker died (2)"
+    )
     r.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: local)")
     r.add_argument("--node-ip-address", help="this machine's address in the cluster")
-    r.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    r.add_argument(
+        "--num-cpus", type=int_in(1, 1 << 16), help="CPUs of the local Ray (default: all)"
+    )
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
-    p.add_argument("--last-k", type=int, default=5, help="evaluation points per score (5)")
+    p.add_argument(
+        "--last-k", type=int_in(1, 10_000), default=5, help="evaluation points per score (5)"
+    )
     return p
 
 
 def _report_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="mast-sweep report", description="results.csv, summary.md and plots of a sweep"
     )
     p.add_argument("sweep_dir", help="the sweep folder")
-    p.add_argument("--last-k", type=int, default=5, help="evaluation points per score (5)")
-    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (2000)")
+    p.add_argument(
+        "--last-k", type=int_in(1, 10_000), default=5, help="evaluation points per score (5)"
+    )
+    p.add_argument("--reps", type=int_in(1, 10**7), default=2000, help="bootstrap resamples (2000)")
     return p
 
 

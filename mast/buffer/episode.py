@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -30,6 +31,21 @@ def _onehot_tail(values: np.ndarray, filled: np.ndarray, num_values: int) -> np.
     out = np.zeros((b, t + 1, codes.shape[-1]), dtype=np.float32)
     out[:, 1:] = codes * filled[..., None]
     return out
+
+
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can get now: Linux's ``MemAvailable`` plus free swap
+    (``/proc/meminfo``), else the free physical pages; ``None`` where neither is known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {k: v for k, _, v in (line.partition(":") for line in fh)}
+        return sum(int(info[k].split()[0]) * 1024 for k in ("MemAvailable", "SwapFree"))
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _lazy_zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -75,6 +91,7 @@ class EpisodeBuffer:
         self.scheme: dict[str, FieldSpec] = validate_scheme(scheme)
         self.capacity = int(capacity)
         self.episode_limit = int(episode_limit)
+        self._check_memory()
         # Fields with a one-hot tail last: their check indexes by the validated source.
         self._encode_order = sorted(self.scheme.items(), key=lambda kv: bool(kv[1].onehot_tail))
         self._data = {
@@ -89,6 +106,18 @@ class EpisodeBuffer:
         self._next = 0
         self._size = 0
         self._total = 0
+
+    def _check_memory(self) -> None:
+        """Refuse a capacity whose padded storage exceeds the memory available now."""
+        per = self.bytes_per_episode()
+        need = self.capacity * per
+        avail = available_memory_bytes()
+        if avail is not None and need > avail:
+            raise UserError(
+                f"buffer.capacity={self.capacity} needs {need:.3g} bytes of replay memory "
+                f"({per} bytes per episode of up to {self.episode_limit} steps), more than "
+                f"the {avail:.3g} bytes available; at most {avail // per} episodes fit"
+            )
 
     def __len__(self) -> int:
         """Number of episodes currently stored."""

@@ -16,6 +16,7 @@ from hw.profiles import HwProfile, get_profile
 from mast import run_dir as rd
 from mast.envs import make_batch_env
 from mast.learners import make_learner
+from mast.train import env_agent_types
 from sim import simulate
 
 # One short training run per test worker: keep the tests that read it together.
@@ -27,7 +28,8 @@ PROFILE = get_profile("sparse_pe_64")
 def _learner(run_dir):
     cfg = rd.read_config(run_dir)
     env = make_batch_env(cfg.env.name, map_name=cfg.env.map_name, n_envs=1, seed=0)
-    learner = make_learner(cfg, dict(env.get_env_info()))
+    info = {"agent_types": env_agent_types(env), **env.get_env_info()}
+    learner = make_learner(cfg, info)
     learner.load_state_dict(rd.load_checkpoint(run_dir)["learner"])
     return learner
 
@@ -129,7 +131,8 @@ def test_mast_hw_eval_bad_input(short_run, tmp_path, monkeypatch, capsys):
     assert err.startswith("mast-hw: error: unknown hardware profile 'bogus'; known: ")
     assert "sparse_pe_64" in err and len(err.splitlines()) == 1
     assert _mast_hw(monkeypatch, "eval", str(short_run), "--episodes", "0") == 2
-    assert "--episodes must be a positive integer, got 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "argument --episodes: must be in [1, 16,384], got '0'" in err
 
 
 def _records(agent) -> list:

@@ -116,3 +116,30 @@ def test_serialisation(report):
         if r["workload"] == "training" and r["resource"] == "pe"
     )
     assert cyc == pytest.approx(report.training.pe_compute_cycles)
+
+
+def test_rows_sum_their_kernels_weighted_per_iteration(report):
+    """Each layer x phase row is the sum of its kernels' own costs times their weights."""
+    from cost_models.kernels import cost_kernel
+    from cost_models.workload import training_graph
+
+    p = get_profile("sparse_pe_16")
+    g = training_graph(p, mast_network_layers("3m", 0.9), RUN)
+    rows = {(r.layer, r.phase): r for r in report.training_rows}
+    want: dict = {}
+    for _, data in g.nodes(data=True):
+        k = data["kernel"]
+        c = cost_kernel(p, k)
+        key = (k.layer or k.label or k.name, k.phase)
+        acc = want.setdefault(key, {"kernels": 0, "cycles": 0.0, "macs": 0.0, "ops": 0.0})
+        acc["kernels"] += 1
+        acc["cycles"] += c.cycles * k.weight
+        acc["macs"] += c.macs * k.weight
+        acc["ops"] += c.ops * k.weight
+    assert set(rows) == set(want)
+    for key, acc in want.items():
+        r = rows[key]
+        assert r.kernels == acc["kernels"]
+        assert r.cycles == pytest.approx(acc["cycles"], rel=1e-12)
+        assert r.macs == pytest.approx(acc["macs"], rel=1e-12)
+        assert r.ops == pytest.approx(acc["ops"], rel=1e-12)
