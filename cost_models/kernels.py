@@ -26,8 +26,9 @@ sum of the cycles ``sim`` reports for its ops. A kernel the compiler would rejec
   compiler compiles it, dataflow included (the cheaper
   of sample- and row-parallel; cut ops run sample-parallel).
 
-The vector unit has ``P = n_pe`` lanes, one elementwise operation per lane per cycle
-(``ceil(ops / P)`` cycles); it is a modelling assumption of the cost model (GRU gates,
+The vector unit has ``L = n_pe * vector_lanes_per_pe`` lanes (profile field, 2 per PE in
+the built-in profiles), one elementwise operation per lane per cycle (``ceil(ops / L)``
+cycles); it is a modelling assumption of the cost model (GRU gates,
 mixing, loss, top-k and optimizer arithmetic), not part of the RTL contract. ReLU is
 folded into the drain of the layer that feeds it (one ``add`` action per element, no
 cycles).
@@ -99,8 +100,9 @@ _PE_PHASE_OPERAND = {"dx": "gradients", "dw": "gradients", "dense_dw": "gradient
 
 
 def vector_cycles(p: HwProfile, ops: float) -> int:
-    """Cycles of ``ops`` elementwise operations on the ``n_pe``-lane vector unit."""
-    return math.ceil(ops / p.n_pe)
+    """Cycles of ``ops`` elementwise operations on the vector unit's
+    ``n_pe * vector_lanes_per_pe`` lanes."""
+    return math.ceil(ops / (p.n_pe * p.vector_lanes_per_pe))
 
 
 def _blocks(n: int, limit: int) -> list[tuple[int, int]]:

@@ -14,7 +14,9 @@ runs once per time step (``M = B * n_agents``) and chains over ``t`` through the
 cell's elementwise node; its input gradients chain backwards over ``t``. Weight
 gradients need all time steps' inputs and are one SDDMM node per layer.
 
-One iteration, in dependency order: replay batch DMA; online and target agent forwards
+One iteration, in dependency order: replay batch DMA (states, actions, rewards; the
+agent observations stream from DRAM with the agent input layers' forward nodes of the
+online and of the target pass, overlapping their compute); online and target agent forwards
 over ``T = seq_len`` steps; online and target mixers over ``T - 1`` steps; the mixing and
 the loss (Soft Mellowmax targets, TD(lambda)) on the vector unit; the backward pass
 (input gradient and masked weight gradient per layer; no input gradient for layers fed
@@ -246,6 +248,8 @@ class _Builder:
         self.g, self.p, self.net = g, p, net
         self.batch, self.spill, self.wbytes = run_batch, spill, wbytes
         self.resident = resident
+        self.stream_inputs = False
+        """Agent input layers read their observation block from DRAM themselves."""
 
     def blocks(self, lay: SparseLayer, steps: int, phase: str, single: bool):
         if single:
@@ -269,6 +273,10 @@ class _Builder:
                 m = self.batch * (b - a) * _uses(lay, phase)
                 relu = bool(net.consumers[lay.name]) and lay.name not in net.cell_of
                 saved = m * lay.n_out if phase == "fwd" else 0
+                dram = _spill(self.spill, "activations", saved, self.wbytes, lay)
+                streamed = self.stream_inputs and lay.role == "agent" and not lay.inputs
+                if streamed:
+                    dram += (("replay", float(m * lay.n_in * self.spill[1])),)
                 kern = Kernel(
                     f"{phase}:{lay.name}:{a}",
                     phase,
@@ -278,10 +286,11 @@ class _Builder:
                     t=a,
                     mask=lay.mask,
                     relu=relu,
-                    dram=_spill(self.spill, "activations", saved, self.wbytes, lay),
+                    dram=dram,
                     resident=self.resident,
                 )
-                blocks.append((a, b, _add(self.g, kern, deps_of(lay, a, b))))
+                deps = [] if streamed else deps_of(lay, a, b)
+                blocks.append((a, b, _add(self.g, kern, deps)))
             out[lay.name] = blocks
 
         for u in _units(net, group):
@@ -313,7 +322,8 @@ class _Builder:
                 dram=_spill(self.spill, "activations", 0, self.wbytes, rec),
                 resident=self.resident,
             )
-            r = _add(self.g, kern, [prev] if prev else ["replay"])
+            first = [] if self.stream_inputs else ["replay"]  # h_0 = 0 needs no input
+            r = _add(self.g, kern, [prev] if prev else first)
             save = GRU_SAVED * m * h if phase == "fwd" else 0
             deps = [r] + [n for blocks in member_blocks for n in _overlap(blocks, t, t + 1)]
             prev = _add(
@@ -386,10 +396,12 @@ def training_graph(p: HwProfile, layers: Sequence[SparseLayer], run: WorkloadCon
     g = nx.DiGraph()
     n_t, batch = run.steps, run.batch_size
     state_in = max((lay.n_in for lay in net.mixer if not lay.inputs), default=0)
-    replay_words = batch * n_t * (net.agent_in_words + 2 * net.n_agents + state_in + 3)
+    # states, actions, rewards, flags; the observations stream with the agent input layers
+    replay_words = batch * n_t * (2 * net.n_agents + state_in + 3)
     _add(g, Kernel("replay", "replay", "dma", 0, dram=(("replay", float(replay_words * ob)),)), [])
 
     b = _Builder(g, p, net, batch, spill, wbytes)
+    b.stream_inputs = True
     fwd = {}
     for phase in ("fwd", "target_fwd"):
         b.spill = spill if phase == "fwd" else (0.0, ob)

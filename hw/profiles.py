@@ -194,6 +194,10 @@ class HwProfile:
     """Global activation / output SRAM feeding the PE buffers."""
     dram_bytes_per_cycle: float = 64.0
     """Off-chip bandwidth in bytes per core cycle."""
+    vector_lanes_per_pe: int = 2
+    """Lanes of the elementwise vector unit per PE (``n_pe * vector_lanes_per_pe`` lanes,
+    one operation each per cycle): GRU gates, mixing, loss, top-k, optimizer. The vector
+    unit is modelled in ``cost_models`` only; the RTL has none."""
     index_bits: int = 10
     """Width of a column index in the compressed stream (``K <= 2**index_bits``; the
     2c_vs_64zg agent input is 404 wide)."""
@@ -234,6 +238,7 @@ class HwProfile:
             "weight_sram_kib",
             "act_sram_kib",
             "index_bits",
+            "vector_lanes_per_pe",
             "rows",
             "cols",
         ]

@@ -33,7 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from mast.errors import UserError
 from sweep.spec import SPEC_FILE, RunKey, SweepSpec
-from sweep.task import find_run_dir, is_finished, read_status, run_one
+from sweep.task import find_run_dir, is_finished, read_status, run_one, write_status
 
 __all__ = ["SweepOutcome", "run_sweep", "ray_session"]
 
@@ -210,6 +210,10 @@ def _submit_and_wait(ray, spec: SweepSpec, todo: list[RunKey], console: Console)
                     except Exception as e:  # a training error, or a worker dead after retries
                         msg = str(e).strip().splitlines()
                         failed.append((key.name, msg[-1] if msg else type(e).__name__))
+                        st = read_status(spec.slot(key))
+                        if st.get("state") == "running":  # the worker died: it wrote nothing
+                            write_status(spec.slot(key), {**st, "state": "failed",
+                                                          "error": failed[-1][1]})  # fmt: skip
                         progress.console.print(f"[red]failed[/] {key.name}: {failed[-1][1]}")
                         continue
                     done.append(key.name)

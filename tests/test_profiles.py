@@ -33,6 +33,10 @@ def test_yaml_profile_with_base_and_energy(tmp_path):
         ("base: systolic_8x8\nname: x\nrows: 4\n", "n_pe=64 must equal rows\\*cols=32"),
         ("base: sparse_pe_64\nname: x\nfrac_bits: 16\n", "frac_bits=16 must be < operand_bits=16"),
         ("base: sparse_pe_64\nname: x\nwidth: 3\n", "unknown profile field 'width'"),
+        (
+            "base: sparse_pe_64\nname: x\nvector_lanes_per_pe: 0\n",
+            "vector_lanes_per_pe must be positive, got 0",
+        ),
         ("base: sparse_pe_64\nname: x\nenergy: {foo: 1}\n", "unknown energy field 'foo'"),
         ("base: sparse_pe_64\nname: x\nenergy: {mac_pj: -1}\n", "mac_pj must be a finite number"),
         ("kind: sparse\nn_pe: 4\n", "missing required profile field 'name'"),

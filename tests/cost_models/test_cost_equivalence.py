@@ -192,7 +192,7 @@ def test_wide_input_is_split_and_partials_added():
         cost_kernel(p, Kernel("h", "fwd", "spmm", m, "w", mask=h)).compute_cycles
         for h in (mask[:, :half], mask[:, half:])
     )
-    assert cost.compute_cycles == ops + -(-n * m // p.n_pe)
+    assert cost.compute_cycles == ops + -(-n * m // (p.n_pe * p.vector_lanes_per_pe))
 
 
 def test_tall_matrix_is_cut_into_row_blocks():
@@ -229,3 +229,12 @@ def test_resident_systolic_kernel_cost_equals_sim(p, op, n, k, m):
     assert cost.compute_cycles == res.cycles
     for f in MEM_FIELDS:
         assert cost.actions.get(f, 0) == getattr(res.mem, f), f
+
+
+def test_vector_kernels_run_on_the_vector_lanes():
+    """``ceil(ops / (n_pe * vector_lanes_per_pe))`` cycles: the profile's lane count."""
+    p = get_profile("sparse_pe_64")
+    kern = Kernel("v", "fwd", "vector", 1000, label="cell", ops_per_elem=12)
+    assert cost_kernel(p, kern).compute_cycles == -(-12000 // (64 * p.vector_lanes_per_pe))
+    one = dataclasses.replace(p, vector_lanes_per_pe=1)
+    assert cost_kernel(one, kern).compute_cycles == -(-12000 // 64)

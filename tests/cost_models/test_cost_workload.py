@@ -219,3 +219,22 @@ def test_systolic_acting_step_keeps_weights_resident_when_they_fit():
     small = dataclasses.replace(sys8, weight_sram_kib=words * sys8.operand_bytes // 1024 - 1)
     assert not any(k.resident for k in kernels(inference_graph(small, layers), op="spmm"))
     assert not any(k.resident for k in kernels(training_graph(sys8, layers, RUN), op="spmm"))
+
+
+def test_observations_stream_with_the_agent_input_layers():
+    """Training: each online / target forward node of an agent input layer reads its own
+    observation block from DRAM (overlapping its compute) and waits for nothing; the
+    replay node carries the rest of the batch."""
+    layers = mast_network_layers("3m", 0.9)
+    g = training_graph(P64, layers, RUN)
+    dims, ob, steps = get_map("3m"), P64.operand_bytes, RUN.steps
+    fc1 = [k for k in kernels(g, op="spmm") if k.layer == "agent.fc1.weight"]
+    assert {k.phase for k in fc1} == {"fwd", "target_fwd"}
+    for k in fc1:
+        assert dict(k.dram)["replay"] == k.m * k.mask.shape[1] * ob
+        assert g.in_degree(k.name) == 0
+    agent_in = dims.obs + dims.n_actions + dims.n_agents
+    per_pass = sum(dict(k.dram)["replay"] for k in fc1 if k.phase == "fwd")
+    assert per_pass == RUN.batch_size * steps * dims.n_agents * agent_in * ob
+    rest = 2 * dims.n_agents + dims.state + 3
+    assert dict(g.nodes["replay"]["kernel"].dram)["replay"] == RUN.batch_size * steps * rest * ob

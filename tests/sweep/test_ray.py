@@ -45,6 +45,9 @@ OVERRIDES = [
 ]
 GRID = ["--maps", "3m,2s3z", "--methods", "dense,mast", "--seeds", "1"]
 RAY_BIN = Path(sys.executable).with_name("ray")
+TOKEN = secrets.token_hex(32)
+"""One auth token for the test process: Ray caches the token a process first reads, so a
+driver in this process could not join a later cluster started with another one."""
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def ray_env(monkeypatch):
     env = {
         "RAY_TMPDIR": tmp,
         "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_AUTH_TOKEN": TOKEN,
         "RAY_USAGE_STATS_ENABLED": "0",
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
@@ -155,8 +158,8 @@ def long_reference(tmp_path_factory) -> Path:
     return _mast_train(tmp_path_factory.mktemp("ref"), "3m", "mast", 6000, *LONG_EXTRA)
 
 
-def _start_sweep(out: Path, env: dict) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "sweep.cli", *LONG, "--out", str(out), "--num-cpus", "1"]
+def _start_sweep(out: Path, env: dict, *flags: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "sweep.cli", *LONG, "--out", str(out), "--num-cpus", "1", *flags]
     return subprocess.Popen(
         [*cmd, "--no-report", *OVERRIDES, *LONG_EXTRA], env=env, cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -198,6 +201,20 @@ def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env, long_re
     assert status["state"] == "done" and status["attempts"] == 2, status
     assert status["pid"] != killed and 1000 <= status["resumed_from"] < 6000
     _assert_same_as_reference(slot, long_reference)
+
+
+@pytest.mark.slow
+def test_retries_are_bounded(tmp_path, ray_env):
+    out = tmp_path / "sw"
+    slot = out / "qmix_mast_3m_sp0.9" / "s0"
+    proc = _start_sweep(out, ray_env, "--max-retries", "0")
+    assert _wait_past_checkpoint(proc, slot), proc.communicate()[0]
+    os.kill(_status(slot)["pid"], signal.SIGKILL)
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, log
+    assert "1 failed" in log and "failed: qmix_mast_3m_sp0.9/s0: " in log
+    status = _status(slot)
+    assert status["state"] == "failed" and status["attempts"] == 1
 
 
 @pytest.mark.slow
