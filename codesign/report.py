@@ -283,6 +283,14 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines + [""]
 
 
+def _basis(profile: str) -> tuple[str, ...]:
+    """Clock origin and energy technology of a built-in profile (none for other names)."""
+    from hw.clocks import basis_lines
+    from hw.profiles import PROFILES
+
+    return basis_lines(PROFILES[profile]) if profile in PROFILES else ()
+
+
 def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
     c, f = s["config"], s["final"]
     md = [
@@ -326,6 +334,8 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         f"{hw['snapshots']} trace rows (`hw_trace.csv`, {hw['costing_s']:.2f} s of host time "
         "spent costing). Per steady training iteration (without regrowth), per topology "
         "update and per acting step (all agents), final masks versus the dense network:",
+        "",
+        *[f"- {line}" for line in _basis(p)],
         "",
     ]
     md += _table(

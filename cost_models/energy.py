@@ -1,16 +1,20 @@
 """Energy = action counts x energy per action (Accelergy style).
 
 Kernels report action counts (:attr:`~cost_models.rows.CostRow.actions`); this
-module prices them with the profile's :class:`~hw.profiles.EnergyTable`. SRAM accesses
-are priced by the capacity of the buffer they hit (``EnergyTable.sram_pj``): the global
-weight SRAM, the global activation/output SRAM, one PE's double-buffered buffers and the
-gradient SRAM. Static energy is static power times time.
+module prices them with the profile's :class:`~hw.profiles.EnergyTable`. An SRAM access is
+priced by the capacity of the physical bank or macro it reaches
+(:func:`hw.memories.access_macros`, ``EnergyTable.sram_pj``): one bank of the weight,
+activation or output SRAM of a sparse profile, one PE's buffer, the gradient SRAM, or a
+systolic profile's single weight / activation / partial-sum memory. Static energy is
+static power times time. The figures are 45 nm ASIC ones (``EnergyTable.node``); they are
+not an FPGA power estimate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hw.memories import access_macros
 from hw.profiles import HwProfile
 
 __all__ = ["COMPONENTS", "action_energy_pj", "energy_pj", "static_pj"]
@@ -27,24 +31,15 @@ def action_energy_pj(p: HwProfile) -> dict[str, tuple[str, float]]:
     ``vector_ops`` (elementwise operations on the vector unit, priced as additions).
     """
     e = p.energy
-    act = e.sram_pj(p.act_sram_kib * 1024)
-    buf = e.sram_pj(2 * max(p.act_buf_words, p.out_buf_words) * p.operand_bytes)
-    grad = e.sram_pj(p.grad_buf_words * p.acc_bytes)
-    return {
+    table = {
         "macs": ("mac", e.mac_pj),
         "adds": ("vector", e.add_pj),
         "vector_ops": ("vector", e.add_pj),
         "index_reads": ("index", e.index_pj),
-        "weight_sram_reads": ("sram", e.sram_pj(p.weight_sram_kib * 1024)),
-        "act_sram_reads": ("sram", act),
-        "act_sram_writes": ("sram", act),
-        "out_sram_reads": ("sram", act),
-        "out_sram_writes": ("sram", act),
-        "pe_buf_reads": ("sram", buf),
-        "pe_buf_writes": ("sram", buf),
-        "grad_sram_reads": ("sram", grad),
-        "grad_sram_writes": ("sram", grad),
     }
+    for action, macro in access_macros(p).items():
+        table[action] = ("sram", e.sram_pj(macro.bytes))
+    return table
 
 
 def static_pj(p: HwProfile, cycles: float) -> float:
@@ -59,6 +54,8 @@ def energy_pj(
     out = dict.fromkeys(COMPONENTS, 0.0)
     table = action_energy_pj(p)
     for action, count in actions.items():
+        if not count:
+            continue  # e.g. gradient-SRAM fields of a systolic profile, which has none
         comp, pj = table[action]
         out[comp] += count * pj
     out["dram"] += dram_bytes * p.energy.dram_pj_per_byte

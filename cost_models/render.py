@@ -91,6 +91,8 @@ def markdown(result: SweepResult) -> str:
         "",
         "Workloads: " + "; ".join(c.report.label for c in result.levels) + ".",
         "",
+        *[f"- {line}" for line in result.basis],
+        *([""] if result.basis else []),
         "## Training (one iteration)",
         "",
         *_table(rows, _COLUMNS),

@@ -28,6 +28,7 @@ from cost_models.sweep import (
     sparsity_sweep,
 )
 from cost_models.workload import WorkloadConfig
+from hw.clocks import basis_lines
 from hw.profiles import load_profile
 from mast.errors import UserError, int_in
 
@@ -189,10 +190,12 @@ def _progress(levels):
 def run(args: argparse.Namespace) -> int:
     """Compute, write and summarise the report."""
     result, out = build(args)
+    result = dataclasses.replace(result, basis=basis_lines(load_profile(args.profile)))
     files = write_report(result, out)
     text = markdown(result)
     start = text.index("## Training")
     end = text.index("## Whole run")
+    print("\n".join(result.basis) + "\n")
     print(text[start:end].rstrip())
     print(f"\nwrote {out / 'report.md'} and {', '.join(f.name for f in files[1:])} in {out}/")
     return 0

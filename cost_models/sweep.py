@@ -67,6 +67,9 @@ class SweepResult:
     workload: str
     """Map name or run directory."""
     levels: tuple[Comparison, ...]
+    basis: tuple[str, ...] = ()
+    """Lines stating the clock's origin and the energy table's technology
+    (:func:`hw.clocks.basis_lines`)."""
 
     def table(self) -> list[dict[str, Any]]:
         return [c.figures() for c in self.levels]

@@ -205,6 +205,12 @@ class HwProfile:
     """Key into :data:`ENERGY_TABLES`."""
     energy_overrides: tuple[tuple[str, float], ...] = field(default=())
     """Per-action energies replacing the table's (from a YAML ``energy:`` mapping)."""
+    part: str = ""
+    """FPGA part the profile is built for (:data:`hw.parts.PARTS`); empty for the ASIC
+    model. An FPGA profile's ``clock_hz`` must not exceed its routed Fmax there
+    (:func:`hw.clocks.clock_origin`)."""
+    clock_note: str = ""
+    """Why ``clock_hz`` is what it is when no current routed record backs it."""
 
     def __post_init__(self) -> None:
         # The name becomes file, folder and Verilog module names (report/, build/synth/,
@@ -293,6 +299,14 @@ class HwProfile:
                 f"profile {self.name!r}: unknown energy_table {self.energy_table!r}; "
                 f"known: {', '.join(sorted(ENERGY_TABLES))}"
             )
+        if self.part:
+            from hw.parts import find_part, part_names
+
+            if find_part(self.part) is None:
+                raise ProfileError(
+                    f"profile {self.name!r}: unknown part {self.part!r}; "
+                    f"known: {', '.join(part_names())}"
+                )
         known = {f.name for f in dataclasses.fields(EnergyTable)} - {"node"}
         for k, _ in self.energy_overrides:
             if k not in known:
@@ -409,11 +423,17 @@ class HwProfile:
         return cls(**merged)
 
 
+ASIC_CLOCK_NOTE = "45 nm ASIC model: a typical target clock, not placed and routed"
+"""Why the clock of a profile without an FPGA part is what it is."""
+
+
 def _sparse(n_pe: int, **kw: Any) -> HwProfile:
+    kw.setdefault("clock_note", ASIC_CLOCK_NOTE)
     return HwProfile(name=f"sparse_pe_{n_pe}", kind="sparse", n_pe=n_pe, **kw)
 
 
 def _systolic(r: int, c: int, **kw: Any) -> HwProfile:
+    kw.setdefault("clock_note", ASIC_CLOCK_NOTE)
     return HwProfile(name=f"systolic_{r}x{c}", kind="systolic", n_pe=r * c, rows=r, cols=c, **kw)
 
 
@@ -432,11 +452,16 @@ PROFILES: Mapping[str, HwProfile] = {
             weight_sram_kib=4,
             act_sram_kib=8,
             index_bits=8,
+            clock_note=ASIC_CLOCK_NOTE,
         ),
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
         _sparse(64),
         _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024),
-        _systolic(2, 2, weight_sram_kib=4, act_sram_kib=8),
+        # Placed and routed on an ECP5 (hw/routed_clocks.json): the clock is its routed
+        # Fmax there, rounded down.
+        _systolic(
+            2, 2, weight_sram_kib=4, act_sram_kib=8, part="LFE5U-25F", clock_hz=46e6, clock_note=""
+        ),
         _systolic(4, 4, weight_sram_kib=64, act_sram_kib=128),
         _systolic(8, 8),
         _systolic(16, 16, weight_sram_kib=512, act_sram_kib=1024),

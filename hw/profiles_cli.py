@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from hw.clocks import clock_origin, load_records
 from hw.profiles import PROFILES, load_profile
 
 
@@ -19,13 +20,18 @@ def natural_key(name: str) -> list[object]:
 
 def profile_table() -> list[str]:
     """The listing: a header, then one line per built-in profile in natural order."""
-    lines = [f"{'profile':16s} {'kind':9s} {'array':9s} {'clock':>10s} operands"]
+    lines = [
+        f"{'profile':16s} {'kind':9s} {'array':9s} {'clock':>10s} operands "
+        f"{'part':10s} clock origin"
+    ]
+    records = load_records()
     for name in sorted(PROFILES, key=natural_key):
         prof = PROFILES[name]
         shape = f"{prof.rows}x{prof.cols}" if prof.kind == "systolic" else f"{prof.n_pe} PEs"
+        fmt = f"Q{prof.operand_bits - 1 - prof.frac_bits}.{prof.frac_bits}"
         lines.append(
-            f"{name:16s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.0f} MHz "
-            f"Q{prof.operand_bits - 1 - prof.frac_bits}.{prof.frac_bits}"
+            f"{name:16s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.1f} MHz "
+            f"{fmt:8s} {prof.part or 'ASIC':10s} {clock_origin(prof, records).kind}"
         )
     return lines
 

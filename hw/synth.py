@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from hw.parts import PARTS, find_part
 from hw.profiles import HwProfile, load_profile
 from hw.toolchain import ToolchainError, describe_failure, run_yosys
 from mast.errors import UserError, float_in
@@ -115,7 +116,7 @@ TARGETS: Mapping[str, SynthTarget] = {
 
 @dataclass(frozen=True)
 class Device:
-    """Capacity of one FPGA part, from its vendor data sheet."""
+    """Capacity of one FPGA part, from its vendor data sheet (:data:`hw.parts.PARTS`)."""
 
     name: str
     target: str
@@ -127,26 +128,10 @@ class Device:
 
 
 DEVICES: Mapping[str, Device] = {
-    d.name: d
-    for d in (
-        # Lattice iCE40 UltraPlus family data sheet (FPGA-DS-02008): 5,280 LUT4 + DFF,
-        # 8 MAC16, 30 EBR of 4 Kbit (the 4 SPRAM blocks are not inferred by synth_ice40).
-        Device("up5k", "ice40", lut=5280, ff=5280, dsp=8, bram=30),
-        # iCE40 LP/HX family data sheet: HX8K 7,680 LUT4 + DFF, 32 EBR, no DSP.
-        Device("hx8k", "ice40", lut=7680, ff=7680, dsp=0, bram=32),
-        # ECP5 family data sheet (FPGA-DS-02012): LFE5U-25F 24k LUT, 28 mult18, 56 EBR;
-        # LFE5U-85F 84k LUT, 156 mult18, 208 EBR of 18 Kbit; one FF per LUT.
-        Device("lfe5u-25f", "ecp5", lut=24000, ff=24000, dsp=28, bram=56),
-        Device("lfe5u-85f", "ecp5", lut=84000, ff=84000, dsp=156, bram=208),
-        # 7 Series product selection guide: xc7a35t 20,800 LUT / 41,600 FF / 90 DSP48E1 /
-        # 50 RAMB36; xc7a100t 63,400 / 126,800 / 240 / 135; xc7z020 53,200 / 106,400 / 220 /
-        # 140.
-        Device("xc7a35t", "xc7", lut=20800, ff=41600, dsp=90, bram=50),
-        Device("xc7a100t", "xc7", lut=63400, ff=126800, dsp=240, bram=135),
-        Device("xc7z020", "xc7", lut=53200, ff=106400, dsp=220, bram=140),
-    )
+    p.aliases[0]: Device(p.aliases[0], p.family, lut=p.lut, ff=p.ff, dsp=p.dsp, bram=p.bram)
+    for p in PARTS.values()
 }
-"""Named parts for ``--device``; values are the vendors' published capacities."""
+"""Named parts for ``--device`` (short names of :data:`hw.parts.PARTS`; any alias works)."""
 
 RESOURCE_FIELDS: tuple[str, ...] = ("lut", "ff", "dsp", "bram")
 
@@ -194,7 +179,8 @@ def get_target(name: str) -> SynthTarget:
 
 def get_device(name: str, target: str) -> Device:
     """The device ``name`` of family ``target``; bad names list the known ones."""
-    dev = DEVICES.get(name.lower())
+    part = find_part(name)
+    dev = DEVICES.get(part.aliases[0]) if part is not None else None
     if dev is None:
         raise UserError(f"unknown device {name!r}; known: {', '.join(sorted(DEVICES))}")
     if dev.target != target:
@@ -235,11 +221,16 @@ def synthesize(
     profile: str = "",
     timeout_s: float | None = None,
     progress: Callable[[str], None] | None = None,
+    netlist_json: str = "",
+    command: str = "",
 ) -> SynthResult:
     """Synthesise ``top`` of ``design`` (``.il`` RTLIL or ``.v`` Verilog) for ``target``.
 
     The design is flattened; the run's files are kept in ``work_dir``. ``progress``
-    receives Yosys' pass headings while it runs (:func:`hw.toolchain.run_yosys`).
+    receives Yosys' pass headings while it runs (:func:`hw.toolchain.run_yosys`). A
+    non-empty ``netlist_json`` also writes the synthesised netlist there (Yosys
+    ``write_json``, the input of nextpnr). ``command`` replaces the family's synthesis
+    command (a part's :attr:`hw.parts.Part.synth_command`).
     """
     t = get_target(target)
     work_dir = Path(work_dir)
@@ -252,7 +243,8 @@ def synthesize(
         [
             # Relative: the WebAssembly sandbox does not always see every absolute path.
             f"{reader} {os.path.relpath(design.resolve(), work_dir.resolve())}",
-            t.command.format(top=top),
+            (command or t.command).format(top=top),
+            *([f"write_json {netlist_json}"] if netlist_json else []),
             "tee -q -o stat.json stat -json",
             "",
         ]

@@ -31,7 +31,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "hw rtl": ("hw.rtl",),
     "hw compiler": ("hw.compiler",),
-    "hw tools": ("hw.export", "hw.synth"),
+    "hw tools": ("hw.export", "hw.synth", "hw.pnr"),
     "sim": ("sim",),
     "cost_models": ("cost_models",),
     "rtl verification": ("rtl",),

@@ -116,10 +116,12 @@ def test_device_errors():
     with pytest.raises(
         UserError,
         match=r"device 'up5k' is a ice40 part, not xc7; xc7 devices: "
-        r"xc7a100t, xc7a35t, xc7z020",
+        r"xc7a100t, xc7a200t, xc7a35t, xc7z020",
     ):
         get_device("up5k", "xc7")
     assert get_device("UP5K", "ice40").dsp == 8
+    assert get_device("iCE40UP5K", "ice40").name == "up5k"
+    assert get_device("XC7A200T", "xc7").bram == 365
 
 
 def run_cli(monkeypatch, args: list[str]) -> int:

@@ -192,10 +192,18 @@ class Controller(wiring.Component):
         eidx = Signal(range(p.grad_buf_words + 1))
         ld_v = Signal()
         ld_len, cp_len, dr_len, sp_last = (Signal(COUNT_BITS + 1) for _ in range(4))
+        # Per-op lengths and products are registered from the op registers, which hold
+        # still from the last host write (at least one cycle before ``start``) to ``done``:
+        # they are valid from the op's first cycle and take no cycle of their own.
+        ld_full, cp_full = Signal(COUNT_BITS + 1), Signal(COUNT_BITS + 1)
+        m.d.sync += [
+            ld_full.eq(Mux(sddmm, k + n, k)),
+            cp_full.eq(s_len + Mux(sddmm, pd + td, pd)),
+        ]
         m.d.comb += [
             ld_v.eq(running & (ld_m0 < mm)),
-            ld_len.eq(Mux(ld_v, Mux(sddmm, k + n, k), 0)),
-            cp_len.eq(Mux(cp_v, s_len + Mux(sddmm, pd + td, pd), 0)),
+            ld_len.eq(Mux(ld_v, ld_full, 0)),
+            cp_len.eq(Mux(cp_v, cp_full, 0)),
             dr_len.eq(Mux(dr_v, n, 0)),
         ]
         longest = Mux(ld_len > cp_len, ld_len, cp_len)
@@ -203,18 +211,37 @@ class Controller(wiring.Component):
 
         # ---- row-parallel phases: 0 load, 1 compute, 2 drain, 3 reduce ---------------
         phase = Signal(2)
+        # A row-parallel op has K*M <= act_buf_words (so K, M <= act_buf_words),
+        # nmax <= weight_bank_words, qmax <= out_buf_words and red_adds below the piece
+        # capacity (hw.rtl.fit): the products use operands of those widths, one DSP each.
+        w_km = range(p.act_buf_words + 1)
+        k_rp, m_rp = Signal(w_km), Signal(w_km)
+        nmax_rp, qmax_rp = (
+            Signal(range(p.weight_bank_words + 1)),
+            Signal(range(p.out_buf_words + 1)),
+        )
+        adds_rp = Signal(range(p.n_pe * p.out_buf_words + 1))
+        m.d.comb += [
+            k_rp.eq(k),
+            m_rp.eq(mm),
+            nmax_rp.eq(nmax),
+            qmax_rp.eq(qmax),
+            adds_rp.eq(red_adds),
+        ]
         km = Signal(2 * COUNT_BITS)
-        m.d.comb += km.eq(k * mm)
+        lens = [Signal(2 * COUNT_BITS, name=f"rp_len{i}") for i in range(4)]
+        m.d.sync += [
+            km.eq(k_rp * m_rp),
+            lens[0].eq((k_rp * m_rp + (p.bcast_words - 1)) // p.bcast_words),
+            lens[1].eq(m_rp * nmax_rp + pd),
+            lens[2].eq(m_rp * qmax_rp),
+            lens[3].eq(m_rp * adds_rp),
+        ]
         rp_len = Signal(2 * COUNT_BITS)
         with m.Switch(phase):
-            with m.Case(0):
-                m.d.comb += rp_len.eq((km + (p.bcast_words - 1)) // p.bcast_words)
-            with m.Case(1):
-                m.d.comb += rp_len.eq(mm * nmax + pd)
-            with m.Case(2):
-                m.d.comb += rp_len.eq(mm * qmax)
-            with m.Case(3):
-                m.d.comb += rp_len.eq(mm * red_adds)
+            for i in range(4):
+                with m.Case(i):
+                    m.d.comb += rp_len.eq(lens[i])
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
         walk = running & rp & (phase == 1) & (ms < mm)

@@ -57,7 +57,8 @@ def test_energy_of_actions_by_hand():
         cycles=200,
     )
     assert got["mac"] == pytest.approx(10 * e.mac_pj)
-    assert got["sram"] == pytest.approx(4 * e.sram_pj(p.weight_sram_kib * 1024))
+    # A weight read reaches one 2 KiB bank of the 128 KiB weight SRAM (64 banks).
+    assert got["sram"] == pytest.approx(4 * e.sram_small_pj)
     assert got["index"] == pytest.approx(4 * e.index_pj)
     assert got["vector"] == pytest.approx(3 * e.add_pj)
     assert got["dram"] == pytest.approx(2 * e.dram_pj_per_byte)

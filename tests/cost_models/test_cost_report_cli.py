@@ -69,6 +69,11 @@ def test_sweep_writes_every_file(tmp_path, cli):
     assert (out / "cycles_energy.png").read_bytes()[:4] == b"\x89PNG"
     text = (out / "report.md").read_text()
     assert "sparse_pe_16 on 3m" in text and "| 0.90 |" in text
+    # Every report states the clock's origin and the energy table's technology.
+    clock = "Clock: 200 MHz assumed (45 nm ASIC model: a typical target clock, not placed"
+    energy = "Energy: 45nm (Horowitz ISSCC 2014) per-action figures of a 45 nm ASIC"
+    assert clock in stdout and energy in stdout
+    assert clock in text and energy in text
     assert "A run of t_max = 2,000,000 environment steps" in text
 
 
@@ -97,7 +102,8 @@ def test_masks_of_a_run(tmp_path, cli):
     text = (out / "report.md").read_text()
     assert "masks_20000.npz" in text
     # the training defaults fill what config.yaml leaves out
-    assert "no config.yaml" not in text and "assumed" not in text
+    assumed = [ln for ln in text.splitlines() if "assumed" in ln]
+    assert "no config.yaml" not in text and all(ln.startswith("- Clock:") for ln in assumed)
 
 
 _PROFILES = (

