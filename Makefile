@@ -29,7 +29,7 @@ train: $(STAMP)
 	$(BIN)/mast-train --hw-profile sparse_pe_64 $(ARGS)
 
 test: $(STAMP) $(YOSYS) lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 $(ARGS)
 
 test-fast: $(STAMP) $(YOSYS)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" $(ARGS)
