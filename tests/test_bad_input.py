@@ -105,7 +105,7 @@ def _all_masks(keep: float) -> Callable[[Path, Path], None]:
 def _reshaped_checkpoint(tmp: Path, run: Path) -> None:
     """A checkpoint whose first network tensor has the wrong shape."""
     path = run / "checkpoint.pt"
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     nets = state["learner"]["nets"]
     key = next(iter(nets))
     nets[key] = torch.zeros(3, 3)
