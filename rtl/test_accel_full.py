@@ -1,7 +1,11 @@
 """The full-size tier: ``sparse_pe_64`` and ``systolic_8x8`` (marked ``rtl_full`` + ``slow``).
 
 Same checks as ``test_accel.py`` with larger shapes and fewer programs, since each
-full-size build takes minutes. Part of the default run and of CI.
+full-size build takes minutes and each full-size op thousands of simulated cycles. Part of
+the default run and of CI. Programs per case: ``sparse_pe_64`` 12 SP forward, 12 RP
+forward, 12 RP input-grad, 12 SDDMM weight-grad, 8 dense-grad (56); ``systolic_8x8`` 12
+each of forward, input-grad and weight-grad GEMMs and 8 dense-grad (44). The small-profile
+tier (``test_accel.py``) carries the bulk: 120-150 programs per case.
 """
 
 from __future__ import annotations
@@ -17,19 +21,19 @@ from .programs import check_random
 pytestmark = [pytest.mark.rtl_full, pytest.mark.slow]
 
 SPARSE_CASES = [
-    ("forward", "sample", 25, 301),
-    ("input_grad", "row", 25, 302),
-    ("forward", "row", 25, 303),
-    ("weight_grad", "sample", 25, 304),
-    ("dense_grad", "sample", 15, 305),
+    ("forward", "sample", 12, 301),
+    ("input_grad", "row", 12, 302),
+    ("forward", "row", 12, 303),
+    ("weight_grad", "sample", 12, 304),
+    ("dense_grad", "sample", 8, 305),
 ]
 """(kernel, dataflow, programs, seed) on ``sparse_pe_64``."""
 
 SYSTOLIC_CASES = [
-    ("forward", "systolic", 25, 401),
-    ("input_grad", "systolic", 25, 402),
-    ("weight_grad", "systolic", 25, 403),
-    ("dense_grad", "systolic", 15, 404),
+    ("forward", "systolic", 12, 401),
+    ("input_grad", "systolic", 12, 402),
+    ("weight_grad", "systolic", 12, 403),
+    ("dense_grad", "systolic", 8, 404),
 ]
 """(kernel, dataflow, programs, seed) on ``systolic_8x8``."""
 
