@@ -216,8 +216,11 @@ class CosimModel:
                 periods = next(steps)
             except StopIteration as stop:
                 return stop.value
-            for _ in range(periods or 1):
+            if periods is None:
                 tick()
+            else:
+                for _ in range(periods):
+                    tick()
 
     def load(self, load: OpLoad) -> int:
         """Write an op's registers and memories; returns the clock periods it took."""

@@ -116,32 +116,33 @@ class HostPort:
 
         Values go out two's complement at the port's width; the memory keeps its low bits.
         """
-        pins, mask = self.pins, self.data_mask
-        pins.set("host__sel", MEMORY_IDS[memory])
-        pins.set("host__we", 1)
-        for a, d in zip(np.asarray(addresses).tolist(), np.asarray(words).tolist(), strict=True):
-            pins.set("host__addr", a)
-            pins.set("host__wdata", d & mask)
-            self.edges += 1
+        put, mask = self.pins.set, self.data_mask
+        addresses, words = np.asarray(addresses).tolist(), np.asarray(words).tolist()
+        put("host__sel", MEMORY_IDS[memory])
+        put("host__we", 1)
+        for a, d in zip(addresses, words, strict=True):
+            put("host__addr", a)
+            put("host__wdata", d & mask)
             yield
-        pins.set("host__we", 0)
+        put("host__we", 0)
+        self.edges += len(addresses)
 
     def read(self, memory: str, addresses: Sequence[int], bits: int) -> Steps[np.ndarray]:
         """The words at ``addresses`` of ``memory`` (any shape), signed from ``bits`` bits.
 
         ``host__rdata`` holds a word one period after its address is sampled.
         """
-        pins = self.pins
+        put, get = self.pins.set, self.pins.get
         addresses = np.asarray(addresses)
         raw = []
-        pins.set("host__sel", MEMORY_IDS[memory])
-        pins.set("host__re", 1)
+        put("host__sel", MEMORY_IDS[memory])
+        put("host__re", 1)
         for a in addresses.reshape(-1).tolist():
-            pins.set("host__addr", a)
-            self.edges += 1
+            put("host__addr", a)
             yield
-            raw.append(pins.get("host__rdata"))
-        pins.set("host__re", 0)
+            raw.append(get("host__rdata"))
+        put("host__re", 0)
+        self.edges += len(raw)
         return to_signed(raw, bits).reshape(addresses.shape)
 
     def set_registers(self, registers: Mapping[str, int]) -> Steps[None]:
@@ -160,25 +161,22 @@ class HostPort:
         including ``done``'s, at the falling edge before the rising edge ending it (where
         ``done`` is sampled).
         """
-        pins = self.pins
-        pins.set("start", 1)
-        self.edges += 1
+        put, get = self.pins.set, self.pins.get
+        put("start", 1)
         yield
-        pins.set("start", 0)
+        put("start", 0)
         cycles = min(skip, limit)
         if cycles:
-            self.edges += cycles
             yield cycles
-        while cycles < limit:
+        done = 0
+        while not done and cycles < limit:
             cycles += 1
             if watch is not None:
                 watch()
-            done = pins.get("done")
-            self.edges += 1
+            done = get("done")
             yield
-            if done:
-                return cycles
-        return -1
+        self.edges += 1 + cycles
+        return cycles if done else -1
 
     def load(self, load: OpLoad) -> Steps[int]:
         """Write an op's registers, then its memories in ``load.writes`` order (some
