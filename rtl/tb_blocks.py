@@ -40,7 +40,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.numerics import adder_tree, mac_chain, requant, sat_acc
 from hw.profiles import HwProfile
-from hw.rtl import MEMORY_IDS, OP_KINDS, REGISTERS
+from hw.rtl import OP_KINDS, REGISTERS
 from hw.rtl.controller import ArrayControl
 from hw.rtl.pe import EntryLayout
 from hw.timing import (
@@ -269,24 +269,24 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
 async def pe(dut):
     """Sparse PE: MAC chain + requant vs ``hw.numerics``; results after ``S + PD``, prod at PD."""
     p = load_profile_from_env()
-    inputs = [
-        dut.ld_en,
-        dut.ld_row,
-        dut.ld_data,
-        dut.entry,
-        dut.x_base,
-        dut.dy_addr,
-        dut.out_base,
-        dut.sddmm,
-        dut.active,
-        dut.clear,
-        dut.rp,
-        dut.q,
-        dut.split_we,
-        dut.split_addr,
-        dut.split_data,
-        dut.dr_addr,
-    ]
+    inputs = (
+        "ld_en",
+        "ld_row",
+        "ld_data",
+        "entry",
+        "x_base",
+        "dy_addr",
+        "out_base",
+        "sddmm",
+        "active",
+        "clear",
+        "rp",
+        "q",
+        "split_we",
+        "split_addr",
+        "split_data",
+        "dr_addr",
+    )
     await reset_dut(dut, inputs)
     await _run_trials(dut, "pe", lambda rng, label, board: _pe_trial(dut, p, rng, label, board))
 
@@ -294,24 +294,7 @@ async def pe(dut):
 # ---- adder tree + gradient SRAM ---------------------------------------------------------
 
 
-async def _host_read(dut, memory: str, count: int) -> list[int]:
-    dut.host__sel.value = MEMORY_IDS[memory]
-    dut.host__re.value = 1
-    out = []
-    for addr in range(count):
-        dut.host__addr.value = addr
-        await FallingEdge(dut.clk)
-        out.append(int(dut.host__rdata.value))
-    dut.host__re.value = 0
-    return out
-
-
-def _low_signed(values: list[int], bits: int) -> np.ndarray:
-    v = np.array([x & ((1 << bits) - 1) for x in values], dtype=np.int64)
-    return np.where(v >= 1 << (bits - 1), v - (1 << bits), v)
-
-
-async def _gradient_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> int:
+async def _gradient_trial(dut, host: Host, p: HwProfile, rng, label: str, board: Scoreboard) -> int:
     n_pe, pd = p.n_pe, p.pipeline_depth
     lat = pd + adder_tree_depth(p)
     g_words = p.grad_buf_words
@@ -364,12 +347,12 @@ async def _gradient_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard)
     for t in range(tiles):
         partial = g
         g = sat_acc(g + adder_tree(prods[t][keep], p), p)
-    got = _low_signed(await _host_read(dut, "grad_out", nnz), p.operand_bits)
+    got = await host.read("grad_out", range(nnz), p.operand_bits)
     what = f"gradient {label} nnz={nnz} S={s} tiles={tiles} idle={idle}"
     board.compare(f"{what} grad_out", got, requant(g, p))
     if tiles == 1:
         return 1
-    got = _low_signed(await _host_read(dut, "grad", nnz), p.acc_bits)
+    got = await host.read("grad", range(nnz), p.acc_bits)
     board.compare(f"{what} grad (partial sums)", got, partial)
     return 2
 
@@ -378,23 +361,13 @@ async def _gradient_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard)
 async def gradient(dut):
     """Adder tree + gradient SRAM: ``requant(sat_acc(adder_tree))`` per entry, latency PD + TD."""
     p = load_profile_from_env()
-    prods = [getattr(dut, f"prods__{i}") for i in range(p.n_pe)]
-    inputs = [
-        *prods,
-        dut.valid,
-        dut.eidx,
-        dut.first,
-        dut.last,
-        dut.busy,
-        dut.host__sel,
-        dut.host__addr,
-        dut.host__wdata,
-        dut.host__we,
-        dut.host__re,
-    ]
-    await reset_dut(dut, inputs)
+    prods = [f"prods__{i}" for i in range(p.n_pe)]
+    host_pins = ("host__sel", "host__addr", "host__wdata", "host__we", "host__re")
+    await reset_dut(dut, (*prods, "valid", "eidx", "first", "last", "busy", *host_pins))
+    # The unit's host pins are the top's: its memories are read through the host port.
+    host = Host(dut, p)
     await _run_trials(
-        dut, "gradient", lambda rng, label, board: _gradient_trial(dut, p, rng, label, board)
+        dut, "gradient", lambda rng, label, board: _gradient_trial(dut, host, p, rng, label, board)
     )
 
 
@@ -456,24 +429,18 @@ async def _controller_trial(
 
     bits = _ctl_bits(p)
     strobes = [0] * len(STROBES)
-    busy = done = 0
-    cycles = -1
-    dut.start.value = 1
-    await FallingEdge(dut.clk)
-    dut.start.value = 0
-    limit = 4 * want_cycles + 100
-    for count in range(1, limit + 1):
+    seen = {"busy": 0, "done": 0}
+
+    def watch() -> None:  # every cycle of the op, up to and including done's
         ctl = int(dut.ctl.value)
         for i, name in enumerate(STROBES):
             strobes[i] += (ctl >> bits[name]) & 1
-        busy += int(dut.busy.value)
-        if int(dut.done.value):
-            done += 1
-            cycles = count
-            await FallingEdge(dut.clk)
-            break
-        await FallingEdge(dut.clk)
-    done += int(dut.done.value) + int(dut.busy.value)  # idle again after the op
+        for name in seen:
+            seen[name] += int(getattr(dut, name).value)
+
+    cycles = await host.run(4 * want_cycles + 100, watch=watch)
+    busy = seen["busy"]
+    done = seen["done"] + int(dut.done.value) + int(dut.busy.value)  # idle again after the op
     kind = next(k for k, v in OP_KINDS.items() if v == regs["kind"])
     dims = " ".join(f"{k}={regs[k]}" for k in ("k", "n", "m", "s_len", "nmax", "qmax", "red_adds"))
     got = np.array([*strobes, busy, done])
@@ -563,10 +530,10 @@ async def _systolic_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard)
 async def systolic_array(dut):
     """Systolic cells: each column's bottom is the sequential saturating chain, on time."""
     p = load_profile_from_env()
-    inputs = [dut.shift]
+    inputs = ["shift"]
     for j in range(p.cols):
-        inputs += [getattr(dut, f"w_row__{j}"), getattr(dut, f"top__{j}")]
-    inputs += [getattr(dut, f"x__{i}") for i in range(p.rows)]
+        inputs += [f"w_row__{j}", f"top__{j}"]
+    inputs += [f"x__{i}" for i in range(p.rows)]
     await reset_dut(dut, inputs)
     await _run_trials(
         dut, "systolic_array", lambda rng, label, board: _systolic_trial(dut, p, rng, label, board)

@@ -45,75 +45,33 @@ Helpers
     (base drop/grow rule) with ``RandomGrowthUpdater`` and ``GradientUpdater``.
 """
 
+import lazy_loader
+
 # Submodules load on first use (PEP 562): ``mast.sparsity.layer`` (numpy only) is what the
 # hardware side imports, and it should not pay for torch.
-_EXPORTS = {
-    "DECAYS": "mast.sparsity.schedule",
-    "DISTRIBUTIONS": "mast.sparsity.density",
-    "FlopsReport": "mast.sparsity.flops",
-    "GradientUpdater": "mast.sparsity.updaters",
-    "METHODS": "mast.sparsity.methods",
-    "MaskChange": "mast.sparsity.updaters",
-    "MaskUpdater": "mast.sparsity.updaters",
-    "MethodSpec": "mast.sparsity.methods",
-    "RandomGrowthUpdater": "mast.sparsity.updaters",
-    "SparseLayer": "mast.sparsity.layer",
-    "SparsityConfig": "mast.sparsity.config",
-    "SparsityManager": "mast.sparsity.manager",
-    "StepResult": "mast.sparsity.manager",
-    "TensorInfo": "mast.sparsity.export",
-    "TopologySchedule": "mast.sparsity.schedule",
-    "TopologyUpdate": "mast.sparsity.manager",
-    "UPDATERS": "mast.sparsity.updaters",
-    "flops_report": "mast.sparsity.flops",
-    "get_method": "mast.sparsity.methods",
-    "layer_densities": "mast.sparsity.density",
-    "layer_nnz": "mast.sparsity.density",
-    "load_layers": "mast.sparsity.layer",
-    "save_layers": "mast.sparsity.layer",
-    "sparse_param_count": "mast.sparsity.density",
-    "tiny_width": "mast.sparsity.density",
-    "weight_matrices": "mast.sparsity.manager",
-}
-
-
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'mast.sparsity' has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-__all__ = [
-    "DECAYS",
-    "DISTRIBUTIONS",
-    "METHODS",
-    "FlopsReport",
-    "GradientUpdater",
-    "MaskChange",
-    "MaskUpdater",
-    "MethodSpec",
-    "RandomGrowthUpdater",
-    "SparseLayer",
-    "SparsityConfig",
-    "SparsityManager",
-    "StepResult",
-    "TensorInfo",
-    "TopologySchedule",
-    "TopologyUpdate",
-    "UPDATERS",
-    "flops_report",
-    "get_method",
-    "layer_densities",
-    "layer_nnz",
-    "load_layers",
-    "save_layers",
-    "sparse_param_count",
-    "tiny_width",
-    "weight_matrices",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["SparsityConfig"],
+        "density": [
+            "DISTRIBUTIONS",
+            "layer_densities",
+            "layer_nnz",
+            "sparse_param_count",
+            "tiny_width",
+        ],
+        "export": ["TensorInfo"],
+        "flops": ["FlopsReport", "flops_report"],
+        "layer": ["SparseLayer", "load_layers", "save_layers"],
+        "manager": ["SparsityManager", "StepResult", "TopologyUpdate", "weight_matrices"],
+        "methods": ["METHODS", "MethodSpec", "get_method"],
+        "schedule": ["DECAYS", "TopologySchedule"],
+        "updaters": [
+            "GradientUpdater",
+            "MaskChange",
+            "MaskUpdater",
+            "RandomGrowthUpdater",
+            "UPDATERS",
+        ],
+    },
+)

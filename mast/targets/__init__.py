@@ -14,49 +14,23 @@ Two stages build a learner's regression target:
 paper's and which are chosen here.
 """
 
+import lazy_loader
+
 # Submodules load on first use (PEP 562): :mod:`mast.targets.config` is plain data, read
 # by the torch-free run-folder reader, and should not pay for torch.
-_EXPORTS = {
-    "BOOTSTRAPS": "mast.targets.config",
-    "HYBRID_ORDERS": "mast.targets.config",
-    "TARGET_KINDS": "mast.targets.config",
-    "TARGET_PRESETS": "mast.targets.config",
-    "TargetConfig": "mast.targets.config",
-    "bootstrap_values": "mast.targets.compute",
-    "greedy_bootstrap": "mast.targets.bootstrap",
-    "hybrid_one_step_weight": "mast.targets.config",
-    "make_targets": "mast.targets.compute",
-    "nstep_targets": "mast.targets.returns",
-    "one_step_targets": "mast.targets.returns",
-    "soft_mellowmax": "mast.targets.bootstrap",
-    "td_lambda_targets": "mast.targets.returns",
-}
-
-
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'mast.targets' has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-__all__ = [
-    "BOOTSTRAPS",
-    "HYBRID_ORDERS",
-    "TARGET_KINDS",
-    "TARGET_PRESETS",
-    "TargetConfig",
-    "bootstrap_values",
-    "greedy_bootstrap",
-    "hybrid_one_step_weight",
-    "make_targets",
-    "nstep_targets",
-    "one_step_targets",
-    "soft_mellowmax",
-    "td_lambda_targets",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "bootstrap": ["greedy_bootstrap", "soft_mellowmax"],
+        "compute": ["bootstrap_values", "make_targets"],
+        "config": [
+            "BOOTSTRAPS",
+            "HYBRID_ORDERS",
+            "TARGET_KINDS",
+            "TARGET_PRESETS",
+            "TargetConfig",
+            "hybrid_one_step_weight",
+        ],
+        "returns": ["nstep_targets", "one_step_targets", "td_lambda_targets"],
+    },
+)
