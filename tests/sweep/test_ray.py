@@ -217,14 +217,34 @@ def test_retries_are_bounded(tmp_path, ray_env):
     assert status["state"] == "failed" and status["attempts"] == 1
 
 
+def _ctrl_c_with_run_paused(proc: subprocess.Popen, slot: Path) -> str:
+    """Ctrl-C to the driver while the run's worker is stopped (SIGSTOP), so that the run
+    cannot reach its end before the interruption reaches it, however loaded the machine;
+    the worker continues once the driver says it is stopping the runs. Returns the
+    driver's output up to that line."""
+    worker = _status(slot)["pid"]
+    os.kill(worker, signal.SIGSTOP)
+    lines = []
+    try:
+        proc.send_signal(signal.SIGINT)
+        for line in proc.stdout:
+            lines.append(line)
+            if "interrupted: stopping" in line:
+                break
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    return "".join(lines)
+
+
 @pytest.mark.slow
 def test_ctrl_c_leaves_runs_resumable(tmp_path, ray_env, long_reference):
     out = tmp_path / "sw"
     slot = out / "qmix_mast_3m_sp0.9" / "s0"
     proc = _start_sweep(out, ray_env)
     assert _wait_past_checkpoint(proc, slot), proc.communicate()[0]
-    proc.send_signal(signal.SIGINT)  # Ctrl-C to the driver
+    head = _ctrl_c_with_run_paused(proc, slot)
     log, _ = proc.communicate(timeout=300)
+    log = head + log
     assert proc.returncode == 130, log
     assert log.strip().endswith("mast-sweep: interrupted"), log
     assert _status(slot)["state"] == "interrupted"
