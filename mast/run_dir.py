@@ -27,6 +27,7 @@ import datetime as _dt
 import io
 import pickle
 import re
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -115,6 +116,26 @@ def check_same_config(saved: TrainConfig, wanted: TrainConfig, what: str) -> Non
         )
 
 
+_EVENTS_SECOND = re.compile(r"^events\.out\.tfevents\.(\d+)\.")
+
+
+def _after_existing_event_files(run_dir: Path, max_wait_s: float = 2.0) -> None:
+    """Wait until a new TensorBoard event file will sort after the folder's existing ones.
+
+    TensorBoard reads a folder's event files in name order, and a name starts with the
+    second the file was created, then the host name and the process id (as text). A run
+    resumed within the second its interrupted run last opened a file could sort first;
+    its ``purge_step`` would then be read before the events it must hide, and the
+    interrupted run's later events would show again. Waits at most ``max_wait_s``.
+    """
+    seconds = [
+        int(m.group(1)) for p in run_dir.glob("events.out.tfevents.*")
+        if (m := _EVENTS_SECOND.match(p.name))
+    ]  # fmt: skip
+    if seconds:
+        time.sleep(min(max_wait_s, max(0.0, max(seconds) + 1 - time.time())))
+
+
 class MetricsLog:
     """Writes metric rows to ``metrics.csv`` and, optionally, TensorBoard.
 
@@ -138,6 +159,8 @@ class MetricsLog:
             from torch.utils.tensorboard import SummaryWriter
 
             purge = None if resume_at is None else resume_at + 1
+            if resume_at is not None:
+                _after_existing_event_files(Path(run_dir))
             self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge)
 
     def _cut_back(self, t_env: int) -> None:

@@ -151,6 +151,18 @@ def test_kill_at_a_random_moment_then_resume_equals_the_uninterrupted_run(tmp_pa
     assert _state(run) == whole
 
 
+def test_resumed_event_file_sorts_after_the_interrupted_runs(tmp_path):
+    """TensorBoard reads event files in name order (creation second, host, pid): a run
+    resumed in the same second as its interrupted run's file (here: one a second ahead,
+    from a host that sorts last) must still get a file that is read after it."""
+    old = tmp_path / f"events.out.tfevents.{int(time.time()) + 1}.~host.1.0"
+    old.write_bytes(b"")
+    log = rd.MetricsLog(tmp_path, tensorboard=True, resume_at=0)
+    log.close()
+    names = sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))
+    assert len(names) == 2 and names[0] == old.name
+
+
 # ---------------------------------------------------------------- loading runs no code
 class _Evil:
     def __init__(self, marker):
