@@ -179,6 +179,7 @@ def tiny_rtlil(tmp_path_factory):
     return write_rtlil(TINY, tmp_path_factory.mktemp("tiny"))
 
 
+@pytest.mark.slow  # a whole Yosys synthesis: tens of seconds
 def test_synthesize_small_profile_xc7(tiny_rtlil, tmp_path):
     res = synthesize(tiny_rtlil, tiny_rtlil.stem, "xc7", tmp_path, profile=TINY.name)
     r = res.resources
@@ -194,6 +195,7 @@ def test_synthesize_small_profile_xc7(tiny_rtlil, tmp_path):
     assert math.isfinite(res.seconds)
 
 
+@pytest.mark.slow  # a whole Yosys synthesis: tens of seconds
 def test_cli_synth_ice40_writes_reports(monkeypatch, tmp_path, capsys):
     """The whole ``mast-hw synth`` path on iCE40 for the small profile given as YAML."""
     prof = tmp_path / "tiny.yaml"

@@ -31,7 +31,7 @@ from sweep.cli import main
 from sweep.results import read_metrics
 from sweep.spec import schedule_flags
 
-pytestmark = pytest.mark.xdist_group("ray")
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]  # Ray start-up: tens of s
 
 ROOT = Path(__file__).resolve().parents[2]
 T_MAX = 2000
@@ -185,7 +185,6 @@ def _assert_same_as_reference(slot: Path, ref: Path) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.slow
 def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env, long_reference):
     out = tmp_path / "sw"
     slot = out / "qmix_mast_3m_sp0.9" / "s0"
@@ -203,7 +202,6 @@ def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env, long_re
     _assert_same_as_reference(slot, long_reference)
 
 
-@pytest.mark.slow
 def test_retries_are_bounded(tmp_path, ray_env):
     out = tmp_path / "sw"
     slot = out / "qmix_mast_3m_sp0.9" / "s0"
@@ -236,7 +234,6 @@ def _ctrl_c_with_run_paused(proc: subprocess.Popen, slot: Path) -> str:
     return "".join(lines)
 
 
-@pytest.mark.slow
 def test_ctrl_c_leaves_runs_resumable(tmp_path, ray_env, long_reference):
     out = tmp_path / "sw"
     slot = out / "qmix_mast_3m_sp0.9" / "s0"
@@ -279,7 +276,6 @@ def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.slow
 def test_two_node_cluster_on_loopback(tmp_path, ray_env, sequential):
     # Ray replaces 127.0.0.1 by the machine's outward address for multi-node clusters, so
     # both nodes and the driver use another loopback address: nothing leaves the machine.
