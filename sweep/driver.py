@@ -7,7 +7,9 @@ resumes the run from its checkpoint. An exception inside training is not retried
 run is reported failed and the others go on.
 
 Without an address the sweep starts an embedded local Ray (no dashboard, a small object
-store, no usage statistics) and stops it at the end; ``address`` (``auto`` or
+store, no usage statistics, and runs at the driver's CPU priority: Ray's default worker
+niceness of 15 lets any other process on the machine starve the runs) and stops it at the
+end; ``address`` (``auto`` or
 ``HOST:PORT``) joins a running cluster, whose nodes must see the sweep folder at the same
 absolute path (a shared filesystem).
 
@@ -39,6 +41,8 @@ __all__ = ["SweepOutcome", "run_sweep", "ray_session"]
 
 OBJECT_STORE_BYTES = 100 * 2**20
 """Object store of the embedded Ray: tasks return small records only."""
+WORKER_NICENESS = 0
+"""Niceness of the embedded Ray's workers (Ray's own default is 15)."""
 CANCEL_GRACE_S = 20.0
 """How long cancelled tasks get to stop before their workers are killed."""
 
@@ -100,7 +104,10 @@ def ray_session(
     kw: dict = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
         kw.update(
-            num_cpus=num_cpus, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            object_store_memory=OBJECT_STORE_BYTES,
+            _system_config={"worker_niceness": WORKER_NICENESS},
         )
     else:
         if num_cpus is not None:

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -158,18 +159,49 @@ def long_reference(tmp_path_factory) -> Path:
     return _mast_train(tmp_path_factory.mktemp("ref"), "3m", "mast", 6000, *LONG_EXTRA)
 
 
-def _start_sweep(out: Path, env: dict, *flags: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "sweep.cli", *LONG, "--out", str(out), "--num-cpus", "1", *flags]
-    return subprocess.Popen(
-        [*cmd, "--no-report", *OVERRIDES, *LONG_EXTRA], env=env, cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+class _Sweep:
+    """A ``mast-sweep`` process whose output is read as it comes (a thread drains the
+    pipe, so the driver can never block on a full one)."""
+
+    def __init__(self, out: Path, env: dict, *flags: str) -> None:
+        cmd = [sys.executable, "-m", "sweep.cli", *LONG, "--out", str(out), "--num-cpus", "1",
+               *flags, "--no-report", *OVERRIDES, *LONG_EXTRA]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return True
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                return False
+            time.sleep(0.05)
+        return False
+
+    def wait(self, timeout: float) -> tuple[int, str]:
+        """The exit status and the whole output."""
+        rc = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=60)
+        return rc, self.log
 
 
-def _wait_past_checkpoint(proc: subprocess.Popen, slot: Path) -> bool:
+def _wait_past_checkpoint(sweep: _Sweep, slot: Path) -> bool:
     """Wait until the run has logged 1500 steps (so a checkpoint at >= 1000 exists)."""
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and sweep.proc.poll() is None:
         metrics = list(slot.glob("*/metrics.csv"))
         if metrics and _t_env(metrics[0]) >= 1500:
             return True
@@ -188,14 +220,14 @@ def _assert_same_as_reference(slot: Path, ref: Path) -> None:
 def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env, long_reference):
     out = tmp_path / "sw"
     slot = out / "qmix_mast_3m_sp0.9" / "s0"
-    proc = _start_sweep(out, ray_env)
-    reached = _wait_past_checkpoint(proc, slot)
+    sweep = _Sweep(out, ray_env)
+    reached = _wait_past_checkpoint(sweep, slot)
     killed = _status(slot)["pid"] if reached else None
     if killed is not None:
         os.kill(killed, signal.SIGKILL)  # the Ray worker running the task
-    log, _ = proc.communicate(timeout=600)
+    rc, log = sweep.wait(timeout=600)
     assert killed is not None, log
-    assert proc.returncode == 0, log
+    assert rc == 0, log
     status = _status(slot)
     assert status["state"] == "done" and status["attempts"] == 2, status
     assert status["pid"] != killed and 1000 <= status["resumed_from"] < 6000
@@ -205,49 +237,46 @@ def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env, long_re
 def test_retries_are_bounded(tmp_path, ray_env):
     out = tmp_path / "sw"
     slot = out / "qmix_mast_3m_sp0.9" / "s0"
-    proc = _start_sweep(out, ray_env, "--max-retries", "0")
-    assert _wait_past_checkpoint(proc, slot), proc.communicate()[0]
+    sweep = _Sweep(out, ray_env, "--max-retries", "0")
+    assert _wait_past_checkpoint(sweep, slot), sweep.wait(timeout=300)[1]
     os.kill(_status(slot)["pid"], signal.SIGKILL)
-    log, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 1, log
+    rc, log = sweep.wait(timeout=300)
+    assert rc == 1, log
     assert "1 failed" in log and "failed: qmix_mast_3m_sp0.9/s0: " in log
     status = _status(slot)
     assert status["state"] == "failed" and status["attempts"] == 1
 
 
-def _ctrl_c_with_run_paused(proc: subprocess.Popen, slot: Path) -> str:
+def _ctrl_c_with_run_paused(sweep: _Sweep, slot: Path) -> None:
     """Ctrl-C to the driver while the run's worker is stopped (SIGSTOP), so that the run
     cannot reach its end before the interruption reaches it, however loaded the machine;
-    the worker continues once the driver says it is stopping the runs. Returns the
-    driver's output up to that line."""
+    the worker continues once the driver says it is stopping the runs."""
     worker = _status(slot)["pid"]
     os.kill(worker, signal.SIGSTOP)
-    lines = []
     try:
-        proc.send_signal(signal.SIGINT)
-        for line in proc.stdout:
-            lines.append(line)
-            if "interrupted: stopping" in line:
-                break
+        sweep.proc.send_signal(signal.SIGINT)
+        said = sweep.wait_for_line("interrupted: stopping", timeout=120)
     finally:
-        os.kill(worker, signal.SIGCONT)
-    return "".join(lines)
+        try:
+            os.kill(worker, signal.SIGCONT)
+            gone = False
+        except ProcessLookupError:
+            gone = True
+    assert said and not gone, f"line seen: {said}, worker gone: {gone}\n{sweep.log}"
 
 
 def test_ctrl_c_leaves_runs_resumable(tmp_path, ray_env, long_reference):
     out = tmp_path / "sw"
     slot = out / "qmix_mast_3m_sp0.9" / "s0"
-    proc = _start_sweep(out, ray_env)
-    assert _wait_past_checkpoint(proc, slot), proc.communicate()[0]
-    head = _ctrl_c_with_run_paused(proc, slot)
-    log, _ = proc.communicate(timeout=300)
-    log = head + log
-    assert proc.returncode == 130, log
+    sweep = _Sweep(out, ray_env)
+    assert _wait_past_checkpoint(sweep, slot), sweep.wait(timeout=300)[1]
+    _ctrl_c_with_run_paused(sweep, slot)
+    rc, log = sweep.wait(timeout=300)
+    assert rc == 130, log
     assert log.strip().endswith("mast-sweep: interrupted"), log
     assert _status(slot)["state"] == "interrupted"
-    proc = _start_sweep(out, ray_env)
-    log, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, log
+    rc, log = _Sweep(out, ray_env).wait(timeout=600)
+    assert rc == 0, log
     status = _status(slot)
     assert status["state"] == "done" and status["attempts"] == 2
     assert 1000 <= status["resumed_from"] < 6000
@@ -291,6 +320,7 @@ def test_two_node_cluster_on_loopback(tmp_path, ray_env, sequential):
     try:
         nodes.append(_start(
             ["--head", "--port", str(gcs), "--ray-client-server-port", str(client),
+             "--system-config", json.dumps({"worker_niceness": 0}),
              "--temp-dir", ray_env["RAY_TMPDIR"], "--include-dashboard", "false",
              *common, *node_ports(agent[:4])],
             ray_env, tmp_path / "head.log",
