@@ -159,12 +159,22 @@ def long_reference(tmp_path_factory) -> Path:
     return _mast_train(tmp_path_factory.mktemp("ref"), "3m", "mast", 6000, *LONG_EXTRA)
 
 
+_IN_FOREGROUND = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'mast-sweep'; runpy.run_module('sweep.cli', run_name='__main__')"
+)
+"""``python -c`` running ``mast-sweep`` as a foreground program gets SIGINT: with its
+default handler, even where this test runs as a background job of a non-interactive
+shell, which starts every child with SIGINT ignored (as every shell does for background
+jobs, so that a terminal's Ctrl-C does not reach them)."""
+
+
 class _Sweep:
     """A ``mast-sweep`` process whose output is read as it comes (a thread drains the
     pipe, so the driver can never block on a full one)."""
 
     def __init__(self, out: Path, env: dict, *flags: str) -> None:
-        cmd = [sys.executable, "-m", "sweep.cli", *LONG, "--out", str(out), "--num-cpus", "1",
+        cmd = [sys.executable, "-c", _IN_FOREGROUND, *LONG, "--out", str(out), "--num-cpus", "1",
                *flags, "--no-report", *OVERRIDES, *LONG_EXTRA]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
