@@ -16,21 +16,16 @@ paper's and which are chosen here.
 
 import lazy_loader
 
-# Submodules load on first use (PEP 562): :mod:`mast.targets.config` is plain data, read
-# by the torch-free run-folder reader, and should not pay for torch.
+from . import config as _config
+
+# The torch modules load on first use (PEP 562): :mod:`mast.targets.config` is plain data,
+# read by the torch-free run-folder reader, and should not pay for torch.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "bootstrap": ["greedy_bootstrap", "soft_mellowmax"],
         "compute": ["bootstrap_values", "make_targets"],
-        "config": [
-            "BOOTSTRAPS",
-            "HYBRID_ORDERS",
-            "TARGET_KINDS",
-            "TARGET_PRESETS",
-            "TargetConfig",
-            "hybrid_one_step_weight",
-        ],
+        "config": list(_config.__all__),
         "returns": ["nstep_targets", "one_step_targets", "td_lambda_targets"],
     },
 )
