@@ -165,7 +165,12 @@ def _runner():
         def _build_command(self):
             cmds = super()._build_command()
             verilate = cmds[0]
-            i = verilate.index("--public-flat-rw")  # fails loudly if cocotb changes it
+            if "--public-flat-rw" not in verilate:
+                raise ToolchainError(
+                    "cocotb's Verilator runner no longer passes --public-flat-rw; "
+                    "see rtl.harness.PUBLIC_ARGS"
+                )
+            i = verilate.index("--public-flat-rw")
             verilate[i : i + 1] = list(PUBLIC_ARGS)
             return cmds
 
