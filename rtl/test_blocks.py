@@ -48,22 +48,32 @@ def check_block(block: str, profile, trials: int, seed: int) -> dict:
     return counts
 
 
+_BLOCK_BUILD = pytest.mark.slow
+"""A Verilator build of one block (about 15 s): in the ``slow`` tier. ``make test-fast``
+still runs the accelerator programs of ``test_accel.py``, which drive the same blocks
+inside the top level."""
+
+
+@_BLOCK_BUILD
 @pytest.mark.xdist_group("rtl_block_pe_sparse_pe_4")
 def test_pe_matches_mac_chain_and_requant_and_finishes_in_s_plus_pd():
     check_block("pe", SPARSE, trials=250, seed=301)
 
 
+@_BLOCK_BUILD
 @pytest.mark.xdist_group("rtl_block_gradient_sparse_pe_4")
 def test_gradient_unit_matches_sim_adder_tree_and_sat_acc_with_latency_pd_plus_td():
     check_block("gradient", SPARSE, trials=150, seed=302)
 
 
+@_BLOCK_BUILD
 @pytest.mark.xdist_group("rtl_block_controller_sparse_pe_4")
 def test_controller_op_cycles_and_stage_durations_match_the_contract_formulas():
     counts = check_block("controller", SPARSE, trials=250, seed=303)
     assert counts["checked"] == 2 * counts["trials"]
 
 
+@_BLOCK_BUILD
 @pytest.mark.xdist_group("rtl_block_systolic_array_systolic_2x2")
 def test_systolic_array_columns_form_the_sequential_saturating_chain():
     counts = check_block("systolic_array", SYSTOLIC, trials=250, seed=304)
