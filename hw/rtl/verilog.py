@@ -58,9 +58,9 @@ def convert(component: wiring.Component, name: str, *, fast: bool = True) -> str
     Memories carry no power-on contents (SRAM macros have none, and no op reads a word
     before writing it or without masking it): the zero ``initial`` blocks Amaranth writes
     for every memory word are dropped, which keeps the full-size designs' Verilog and
-    Verilator models an order of magnitude smaller. ``fast=False`` generates them and
-    removes them from the text instead (the reference :func:`_no_zero_meminit` is tested
-    against).
+    Verilator models an order of magnitude smaller. ``fast=False`` writes them into the RTLIL and
+    removes them from the text (the reference the fast path, :func:`_no_zero_meminit`, is
+    tested against).
     """
     with _no_zero_meminit() if fast else contextlib.nullcontext():
         text = verilog.convert(component, name=name, emit_src=False)

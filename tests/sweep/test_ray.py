@@ -234,10 +234,14 @@ def test_killed_worker_resumes_with_identical_results(tmp_path, ray_env, long_re
     reached = _wait_past_checkpoint(sweep, slot)
     killed = _status(slot)["pid"] if reached else None
     if killed is not None:
+        # The embedded Ray's worker runs at the driver's priority (sweep.driver).
+        niceness = (os.getpriority(os.PRIO_PROCESS, killed),
+                    os.getpriority(os.PRIO_PROCESS, sweep.proc.pid))  # fmt: skip
         os.kill(killed, signal.SIGKILL)  # the Ray worker running the task
     rc, log = sweep.wait(timeout=600)
     assert killed is not None, log
     assert rc == 0, log
+    assert niceness[0] == niceness[1], niceness
     status = _status(slot)
     assert status["state"] == "done" and status["attempts"] == 2, status
     assert status["pid"] != killed and 1000 <= status["resumed_from"] < 6000
