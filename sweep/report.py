@@ -1,8 +1,8 @@
 """``mast-sweep report``: ``results.csv``, ``summary.md`` and plots of a sweep folder.
 
 - ``results.csv``: one row per started run (:data:`RESULT_COLUMNS`);
-- ``summary.md``: per map, one row per method (algorithm, method, sparsity): the median
-  final test win, and the score, the mean test win rate over each run's last ``k``
+- ``summary.md``: per map, one row per method (algorithm, method, sparsity, variant): the
+  median final test win, and the score, the mean test win rate over each run's last ``k``
   evaluation points, as median, IQM and mean with 95 % bootstrap CIs (:mod:`sweep.stats`),
   IQM as % of dense, the probability of improvement over dense, FLOPs ratios, hardware
   speedup and energy ratio (runs with ``--hw-profile``), wall time and env steps/s; then
@@ -31,7 +31,7 @@ from sweep.stats import aggregate_estimates, cell_estimates, curve_iqm, improvem
 __all__ = ["RESULT_COLUMNS", "Report", "write_report"]
 
 RESULT_COLUMNS = (
-    "run", "map", "alg", "method", "target_sparsity", "seed", "state", "t_env", "t_max",
+    "run", "map", "alg", "method", "target_sparsity", "variant", "seed", "state", "t_env", "t_max",
     "evals", "final_test_win", "last_k_mean", "flops_train", "flops_test", "sparsity",
     "hw_profile", "hw_speedup", "hw_energy_ratio", "wall_s", "env_steps_per_s", "attempts",
     "run_dir",
@@ -50,13 +50,15 @@ class Report:
 
 def _label(r: RunRecord) -> str:
     sp = "" if r.target_sparsity is None else f" {r.target_sparsity:g}"
-    return f"{r.alg} {r.method}{sp}"
+    var = "" if r.variant is None else f" +{r.variant}"
+    return f"{r.alg} {r.method}{sp}{var}"
 
 
 def _row(r: RunRecord, k: int) -> dict[str, object]:
     return {
         "run": r.name, "map": r.map_name, "alg": r.alg, "method": r.method,
         "target_sparsity": "" if r.target_sparsity is None else r.target_sparsity,
+        "variant": r.variant or "",
         "seed": r.seed, "state": r.state, "t_env": r.t_env, "t_max": r.t_max,
         "evals": len(r.evals), "final_test_win": r.final_win, "last_k_mean": r.last_k_mean(k),
         "flops_train": r.flops_train, "flops_test": r.flops_test, "sparsity": r.sparsity,
@@ -244,8 +246,8 @@ def write_report(sweep_dir: str | Path, k: int = 5, reps: int = 2000) -> Report:
         f"Score: each run's mean test win rate over its last {k} evaluation points. "
         f"Median, IQM and mean over runs with 95 % stratified bootstrap CIs ({reps} "
         "resamples, rliable); P(better than dense): probability of improvement over the "
-        "same algorithm's dense runs; hw ratios: whole-run accelerator time and energy of "
-        "the dense network over the run's (`--hw-profile`).",
+        "same algorithm's plain dense runs (no variant); hw ratios: whole-run accelerator "
+        "time and energy of the dense network over the run's (`--hw-profile`).",
         "",
     ]
     unfinished = [r for r in records if r.state != "done"]

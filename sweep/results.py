@@ -46,6 +46,8 @@ class RunRecord:
     method: str
     target_sparsity: float | None
     """``sparsity.sparsity`` (``None`` for dense)."""
+    variant: str | None
+    """The sweep variant of the cell (``None``: a plain cell; see :mod:`sweep.spec`)."""
     seed: int
     state: str
     """``done``, ``running``, ``failed``, ``interrupted`` (:mod:`sweep.task`) or ``unknown``."""
@@ -152,13 +154,15 @@ def read_run(sweep_dir: Path, slot: Path) -> RunRecord:
     last = rows[-1] if rows else {}
     result = status.get("result") or {}
     profile, speedup, energy = _hw(run_dir)
+    cell = str(slot.parent.relative_to(sweep_dir))
     return RunRecord(
         name=str(slot.relative_to(sweep_dir)),
-        cell=str(slot.parent.relative_to(sweep_dir)),
+        cell=cell,
         map_name=cfg.env.map_name,
         alg=cfg.learner.alg,
         method=sp.method,
         target_sparsity=None if sp.method == "dense" else sp.sparsity,
+        variant=cell.split("+", 1)[1] if "+" in cell else None,
         seed=run.seed,
         state=status.get("state") or "unknown",
         t_max=run.t_max,

@@ -13,6 +13,7 @@ The dense method ignores the sparsity, so it has one cell per map and algorithm.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -23,12 +24,21 @@ import yaml
 from mast.config import ALGS, METHODS
 from mast.errors import UserError
 
-__all__ = ["Cell", "RunKey", "SweepSpec", "load_spec_file", "schedule_flags", "SPEC_FILE"]
+__all__ = [
+    "Cell",
+    "RunKey",
+    "SweepSpec",
+    "Variant",
+    "load_spec_file",
+    "schedule_flags",
+    "SPEC_FILE",
+]
 
 SPEC_FILE = "sweep.yaml"
 """The spec a sweep ran, in its output folder."""
 NO_SPARSITY = ("dense",)
 """Methods whose result does not depend on ``sparsity.sparsity`` (one cell per map)."""
+_VARIANT_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 
 def schedule_flags(t_max: int) -> dict[str, int]:
@@ -47,12 +57,30 @@ class Cell:
     method: str
     sparsity: float | None
     """``None`` for methods in :data:`NO_SPARSITY`."""
+    variant: str | None = None
+    """Name of the :class:`Variant` (``None``: the plain cell)."""
 
     @property
     def name(self) -> str:
-        """Folder name of the cell, e.g. ``qmix_mast_3m_sp0.9`` or ``qmix_dense_3m``."""
+        """Folder name of the cell, e.g. ``qmix_mast_3m_sp0.9``, ``qmix_dense_3m`` or
+        ``qmix_dense_3m+mast_targets``."""
         sp = "" if self.sparsity is None else f"_sp{self.sparsity:g}"
-        return f"{self.alg}_{self.method}_{self.map_name}{sp}"
+        var = "" if self.variant is None else f"+{self.variant}"
+        return f"{self.alg}_{self.method}_{self.map_name}{sp}{var}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Named extra cells: the grid's methods (or ``methods``) with more overrides."""
+
+    name: str
+    overrides: tuple[str, ...]
+    """``group.field=value``, applied after the spec's overrides."""
+    methods: tuple[str, ...] = ()
+    """Methods that get this variant (empty: every method of the grid)."""
+
+    def applies_to(self, method: str) -> bool:
+        return not self.methods or method in self.methods
 
 
 @dataclass(frozen=True)
@@ -90,6 +118,8 @@ class SweepSpec:
     """Environment steps per run."""
     overrides: tuple[str, ...] = ()
     """Config overrides ``group.field=value`` applied to every run (after the grid's keys)."""
+    variants: tuple[Variant, ...] = ()
+    """Extra named cells beside the plain ones (see the module docstring)."""
     scale_schedule: bool = True
     """Scale the topology schedule to ``t_max`` (:func:`schedule_flags`)."""
     hw_profile: str = "none"
@@ -132,20 +162,42 @@ class SweepSpec:
             )
         if self.device.startswith("cuda") and self.gpus_per_run <= 0:
             raise UserError(f"device {self.device!r} needs gpus_per_run > 0")
-        for o in self.overrides:
+        for o in (*self.overrides, *(o for v in self.variants for o in v.overrides)):
             if "=" not in o:
                 raise UserError(f"override {o!r} is not of the form group.field=value")
+        names = [v.name for v in self.variants]
+        for v in self.variants:
+            if not _VARIANT_NAME.fullmatch(v.name):
+                raise UserError(
+                    f"bad variant name {v.name!r}: lower-case letters, digits and _ only"
+                )
+            if names.count(v.name) > 1:
+                raise UserError(f"variant {v.name!r} is given twice")
+            for me in v.methods:
+                if me not in self.methods:
+                    raise UserError(
+                        f"variant {v.name!r} names method {me!r}, which is not in the grid; "
+                        f"the grid's methods: {', '.join(self.methods)}"
+                    )
 
     # ------------------------------------------------------------------ the grid
     def cells(self) -> list[Cell]:
-        """The grid's cells, maps outermost, then algorithms, methods, sparsities."""
+        """The grid's cells, maps outermost, then algorithms, methods, sparsities, and
+        each plain cell followed by its variants."""
         out = []
         for m in self.maps:
             for a in self.algs:
                 for me in self.methods:
                     sps = (None,) if me in NO_SPARSITY else self.sparsity
-                    out += [Cell(m, a, me, sp) for sp in sps]
+                    for sp in sps:
+                        out.append(Cell(m, a, me, sp))
+                        vs = [v for v in self.variants if v.applies_to(me)]
+                        out += [Cell(m, a, me, sp, v.name) for v in vs]
         return out
+
+    def variant(self, name: str | None) -> Variant | None:
+        """The variant called ``name`` (``None`` for the plain cells)."""
+        return next((v for v in self.variants if v.name == name), None)
 
     def runs(self) -> list[RunKey]:
         """Every run of the sweep, in submission order (all first seeds first)."""
@@ -178,17 +230,22 @@ class SweepSpec:
         ``--alg --method --map --seed --sparsity --t-max`` and the overrides resolves)."""
         from mast.presets import resolve_config
 
+        var = self.variant(key.cell.variant)
         return resolve_config(
             alg=key.cell.alg,
             method=key.cell.method,
             flags=self.flags(key),
-            overrides=self.overrides,
+            overrides=(*self.overrides, *(var.overrides if var else ())),
         )
 
     # ------------------------------------------------------------------ files
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``sweep.yaml`` (lists, not tuples)."""
         d = asdict(self)
+        d["variants"] = {
+            v.name: {"methods": list(v.methods), "overrides": list(v.overrides)}
+            for v in self.variants
+        }
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
@@ -213,10 +270,10 @@ class SweepSpec:
             kw["sparsity"] = tuple(
                 _num(float, "sparsity", v) for v in _str_list("sparsity", kw["sparsity"])
             )
-        if isinstance(kw.get("overrides"), Mapping):
-            kw["overrides"] = tuple(f"{k}={v}" for k, v in kw["overrides"].items())
-        elif "overrides" in kw:
-            kw["overrides"] = tuple(str(o) for o in kw["overrides"] or ())
+        if "overrides" in kw:
+            kw["overrides"] = _overrides("overrides", kw["overrides"])
+        if "variants" in kw:
+            kw["variants"] = _variants(kw["variants"])
         for k, tp in (
             ("seeds", int),
             ("first_seed", int),
@@ -249,6 +306,43 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise UserError(f"grid file {str(path)!r} must hold a mapping of sweep keys")
     return dict(data)
+
+
+def _overrides(key: str, value: Any) -> tuple[str, ...]:
+    """``key=value`` strings from a list of them or a mapping (YAML's two natural forms)."""
+    if isinstance(value, Mapping):
+        return tuple(f"{k}={v}" for k, v in value.items())
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise UserError(f"{key} must be a list of group.field=value or a mapping")
+    return tuple(str(o) for o in value)
+
+
+def _variants(value: Any) -> tuple[Variant, ...]:
+    """Variants from ``{name: {overrides: ..., methods: ...}}``."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise UserError("variants must be a mapping of name: {overrides: ..., methods: ...}")
+    out = []
+    for name, body in value.items():
+        body = body or {}
+        if not isinstance(body, Mapping):
+            raise UserError(f"variant {name!r} must be a mapping with overrides and methods")
+        extra = sorted(k for k in body if k not in ("overrides", "methods"))
+        if extra:
+            raise UserError(
+                f"unknown key {extra[0]!r} in variant {name!r}; known: methods, overrides"
+            )
+        out.append(
+            Variant(
+                name=str(name),
+                overrides=_overrides(f"variant {name!r} overrides", body.get("overrides")),
+                methods=_str_list(f"variant {name!r} methods", body.get("methods") or ()),
+            )
+        )
+    return tuple(out)
 
 
 def _str_list(key: str, value: Any) -> tuple[str, ...]:

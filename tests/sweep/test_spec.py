@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from mast.errors import UserError
 from sweep.cli import main
@@ -35,6 +36,51 @@ def test_yaml_round_trip_and_overrides(tmp_path):
     assert SweepSpec.from_dict(spec.to_dict(), t_max=5).t_max == 5  # flags win over the file
 
 
+MAST_TARGETS = {
+    "methods": ["dense"],
+    "overrides": {"targets.kind": "hybrid", "targets.bootstrap": "soft_mellowmax"},
+}
+
+
+def test_variants_add_cells_with_their_overrides(tmp_path):
+    spec = SweepSpec.from_dict(
+        {
+            "methods": "dense,mast",
+            "seeds": 1,
+            "overrides": ["learner.lr=0.001", "targets.kind=td_lambda"],
+            "variants": {"mast_targets": MAST_TARGETS, "lr": {"overrides": ["learner.lr=0.002"]}},
+        },
+        out=str(tmp_path),
+    )
+    names = [k.name for k in spec.runs()]
+    assert names == [
+        "qmix_dense_3m/s0",
+        "qmix_dense_3m+mast_targets/s0",
+        "qmix_dense_3m+lr/s0",
+        "qmix_mast_3m_sp0.9/s0",
+        "qmix_mast_3m_sp0.9+lr/s0",  # mast_targets names only dense
+    ]
+    plain, targets, lr, mast, mast_lr = (spec.train_config(k) for k in spec.runs())
+    assert (plain.targets.kind, plain.targets.bootstrap) == ("td_lambda", "double_q")
+    # The variant's overrides come after the spec's.
+    assert (targets.targets.kind, targets.targets.bootstrap) == ("hybrid", "soft_mellowmax")
+    assert targets.learner.lr == plain.learner.lr == 0.001
+    assert (lr.learner.lr, lr.targets.kind, lr.sparsity.method) == (0.002, "td_lambda", "dense")
+    assert (mast_lr.learner.lr, mast_lr.sparsity.sparsity) == (0.002, 0.9)
+    assert mast.learner.lr == 0.001
+    assert spec.slot(spec.runs()[1]) == tmp_path / "qmix_dense_3m+mast_targets" / "s0"
+    again = SweepSpec.from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict(), sort_keys=False)))
+    assert again == spec
+
+
+def test_a_grid_without_variants_keeps_its_cells(tmp_path):
+    plain = SweepSpec.from_dict({"methods": "dense,mast", "seeds": 2}, out="x")
+    more = SweepSpec.from_dict(
+        {"methods": "dense,mast", "seeds": 2, "variants": {"mast_targets": MAST_TARGETS}}, out="x"
+    )
+    assert set(k.name for k in plain.runs()) < set(k.name for k in more.runs())
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -45,6 +91,14 @@ def test_yaml_round_trip_and_overrides(tmp_path):
         ({"seedz": 3}, "unknown sweep key 'seedz'; known: "),
         ({"device": "cuda"}, "device 'cuda' needs gpus_per_run > 0"),
         ({"overrides": ["learner.lr"]}, "override 'learner.lr' is not of the form"),
+        ({"variants": {"v": {"overrides": ["x"]}}}, "override 'x' is not of the form"),
+        ({"variants": {"Big": {}}}, "bad variant name 'Big': lower-case letters"),
+        ({"variants": ["a"]}, "variants must be a mapping of name"),
+        ({"variants": {"v": {"method": ["dense"]}}}, "unknown key 'method' in variant 'v'"),
+        (
+            {"methods": "mast", "variants": {"v": {"methods": "dense"}}},
+            "variant 'v' names method 'dense', which is not in the grid; the grid's methods: mast",
+        ),
     ],
 )
 def test_bad_spec(data, message):

@@ -16,8 +16,11 @@ MAST = [0.9, 0.0, 0.3, 1.0, 0.2, 0.8, 0.1, 0.4]  # IQM 0.425, median 0.35 (test_
 DENSE = [0.3] * 8
 
 
-def _run(root: Path, method: str, seed: int, score: float, t_env: int = 3000) -> None:
+def _run(
+    root: Path, method: str, seed: int, score: float, t_env: int = 3000, variant: str = ""
+) -> None:
     cell = "qmix_dense_3m" if method == "dense" else "qmix_mast_3m_sp0.9"
+    cell += f"+{variant}" if variant else ""
     slot = root / cell / f"s{seed}"
     run_dir = slot / f"qmix_{method}_3m_s{seed}_20260101-000000"
     run_dir.mkdir(parents=True)
@@ -94,3 +97,22 @@ def test_report_cli_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "has no runs" in capsys.readouterr().err
+
+
+def test_a_variant_is_its_own_row_compared_with_plain_dense(sweep_dir):
+    # Dense with other targets: its own row, compared with the plain dense runs.
+    for seed, m in enumerate(MAST):
+        _run(sweep_dir, "dense", seed, m, variant="mast_targets")
+    rep = write_report(sweep_dir, k=2, reps=200)
+    with open(rep.results_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 24
+    assert {r["variant"] for r in rows if "+" in r["run"]} == {"mast_targets"}
+    assert {r["variant"] for r in rows if "+" not in r["run"]} == {""}
+    text = rep.summary_md.read_text()
+    (row,) = [ln for ln in text.splitlines() if ln.startswith("| qmix dense +mast_targets |")]
+    (dense,) = [ln for ln in text.splitlines() if ln.startswith("| qmix dense |")]
+    cols = [c.strip() for c in row.strip("|").split("|")]
+    assert cols[1] == "8" and cols[4].startswith("0.425 [")  # the MAST scores, as above
+    assert cols[6] == "142 %" and cols[7].startswith("0.56 [")  # against plain dense
+    assert [c.strip() for c in dense.strip("|").split("|")][6] == "-"
