@@ -141,6 +141,7 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
             "map": cfg.get("env", {}).get("map_name"),
             "target_sparsity": cfg.get("sparsity", {}).get("sparsity"),
             "hw_aware_growth": cfg.get("sparsity", {}).get("hw_aware_growth"),
+            "constant_fan_in": cfg.get("sparsity", {}).get("constant_fan_in", False),
             "t_max": cfg.get("run", {}).get("t_max"),
             "seed": cfg.get("run", {}).get("seed"),
         },
@@ -297,7 +298,8 @@ def _markdown(s: dict[str, Any], plots: Sequence[str]) -> str:
         f"# Run report: {c['alg']} / {c['method']} on {c['map']}",
         "",
         f"Run folder `{s['run_dir']}`, seed {c['seed']}, {_fmt(f['t_env'])} environment "
-        f"steps (t_max {c['t_max']}), hardware-aware growth: {c['hw_aware_growth']}.",
+        f"steps (t_max {c['t_max']}), hardware-aware growth: {c['hw_aware_growth']}, "
+        f"constant fan-in: {c['constant_fan_in']}.",
         "",
         "## Learning",
         "",

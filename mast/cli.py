@@ -36,6 +36,7 @@ FLAG_KEYS = {
     "t_max": "run.t_max",
     "device": "run.device",
     "hw_aware_growth": "sparsity.hw_aware_growth",
+    "constant_fan_in": "sparsity.constant_fan_in",
 }
 
 
@@ -94,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         help="regrow only into rows shorter than ceil(nnz/rows), so row-parallel "
         "accelerator loads stay balanced (sparsity.hw_aware_growth=true)",
+    )
+    p.add_argument(
+        "--constant-fan-in",
+        action="store_const",
+        const=True,
+        help="every output row keeps the same number of non-zeros, within one, from the "
+        "initial mask on (SRigL's constraint; sparsity.constant_fan_in=true)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--list-presets", action="store_true", help="print preset names and exit")

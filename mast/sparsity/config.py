@@ -46,6 +46,11 @@ class SparsityConfig:
     hw_aware_growth: bool = False
     """Grow only into rows shorter than ``ceil(nnz/rows)`` so row-parallel accelerator
     loads stay balanced (an option of the dynamic methods; off in the paper)."""
+    constant_fan_in: bool = False
+    """Every row of a masked matrix holds ``floor`` or ``ceil`` of ``nnz/rows`` non-zeros
+    from the initial mask on, and topology updates drop and grow within each row (SRigL's
+    constraint, Lasby et al. ICLR 2024): row-parallel loads balance exactly (off in the
+    paper)."""
 
     def __post_init__(self) -> None:
         get_method(self.method)
@@ -59,6 +64,11 @@ class SparsityConfig:
             raise UserError(f"unknown initial mask {self.init!r}; known: {', '.join(INITS)}")
         if self.decay is not None and self.decay not in DECAYS:
             raise UserError(f"unknown drop decay {self.decay!r}; known: {', '.join(DECAYS)}")
+        if self.hw_aware_growth and self.constant_fan_in:
+            raise UserError(
+                "sparsity.hw_aware_growth and sparsity.constant_fan_in exclude each other: "
+                "constant fan-in keeps every row's length fixed; choose one"
+            )
         object.__setattr__(self, "dense_layers", tuple(self.dense_layers))
         self.schedule  # noqa: B018 - validates zeta, delta_t, t_end, dense_grad_window
 

@@ -74,7 +74,11 @@ class SparsityManager:
         self.config = config if config is not None else SparsityConfig()
         self.spec = self.config.spec
         self.schedule = self.config.schedule
-        self.updater = make_updater(self.spec, row_balanced=self.config.hw_aware_growth)
+        self.updater = make_updater(
+            self.spec,
+            row_balanced=self.config.hw_aware_growth,
+            constant_fan_in=self.config.constant_fan_in,
+        )
         self._infos: dict[str, TensorInfo] = {}
         self._masks: dict[str, torch.Tensor] = {}
         self._built = False
@@ -155,6 +159,9 @@ class SparsityManager:
         )
         for name, info in self._infos.items():
             p = info.param
+            if self.config.constant_fan_in and p.dim() >= 2:
+                self._masks[name] = self._fan_in_mask(p, nnz[name])
+                continue
             if self.config.init_mode == "magnitude":
                 chosen = torch.topk(p.detach().abs().reshape(-1), nnz[name]).indices
             else:
@@ -163,6 +170,22 @@ class SparsityManager:
             flat[chosen] = True
             self._masks[name] = flat.reshape(p.shape).to(p.device)
         self.apply_()
+
+    def _fan_in_mask(self, p: torch.Tensor, nnz: int) -> torch.Tensor:
+        """Initial mask with ``floor`` or ``ceil`` of ``nnz / rows`` entries per row (the
+        first ``nnz % rows`` rows get one more), chosen by ``|w|`` or at random."""
+        rows = p.detach().reshape(-1, p.shape[-1])
+        n_rows, n_in = rows.shape
+        counts = torch.full((n_rows,), nnz // n_rows, dtype=torch.long)
+        counts[: nnz % n_rows] += 1
+        if self.config.init_mode == "magnitude":
+            scores = rows.abs().float().cpu()
+        else:
+            scores = torch.rand(rows.shape, generator=self._generator)
+        order = torch.argsort(scores, dim=1, descending=True, stable=True)
+        rank = torch.empty_like(order)
+        rank.scatter_(1, order, torch.arange(n_in).expand_as(order))
+        return (rank < counts.unsqueeze(1)).reshape(p.shape).to(p.device)
 
     def _check_built(self) -> None:
         if not self._built:

@@ -17,6 +17,11 @@ growth, ``SparsityConfig.hw_aware_growth``) step 2 only grows into rows whose co
 the drop is below ``ceil(nnz / rows)``: rows converge to equal lengths, so a row-parallel
 accelerator assigns every processing element the same work (rows are the last-but-one
 dimension; leading dimensions of stacked tensors count as more rows).
+With ``constant_fan_in`` (``SparsityConfig.constant_fan_in``, the constraint of SRigL, Lasby
+et al. 2024) every row keeps its own count: row ``r`` with ``n_r`` non-zeros drops its
+``floor(zeta_t * n_r)`` smallest-scored entries and grows as many of its own best-scored
+candidates, so the row lengths the initial mask gave (``floor`` or ``ceil`` of
+``nnz / rows``) never change.
 The manager (:mod:`.manager`) sets grown weights to exactly zero and resets the optimizer
 state of changed entries.
 
@@ -80,11 +85,18 @@ class MaskUpdater:
     needs_grad: bool = False
     """Whether :meth:`grow_scores` reads the dense gradient."""
 
-    def __init__(self, row_balanced: bool = False, regrow_dropped: bool = False) -> None:
+    def __init__(
+        self,
+        row_balanced: bool = False,
+        regrow_dropped: bool = False,
+        constant_fan_in: bool = False,
+    ) -> None:
         self.row_balanced = row_balanced
         """Grow only into rows shorter than ``ceil(nnz / rows)`` (hardware-aware growth)."""
         self.regrow_dropped = regrow_dropped
         """Growth candidates include the entries just dropped (RLx2's scheduler)."""
+        self.constant_fan_in = constant_fan_in
+        """Drop and grow within each row: every row keeps its non-zero count."""
 
     def drop_scores(self, weight: torch.Tensor) -> torch.Tensor:
         """Keep-scores of the active entries: ``|w|``."""
@@ -123,6 +135,8 @@ class MaskUpdater:
         MaskChange
             The new mask (same nnz) and the disjoint flat indices that left / joined it.
         """
+        if self.constant_fan_in and mask.dim() >= 2:
+            return self._update_rows(weight, mask, drop_fraction, grad, generator)
         flat = mask.reshape(-1)
         n_active = int(flat.sum())
         k = int(drop_fraction * n_active)
@@ -149,6 +163,33 @@ class MaskUpdater:
         new[grown] = True
         if int(new.sum()) != n_active:
             raise AssertionError("topology update changed the number of non-zeros")
+        left = torch.nonzero(flat & ~new).squeeze(1)
+        joined = torch.nonzero(new & ~flat).squeeze(1)
+        return MaskChange(new.reshape(mask.shape), left, joined)
+
+    def _update_rows(self, weight, mask, drop_fraction, grad, generator) -> MaskChange:
+        """:meth:`update` under the constant fan-in constraint (see the module docstring)."""
+        n_in = mask.shape[-1]
+        rows = mask.reshape(-1, n_in)
+        counts = rows.sum(dim=1)
+        k = (drop_fraction * counts.double()).floor().long()
+        if not self.regrow_dropped:
+            k = torch.minimum(k, n_in - counts)
+        keep = self.drop_scores(weight).reshape(rows.shape).float()
+        keep = torch.where(rows, keep, torch.full_like(keep, float("inf")))
+        dropped = _first_per_row(keep, k, largest=False)
+        after = rows & ~dropped
+        taken = after if self.regrow_dropped else rows
+        grow = self.grow_scores(weight, grad, generator).reshape(rows.shape).float()
+        grow = grow.to(rows.device)
+        grow = torch.where(taken, torch.full_like(grow, float("-inf")), grow)
+        grown = _first_per_row(grow, k, largest=True)
+        if bool((taken & grown).any()) or not bool(rows[dropped].all()):
+            raise AssertionError("drop must pick active and grow inactive entries")
+        new = after | grown
+        if not torch.equal(new.sum(dim=1), counts):
+            raise AssertionError("a constant fan-in update changed a row's number of non-zeros")
+        flat, new = rows.reshape(-1), new.reshape(-1)
         left = torch.nonzero(flat & ~new).squeeze(1)
         joined = torch.nonzero(new & ~flat).squeeze(1)
         return MaskChange(new.reshape(mask.shape), left, joined)
@@ -183,6 +224,15 @@ class MaskUpdater:
         return accepted[:k]
 
 
+def _first_per_row(scores: torch.Tensor, k: torch.Tensor, largest: bool) -> torch.Tensor:
+    """Boolean ``[rows, cols]``: the ``k[r]`` entries of each row ``r`` with the smallest
+    (``largest=False``) or largest scores (ties: lowest column first)."""
+    order = torch.argsort(scores, dim=1, descending=largest, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(scores.shape[1], device=scores.device).expand_as(order))
+    return rank < k.unsqueeze(1)
+
+
 class RandomGrowthUpdater(MaskUpdater):
     """SET: grow uniformly at random among the inactive entries."""
 
@@ -207,8 +257,14 @@ UPDATERS: Mapping[str, type[MaskUpdater]] = MappingProxyType(
 """Drop/grow rules by the name :attr:`mast.sparsity.methods.MethodSpec.updater` gives."""
 
 
-def make_updater(spec: MethodSpec, row_balanced: bool = False) -> MaskUpdater | None:
+def make_updater(
+    spec: MethodSpec, row_balanced: bool = False, constant_fan_in: bool = False
+) -> MaskUpdater | None:
     """The method's drop/grow rule (``None`` for a fixed topology)."""
     if spec.updater is None:
         return None
-    return UPDATERS[spec.updater](row_balanced=row_balanced, regrow_dropped=spec.regrow_dropped)
+    return UPDATERS[spec.updater](
+        row_balanced=row_balanced,
+        regrow_dropped=spec.regrow_dropped,
+        constant_fan_in=constant_fan_in,
+    )

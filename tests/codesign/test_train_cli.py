@@ -7,7 +7,8 @@ import pytest
 from codesign.trace import HwTrace
 from codesign.train import add_hw_arguments, hw_callbacks, main
 from mast.cli import build_parser, config_from_args
-from mast.run_folder import read_config
+from mast.run_folder import mask_snapshots, read_config
+from mast.sparsity import load_layers
 
 
 def _parse(*argv: str):
@@ -28,6 +29,18 @@ def test_hw_aware_growth_reaches_the_run(tmp_path, short_trainer, flag, aware):
     run_dir = short_trainer(tmp_path, "learner.lr=0.001", *flag, "--t-max", "60")
     cfg = read_config(run_dir)
     assert cfg.sparsity.hw_aware_growth is aware and cfg.learner.lr == 0.001
+
+
+def test_constant_fan_in_reaches_the_run_and_its_masks(tmp_path, short_trainer):
+    """Every agent matrix of every mask snapshot has rows within one of each other."""
+    run_dir = short_trainer(tmp_path, "--constant-fan-in", "--t-max", "130")
+    assert read_config(run_dir).sparsity.constant_fan_in is True
+    snaps = mask_snapshots(run_dir)
+    assert len(snaps) >= 3  # the initial masks and at least two topology updates
+    for snap in snaps:
+        for layer in load_layers(snap):
+            rows = layer.mask.reshape(-1, layer.mask.shape[-1]).sum(axis=1)
+            assert rows.max() - rows.min() <= 1, (snap.name, layer.name)
 
 
 def test_callbacks_follow_the_flags():

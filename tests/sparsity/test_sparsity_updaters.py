@@ -207,3 +207,63 @@ def test_hw_aware_growth_caps_row_lengths_and_keeps_nnz():
     assert int(mask.sum(1).max()) < 32  # crowded rows drained toward the cap
     free = GradientUpdater().update(weight, mask, 0.5, grad, g)
     assert int(free.mask.sum()) == 128
+
+
+def test_constant_fan_in_drops_and_grows_within_each_row():
+    g = torch.Generator().manual_seed(1)
+    rows, cols = 12, 20
+    w, grad, _ = _case((rows, cols), seed=3)
+    counts = torch.tensor([7, 7, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6])
+    mask = torch.rand(rows, cols, generator=g).argsort(1).argsort(1) < counts[:, None]
+    w = w * mask
+    grad[:2] *= 1000  # unconstrained growth would crowd the first two rows
+    change = GradientUpdater(constant_fan_in=True).update(w, mask, 0.5, grad, g)
+    assert torch.equal(change.mask.sum(1), counts)
+    for r in range(rows):  # each row: its own floor(0.5 n_r) smallest |w| out, best |grad| in
+        k = int(0.5 * int(counts[r]))
+        act, inact = mask[r].nonzero().squeeze(1), (~mask[r]).nonzero().squeeze(1)
+        drop = act[torch.argsort(w[r, act].abs())[:k]] + r * cols
+        grow = inact[torch.argsort(grad[r, inact].abs(), descending=True)[:k]] + r * cols
+        assert set(drop.tolist()) <= set(change.dropped.tolist())
+        assert set(grow.tolist()) <= set(change.grown.tolist())
+    assert change.dropped.numel() == change.grown.numel() == 2 * 3 + 10 * 3
+    free = GradientUpdater().update(w, mask, 0.5, grad, g)
+    assert int(free.mask[:2].sum()) > 14  # the constraint is what kept the rows
+
+
+@pytest.mark.parametrize(("method", "init"), [("mast", "magnitude"), ("set", "random")])
+def test_constant_fan_in_masks_stay_balanced_through_training(method, init):
+    torch.manual_seed(0)
+    fc = torch.nn.Parameter(torch.randn(10, 16))
+    stacked = torch.nn.Parameter(torch.randn(2, 5, 16))  # per-type rows count as rows
+    cfg = SparsityConfig(
+        method=method, sparsity=0.8, distribution="uniform", init=init, delta_t=1, t_end=50,
+        constant_fan_in=True,
+    )  # fmt: skip
+    mgr = SparsityManager(cfg)
+    mgr.register("fc", fc)
+    mgr.register("stacked", stacked)
+    mgr.build()
+    for name, n in (("fc", 32), ("stacked", 32)):
+        lengths = mgr.mask(name).reshape(-1, 16).sum(1)
+        assert int(lengths.sum()) == n and int(lengths.max() - lengths.min()) <= 1
+    if init == "magnitude":  # the largest |w| of each row
+        m, a = mgr.mask("fc"), fc.detach().abs()
+        for r in range(10):
+            assert float(a[r][m[r]].min()) > float(a[r][~m[r]].max())
+    first = {n: mgr.mask(n).reshape(-1, 16).sum(1).clone() for n in ("fc", "stacked")}
+    changed = 0
+    for t in range(1, 6):
+        (fc.sum() ** 2 + (stacked * torch.randn(2, 5, 16)).sum()).backward()
+        old = mgr.mask("fc").clone()
+        assert mgr.step(t).update is not None
+        changed += int((mgr.mask("fc") != old).sum())
+        for n in ("fc", "stacked"):
+            assert torch.equal(mgr.mask(n).reshape(-1, 16).sum(1), first[n])
+        fc.grad = stacked.grad = None
+    assert changed > 0
+
+
+def test_constant_fan_in_and_hw_aware_growth_exclude_each_other():
+    with pytest.raises(ValueError, match="exclude each other"):
+        SparsityConfig(hw_aware_growth=True, constant_fan_in=True)
