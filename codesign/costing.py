@@ -23,9 +23,8 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from cost_models.report import CostReport, evaluate
+from cost_models.sweep import dense_layers
 from cost_models.workload import WorkloadConfig
 from hw.profiles import HwProfile
 from mast.sparsity.layer import SparseLayer
@@ -99,13 +98,6 @@ class SnapshotCost:
             for f in dataclasses.fields(self)
             if f.name != "profile"
         }
-
-
-def dense_layers(layers: Sequence[SparseLayer]) -> list[SparseLayer]:
-    """The same records with all-ones masks (values dropped)."""
-    return [
-        dataclasses.replace(lay, mask=np.ones(lay.shape, dtype=bool), values=None) for lay in layers
-    ]
 
 
 def snapshot_costs(

@@ -93,12 +93,28 @@ def test_dense_references_and_ratios(short_run):
     for row in read_trace(short_run):
         c = float(row["train_cycles"])
         assert float(row["speedup_vs_dense"]) == pytest.approx(dense.training.cycles / c)
-        assert float(row["speedup_vs_baseline"]) == pytest.approx(base.training.cycles / c)
+        t = float(row["train_time_s"])
+        assert float(row["speedup_vs_baseline"]) == pytest.approx(base.training.time_s / t)
         assert float(row["infer_energy_gain_vs_dense"]) == pytest.approx(
             dense.inference.energy_j / float(row["infer_energy_j"])
         )
         # 90 % sparse masks beat the dense network on the same sparse PE array
         assert float(row["speedup_vs_dense"]) > 1.5
+
+
+def test_speedups_are_time_ratios_across_clocks(tmp_path, short_trainer):
+    """A baseline at another clock: the speedup is the ratio of times, not of cycles."""
+    run_dir = short_trainer(
+        tmp_path, "--hw-profile", "sparse_pe_4", "--hw-baseline", "systolic_2x2", "--t-max", "60"
+    )
+    sparse, base = get_profile("sparse_pe_4"), get_profile("systolic_2x2")
+    assert sparse.clock_hz != base.clock_hz
+    ref = _meta(run_dir)["dense_baseline"]
+    for row in read_trace(run_dir):
+        want = ref["train_cycles"] / base.clock_hz / (float(row["train_cycles"]) / sparse.clock_hz)
+        assert float(row["speedup_vs_baseline"]) == pytest.approx(want, rel=1e-9)
+        want = ref["infer_cycles"] / base.clock_hz / (float(row["infer_cycles"]) / sparse.clock_hz)
+        assert float(row["infer_speedup_vs_baseline"]) == pytest.approx(want, rel=1e-9)
 
 
 def test_cumulative_time_and_energy_integrate_the_rows(short_run):
