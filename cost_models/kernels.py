@@ -17,8 +17,8 @@ sum of the cycles ``sim`` reports for its ops. A kernel the compiler would rejec
 - rows into blocks with ``N_b <= out_buf_words`` and stream ``S_b <= weight_sram_words``
   (an SDDMM's rows by the stream only where its ``grad_buf_words`` chunks still do not
   fit: the compiler takes a longer stream as long as every chunk fits);
-  inputs into blocks with ``K_b <= min(act_buf_words, 2**index_bits)`` (SDDMM:
-  ``K_b + N_b <= act_buf_words``);
+  inputs into blocks with ``K_b <= min(act_buf_words, 2**index_bits)`` (SDDMM too: its
+  ``dY`` rows are held in the output buffer, ``N_b <= out_buf_words``);
 - partial results are summed on the vector unit: an SpMM split over ``K`` adds
   ``(k_blocks - 1) * N * M`` partial outputs, an SDDMM (or systolic weight gradient)
   split over samples adds ``(chunks - 1) * nnz`` partial gradients;
@@ -174,21 +174,21 @@ def _sddmm_compiles(p: HwProfile, mask: np.ndarray, m: int) -> bool:
 def _sddmm(p: HwProfile, mask: np.ndarray, m: int) -> tuple[OpCost, int]:
     """SDDMM ops as the compiler cuts them into chunks of ``grad_buf_words`` non-zeros.
 
-    An SDDMM the compiler rejects is first cut into blocks with ``K_b + N_b <=
-    act_buf_words`` (rows cut by the stream length only where a block's chunks still do
-    not fit) and sample chunks; partial gradients of different sample chunks are summed on
-    the vector unit.
+    An SDDMM the compiler rejects is first cut into blocks with ``K_b <= act_buf_words``
+    and ``N_b <= out_buf_words`` (rows cut by the stream length only where a block's
+    chunks still do not fit) and sample chunks; partial gradients of different sample
+    chunks are summed on the vector unit.
     """
     if _sddmm_compiles(p, mask, m):
         return sddmm_ops(p, mask, m), 0
     n, k = mask.shape
-    k_lim = min(1 << p.index_bits, max(1, p.act_buf_words // 2) if k + n > p.act_buf_words else k)
+    k_lim = min(1 << p.index_bits, p.act_buf_words)
     total: OpCost | None = None
     n_chunks = 0
     for ka, kb in _blocks(k, k_lim):
         sub = mask[:, ka:kb]
         width = kb - ka
-        for ra, rb in _row_blocks(sub.sum(axis=1), p.act_buf_words - width, n * k + 1):
+        for ra, rb in _row_blocks(sub.sum(axis=1), p.out_buf_words, n * k + 1):
             blk = sub[ra:rb]
             per_pe = (p.act_sram_words // p.n_pe) // (width + rb - ra)
             chunks = _chunks(m, per_pe * p.n_pe)

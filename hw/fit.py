@@ -92,9 +92,10 @@ def piece_capacity(profile: HwProfile) -> int:
 
 def _sample(p: HwProfile, s: OpShape) -> list[Limit]:
     per_pe = p.act_sram_words // p.n_pe
-    if s.kernel == "sddmm":
+    if s.kernel == "sddmm":  # X in the activation buffer, dY in the output buffer
         rules = [
-            Limit("K+N", s.k + s.n, "act_buf_words", p.act_buf_words),
+            Limit("K", s.k, "act_buf_words", p.act_buf_words),
+            Limit("N", s.n, "out_buf_words", p.out_buf_words),
             Limit("ceil(M/P)*(K+N)", tile_count(s.m, p) * (s.k + s.n), "act_sram_words/P", per_pe),
         ]
     else:

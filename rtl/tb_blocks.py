@@ -136,6 +136,20 @@ def _entry_word(layout, valid: int, real: int, last: int, value: int, col: int) 
     return word
 
 
+async def _pe_load_dy(dut, p: HwProfile, rng, words: dict[int, int]) -> None:
+    """Write output-buffer words through ``dy_we`` / ``dy_waddr`` (lane 0 of ``ld_data``;
+    the other lanes carry random values), in random order."""
+    mask = (1 << p.operand_bits) - 1
+    for a in rng.permutation(list(words)):
+        data = int(rng.integers(0, 1 << 62)) | int(rng.integers(0, 1 << 62)) << 62
+        data = (data & ~mask) | (int(words[int(a)]) & mask)
+        dut.dy_we.value = 1
+        dut.dy_waddr.value = int(a)
+        _put(dut.ld_data, data)
+        await FallingEdge(dut.clk)
+    dut.dy_we.value = 0
+
+
 async def _pe_load(dut, p: HwProfile, rng, words: dict[int, int]) -> None:
     """Write activation-buffer words through ``ld_*``: one per cycle or a row at a time.
 
@@ -172,9 +186,6 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
     small = rng.random() < 0.8
     k = int(rng.integers(1, (16 if small else a_words) + 1))
     n = int(rng.integers(1, (12 if small else p.out_buf_words) + 1))
-    if sddmm:  # X and dY share the bank: K + N <= act_buf_words
-        k = min(k, a_words - 1)
-        n = min(n, a_words - k)
     bank, obank = int(rng.integers(2)), int(rng.integers(2))
     xb, out_base = bank * a_words, obank * p.out_buf_words
     x = _operands(rng, k, p)
@@ -196,16 +207,20 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
     other = (1 - bank) * a_words
     noise = _operands(rng, min(k + n, a_words), p)
     await _pe_load(dut, p, rng, {other + i: int(v) for i, v in enumerate(noise)})
-    words = {xb + i: int(v) for i, v in enumerate(x)}
+    await _pe_load(dut, p, rng, {xb + i: int(v) for i, v in enumerate(x)})
+    # SDDMM: dY goes into the output buffer's bank ``obank`` (noise in the other bank).
+    dy_base = obank * p.out_buf_words
     if sddmm:
-        words.update({xb + k + r: int(v) for r, v in enumerate(dy)})
-    await _pe_load(dut, p, rng, words)
+        other_out = (1 - obank) * p.out_buf_words
+        dy_words = {other_out + r: int(v) for r, v in enumerate(_operands(rng, n, p))}
+        dy_words.update({dy_base + r: int(v) for r, v in enumerate(dy)})
+        await _pe_load_dy(dut, p, rng, dy_words)
 
     dut.sddmm.value = int(sddmm)
     dut.active.value = int(active)
     dut.x_base.value = xb
     dut.out_base.value = out_base
-    dut.dy_addr.value = xb + k if sddmm else xb
+    dut.dy_addr.value = dy_base
     dut.entry.value = 0
     dut.clear.value = 1
     await FallingEdge(dut.clk)
@@ -216,7 +231,7 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
             v, c, last, token, r = entries[i]
             dut.entry.value = _entry_word(layout, 1, 1 - token, last, v, c)
             if sddmm:
-                dut.dy_addr.value = xb + k + r
+                dut.dy_addr.value = dy_base + r
         else:
             dut.entry.value = 0
         await FallingEdge(dut.clk)
@@ -273,6 +288,8 @@ async def pe(dut):
         "ld_en",
         "ld_row",
         "ld_data",
+        "dy_we",
+        "dy_waddr",
         "entry",
         "x_base",
         "dy_addr",

@@ -221,8 +221,13 @@ def test_fit_errors_name_the_field():
         compile_layer(mask, "forward", P64, 1, "sample", name="agent.fc1")
     with pytest.raises(ProgramFitError, match=r"K=300 exceeds 2\*\*index_bits=256"):
         compile_layer(np.ones((4, 300), dtype=bool), "forward", P64, 1, "sample")
-    with pytest.raises(ProgramFitError, match=r"\(weight_grad\): K\+N=600 exceeds act_buf_words"):
-        compile_layer(np.ones((400, 200), dtype=bool), "weight_grad", P64, 1)
+    # SDDMM: X in the activation buffer, dY in the output buffer.
+    with pytest.raises(ProgramFitError, match=r"\(weight_grad\): N=600 exceeds out_buf_words=512"):
+        compile_layer(np.ones((600, 200), dtype=bool), "weight_grad", P64, 1)
+    column = np.zeros((400, 200), dtype=bool)
+    column[:, 7] = True  # 400 non-zeros: one gradient chunk
+    (op,) = compile_layer(column, "weight_grad", P64, 1).ops
+    assert (op.kernel, op.k, op.n) == ("sddmm", 200, 400)  # K+N = 600 > 512 fits now
     with pytest.raises(ProgramFitError, match=r"K\*M=640 exceeds act_buf_words=512"):
         compile_layer(np.ones((4, 64), dtype=bool), "forward", P64, 10, "row")
     with pytest.raises(

@@ -105,6 +105,8 @@ class PEArray(wiring.Component):
             for name in (
                 "ld_en",
                 "ld_dst",
+                "ld_dy",
+                "ld_dy_dst",
                 "ld_lo",
                 "ld_words",
                 "dr_en",
@@ -174,10 +176,14 @@ class PEArray(wiring.Component):
             # Activation buffer load (one cycle after the SRAM read).
             sp_row = (d["ld_dst"] // bw) if bw > 1 else d["ld_dst"]
             sp_word = (d["ld_dst"] % bw) if bw > 1 else 0
+            dy_word = d["ld_en"] & d["ld_dy"]
             m.d.comb += [
                 pe.ld_row.eq(Mux(ctl.rp, d["ld_dst"] // bw, sp_row)),
-                pe.ld_en.eq(Mux(d["ld_en"], Mux(ctl.rp, rp_en, 1 << sp_word), 0)),
+                pe.ld_en.eq(Mux(d["ld_en"] & ~d["ld_dy"], Mux(ctl.rp, rp_en, 1 << sp_word), 0)),
                 pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), ar.data.as_unsigned().replicate(bw))),
+                # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
+                pe.dy_we.eq(dy_word),
+                pe.dy_waddr.eq(d["ld_dy_dst"]),
             ]
             # Compute: the broadcast stream, or this PE's own bank.
             own = ctl.rp_entries[i]

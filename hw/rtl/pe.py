@@ -9,7 +9,9 @@ saturating multiply-accumulate pipeline of depth ``pipeline_depth`` (``PD``).
 Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry``):
 
 - cycle ``e``: the activation buffer is addressed with ``x_base + entry.col`` (and, for the
-  masked weight gradient, ``dy_addr``);
+  masked weight gradient, the output buffer with ``dy_addr``: SDDMM loads ``dY`` there
+  through ``dy_we`` / ``dy_waddr``, since it writes no results, so the activation buffer
+  needs one read port and maps onto simple dual-port block RAM);
 - cycle ``e + 1``: the operands arrive; their exact product enters a chain of ``PD - 1``
   registers;
 - cycle ``e + PD``: the product is on ``prod`` (for the SDDMM adder tree) and, for SpMM, is
@@ -75,9 +77,11 @@ class SparsePE(wiring.Component):
     ld_en, ld_row, ld_data:
         Activation-buffer write port (the load stage): a row of ``bcast_words`` operands
         with one enable per operand; the row index includes the bank.
+    dy_we, dy_waddr:
+        SDDMM load of one ``dY`` word (lane 0 of ``ld_data``) into the output buffer.
     entry, x_base, dy_addr, out_base, sddmm, active, clear:
         The compute stage: the stream entry, the activation-buffer word that column 0
-        maps to, the word of ``dY[row]`` (SDDMM), the output bank base, the kernel
+        maps to, the output-buffer word of ``dY[row]`` (SDDMM), the output bank base, the kernel
         (``sddmm`` forms ``dY[row] * X[col]`` and feeds ``prod`` only), whether this PE
         owns a sample in the tile (an idle PE contributes a zero product), and ``clear``
         (restart the accumulator and the result count, asserted between stages).
@@ -105,8 +109,10 @@ class SparsePE(wiring.Component):
                 "ld_row": In(range(2 * p.act_buf_words // p.bcast_words)),
                 "ld_data": In(unsigned(p.bcast_words * p.operand_bits)),
                 "entry": In(EntryLayout(p)),
+                "dy_we": In(1),
+                "dy_waddr": In(range(2 * p.out_buf_words)),
                 "x_base": In(range(2 * p.act_buf_words)),
-                "dy_addr": In(range(2 * p.act_buf_words)),
+                "dy_addr": In(range(2 * p.out_buf_words)),
                 "out_base": In(range(2 * p.out_buf_words)),
                 "sddmm": In(1),
                 "active": In(1),
@@ -141,7 +147,7 @@ class SparsePE(wiring.Component):
         )
         m.submodules.split = split = memory.Memory(shape=1, depth=p.out_buf_words, init=[])
         ld = act.write_port(granularity=ob)
-        rx, rdy = act.read_port(), act.read_port()
+        rx = act.read_port()
         wr, dr = out.write_port(), out.read_port()
         sw, sr = split.write_port(), split.read_port()
         x_addr = Signal(range(2 * p.act_buf_words))
@@ -151,11 +157,11 @@ class SparsePE(wiring.Component):
             ld.data.eq(self.ld_data),
             x_addr.eq(self.x_base + self.entry.col),
             rx.addr.eq(x_addr // b),
-            rdy.addr.eq(self.dy_addr // b),
             sw.en.eq(self.split_we),
             sw.addr.eq(self.split_addr),
             sw.data.eq(self.split_data),
-            dr.addr.eq(self.dr_addr),
+            # SDDMM reads dY[row] through the drain port (there is no drain in SDDMM).
+            dr.addr.eq(Mux(self.sddmm, self.dy_addr, self.dr_addr)),
         ]
         raw, acc_out = dr.data[p.acc_bits], dr.data[: p.acc_bits].as_signed()
         m.d.comb += self.dr_data.eq(Mux(raw, acc_out, requant(p, acc_out)))
@@ -163,16 +169,15 @@ class SparsePE(wiring.Component):
         # Stage 1: operands arrive from the activation buffer.
         s1 = Signal(EntryLayout(p))
         s1_active = Signal()
-        x_word, dy_word = Signal(range(b)), Signal(range(b))
+        x_word = Signal(range(b))
         m.d.sync += [
             s1.eq(self.entry),
             s1_active.eq(self.active),
             x_word.eq(x_addr % b),
-            dy_word.eq(self.dy_addr % b),
         ]
         lhs = Signal(op_shape(p))
         xv = word_select(rx.data, x_word, b, ob)
-        m.d.comb += lhs.eq(Mux(self.sddmm, word_select(rdy.data, dy_word, b, ob), s1.value))
+        m.d.comb += lhs.eq(Mux(self.sddmm, dr.data[:ob].as_signed(), s1.value))
         prod1 = Signal(prod_shape(p))
         keep = s1.real & s1_active
         m.d.comb += prod1.eq(Mux(keep, lhs * xv, 0))
@@ -197,12 +202,15 @@ class SparsePE(wiring.Component):
         # on ``sr.data`` in the cycle the slot holds that value.
         slot, slot_next = Signal(range(p.out_buf_words + 1)), Signal(range(p.out_buf_words + 1))
         total = Signal(acc_shape(p))
+        res_we = Signal()
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
             sr.addr.eq(slot_next),
             slot_next.eq(slot),
-            wr.addr.eq(self.out_base + count),
-            wr.data.eq(Cat(total, self.rp & sr.data)),
+            # SDDMM's load writes dY[r] here (it writes no results).
+            wr.addr.eq(Mux(self.dy_we, self.dy_waddr, self.out_base + count)),
+            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], Cat(total, self.rp & sr.data))),
+            wr.en.eq(res_we | self.dy_we),
             self.count.eq(count),
         ]
         m.d.sync += slot.eq(slot_next)
@@ -211,7 +219,7 @@ class SparsePE(wiring.Component):
             m.d.comb += slot_next.eq(0)
         with m.Elif(stage_valid & ~self.sddmm):
             with m.If(stage_last):
-                m.d.comb += [wr.en.eq(1), slot_next.eq(Mux(slot + 1 >= self.q, 0, slot + 1))]
+                m.d.comb += [res_we.eq(1), slot_next.eq(Mux(slot + 1 >= self.q, 0, slot + 1))]
                 m.d.sync += [acc.eq(0), count.eq(count + 1)]
             with m.Else():
                 m.d.sync += acc.eq(total)
