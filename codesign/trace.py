@@ -164,8 +164,9 @@ class HwTrace:
         meta_path = Path(run.run_dir) / META_FILE
         if self.path.is_file() and meta_path.is_file():
             old = read_meta(run.run_dir)
-            for key in ("profile", "baseline"):
-                if old[key] != meta[key]:
+            for key, prof in (("profile", self.profile), ("baseline", self.baseline)):
+                # As profiles, not as dicts: fields added since the run have defaults.
+                if HwProfile.from_dict(old[key], source=str(meta_path)) != prof:
                     raise UserError(
                         f"run folder {str(run.run_dir)!r} was traced with {key} "
                         f"{old[key]['name']!r}; resume it with the same hardware flags"

@@ -46,7 +46,7 @@ _HW = Path(__file__).resolve().parent
 _ROOTS = ("rtl/top.py", "rtl/systolic_top.py")
 _NOT_RTL = frozenset(
     {"name", "clock_hz", "dram_bytes_per_cycle", "energy_table", "energy_overrides", "part"}
-    | {"clock_note"}
+    | {"clock_note", "holds_maps", "holds_sparsity"}
 )
 
 

@@ -86,7 +86,10 @@ def out_rows(profile: HwProfile) -> int:
 
 
 def piece_capacity(profile: HwProfile) -> int:
-    """Row pieces a row-parallel op may have: ``n_pe * out_buf_words``."""
+    """Row pieces a row-parallel op may have: ``max_pieces``, or ``n_pe * out_buf_words``
+    when the profile leaves it 0."""
+    if profile.max_pieces:
+        return profile.max_pieces
     return profile.n_pe * profile.out_buf_words
 
 
@@ -126,7 +129,12 @@ def _row(p: HwProfile, s: OpShape) -> list[Limit]:
         Limit("max q_p*M", s.pe_pieces * s.m, "out_buf_words", p.out_buf_words),
         Limit("ceil(K*M/P)", -(-s.k * s.m // p.n_pe), "act_sram_words/P", per_pe),
         Limit("K", s.k, "2**index_bits", 1 << p.index_bits),
-        Limit("pieces", s.pieces, "n_pe*out_buf_words", piece_capacity(p)),
+        Limit(
+            "pieces",
+            s.pieces,
+            "max_pieces" if p.max_pieces else "n_pe*out_buf_words",
+            piece_capacity(p),
+        ),
     ]
 
 

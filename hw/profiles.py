@@ -131,6 +131,7 @@ FIELD_MAX: Mapping[str, float] = {
     "weight_sram_kib": 1 << 20,
     "act_sram_kib": 1 << 20,
     "index_bits": 24,
+    "max_pieces": 1 << 24,
     "clock_hz": 1e11,
     "dram_bytes_per_cycle": 1e6,
 }
@@ -201,6 +202,11 @@ class HwProfile:
     index_bits: int = 10
     """Width of a column index in the compressed stream (``K <= 2**index_bits``; the
     2c_vs_64zg agent input is 404 wide)."""
+    max_pieces: int = 0
+    """Row pieces one row-parallel op may have (the reduction unit's schedule tables hold
+    ``max_pieces + 1`` entries); 0: ``n_pe * out_buf_words``, every piece the output
+    buffers could hold. Sized by workload, it is the largest layer's rows plus its splits
+    (e.g. 192 + a few for the paper's agent GRU)."""
     energy_table: str = "45nm"
     """Key into :data:`ENERGY_TABLES`."""
     energy_overrides: tuple[tuple[str, float], ...] = field(default=())
@@ -211,8 +217,20 @@ class HwProfile:
     (:func:`hw.clocks.clock_origin`)."""
     clock_note: str = ""
     """Why ``clock_hz`` is what it is when no current routed record backs it."""
+    holds_maps: tuple[str, ...] = ()
+    """SMAC maps whose MAST QMIX network every op of must fit this profile's memories
+    whole, only the samples tiled (``cost_models.holding.check_holds``; empty: no claim)."""
+    holds_sparsity: float = 0.9
+    """The lowest sparsity at which the profile holds ``holds_maps`` (denser masks have
+    longer weight streams)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "holds_maps", tuple(str(m) for m in self.holds_maps))
+        if not 0.0 <= self.holds_sparsity < 1.0:
+            raise ProfileError(
+                f"profile {self.name!r}: holds_sparsity must be in [0, 1), "
+                f"got {self.holds_sparsity!r}"
+            )
         # The name becomes file, folder and Verilog module names (report/, build/synth/,
         # mast_accel_<name>.v): a plain identifier can never leave its output folder.
         name_ok = isinstance(self.name, str) and len(self.name) <= MAX_NAME_LEN
@@ -241,12 +259,13 @@ class HwProfile:
             "vector_lanes_per_pe",
             "rows",
             "cols",
+            "max_pieces",
         ]
         for f in ints:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ProfileError(f"profile {self.name!r}: {f} must be an integer, got {v!r}")
-            if v < (0 if f in ("rows", "cols", "frac_bits") else 1):
+            if v < (0 if f in ("rows", "cols", "frac_bits", "max_pieces") else 1):
                 raise ProfileError(f"profile {self.name!r}: {f} must be positive, got {v!r}")
             if v > FIELD_MAX.get(f, v):
                 raise ProfileError(
@@ -377,6 +396,7 @@ class HwProfile:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["energy_overrides"] = dict(self.energy_overrides)
+        d["holds_maps"] = list(self.holds_maps)  # JSON and YAML give lists back
         return d
 
     def to_json(self) -> str:
@@ -427,9 +447,18 @@ ASIC_CLOCK_NOTE = "45 nm ASIC model: a typical target clock, not placed and rout
 """Why the clock of a profile without an FPGA part is what it is."""
 
 
+FPGA_SPARSE_CLOCK_NOTE = (
+    "not routed yet: the sparse array's placements on ECP5 estimated 30-33 MHz "
+    "(README, place and route)"
+)
+PAPER_MAPS = ("3m", "8m", "5m_vs_6m", "2s3z", "3s5z", "MMM", "2c_vs_64zg")
+"""The SMAC maps of the paper's experiments (the networks an FPGA profile must hold)."""
+
+
 def _sparse(n_pe: int, **kw: Any) -> HwProfile:
     kw.setdefault("clock_note", ASIC_CLOCK_NOTE)
-    return HwProfile(name=f"sparse_pe_{n_pe}", kind="sparse", n_pe=n_pe, **kw)
+    kw.setdefault("name", f"sparse_pe_{n_pe}")
+    return HwProfile(kind="sparse", n_pe=n_pe, **kw)
 
 
 def _systolic(r: int, c: int, **kw: Any) -> HwProfile:
@@ -457,6 +486,26 @@ PROFILES: Mapping[str, HwProfile] = {
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
         _sparse(64),
         _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024),
+        # Memories sized by workload for a named FPGA: every op of the paper's networks at
+        # 85 % sparsity or more fits whole (cost_models.holding), within the part's block
+        # RAM by synthesis counts (README, "FPGA fit").
+        _sparse(
+            16,
+            name="sparse_pe_16_ecp5",
+            bcast_words=4,
+            act_buf_words=1024,
+            out_buf_words=512,
+            grad_buf_words=2048,
+            weight_sram_kib=8,
+            act_sram_kib=16,
+            index_bits=9,
+            max_pieces=511,
+            part="LFE5U-85F",
+            clock_hz=30e6,
+            clock_note=FPGA_SPARSE_CLOCK_NOTE,
+            holds_maps=PAPER_MAPS,
+            holds_sparsity=0.85,
+        ),
         # Placed and routed on an ECP5 (hw/routed_clocks.json): the clock is its routed
         # Fmax there, rounded down.
         _systolic(

@@ -20,8 +20,9 @@ def natural_key(name: str) -> list[object]:
 
 def profile_table() -> list[str]:
     """The listing: a header, then one line per built-in profile in natural order."""
+    w = max(len("profile"), *(len(n) for n in PROFILES))
     lines = [
-        f"{'profile':16s} {'kind':9s} {'array':9s} {'clock':>10s} operands "
+        f"{'profile':{w}s} {'kind':9s} {'array':9s} {'clock':>10s} operands "
         f"{'part':10s} clock origin"
     ]
     records = load_records()
@@ -30,7 +31,7 @@ def profile_table() -> list[str]:
         shape = f"{prof.rows}x{prof.cols}" if prof.kind == "systolic" else f"{prof.n_pe} PEs"
         fmt = f"Q{prof.operand_bits - 1 - prof.frac_bits}.{prof.frac_bits}"
         lines.append(
-            f"{name:16s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.1f} MHz "
+            f"{name:{w}s} {prof.kind:9s} {shape:9s} {prof.clock_hz / 1e6:6.1f} MHz "
             f"{fmt:8s} {prof.part or 'ASIC':10s} {clock_origin(prof, records).kind}"
         )
     return lines

@@ -1,10 +1,12 @@
-"""The full-size tier: ``sparse_pe_64`` and ``systolic_8x8`` (marked ``rtl_full`` + ``slow``).
+"""The full-size tier: ``sparse_pe_64``, ``systolic_8x8`` and the FPGA-sized
+``sparse_pe_16_ecp5`` (marked ``rtl_full`` + ``slow``).
 
 Same checks as ``test_accel.py`` with larger shapes and fewer programs, since each
 full-size build takes minutes and each full-size op thousands of simulated cycles. Part of
 the default run and of CI. Programs per case: ``sparse_pe_64`` 12 SP forward, 12 RP
 forward, 12 RP input-grad, 12 SDDMM weight-grad, 8 dense-grad (56); ``systolic_8x8`` 12
-each of forward, input-grad and weight-grad GEMMs and 8 dense-grad (44). The small-profile
+each of forward, input-grad and weight-grad GEMMs and 8 dense-grad (44); ``sparse_pe_16_ecp5``
+10 RP forward, 8 SP input-grad, 8 SDDMM weight-grad (26). The small-profile
 tier (``test_accel.py``) carries the bulk: 120-150 programs per case.
 """
 
@@ -36,6 +38,22 @@ SYSTOLIC_CASES = [
     ("dense_grad", "systolic", 8, 404),
 ]
 """(kernel, dataflow, programs, seed) on ``systolic_8x8``."""
+
+
+FPGA_CASES = [
+    ("forward", "row", 10, 311),
+    ("input_grad", "sample", 8, 312),
+    ("weight_grad", "sample", 8, 313),
+]
+"""(kernel, dataflow, programs, seed) on ``sparse_pe_16_ecp5`` (memories sized for its
+part: 4-word broadcast, 512-entry reduction tables, SDDMM dY in the output buffers)."""
+
+
+@pytest.mark.xdist_group("rtl_sparse_pe_16_ecp5")
+def test_sparse_pe_16_ecp5_random_programs_match_sim():
+    counts = check_random(get_profile("sparse_pe_16_ecp5"), FPGA_CASES, max_dim=40, max_m=48)
+    for kernel, dataflow, programs, _ in FPGA_CASES:
+        assert counts[f"{kernel}/{dataflow}"] >= programs
 
 
 @pytest.mark.xdist_group("rtl_sparse_pe_64")

@@ -71,6 +71,9 @@ def test_fpga_profile_clocks_do_not_exceed_routed_fmax():
         if not get_part(p.part).routable:
             assert origin.kind == "assumed" and p.clock_note, p.name
             continue
+        if origin.kind == "assumed":  # not routed yet: the reason is in every report
+            assert p.clock_note and "not routed" in origin.text, p.name
+            continue
         assert origin.kind in ("routed", "stale"), f"{p.name}: no route on {p.part}"
         if origin.kind == "routed":
             assert p.clock_hz <= origin.record.fmax_mhz * 1e6, (

@@ -252,6 +252,18 @@ def test_fit_errors_name_the_field():
         compile_layer(np.full((2, 2), 40000), "forward", P64, 1)
 
 
+def test_max_pieces_bounds_row_parallel_ops():
+    """A profile's ``max_pieces`` sizes the reduction tables: an op with more pieces is
+    not row-parallel there (an error when asked for, sample-parallel in auto)."""
+    mask = np.ones((40, 16), dtype=bool)  # 40 rows: at least 40 pieces
+    small = replace(P64, max_pieces=32)
+    with pytest.raises(ProgramFitError, match=r"pieces=\d+ exceeds max_pieces=32"):
+        compile_layer(mask, "forward", small, 2, "row")
+    assert compile_layer(mask, "forward", small, 2).ops[0].dataflow == "sample"
+    (op,) = compile_layer(mask, "forward", replace(P64, max_pieces=40), 2, "row").ops
+    assert op.dataflow == "row"
+
+
 def test_auto_falls_back_to_the_dataflow_that_fits():
     k = 64
     m = P64.act_buf_words // k + 1  # K*M > act_buf_words: row-parallel cannot run

@@ -19,7 +19,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.fit import COUNT_BITS
+from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
 
 from .host import HostSignature, forward_host, require_memories
@@ -222,7 +222,7 @@ class Controller(wiring.Component):
             Signal(range(p.weight_bank_words + 1)),
             Signal(range(p.out_buf_words + 1)),
         )
-        adds_rp = Signal(range(p.n_pe * p.out_buf_words + 1))
+        adds_rp = Signal(range(piece_capacity(p) + 1))
         m.d.comb += [
             k_rp.eq(k),
             m_rp.eq(mm),

@@ -11,12 +11,13 @@ Schedule tables (host memories, :meth:`hw.program.Op.memory_images` names): ``re
 output bank ``piece_pe[g]`` at ``m * q + slot`` with ``slot = g - piece_ptr[pe]`` and
 ``q = piece_ptr[pe + 1] - piece_ptr[pe]``.
 
-Every table read is synchronous, so the three tables (``n_pe * out_buf_words + 1`` words
-each) map onto block RAM. An address generator walks the schedule from the start of the
-op, three pipeline stages (red_ptr, red_piece, piece_pe) ahead of the adder, and queues
-the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; by the reduce phase (at least seven
-cycles into a row-parallel op) the FIFO is full and the adder takes one step per cycle,
-as the contract's ``R = M * sum_r (pieces_r - 1)`` counts.
+Every table read is synchronous, so the three tables (``piece_capacity + 1`` words each:
+the profile's ``max_pieces``, by default ``n_pe * out_buf_words``) map onto block RAM.
+An address generator walks the schedule from the start of the op, three pipeline stages
+(red_ptr, red_piece, piece_pe) ahead of the adder, and queues the walk steps in a
+:data:`FIFO_DEPTH`-entry FIFO; by the reduce phase (at least seven cycles into a
+row-parallel op) the FIFO is full and the adder takes one step per cycle, as the
+contract's ``R = M * sum_r (pieces_r - 1)`` counts.
 """
 
 from __future__ import annotations

@@ -1,0 +1,46 @@
+"""``cost_models.holding``: which networks a profile's memories hold whole."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from cost_models.holding import check_holds
+from cost_models.networks import mast_network_layers
+from hw.compiler import compile_layer
+from hw.profiles import PAPER_MAPS, PROFILES, get_profile
+
+
+@pytest.mark.parametrize("name", [n for n, p in PROFILES.items() if p.holds_maps])
+def test_every_profile_holds_what_it_claims(name):
+    assert check_holds(PROFILES[name]) == []
+
+
+def test_the_fpga_profile_claims_the_papers_networks():
+    p = get_profile("sparse_pe_16_ecp5")
+    assert set(p.holds_maps) == set(PAPER_MAPS) and p.holds_sparsity <= 0.85 and p.part
+
+
+def test_a_profile_too_small_for_its_claim_is_named():
+    p = get_profile("sparse_pe_16_ecp5")
+    small = replace(p, weight_sram_kib=4)  # 2048 entries
+    problems = check_holds(small)
+    assert any(x.startswith("2c_vs_64zg agent.fc1.weight forward: S=") for x in problems)
+    assert all(x.endswith("exceeds weight_sram_words=2048") for x in problems)
+    # Denser masks have longer streams: at 80 % the 4096-entry weight SRAM is too small.
+    assert any("S=" in x and "weight_sram_words=4096" in x for x in check_holds(p, sparsity=0.8))
+    assert "MMM mixer.hyper_w1.2.weight forward: N=320 exceeds out_buf_words=256" in check_holds(
+        replace(p, out_buf_words=256), ("MMM",)
+    )
+
+
+def test_held_layers_compile_whole():
+    """What the check calls holding is what the compiler takes: every kernel of every held
+    layer compiles on one tile of samples."""
+    p = get_profile("sparse_pe_16_ecp5")
+    for map_name in ("2c_vs_64zg", "MMM"):
+        for lay in mast_network_layers(map_name, p.holds_sparsity):
+            for kernel in ("forward", "input_grad", "weight_grad"):
+                prog = compile_layer(lay, kernel, p, p.n_pe, "sample")
+                assert all(op.m == p.n_pe for op in prog.ops)
