@@ -60,6 +60,25 @@ def test_an_op_that_does_not_fit_names_the_field():
         check_fits(get_profile("systolic_2x2"), resident.ops[0])
 
 
+def test_a_split_row_with_two_pieces_on_one_pe_is_refused():
+    """The output SRAM banks have one read port: the reduction's two partials of a row
+    must come from two banks, i.e. a row's pieces from distinct PEs."""
+    prof = get_profile("sparse_pe_4")
+    mask = np.zeros((2, 40), dtype=bool)
+    mask[0] = True  # one long row among short ones: split over several PEs
+    mask[1, :2] = True
+    (op,) = compile_layer(mask, "forward", prof, 1, "row").ops
+    a = op.arrays
+    idx = a["red_piece"][a["red_ptr"][0] : a["red_ptr"][1]]
+    assert len(idx) >= 2 and len(set(a["piece_pe"][idx].tolist())) == len(idx)
+    check_fits(prof, op)
+    pe = a["piece_pe"].copy()
+    pe[idx[1]] = pe[idx[0]]
+    bad = dataclasses.replace(op, arrays={**a, "piece_pe": pe})
+    with pytest.raises(ProgramFitError, match=r"split row 0 has two pieces on one PE"):
+        check_fits(prof, bad)
+
+
 def test_systolic_output_rows_limit_is_checked():
     prof = get_profile("systolic_2x2")
     mask = np.ones((3, 1), dtype=bool)

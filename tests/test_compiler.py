@@ -109,13 +109,26 @@ def test_row_parallel_pieces_cover_each_nonzero_once_within_load_bound(case, pi,
     entries = np.maximum(a["piece_len"], 1)
     total, longest = int(entries.sum()), int(entries.max())
     assert np.diff(ptr).max() <= (total - longest) // prof.n_pe + longest
-    # reduction schedule: each split row lists its pieces in column order
+    # reduction schedule: each split row lists its pieces in column order, each piece on
+    # its own PE (the output SRAM banks have one read port)
     for j, r in enumerate(a["red_row"]):
         idx = a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]
         assert len(idx) >= 2 and (a["piece_row"][idx] == r).all()
+        assert len(set(a["piece_pe"][idx].tolist())) == len(idx) <= prof.n_pe
         firsts = a["bank_col"][piece_start[idx]]
         assert (np.diff(firsts) > 0).all()
         assert (a["piece_red"][idx] == j).all() and a["piece_split"][idx].all()
+
+
+@pytest.mark.parametrize("threshold", [1, 5, 9, 40])
+def test_a_rows_pieces_go_to_distinct_pes(threshold):
+    """At most P pieces per row, each on its own PE, however small the threshold."""
+    row_nnz = np.array([40, 1, 3, 0, 17])
+    plan = plan_for_threshold(row_nnz, 4, threshold)
+    for r in range(len(row_nnz)):
+        pes = plan.pe[plan.row == r].tolist()
+        assert len(pes) == len(set(pes)) <= 4
+        assert sum(np.maximum(plan.end - plan.begin, 0)[plan.row == r]) == row_nnz[r]
 
 
 def test_balancing_splits_long_rows_to_reach_ideal():

@@ -79,13 +79,16 @@ class RowPlan:
 def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int) -> RowPlan:
     """Cut rows longer than ``threshold`` into near-equal pieces and assign them greedily.
 
-    Pieces are taken longest first (ties: lower row, then lower part) and each goes to the
-    PE with the fewest entries (ties: fewer pieces, then lower PE index).
+    A row is cut into at most ``n_pe`` pieces. Pieces are taken longest first (ties: lower
+    row, then lower part) and each goes to the PE with the fewest entries (ties: fewer
+    pieces, then lower PE index) among the PEs that hold no other piece of its row: the
+    reduction reads two partials of a row at once, one from each of two output-SRAM banks,
+    so each bank needs a single read port.
     """
     row_nnz = np.asarray(row_nnz, dtype=np.int64)
     rows, parts, begins, ends = [], [], [], []
     for r, c in enumerate(row_nnz.tolist()):
-        k = max(1, math.ceil(c / threshold))
+        k = min(n_pe, max(1, math.ceil(c / threshold)))
         base, extra = divmod(c, k)
         b = 0
         for j in range(k):
@@ -103,10 +106,20 @@ def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int) -> RowPla
     order = np.lexsort((part, row, -size))
     heap = [(0, 0, p) for p in range(n_pe)]
     pe = np.empty(len(row), dtype=np.int64)
+    holding: dict[int, set[int]] = {}  # row -> PEs with a piece of it
     for i in order.tolist():
-        load, count, p = heapq.heappop(heap)
+        taken = holding.setdefault(int(row[i]), set())
+        skipped = []
+        while True:  # at most n_pe - 1 skips: a row has at most n_pe pieces
+            load, count, p = heapq.heappop(heap)
+            if p not in taken:
+                break
+            skipped.append((load, count, p))
         pe[i] = p
+        taken.add(p)
         heapq.heappush(heap, (load + int(size[i]), count + 1, p))
+        for entry in skipped:
+            heapq.heappush(heap, entry)
     bank = np.lexsort((part, row, pe))
     return RowPlan(
         row=row[bank],

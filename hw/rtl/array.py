@@ -160,7 +160,9 @@ class PEArray(wiring.Component):
             out = memory.Memory(shape=acc_shape(p), depth=depth, init=[])
             m.submodules[f"act{i}"], m.submodules[f"out{i}"] = act, out
             aw, ar = act.write_port(), act.read_port()
-            ow, ora, orb = out.write_port(), out.read_port(), out.read_port()
+            # One read port: the reduction's two partials of a row are in two banks (the
+            # compiler puts a row's pieces on distinct PEs); the later adds read one.
+            ow, orp = out.write_port(), out.read_port()
             mine = hbank == i
             wrapped = Const(i, range(n_pe + 1)) < ctl.ld_lo
             rp_off = ctl.ld_hi + wrapped
@@ -170,8 +172,7 @@ class PEArray(wiring.Component):
                 aw.data.eq(host.wdata),
                 ar.addr.eq(Mux(busy, Mux(ctl.rp, rp_off, ctl.ld_src), hoff)),
                 act_data[i].eq(ar.data),
-                ora.addr.eq(Mux(busy, ru.a_addr, hoff)),
-                orb.addr.eq(ru.b_addr),
+                orp.addr.eq(Mux(busy, Mux(ru.a_bank == i, ru.a_addr, ru.b_addr), hoff)),
             ]
             # Activation buffer load (one cycle after the SRAM read).
             sp_row = (d["ld_dst"] // bw) if bw > 1 else d["ld_dst"]
@@ -236,12 +237,12 @@ class PEArray(wiring.Component):
                     ow.addr.eq(hoff),
                     ow.data.eq(host.wdata),
                 ]
-            bank_reads.append((ar.data, ora.data, orb.data))
+            bank_reads.append((ar.data, orp.data))
 
         # Bank selection as one-hot multiplexers (a chain of ifs would be P muxes deep).
         for sel, pick in (
             (a_bank, lambda r: [ru.a_data.eq(r[1])]),
-            (b_bank, lambda r: [ru.b_data.eq(r[2])]),
+            (b_bank, lambda r: [ru.b_data.eq(r[1])]),
             (rbank, lambda r: [act_rdata.eq(r[0]), out_rdata.eq(r[1])]),
         ):
             with m.Switch(sel):

@@ -33,3 +33,13 @@ def check_fits(profile: HwProfile, op: Op) -> None:
             "only; the RTL runs cold ops (compile without dataflow='resident')"
         )
     check_fit(profile, op.fit_shape(), f"op {op.name!r}")
+    if op.dataflow == "row":
+        a = op.arrays
+        for j, r in enumerate(a["red_row"].tolist()):
+            pes = a["piece_pe"][a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]]
+            if len(set(pes.tolist())) < len(pes):
+                raise ProgramFitError(
+                    f"op {op.name!r}: split row {r} has two pieces on one PE; the output "
+                    "SRAM banks have one read port, so a row's pieces must be on distinct "
+                    "PEs (as hw.compiler places them)"
+                )
