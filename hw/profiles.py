@@ -451,6 +451,10 @@ FPGA_SPARSE_CLOCK_NOTE = (
     "not routed yet: the sparse array's placements on ECP5 estimated 30-33 MHz "
     "(README, place and route)"
 )
+XILINX_CLOCK_NOTE = (
+    "Xilinx parts have no place and route on PyPI: assumed at the sparse array's ECP5 "
+    "placement estimates, 30-33 MHz (README, place and route)"
+)
 PAPER_MAPS = ("3m", "8m", "5m_vs_6m", "2s3z", "3s5z", "MMM", "2c_vs_64zg")
 """The SMAC maps of the paper's experiments (the networks an FPGA profile must hold)."""
 
@@ -503,6 +507,23 @@ PROFILES: Mapping[str, HwProfile] = {
             part="LFE5U-85F",
             clock_hz=30e6,
             clock_note=FPGA_SPARSE_CLOCK_NOTE,
+            holds_maps=PAPER_MAPS,
+            holds_sparsity=0.85,
+        ),
+        _sparse(
+            64,
+            name="sparse_pe_64_xc7",
+            bcast_words=4,
+            act_buf_words=1024,
+            out_buf_words=512,
+            grad_buf_words=2048,
+            weight_sram_kib=16,
+            act_sram_kib=64,
+            index_bits=9,
+            max_pieces=511,
+            part="XC7A200T",
+            clock_hz=30e6,
+            clock_note=XILINX_CLOCK_NOTE,
             holds_maps=PAPER_MAPS,
             holds_sparsity=0.85,
         ),

@@ -56,8 +56,9 @@ def test_profiles_listing_has_a_header_and_natural_order():
     lines = profile_table()
     assert lines[0].split()[:2] == ["profile", "kind"]
     names = [line.split()[0] for line in lines[1:]]
-    assert names[:5] == [
-        "sparse_pe_4", "sparse_pe_16", "sparse_pe_16_ecp5", "sparse_pe_64", "sparse_pe_256"
+    assert names[:6] == [
+        "sparse_pe_4", "sparse_pe_16", "sparse_pe_16_ecp5", "sparse_pe_64", "sparse_pe_64_xc7",
+        "sparse_pe_256",
     ]  # fmt: skip
     # Columns line up, however long a name is.
     assert len({line.index(" sparse ") for line in lines if " sparse " in line}) == 1

@@ -107,7 +107,7 @@ def test_masks_of_a_run(tmp_path, cli):
 
 
 _PROFILES = (
-    "sparse_pe_16, sparse_pe_16_ecp5, sparse_pe_256, sparse_pe_4, sparse_pe_64, "
+    "sparse_pe_16, sparse_pe_16_ecp5, sparse_pe_256, sparse_pe_4, sparse_pe_64, sparse_pe_64_xc7, "
     "systolic_16x16, systolic_2x2, systolic_4x4, systolic_8x8"
 )
 

@@ -17,8 +17,9 @@ def test_every_profile_holds_what_it_claims(name):
     assert check_holds(PROFILES[name]) == []
 
 
-def test_the_fpga_profile_claims_the_papers_networks():
-    p = get_profile("sparse_pe_16_ecp5")
+@pytest.mark.parametrize("name", ["sparse_pe_16_ecp5", "sparse_pe_64_xc7"])
+def test_the_fpga_profiles_claim_the_papers_networks(name):
+    p = get_profile(name)
     assert set(p.holds_maps) == set(PAPER_MAPS) and p.holds_sparsity <= 0.85 and p.part
 
 
