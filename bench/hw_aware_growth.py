@@ -1,8 +1,10 @@
 """Effect of hardware-aware regrowth on row-parallel utilisation and on the win rate.
 
-Trains MAST-QMIX on a map twice per seed, without and with ``--hw-aware-growth``
-(``sparsity.hw_aware_growth``: regrowth only into rows shorter than ``ceil(nnz/rows)``),
-and prints for the final masks of each run:
+Trains MAST-QMIX on a map once per seed and growth rule (``--modes``): ``plain``,
+``hw_aware`` (``--hw-aware-growth``, ``sparsity.hw_aware_growth``: regrowth only into rows
+shorter than ``ceil(nnz/rows)``) and ``constant_fan_in`` (``--constant-fan-in``: every row
+keeps ``floor`` or ``ceil`` of ``nnz/rows`` from the initial mask on), and prints for the
+final masks of each run:
 
 - the row-parallel utilisation of acting (batch = the agents of one environment step):
   every agent layer's ``forward`` compiled by :mod:`hw.compiler` with the row-parallel
@@ -17,7 +19,8 @@ The defaults are reduced for a CPU (20k environment steps, topology updates ever
 ``--t-max 2000000 --delta-t 10000`` is the paper's schedule.
 
 Usage: ``python bench/hw_aware_growth.py [--t-max N] [--delta-t N] [--seeds 0 1]
-[--map 3m] [--profile sparse_pe_64] [--sparsity 0.9] [--out runs/bench_hw_growth]``
+[--map 3m] [--profile sparse_pe_64] [--sparsity 0.9] [--modes plain,hw_aware,constant_fan_in]
+[--out runs/bench_hw_growth]``
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from cost_models.rundir import workload_config
 from hw.compiler import compile_layer
 from hw.profiles import HwProfile, load_profile
 from mast.envs import make_batch_env
-from mast.errors import run_cli
+from mast.errors import UserError, run_cli
 from mast.presets import resolve_config
 from mast.run_folder import mask_snapshots
 from mast.sparsity import load_layers
@@ -65,7 +68,10 @@ def row_parallel_figures(layers: list[SparseLayer], profile: HwProfile) -> dict[
     }
 
 
-def one_run(args: argparse.Namespace, seed: int, aware: bool, profile: HwProfile) -> dict:
+MODES = ("plain", "hw_aware", "constant_fan_in")
+
+
+def one_run(args: argparse.Namespace, seed: int, mode: str, profile: HwProfile) -> dict:
     overrides = [
         f"env.map_name={args.map}",
         f"sparsity.sparsity={args.sparsity}",
@@ -73,7 +79,8 @@ def one_run(args: argparse.Namespace, seed: int, aware: bool, profile: HwProfile
         f"run.t_max={args.t_max}",
         f"run.seed={seed}",
         f"sparsity.seed={seed}",
-        f"sparsity.hw_aware_growth={str(aware).lower()}",
+        f"sparsity.hw_aware_growth={str(mode == 'hw_aware').lower()}",
+        f"sparsity.constant_fan_in={str(mode == 'constant_fan_in').lower()}",
         "run.progress=false",
         "run.tensorboard=false",
         "run.save_buffer=false",
@@ -96,7 +103,7 @@ def one_run(args: argparse.Namespace, seed: int, aware: bool, profile: HwProfile
         "win_last3": float(np.mean(wins[-3:])),
         "win_best": max(wins),
         "seed": seed,
-        "aware": aware,
+        "mode": mode,
         "updates": len(snaps) - 1,
         "init": row_parallel_figures(first, profile),
         "final": row_parallel_figures(last, profile),
@@ -117,10 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="sparse_pe_64", help="accelerator profile")
     p.add_argument("--sparsity", type=float, default=0.9, help="target sparsity (default 0.9)")
     p.add_argument("--out", default="runs/bench_hw_growth", help="root of the run folders")
+    p.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"growth rules, comma-separated ({', '.join(MODES)})",
+    )
     args = p.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in MODES:
+            raise UserError(f"unknown mode {m!r}; known: {', '.join(MODES)}")
     profile = load_profile(args.profile)
     head = (
-        f"{'growth':<10}{'seed':>5}{'upd':>5}{'RP util 0':>11}{'RP util':>9}"
+        f"{'growth':<16}{'seed':>5}{'upd':>5}{'RP util 0':>11}{'RP util':>9}"
         f"{'RP cycles':>11}{'row spread':>12}{'act cycles':>12}{'win':>7}{'last3':>7}"
         f"{'best':>7}{'return':>8}"
         f"{'wall s':>8}"
@@ -132,22 +148,22 @@ def main(argv: list[str] | None = None) -> int:
     print(head)
     results = []
     for seed in args.seeds:
-        for aware in (False, True):
-            r = one_run(args, seed, aware, profile)
+        for mode in modes:
+            r = one_run(args, seed, mode, profile)
             results.append(r)
             i, f = r["init"], r["final"]
             print(
-                f"{'hw-aware' if aware else 'plain':<10}{seed:>5}{r['updates']:>5}"
+                f"{mode:<16}{seed:>5}{r['updates']:>5}"
                 f"{i['rp_util']:>11.3f}{f['rp_util']:>9.3f}{f['rp_cycles']:>11d}"
                 f"{f['row_spread']:>12.2f}{r['infer_cycles']:>12.0f}{r['win']:>7.2f}"
                 f"{r['win_last3']:>7.2f}{r['win_best']:>7.2f}"
                 f"{r['ret']:>8.2f}{r['wall_s']:>8.0f}",
                 flush=True,
             )
-    for aware in (False, True):
-        sel = [r for r in results if r["aware"] == aware]
+    for mode in modes:
+        sel = [r for r in results if r["mode"] == mode]
         print(
-            f"mean {'hw-aware' if aware else 'plain':<9} RP util "
+            f"mean {mode:<16} RP util "
             f"{np.mean([r['final']['rp_util'] for r in sel]):.3f}, RP cycles "
             f"{np.mean([r['final']['rp_cycles'] for r in sel]):.0f}, win rate final "
             f"{np.mean([r['win'] for r in sel]):.3f} / last three "
