@@ -459,6 +459,22 @@ PAPER_MAPS = ("3m", "8m", "5m_vs_6m", "2s3z", "3s5z", "MMM", "2c_vs_64zg")
 """The SMAC maps of the paper's experiments (the networks an FPGA profile must hold)."""
 
 
+FPGA_PE_SIZES: Mapping[str, Any] = {
+    "bcast_words": 4,
+    "act_buf_words": 1024,
+    "out_buf_words": 512,
+    "grad_buf_words": 2048,
+    "index_bits": 9,
+    "max_pieces": 511,
+    "clock_hz": 30e6,
+    "holds_maps": PAPER_MAPS,
+    "holds_sparsity": 0.85,
+}
+"""Per-PE memories of the FPGA profiles, sized to hold every op of the paper's networks at
+85 % sparsity or more (``K`` <= 404, ``N`` <= 320, the longest stream 3,065 entries; see
+``cost_models.holding``) within a mid-range part's block RAM; their clock is assumed."""
+
+
 def _sparse(n_pe: int, **kw: Any) -> HwProfile:
     kw.setdefault("clock_note", ASIC_CLOCK_NOTE)
     kw.setdefault("name", f"sparse_pe_{n_pe}")
@@ -496,36 +512,20 @@ PROFILES: Mapping[str, HwProfile] = {
         _sparse(
             16,
             name="sparse_pe_16_ecp5",
-            bcast_words=4,
-            act_buf_words=1024,
-            out_buf_words=512,
-            grad_buf_words=2048,
             weight_sram_kib=8,
             act_sram_kib=16,
-            index_bits=9,
-            max_pieces=511,
             part="LFE5U-85F",
-            clock_hz=30e6,
             clock_note=FPGA_SPARSE_CLOCK_NOTE,
-            holds_maps=PAPER_MAPS,
-            holds_sparsity=0.85,
+            **FPGA_PE_SIZES,
         ),
         _sparse(
             64,
             name="sparse_pe_64_xc7",
-            bcast_words=4,
-            act_buf_words=1024,
-            out_buf_words=512,
-            grad_buf_words=2048,
             weight_sram_kib=16,
             act_sram_kib=64,
-            index_bits=9,
-            max_pieces=511,
             part="XC7A200T",
-            clock_hz=30e6,
             clock_note=XILINX_CLOCK_NOTE,
-            holds_maps=PAPER_MAPS,
-            holds_sparsity=0.85,
+            **FPGA_PE_SIZES,
         ),
         # Placed and routed on an ECP5 (hw/routed_clocks.json): the clock is its routed
         # Fmax there, rounded down.
