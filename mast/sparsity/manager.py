@@ -22,7 +22,7 @@ from mast.sparsity.density import layer_densities, layer_nnz
 from mast.sparsity.export import TensorInfo, export_tensor, matrix_name
 from mast.sparsity.flops import FlopsReport, flops_report
 from mast.sparsity.layer import SparseLayer
-from mast.sparsity.updaters import make_updater
+from mast.sparsity.updaters import first_per_row, make_updater
 
 __all__ = ["SparsityManager", "StepResult", "TopologyUpdate", "weight_matrices"]
 
@@ -175,17 +175,14 @@ class SparsityManager:
         """Initial mask with ``floor`` or ``ceil`` of ``nnz / rows`` entries per row (the
         first ``nnz % rows`` rows get one more), chosen by ``|w|`` or at random."""
         rows = p.detach().reshape(-1, p.shape[-1])
-        n_rows, n_in = rows.shape
+        n_rows = rows.shape[0]
         counts = torch.full((n_rows,), nnz // n_rows, dtype=torch.long)
         counts[: nnz % n_rows] += 1
         if self.config.init_mode == "magnitude":
             scores = rows.abs().float().cpu()
         else:
             scores = torch.rand(rows.shape, generator=self._generator)
-        order = torch.argsort(scores, dim=1, descending=True, stable=True)
-        rank = torch.empty_like(order)
-        rank.scatter_(1, order, torch.arange(n_in).expand_as(order))
-        return (rank < counts.unsqueeze(1)).reshape(p.shape).to(p.device)
+        return first_per_row(scores, counts, largest=True).reshape(p.shape).to(p.device)
 
     def _check_built(self) -> None:
         if not self._built:

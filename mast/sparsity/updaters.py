@@ -63,6 +63,7 @@ __all__ = [
     "MaskUpdater",
     "GradientUpdater",
     "RandomGrowthUpdater",
+    "first_per_row",
     "make_updater",
 ]
 
@@ -177,13 +178,13 @@ class MaskUpdater:
             k = torch.minimum(k, n_in - counts)
         keep = self.drop_scores(weight).reshape(rows.shape).float()
         keep = torch.where(rows, keep, torch.full_like(keep, float("inf")))
-        dropped = _first_per_row(keep, k, largest=False)
+        dropped = first_per_row(keep, k, largest=False)
         after = rows & ~dropped
         taken = after if self.regrow_dropped else rows
         grow = self.grow_scores(weight, grad, generator).reshape(rows.shape).float()
         grow = grow.to(rows.device)
         grow = torch.where(taken, torch.full_like(grow, float("-inf")), grow)
-        grown = _first_per_row(grow, k, largest=True)
+        grown = first_per_row(grow, k, largest=True)
         if bool((taken & grown).any()) or not bool(rows[dropped].all()):
             raise AssertionError("drop must pick active and grow inactive entries")
         new = after | grown
@@ -224,7 +225,7 @@ class MaskUpdater:
         return accepted[:k]
 
 
-def _first_per_row(scores: torch.Tensor, k: torch.Tensor, largest: bool) -> torch.Tensor:
+def first_per_row(scores: torch.Tensor, k: torch.Tensor, largest: bool) -> torch.Tensor:
     """Boolean ``[rows, cols]``: the ``k[r]`` entries of each row ``r`` with the smallest
     (``largest=False``) or largest scores (ties: lowest column first)."""
     order = torch.argsort(scores, dim=1, descending=largest, stable=True)
