@@ -99,11 +99,13 @@ def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -
     flow = "sample"
     if allow_row and k * m <= p.act_buf_words:
         flow, plan = choose_dataflow(mask, m, p)
-    if flow == "row":
+    if flow in ("row", "unrolled"):
+        # unrolled: the row-parallel op of I_M (x) mask on one sample (hw.program)
+        k_op, m_op = (k * m, 1) if flow == "unrolled" else (k, m)
         cyc = timing.row_parallel_cycles(
-            k, m, int(plan.pe_entries.max()), int(plan.pe_pieces.max()), plan.split_adds, p
+            k_op, m_op, int(plan.pe_entries.max()), int(plan.pe_pieces.max()), plan.split_adds, p
         )
-        return OpCost(cyc, 1, "row", _rp_counts(k, m, p, plan))
+        return OpCost(cyc, 1, flow, _rp_counts(k_op, m_op, p, plan))
     cyc = timing.spmm_sample_parallel_cycles(k, n, m, s, p)
     return OpCost(cyc, 1, "sample", _sp_counts(k, n, m, s, tokens, timing.tile_count(m, p)))
 

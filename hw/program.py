@@ -27,6 +27,12 @@ Row-parallel banks (``dataflow="row"``): the weight SRAM split in ``P`` banks of
 - reduction schedule, one record per split row in row order: ``red_row``, ``red_ptr``
   (offsets into ``red_piece``), ``red_piece`` (piece-table indices in piece order).
 
+Sample-unrolled row-parallel op (``unroll = U > 1``, ``docs/microarchitecture.md``
+s.2.5): the op computes the block-diagonal matrix ``I_U (x) W`` (``U N x U K``) on one
+sample, the layer's ``U`` samples stacked sample-major (``x'[u K + k] = X[k, u]``,
+``Y[r, u] = y'[u N + r]``). Its ``n``, ``k``, ``m`` are the datapath's (``U N``, ``U K``,
+1), and its activation SRAM image is the one the ``U``-sample row-parallel op reads.
+
 Dense systolic tiles (``dataflow="systolic"``): ``weight_tiles`` with fold
 ``f = nf * ceil(K/R) + kf`` (``n``-fold outer, ``k``-fold inner) and cell ``(i, j)`` at
 ``(f * R + i) * C + j`` holding ``W[nf*C + j, kf*R + i]`` (0 outside ``W``). An op with
@@ -104,7 +110,9 @@ class Op:
     ``W`` is ``N x K`` (``N`` outputs, ``K`` inputs) *after* transposition: an
     ``input_grad`` op of a layer of shape ``(out, in)`` has ``N = in``, ``K = out`` and
     ``transpose=True`` (its stream is the CSR of ``W^T``, i.e. the CSC of ``W``).
-    ``M`` is the number of samples (columns of ``X``).
+    ``M`` is the number of samples (columns of ``X``). A sample-unrolled op
+    (``unroll > 1``) has the datapath's sizes; :attr:`samples`, :attr:`in_width` and
+    :attr:`out_width` give the layer's.
     """
 
     name: str
@@ -133,8 +141,23 @@ class Op:
     bank (loaded when the weights last changed), so folds stream back to back without
     shifting weights in (``docs/microarchitecture.md`` s.3.1). Modelled in ``sim`` and
     ``cost_models``; the RTL runs cold ops only."""
+    unroll: int = 1
+    """Row-parallel SpMM: the layer's samples folded into the rows (module docstring):
+    ``n``, ``k`` are ``unroll`` times the layer's and ``m`` is 1."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.unroll, int) or self.unroll < 1:
+            raise ValueError(
+                f"op {self.name!r}: unroll must be an integer >= 1, got {self.unroll!r}"
+            )
+        if self.unroll > 1 and (
+            self.dataflow != "row" or self.m != 1 or self.n % self.unroll or self.k % self.unroll
+        ):
+            raise ValueError(
+                f"op {self.name!r}: unroll={self.unroll} needs a row-parallel op with m=1 and "
+                f"n, k divisible by it, got dataflow {self.dataflow!r} n={self.n} k={self.k} "
+                f"m={self.m}"
+            )
         if self.resident and (self.dataflow != "systolic" or "weight_tiles" not in self.arrays):
             raise ValueError(
                 f"op {self.name!r}: resident weights need a systolic forward or input_grad "
@@ -160,6 +183,31 @@ class Op:
         object.__setattr__(self, "arrays", frozen)
 
     # ---- derived ---------------------------------------------------------------------
+    @property
+    def samples(self) -> int:
+        """The layer's samples: ``m * unroll``."""
+        return self.m * self.unroll
+
+    @property
+    def in_width(self) -> int:
+        """Rows of the layer-orientation input (``X``, or ``dY`` of an input gradient)."""
+        return (self.n if self.transpose else self.k) // self.unroll
+
+    @property
+    def out_width(self) -> int:
+        """Rows of the layer-orientation ``dY`` (the layer's outputs)."""
+        return (self.k if self.transpose else self.n) // self.unroll
+
+    def fold_samples(self, x: np.ndarray) -> np.ndarray:
+        """The op's ``K x M`` operand from its ``K/U x U`` samples (identity if ``U = 1``)."""
+        x = np.asarray(x)
+        return x.T.reshape(-1, 1) if self.unroll > 1 else x
+
+    def unfold_samples(self, y: np.ndarray) -> np.ndarray:
+        """The ``N/U x U`` result from the op's ``N x 1`` output (identity if ``U = 1``)."""
+        y = np.asarray(y)
+        return y.reshape(self.unroll, -1).T if self.unroll > 1 else y
+
     @property
     def stream_length(self) -> int:
         """``S``: entries of the compressed stream (sample-parallel ops)."""
@@ -241,6 +289,8 @@ class Op:
         d.update(row0=self.row0, nz_begin=self.nz_begin, nz_end=self.nz_end, nnz=self.nnz)
         if self.resident:
             d["resident"] = True
+        if self.unroll > 1:
+            d["unroll"] = self.unroll
         d["arrays"] = sorted(self.arrays)
         return d
 

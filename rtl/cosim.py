@@ -384,10 +384,9 @@ def random_inputs(program: Program, seed: int = 0) -> dict[str, dict[str, np.nda
     for op in program.ops:
         if op.layer in inputs:
             continue
-        n_in, n_out = (op.n, op.k) if op.transpose else (op.k, op.n)
         inputs[op.layer] = {
-            "x": rng.uniform(-1, 1, (n_in, op.m)),
-            "dy": rng.uniform(-1, 1, (n_out, op.m)),
+            "x": rng.uniform(-1, 1, (op.in_width, op.samples)),
+            "dy": rng.uniform(-1, 1, (op.out_width, op.samples)),
         }
     return inputs
 

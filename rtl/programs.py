@@ -43,11 +43,12 @@ class Case:
     """The layer's output gradient, ``out x M``."""
 
     def operands(self, op: Op) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(x, dy)`` in the op's orientation (``K x M``, ``N x M``)."""
+        """``(x, dy)`` in the op's orientation and sizes (``K x M``, ``N x M``; a
+        sample-unrolled op gets its samples stacked, :meth:`hw.program.Op.fold_samples`)."""
         if op.purpose == "input_grad":
-            return self.dy, None
+            return op.fold_samples(self.dy), None
         if op.purpose == "forward":
-            return self.x, None
+            return op.fold_samples(self.x), None
         return self.x, self.dy
 
 
@@ -68,19 +69,22 @@ def random_case(
 ) -> Case:
     """A random layer compiled for ``kernel`` (``forward`` ... ``dense_grad``).
 
-    ``dataflow`` (``sample`` or ``row``) applies to SpMM on sparse profiles. Row-parallel
-    draws favour few long rows and small batches so that the balancer splits rows.
+    ``dataflow`` (``sample``, ``row`` or ``unrolled``) applies to SpMM on sparse profiles.
+    Row-parallel draws favour few long rows and small batches so that the balancer splits
+    rows; sample-unrolled draws have at least two samples.
     """
     sparsity = float(rng.choice([*SPARSITIES, rng.random() * 0.98]))
     for _ in range(100):
         out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
         m = int(rng.integers(1, max_m + 1))
         mask = rng.random((out_dim, in_dim)) >= sparsity
-        if dataflow == "row" and rng.random() < 0.6:
+        if dataflow in ("row", "unrolled") and rng.random() < 0.6:
             out_dim = int(rng.integers(1, profile.n_pe + 1))
             in_dim = int(rng.integers(max(1, max_dim // 2), 2 * max_dim + 1))
             m = int(rng.integers(1, 3))
             mask = rng.random((out_dim, in_dim)) >= min(sparsity, 0.5)
+        if dataflow == "unrolled":
+            m = max(2, min(m, 4))
         w = _operands(rng, mask.shape, profile)
         w = np.where(w == 0, 1, w) * mask
         x = _operands(rng, (in_dim, m), profile)

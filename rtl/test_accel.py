@@ -18,6 +18,7 @@ SPARSE_CASES = [
     ("input_grad", "sample", 120, 102),
     ("forward", "row", 120, 103),
     ("input_grad", "row", 120, 104),
+    ("forward", "unrolled", 60, 107),
     ("weight_grad", "sample", 150, 105),
     ("dense_grad", "sample", 150, 106),
 ]

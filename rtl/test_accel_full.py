@@ -26,6 +26,7 @@ SPARSE_CASES = [
     ("forward", "sample", 12, 301),
     ("input_grad", "row", 12, 302),
     ("forward", "row", 12, 303),
+    ("forward", "unrolled", 8, 306),
     ("weight_grad", "sample", 12, 304),
     ("dense_grad", "sample", 8, 305),
 ]
@@ -42,6 +43,7 @@ SYSTOLIC_CASES = [
 
 FPGA_CASES = [
     ("forward", "row", 10, 311),
+    ("forward", "unrolled", 6, 314),
     ("input_grad", "sample", 8, 312),
     ("weight_grad", "sample", 8, 313),
 ]

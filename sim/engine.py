@@ -42,22 +42,21 @@ def op_inputs(
     ``{"x": X, "dy": dY}`` in the *layer's* orientation: ``X`` is ``in x M``, ``dY`` is
     ``out x M``. Forward ops read ``x``, input-gradient ops ``dy``, weight-gradient ops
     both. Float arrays are quantised with :func:`hw.numerics.quantize`; integer arrays are
-    operand integers.
+    operand integers. A sample-unrolled op gets its samples stacked into one
+    (:meth:`hw.program.Op.fold_samples`).
     """
     entry = inputs.get(op.name, inputs.get(op.layer))
     if entry is None:
         raise ValueError(f"no inputs for op {op.name!r} (keys tried: {op.name!r}, {op.layer!r})")
-    layer_in = op.n if op.transpose else op.k
-    layer_out = op.k if op.transpose else op.n
     need = {"forward": ("x",), "input_grad": ("dy",)}.get(op.purpose, ("x", "dy"))
     missing = [key for key in need if key not in entry]
     if missing:
         raise ValueError(f"op {op.name!r}: inputs lack {missing[0]!r}")
-    shapes = {"x": (layer_in, op.m), "dy": (layer_out, op.m)}
+    shapes = {"x": (op.in_width, op.samples), "dy": (op.out_width, op.samples)}
     got = {key: _operand(entry[key], shapes[key], key, op, program) for key in need}
     if op.purpose == "input_grad":
-        return got["dy"], None
-    return got["x"], got.get("dy")
+        return op.fold_samples(got["dy"]), None
+    return op.fold_samples(got["x"]), got.get("dy")
 
 
 def simulate_op(program: Program, op: Op, x: np.ndarray, dy: np.ndarray | None) -> OpResult:
@@ -94,7 +93,7 @@ def layer_output(program: Program, result: SimResult, layer: str, purpose: str) 
     if not ops:
         raise KeyError(f"program has no {purpose!r} op of layer {layer!r}")
     if ops[0].kernel != "sddmm":
-        return result.op(ops[0].name).output
+        return ops[0].unfold_samples(result.op(ops[0].name).output)
     dw = np.zeros((ops[0].n, ops[0].k), dtype=np.int64)
     for op in ops:
         real = ~op.arrays["stream_token"].astype(bool)

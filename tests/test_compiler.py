@@ -183,15 +183,21 @@ def test_auto_dataflow_picks_the_formula_minimum(case, m):
     mask, w = rand_layer(**case)
     prog = compile_layer((mask, w), "forward", P64, m)
     (op,) = prog.ops
+    k, n = case["k"], case["n"]
     s = timing.stream_length(mask.sum(axis=1))
-    sp = timing.spmm_sample_parallel_cycles(case["k"], case["n"], m, s, P64)
-    plan = balance_rows(mask.sum(axis=1), case["k"], m, P64)
-    rp_fits = case["k"] * m <= P64.act_buf_words and plan.pe_pieces.max() * m <= P64.out_buf_words
-    rp = plan.cycles(case["k"], m, P64)
-    if rp_fits and rp < sp:
-        assert op.dataflow == "row" and op.formula_cycles(P64) == rp
-    else:
-        assert op.dataflow == "sample" and op.formula_cycles(P64) == sp
+    fits = P64.index_bits
+    options = [(timing.spmm_sample_parallel_cycles(k, n, m, s, P64), "sample", 1)]
+    plan = balance_rows(mask.sum(axis=1), k, m, P64)
+    if k * m <= P64.act_buf_words and plan.pe_pieces.max() * m <= P64.out_buf_words:
+        options.append((plan.cycles(k, m, P64), "row", 1))
+    # the sample-unrolled form: M copies of the rows, one sample, columns up to K*M
+    uplan = balance_rows(np.tile(mask.sum(axis=1), m), k * m, 1, P64)
+    if m > 1 and k * m <= min(P64.act_buf_words, 1 << fits):
+        if uplan.pe_pieces.max() <= P64.out_buf_words:
+            options.append((uplan.cycles(k * m, 1, P64), "row", m))
+    cycles, flow, unroll = min(options, key=lambda o: o[0])
+    assert (op.dataflow, op.unroll) == (flow, unroll)
+    assert op.formula_cycles(P64) == cycles
 
 
 def test_auto_chooses_row_parallel_for_batch_one_and_sample_parallel_for_training():

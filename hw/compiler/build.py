@@ -17,6 +17,7 @@ GEMM ``(N x M) (M x K)`` with ``M`` as the reduction dimension, masked afterward
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,13 +38,14 @@ __all__ = [
     "choose_dataflow",
     "compile_layer",
     "compile_network",
+    "unroll_samples",
 ]
 
 LayerLike = SparseLayer | np.ndarray | tuple[np.ndarray, np.ndarray]
 """A layer to compile: a record, an ``N x K`` array, or a ``(mask, values)`` pair."""
 
 KERNEL_NAMES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_grad")
-_DATAFLOW_CHOICES = ("auto", "sample", "row", "resident")
+_DATAFLOW_CHOICES = ("auto", "sample", "row", "unrolled", "resident")
 
 
 def _where(name: str, purpose: str) -> str:
@@ -68,36 +70,51 @@ def _row_shape(n: int, k: int, m: int, plan: RowPlan) -> OpShape:
     )
 
 
+def unroll_samples(a: np.ndarray, u: int) -> np.ndarray:
+    """The block-diagonal ``I_u (x) a`` of a sample-unrolled op (``hw.program`` docstring)."""
+    return np.kron(np.eye(u, dtype=a.dtype), a)
+
+
 def choose_dataflow(
     mask: np.ndarray, m: int, profile: HwProfile, *, name: str = "layer", purpose: str = "forward"
 ) -> tuple[str, RowPlan]:
-    """Pick ``"sample"`` or ``"row"`` for an SpMM of ``mask`` (``N x K``) on ``M`` samples.
+    """Pick ``"sample"``, ``"row"`` or ``"unrolled"`` for an SpMM of ``mask`` (``N x K``).
 
-    The cheaper of :func:`hw.timing.spmm_sample_parallel_cycles` and the balanced plan's
-    :func:`hw.timing.row_parallel_cycles` wins (ties: sample-parallel), among the
-    dataflows whose memories the op fits; if neither fits, the sample-parallel
-    :class:`ProgramFitError` is raised. Returns the choice and the row plan.
+    The cheapest of :func:`hw.timing.spmm_sample_parallel_cycles`, the balanced plan's
+    :func:`hw.timing.row_parallel_cycles` on ``M`` samples and, for ``M > 1``, the
+    row-parallel plan of the sample-unrolled matrix ``I_M (x) mask`` on one sample wins
+    (ties: that order), among the dataflows whose memories the op fits; if none fits, the
+    sample-parallel :class:`ProgramFitError` is raised. Returns the choice and its row
+    plan (of the unrolled matrix for ``"unrolled"``).
     """
     n, k = mask.shape
     row_nnz = mask.sum(axis=1)
     s = int(np.maximum(row_nnz, 1).sum())
-    plan = balance_rows(row_nnz, k, m, profile)
     where = _where(name, purpose)
+    options: list[tuple[int, str, RowPlan]] = []
     sp_error: ProgramFitError | None = None
     try:
         check_fit(profile, _sample_shape(k, n, m, s, sddmm=False), where)
     except ProgramFitError as e:
         sp_error = e
-    try:
-        check_fit(profile, _row_shape(n, k, m, plan), where)
-    except ProgramFitError:
-        if sp_error is not None:
-            raise sp_error from None
-        return "sample", plan
-    if sp_error is not None:
-        return "row", plan
-    sp = spmm_sample_parallel_cycles(k, n, m, s, profile)
-    return ("sample" if sp <= plan.cycles(k, m, profile) else "row"), plan
+    plan = balance_rows(row_nnz, k, m, profile)
+    if sp_error is None:
+        options.append((spmm_sample_parallel_cycles(k, n, m, s, profile), "sample", plan))
+    if k * m <= profile.act_buf_words:
+        with contextlib.suppress(ProgramFitError):
+            check_fit(profile, _row_shape(n, k, m, plan), where)
+            options.append((plan.cycles(k, m, profile), "row", plan))
+        if m > 1:
+            urow = np.tile(row_nnz, m)
+            uplan = balance_rows(urow, k * m, 1, profile)
+            with contextlib.suppress(ProgramFitError):
+                check_fit(profile, _row_shape(n * m, k * m, 1, uplan), where)
+                options.append((uplan.cycles(k * m, 1, profile), "unrolled", uplan))
+    if not options:
+        assert sp_error is not None
+        raise sp_error
+    best = min(options, key=lambda o: o[0])  # min keeps the first of equal ones
+    return best[1], best[2]
 
 
 def _int_weights(values: np.ndarray | None, mask: np.ndarray, profile: HwProfile, name: str):
@@ -180,6 +197,14 @@ def _layer_ops(
             dataflow, plan = choose_dataflow(mk, m, profile, name=lname, purpose=kernel)
         elif dataflow == "row":
             plan = balance_rows(mk.sum(axis=1), k, m, profile)
+        elif dataflow == "unrolled":
+            plan = balance_rows(np.tile(mk.sum(axis=1), m), k * m, 1, profile)
+        if dataflow == "unrolled":
+            u = m
+            common.update(n=n * u, k=k * u, m=1, nnz=u * common["nnz"], unroll=u)
+            check_fit(profile, _row_shape(n * u, k * u, 1, plan), _where(lname, kernel))
+            arrays = encode_banks(unroll_samples(mk, u), unroll_samples(wk, u), plan)
+            return [Op(kernel="spmm", dataflow="row", arrays=arrays, **common)]
         if dataflow == "row":
             check_fit(profile, _row_shape(n, k, m, plan), _where(lname, kernel))
             arrays = encode_banks(mk, wk, plan)
@@ -263,7 +288,8 @@ def compile_layer(
     m:
         Samples per op (columns of ``X``).
     dataflow:
-        SpMM ops: ``"auto"`` (cheapest by :mod:`hw.timing`), ``"sample"`` or ``"row"``.
+        SpMM ops: ``"auto"`` (cheapest by :mod:`hw.timing`), ``"sample"``, ``"row"`` or
+        ``"unrolled"`` (row-parallel on ``I_M (x) W``, one sample: ``Op.unroll = M``).
         SDDMM ops are always sample-parallel. Systolic profiles: ``"resident"`` keeps the
         forward / input-gradient tiles in the cells' banks (``Op.resident``; all of the
         program's resident tiles must fit ``weight_sram_words`` together), anything else
@@ -299,7 +325,7 @@ def compile_network(
     if dataflow == "resident" and prof.is_sparse:
         raise ValueError(
             f"dataflow 'resident' needs a systolic profile, got {prof.name!r} of kind "
-            f"{prof.kind!r}; sparse profiles take auto, sample, row"
+            f"{prof.kind!r}; sparse profiles take auto, sample, row, unrolled"
         )
     if not isinstance(m, int | np.integer) or isinstance(m, bool) or m < 1:
         raise ValueError(f"M (samples) must be an integer >= 1, got {m!r}")

@@ -165,6 +165,24 @@ def test_mast_inference_layers_equal_sim(profile):
             check(p, lay.mask, "spmm_t", 3)
 
 
+def test_sample_unrolled_inference_op_costs_as_sim():
+    """3m's fc2 (9 rows) at 90 % on 64 PEs: the compiler unrolls the 3 agents into 27 rows
+    (one sample), and the cost model prices that op as sim runs it."""
+    from cost_models.networks import mast_network_layers
+
+    p = get_profile("sparse_pe_64")
+    fc2 = next(
+        lay
+        for lay in mast_network_layers("3m", 0.9, layout="row_balanced")
+        if lay.name == "agent.fc2.weight"
+    )
+    (op,) = compile_layer(fc2.mask, "forward", p, 3, name="w").ops
+    assert (op.unroll, op.n, op.m) == (3, 27, 1)
+    check(p, fc2.mask, "spmm", 3)
+    rolled = compile_layer(fc2.mask, "forward", p, 3, "row", name="w").ops[0]
+    assert op.formula_cycles(p) < rolled.formula_cycles(p)
+
+
 def test_sample_chunks_sum_sim_ops():
     """An SpMM over more samples than the activation SRAM holds costs as its chunks."""
     p = get_profile("sparse_pe_4")

@@ -143,6 +143,32 @@ def test_row_parallel_spmm_matches_integer_reference(case, pi):
     check_cycles(prog, res)
 
 
+@settings(max_examples=60, deadline=None)
+@given(case=cases, pi=st.integers(0, len(SPARSE) - 1))
+def test_sample_unrolled_row_parallel_matches_integer_reference(case, pi):
+    """I_M (x) W on the M samples stacked: the layer's Y, per-sample split order kept."""
+    prof = SPARSE[pi]
+    cap = min(prof.act_buf_words, 1 << prof.index_bits)
+    m = max(2, min(case["m"], cap // max(case["n"], case["k"]), 6))
+    case = {**case, "m": m}
+    mask, w, x, dy = rand_case(prof=prof, **case)
+    prog = compile_network([(mask, w)], ["forward", "input_grad"], prof, m, "unrolled", names=["l"])
+    res = simulate(prog, {"l": {"x": x, "dy": dy}})
+    fwd, ig = prog.ops
+    assert (fwd.unroll, fwd.m, fwd.k, fwd.n) == (m, 1, m * case["k"], m * case["n"])
+    for op, a, b, name in ((fwd, w, x, "forward"), (ig, w.T, dy, "input_grad")):
+        big = np.kron(np.eye(m, dtype=np.int64), a)  # written out here, not the compiler's
+        stacked = b.T.reshape(-1, 1)
+        want = reference_spmm(big, stacked, prof, splits=op.row_splits())
+        assert np.array_equal(res.op(op.name).output, want)
+        got = layer_output(prog, res, "l", name)
+        assert got.shape == (a.shape[0], m)
+        assert np.array_equal(got, want.reshape(m, -1).T)
+        if not op.row_splits():  # no split row: exactly the plain product
+            assert np.array_equal(got, reference_spmm(a, b, prof))
+    check_cycles(prog, res)
+
+
 @settings(max_examples=40, deadline=None)
 @given(case=cases, pi=st.integers(0, len(SYSTOLIC) - 1))
 def test_systolic_gemm_matches_reference_and_closed_form(case, pi):
