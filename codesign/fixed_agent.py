@@ -106,11 +106,13 @@ class FixedPointAgent(nn.Module):
                 self.layers[(mat, t)], "forward", self.profile, x.shape[1]
             )
         prog = self._programs[key]
-        res = simulate_op(prog, prog.ops[0], x, None)
+        op = prog.ops[0]
+        res = simulate_op(prog, op, op.fold_samples(x), None)
+        y = op.unfold_samples(res.output)  # (out, M) also for a sample-unrolled op
         self.sim_cycles += res.cycles
         if self.record:
-            self.products.append((self.layers[(mat, t)].name, x.copy(), res.output.copy()))
-        return np.asarray(res.output, dtype=np.int64)
+            self.products.append((self.layers[(mat, t)].name, x.copy(), y.copy()))
+        return np.asarray(y, dtype=np.int64)
 
     def _affine(self, mat: str, t: int, x: np.ndarray) -> np.ndarray:
         return sat_op(self.matmul(mat, t, x) + self.bias[(mat, t)][:, None], self.profile)

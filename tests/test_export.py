@@ -92,7 +92,7 @@ def test_program_is_the_agents_inference(exported, run_dir):
     assert program == compile_inference(layers, PROFILE)
     assert [op.layer for op in program.ops] == [la.name for la in layers if la.role == "agent"]
     assert {op.purpose for op in program.ops} == {"forward"}
-    assert {op.m for op in program.ops} == {N_AGENTS}
+    assert {op.samples for op in program.ops} == {N_AGENTS}
 
 
 def test_hex_files_equal_program_memory_images(exported):
