@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw import timing
-from hw.compiler import balance_rows, choose_dataflow, split_chunks
+from hw.compiler import balance_rows, choose_dataflow, row_plan_cycles, split_chunks, unroll_samples
 from hw.compiler.encode import encode_stream
 from hw.profiles import HwProfile
 
@@ -101,10 +101,11 @@ def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -
         flow, plan = choose_dataflow(mask, m, p)
     if flow in ("row", "unrolled"):
         # unrolled: the row-parallel op of I_M (x) mask on one sample (hw.program)
-        k_op, m_op = (k * m, 1) if flow == "unrolled" else (k, m)
-        cyc = timing.row_parallel_cycles(
-            k_op, m_op, int(plan.pe_entries.max()), int(plan.pe_pieces.max()), plan.split_adds, p
-        )
+        if flow == "unrolled":
+            mask, k_op, m_op = unroll_samples(mask, m), k * m, 1
+        else:
+            k_op, m_op = k, m
+        cyc = row_plan_cycles(mask, plan, m_op, p)
         return OpCost(cyc, 1, flow, _rp_counts(k_op, m_op, p, plan))
     cyc = timing.spmm_sample_parallel_cycles(k, n, m, s, p)
     return OpCost(cyc, 1, "sample", _sp_counts(k, n, m, s, tokens, timing.tile_count(m, p)))

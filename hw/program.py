@@ -252,8 +252,22 @@ class Op:
         max_entries = int(np.diff(a["bank_ptr"]).max())
         max_pieces = int(np.diff(a["piece_ptr"]).max())
         return timing.row_parallel_cycles(
-            self.k, self.m, max_entries, max_pieces, split_adds, profile
+            self.k,
+            self.m,
+            max_entries,
+            max_pieces,
+            split_adds,
+            profile,
+            self.walk_delay(profile),
         )
+
+    def walk_delay(self, profile: HwProfile) -> int:
+        """Row-parallel: the cycle the bank walk starts in, during the broadcast load
+        (:func:`hw.timing.row_parallel_walk_delay`; the ``rp_delay`` op register)."""
+        if self.dataflow != "row":
+            raise ValueError(f"op {self.name!r}: walk_delay is for row-parallel ops")
+        a = self.arrays
+        return timing.row_parallel_walk_delay(a["bank_col"], a["bank_ptr"], self.k, self.m, profile)
 
     def fit_shape(self) -> OpShape:
         """The sizes :mod:`hw.fit` checks against a profile's memories."""

@@ -19,8 +19,11 @@ from hw.profiles import HwProfile
 __all__ = [
     "adder_tree_depth",
     "ideal_cycles",
+    "RP_LOAD_LATENCY",
     "row_parallel_cycles",
     "row_parallel_phases",
+    "row_parallel_walk_delay",
+    "row_parallel_walk_delay_bound",
     "sddmm_chunk_bounds",
     "sddmm_cycles",
     "spmm_sample_parallel_cycles",
@@ -103,28 +106,89 @@ def sddmm_cycles(k: int, n: int, m: int, s_chunk: int, profile: HwProfile) -> in
     return _pipelined(tile_count(m, profile), (k + n, compute))
 
 
+RP_LOAD_LATENCY = 2
+"""A broadcast word sent in cycle ``c`` of a row-parallel op can be read by the bank walk
+from cycle ``c + 2``: the activation SRAM returns it one cycle after the address, and the
+PE's buffer takes it at the end of that cycle (its read port is not write-through)."""
+
+
+def row_parallel_walk_delay(
+    bank_col: np.ndarray, bank_ptr: np.ndarray, k: int, m: int, profile: HwProfile
+) -> int:
+    """First cycle of the bank walk of a row-parallel op (s.2.4).
+
+    The walk presents PE ``p``'s entry ``i`` of sample ``s`` in cycle
+    ``d + s * max_p n_p + i``; it reads broadcast word ``s * K + col``, sent in cycle
+    ``(s * K + col) // bcast_words``. The smallest ``d >= 0`` at which no entry is read
+    before :data:`RP_LOAD_LATENCY` cycles after its word was sent.
+    """
+    col = np.asarray(bank_col, dtype=np.int64)
+    ptr = np.asarray(bank_ptr, dtype=np.int64)
+    if len(col) == 0:
+        return 0
+    n_p = np.diff(ptr)
+    nmax = int(n_p.max())
+    i = np.arange(len(col)) - np.repeat(ptr[:-1], n_p)
+    s = np.arange(m, dtype=np.int64)[:, None]
+    need = (s * k + col[None, :]) // profile.bcast_words + RP_LOAD_LATENCY - (s * nmax + i)
+    return max(0, int(need.max()))
+
+
+def row_parallel_walk_delay_bound(k: int, m: int, max_entries: int, profile: HwProfile) -> int:
+    """:func:`row_parallel_walk_delay` when every entry reads its sample's last word: an
+    upper bound from the sizes alone (the row balancer compares plans with it)."""
+    s = np.arange(m, dtype=np.int64)
+    need = (s * k + k - 1) // profile.bcast_words + RP_LOAD_LATENCY - s * max_entries
+    return max(0, int(need.max()))
+
+
 def row_parallel_phases(
-    k: int, m: int, max_entries: int, max_pieces: int, split_adds: int, profile: HwProfile
+    k: int,
+    m: int,
+    max_entries: int,
+    max_pieces: int,
+    split_adds: int,
+    profile: HwProfile,
+    walk_delay: int,
 ) -> dict[str, int]:
     """Durations of the row-parallel phases (s.2.4) before handshakes.
 
     ``max_entries = max_p n_p``, ``max_pieces = max_p q_p``,
-    ``split_adds = sum_r (pieces_r - 1)``.
+    ``split_adds = sum_r (pieces_r - 1)``, ``walk_delay`` from
+    :func:`row_parallel_walk_delay`. The broadcast load ``L = ceil(K M / bcast_words)``
+    and the walk ``W = M max_entries + PD``, started ``walk_delay`` cycles into the load,
+    share one phase of ``max(L, walk_delay + W)`` cycles: ``load`` is ``L`` and
+    ``compute`` the part of the walk that outlasts it.
     """
+    load = -(-k * m // profile.bcast_words)
+    walk = m * max_entries + profile.pipeline_depth
     return {
-        "load": -(-k * m // profile.bcast_words),
-        "compute": m * max_entries + profile.pipeline_depth,
+        "load": load,
+        "compute": max(0, walk_delay + walk - load),
         "drain": m * max_pieces,
         "reduction": m * split_adds,
     }
 
 
 def row_parallel_cycles(
-    k: int, m: int, max_entries: int, max_pieces: int, split_adds: int, profile: HwProfile
+    k: int,
+    m: int,
+    max_entries: int,
+    max_pieces: int,
+    split_adds: int,
+    profile: HwProfile,
+    walk_delay: int,
 ) -> int:
-    """Row-parallel SpMM (s.2.4): sum over non-empty phases of ``duration + 1``."""
-    phases = row_parallel_phases(k, m, max_entries, max_pieces, split_adds, profile)
-    return sum(d + 1 for d in phases.values() if d > 0)
+    """Row-parallel SpMM (s.2.4): the load-and-walk phase, the drain and (if any row is
+    split) the reduction, each plus one handshake cycle."""
+    ph = row_parallel_phases(k, m, max_entries, max_pieces, split_adds, profile, walk_delay)
+    return (
+        ph["load"]
+        + ph["compute"]
+        + ph["drain"]
+        + (ph["reduction"] + 1 if ph["reduction"] else 0)
+        + 2
+    )
 
 
 def systolic_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:

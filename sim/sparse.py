@@ -23,7 +23,7 @@ from hw.numerics import (
 )
 from hw.profiles import HwProfile
 from hw.program import Op
-from hw.timing import adder_tree_depth, tile_count
+from hw.timing import RP_LOAD_LATENCY, adder_tree_depth, tile_count
 from sim.pipeline import Stage, run_steps
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 
@@ -176,17 +176,23 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     cnt: Counter = Counter(act_sram_writes=k * m)  # the host's fill of the inputs
     phase: dict[str, int] = {}
 
-    # load: the broadcast bus delivers K*M words, bcast_words per cycle, to every PE.
+    # load: the broadcast bus delivers K*M words, bcast_words per cycle, to every PE;
+    # word i is sent in cycle i // bcast_words and readable RP_LOAD_LATENCY cycles later.
     words = op.act_sram_image(profile, x).reshape(p, -1).astype(dt)
     i = np.arange(k * m)
     stream = words[i % p, i // p]
     act_buf = stream.reshape(m, k)  # identical copy in every PE (sample-major)
-    phase["load"] = -(-k * m // profile.bcast_words)
+    load = -(-k * m // profile.bcast_words)
+    ready = (i // profile.bcast_words + RP_LOAD_LATENCY).reshape(m, k)
+    phase["load"] = load
     cnt["act_sram_reads"] += k * m
     cnt["pe_buf_writes"] += k * m * p
 
-    # compute: every PE walks its bank once per sample; pieces restart the accumulator.
-    acc, phase["compute"] = _walk_banks(a, act_buf.astype(dt), m, profile)
+    # compute: from cycle `delay` of the load, every PE walks its bank once per sample;
+    # pieces restart the accumulator. Load and walk share one phase.
+    delay = op.walk_delay(profile)
+    acc, walk = _walk_banks(a, act_buf.astype(dt), m, profile, ready, delay, op.name)
+    phase["compute"] = max(0, delay + walk - load)
     split = a["piece_split"].astype(bool)
     out_buf = np.where(split[:, None], acc, requant(acc, profile))
     total = int(n_p.sum())
@@ -222,22 +228,30 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     first = np.flatnonzero((a["piece_red"] < 0) | _first_of_row(a))
     y = np.zeros((op.n, m), dtype=dt)
     y[a["piece_row"][first]] = out_sram[pe[first][:, None], addr[first]]
-    ran = {kk: v for kk, v in phase.items() if v > 0}
-    phases = PhaseCycles(handshake=len(ran), **ran)
+    steps = 3 if phase["reduction"] else 2  # load and walk, drain, reduction
+    phases = PhaseCycles(handshake=steps, **phase)
     busy = (m * n_p).astype(np.int64)
-    return _result(
-        op, y, profile, phases.total, phases, phase["compute"], len(ran), busy, cnt, out_sram
-    )
+    return _result(op, y, profile, phases.total, phases, walk, steps, busy, cnt, out_sram)
 
 
-def _walk_banks(a, act_buf: np.ndarray, m: int, profile: HwProfile) -> tuple[np.ndarray, int]:
-    """Clock the row-parallel compute phase; returns ``(pieces, M)`` sums and its cycles.
+def _walk_banks(
+    a,
+    act_buf: np.ndarray,
+    m: int,
+    profile: HwProfile,
+    ready: np.ndarray,
+    delay: int,
+    name: str,
+) -> tuple[np.ndarray, int]:
+    """Clock the row-parallel bank walk; returns ``(pieces, M)`` sums and its cycles.
 
     Every cycle each PE with work left issues its next bank entry (samples in order, the
-    whole bank per sample); the product reaches the accumulator ``pipeline_depth`` cycles
-    later, which saturates after every add and, at a piece's last entry, writes the piece's
-    sum for that sample and restarts at 0. The phase ends on the cycle the last product is
-    accumulated.
+    whole bank per sample, in step with the PE that has the most entries); the product
+    reaches the accumulator ``pipeline_depth`` cycles later, which saturates after every
+    add and, at a piece's last entry, writes the piece's sum for that sample and restarts
+    at 0. The walk ends on the cycle the last product is accumulated. It starts in cycle
+    ``delay`` of the op; an entry that would read its activation word before cycle
+    ``ready[sample, col]`` (the broadcast has not delivered it) is refused.
     """
     ptr, val, col = a["bank_ptr"], a["bank_val"], a["bank_col"]
     end = a["bank_end"].astype(bool)
@@ -251,11 +265,23 @@ def _walk_banks(a, act_buf: np.ndarray, m: int, profile: HwProfile) -> tuple[np.
     in_flight: list[tuple[np.ndarray, ...]] = []
     pes = np.arange(p)
     cycle = 0
+    nmax = max(int(n_p.max(initial=0)), 1)
     while cycle < int(work.max(initial=0)) or in_flight:
-        issuing = pes[cycle < work]
-        step = cycle % np.maximum(n_p[issuing], 1)
+        # every PE walks index cycle % nmax of sample cycle // nmax; past its n_p it idles
+        idx, smp_all = cycle % nmax, cycle // nmax
+        issuing = pes[(idx < n_p) & (smp_all < m)]
+        step = np.full(len(issuing), idx)
         entry = ptr[issuing] + step
-        sample = cycle // np.maximum(n_p[issuing], 1)
+        sample = np.full(len(issuing), smp_all)
+        late = ready[sample, col[entry]] > delay + cycle
+        if late.any():
+            j = int(np.flatnonzero(late)[0])
+            raise ValueError(
+                f"op {name!r}: PE {int(issuing[j])} reads activation word "
+                f"{int(sample[j]) * act_buf.shape[1] + int(col[entry[j]])} in cycle "
+                f"{delay + cycle}, before the broadcast delivers it (cycle "
+                f"{int(ready[sample[j], col[entry[j]]])})"
+            )
         prod = val[entry].astype(dt) * act_buf[sample, col[entry]]
         in_flight.append((issuing, entry, sample, prod))
         if len(in_flight) > profile.pipeline_depth:

@@ -17,6 +17,7 @@ from hw.compiler import (
     compile_layer,
     compile_network,
     plan_for_threshold,
+    row_plan_cycles,
 )
 from hw.numerics import quantize
 from hw.profiles import HwProfile, get_profile
@@ -189,12 +190,13 @@ def test_auto_dataflow_picks_the_formula_minimum(case, m):
     options = [(timing.spmm_sample_parallel_cycles(k, n, m, s, P64), "sample", 1)]
     plan = balance_rows(mask.sum(axis=1), k, m, P64)
     if k * m <= P64.act_buf_words and plan.pe_pieces.max() * m <= P64.out_buf_words:
-        options.append((plan.cycles(k, m, P64), "row", 1))
+        options.append((row_plan_cycles(mask, plan, m, P64), "row", 1))
     # the sample-unrolled form: M copies of the rows, one sample, columns up to K*M
     uplan = balance_rows(np.tile(mask.sum(axis=1), m), k * m, 1, P64)
     if m > 1 and k * m <= min(P64.act_buf_words, 1 << fits):
         if uplan.pe_pieces.max() <= P64.out_buf_words:
-            options.append((uplan.cycles(k * m, 1, P64), "row", m))
+            umask = np.kron(np.eye(m, dtype=bool), mask)
+            options.append((row_plan_cycles(umask, uplan, 1, P64), "row", m))
     cycles, flow, unroll = min(options, key=lambda o: o[0])
     assert (op.dataflow, op.unroll) == (flow, unroll)
     assert op.formula_cycles(P64) == cycles
@@ -352,8 +354,25 @@ def test_timing_closed_forms_equal_the_step_sums(k, n, m, s, p):
 
 def test_row_parallel_formula_skips_empty_reduction():
     prof = get_profile("sparse_pe_64")  # bcast_words 16, PD 2
-    assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof) == (4 + 1) + (12 + 2 + 1) + (1 + 1)
-    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof) == 9 + 27 + 3 + 7
+    # load 4 and walk 12 + 2 from cycle 3 share a phase: max(4, 3 + 14) + 1, drain 1 + 1
+    assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof, 3) == (3 + 14 + 1) + (1 + 1)
+    # the walk outlasted by the load (128 words: 8 cycles): 8 + 1, drain 2 + 1, reduce 6 + 1
+    assert timing.row_parallel_cycles(64, 2, 1, 1, 3, prof, 0) == 9 + 3 + 7
+    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5) == (5 + 26 + 1) + 3 + 7
+    assert timing.stream_length(np.array([0, 3, 0, 1])) == 6
+
+
+def test_walk_delay_waits_for_the_word_each_entry_reads():
+    prof = get_profile("sparse_pe_64")  # bcast_words 16: word w is sent in cycle w // 16
+    # one PE, entries reading columns 0 and 40 of K = 48, two samples, two entries a sample:
+    # sample 0: col 0 (sent 0, readable 2) at d + 0, col 40 (sent 2, readable 4) at d + 1;
+    # sample 1: words 48, 88 (sent 3, 5; readable 5, 7) at d + 2, d + 3  ->  d = 4
+    col, ptr = np.array([0, 40]), np.array([0, 2] + [2] * 63)
+    assert timing.row_parallel_walk_delay(col, ptr, 48, 2, prof) == 4
+    assert (
+        timing.row_parallel_walk_delay(np.array([0]), np.array([0, 1] + [1] * 63), 1, 1, prof) == 2
+    )
+    assert timing.row_parallel_walk_delay_bound(48, 2, 2, prof) >= 4
     assert timing.stream_length(np.array([0, 3, 0, 1])) == 6
 
 

@@ -12,6 +12,8 @@ from hw.compiler.build import (
     choose_dataflow,
     compile_layer,
     compile_network,
+    row_plan_cycles,
+    unroll_samples,
 )
 from hw.compiler.encode import encode_banks, encode_stream, split_chunks
 
@@ -26,5 +28,7 @@ __all__ = [
     "encode_banks",
     "encode_stream",
     "plan_for_threshold",
+    "row_plan_cycles",
     "split_chunks",
+    "unroll_samples",
 ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.profiles import HwProfile
-from hw.timing import row_parallel_cycles
+from hw.timing import row_parallel_cycles, row_parallel_walk_delay_bound
 
 __all__ = ["RowPlan", "balance_rows", "plan_for_threshold"]
 
@@ -71,8 +71,18 @@ class RowPlan:
         return int(len(self.row) - len(np.unique(self.row)))
 
     def cycles(self, k: int, m: int, profile: HwProfile) -> int:
+        """Cycles with the walk delay's size bound (what plans are compared by); the op
+        compiled from the plan may start its walk earlier
+        (:func:`hw.timing.row_parallel_walk_delay`)."""
+        ne = int(self.pe_entries.max())
         return row_parallel_cycles(
-            k, m, int(self.pe_entries.max()), int(self.pe_pieces.max()), self.split_adds, profile
+            k,
+            m,
+            ne,
+            int(self.pe_pieces.max()),
+            self.split_adds,
+            profile,
+            row_parallel_walk_delay_bound(k, m, ne, profile),
         )
 
 

@@ -29,7 +29,11 @@ from hw.fit import OpShape, ProgramFitError, check_fit
 from hw.numerics import quantize
 from hw.profiles import HwProfile, load_profile
 from hw.program import Op, Program, encode_tiles
-from hw.timing import spmm_sample_parallel_cycles
+from hw.timing import (
+    row_parallel_cycles,
+    row_parallel_walk_delay,
+    spmm_sample_parallel_cycles,
+)
 from mast.sparsity.layer import SparseLayer
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "choose_dataflow",
     "compile_layer",
     "compile_network",
+    "row_plan_cycles",
     "unroll_samples",
 ]
 
@@ -75,6 +80,21 @@ def unroll_samples(a: np.ndarray, u: int) -> np.ndarray:
     return np.kron(np.eye(u, dtype=a.dtype), a)
 
 
+def row_plan_cycles(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile) -> int:
+    """Cycles of the row-parallel op of ``mask`` (``N x K``) compiled with ``plan`` on ``m``
+    samples, its walk starting as early as its banks allow (s.2.4)."""
+    banks = encode_banks(mask, np.zeros(mask.shape, dtype=np.int64), plan)
+    return row_parallel_cycles(
+        mask.shape[1],
+        m,
+        int(plan.pe_entries.max()),
+        int(plan.pe_pieces.max()),
+        plan.split_adds,
+        profile,
+        row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], mask.shape[1], m, profile),
+    )
+
+
 def choose_dataflow(
     mask: np.ndarray, m: int, profile: HwProfile, *, name: str = "layer", purpose: str = "forward"
 ) -> tuple[str, RowPlan]:
@@ -103,13 +123,13 @@ def choose_dataflow(
     if k * m <= profile.act_buf_words:
         with contextlib.suppress(ProgramFitError):
             check_fit(profile, _row_shape(n, k, m, plan), where)
-            options.append((plan.cycles(k, m, profile), "row", plan))
+            options.append((row_plan_cycles(mask, plan, m, profile), "row", plan))
         if m > 1:
-            urow = np.tile(row_nnz, m)
-            uplan = balance_rows(urow, k * m, 1, profile)
+            umask = unroll_samples(mask, m)
+            uplan = balance_rows(umask.sum(axis=1), k * m, 1, profile)
             with contextlib.suppress(ProgramFitError):
                 check_fit(profile, _row_shape(n * m, k * m, 1, uplan), where)
-                options.append((uplan.cycles(k * m, 1, profile), "unrolled", uplan))
+                options.append((row_plan_cycles(umask, uplan, 1, profile), "unrolled", uplan))
     if not options:
         assert sp_error is not None
         raise sp_error

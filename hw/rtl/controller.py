@@ -6,9 +6,11 @@ drain stage of tile ``s - 2``; a step lasts its longest active stage plus one ha
 cycle. The stream is read one entry per cycle, one cycle ahead (the address rests on the
 stream base outside the compute stage), so entry ``e`` reaches the PEs in cycle ``e``.
 
-Row-parallel ops (s.2.4): the phases load, compute, drain and reduce run one after the
-other, each followed by a handshake cycle; an empty reduce phase is skipped. ``done`` is
-high in the handshake cycle of the last step or phase.
+Row-parallel ops (s.2.4): the broadcast load and the bank walk share the first phase (the
+walk starts in its cycle ``rp_delay``, set by the compiler so that every word it reads
+has arrived), then the drain and the reduction run; each phase is followed by a handshake
+cycle, and an empty reduce phase is skipped. ``done`` is high in the handshake cycle of
+the last step or phase.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ REGISTERS: Mapping[str, int] = {
             "nmax",
             "qmax",
             "red_adds",
+            "rp_delay",
         )
     )
 }
@@ -211,7 +214,7 @@ class Controller(wiring.Component):
         longest = Mux(ld_len > cp_len, ld_len, cp_len)
         m.d.comb += sp_last.eq(Mux(longest > dr_len, longest, dr_len))
 
-        # ---- row-parallel phases: 0 load, 1 compute, 2 drain, 3 reduce ---------------
+        # ---- row-parallel phases: 0 load and walk, 1 drain, 2 reduce -----------------
         phase = Signal(2)
         # A row-parallel op has K*M <= act_buf_words (so K, M <= act_buf_words),
         # nmax <= weight_bank_words, qmax <= out_buf_words and red_adds below the piece
@@ -230,28 +233,37 @@ class Controller(wiring.Component):
             qmax_rp.eq(qmax),
             adds_rp.eq(red_adds),
         ]
+        delay = regs["rp_delay"][:COUNT_BITS]
         km = Signal(2 * COUNT_BITS)
-        lens = [Signal(2 * COUNT_BITS, name=f"rp_len{i}") for i in range(4)]
+        ld_rp = Signal(2 * COUNT_BITS)
+        walk_end = Signal(2 * COUNT_BITS)
+        lens = [Signal(2 * COUNT_BITS, name=f"rp_len{i}") for i in range(3)]
+        ld_c = Signal(2 * COUNT_BITS)
+        m.d.comb += [
+            ld_c.eq((k_rp * m_rp + (p.bcast_words - 1)) // p.bcast_words),
+            walk_end.eq(delay + m_rp * nmax_rp + pd),
+        ]
         m.d.sync += [
             km.eq(k_rp * m_rp),
-            lens[0].eq((k_rp * m_rp + (p.bcast_words - 1)) // p.bcast_words),
-            lens[1].eq(m_rp * nmax_rp + pd),
-            lens[2].eq(m_rp * qmax_rp),
-            lens[3].eq(m_rp * adds_rp),
+            ld_rp.eq(ld_c),
+            # the load-and-walk phase lasts until both are done
+            lens[0].eq(Mux(ld_c > walk_end, ld_c, walk_end)),
+            lens[1].eq(m_rp * qmax_rp),
+            lens[2].eq(m_rp * adds_rp),
         ]
         rp_len = Signal(2 * COUNT_BITS)
         with m.Switch(phase):
-            for i in range(4):
+            for i in range(3):
                 with m.Case(i):
                     m.d.comb += rp_len.eq(lens[i])
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
-        walk = running & rp & (phase == 1) & (ms < mm)
+        walk = running & rp & (phase == 0) & (c >= delay) & (ms < mm)
         next_i = Mux(ri + 1 >= nmax, 0, ri + 1)
 
         handshake = running & (c == Mux(rp, rp_len, sp_last))
         sp_final = ~ld_v & (~cp_v | sddmm)
-        rp_final = (phase == 3) | ((phase == 2) & (red_adds == 0))
+        rp_final = (phase == 2) | ((phase == 1) & (red_adds == 0))
         final = handshake & Mux(rp, rp_final, sp_final)
         m.d.comb += self.done.eq(final)
 
@@ -335,7 +347,7 @@ class Controller(wiring.Component):
                 m.d.sync += eidx.eq(eidx + 1)
 
         cp_bank = ~par
-        rp_load = running & rp & (phase == 0) & (c < rp_len)
+        rp_load = running & rp & (phase == 0) & (c < ld_rp)
         left = km - lbase
         m.d.comb += [
             ctl.m.eq(mm),
@@ -355,16 +367,18 @@ class Controller(wiring.Component):
             ctl.dy_addr.eq(cp_bank * p.out_buf_words + row),
             ctl.out_base.eq(Mux(rp, 0, cp_bank * p.out_buf_words)),
             ctl.sddmm.eq(sddmm),
-            ctl.clear.eq(~running | (handshake & (~rp | (phase == 0)))),
+            # A row-parallel op clears nothing between phases: the drain writes out only
+            # the results each PE counted since the op started.
+            ctl.clear.eq(~running | (handshake & ~rp)),
             ctl.cp_m0.eq(cp_m0),
             ctl.cp_first.eq(cp_m0 == 0),
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
-            ctl.dr_en.eq(Mux(rp, running & (phase == 2) & (c < rp_len), dr_v & (c < dr_len))),
+            ctl.dr_en.eq(Mux(rp, running & (phase == 1) & (c < rp_len), dr_v & (c < dr_len))),
             ctl.dr_addr.eq(Mux(rp, c, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
-            ctl.red_en.eq(running & rp & (phase == 3) & (c < rp_len)),
+            ctl.red_en.eq(running & rp & (phase == 2) & (c < rp_len)),
             ctl.red_clear.eq(~running),
         ]
         return m
