@@ -162,6 +162,7 @@ def _row_load(op: Op, profile: HwProfile, x, kinds) -> OpLoad:
         "qmax": int(q_p.max()),
         "red_adds": len(a["red_piece"]) - len(a["red_row"]),
         "rp_delay": op.walk_delay(p),
+        "rp_drain": op.drain_delay(p),
     }
     # Y[r, m] is at the slot of row r's first piece (its only one when unsplit).
     first = a["piece_red"] < 0

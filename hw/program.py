@@ -259,6 +259,7 @@ class Op:
             split_adds,
             profile,
             self.walk_delay(profile),
+            self.drain_delay(profile),
         )
 
     def walk_delay(self, profile: HwProfile) -> int:
@@ -268,6 +269,14 @@ class Op:
             raise ValueError(f"op {self.name!r}: walk_delay is for row-parallel ops")
         a = self.arrays
         return timing.row_parallel_walk_delay(a["bank_col"], a["bank_ptr"], self.k, self.m, profile)
+
+    def drain_delay(self, profile: HwProfile) -> int:
+        """Row-parallel: the cycle the drain starts in, during the walk
+        (:func:`hw.timing.row_parallel_drain_delay`; the ``rp_drain`` op register)."""
+        a = self.arrays
+        return timing.row_parallel_drain_delay(
+            a["bank_end"], a["bank_ptr"], self.m, self.walk_delay(profile), profile
+        )
 
     def fit_shape(self) -> OpShape:
         """The sizes :mod:`hw.fit` checks against a profile's memories."""

@@ -21,6 +21,8 @@ __all__ = [
     "ideal_cycles",
     "RP_LOAD_LATENCY",
     "row_parallel_cycles",
+    "row_parallel_drain_delay",
+    "row_parallel_drain_delay_bound",
     "row_parallel_phases",
     "row_parallel_walk_delay",
     "row_parallel_walk_delay_bound",
@@ -134,6 +136,40 @@ def row_parallel_walk_delay(
     return max(0, int(need.max()))
 
 
+def row_parallel_drain_delay(
+    bank_end: np.ndarray,
+    bank_ptr: np.ndarray,
+    m: int,
+    walk_delay: int,
+    profile: HwProfile,
+) -> int:
+    """First cycle of the drain of a row-parallel op (s.2.4), which overlaps the walk.
+
+    PE ``p``'s ``j``-th result (``j = s q_p + slot``: sample ``s``, its piece ``slot``) is
+    written when the piece's last entry ``i`` of sample ``s``, presented in cycle
+    ``walk_delay + s max_p n_p + i``, leaves the ``PD``-deep pipeline (the write ends cycle
+    ``walk_delay + s max_p n_p + i + PD``); the drain reads word ``j`` of every PE's output
+    buffer in cycle ``e + j``, and a word can be read from the cycle after its write. The
+    smallest ``e >= 0`` at which no result is read before it is written.
+    """
+    end = np.asarray(bank_end, dtype=bool)
+    ptr = np.asarray(bank_ptr, dtype=np.int64)
+    if not end.any():
+        return 0
+    n_p = np.diff(ptr)
+    nmax = int(n_p.max())
+    pe = np.repeat(np.arange(len(n_p)), n_p)
+    i = np.arange(len(end)) - ptr[pe]
+    q_p = np.bincount(pe[end], minlength=len(n_p))
+    last_i, last_pe = i[end], pe[end]
+    slot = np.arange(len(last_i)) - np.concatenate(([0], np.cumsum(q_p)))[last_pe]
+    s = np.arange(m, dtype=np.int64)[:, None]
+    # written at the clock edge that ends this cycle; readable from the next
+    written = walk_delay + s * nmax + last_i[None, :] + profile.pipeline_depth
+    need = written + 1 - (s * q_p[last_pe][None, :] + slot[None, :])
+    return max(0, int(need.max()))
+
+
 def row_parallel_walk_delay_bound(k: int, m: int, max_entries: int, profile: HwProfile) -> int:
     """:func:`row_parallel_walk_delay` when every entry reads its sample's last word: an
     upper bound from the sizes alone (the row balancer compares plans with it)."""
@@ -150,22 +186,26 @@ def row_parallel_phases(
     split_adds: int,
     profile: HwProfile,
     walk_delay: int,
+    drain_delay: int,
 ) -> dict[str, int]:
     """Durations of the row-parallel phases (s.2.4) before handshakes.
 
     ``max_entries = max_p n_p``, ``max_pieces = max_p q_p``,
-    ``split_adds = sum_r (pieces_r - 1)``, ``walk_delay`` from
-    :func:`row_parallel_walk_delay`. The broadcast load ``L = ceil(K M / bcast_words)``
-    and the walk ``W = M max_entries + PD``, started ``walk_delay`` cycles into the load,
-    share one phase of ``max(L, walk_delay + W)`` cycles: ``load`` is ``L`` and
-    ``compute`` the part of the walk that outlasts it.
+    ``split_adds = sum_r (pieces_r - 1)``; ``walk_delay`` and ``drain_delay`` from
+    :func:`row_parallel_walk_delay` and :func:`row_parallel_drain_delay`. The broadcast
+    load ``L = ceil(K M / bcast_words)``, the walk ``W = M max_entries + PD`` started
+    ``walk_delay`` cycles into the op and the drain ``D = M max_pieces`` started
+    ``drain_delay`` cycles into it share one phase of ``max(L, walk_delay + W,
+    drain_delay + D)`` cycles: ``load`` is ``L``, ``compute`` the part of the walk that
+    outlasts the load, ``drain`` the part of the drain that outlasts both.
     """
     load = -(-k * m // profile.bcast_words)
-    walk = m * max_entries + profile.pipeline_depth
+    walk = walk_delay + m * max_entries + profile.pipeline_depth
+    drain = drain_delay + m * max_pieces
     return {
         "load": load,
-        "compute": max(0, walk_delay + walk - load),
-        "drain": m * max_pieces,
+        "compute": max(0, walk - load),
+        "drain": max(0, drain - max(load, walk)),
         "reduction": m * split_adds,
     }
 
@@ -178,17 +218,23 @@ def row_parallel_cycles(
     split_adds: int,
     profile: HwProfile,
     walk_delay: int,
+    drain_delay: int,
 ) -> int:
-    """Row-parallel SpMM (s.2.4): the load-and-walk phase, the drain and (if any row is
-    split) the reduction, each plus one handshake cycle."""
-    ph = row_parallel_phases(k, m, max_entries, max_pieces, split_adds, profile, walk_delay)
-    return (
-        ph["load"]
-        + ph["compute"]
-        + ph["drain"]
-        + (ph["reduction"] + 1 if ph["reduction"] else 0)
-        + 2
+    """Row-parallel SpMM (s.2.4): the load, walk and drain phase and (if any row is split)
+    the reduction, each plus one handshake cycle."""
+    ph = row_parallel_phases(
+        k, m, max_entries, max_pieces, split_adds, profile, walk_delay, drain_delay
     )
+    reduce = ph["reduction"] + 1 if ph["reduction"] else 0
+    return ph["load"] + ph["compute"] + ph["drain"] + 1 + reduce
+
+
+def row_parallel_drain_delay_bound(
+    m: int, max_entries: int, profile: HwProfile, walk_delay: int
+) -> int:
+    """An upper bound of :func:`row_parallel_drain_delay` from the sizes alone: the drain
+    starts once the walk has ended (what the row balancer compares plans with)."""
+    return walk_delay + m * max_entries + profile.pipeline_depth
 
 
 def systolic_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:

@@ -417,6 +417,7 @@ def _controller_op(p: HwProfile, rng) -> tuple[dict[str, int], int, list[int]]:
         qmax = int(rng.integers(1, o_words // m + 1))
         adds = int(rng.integers(0, 6)) if rng.random() < 0.6 else 0
         delay = int(rng.integers(0, 40))  # any start of the walk within or after the load
+        drain = int(rng.integers(0, 60))  # and of the drain
         regs.update(
             k=k,
             n=int(rng.integers(1, p.n_pe * qmax + 1)),
@@ -425,8 +426,9 @@ def _controller_op(p: HwProfile, rng) -> tuple[dict[str, int], int, list[int]]:
             qmax=qmax,
             red_adds=adds,
             rp_delay=delay,
+            rp_drain=drain,
         )
-        cycles = row_parallel_cycles(k, m, nmax, qmax, adds, p, delay)
+        cycles = row_parallel_cycles(k, m, nmax, qmax, adds, p, delay, drain)
         return regs, cycles, [-(-k * m // b), 0, m * nmax, m * qmax, m * adds]
     k = int(rng.integers(1, (16 if small else a_words) + 1))
     n = int(rng.integers(1, (16 if small else o_words) + 1))

@@ -166,7 +166,8 @@ def run_sddmm(op: Op, x: np.ndarray, dy: np.ndarray, profile: HwProfile) -> OpRe
 
 
 def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
-    """Row-parallel SpMM: phases load / compute / drain / reduce, each one step (s.2.4)."""
+    """Row-parallel SpMM (s.2.4): load, walk and drain overlapped in one phase, then the
+    reduction of split rows."""
     p, k, m = profile.n_pe, op.k, op.m
     a = op.arrays
     dt = int_dtype(profile)
@@ -191,7 +192,7 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     # compute: from cycle `delay` of the load, every PE walks its bank once per sample;
     # pieces restart the accumulator. Load and walk share one phase.
     delay = op.walk_delay(profile)
-    acc, walk = _walk_banks(a, act_buf.astype(dt), m, profile, ready, delay, op.name)
+    acc, walk, written = _walk_banks(a, act_buf.astype(dt), m, profile, ready, delay, op.name)
     phase["compute"] = max(0, delay + walk - load)
     split = a["piece_split"].astype(bool)
     out_buf = np.where(split[:, None], acc, requant(acc, profile))
@@ -202,13 +203,24 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     cnt["macs"] += m * total
     cnt["pe_buf_writes"] += m * len(split)
 
-    # drain: PE p writes bank p at m * q_p + slot.
+    # drain: from cycle `drain` of the op (during the walk), every PE's output-buffer word
+    # j goes to output-SRAM bank p at j = m * q_p + slot, one word a cycle; a result can be
+    # read from the cycle after the walk wrote it.
     out_sram = np.zeros((p, max(profile.act_sram_words // p, int(q_p.max()) * m)), dtype=dt)
     pe = a["piece_pe"]
     ms = np.arange(m)
     addr = ms[None, :] * q_p[pe][:, None] + slot[:, None]
+    drain = op.drain_delay(profile)
+    early = drain + addr <= written
+    if early.any():
+        g, smp = (int(v[0]) for v in np.nonzero(early))
+        raise ValueError(
+            f"op {op.name!r}: PE {int(pe[g])} drains result {int(addr[g, smp])} in cycle "
+            f"{drain + int(addr[g, smp])}, before the walk writes it (end of cycle "
+            f"{int(written[g, smp])})"
+        )
     out_sram[pe[:, None], addr] = out_buf
-    phase["drain"] = m * int(q_p.max())
+    phase["drain"] = max(0, drain + m * int(q_p.max()) - max(load, delay + walk))
     cnt["pe_buf_reads"] += m * len(split)
     cnt["out_sram_writes"] += m * len(split)
 
@@ -228,7 +240,7 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     first = np.flatnonzero((a["piece_red"] < 0) | _first_of_row(a))
     y = np.zeros((op.n, m), dtype=dt)
     y[a["piece_row"][first]] = out_sram[pe[first][:, None], addr[first]]
-    steps = 3 if phase["reduction"] else 2  # load and walk, drain, reduction
+    steps = 2 if phase["reduction"] else 1  # load, walk and drain; reduction
     phases = PhaseCycles(handshake=steps, **phase)
     busy = (m * n_p).astype(np.int64)
     return _result(op, y, profile, phases.total, phases, walk, steps, busy, cnt, out_sram)
@@ -242,7 +254,7 @@ def _walk_banks(
     ready: np.ndarray,
     delay: int,
     name: str,
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Clock the row-parallel bank walk; returns ``(pieces, M)`` sums and its cycles.
 
     Every cycle each PE with work left issues its next bank entry (samples in order, the
@@ -251,7 +263,8 @@ def _walk_banks(
     add and, at a piece's last entry, writes the piece's sum for that sample and restarts
     at 0. The walk ends on the cycle the last product is accumulated. It starts in cycle
     ``delay`` of the op; an entry that would read its activation word before cycle
-    ``ready[sample, col]`` (the broadcast has not delivered it) is refused.
+    ``ready[sample, col]`` (the broadcast has not delivered it) is refused. Also returns
+    the op cycle at whose end each ``(piece, sample)`` result is written.
     """
     ptr, val, col = a["bank_ptr"], a["bank_val"], a["bank_col"]
     end = a["bank_end"].astype(bool)
@@ -261,6 +274,7 @@ def _walk_banks(
     work = m * n_p
     dt = act_buf.dtype
     out = np.zeros((int(end.sum()), m), dtype=dt)
+    written = np.zeros((int(end.sum()), m), dtype=np.int64)
     acc = np.zeros(p, dtype=dt)
     in_flight: list[tuple[np.ndarray, ...]] = []
     pes = np.arange(p)
@@ -289,11 +303,12 @@ def _walk_banks(
             acc[pe] = sat_acc(acc[pe] + pr, profile)
             ends = end[e]
             out[piece_of[e[ends]], smp[ends]] = acc[pe[ends]]
+            written[piece_of[e[ends]], smp[ends]] = delay + cycle
             acc[pe[ends]] = 0
         cycle += 1
         if cycle >= int(work.max(initial=0)) and all(len(f[0]) == 0 for f in in_flight):
             break
-    return out, cycle
+    return out, cycle, written
 
 
 def _first_of_row(a) -> np.ndarray:

@@ -354,12 +354,25 @@ def test_timing_closed_forms_equal_the_step_sums(k, n, m, s, p):
 
 def test_row_parallel_formula_skips_empty_reduction():
     prof = get_profile("sparse_pe_64")  # bcast_words 16, PD 2
-    # load 4 and walk 12 + 2 from cycle 3 share a phase: max(4, 3 + 14) + 1, drain 1 + 1
-    assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof, 3) == (3 + 14 + 1) + (1 + 1)
-    # the walk outlasted by the load (128 words: 8 cycles): 8 + 1, drain 2 + 1, reduce 6 + 1
-    assert timing.row_parallel_cycles(64, 2, 1, 1, 3, prof, 0) == 9 + 3 + 7
-    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5) == (5 + 26 + 1) + 3 + 7
+    # load 4, walk 12 + 2 from cycle 3, drain 1 from cycle 10 share a phase: max = 17, + 1
+    assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof, 3, 10) == 17 + 1
+    # a drain that starts late sets the phase: 20 + 1 = 21 cycles, + 1
+    assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof, 3, 20) == 21 + 1
+    # the load outlasts both (128 words: 8 cycles): 8 + 1, then the reduction 6 + 1
+    assert timing.row_parallel_cycles(64, 2, 1, 1, 3, prof, 0, 4) == 9 + 7
+    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5, 29) == (5 + 26 + 1) + 7
+    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5, 30) == (30 + 2 + 1) + 7
     assert timing.stream_length(np.array([0, 3, 0, 1])) == 6
+
+
+def test_drain_delay_waits_for_each_result():
+    prof = get_profile("sparse_pe_64")  # PD 2
+    # one PE: pieces ending at entries 0 and 3 (n_p = 4), two samples, walk from cycle 5.
+    # results j = 0, 1 (sample 0) are written at the end of cycles 5+0+2 = 7 and 5+3+2 = 10,
+    # j = 2, 3 (sample 1) at 5+4+0+2 = 11 and 5+4+3+2 = 14; readable a cycle later, so
+    # e >= 8 - 0, 11 - 1, 12 - 2, 15 - 3  ->  e = 12
+    end, ptr = np.array([1, 0, 0, 1]), np.array([0, 4] + [4] * 63)
+    assert timing.row_parallel_drain_delay(end, ptr, 2, 5, prof) == 12
 
 
 def test_walk_delay_waits_for_the_word_each_entry_reads():

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.profiles import HwProfile
-from hw.timing import row_parallel_cycles, row_parallel_walk_delay_bound
+from hw.timing import (
+    row_parallel_cycles,
+    row_parallel_drain_delay_bound,
+    row_parallel_walk_delay_bound,
+)
 
 __all__ = ["RowPlan", "balance_rows", "plan_for_threshold"]
 
@@ -71,10 +75,11 @@ class RowPlan:
         return int(len(self.row) - len(np.unique(self.row)))
 
     def cycles(self, k: int, m: int, profile: HwProfile) -> int:
-        """Cycles with the walk delay's size bound (what plans are compared by); the op
-        compiled from the plan may start its walk earlier
-        (:func:`hw.timing.row_parallel_walk_delay`)."""
+        """Cycles with the walk and drain delays' size bounds (what plans are compared by);
+        the op compiled from the plan may start its walk and drain earlier
+        (:func:`hw.timing.row_parallel_walk_delay`, ``row_parallel_drain_delay``)."""
         ne = int(self.pe_entries.max())
+        walk = row_parallel_walk_delay_bound(k, m, ne, profile)
         return row_parallel_cycles(
             k,
             m,
@@ -82,7 +87,8 @@ class RowPlan:
             int(self.pe_pieces.max()),
             self.split_adds,
             profile,
-            row_parallel_walk_delay_bound(k, m, ne, profile),
+            walk,
+            row_parallel_drain_delay_bound(m, ne, profile, walk),
         )
 
 

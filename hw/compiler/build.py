@@ -31,6 +31,7 @@ from hw.profiles import HwProfile, load_profile
 from hw.program import Op, Program, encode_tiles
 from hw.timing import (
     row_parallel_cycles,
+    row_parallel_drain_delay,
     row_parallel_walk_delay,
     spmm_sample_parallel_cycles,
 )
@@ -82,8 +83,9 @@ def unroll_samples(a: np.ndarray, u: int) -> np.ndarray:
 
 def row_plan_cycles(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile) -> int:
     """Cycles of the row-parallel op of ``mask`` (``N x K``) compiled with ``plan`` on ``m``
-    samples, its walk starting as early as its banks allow (s.2.4)."""
+    samples, its walk and drain starting as early as its banks allow (s.2.4)."""
     banks = encode_banks(mask, np.zeros(mask.shape, dtype=np.int64), plan)
+    walk = row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], mask.shape[1], m, profile)
     return row_parallel_cycles(
         mask.shape[1],
         m,
@@ -91,7 +93,8 @@ def row_plan_cycles(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile)
         int(plan.pe_pieces.max()),
         plan.split_adds,
         profile,
-        row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], mask.shape[1], m, profile),
+        walk,
+        row_parallel_drain_delay(banks["bank_end"], banks["bank_ptr"], m, walk, profile),
     )
 
 

@@ -6,11 +6,11 @@ drain stage of tile ``s - 2``; a step lasts its longest active stage plus one ha
 cycle. The stream is read one entry per cycle, one cycle ahead (the address rests on the
 stream base outside the compute stage), so entry ``e`` reaches the PEs in cycle ``e``.
 
-Row-parallel ops (s.2.4): the broadcast load and the bank walk share the first phase (the
-walk starts in its cycle ``rp_delay``, set by the compiler so that every word it reads
-has arrived), then the drain and the reduction run; each phase is followed by a handshake
-cycle, and an empty reduce phase is skipped. ``done`` is high in the handshake cycle of
-the last step or phase.
+Row-parallel ops (s.2.4): the broadcast load, the bank walk and the drain share the first
+phase (the walk starts in its cycle ``rp_delay``, the drain in ``rp_drain``, both set by
+the compiler so that every word is read after it was written), then the reduction runs;
+each phase is followed by a handshake cycle, and an empty reduce phase is skipped.
+``done`` is high in the handshake cycle of the last step or phase.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ REGISTERS: Mapping[str, int] = {
             "qmax",
             "red_adds",
             "rp_delay",
+            "rp_drain",
         )
     )
 }
@@ -214,7 +215,7 @@ class Controller(wiring.Component):
         longest = Mux(ld_len > cp_len, ld_len, cp_len)
         m.d.comb += sp_last.eq(Mux(longest > dr_len, longest, dr_len))
 
-        # ---- row-parallel phases: 0 load and walk, 1 drain, 2 reduce -----------------
+        # ---- row-parallel phases: 0 load, walk and drain, 1 reduce -------------------
         phase = Signal(2)
         # A row-parallel op has K*M <= act_buf_words (so K, M <= act_buf_words),
         # nmax <= weight_bank_words, qmax <= out_buf_words and red_adds below the piece
@@ -233,29 +234,27 @@ class Controller(wiring.Component):
             qmax_rp.eq(qmax),
             adds_rp.eq(red_adds),
         ]
-        delay = regs["rp_delay"][:COUNT_BITS]
+        delay, drain = regs["rp_delay"][:COUNT_BITS], regs["rp_drain"][:COUNT_BITS]
         km = Signal(2 * COUNT_BITS)
         ld_rp = Signal(2 * COUNT_BITS)
-        walk_end = Signal(2 * COUNT_BITS)
-        lens = [Signal(2 * COUNT_BITS, name=f"rp_len{i}") for i in range(3)]
-        ld_c = Signal(2 * COUNT_BITS)
+        walk_end, drain_end = Signal(2 * COUNT_BITS), Signal(2 * COUNT_BITS)
+        lens = [Signal(2 * COUNT_BITS, name=f"rp_len{i}") for i in range(2)]
+        ld_c, dr_c, wd = (Signal(2 * COUNT_BITS) for _ in range(3))
         m.d.comb += [
             ld_c.eq((k_rp * m_rp + (p.bcast_words - 1)) // p.bcast_words),
             walk_end.eq(delay + m_rp * nmax_rp + pd),
+            dr_c.eq(drain + m_rp * qmax_rp),
+            wd.eq(Mux(walk_end > dr_c, walk_end, dr_c)),
         ]
         m.d.sync += [
             km.eq(k_rp * m_rp),
             ld_rp.eq(ld_c),
-            # the load-and-walk phase lasts until both are done
-            lens[0].eq(Mux(ld_c > walk_end, ld_c, walk_end)),
-            lens[1].eq(m_rp * qmax_rp),
-            lens[2].eq(m_rp * adds_rp),
+            drain_end.eq(dr_c),
+            # the first phase lasts until the load, the walk and the drain are done
+            lens[0].eq(Mux(ld_c > wd, ld_c, wd)),
+            lens[1].eq(m_rp * adds_rp),
         ]
-        rp_len = Signal(2 * COUNT_BITS)
-        with m.Switch(phase):
-            for i in range(3):
-                with m.Case(i):
-                    m.d.comb += rp_len.eq(lens[i])
+        rp_len = Mux(phase == 0, lens[0], lens[1])
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
         walk = running & rp & (phase == 0) & (c >= delay) & (ms < mm)
@@ -263,7 +262,7 @@ class Controller(wiring.Component):
 
         handshake = running & (c == Mux(rp, rp_len, sp_last))
         sp_final = ~ld_v & (~cp_v | sddmm)
-        rp_final = (phase == 2) | ((phase == 1) & (red_adds == 0))
+        rp_final = (phase == 1) | (red_adds == 0)
         final = handshake & Mux(rp, rp_final, sp_final)
         m.d.comb += self.done.eq(final)
 
@@ -348,6 +347,7 @@ class Controller(wiring.Component):
 
         cp_bank = ~par
         rp_load = running & rp & (phase == 0) & (c < ld_rp)
+        rp_drain = running & rp & (phase == 0) & (c >= drain) & (c < drain_end)
         left = km - lbase
         m.d.comb += [
             ctl.m.eq(mm),
@@ -374,11 +374,11 @@ class Controller(wiring.Component):
             ctl.cp_first.eq(cp_m0 == 0),
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
-            ctl.dr_en.eq(Mux(rp, running & (phase == 1) & (c < rp_len), dr_v & (c < dr_len))),
-            ctl.dr_addr.eq(Mux(rp, c, par * p.out_buf_words + c)),
-            ctl.dr_dst.eq(Mux(rp, c, y_ptr + c)),
+            ctl.dr_en.eq(Mux(rp, rp_drain, dr_v & (c < dr_len))),
+            ctl.dr_addr.eq(Mux(rp, c - drain, par * p.out_buf_words + c)),
+            ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
-            ctl.red_en.eq(running & rp & (phase == 2) & (c < rp_len)),
+            ctl.red_en.eq(running & rp & (phase == 1) & (c < rp_len)),
             ctl.red_clear.eq(~running),
         ]
         return m

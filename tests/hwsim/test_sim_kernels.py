@@ -254,12 +254,13 @@ def test_row_parallel_phases_by_hand():
     res = simulate(prog, {"layer": {"x": np.ones((8, 2), dtype=np.int64)}})
     # the walk reads words 0..15 (4 a cycle, readable 2 cycles after they are sent): it
     # starts once its sample-1 reads cannot overtake the load, and shares the load's phase
-    delay = op.walk_delay(prof)
+    delay, drain = op.walk_delay(prof), op.drain_delay(prof)
     walk = 2 * n_p.max() + 2
-    want = (max(4, delay + walk) + 1) + (2 * q_p.max() + 1) + (2 * adds + 1)
-    assert adds > 0 and 0 < delay < 4 + 2 and res.cycles == want
+    want = (max(4, delay + walk, drain + 2 * q_p.max()) + 1) + (2 * adds + 1)
+    assert adds > 0 and 0 < delay < 4 + 2 and delay < drain < delay + walk
+    assert res.cycles == want
     assert res.ops[0].phases.reduction == 2 * adds
-    assert res.ops[0].phases.load == 4 and res.ops[0].phases.handshake == 3
+    assert res.ops[0].phases.load == 4 and res.ops[0].phases.handshake == 2
 
 
 def test_a_walk_that_would_overtake_the_broadcast_is_refused(monkeypatch):
@@ -276,6 +277,22 @@ def test_a_walk_that_would_overtake_the_broadcast_is_refused(monkeypatch):
     early = prog.ops[0].walk_delay(prof) - 1
     monkeypatch.setattr(Op, "walk_delay", lambda self, profile: early)
     with pytest.raises(ValueError, match="before the broadcast delivers it"):
+        simulate(prog, x)
+
+
+def test_a_drain_that_would_overtake_the_walk_is_refused(monkeypatch):
+    """sim checks every drained result against the cycle the walk wrote it."""
+    from hw.program import Op
+
+    prof = get_profile("sparse_pe_4")
+    rng = np.random.default_rng(6)
+    mask = rng.random((6, 20)) < 0.5
+    prog = compile_layer(mask.astype(np.int64), "forward", prof, 3, "row")
+    x = {"layer": {"x": np.ones((20, 3), dtype=np.int64)}}
+    simulate(prog, x)
+    early = prog.ops[0].drain_delay(prof) - 1
+    monkeypatch.setattr(Op, "drain_delay", lambda self, profile: early)
+    with pytest.raises(ValueError, match="before the walk writes it"):
         simulate(prog, x)
 
 
