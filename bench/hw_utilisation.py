@@ -42,6 +42,8 @@ PROFILES = ("sparse_pe_16", "sparse_pe_64", "sparse_pe_256")
 MAPS = ("3m", "3s5z")
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 ON_CHIP = ("mac", "vector", "sram", "index")
+ACTING_TARGET = {"3m": 0.75}
+"""Utilisation an acting step must reach at 90 % sparsity (other maps: 85 %)."""
 
 
 def on_chip_pj_per_mac(totals) -> float:
@@ -154,6 +156,12 @@ def table(args: argparse.Namespace, layout: str) -> None:
                 f"{mp}: inference utilisation >= 85% (all levels, compute phase)",
                 min(r["infer_util"] for r in rows.values()),
                 0.85,
+                "{:.1%}",
+            ),
+            (
+                f"{mp}: acting-step utilisation >= {ACTING_TARGET.get(mp, 0.85):.0%} at 90%",
+                rows[0.9]["infer_util"],
+                ACTING_TARGET.get(mp, 0.85),
                 "{:.1%}",
             ),
             (f"{mp}: training speedup >= 9x at 90%", rows[0.9]["train_speedup"], 9.0, "{:.2f}x"),

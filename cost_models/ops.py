@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw import timing
-from hw.compiler import balance_rows, choose_dataflow, row_plan_cycles, split_chunks, unroll_samples
+from hw.compiler import (
+    best_row_plan,
+    choose_dataflow,
+    row_plan_cycles,
+    split_chunks,
+    unroll_samples,
+)
 from hw.compiler.encode import encode_stream
 from hw.profiles import HwProfile
 
@@ -158,5 +164,4 @@ def gemm_op(p: HwProfile, k: int, n: int, m: int, resident: bool = False) -> OpC
 
 def row_plan(p: HwProfile, mask: np.ndarray, m: int):
     """The compiler's row-parallel plan for ``mask`` on ``m`` samples (for reports/tests)."""
-    n, k = mask.shape
-    return balance_rows(mask.sum(axis=1), k, m, p)
+    return best_row_plan(mask, m, p)

@@ -42,12 +42,14 @@ gradient clipping 2 per non-zero.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
 from cost_models.kernels import Kernel
+from hw.compiler.stack import acting_groups, stack_layers
 from hw.profiles import HwProfile
 from hw.timing import stream_length
 from mast.errors import UserError
@@ -442,7 +444,39 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
 
     resident = p.kind == "systolic" and resident_tile_words(p, acting) <= p.weight_sram_words
     _Builder(g, p, net, 1, (0.0, ob), wbytes, resident).forward(acting, "infer", 1, True)
+    for group in acting_groups(acting):
+        if len(group) > 1:
+            _stack_nodes(g, group)
     return g
+
+
+def _stack_nodes(g: nx.DiGraph, group: list[SparseLayer]) -> None:
+    """Replace the acting kernels of ``group`` (consumers of a cell, then its recurrent
+    layer) by one kernel of their stacked matrix (:mod:`hw.compiler.stack`).
+
+    The stack runs where the consumers ran, after the cell: the recurrent product it
+    computes is the next step's, so the cell no longer waits for one in this step.
+    """
+    nodes = [n for lay in group for n, k in g.nodes(data="kernel") if k.layer == lay.name]
+    if len(nodes) != len(group):
+        raise AssertionError(f"acting kernels of {[lay.name for lay in group]}: {nodes}")
+    kerns = [g.nodes[n]["kernel"] for n in nodes]
+    stack = stack_layers(group)
+    first = kerns[0]
+    fused = dataclasses.replace(
+        first,
+        name=f"infer:{stack.name}:0",
+        layer=stack.name,
+        mask=stack.mask,
+        relu=False,
+        dram=tuple(item for k in kerns for item in k.dram),
+    )
+    preds = {d for n in nodes[:-1] for d in g.predecessors(n)} - set(nodes)
+    succs = {d for n in nodes[:-1] for d in g.successors(n)} - set(nodes)
+    g.remove_nodes_from(nodes)
+    _add(g, fused, sorted(preds))
+    for d in sorted(succs):
+        g.add_edge(fused.name, d)
 
 
 def resident_tile_words(p: HwProfile, layers: Sequence[SparseLayer]) -> int:

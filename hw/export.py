@@ -258,11 +258,14 @@ def op_load(
 
 # ---- masks -> program ------------------------------------------------------------------
 def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Program:
-    """The agents' greedy-action forward pass: every agent layer's ``forward`` op.
+    """The agents' greedy-action forward pass: one ``forward`` op per acting group.
 
     ``M`` is the number of agents acting per environment step (the layers'
-    ``uses_per_env_step``). The dataflow is the one the RTL runs (sample-parallel unless the
-    RTL has a row-parallel op kind).
+    ``uses_per_env_step``). The output layer and the next step's recurrent gate product,
+    which read the same hidden state, run as one op of their stacked matrices
+    (:mod:`hw.compiler.stack`; ``Program.parts`` gives each part's rows); every other
+    agent layer is an op of its own. The dataflow is the one the RTL runs
+    (sample-parallel unless the RTL has a row-parallel op kind).
 
     Raises
     ------
@@ -272,6 +275,7 @@ def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Prog
         A layer does not fit the profile's memories (the message names field and values).
     """
     from hw.compiler import compile_network
+    from hw.compiler.stack import acting_groups, stack_layers, stack_parts
     from hw.rtl import OP_KINDS
 
     agents = [layer for layer in layers if layer.role == "agent"]
@@ -280,7 +284,13 @@ def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Prog
         raise UserError(f"the masks hold no agent layer (roles: {', '.join(roles) or 'none'})")
     m = max(1, max(layer.uses_per_env_step for layer in agents))
     dataflow = "auto" if "rp_spmm" in OP_KINDS else "sample"
-    return compile_network(agents, "forward", profile, m, dataflow)
+    groups = acting_groups(agents)
+    program = compile_network([stack_layers(g) for g in groups], "forward", profile, m, dataflow)
+    metas = [
+        {**meta, "parts": stack_parts(g)} if len(g) > 1 else meta
+        for meta, g in zip(program.layers, groups, strict=True)
+    ]
+    return Program(profile=program.profile, ops=program.ops, layers=tuple(metas))
 
 
 def write_hex(path: Path, words: np.ndarray, bits: int) -> Path:

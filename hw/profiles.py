@@ -478,6 +478,9 @@ FPGA_PE_SIZES: Mapping[str, Any] = {
 def _sparse(n_pe: int, **kw: Any) -> HwProfile:
     kw.setdefault("clock_note", ASIC_CLOCK_NOTE)
     kw.setdefault("name", f"sparse_pe_{n_pe}")
+    # Column indices span the whole 2,048-word activation buffer, so a sample-unrolled
+    # acting op (K M columns, docs/microarchitecture.md s.2.5) can use all of it.
+    kw.setdefault("index_bits", 11)
     return HwProfile(kind="sparse", n_pe=n_pe, **kw)
 
 

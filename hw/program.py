@@ -418,6 +418,22 @@ class Program:
         """Ops of ``layer`` (optionally of one purpose), in program order."""
         return [o for o in self.ops if o.layer == layer and purpose in (None, o.purpose)]
 
+    def parts(self, layer: str) -> list[tuple[str, int, int]]:
+        """The parts ``(name, first row, end row)`` of a stacked layer
+        (:mod:`hw.compiler.stack`); empty for a layer compiled on its own."""
+        for meta in self.layers:
+            if meta.get("name") == layer:
+                return [(str(n), int(a), int(b)) for n, a, b in meta.get("parts", ())]
+        return []
+
+    def stack_of(self, part: str) -> tuple[str, int, int] | None:
+        """``(stacked layer, first row, end row)`` of a layer compiled as part of a stack."""
+        for meta in self.layers:
+            for n, a, b in meta.get("parts", ()):
+                if n == part:
+                    return str(meta["name"]), int(a), int(b)
+        return None
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, Program)

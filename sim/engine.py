@@ -38,16 +38,19 @@ def op_inputs(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The op's integer operands ``(x, dy)`` from ``inputs``.
 
-    ``inputs`` maps an op name, or a layer name (shared by the layer's ops), to
+    ``inputs`` maps an op name, or a layer name (shared by the layer's ops; for a stacked
+    layer, any of its parts' names, :mod:`hw.compiler.stack`), to
     ``{"x": X, "dy": dY}`` in the *layer's* orientation: ``X`` is ``in x M``, ``dY`` is
     ``out x M``. Forward ops read ``x``, input-gradient ops ``dy``, weight-gradient ops
     both. Float arrays are quantised with :func:`hw.numerics.quantize`; integer arrays are
     operand integers. A sample-unrolled op gets its samples stacked into one
     (:meth:`hw.program.Op.fold_samples`).
     """
-    entry = inputs.get(op.name, inputs.get(op.layer))
+    keys = [op.name, op.layer] + [name for name, _, _ in program.parts(op.layer)]
+    entry = next((inputs[key] for key in keys if key in inputs), None)
     if entry is None:
-        raise ValueError(f"no inputs for op {op.name!r} (keys tried: {op.name!r}, {op.layer!r})")
+        tried = ", ".join(repr(key) for key in keys)
+        raise ValueError(f"no inputs for op {op.name!r} (keys tried: {tried})")
     need = {"forward": ("x",), "input_grad": ("dy",)}.get(op.purpose, ("x", "dy"))
     missing = [key for key in need if key not in entry]
     if missing:
@@ -86,10 +89,15 @@ def simulate(program: Program, inputs: Mapping[str, Mapping[str, np.ndarray]]) -
 def layer_output(program: Program, result: SimResult, layer: str, purpose: str) -> np.ndarray:
     """A layer's integer result of one kernel in dense form.
 
-    ``forward``: ``(out, M)``; ``input_grad``: ``(in, M)``; ``weight_grad`` /
-    ``dense_grad``: ``(out, in)`` with SDDMM chunks scattered to their mask positions.
+    ``forward``: ``(out, M)`` (a part of a stacked layer: its rows of the stack's output);
+    ``input_grad``: ``(in, M)``; ``weight_grad`` / ``dense_grad``: ``(out, in)`` with SDDMM
+    chunks scattered to their mask positions.
     """
     ops = program.ops_of(layer, purpose)
+    stack = program.stack_of(layer) if not ops else None
+    if stack is not None and purpose == "forward":
+        name, begin, end = stack
+        return layer_output(program, result, name, purpose)[begin:end]
     if not ops:
         raise KeyError(f"program has no {purpose!r} op of layer {layer!r}")
     if ops[0].kernel != "sddmm":

@@ -13,6 +13,7 @@ from hw import timing
 from hw.compiler import (
     ProgramFitError,
     balance_rows,
+    best_row_plan,
     choose_dataflow,
     compile_layer,
     compile_network,
@@ -188,14 +189,15 @@ def test_auto_dataflow_picks_the_formula_minimum(case, m):
     s = timing.stream_length(mask.sum(axis=1))
     fits = P64.index_bits
     options = [(timing.spmm_sample_parallel_cycles(k, n, m, s, P64), "sample", 1)]
-    plan = balance_rows(mask.sum(axis=1), k, m, P64)
-    if k * m <= P64.act_buf_words and plan.pe_pieces.max() * m <= P64.out_buf_words:
-        options.append((row_plan_cycles(mask, plan, m, P64), "row", 1))
+    if k * m <= P64.act_buf_words:
+        plan = best_row_plan(mask, m, P64)
+        if plan.pe_pieces.max() * m <= P64.out_buf_words:
+            options.append((row_plan_cycles(mask, plan, m, P64), "row", 1))
     # the sample-unrolled form: M copies of the rows, one sample, columns up to K*M
-    uplan = balance_rows(np.tile(mask.sum(axis=1), m), k * m, 1, P64)
     if m > 1 and k * m <= min(P64.act_buf_words, 1 << fits):
+        umask = np.kron(np.eye(m, dtype=bool), mask)
+        uplan = best_row_plan(umask, 1, P64)
         if uplan.pe_pieces.max() <= P64.out_buf_words:
-            umask = np.kron(np.eye(m, dtype=bool), mask)
             options.append((row_plan_cycles(umask, uplan, 1, P64), "row", m))
     cycles, flow, unroll = min(options, key=lambda o: o[0])
     assert (op.dataflow, op.unroll) == (flow, unroll)

@@ -272,3 +272,42 @@ def test_systolic_export_writes_weight_tiles(run_dir, tmp_path):
         np.testing.assert_array_equal(
             raw - ((raw >> (bits - 1)) << bits), op.memory_images(prof)["weight_tiles"]
         )
+
+
+def test_acting_program_stacks_the_output_layer_with_the_next_steps_gate_product(tmp_path):
+    """fc2 and the recurrent gate matrix read the same hidden state: one op of both."""
+    from hw.numerics import quantize, reference_spmm
+    from sim import layer_output, simulate
+
+    layers = [
+        layer
+        if layer.name != "agent.fc2"
+        else SparseLayer(
+            layer.name,
+            layer.role,
+            layer.mask,
+            layer.values,
+            uses_per_env_step=N_AGENTS,
+            inputs=("agent.gru.w_ih", "agent.gru.w_hh"),
+        )
+        for layer in agent_layers(4)
+    ]
+    program = compile_inference(layers, PROFILE)
+    stack = "agent.fc2+agent.gru.w_hh"
+    assert [op.layer for op in program.ops] == ["agent.fc1", "agent.gru.w_ih", stack]
+    assert program.parts(stack) == [("agent.fc2", 0, 9), ("agent.gru.w_hh", 9, 57)]
+    assert Program.load(program.save(tmp_path / "p.npz")).parts(stack) == program.parts(stack)
+    rng = np.random.default_rng(0)
+    by_name = {layer.name: layer for layer in layers}
+    inputs = {
+        name: {"x": rng.integers(-64, 65, (by_name[name].n_in, N_AGENTS))}
+        for name in ("agent.fc1", "agent.gru.w_ih", "agent.fc2")  # the stack reads fc2's h
+    }
+    res = simulate(program, inputs)
+    h = inputs["agent.fc2"]["x"]
+    for name in ("agent.fc2", "agent.gru.w_hh"):
+        lay = by_name[name]
+        w = np.where(lay.mask, quantize(lay.values, PROFILE), 0)
+        assert np.array_equal(
+            layer_output(program, res, name, "forward"), reference_spmm(w, h, PROFILE)
+        )

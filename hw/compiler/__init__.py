@@ -9,6 +9,7 @@ from hw.compiler.balance import RowPlan, balance_rows, plan_for_threshold
 from hw.compiler.build import (
     KERNEL_NAMES,
     ProgramFitError,
+    best_row_plan,
     choose_dataflow,
     compile_layer,
     compile_network,
@@ -22,6 +23,7 @@ __all__ = [
     "ProgramFitError",
     "RowPlan",
     "balance_rows",
+    "best_row_plan",
     "choose_dataflow",
     "compile_layer",
     "compile_network",

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hw.compiler.balance import RowPlan, balance_rows
+from hw.compiler.balance import RowPlan, plan_for_threshold, threshold_candidates
 from hw.compiler.encode import encode_banks, encode_stream, split_chunks
 from hw.fit import OpShape, ProgramFitError, check_fit
 from hw.numerics import quantize
@@ -42,6 +42,7 @@ __all__ = [
     "ProgramFitError",
     "choose_dataflow",
     "compile_layer",
+    "best_row_plan",
     "compile_network",
     "row_plan_cycles",
     "unroll_samples",
@@ -98,9 +99,25 @@ def row_plan_cycles(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile)
     )
 
 
+def best_row_plan(mask: np.ndarray, m: int, profile: HwProfile) -> RowPlan:
+    """The row-parallel plan of ``mask`` on ``m`` samples with the fewest cycles, its walk
+    and drain starting as early as its banks allow (:func:`row_plan_cycles`), over the
+    balancer's threshold candidates (:func:`hw.compiler.balance.threshold_candidates`).
+    Ties keep the larger threshold (fewer splits)."""
+    row_nnz = mask.sum(axis=1)
+    best: tuple[int, RowPlan] | None = None
+    for t in threshold_candidates(row_nnz, profile.n_pe):
+        plan = plan_for_threshold(row_nnz, profile.n_pe, t)
+        c = row_plan_cycles(mask, plan, m, profile)
+        if best is None or c < best[0]:
+            best = (c, plan)
+    assert best is not None
+    return best[1]
+
+
 def choose_dataflow(
     mask: np.ndarray, m: int, profile: HwProfile, *, name: str = "layer", purpose: str = "forward"
-) -> tuple[str, RowPlan]:
+) -> tuple[str, RowPlan | None]:
     """Pick ``"sample"``, ``"row"`` or ``"unrolled"`` for an SpMM of ``mask`` (``N x K``).
 
     The cheapest of :func:`hw.timing.spmm_sample_parallel_cycles`, the balanced plan's
@@ -108,19 +125,20 @@ def choose_dataflow(
     row-parallel plan of the sample-unrolled matrix ``I_M (x) mask`` on one sample wins
     (ties: that order), among the dataflows whose memories the op fits; if none fits, the
     sample-parallel :class:`ProgramFitError` is raised. Returns the choice and its row
-    plan (of the unrolled matrix for ``"unrolled"``).
+    plan (of the unrolled matrix for ``"unrolled"``; ``None`` for a sample-parallel op whose
+    ``K M`` exceeds the activation buffer). Row plans are :func:`best_row_plan`'s.
     """
     n, k = mask.shape
     row_nnz = mask.sum(axis=1)
     s = int(np.maximum(row_nnz, 1).sum())
     where = _where(name, purpose)
-    options: list[tuple[int, str, RowPlan]] = []
+    options: list[tuple[int, str, RowPlan | None]] = []
     sp_error: ProgramFitError | None = None
     try:
         check_fit(profile, _sample_shape(k, n, m, s, sddmm=False), where)
     except ProgramFitError as e:
         sp_error = e
-    plan = balance_rows(row_nnz, k, m, profile)
+    plan = best_row_plan(mask, m, profile) if k * m <= profile.act_buf_words else None
     if sp_error is None:
         options.append((spmm_sample_parallel_cycles(k, n, m, s, profile), "sample", plan))
     if k * m <= profile.act_buf_words:
@@ -129,7 +147,7 @@ def choose_dataflow(
             options.append((row_plan_cycles(mask, plan, m, profile), "row", plan))
         if m > 1:
             umask = unroll_samples(mask, m)
-            uplan = balance_rows(umask.sum(axis=1), k * m, 1, profile)
+            uplan = best_row_plan(umask, 1, profile)
             with contextlib.suppress(ProgramFitError):
                 check_fit(profile, _row_shape(n * m, k * m, 1, uplan), where)
                 options.append((row_plan_cycles(umask, uplan, 1, profile), "unrolled", uplan))
@@ -219,9 +237,9 @@ def _layer_ops(
         if dataflow == "auto":
             dataflow, plan = choose_dataflow(mk, m, profile, name=lname, purpose=kernel)
         elif dataflow == "row":
-            plan = balance_rows(mk.sum(axis=1), k, m, profile)
+            plan = best_row_plan(mk, m, profile)
         elif dataflow == "unrolled":
-            plan = balance_rows(np.tile(mk.sum(axis=1), m), k * m, 1, profile)
+            plan = best_row_plan(unroll_samples(mk, m), 1, profile)
         if dataflow == "unrolled":
             u = m
             common.update(n=n * u, k=k * u, m=1, nnz=u * common["nnz"], unroll=u)

@@ -183,6 +183,29 @@ def test_sample_unrolled_inference_op_costs_as_sim():
     assert op.formula_cycles(p) < rolled.formula_cycles(p)
 
 
+@pytest.mark.parametrize("profile", ["sparse_pe_16", "sparse_pe_64", "sparse_pe_16_ecp5"])
+@pytest.mark.parametrize("map_name", ["3m", "3s5z"])
+def test_acting_step_costs_as_sim_runs_the_compiled_program(profile, map_name):
+    """The cost model's acting step (stacked fc2 + next step's gate product included) has
+    the ops and cycles of sim running the program the compiler emits for it."""
+    from cost_models.networks import mast_network_layers
+    from cost_models.workload import inference_graph
+    from hw.export import compile_inference
+    from sim import simulate
+
+    p = get_profile(profile)
+    layers = mast_network_layers(map_name, 0.9, layout="random")
+    program = compile_inference(layers, p)
+    inputs = {op.layer: {"x": np.zeros((op.in_width, op.samples))} for op in program.ops}
+    res = simulate(program, inputs)
+    g = inference_graph(p, layers)
+    costs = {k.layer: cost_kernel(p, k) for _, k in g.nodes(data="kernel") if k.op == "spmm"}
+    assert sorted(costs) == sorted(op.layer for op in program.ops)
+    for op, r in zip(program.ops, res.ops, strict=True):
+        assert costs[op.layer].compute_cycles == r.cycles, op.layer
+        assert costs[op.layer].macs == r.useful_macs
+
+
 def test_sample_chunks_sum_sim_ops():
     """An SpMM over more samples than the activation SRAM holds costs as its chunks."""
     p = get_profile("sparse_pe_4")

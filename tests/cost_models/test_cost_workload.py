@@ -103,10 +103,21 @@ def test_no_topology_updates_drops_regrowth_work():
 def test_inference_graph_is_one_step_of_all_agents():
     g = inference_graph(P64, mast_network_layers("3s5z", 0.9))
     mats = [d["kernel"] for _, d in g.nodes(data=True) if d["kernel"].resource == "pe"]
+    # the output layer runs stacked with the next step's recurrent product (same input h_t)
+    stack = "agent.fc2.weight+agent.gru.hh.weight"
     assert sorted(k.layer for k in mats) == sorted(
-        ["agent.fc1.weight", "agent.gru.ih.weight", "agent.gru.hh.weight", "agent.fc2.weight"]
+        ["agent.fc1.weight", "agent.gru.ih.weight", stack]
     )
     assert all(k.m == SMAC_MAPS["3s5z"].n_agents for k in mats)
+    (fused,) = [k for k in mats if k.layer == stack]
+    layers = {lay.name: lay for lay in mast_network_layers("3s5z", 0.9)}
+    want = np.vstack([layers["agent.fc2.weight"].mask, layers["agent.gru.hh.weight"].mask])
+    assert np.array_equal(fused.mask, want)
+    # fc1 -> gru.ih -> cell -> stack: the cell waits for nothing of this step's stack
+    order = list(nx.topological_sort(g))
+    cell = next(n for n in order if g.nodes[n]["kernel"].label == "cell")
+    assert list(g.predecessors(fused.name)) == [cell]
+    assert fused.name not in nx.ancestors(g, cell)
 
 
 def test_run_config_validation_and_derived_values():
@@ -171,7 +182,10 @@ def test_per_type_agents_get_one_recurrence_each():
         assert len(kernels(g, phase="dx", label=f"cell[{i}]")) == RUN.steps
     inf = inference_graph(P64, per_type_layers())
     mats = [d["kernel"] for _, d in inf.nodes(data=True) if d["kernel"].resource == "pe"]
-    assert sorted(k.m for k in mats) == [3] * 4 + [5] * 4
+    assert sorted(k.m for k in mats) == [3] * 3 + [5] * 3
+    # each type's output layer is stacked with its own type's recurrent matrix
+    stacks = sorted(k.layer for k in mats if "+" in k.layer)
+    assert stacks == [f"agent.fc2.weight[{i}]+agent.gru.hh.weight[{i}]" for i in (0, 1)]
 
 
 @pytest.mark.parametrize("alg", ["vdn", "qmix", "ow_qmix", "res"])
@@ -197,9 +211,10 @@ def test_training_side_export_of_every_learner(alg):
     rep = evaluate(P64, layers, run)
     assert rep.training.cycles > 0 and rep.inference.cycles > 0
     acting = {
-        k.layer
+        part
         for _, d in inference_graph(P64, layers).nodes(data=True)
         if (k := d["kernel"]).layer
+        for part in k.layer.split("+")
     }
     assert acting == {lay.name for lay in layers if lay.uses_per_env_step > 0}
 
