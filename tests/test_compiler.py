@@ -196,7 +196,7 @@ def test_auto_dataflow_picks_the_formula_minimum(case, m):
     # the sample-unrolled form: M copies of the rows, one sample, columns up to K*M
     if m > 1 and k * m <= min(P64.act_buf_words, 1 << fits):
         umask = np.kron(np.eye(m, dtype=bool), mask)
-        uplan = best_row_plan(umask, 1, P64)
+        uplan = best_row_plan(umask, 1, P64, blocks=m)
         if uplan.pe_pieces.max() <= P64.out_buf_words:
             options.append((row_plan_cycles(umask, uplan, 1, P64), "row", m))
     cycles, flow, unroll = min(options, key=lambda o: o[0])

@@ -92,14 +92,17 @@ class RowPlan:
         )
 
 
-def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int) -> RowPlan:
+def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int, blocks: int = 1) -> RowPlan:
     """Cut rows longer than ``threshold`` into near-equal pieces and assign them greedily.
 
     A row is cut into at most ``n_pe`` pieces. Pieces are taken longest first (ties: lower
     row, then lower part) and each goes to the PE with the fewest entries (ties: fewer
     pieces, then lower PE index) among the PEs that hold no other piece of its row: the
     reduction reads two partials of a row at once, one from each of two output-SRAM banks,
-    so each bank needs a single read port.
+    so each bank needs a single read port. With ``blocks > 1`` the rows form that many
+    equal consecutive blocks (the samples of a sample-unrolled op) and the pieces are taken
+    block by block, longest first within a block, so each PE's bank (in row order) reads
+    the early samples' words first and its walk can start early in the broadcast.
     """
     row_nnz = np.asarray(row_nnz, dtype=np.int64)
     rows, parts, begins, ends = [], [], [], []
@@ -119,7 +122,8 @@ def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int) -> RowPla
     begin = np.array(begins, dtype=np.int64)
     end = np.array(ends, dtype=np.int64)
     size = np.maximum(end - begin, 1)
-    order = np.lexsort((part, row, -size))
+    block = row * blocks // max(1, len(row_nnz))
+    order = np.lexsort((part, row, -size, block))
     heap = [(0, 0, p) for p in range(n_pe)]
     pe = np.empty(len(row), dtype=np.int64)
     holding: dict[int, set[int]] = {}  # row -> PEs with a piece of it

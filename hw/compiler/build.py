@@ -99,18 +99,21 @@ def row_plan_cycles(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile)
     )
 
 
-def best_row_plan(mask: np.ndarray, m: int, profile: HwProfile) -> RowPlan:
+def best_row_plan(mask: np.ndarray, m: int, profile: HwProfile, blocks: int = 1) -> RowPlan:
     """The row-parallel plan of ``mask`` on ``m`` samples with the fewest cycles, its walk
     and drain starting as early as its banks allow (:func:`row_plan_cycles`), over the
-    balancer's threshold candidates (:func:`hw.compiler.balance.threshold_candidates`).
-    Ties keep the larger threshold (fewer splits)."""
+    balancer's threshold candidates (:func:`hw.compiler.balance.threshold_candidates`)
+    and, for a sample-unrolled matrix of ``blocks`` samples, both piece orders of
+    :func:`hw.compiler.balance.plan_for_threshold` (global, then block by block). Ties keep
+    the larger threshold (fewer splits) and the global order."""
     row_nnz = mask.sum(axis=1)
     best: tuple[int, RowPlan] | None = None
     for t in threshold_candidates(row_nnz, profile.n_pe):
-        plan = plan_for_threshold(row_nnz, profile.n_pe, t)
-        c = row_plan_cycles(mask, plan, m, profile)
-        if best is None or c < best[0]:
-            best = (c, plan)
+        for b in sorted({1, blocks}):
+            plan = plan_for_threshold(row_nnz, profile.n_pe, t, b)
+            c = row_plan_cycles(mask, plan, m, profile)
+            if best is None or c < best[0]:
+                best = (c, plan)
     assert best is not None
     return best[1]
 
@@ -147,7 +150,7 @@ def choose_dataflow(
             options.append((row_plan_cycles(mask, plan, m, profile), "row", plan))
         if m > 1:
             umask = unroll_samples(mask, m)
-            uplan = best_row_plan(umask, 1, profile)
+            uplan = best_row_plan(umask, 1, profile, blocks=m)
             with contextlib.suppress(ProgramFitError):
                 check_fit(profile, _row_shape(n * m, k * m, 1, uplan), where)
                 options.append((row_plan_cycles(umask, uplan, 1, profile), "unrolled", uplan))
@@ -239,7 +242,7 @@ def _layer_ops(
         elif dataflow == "row":
             plan = best_row_plan(mk, m, profile)
         elif dataflow == "unrolled":
-            plan = best_row_plan(unroll_samples(mk, m), 1, profile)
+            plan = best_row_plan(unroll_samples(mk, m), 1, profile, blocks=m)
         if dataflow == "unrolled":
             u = m
             common.update(n=n * u, k=k * u, m=1, nnz=u * common["nnz"], unroll=u)
