@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.profiles import HwProfile, load_profile
-from hw.program import Op, Program
+from hw.program import Op, Program, concat_programs
 from mast.errors import UserError, reading
 from mast.run_folder import latest_snapshot
 from mast.sparsity.layer import SparseLayer, load_layers
@@ -260,11 +260,12 @@ def op_load(
 def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Program:
     """The agents' greedy-action forward pass: one ``forward`` op per acting group.
 
-    ``M`` is the number of agents acting per environment step (the layers'
-    ``uses_per_env_step``). The output layer and the next step's recurrent gate product,
-    which read the same hidden state, run as one op of their stacked matrices
-    (:mod:`hw.compiler.stack`; ``Program.parts`` gives each part's rows); every other
-    agent layer is an op of its own. The dataflow is the one the RTL runs
+    Each op's ``M`` is the number of agents acting with it per environment step (its
+    layer's ``uses_per_env_step``: all agents, or one type's with ``per_type`` masks).
+    The output layer and the next step's recurrent gate product, which read the same
+    hidden state, run as one op of their stacked matrices (:mod:`hw.compiler.stack`;
+    ``Program.parts`` gives each part's rows); every other agent layer is an op of its
+    own. The dataflow is the one the RTL runs
     (sample-parallel unless the RTL has a row-parallel op kind).
 
     Raises
@@ -282,15 +283,18 @@ def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Prog
     if not agents:
         roles = sorted({layer.role for layer in layers})
         raise UserError(f"the masks hold no agent layer (roles: {', '.join(roles) or 'none'})")
-    m = max(1, max(layer.uses_per_env_step for layer in agents))
     dataflow = "auto" if "rp_spmm" in OP_KINDS else "sample"
-    groups = acting_groups(agents)
-    program = compile_network([stack_layers(g) for g in groups], "forward", profile, m, dataflow)
-    metas = [
-        {**meta, "parts": stack_parts(g)} if len(g) > 1 else meta
-        for meta, g in zip(program.layers, groups, strict=True)
-    ]
-    return Program(profile=program.profile, ops=program.ops, layers=tuple(metas))
+    programs = []
+    for group in acting_groups(agents):
+        layer = stack_layers(group)
+        prog = compile_network(
+            [layer], "forward", profile, max(1, layer.uses_per_env_step), dataflow
+        )
+        if len(group) > 1:
+            (meta,) = prog.layers
+            prog = Program(prog.profile, prog.ops, ({**meta, "parts": stack_parts(group)},))
+        programs.append(prog)
+    return concat_programs(programs)
 
 
 def write_hex(path: Path, words: np.ndarray, bits: int) -> Path:

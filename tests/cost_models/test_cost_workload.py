@@ -188,6 +188,28 @@ def test_per_type_agents_get_one_recurrence_each():
     assert stacks == [f"agent.fc2.weight[{i}]+agent.gru.hh.weight[{i}]" for i in (0, 1)]
 
 
+def test_per_type_acting_program_runs_each_type_with_its_agents_as_costed():
+    """Per-type masks: each type's ops run on that type's agents (3 and 5), in the compiled
+    program as in the cost model's acting step, with equal cycles."""
+    from cost_models.kernels import cost_kernel
+    from hw.export import compile_inference
+    from sim import simulate
+
+    layers = per_type_layers()
+    program = compile_inference(layers, P64)
+    assert sorted(op.samples for op in program.ops) == [3] * 3 + [5] * 3
+    inputs = {op.layer: {"x": np.zeros((op.in_width, op.samples))} for op in program.ops}
+    res = simulate(program, inputs)
+    costs = {
+        k.layer: cost_kernel(P64, k)
+        for _, k in inference_graph(P64, layers).nodes(data="kernel")
+        if k.op == "spmm"
+    }
+    assert sorted(costs) == sorted(op.layer for op in program.ops)
+    for op, r in zip(program.ops, res.ops, strict=True):
+        assert costs[op.layer].compute_cycles == r.cycles, op.layer
+
+
 @pytest.mark.parametrize("alg", ["vdn", "qmix", "ow_qmix", "res"])
 def test_training_side_export_of_every_learner(alg):
     """The records a learner exports (names, inputs, recurrent flags) build a valid graph."""
