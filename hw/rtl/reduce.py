@@ -15,9 +15,12 @@ Every table read is synchronous, so the three tables (``piece_capacity + 1`` wor
 the profile's ``max_pieces``, by default ``n_pe * out_buf_words``) map onto block RAM.
 An address generator walks the schedule from the start of the op, three pipeline stages
 (red_ptr, red_piece, piece_pe) ahead of the adder, and queues the walk steps in a
-:data:`FIFO_DEPTH`-entry FIFO; by the reduce phase (at least seven cycles into a
-row-parallel op) the FIFO is full and the adder takes one step per cycle, as the
-contract's ``R = M * sum_r (pieces_r - 1)`` counts.
+:data:`FIFO_DEPTH`-entry FIFO; by the reduce phase the FIFO is full and the adder takes
+one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1)`` counts. The reduce
+phase starts at least ``5 + PD`` cycles into a row-parallel op (7 on every built-in
+profile): the walk starts in cycle 2 at the earliest (a broadcast word is readable two
+cycles after it is sent), the drain after the walk's first result, and a handshake cycle
+follows the load, walk and drain phase.
 """
 
 from __future__ import annotations
