@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from cost_models.kernels import Kernel
-from hw.compiler.stack import acting_groups, stack_layers
+from hw.compiler.stack import ActingOp, acting_groups, acting_ops, stack_layers
 from hw.profiles import HwProfile
 from hw.timing import stream_length
 from mast.errors import UserError
@@ -447,7 +447,35 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
     for group in acting_groups(acting):
         if len(group) > 1:
             _stack_nodes(g, group)
+    for act in acting_ops(acting, p):
+        if len(act.blocks) > 1:
+            _merge_nodes(g, act)
     return g
+
+
+def _merge_nodes(g: nx.DiGraph, act: ActingOp) -> None:
+    """Replace the acting kernels of ``act``'s blocks (one per unit type) by the merged
+    op's kernel: the block-diagonal matrix on one sample (:mod:`hw.compiler.stack`)."""
+    names = {b.name for b in act.blocks}
+    nodes = [n for n, k in g.nodes(data="kernel") if k.layer in names]
+    if len(nodes) != len(act.blocks):
+        raise AssertionError(f"acting kernels of {sorted(names)}: {nodes}")
+    kerns = [g.nodes[n]["kernel"] for n in nodes]
+    merged = dataclasses.replace(
+        kerns[0],
+        name=f"infer:{act.name}:0",
+        layer=act.name,
+        mask=act.mask,
+        m=1,
+        relu=False,
+        dram=tuple(item for k in kerns for item in k.dram),
+    )
+    preds = {d for n in nodes for d in g.predecessors(n)} - set(nodes)
+    succs = {d for n in nodes for d in g.successors(n)} - set(nodes)
+    g.remove_nodes_from(nodes)
+    _add(g, merged, sorted(preds))
+    for d in sorted(succs):
+        g.add_edge(merged.name, d)
 
 
 def _stack_nodes(g: nx.DiGraph, group: list[SparseLayer]) -> None:

@@ -265,8 +265,10 @@ def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Prog
     The output layer and the next step's recurrent gate product, which read the same
     hidden state, run as one op of their stacked matrices (:mod:`hw.compiler.stack`;
     ``Program.parts`` gives each part's rows); every other agent layer is an op of its
-    own. The dataflow is the one the RTL runs
-    (sample-parallel unless the RTL has a row-parallel op kind).
+    own. With ``per_type`` masks the same op of every type runs as one merged op
+    (:class:`hw.compiler.stack.ActingOp`, ``Program.blocks``) when it compiles
+    row-parallel. The dataflow is the one the RTL runs (sample-parallel unless the RTL
+    has a row-parallel op kind).
 
     Raises
     ------
@@ -276,7 +278,7 @@ def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Prog
         A layer does not fit the profile's memories (the message names field and values).
     """
     from hw.compiler import compile_network
-    from hw.compiler.stack import acting_groups, stack_layers, stack_parts
+    from hw.compiler.stack import acting_ops, stack_parts
     from hw.rtl import OP_KINDS
 
     agents = [layer for layer in layers if layer.role == "agent"]
@@ -285,15 +287,17 @@ def compile_inference(layers: Sequence[SparseLayer], profile: HwProfile) -> Prog
         raise UserError(f"the masks hold no agent layer (roles: {', '.join(roles) or 'none'})")
     dataflow = "auto" if "rp_spmm" in OP_KINDS else "sample"
     programs = []
-    for group in acting_groups(agents):
-        layer = stack_layers(group)
+    for act in acting_ops(agents, profile):
+        layer = act.layer()
         prog = compile_network(
             [layer], "forward", profile, max(1, layer.uses_per_env_step), dataflow
         )
-        if len(group) > 1:
-            (meta,) = prog.layers
-            prog = Program(prog.profile, prog.ops, ({**meta, "parts": stack_parts(group)},))
-        programs.append(prog)
+        (meta,) = prog.layers
+        if len(act.blocks) > 1:
+            meta = {**meta, "blocks": act.meta()}
+        elif len(act.groups[0]) > 1:
+            meta = {**meta, "parts": stack_parts(act.groups[0])}
+        programs.append(Program(prog.profile, prog.ops, (meta,)))
     return concat_programs(programs)
 
 

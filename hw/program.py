@@ -426,6 +426,25 @@ class Program:
                 return [(str(n), int(a), int(b)) for n, a, b in meta.get("parts", ())]
         return []
 
+    def blocks(self, layer: str) -> list[dict[str, Any]]:
+        """The blocks of a merged acting op (:class:`hw.compiler.stack.ActingOp`): each
+        ``{"name", "parts", "samples", "rows", "cols"}``; empty for any other layer."""
+        for meta in self.layers:
+            if meta.get("name") == layer:
+                return [dict(b) for b in meta.get("blocks", ())]
+        return []
+
+    def block_of(self, name: str) -> tuple[str, dict[str, Any], tuple[int, int] | None] | None:
+        """``(merged op layer, block, part rows or None)`` of a block or part name."""
+        for meta in self.layers:
+            for block in meta.get("blocks", ()):
+                if block["name"] == name:
+                    return str(meta["name"]), dict(block), None
+                for n, a, b in block["parts"]:
+                    if n == name:
+                        return str(meta["name"]), dict(block), (int(a), int(b))
+        return None
+
     def stack_of(self, part: str) -> tuple[str, int, int] | None:
         """``(stacked layer, first row, end row)`` of a layer compiled as part of a stack."""
         for meta in self.layers:

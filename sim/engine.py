@@ -46,6 +46,9 @@ def op_inputs(
     operand integers. A sample-unrolled op gets its samples stacked into one
     (:meth:`hw.program.Op.fold_samples`).
     """
+    blocks = program.blocks(op.layer)
+    if blocks:
+        return _merged_input(program, op, blocks, inputs), None
     keys = [op.name, op.layer] + [name for name, _, _ in program.parts(op.layer)]
     entry = next((inputs[key] for key in keys if key in inputs), None)
     if entry is None:
@@ -60,6 +63,23 @@ def op_inputs(
     if op.purpose == "input_grad":
         return op.fold_samples(got["dy"]), None
     return op.fold_samples(got["x"]), got.get("dy")
+
+
+def _merged_input(program: Program, op: Op, blocks, inputs) -> np.ndarray:
+    """A merged acting op's one sample: every block's agents stacked, block after block."""
+    if op.purpose != "forward":
+        raise ValueError(f"op {op.name!r}: a merged acting op has only a forward kernel")
+    words = []
+    for block in blocks:
+        keys = [block["name"]] + [name for name, _, _ in block["parts"]]
+        entry = next((inputs[key] for key in keys if key in inputs), None)
+        if entry is None or "x" not in entry:
+            tried = ", ".join(repr(key) for key in keys)
+            raise ValueError(f"op {op.name!r}: no input 'x' for block (keys tried: {tried})")
+        m = int(block["samples"])
+        k = (int(block["cols"][1]) - int(block["cols"][0])) // m
+        words.append(_operand(entry["x"], (k, m), "x", op, program).T.reshape(-1))
+    return np.concatenate(words)[:, None]
 
 
 def simulate_op(program: Program, op: Op, x: np.ndarray, dy: np.ndarray | None) -> OpResult:
@@ -94,6 +114,14 @@ def layer_output(program: Program, result: SimResult, layer: str, purpose: str) 
     chunks scattered to their mask positions.
     """
     ops = program.ops_of(layer, purpose)
+    found = program.block_of(layer) if not ops else None
+    if found is not None and purpose == "forward":
+        merged, block, part = found
+        m = int(block["samples"])
+        r0, r1 = (int(v) for v in block["rows"])
+        y = result.op(program.ops_of(merged, purpose)[0].name).output[r0:r1]
+        y = y.reshape(m, -1).T
+        return y if part is None else y[part[0] : part[1]]
     stack = program.stack_of(layer) if not ops else None
     if stack is not None and purpose == "forward":
         name, begin, end = stack

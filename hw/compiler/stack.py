@@ -17,13 +17,24 @@ and :func:`stack_parts` gives the rows of each part.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from hw.profiles import HwProfile
 from mast.sparsity.layer import SparseLayer
 
-__all__ = ["STACK_SEP", "acting_groups", "stack_layers", "stack_parts"]
+__all__ = [
+    "BLOCK_SEP",
+    "STACK_SEP",
+    "ActingOp",
+    "acting_groups",
+    "acting_ops",
+    "stack_layers",
+    "stack_parts",
+]
 
 STACK_SEP = "+"
 """Joins the part names of a stacked record."""
@@ -99,3 +110,117 @@ def stack_parts(group: Sequence[SparseLayer]) -> list[list]:
         parts.append([lay.name, row, row + lay.n_out])
         row += lay.n_out
     return parts
+
+
+@dataclass(frozen=True, eq=False)
+class ActingOp:
+    """One op of the acting step: blocks of stacked layers, each block on its own agents.
+
+    A single block is a (possibly stacked) layer run on its ``M`` agents like any layer.
+    Several blocks (one per unit type with ``per_type`` masks) run as one row-parallel op
+    on one sample: the block-diagonal of ``I_{M_b} (x) W_b`` over the blocks, its input
+    every block's agents stacked sample-major, block after block (each block as a
+    sample-unrolled op reads it, ``docs/microarchitecture.md`` s.2.5).
+    """
+
+    blocks: tuple[SparseLayer, ...]
+    """Each block's (stacked) record; its ``uses_per_env_step`` is its agent count."""
+    groups: tuple[tuple[SparseLayer, ...], ...]
+    """The parts of each block (one layer, or the stacked layers)."""
+
+    @property
+    def name(self) -> str:
+        return BLOCK_SEP.join(b.name for b in self.blocks)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The op's matrix pattern (the block's own for a single block)."""
+        if len(self.blocks) == 1:
+            return self.blocks[0].mask
+        return _block_diag([_unrolled(b.mask, b.uses_per_env_step) for b in self.blocks])
+
+    def layer(self) -> SparseLayer:
+        """The record the compiler compiles: the block, or the merged block-diagonal."""
+        if len(self.blocks) == 1:
+            return self.blocks[0]
+        with_values = all(b.values is not None for b in self.blocks)
+        values = None
+        if with_values:
+            values = _block_diag([_unrolled(b.values, b.uses_per_env_step) for b in self.blocks])
+        return SparseLayer(
+            name=self.name,
+            role=self.blocks[0].role,
+            mask=self.mask,
+            values=values,
+            uses_per_env_step=1,
+            uses_per_sample=1,
+        )
+
+    def meta(self) -> list[dict]:
+        """``Program.layers`` metadata of the merged op's blocks (see :meth:`layer`)."""
+        out, row, col = [], 0, 0
+        for block, group in zip(self.blocks, self.groups, strict=True):
+            m = block.uses_per_env_step
+            out.append(
+                {
+                    "name": block.name,
+                    "parts": stack_parts(group),
+                    "samples": m,
+                    "rows": [row, row + m * block.n_out],
+                    "cols": [col, col + m * block.n_in],
+                }
+            )
+            row += m * block.n_out
+            col += m * block.n_in
+        return out
+
+
+BLOCK_SEP = "|"
+"""Joins the block names of a merged acting op."""
+
+
+def _unrolled(a: np.ndarray, m: int) -> np.ndarray:
+    return np.kron(np.eye(m, dtype=a.dtype), a)
+
+
+def _block_diag(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    rows = sum(b.shape[0] for b in blocks)
+    cols = sum(b.shape[1] for b in blocks)
+    out = np.zeros((rows, cols), dtype=blocks[0].dtype)
+    r = c = 0
+    for b in blocks:
+        out[r : r + b.shape[0], c : c + b.shape[1]] = b
+        r, c = r + b.shape[0], c + b.shape[1]
+    return out
+
+
+def _type_key(name: str) -> str:
+    """A record name without its per-matrix index (``fc1.weight[2]`` -> ``fc1.weight``)."""
+    return re.sub(r"\[[0-9,]+\]", "", name)
+
+
+def acting_ops(layers: Sequence[SparseLayer], profile: HwProfile) -> list[ActingOp]:
+    """The acting step's ops on ``profile``: :func:`acting_groups`, and on a sparse profile
+    the same group of every unit type merged into one op when the merged matrix compiles
+    row-parallel (:func:`hw.compiler.build.choose_dataflow` on one sample); otherwise each
+    type's group is an op of its own. In the order of the groups' first appearance."""
+    from hw.compiler.build import ProgramFitError, choose_dataflow
+
+    groups = acting_groups(layers)
+    by_key: dict[str, list[list[SparseLayer]]] = {}
+    for g in groups:
+        by_key.setdefault(_type_key(stack_layers(g).name), []).append(g)
+    ops: list[ActingOp] = []
+    for same in by_key.values():
+        blocks = tuple(stack_layers(g) for g in same)
+        merged = ActingOp(blocks, tuple(tuple(g) for g in same))
+        if len(same) > 1 and profile.is_sparse:
+            try:
+                flow, _ = choose_dataflow(merged.mask, 1, profile, name=merged.name)
+            except ProgramFitError:
+                flow = "sample"
+            if flow == "row":
+                ops.append(merged)
+                continue
+        ops += [ActingOp((b,), (tuple(g),)) for b, g in zip(blocks, same, strict=True)]
+    return ops

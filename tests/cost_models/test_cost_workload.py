@@ -182,24 +182,65 @@ def test_per_type_agents_get_one_recurrence_each():
         assert len(kernels(g, phase="dx", label=f"cell[{i}]")) == RUN.steps
     inf = inference_graph(P64, per_type_layers())
     mats = [d["kernel"] for _, d in inf.nodes(data=True) if d["kernel"].resource == "pe"]
-    assert sorted(k.m for k in mats) == [3] * 3 + [5] * 3
-    # each type's output layer is stacked with its own type's recurrent matrix
-    stacks = sorted(k.layer for k in mats if "+" in k.layer)
-    assert stacks == [f"agent.fc2.weight[{i}]+agent.gru.hh.weight[{i}]" for i in (0, 1)]
+    # each type's output layer is stacked with its own type's recurrent matrix, and the
+    # same op of both types runs merged (block-diagonal, the 3 + 5 agents as one sample)
+    stack = "|".join(f"agent.fc2.weight[{i}]+agent.gru.hh.weight[{i}]" for i in (0, 1))
+    fc1 = "agent.fc1.weight[0]|agent.fc1.weight[1]"
+    assert sorted(k.layer for k in mats) == sorted(
+        [fc1, "agent.gru.ih.weight[0]|agent.gru.ih.weight[1]", stack]
+    )
+    assert all(k.m == 1 for k in mats)
+    (k_fc1,) = [k for k in mats if k.layer == fc1]
+    types = [lay for lay in per_type_layers() if lay.name.startswith("agent.fc1")]
+    assert k_fc1.mask.shape == (
+        sum(n * t.n_out for n, t in zip((3, 5), types, strict=True)),
+        8 * 150,
+    )
+    assert k_fc1.mask.sum() == sum(n * t.nnz for n, t in zip((3, 5), types, strict=True))
 
 
 def test_per_type_acting_program_runs_each_type_with_its_agents_as_costed():
-    """Per-type masks: each type's ops run on that type's agents (3 and 5), in the compiled
-    program as in the cost model's acting step, with equal cycles."""
+    """Per-type masks: the same op of both types (3 and 5 agents) runs merged, in the
+    compiled program as in the cost model's acting step, with equal cycles."""
     from cost_models.kernels import cost_kernel
     from hw.export import compile_inference
-    from sim import simulate
+    from sim import layer_output, simulate
 
-    layers = per_type_layers()
+    rng = np.random.default_rng(0)
+    layers = [
+        dataclasses.replace(
+            lay, values=(rng.normal(0, 0.3, lay.shape) * lay.mask).astype(np.float32)
+        )
+        for lay in per_type_layers()
+    ]
     program = compile_inference(layers, P64)
-    assert sorted(op.samples for op in program.ops) == [3] * 3 + [5] * 3
-    inputs = {op.layer: {"x": np.zeros((op.in_width, op.samples))} for op in program.ops}
+    assert [len(program.blocks(op.layer)) for op in program.ops] == [2, 2, 2]
+    by_name = {lay.name: lay for lay in layers}
+    inputs = {
+        name: {"x": rng.integers(-64, 65, (by_name[name].n_in, n))}
+        for i, n in enumerate((3, 5))
+        for name in (
+            f"agent.fc1.weight[{i}]",
+            f"agent.gru.ih.weight[{i}]",
+            f"agent.fc2.weight[{i}]",
+        )
+    }
     res = simulate(program, inputs)
+    from hw.numerics import quantize, reference_spmm
+
+    for i in (0, 1):  # each type's products, read back from the merged ops
+        for name, src in (
+            (f"agent.fc1.weight[{i}]", f"agent.fc1.weight[{i}]"),
+            (f"agent.gru.ih.weight[{i}]", f"agent.gru.ih.weight[{i}]"),
+            (f"agent.fc2.weight[{i}]", f"agent.fc2.weight[{i}]"),
+            (f"agent.gru.hh.weight[{i}]", f"agent.fc2.weight[{i}]"),  # reads the same h
+        ):
+            lay = by_name[name]
+            w = np.where(lay.mask, quantize(lay.values, P64), 0)
+            want = reference_spmm(w, inputs[src]["x"], P64)
+            got = layer_output(program, res, name, "forward")
+            assert got.shape == want.shape and np.array_equal(got, want), name
+            assert np.abs(want).sum() > 0
     costs = {
         k.layer: cost_kernel(P64, k)
         for _, k in inference_graph(P64, layers).nodes(data="kernel")
