@@ -420,10 +420,10 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
     """The kernels of one environment step of acting: every agent's forward, ``M = n_agents``.
 
     The hidden state from the previous step is on chip; the observations arrive by DMA.
-    On a systolic profile whose weight SRAM holds every acting layer's tiles
-    (:func:`resident_tile_words`), the layers run with resident weights
-    (``Kernel.resident``): the cells keep their tiles across acting steps, as the sparse
-    array's row-parallel banks keep theirs; neither reloads them per step.
+    On a systolic profile the acting ops whose tiles fit the weight SRAM run with resident
+    weights (``Kernel.resident``, all of them when :func:`resident_tile_words` fit): the
+    cells keep their tiles across acting steps, as the sparse array's row-parallel banks
+    keep theirs; neither reloads them per step.
     """
     net = _Net(layers)
     ob = p.operand_bytes
@@ -442,15 +442,44 @@ def inference_graph(p: HwProfile, layers: Sequence[SparseLayer]) -> nx.DiGraph:
         [],
     )
 
-    resident = p.kind == "systolic" and resident_tile_words(p, acting) <= p.weight_sram_words
-    _Builder(g, p, net, 1, (0.0, ob), wbytes, resident).forward(acting, "infer", 1, True)
+    _Builder(g, p, net, 1, (0.0, ob), wbytes, False).forward(acting, "infer", 1, True)
     for group in acting_groups(acting):
         if len(group) > 1:
             _stack_nodes(g, group)
     for act in acting_ops(acting, p):
         if len(act.blocks) > 1:
             _merge_nodes(g, act)
+    if p.kind == "systolic":
+        _keep_resident(g, p)
     return g
+
+
+def _keep_resident(g: nx.DiGraph, p: HwProfile) -> None:
+    """Mark the acting kernels whose tiles stay in the cells' banks (``Kernel.resident``).
+
+    All of them when their tiles fit the weight SRAM together; otherwise, as a
+    weight-stationary design would, as many as fit, taken by the cycles residency saves per
+    tile word (most first); the others reload their tiles every step.
+    """
+    from hw.timing import systolic_cycles, systolic_resident_cycles
+
+    mats = [(n, k) for n, k in g.nodes(data="kernel") if k.op == "spmm"]
+    r, c = p.rows, p.cols
+
+    def words(k: Kernel) -> int:
+        n, kk = k.mask.shape
+        return -(-kk // r) * -(-n // c) * r * c
+
+    def saved(k: Kernel) -> int:
+        n, kk = k.mask.shape
+        return systolic_cycles(kk, n, k.m, p) - systolic_resident_cycles(kk, n, k.m, p)
+
+    order = sorted(mats, key=lambda nk: (-saved(nk[1]) / words(nk[1]), nk[0]))
+    free = p.weight_sram_words
+    for n, k in order:
+        if words(k) <= free:
+            free -= words(k)
+            g.nodes[n]["kernel"] = dataclasses.replace(k, resident=True)
 
 
 def _merge_nodes(g: nx.DiGraph, act: ActingOp) -> None:

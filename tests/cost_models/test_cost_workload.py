@@ -284,7 +284,8 @@ def test_training_side_export_of_every_learner(alg):
 
 def test_systolic_acting_step_keeps_weights_resident_when_they_fit():
     """Acting on a systolic baseline: resident tiles when every acting layer's tiles fit the
-    weight SRAM together, cold ops otherwise; training ops stay cold."""
+    weight SRAM together; otherwise the ops that fit stay resident and the rest reload;
+    training ops stay cold."""
     from cost_models.workload import resident_tile_words
 
     sys8 = get_profile("systolic_8x8")
@@ -295,7 +296,11 @@ def test_systolic_acting_step_keeps_weights_resident_when_they_fit():
     mats = kernels(inference_graph(sys8, layers), op="spmm")
     assert mats and all(k.resident for k in mats)
     small = dataclasses.replace(sys8, weight_sram_kib=words * sys8.operand_bytes // 1024 - 1)
-    assert not any(k.resident for k in kernels(inference_graph(small, layers), op="spmm"))
+    part = kernels(inference_graph(small, layers), op="spmm")
+    kept = [k for k in part if k.resident]
+    assert 0 < len(kept) < len(part)  # some ops keep their tiles, not all
+    held = sum(-(-k.mask.shape[1] // 8) * -(-k.mask.shape[0] // 8) * 64 for k in kept)
+    assert held <= small.weight_sram_words
     assert not any(k.resident for k in kernels(training_graph(sys8, layers, RUN), op="spmm"))
 
 
