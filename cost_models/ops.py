@@ -17,7 +17,7 @@ import numpy as np
 
 from hw import timing
 from hw.compiler import (
-    best_row_plan,
+    balance_rows,
     choose_dataflow,
     row_plan_cycles,
     split_chunks,
@@ -164,4 +164,4 @@ def gemm_op(p: HwProfile, k: int, n: int, m: int, resident: bool = False) -> OpC
 
 def row_plan(p: HwProfile, mask: np.ndarray, m: int):
     """The compiler's row-parallel plan for ``mask`` on ``m`` samples (for reports/tests)."""
-    return best_row_plan(mask, m, p)
+    return balance_rows(mask, m, p)

@@ -489,22 +489,7 @@ def _merge_nodes(g: nx.DiGraph, act: ActingOp) -> None:
     nodes = [n for n, k in g.nodes(data="kernel") if k.layer in names]
     if len(nodes) != len(act.blocks):
         raise AssertionError(f"acting kernels of {sorted(names)}: {nodes}")
-    kerns = [g.nodes[n]["kernel"] for n in nodes]
-    merged = dataclasses.replace(
-        kerns[0],
-        name=f"infer:{act.name}:0",
-        layer=act.name,
-        mask=act.mask,
-        m=1,
-        relu=False,
-        dram=tuple(item for k in kerns for item in k.dram),
-    )
-    preds = {d for n in nodes for d in g.predecessors(n)} - set(nodes)
-    succs = {d for n in nodes for d in g.successors(n)} - set(nodes)
-    g.remove_nodes_from(nodes)
-    _add(g, merged, sorted(preds))
-    for d in sorted(succs):
-        g.add_edge(merged.name, d)
+    _fuse(g, nodes, act.name, act.mask, 1, nodes)
 
 
 def _stack_nodes(g: nx.DiGraph, group: list[SparseLayer]) -> None:
@@ -517,19 +502,25 @@ def _stack_nodes(g: nx.DiGraph, group: list[SparseLayer]) -> None:
     nodes = [n for lay in group for n, k in g.nodes(data="kernel") if k.layer == lay.name]
     if len(nodes) != len(group):
         raise AssertionError(f"acting kernels of {[lay.name for lay in group]}: {nodes}")
-    kerns = [g.nodes[n]["kernel"] for n in nodes]
     stack = stack_layers(group)
-    first = kerns[0]
+    _fuse(g, nodes, stack.name, stack.mask, g.nodes[nodes[0]]["kernel"].m, nodes[:-1])
+
+
+def _fuse(g: nx.DiGraph, nodes: list[str], layer: str, mask, m: int, wired: list[str]) -> None:
+    """Replace the kernels ``nodes`` by one kernel of ``layer`` (``mask`` on ``m``
+    samples, their DRAM traffic together), taking the edges of the nodes in ``wired``."""
+    kerns = [g.nodes[n]["kernel"] for n in nodes]
     fused = dataclasses.replace(
-        first,
-        name=f"infer:{stack.name}:0",
-        layer=stack.name,
-        mask=stack.mask,
+        kerns[0],
+        name=f"infer:{layer}:0",
+        layer=layer,
+        mask=mask,
+        m=m,
         relu=False,
         dram=tuple(item for k in kerns for item in k.dram),
     )
-    preds = {d for n in nodes[:-1] for d in g.predecessors(n)} - set(nodes)
-    succs = {d for n in nodes[:-1] for d in g.successors(n)} - set(nodes)
+    preds = {d for n in wired for d in g.predecessors(n)} - set(nodes)
+    succs = {d for n in wired for d in g.successors(n)} - set(nodes)
     g.remove_nodes_from(nodes)
     _add(g, fused, sorted(preds))
     for d in sorted(succs):

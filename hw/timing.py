@@ -22,10 +22,8 @@ __all__ = [
     "RP_LOAD_LATENCY",
     "row_parallel_cycles",
     "row_parallel_drain_delay",
-    "row_parallel_drain_delay_bound",
     "row_parallel_phases",
     "row_parallel_walk_delay",
-    "row_parallel_walk_delay_bound",
     "sddmm_chunk_bounds",
     "sddmm_cycles",
     "spmm_sample_parallel_cycles",
@@ -114,6 +112,14 @@ from cycle ``c + 2``: the activation SRAM returns it one cycle after the address
 PE's buffer takes it at the end of that cycle (its read port is not write-through)."""
 
 
+def _bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """``(n_p, max_p n_p, PE of each bank entry, its index in its PE's bank)``."""
+    ptr = np.asarray(bank_ptr, dtype=np.int64)
+    n_p = np.diff(ptr)
+    pe = np.repeat(np.arange(len(n_p)), n_p)
+    return n_p, int(n_p.max()), pe, np.arange(int(ptr[-1] - ptr[0])) - (ptr[pe] - ptr[0])
+
+
 def row_parallel_walk_delay(
     bank_col: np.ndarray, bank_ptr: np.ndarray, k: int, m: int, profile: HwProfile
 ) -> int:
@@ -125,12 +131,9 @@ def row_parallel_walk_delay(
     before :data:`RP_LOAD_LATENCY` cycles after its word was sent.
     """
     col = np.asarray(bank_col, dtype=np.int64)
-    ptr = np.asarray(bank_ptr, dtype=np.int64)
     if len(col) == 0:
         return 0
-    n_p = np.diff(ptr)
-    nmax = int(n_p.max())
-    i = np.arange(len(col)) - np.repeat(ptr[:-1], n_p)
+    _, nmax, _, i = _bank_positions(bank_ptr)
     s = np.arange(m, dtype=np.int64)[:, None]
     need = (s * k + col[None, :]) // profile.bcast_words + RP_LOAD_LATENCY - (s * nmax + i)
     return max(0, int(need.max()))
@@ -153,13 +156,9 @@ def row_parallel_drain_delay(
     smallest ``e >= 0`` at which no result is read before it is written.
     """
     end = np.asarray(bank_end, dtype=bool)
-    ptr = np.asarray(bank_ptr, dtype=np.int64)
     if not end.any():
         return 0
-    n_p = np.diff(ptr)
-    nmax = int(n_p.max())
-    pe = np.repeat(np.arange(len(n_p)), n_p)
-    i = np.arange(len(end)) - ptr[pe]
+    n_p, nmax, pe, i = _bank_positions(bank_ptr)
     q_p = np.bincount(pe[end], minlength=len(n_p))
     last_i, last_pe = i[end], pe[end]
     slot = np.arange(len(last_i)) - np.concatenate(([0], np.cumsum(q_p)))[last_pe]
@@ -167,14 +166,6 @@ def row_parallel_drain_delay(
     # written at the clock edge that ends this cycle; readable from the next
     written = walk_delay + s * nmax + last_i[None, :] + profile.pipeline_depth
     need = written + 1 - (s * q_p[last_pe][None, :] + slot[None, :])
-    return max(0, int(need.max()))
-
-
-def row_parallel_walk_delay_bound(k: int, m: int, max_entries: int, profile: HwProfile) -> int:
-    """:func:`row_parallel_walk_delay` when every entry reads its sample's last word: an
-    upper bound from the sizes alone (the row balancer compares plans with it)."""
-    s = np.arange(m, dtype=np.int64)
-    need = (s * k + k - 1) // profile.bcast_words + RP_LOAD_LATENCY - s * max_entries
     return max(0, int(need.max()))
 
 
@@ -227,14 +218,6 @@ def row_parallel_cycles(
     )
     reduce = ph["reduction"] + 1 if ph["reduction"] else 0
     return ph["load"] + ph["compute"] + ph["drain"] + 1 + reduce
-
-
-def row_parallel_drain_delay_bound(
-    m: int, max_entries: int, profile: HwProfile, walk_delay: int
-) -> int:
-    """An upper bound of :func:`row_parallel_drain_delay` from the sizes alone: the drain
-    starts once the walk has ended (what the row balancer compares plans with)."""
-    return walk_delay + m * max_entries + profile.pipeline_depth
 
 
 def systolic_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:

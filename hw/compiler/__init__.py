@@ -5,11 +5,11 @@ Public API: :func:`compile_layer`, :func:`compile_network`, :func:`choose_datafl
 :class:`ProgramFitError`, :data:`KERNEL_NAMES`.
 """
 
-from hw.compiler.balance import RowPlan, balance_rows, plan_for_threshold
+from hw.compiler.balance import RowPlan, plan_for_threshold
 from hw.compiler.build import (
     KERNEL_NAMES,
     ProgramFitError,
-    best_row_plan,
+    balance_rows,
     choose_dataflow,
     compile_layer,
     compile_network,
@@ -23,7 +23,6 @@ __all__ = [
     "ProgramFitError",
     "RowPlan",
     "balance_rows",
-    "best_row_plan",
     "choose_dataflow",
     "compile_layer",
     "compile_network",

@@ -2,9 +2,10 @@
 
 A *piece* is a contiguous range of one row's non-zeros; every row has at least one piece
 (an empty row has one piece of length 0 that still occupies one zero-valued entry).
-:func:`balance_rows` cuts rows longer than a threshold into near-equal pieces, assigns the
-pieces greedily longest-first to the least-loaded PE, and keeps the threshold whose
-:func:`hw.timing.row_parallel_cycles` is lowest.
+:func:`plan_for_threshold` cuts rows longer than a threshold into near-equal pieces and
+assigns the pieces greedily longest-first to the least-loaded PE;
+:func:`hw.compiler.build.balance_rows` keeps the threshold (of
+:func:`threshold_candidates`) whose compiled op has the fewest cycles.
 
 Load bound (greedy list scheduling): with ``E`` entries in all and the longest piece
 ``l`` entries, every PE holds ``n_p <= floor((E - l) / P) + l`` entries, i.e. at most one
@@ -19,14 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.profiles import HwProfile
-from hw.timing import (
-    row_parallel_cycles,
-    row_parallel_drain_delay_bound,
-    row_parallel_walk_delay_bound,
-)
-
-__all__ = ["RowPlan", "balance_rows", "plan_for_threshold"]
+__all__ = ["RowPlan", "plan_for_threshold", "threshold_candidates"]
 
 _THRESHOLD_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 
@@ -73,23 +67,6 @@ class RowPlan:
     def split_adds(self) -> int:
         """``sum_r (pieces_r - 1)``: reduction adds per sample."""
         return int(len(self.row) - len(np.unique(self.row)))
-
-    def cycles(self, k: int, m: int, profile: HwProfile) -> int:
-        """Cycles with the walk and drain delays' size bounds (what plans are compared by);
-        the op compiled from the plan may start its walk and drain earlier
-        (:func:`hw.timing.row_parallel_walk_delay`, ``row_parallel_drain_delay``)."""
-        ne = int(self.pe_entries.max())
-        walk = row_parallel_walk_delay_bound(k, m, ne, profile)
-        return row_parallel_cycles(
-            k,
-            m,
-            ne,
-            int(self.pe_pieces.max()),
-            self.split_adds,
-            profile,
-            walk,
-            row_parallel_drain_delay_bound(m, ne, profile, walk),
-        )
 
 
 def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int, blocks: int = 1) -> RowPlan:
@@ -153,7 +130,8 @@ def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int, blocks: i
 
 
 def threshold_candidates(row_nnz: np.ndarray, n_pe: int) -> list[int]:
-    """Piece-length limits tried by :func:`balance_rows`, largest (no split) first."""
+    """Piece-length limits tried by :func:`hw.compiler.build.balance_rows`, largest (no
+    split) first."""
     row_nnz = np.asarray(row_nnz, dtype=np.int64)
     longest = max(1, int(row_nnz.max()))
     ideal = math.ceil(int(np.maximum(row_nnz, 1).sum()) / n_pe)
@@ -161,19 +139,3 @@ def threshold_candidates(row_nnz: np.ndarray, n_pe: int) -> list[int]:
     cands.update(max(1, math.ceil(ideal * f)) for f in _THRESHOLD_FRACTIONS)
     cands.update(max(1, math.ceil(longest / j)) for j in range(2, 9))
     return sorted((c for c in cands if c <= longest), reverse=True)
-
-
-def balance_rows(row_nnz: np.ndarray, k: int, m: int, profile: HwProfile) -> RowPlan:
-    """The row-parallel plan with the fewest cycles over :func:`threshold_candidates`.
-
-    Ties keep the larger threshold (fewer splits). Deterministic.
-    """
-    best: RowPlan | None = None
-    best_cycles = 0
-    for t in threshold_candidates(row_nnz, profile.n_pe):
-        plan = plan_for_threshold(row_nnz, profile.n_pe, t)
-        c = plan.cycles(k, m, profile)
-        if best is None or c < best_cycles:
-            best, best_cycles = plan, c
-    assert best is not None
-    return best

@@ -42,7 +42,7 @@ __all__ = [
     "ProgramFitError",
     "choose_dataflow",
     "compile_layer",
-    "best_row_plan",
+    "balance_rows",
     "compile_network",
     "row_plan_cycles",
     "unroll_samples",
@@ -99,13 +99,7 @@ def row_plan_cycles(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile)
     )
 
 
-def best_row_plan(mask: np.ndarray, m: int, profile: HwProfile, blocks: int = 1) -> RowPlan:
-    """The row-parallel plan of ``mask`` on ``m`` samples with the fewest cycles, its walk
-    and drain starting as early as its banks allow (:func:`row_plan_cycles`), over the
-    balancer's threshold candidates (:func:`hw.compiler.balance.threshold_candidates`)
-    and, for a sample-unrolled matrix of ``blocks`` samples, both piece orders of
-    :func:`hw.compiler.balance.plan_for_threshold` (global, then block by block). Ties keep
-    the larger threshold (fewer splits) and the global order."""
+def _balance(mask: np.ndarray, m: int, profile: HwProfile, blocks: int) -> tuple[int, RowPlan]:
     row_nnz = mask.sum(axis=1)
     best: tuple[int, RowPlan] | None = None
     for t in threshold_candidates(row_nnz, profile.n_pe):
@@ -115,7 +109,17 @@ def best_row_plan(mask: np.ndarray, m: int, profile: HwProfile, blocks: int = 1)
             if best is None or c < best[0]:
                 best = (c, plan)
     assert best is not None
-    return best[1]
+    return best
+
+
+def balance_rows(mask: np.ndarray, m: int, profile: HwProfile, blocks: int = 1) -> RowPlan:
+    """The row-parallel plan of ``mask`` on ``m`` samples with the fewest cycles, its walk
+    and drain starting as early as its banks allow (:func:`row_plan_cycles`), over the
+    balancer's threshold candidates (:func:`hw.compiler.balance.threshold_candidates`)
+    and, for a sample-unrolled matrix of ``blocks`` samples, both piece orders of
+    :func:`hw.compiler.balance.plan_for_threshold` (global, then block by block). Ties keep
+    the larger threshold (fewer splits) and the global order. Deterministic."""
+    return _balance(mask, m, profile, blocks)[1]
 
 
 def choose_dataflow(
@@ -129,7 +133,7 @@ def choose_dataflow(
     (ties: that order), among the dataflows whose memories the op fits; if none fits, the
     sample-parallel :class:`ProgramFitError` is raised. Returns the choice and its row
     plan (of the unrolled matrix for ``"unrolled"``; ``None`` for a sample-parallel op whose
-    ``K M`` exceeds the activation buffer). Row plans are :func:`best_row_plan`'s.
+    ``K M`` exceeds the activation buffer). Row plans are :func:`balance_rows`'s.
     """
     n, k = mask.shape
     row_nnz = mask.sum(axis=1)
@@ -141,19 +145,19 @@ def choose_dataflow(
         check_fit(profile, _sample_shape(k, n, m, s, sddmm=False), where)
     except ProgramFitError as e:
         sp_error = e
-    plan = best_row_plan(mask, m, profile) if k * m <= profile.act_buf_words else None
+    rows = _balance(mask, m, profile, 1) if k * m <= profile.act_buf_words else None
+    plan = rows[1] if rows else None
     if sp_error is None:
         options.append((spmm_sample_parallel_cycles(k, n, m, s, profile), "sample", plan))
-    if k * m <= profile.act_buf_words:
+    if rows is not None:
         with contextlib.suppress(ProgramFitError):
-            check_fit(profile, _row_shape(n, k, m, plan), where)
-            options.append((row_plan_cycles(mask, plan, m, profile), "row", plan))
+            check_fit(profile, _row_shape(n, k, m, rows[1]), where)
+            options.append((rows[0], "row", rows[1]))
         if m > 1:
-            umask = unroll_samples(mask, m)
-            uplan = best_row_plan(umask, 1, profile, blocks=m)
+            cyc, uplan = _balance(unroll_samples(mask, m), 1, profile, m)
             with contextlib.suppress(ProgramFitError):
                 check_fit(profile, _row_shape(n * m, k * m, 1, uplan), where)
-                options.append((row_plan_cycles(umask, uplan, 1, profile), "unrolled", uplan))
+                options.append((cyc, "unrolled", uplan))
     if not options:
         assert sp_error is not None
         raise sp_error
@@ -240,9 +244,9 @@ def _layer_ops(
         if dataflow == "auto":
             dataflow, plan = choose_dataflow(mk, m, profile, name=lname, purpose=kernel)
         elif dataflow == "row":
-            plan = best_row_plan(mk, m, profile)
+            plan = balance_rows(mk, m, profile)
         elif dataflow == "unrolled":
-            plan = best_row_plan(unroll_samples(mk, m), 1, profile, blocks=m)
+            plan = balance_rows(unroll_samples(mk, m), 1, profile, blocks=m)
         if dataflow == "unrolled":
             u = m
             common.update(n=n * u, k=k * u, m=1, nnz=u * common["nnz"], unroll=u)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.compiler.build import ProgramFitError, choose_dataflow, unroll_samples
 from hw.profiles import HwProfile
 from mast.sparsity.layer import SparseLayer
 
@@ -49,7 +50,6 @@ def acting_groups(layers: Sequence[SparseLayer]) -> list[list[SparseLayer]]:
     is a group of its own. Groups keep the order of ``layers`` (a stack sits where its first
     part was); a stack lists the consumers first, then ``R``.
     """
-    by_name = {lay.name: lay for lay in layers}
     stacked: dict[str, list[SparseLayer]] = {}
     for rec in layers:
         if not rec.recurrent:
@@ -69,7 +69,7 @@ def acting_groups(layers: Sequence[SparseLayer]) -> list[list[SparseLayer]]:
                 stacked[lay.name] = []
     groups = []
     for lay in layers:
-        group = stacked.get(lay.name, [by_name[lay.name]])
+        group = stacked.get(lay.name, [lay])
         if group:
             groups.append(group)
     return groups
@@ -137,7 +137,7 @@ class ActingOp:
         """The op's matrix pattern (the block's own for a single block)."""
         if len(self.blocks) == 1:
             return self.blocks[0].mask
-        return _block_diag([_unrolled(b.mask, b.uses_per_env_step) for b in self.blocks])
+        return _block_diag([unroll_samples(b.mask, b.uses_per_env_step) for b in self.blocks])
 
     def layer(self) -> SparseLayer:
         """The record the compiler compiles: the block, or the merged block-diagonal."""
@@ -146,7 +146,9 @@ class ActingOp:
         with_values = all(b.values is not None for b in self.blocks)
         values = None
         if with_values:
-            values = _block_diag([_unrolled(b.values, b.uses_per_env_step) for b in self.blocks])
+            values = _block_diag(
+                [unroll_samples(b.values, b.uses_per_env_step) for b in self.blocks]
+            )
         return SparseLayer(
             name=self.name,
             role=self.blocks[0].role,
@@ -179,10 +181,6 @@ BLOCK_SEP = "|"
 """Joins the block names of a merged acting op."""
 
 
-def _unrolled(a: np.ndarray, m: int) -> np.ndarray:
-    return np.kron(np.eye(m, dtype=a.dtype), a)
-
-
 def _block_diag(blocks: Sequence[np.ndarray]) -> np.ndarray:
     rows = sum(b.shape[0] for b in blocks)
     cols = sum(b.shape[1] for b in blocks)
@@ -204,8 +202,6 @@ def acting_ops(layers: Sequence[SparseLayer], profile: HwProfile) -> list[Acting
     the same group of every unit type merged into one op when the merged matrix compiles
     row-parallel (:func:`hw.compiler.build.choose_dataflow` on one sample); otherwise each
     type's group is an op of its own. In the order of the groups' first appearance."""
-    from hw.compiler.build import ProgramFitError, choose_dataflow
-
     groups = acting_groups(layers)
     by_key: dict[str, list[list[SparseLayer]]] = {}
     for g in groups:
