@@ -30,10 +30,20 @@ def prod_shape(profile: HwProfile) -> Shape:
 
 
 def sat(x: Value, bits: int) -> Value:
-    """Clip the signed expression ``x`` to the ``bits``-bit two's complement range."""
+    """Clip the signed expression ``x`` to the ``bits``-bit two's complement range.
+
+    ``x`` fits when its bits from ``bits - 1`` up are all equal (all copies of the sign);
+    otherwise its sign picks the bound. Testing bits instead of comparing with the bounds
+    keeps carry chains out of the path.
+    """
+    x = Value.cast(x).as_signed()
+    if len(x) <= bits:
+        return x
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    clipped = Mux(x > hi, Const(hi, signed(bits)), Mux(x < lo, Const(lo, signed(bits)), x))
-    return clipped.as_signed()[:bits].as_signed()
+    top = x[bits - 1 :]
+    fits = top.all() | ~top.any()
+    bound = Mux(x[-1], Const(lo, signed(bits)), Const(hi, signed(bits)))
+    return Mux(fits, x[:bits].as_signed(), bound).as_signed()
 
 
 def sat_add(a: Value, b: Value, bits: int) -> Value:

@@ -196,8 +196,8 @@ class Controller(wiring.Component):
         x_ptr, dy_ptr, y_ptr = (Signal(COUNT_BITS, name=x) for x in ("x_ptr", "dy_ptr", "y_ptr"))
         row = Signal(COUNT_BITS)
         eidx = Signal(range(p.grad_buf_words + 1))
-        ld_v = Signal()
-        ld_len, cp_len, dr_len, sp_last = (Signal(COUNT_BITS + 1) for _ in range(4))
+        ld_v, ld_vr = Signal(), Signal()
+        ld_len, cp_len, dr_len = (Signal(COUNT_BITS + 1) for _ in range(3))
         # Per-op lengths and products are registered from the op registers, which hold
         # still from the last host write (at least one cycle before ``start``) to ``done``:
         # they are valid from the op's first cycle and take no cycle of their own.
@@ -207,13 +207,17 @@ class Controller(wiring.Component):
             cp_full.eq(s_len + Mux(sddmm, pd + td, pd)),
         ]
         m.d.comb += [
-            ld_v.eq(running & (ld_m0 < mm)),
+            ld_v.eq(running & ld_vr),
             ld_len.eq(Mux(ld_v, ld_full, 0)),
             cp_len.eq(Mux(cp_v, cp_full, 0)),
             dr_len.eq(Mux(dr_v, n, 0)),
         ]
-        longest = Mux(ld_len > cp_len, ld_len, cp_len)
-        m.d.comb += sp_last.eq(Mux(longest > dr_len, longest, dr_len))
+
+        def longest(*lens):
+            out = lens[0]
+            for x in lens[1:]:
+                out = Mux(out > x, out, x)
+            return out
 
         # ---- row-parallel phases: 0 load, walk and drain, 1 reduce -------------------
         phase = Signal(2)
@@ -254,13 +258,32 @@ class Controller(wiring.Component):
             lens[0].eq(Mux(ld_c > wd, ld_c, wd)),
             lens[1].eq(m_rp * adds_rp),
         ]
-        rp_len = Mux(phase == 0, lens[0], lens[1])
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
         walk = running & rp & (phase == 0) & (c >= delay) & (ms < mm)
         next_i = Mux(ri + 1 >= nmax, 0, ri + 1)
 
-        handshake = running & (c == Mux(rp, rp_len, sp_last))
+        # The step (or phase) length and the handshake flag are registered: the length
+        # when the step starts (from the state the step runs with), the flag one cycle
+        # ahead (``c + 1 == length``), so no comparison of the state reaches the
+        # handshake's fan-out in the cycle it is used.
+        # The first step's length comes from registers the op registers feed (valid from
+        # the op's first cycle on); only whether it is empty is decided at ``start``.
+        step_len, hs, first = Signal(2 * COUNT_BITS), Signal(), Signal()
+        handshake = running & hs
+        first_ld = mm != 0
+        first_empty = ~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0))
+        cur_len = Mux(first, Mux(rp, lens[0], ld_len), step_len)
+        next_ld = ld_m0 + p.n_pe < mm
+        next_len = Mux(
+            rp,
+            lens[1],
+            longest(
+                Mux(next_ld, ld_full, 0),
+                Mux(ld_v, cp_full, 0),
+                Mux(cp_v & ~sddmm, n, 0),
+            ),
+        )
         sp_final = ~ld_v & (~cp_v | sddmm)
         rp_final = (phase == 1) | (red_adds == 0)
         final = handshake & Mux(rp, rp_final, sp_final)
@@ -287,15 +310,19 @@ class Controller(wiring.Component):
                     ri.eq(0),
                     ms.eq(0),
                     xoff.eq(0),
+                    ld_vr.eq(first_ld),
+                    first.eq(1),
+                    hs.eq(first_empty),
                 ]
         with m.Elif(handshake):
-            m.d.sync += c.eq(0)
+            m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_len == 0), first.eq(0)]
             with m.If(final):
                 m.d.sync += running.eq(0)
             with m.Elif(rp):
                 m.d.sync += phase.eq(phase + 1)
             with m.Else():
                 m.d.sync += [
+                    ld_vr.eq(next_ld),
                     par.eq(~par),
                     cp_v.eq(ld_v),
                     cp_m0.eq(ld_m0),
@@ -310,7 +337,7 @@ class Controller(wiring.Component):
                 with m.If(dr_v):
                     m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
         with m.Else():
-            m.d.sync += c.eq(c + 1)
+            m.d.sync += [c.eq(c + 1), hs.eq(c + 1 == cur_len)]
             with m.If(rp & (phase == 0)):
                 wrap = lo + p.bcast_words >= p.n_pe
                 m.d.sync += [
@@ -378,7 +405,7 @@ class Controller(wiring.Component):
             ctl.dr_addr.eq(Mux(rp, c - drain, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
-            ctl.red_en.eq(running & rp & (phase == 1) & (c < rp_len)),
+            ctl.red_en.eq(running & rp & (phase == 1) & (c < cur_len)),
             ctl.red_clear.eq(~running),
         ]
         return m
