@@ -52,6 +52,9 @@ class Part:
     synth_command: str = ""
     """Yosys synthesis command for this part when the family's default does not apply
     (``{top}`` is replaced by the top module)."""
+    clock_pin: str = ""
+    """Package pin of a dedicated clock input, where place and route puts the design's
+    clock (a clock on a general-purpose pin cannot reach the global clock network)."""
 
     @property
     def routable(self) -> bool:
@@ -78,6 +81,8 @@ def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int) -> Part:
         nextpnr=(f"--{size}k", "--package", "CABGA381", "--speed", "6"),
         source=_ECP5_DS,
         aliases=(f"lfe5u-{size}f", f"lfe5u-{size}"),
+        # PCLKT6_0, a primary clock input of every CABGA381 ECP5
+        clock_pin="G2",
     )
 
 
@@ -101,6 +106,7 @@ PARTS: Mapping[str, Part] = {
             nextpnr=("--up5k", "--package", "sg48"),
             source="Lattice iCE40 UltraPlus family data sheet FPGA-DS-02008",
             aliases=("up5k", "ice40up5k"),
+            clock_pin="35",  # IOT_46b_G0, a global buffer input
         ),
         # iCE40 LP/HX family data sheet: HX8K 7,680 LUT4 + DFF, 32 EBR, no DSP; CT256 has
         # 206 I/O.
@@ -116,6 +122,7 @@ PARTS: Mapping[str, Part] = {
             nextpnr=("--hx8k", "--package", "ct256"),
             source="Lattice iCE40 LP/HX family data sheet FPGA-DS-02029",
             aliases=("hx8k", "ice40hx8k"),
+            clock_pin="J3",  # a global buffer input of CT256
             # No MAC16 on the HX series: multipliers stay in logic.
             synth_command="synth_ice40 -top {top}",
         ),

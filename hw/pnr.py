@@ -42,6 +42,8 @@ __all__ = [
     "netlist_hash",
     "place_and_route",
     "run_nextpnr",
+    "critical_sources",
+    "flow_args",
     "tool_versions",
 ]
 
@@ -121,6 +123,11 @@ class PnrResult:
     """nextpnr's first error line when :attr:`routed` is false."""
     netlist_hash: str = ""
     """:func:`netlist_hash` of the routed netlist."""
+    critical_sources: tuple[str, ...] = ()
+    """The project's source lines the critical path runs through (``file:line``, in path
+    order), from nextpnr's report."""
+    flow: str = ""
+    """The router and clock constraint used (:func:`flow_args`)."""
 
     @property
     def fmax(self) -> float:
@@ -143,6 +150,7 @@ class PnrResult:
             for k, u in d["utilisation"].items()
         }
         d["synthesis"] = Resources(**d["synthesis"])
+        d["critical_sources"] = tuple(d.get("critical_sources", ()))
         return cls(**d)
 
 
@@ -195,6 +203,55 @@ def run_nextpnr(
             f"nextpnr-{family} did not finish within {timeout_s} s (log {str(log)!r})"
         ) from None
     return proc.returncode, log.read_text()
+
+
+ROUTER = {"ecp5": "router2", "ice40": "router1"}
+"""nextpnr router per family. On ECP5, router1 did not converge on the sparse array
+within 50k iterations (congestion); router2 routes it in minutes."""
+
+
+def flow_args(part: Part, out: Path) -> tuple[list[str], str]:
+    """nextpnr arguments for the router and the clock pin of ``part``, and their summary.
+
+    The design's clock (``clk``) goes to the part's dedicated clock input
+    (:attr:`hw.parts.Part.clock_pin`); the other ports stay unconstrained, placed by
+    nextpnr. Writes the constraint file into ``out``.
+    """
+    router = ROUTER[part.family]
+    args = ["--router", router]
+    summary = router
+    if part.clock_pin:
+        if part.family == "ecp5":
+            (out / "clock.lpf").write_text(f'LOCATE COMP "clk" SITE "{part.clock_pin}";\n')
+            args += ["--lpf", "clock.lpf", "--lpf-allow-unconstrained"]
+        else:
+            (out / "clock.pcf").write_text(f"set_io clk {part.clock_pin}\n")
+            args += ["--pcf", "clock.pcf", "--pcf-allow-unconstrained"]
+        summary += f", clk on pin {part.clock_pin}"
+    return args, summary
+
+
+def critical_sources(report: Mapping) -> tuple[str, ...]:
+    """Project source lines (``file:line``) along the slowest clock-to-clock path."""
+    fmax = {clk: float(v["achieved"]) for clk, v in report.get("fmax", {}).items()}
+    worst = min(fmax, key=fmax.get) if fmax else ""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    mine = [p for p in paths if worst and p.get("from", "").split(" ")[-1] == worst]
+    if not (mine or paths):
+        return ()
+    root = Path(__file__).resolve().parent.parent
+    out: list[str] = []
+    for step in (mine or paths)[0]["path"]:
+        for src in step.get("sources", []):
+            path, _, where = src.partition(":")
+            try:
+                rel = Path(path).resolve().relative_to(root)
+            except ValueError:
+                continue  # the tools' own cell libraries
+            line = f"{rel}:{where.split('.')[0]}"
+            if line not in out:
+                out.append(line)
+    return tuple(out)
 
 
 def parse_report(report: Mapping, part: Part) -> tuple[dict, dict, tuple[str, str, float]]:
@@ -293,15 +350,17 @@ def place_and_route(
         + "\n"
     )
 
+    flow_extra, flow = flow_args(part, out)
     saved = out / "pnr.json"
     if saved.is_file():
         prev = PnrResult.from_dict(json.loads(saved.read_text()))
-        if (prev.part, prev.target_mhz, prev.seed) == (part.name, freq_mhz, seed):
+        if (prev.part, prev.target_mhz, prev.seed, prev.flow) == (part.name, freq_mhz, seed, flow):
             prev = replace(prev, design_hash=dh, netlist_hash=nh)
             report = out / "report.json"
             if prev.routed and report.is_file():
                 # Re-read the kept report: a newer parser may extract more from it.
-                fmax, util, crit = parse_report(json.loads(report.read_text()), part)
+                rep = json.loads(report.read_text())
+                fmax, util, crit = parse_report(rep, part)
                 prev = replace(
                     prev,
                     fmax_mhz=fmax,
@@ -309,6 +368,7 @@ def place_and_route(
                     critical_from=crit[0],
                     critical_to=crit[1],
                     critical_ns=crit[2],
+                    critical_sources=critical_sources(rep),
                 )
             saved.write_text(json.dumps(prev.to_dict(), indent=2) + "\n")
             return prev
@@ -326,14 +386,17 @@ def place_and_route(
         "--seed",
         str(seed),
         "--timing-allow-fail",
+        *flow_extra,
     ]
     t0 = time.perf_counter()
     code, log = run_nextpnr(part.family, args, cwd=out, timeout_s=timeout_s)
     pnr_s = time.perf_counter() - t0
     routed = code == 0 and report.is_file()
-    fmax, util, crit = ({}, {}, ("", "", 0.0))
+    fmax, util, crit, srcs = ({}, {}, ("", "", 0.0), ())
     if report.is_file():
-        fmax, util, crit = parse_report(json.loads(report.read_text()), part)
+        rep = json.loads(report.read_text())
+        fmax, util, crit = parse_report(rep, part)
+        srcs = critical_sources(rep)
     result = PnrResult(
         profile=profile.name,
         part=part.name,
@@ -350,6 +413,8 @@ def place_and_route(
         critical_from=crit[0],
         critical_to=crit[1],
         critical_ns=crit[2],
+        critical_sources=srcs,
+        flow=flow,
         synthesis=synth,
         tools=tool_versions(part.family),
         synth_s=synth_s,
@@ -374,6 +439,8 @@ def to_text(r: PnrResult, part: Part) -> str:
         lines.append(
             f"critical path: {r.critical_from} -> {r.critical_to} ({r.critical_ns:.2f} ns)"
         )
+        if r.critical_sources:
+            lines.append(f"  through: {' '.join(r.critical_sources)}")
     else:
         lines.append(f"NOT ROUTED: {r.error}")
     syn = r.synthesis
@@ -390,6 +457,7 @@ def to_text(r: PnrResult, part: Part) -> str:
         lines.append(f"  {bel:16s} {u.used:7d} / {cap:<7d} {u.percent:6.1f} %")
     tools = ", ".join(f"{k} {v}" for k, v in r.tools.items())
     lines.append(f"tools: {tools}")
+    lines.append(f"nextpnr flow: {r.flow or 'router1, clock pin unconstrained'}")
     lines.append(f"wall time: synthesis {r.synth_s:.1f} s, place and route {r.pnr_s:.1f} s")
     return "\n".join(lines) + "\n"
 

