@@ -19,6 +19,7 @@ from hw.profiles import HwProfile
 __all__ = [
     "adder_tree_depth",
     "ideal_cycles",
+    "REDUCE_PIPELINE",
     "RP_LOAD_LATENCY",
     "row_parallel_cycles",
     "row_parallel_drain_delay",
@@ -111,6 +112,11 @@ RP_LOAD_LATENCY = 2
 from cycle ``c + 2``: the activation SRAM returns it one cycle after the address, and the
 PE's buffer takes it at the end of that cycle (its read port is not write-through)."""
 
+REDUCE_PIPELINE = 2
+"""Cycles the reduction of split rows runs past its last partial read: the partials are
+registered as they leave the output SRAM, added the next cycle, and the row's sum is
+written the cycle after (``hw.rtl.reduce``)."""
+
 
 def _bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """``(n_p, max_p n_p, PE of each bank entry, its index in its PE's bank)``."""
@@ -188,7 +194,9 @@ def row_parallel_phases(
     ``walk_delay`` cycles into the op and the drain ``D = M max_pieces`` started
     ``drain_delay`` cycles into it share one phase of ``max(L, walk_delay + W,
     drain_delay + D)`` cycles: ``load`` is ``L``, ``compute`` the part of the walk that
-    outlasts the load, ``drain`` the part of the drain that outlasts both.
+    outlasts the load, ``drain`` the part of the drain that outlasts both. The reduction
+    takes ``M split_adds`` cycles of adds plus :data:`REDUCE_PIPELINE`, or 0 without a
+    split row.
     """
     load = -(-k * m // profile.bcast_words)
     walk = walk_delay + m * max_entries + profile.pipeline_depth
@@ -197,7 +205,7 @@ def row_parallel_phases(
         "load": load,
         "compute": max(0, walk - load),
         "drain": max(0, drain - max(load, walk)),
-        "reduction": m * split_adds,
+        "reduction": m * split_adds + REDUCE_PIPELINE if split_adds else 0,
     }
 
 

@@ -375,10 +375,10 @@ def test_row_parallel_formula_skips_empty_reduction():
     assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof, 3, 10) == 17 + 1
     # a drain that starts late sets the phase: 20 + 1 = 21 cycles, + 1
     assert timing.row_parallel_cycles(64, 1, 12, 1, 0, prof, 3, 20) == 21 + 1
-    # the load outlasts both (128 words: 8 cycles): 8 + 1, then the reduction 6 + 1
-    assert timing.row_parallel_cycles(64, 2, 1, 1, 3, prof, 0, 4) == 9 + 7
-    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5, 29) == (5 + 26 + 1) + 7
-    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5, 30) == (30 + 2 + 1) + 7
+    # the load outlasts both (128 words: 8 cycles): 8 + 1, then the reduction 6 + 2 + 1
+    assert timing.row_parallel_cycles(64, 2, 1, 1, 3, prof, 0, 4) == 9 + 9
+    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5, 29) == (5 + 26 + 1) + 9
+    assert timing.row_parallel_cycles(64, 2, 12, 1, 3, prof, 5, 30) == (30 + 2 + 1) + 9
     assert timing.stream_length(np.array([0, 3, 0, 1])) == 6
 
 

@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
+from hw.timing import REDUCE_PIPELINE
 
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
@@ -243,6 +244,7 @@ class Controller(wiring.Component):
         ld_rp = Signal(2 * COUNT_BITS)
         walk_end, drain_end = Signal(2 * COUNT_BITS), Signal(2 * COUNT_BITS)
         lens = [Signal(2 * COUNT_BITS, name=f"rp_len{i}") for i in range(2)]
+        red_len = Signal(2 * COUNT_BITS)
         ld_c, dr_c, wd = (Signal(2 * COUNT_BITS) for _ in range(3))
         m.d.comb += [
             ld_c.eq((k_rp * m_rp + (p.bcast_words - 1)) // p.bcast_words),
@@ -256,7 +258,8 @@ class Controller(wiring.Component):
             drain_end.eq(dr_c),
             # the first phase lasts until the load, the walk and the drain are done
             lens[0].eq(Mux(ld_c > wd, ld_c, wd)),
-            lens[1].eq(m_rp * adds_rp),
+            red_len.eq(m_rp * adds_rp),
+            lens[1].eq(m_rp * adds_rp + REDUCE_PIPELINE),
         ]
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
@@ -405,7 +408,7 @@ class Controller(wiring.Component):
             ctl.dr_addr.eq(Mux(rp, c - drain, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
-            ctl.red_en.eq(running & rp & (phase == 1) & (c < cur_len)),
+            ctl.red_en.eq(running & rp & (phase == 1) & (c < red_len)),
             ctl.red_clear.eq(~running),
         ]
         return m

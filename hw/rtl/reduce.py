@@ -13,10 +13,12 @@ output bank ``piece_pe[g]`` at ``m * q + slot`` with ``slot = g - piece_ptr[pe]`
 
 Every table read is synchronous, so the three tables (``piece_capacity + 1`` words each:
 the profile's ``max_pieces``, by default ``n_pe * out_buf_words``) map onto block RAM.
-An address generator walks the schedule from the start of the op, three pipeline stages
-(red_ptr, red_piece, piece_pe) ahead of the adder, and queues the walk steps in a
-:data:`FIFO_DEPTH`-entry FIFO; by the reduce phase the FIFO is full and the adder takes
-one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1)`` counts. The reduce
+An address generator walks the schedule from the start of the op, five pipeline stages
+(red_ptr, red_piece, piece_pe, the PE's piece offsets, the word address) ahead of the
+adder, and queues the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is
+readable in cycle 6 of the op, and by the reduce phase the FIFO is full and the adder takes
+one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1) + REDUCE_PIPELINE``
+counts (the adder and the write trail the reads by two register stages). The reduce
 phase starts at least ``5 + PD`` cycles into a row-parallel op (7 on every built-in
 profile): the walk starts in cycle 2 at the earliest (a broadcast word is readable two
 cycles after it is sent), the drain after the walk's first result, and a handshake cycle
@@ -46,8 +48,10 @@ TABLES: tuple[str, ...] = ("red_ptr", "red_piece", "piece_pe")
 """Host memories of the reduction schedule."""
 
 
-FIFO_DEPTH = 4
-"""Walk steps the reduction unit's address generator may run ahead of its adder."""
+FIFO_DEPTH = 6
+"""Walk steps the reduction unit's address generator may run ahead of its adder: at
+least its latency from issue to a readable FIFO entry (5 cycles), so the adder never
+waits once the FIFO has filled."""
 
 
 class _Step(data.StructLayout):
@@ -189,28 +193,55 @@ class ReductionUnit(wiring.Component):
             gj.eq(g_j.data),
         ]
 
-        # Stage 2: bank and word of both partials; the step enters the FIFO.
-        def locate(pe, g):
-            start = Signal(range(cap + 1))
-            q = Signal(range(cap + 1))
+        # Stage 2: the PEs arrive and are registered with the rest of the step.
+        v3, ms3 = Signal(), Signal(COUNT_BITS)
+        first3, last3 = Signal(), Signal()
+        pe_a, pe_b = Signal(range(p.n_pe)), Signal(range(p.n_pe))
+        ga, gb = Signal(range(cap + 1)), Signal(range(cap + 1))
+        m.d.sync += [
+            v3.eq(v2 & ~self.clear),
+            ms3.eq(ms2),
+            first3.eq(first2),
+            last3.eq(last2),
+            pe_a.eq(pe_j.data),
+            pe_b.eq(pe_first.data),
+            ga.eq(gj),
+            gb.eq(g0),
+        ]
+
+        # Stage 3: each partial's first piece and piece count in its PE.
+        v4, ms4 = Signal(), Signal(COUNT_BITS)
+        first4, last4 = Signal(), Signal()
+        pe_a4, pe_b4 = Signal(range(p.n_pe)), Signal(range(p.n_pe))
+        off_a, off_b = Signal(range(cap + 1)), Signal(range(cap + 1))
+        q_a, q_b = Signal(range(cap + 1)), Signal(range(cap + 1))
+        m.d.sync += [
+            v4.eq(v3 & ~self.clear),
+            ms4.eq(ms3),
+            first4.eq(first3),
+            last4.eq(last3),
+            pe_a4.eq(pe_a),
+            pe_b4.eq(pe_b),
+        ]
+        for pe, g, off, q in ((pe_a, ga, off_a, q_a), (pe_b, gb, off_b, q_b)):
             with m.Switch(pe):
                 for i in range(p.n_pe):
                     with m.Case(i):
-                        m.d.comb += [
-                            start.eq(self.piece_ptr[i]),
+                        m.d.sync += [
+                            off.eq(g - self.piece_ptr[i]),
                             q.eq(self.piece_ptr[i + 1] - self.piece_ptr[i]),
                         ]
-            return ms2 * q + g - start
 
+        # Stage 4: bank and word of both partials; the step enters the FIFO.
         step = Signal(_Step(p))
         m.d.comb += [
-            step.a_bank.eq(pe_j.data),
-            step.a_addr.eq(locate(pe_j.data, gj)),
-            step.b_bank.eq(pe_first.data),
-            step.b_addr.eq(locate(pe_first.data, g0)),
-            step.first.eq(first2),
-            step.last.eq(last2),
-            fifo.w_en.eq(v2),
+            step.a_bank.eq(pe_a4),
+            step.a_addr.eq(ms4 * q_a + off_a),
+            step.b_bank.eq(pe_b4),
+            step.b_addr.eq(ms4 * q_b + off_b),
+            step.first.eq(first4),
+            step.last.eq(last4),
+            fifo.w_en.eq(v4),
             fifo.w_data.eq(step),
             fifo.r_en.eq(self.en),
         ]
@@ -224,15 +255,26 @@ class ReductionUnit(wiring.Component):
             self.b_bank.eq(head.b_bank),
             self.b_addr.eq(head.b_addr),
         ]
-        valid, first, done = Signal(), Signal(), Signal()
-        m.d.sync += [valid.eq(self.en & ~self.clear), first.eq(head.first), done.eq(head.last)]
-        m.d.sync += [self.w_bank.eq(head.b_bank), self.w_addr.eq(head.b_addr)]
-        acc, total = Signal(acc_shape(p)), Signal(acc_shape(p))
-        m.d.comb += total.eq(sat_add(Mux(first, self.b_data, acc), self.a_data, p.acc_bits))
-        with m.If(valid):
-            m.d.sync += acc.eq(total)
-        m.d.comb += [
-            self.we.eq(valid & done),
-            self.w_data.eq(requant(p, total)),
-        ]
+        # Pipeline (REDUCE_PIPELINE = 2 cycles past the last read): the partials are
+        # registered as they leave the SRAM, added into ``acc`` the next cycle, and a
+        # finished row is written from ``acc`` the cycle after, so no memory output
+        # reaches an adder and no adder reaches a memory input in one cycle.
+        def delayed(sig, name):
+            out = Signal.like(sig, name=name)
+            m.d.sync += out.eq(sig)
+            return out
+
+        v1 = delayed(self.en & ~self.clear, "red_v1")
+        first1, done1 = delayed(head.first, "red_first1"), delayed(head.last, "red_done1")
+        bank1, addr1 = delayed(head.b_bank, "red_bank1"), delayed(head.b_addr, "red_addr1")
+        v2 = delayed(v1 & ~self.clear, "red_v2")
+        first2, done2 = delayed(first1, "red_first2"), delayed(done1, "red_done2")
+        bank2, addr2 = delayed(bank1, "red_bank2"), delayed(addr1, "red_addr2")
+        a2, b2 = delayed(self.a_data, "red_a2"), delayed(self.b_data, "red_b2")
+        acc = Signal(acc_shape(p))
+        with m.If(v2):
+            m.d.sync += acc.eq(sat_add(Mux(first2, b2, acc), a2, p.acc_bits))
+        wv = delayed(v2 & done2 & ~self.clear, "red_wv")
+        m.d.sync += [self.w_bank.eq(bank2), self.w_addr.eq(addr2)]
+        m.d.comb += [self.we.eq(wv), self.w_data.eq(requant(p, acc))]
         return m
