@@ -255,6 +255,7 @@ class ReductionUnit(wiring.Component):
             self.b_bank.eq(head.b_bank),
             self.b_addr.eq(head.b_addr),
         ]
+
         # Pipeline (REDUCE_PIPELINE = 2 cycles past the last read): the partials are
         # registered as they leave the SRAM, added into ``acc`` the next cycle, and a
         # finished row is written from ``acc`` the cycle after, so no memory output
