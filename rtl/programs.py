@@ -13,11 +13,15 @@ so the simulation process needs neither the compiler nor ``sim``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hw.compiler import compile_layer
+from hw.compiler.balance import plan_for_threshold
+from hw.compiler.build import row_shape
+from hw.compiler.encode import encode_banks
+from hw.fit import check_fit
 from hw.export import op_load
 from hw.profiles import HwProfile
 from hw.program import Op, Program
@@ -69,10 +73,15 @@ def random_case(
 ) -> Case:
     """A random layer compiled for ``kernel`` (``forward`` ... ``dense_grad``).
 
-    ``dataflow`` (``sample``, ``row`` or ``unrolled``) applies to SpMM on sparse profiles.
-    Row-parallel draws favour few long rows and small batches so that the balancer splits
-    rows; sample-unrolled draws have at least two samples.
+    ``dataflow`` (``sample``, ``row``, ``split`` or ``unrolled``) applies to SpMM on sparse
+    profiles. Row-parallel draws favour few long rows and small batches so that the
+    balancer splits rows; ``split`` is a row-parallel op whose rows are cut at a short
+    random piece length (:func:`hw.compiler.balance.plan_for_threshold`) instead of the
+    balancer's choice, so that many rows are split and the reduction unit walks long
+    schedules; sample-unrolled draws have at least two samples.
     """
+    if dataflow == "split":
+        return _split_case(rng, profile, kernel, max_dim, max_m)
     sparsity = float(rng.choice([*SPARSITIES, rng.random() * 0.98]))
     for _ in range(100):
         out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
@@ -96,6 +105,34 @@ def random_case(
             continue
         return Case(program, x, dy)
     raise RuntimeError(f"no {kernel} case fits profile {profile.name!r} within max_dim={max_dim}")
+
+
+def _split_case(
+    rng: np.random.Generator, profile: HwProfile, kernel: str, max_dim: int, max_m: int
+) -> Case:
+    for _ in range(100):
+        out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
+        m = int(rng.integers(1, max_m + 1))
+        mask = rng.random((out_dim, in_dim)) >= float(rng.choice([0.0, 0.3, 0.6, 0.9]))
+        w = _operands(rng, mask.shape, profile)
+        w = np.where(w == 0, 1, w) * mask
+        x = _operands(rng, (in_dim, m), profile)
+        dy = _operands(rng, (out_dim, m), profile)
+        try:
+            program = compile_layer(w, kernel, profile, m, "row")
+        except ValueError:
+            continue
+        (op,) = program.ops
+        wk = w.T if op.transpose else w
+        mk = wk != 0
+        plan = plan_for_threshold(mk.sum(axis=1), profile.n_pe, int(rng.integers(1, 4)))
+        arrays = encode_banks(mk, wk, plan)
+        try:
+            check_fit(profile, row_shape(op.n, op.k, m, plan), f"split case {op.name!r}")
+        except ValueError:
+            continue
+        return Case(replace(program, ops=(replace(op, arrays=arrays),)), x, dy)
+    raise RuntimeError(f"no split {kernel} case fits profile {profile.name!r}")
 
 
 def make_jobs(

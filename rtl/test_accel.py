@@ -19,6 +19,8 @@ SPARSE_CASES = [
     ("forward", "row", 120, 103),
     ("input_grad", "row", 120, 104),
     ("forward", "unrolled", 60, 107),
+    ("forward", "split", 80, 108),
+    ("input_grad", "split", 60, 109),
     ("weight_grad", "sample", 150, 105),
     ("dense_grad", "sample", 150, 106),
 ]

@@ -45,6 +45,7 @@ __all__ = [
     "balance_rows",
     "compile_network",
     "row_plan_cycles",
+    "row_shape",
     "unroll_samples",
 ]
 
@@ -64,7 +65,7 @@ def _sample_shape(k: int, n: int, m: int, s: int, *, sddmm: bool, chunk_nnz: int
     return OpShape(kernel, "sample", n, k, m, stream_length=s, chunk_nnz=chunk_nnz)
 
 
-def _row_shape(n: int, k: int, m: int, plan: RowPlan) -> OpShape:
+def row_shape(n: int, k: int, m: int, plan: RowPlan) -> OpShape:
     return OpShape(
         "spmm",
         "row",
@@ -151,12 +152,12 @@ def choose_dataflow(
         options.append((spmm_sample_parallel_cycles(k, n, m, s, profile), "sample", plan))
     if rows is not None:
         with contextlib.suppress(ProgramFitError):
-            check_fit(profile, _row_shape(n, k, m, rows[1]), where)
+            check_fit(profile, row_shape(n, k, m, rows[1]), where)
             options.append((rows[0], "row", rows[1]))
         if m > 1:
             cyc, uplan = _balance(unroll_samples(mask, m), 1, profile, m)
             with contextlib.suppress(ProgramFitError):
-                check_fit(profile, _row_shape(n * m, k * m, 1, uplan), where)
+                check_fit(profile, row_shape(n * m, k * m, 1, uplan), where)
                 options.append((cyc, "unrolled", uplan))
     if not options:
         assert sp_error is not None
@@ -250,11 +251,11 @@ def _layer_ops(
         if dataflow == "unrolled":
             u = m
             common.update(n=n * u, k=k * u, m=1, nnz=u * common["nnz"], unroll=u)
-            check_fit(profile, _row_shape(n * u, k * u, 1, plan), _where(lname, kernel))
+            check_fit(profile, row_shape(n * u, k * u, 1, plan), _where(lname, kernel))
             arrays = encode_banks(unroll_samples(mk, u), unroll_samples(wk, u), plan)
             return [Op(kernel="spmm", dataflow="row", arrays=arrays, **common)]
         if dataflow == "row":
-            check_fit(profile, _row_shape(n, k, m, plan), _where(lname, kernel))
+            check_fit(profile, row_shape(n, k, m, plan), _where(lname, kernel))
             arrays = encode_banks(mk, wk, plan)
         else:
             arrays = encode_stream(mk, wk)

@@ -273,6 +273,7 @@ class Controller(wiring.Component):
         # The first step's length comes from registers the op registers feed (valid from
         # the op's first cycle on); only whether it is empty is decided at ``start``.
         step_len, hs, first = Signal(2 * COUNT_BITS), Signal(), Signal()
+        red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
         handshake = running & hs
         first_ld = mm != 0
         first_empty = ~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0))
@@ -316,13 +317,14 @@ class Controller(wiring.Component):
                     ld_vr.eq(first_ld),
                     first.eq(1),
                     hs.eq(first_empty),
+                    red_on.eq(0),
                 ]
         with m.Elif(handshake):
             m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_len == 0), first.eq(0)]
             with m.If(final):
                 m.d.sync += running.eq(0)
             with m.Elif(rp):
-                m.d.sync += phase.eq(phase + 1)
+                m.d.sync += [phase.eq(phase + 1), red_on.eq(red_len != 0)]
             with m.Else():
                 m.d.sync += [
                     ld_vr.eq(next_ld),
@@ -340,7 +342,11 @@ class Controller(wiring.Component):
                 with m.If(dr_v):
                     m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
         with m.Else():
-            m.d.sync += [c.eq(c + 1), hs.eq(c + 1 == cur_len)]
+            m.d.sync += [
+                c.eq(c + 1),
+                hs.eq(c + 1 == cur_len),
+                red_on.eq(rp & (phase == 1) & (c + 1 < red_len)),
+            ]
             with m.If(rp & (phase == 0)):
                 wrap = lo + p.bcast_words >= p.n_pe
                 m.d.sync += [
@@ -408,7 +414,7 @@ class Controller(wiring.Component):
             ctl.dr_addr.eq(Mux(rp, c - drain, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
-            ctl.red_en.eq(running & rp & (phase == 1) & (c < red_len)),
+            ctl.red_en.eq(running & red_on),
             ctl.red_clear.eq(~running),
         ]
         return m

@@ -48,10 +48,12 @@ TABLES: tuple[str, ...] = ("red_ptr", "red_piece", "piece_pe")
 """Host memories of the reduction schedule."""
 
 
-FIFO_DEPTH = 6
-"""Walk steps the reduction unit's address generator may run ahead of its adder: at
-least its latency from issue to a readable FIFO entry (5 cycles), so the adder never
-waits once the FIFO has filled."""
+FIFO_DEPTH = 8
+"""Walk steps the reduction unit's address generator may run ahead of its adder. It
+issues while fewer than this many steps are queued or in flight (a registered count, so
+the adder's pops do not reach the generator in the same cycle); at least its latency from
+issue to a readable FIFO entry (5 cycles) plus 2, so the adder never waits once the FIFO
+has filled."""
 
 
 class _Step(data.StructLayout):
@@ -123,7 +125,7 @@ class ReductionUnit(wiring.Component):
         m = Module()
         cap = piece_capacity(p)
         host = self.host
-        reads = {"red_ptr": 1, "red_piece": 2, "piece_pe": 2}
+        reads = {"red_ptr": 2, "red_piece": 2, "piece_pe": 2}
         ports = {}
         for name in TABLES:
             mem = memory.Memory(shape=range(cap + 1), depth=cap + 1, init=[])
@@ -147,34 +149,81 @@ class ReductionUnit(wiring.Component):
         m.d.sync += go.eq(~self.clear)
         used = Signal(range(FIFO_DEPTH + 1))
         pop = self.en & fifo.r_rdy
-        issue = go & (used < FIFO_DEPTH + pop)
+        issue = go & (used < FIFO_DEPTH)
         with m.If(self.clear):
             m.d.sync += used.eq(0)
         with m.Else():
             m.d.sync += used.eq(used + issue - pop)
 
         # Stage 0: the walk state (row rho of the schedule, piece j of the row, sample ms).
-        # red_ptr[rho + 1] arrives from an address presented one cycle earlier; red_ptr[0]
-        # is 0 (the offsets of a CSR).
+        # No table output enters a decision of the walk in the cycle it arrives: the
+        # ends of this row and the next (e1 = red_ptr[rho + 1], e2 = red_ptr[rho + 2]) are
+        # registers, and port ``x`` reads red_ptr[rho + 3] ahead for the next row change.
+        # Port ``y`` reads red_ptr[1] for the first row (red_ptr[0] is 0, CSR offsets);
+        # both ends are loaded in cycle 0 of the op, before the first issue.
         rho, j, ms = Signal(range(cap + 1)), Signal(range(cap + 1)), Signal(COUNT_BITS)
-        ptr0 = Signal(range(cap + 1))
-        (ptr1,) = ports["red_ptr"]
-        last = j + 1 >= ptr1.data - ptr0
-        row_done = issue & last & (ms + 1 >= self.m)
-        m.d.comb += ptr1.addr.eq(Mux(self.clear, 0, rho + row_done) + 1)
+        ptr0, ptr0j = Signal(range(cap + 1)), Signal(range(cap + 2))
+        e1, e2, pieces = Signal(range(cap + 1)), Signal(range(cap + 1)), Signal(range(cap + 1))
+        rho3, rho4 = Signal(range(cap + 5)), Signal(range(cap + 5))
+        last_piece = Signal()  # j + 1 >= pieces
+        last_sample = Signal()  # ms + 1 >= m
+        px, py = ports["red_ptr"]
+        row_done = issue & last_piece & last_sample
+        m.d.comb += [
+            px.addr.eq(Mux(self.clear, 2, Mux(row_done, rho4, rho3))),
+            py.addr.eq(1),
+        ]
         with m.If(self.clear):
-            m.d.sync += [rho.eq(0), j.eq(1), ms.eq(0), ptr0.eq(0)]
+            m.d.sync += [
+                rho.eq(0),
+                rho3.eq(3),
+                rho4.eq(4),
+                j.eq(1),
+                ms.eq(0),
+                ptr0.eq(0),
+                ptr0j.eq(1),
+                last_sample.eq(self.m <= 1),
+            ]
+        with m.Elif(~go):
+            m.d.sync += [
+                e1.eq(py.data),
+                e2.eq(px.data),
+                pieces.eq(py.data),
+                last_piece.eq(py.data <= 2),
+            ]
         with m.Elif(issue):
-            with m.If(last):
+            with m.If(last_piece):
                 m.d.sync += j.eq(1)
-                with m.If(row_done):
-                    m.d.sync += [ms.eq(0), rho.eq(rho + 1), ptr0.eq(ptr1.data)]
+                with m.If(last_sample):
+                    m.d.sync += [
+                        ms.eq(0),
+                        last_sample.eq(self.m <= 1),
+                        rho.eq(rho + 1),
+                        rho3.eq(rho4),
+                        rho4.eq(rho4 + 1),
+                        ptr0.eq(e1),
+                        ptr0j.eq(e1 + 1),
+                        e1.eq(e2),
+                        e2.eq(px.data),
+                        pieces.eq(e2 - e1),
+                        last_piece.eq(e2 - e1 <= 2),
+                    ]
                 with m.Else():
-                    m.d.sync += ms.eq(ms + 1)
+                    m.d.sync += [
+                        ms.eq(ms + 1),
+                        last_sample.eq(ms + 2 >= self.m),
+                        ptr0j.eq(ptr0 + 1),
+                        last_piece.eq(pieces <= 2),
+                    ]
             with m.Else():
-                m.d.sync += j.eq(j + 1)
+                m.d.sync += [
+                    j.eq(j + 1),
+                    ptr0j.eq(ptr0j + 1),
+                    last_piece.eq(j + 2 >= pieces),
+                ]
+        last = last_piece
         g_first, g_j = ports["red_piece"]
-        m.d.comb += [g_first.addr.eq(ptr0), g_j.addr.eq(ptr0 + j)]
+        m.d.comb += [g_first.addr.eq(ptr0), g_j.addr.eq(ptr0j)]
 
         # Stage 1: the piece indices arrive; look up their PEs.
         v1, v2 = Signal(), Signal()
