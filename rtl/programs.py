@@ -21,8 +21,8 @@ from hw.compiler import compile_layer
 from hw.compiler.balance import plan_for_threshold
 from hw.compiler.build import row_shape
 from hw.compiler.encode import encode_banks
-from hw.fit import check_fit
 from hw.export import op_load
+from hw.fit import check_fit
 from hw.profiles import HwProfile
 from hw.program import Op, Program
 from sim import simulate_op
