@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -214,11 +214,22 @@ class Controller(wiring.Component):
             dr_len.eq(Mux(dr_v, n, 0)),
         ]
 
-        def longest(*lens):
-            out = lens[0]
-            for x in lens[1:]:
-                out = Mux(out > x, out, x)
-            return out
+        # The length of every set of active stages, registered a cycle later still (valid
+        # from the op's second cycle, before its first handshake): the longest of the
+        # load (bit 2), compute (bit 1) and drain (bit 0) lengths in the set, and
+        # whether it is 0.
+        stage_max = [Signal(COUNT_BITS + 1, name=f"stage_max{i}") for i in range(8)]
+        stage_zero = [Signal(name=f"stage_zero{i}") for i in range(8)]
+        for i in range(8):
+            picked = [v for bit, v in ((4, ld_full), (2, cp_full), (1, n)) if i & bit]
+            best = picked[0] if picked else 0
+            for v in picked[1:]:
+                best = Mux(best > v, best, v)
+            m.d.sync += [stage_max[i].eq(best), stage_zero[i].eq(best == 0)]
+        # whether the load of the tile after the next one exists (ld_m0 holds from one
+        # handshake to the next, at least two cycles)
+        more_ld = Signal()
+        m.d.sync += more_ld.eq(ld_m0 + p.n_pe < mm)
 
         # ---- row-parallel phases: 0 load, walk and drain, 1 reduce -------------------
         phase = Signal(2)
@@ -278,16 +289,16 @@ class Controller(wiring.Component):
         first_ld = mm != 0
         first_empty = ~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0))
         cur_len = Mux(first, Mux(rp, lens[0], ld_len), step_len)
-        next_ld = ld_m0 + p.n_pe < mm
-        next_len = Mux(
-            rp,
-            lens[1],
-            longest(
-                Mux(next_ld, ld_full, 0),
-                Mux(ld_v, cp_full, 0),
-                Mux(cp_v & ~sddmm, n, 0),
-            ),
-        )
+        next_ld = more_ld
+        next_set = Cat(cp_v & ~sddmm, ld_v, next_ld)
+        next_len = Signal(2 * COUNT_BITS)
+        next_empty = Signal()
+        with m.Switch(next_set):
+            for i in range(8):
+                with m.Case(i):
+                    m.d.comb += [next_len.eq(stage_max[i]), next_empty.eq(stage_zero[i])]
+        with m.If(rp):
+            m.d.comb += [next_len.eq(lens[1]), next_empty.eq(0)]
         sp_final = ~ld_v & (~cp_v | sddmm)
         rp_final = (phase == 1) | (red_adds == 0)
         final = handshake & Mux(rp, rp_final, sp_final)
@@ -320,7 +331,7 @@ class Controller(wiring.Component):
                     red_on.eq(0),
                 ]
         with m.Elif(handshake):
-            m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_len == 0), first.eq(0)]
+            m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_empty), first.eq(0)]
             with m.If(final):
                 m.d.sync += running.eq(0)
             with m.Elif(rp):
