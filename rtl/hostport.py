@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import numpy as np
 
 from hw.profiles import HwProfile
-from hw.rtl import MEMORY_IDS, REGISTERS, host_data_bits
+from hw.rtl import MEMORY_IDS, OP_SETUP_CYCLES, REGISTERS, host_data_bits
 
 if TYPE_CHECKING:
     from hw.export import OpLoad
@@ -105,11 +105,14 @@ class HostPort:
         self.data_mask = (1 << host_data_bits(profile)) - 1
         self.edges = 0
         """Clock periods the steps of this object have advanced since its last reset."""
+        self.op_written = -OP_SETUP_CYCLES
+        """:attr:`edges` at the last op-register write (its edge)."""
 
     def reset(self) -> Steps[None]:
         """Zero every host input and hold ``rst`` for two periods (:func:`reset_steps`)."""
         yield from reset_steps(self.pins, HOST_INPUTS)
         self.edges = 0
+        self.op_written = -OP_SETUP_CYCLES
 
     def write(self, memory: str, addresses: Sequence[int], words: Sequence[int]) -> Steps[None]:
         """Write signed ``words`` at ``addresses`` of ``memory``, one per period.
@@ -126,6 +129,8 @@ class HostPort:
             yield
         put("host__we", 0)
         self.edges += len(addresses)
+        if memory == "op":
+            self.op_written = self.edges
 
     def read(self, memory: str, addresses: Sequence[int], bits: int) -> Steps[np.ndarray]:
         """The words at ``addresses`` of ``memory`` (any shape), signed from ``bits`` bits.
@@ -162,6 +167,11 @@ class HostPort:
         ``done`` is sampled).
         """
         put, get = self.pins.set, self.pins.get
+        # the edge sampling start comes OP_SETUP_CYCLES edges after the registers' write
+        idle = OP_SETUP_CYCLES - (self.edges + 1 - self.op_written)
+        if idle > 0:
+            yield idle
+            self.edges += idle
         put("start", 1)
         yield
         put("start", 0)

@@ -5,7 +5,7 @@ Public API: :func:`build_top` (the top-level component of a profile), :func:`gen
 (the host interface, documented in :mod:`hw.rtl.top`).
 """
 
-from .controller import OP_KINDS, REGISTERS
+from .controller import OP_KINDS, OP_SETUP_CYCLES, REGISTERS
 from .fit import check_fits, check_program
 from .top import MEMORY_IDS, build_top, host_data_bits, top_name
 from .verilog import generate_verilog, verilog_text
@@ -13,6 +13,7 @@ from .verilog import generate_verilog, verilog_text
 __all__ = [
     "MEMORY_IDS",
     "OP_KINDS",
+    "OP_SETUP_CYCLES",
     "REGISTERS",
     "build_top",
     "check_fits",

@@ -34,10 +34,16 @@ __all__ = [
     "COUNT_BITS",
     "Controller",
     "OP_KINDS",
+    "OP_SETUP_CYCLES",
     "REGISTERS",
     "entry_bits",
     "tree_depth",
 ]
+
+OP_SETUP_CYCLES = 3
+"""Clock edges from the host's last op-register write to the edge that samples ``start``
+(at least): the controller derives the op's lengths from its registers through this many
+register stages, all before the op's first cycle."""
 
 OP_KINDS: Mapping[str, int] = {"sp_spmm": 0, "sddmm": 1, "rp_spmm": 2}
 """Value of the ``kind`` op register per kernel."""
@@ -251,26 +257,37 @@ class Controller(wiring.Component):
             adds_rp.eq(red_adds),
         ]
         delay, drain = regs["rp_delay"][:COUNT_BITS], regs["rp_drain"][:COUNT_BITS]
-        km = Signal(2 * COUNT_BITS)
-        ld_rp = Signal(2 * COUNT_BITS)
-        walk_end, drain_end = Signal(2 * COUNT_BITS), Signal(2 * COUNT_BITS)
-        lens = [Signal(2 * COUNT_BITS, name=f"rp_len{i}") for i in range(2)]
-        red_len = Signal(2 * COUNT_BITS)
-        ld_c, dr_c, wd = (Signal(2 * COUNT_BITS) for _ in range(3))
-        m.d.comb += [
-            ld_c.eq((k_rp * m_rp + (p.bcast_words - 1)) // p.bcast_words),
-            walk_end.eq(delay + m_rp * nmax_rp + pd),
-            dr_c.eq(drain + m_rp * qmax_rp),
-            wd.eq(Mux(walk_end > dr_c, walk_end, dr_c)),
-        ]
+        # Three register stages from the op registers (OP_SETUP_CYCLES): the products,
+        # then the phase ends, then the first phase's length (the longest of the three).
+        w = 2 * COUNT_BITS
+        km1, mn1, mq1, ma1 = (Signal(w, name=f"rp_{x}1") for x in ("km", "mn", "mq", "ma"))
         m.d.sync += [
-            km.eq(k_rp * m_rp),
+            km1.eq(k_rp * m_rp),
+            mn1.eq(m_rp * nmax_rp),
+            mq1.eq(m_rp * qmax_rp),
+            ma1.eq(m_rp * adds_rp),
+        ]
+        km2, ld_c, walk_end, dr_c, red2 = (
+            Signal(w, name=f"rp_{x}2") for x in ("km", "load", "walk", "drain", "red")
+        )
+        m.d.sync += [
+            km2.eq(km1),
+            ld_c.eq((km1 + (p.bcast_words - 1)) // p.bcast_words),
+            walk_end.eq(delay + mn1 + pd),
+            dr_c.eq(drain + mq1),
+            red2.eq(ma1),
+        ]
+        km, ld_rp, drain_end, red_len = (Signal(w) for _ in range(4))
+        lens = [Signal(w, name=f"rp_len{i}") for i in range(2)]
+        load_longest = (ld_c > walk_end) & (ld_c > dr_c)
+        m.d.sync += [
+            km.eq(km2),
             ld_rp.eq(ld_c),
             drain_end.eq(dr_c),
             # the first phase lasts until the load, the walk and the drain are done
-            lens[0].eq(Mux(ld_c > wd, ld_c, wd)),
-            red_len.eq(m_rp * adds_rp),
-            lens[1].eq(m_rp * adds_rp + REDUCE_PIPELINE),
+            lens[0].eq(Mux(load_longest, ld_c, Mux(walk_end > dr_c, walk_end, dr_c))),
+            red_len.eq(red2),
+            lens[1].eq(red2 + REDUCE_PIPELINE),
         ]
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)

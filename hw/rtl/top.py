@@ -20,7 +20,8 @@ port               dir    meaning
                           from the memory's width)
 ``host__rdata``    out    read data
 ``start``          in     sampled at a rising edge while idle: run the loaded op (at
-                          least one edge after the last op-register write)
+                          least ``OP_SETUP_CYCLES`` = 3 edges after the last
+                          op-register write)
 ``busy``           out    high from the edge after ``start`` until ``done``
 ``done``           out    one-cycle pulse; the op's cycle count is the number of rising
                           edges after the one that sampled ``start`` up to and including
