@@ -3,9 +3,9 @@
 For every stream entry ``e`` (cycle ``e`` of the compute stage) the ``P`` products arrive
 in cycle ``e + PD``; the tree sums them pairwise, ``(0+1), (2+3), ...`` padded with zeros
 to a power of two and saturating at every node, one registered level per cycle, so the
-root is ready in cycle ``e + PD + TD``. In that cycle ``g[e] <- sat_acc(g[e] + root)``
-(``g`` read as zero in the first tile), or, in the last tile, ``requant`` of the sum is
-written to the weight-gradient output memory ``dw`` instead.
+root is ready in cycle ``e + PD + TD``. In that cycle ``sat_acc(g[e] + root)`` is formed
+(``g`` read as zero in the first tile) and in the next it is written back to ``g[e]``,
+or, in the last tile, its ``requant`` to the weight-gradient output memory ``dw``.
 """
 
 from __future__ import annotations
@@ -87,12 +87,19 @@ class GradientUnit(wiring.Component):
             nodes = nxt
         root = nodes[0]
 
+        # The sum of entry e is formed in cycle e + PD + TD and written in the cycle after
+        # (the last tile's last write falls in the compute stage's handshake cycle). g[e]
+        # is read two cycles ahead and registered as it leaves the SRAM (one cycle ahead
+        # when PD + TD = 1), so neither SRAM output nor SRAM input meets an adder in the
+        # same cycle. Entries of a chunk have distinct addresses, and one tile's write of
+        # g[e] precedes the next tile's read of it by a whole step.
         lat = pd + td
-        valid = delay(self.valid, lat, "valid")
-        eidx = delay(self.eidx, lat, "eidx")
+        ahead = 2 if lat >= 2 else 1
+        valid = delay(self.valid, lat + 1, "valid")
+        eidx = delay(self.eidx, lat + 1, "eidx")
         first = delay(self.first, lat, "first")
-        last = delay(self.last, lat, "last")
-        eidx_early = delay(self.eidx, lat - 1, "eidx_rd")
+        last = delay(self.last, lat + 1, "last")
+        eidx_early = delay(self.eidx, lat - ahead, "eidx_rd")
 
         m.submodules.grad = grad = memory.Memory(
             shape=acc_shape(p), depth=p.grad_buf_words, init=[]
@@ -106,8 +113,12 @@ class GradientUnit(wiring.Component):
         m.d.comb += gr.addr.eq(Mux(self.busy, eidx_early, host.addr))
         m.d.comb += dwr.addr.eq(host.addr)
 
+        g_old = gr.data
+        if ahead == 2:
+            g_old = Signal(acc_shape(p), name="g_old")
+            m.d.sync += g_old.eq(gr.data)
         total = Signal(acc_shape(p))
-        m.d.comb += total.eq(sat_add(Mux(first, 0, gr.data), root, p.acc_bits))
+        m.d.sync += total.eq(sat_add(Mux(first, 0, g_old), root, p.acc_bits))
         with m.If(self.busy):
             m.d.comb += [
                 gw.en.eq(valid & ~last),
