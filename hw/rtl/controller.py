@@ -291,8 +291,10 @@ class Controller(wiring.Component):
         ]
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
+        # the bank entries one and two walk steps ahead (the weight SRAM answers an
+        # address two cycles later)
+        ri1, ri2 = Signal(COUNT_BITS), Signal(COUNT_BITS)
         walk = running & rp & (phase == 0) & (c >= delay) & (ms < mm)
-        next_i = Mux(ri + 1 >= nmax, 0, ri + 1)
 
         # The step (or phase) length and the handshake flag are registered: the length
         # when the step starts (from the state the step runs with), the flag one cycle
@@ -340,6 +342,8 @@ class Controller(wiring.Component):
                     hi.eq(0),
                     lbase.eq(0),
                     ri.eq(0),
+                    ri1.eq(Mux(nmax > 1, 1, 0)),
+                    ri2.eq(Mux(nmax > 2, 2, 0)),
                     ms.eq(0),
                     xoff.eq(0),
                     ld_vr.eq(first_ld),
@@ -383,16 +387,23 @@ class Controller(wiring.Component):
                     hi.eq(hi + wrap),
                 ]
             with m.If(walk):
-                m.d.sync += ri.eq(next_i)
+                m.d.sync += [ri.eq(ri1), ri1.eq(ri2), ri2.eq(Mux(ri2 + 1 >= nmax, 0, ri2 + 1))]
                 with m.If(ri + 1 >= nmax):
                     m.d.sync += [ms.eq(ms + 1), xoff.eq(xoff + k)]
 
         # ---- weight stream ----------------------------------------------------------
+        # The weight SRAM returns an entry two cycles after its address (its outputs are
+        # registered), so entry e of the stream is addressed in cycle e - 2: outside the
+        # stream the address rests on its base, and in a handshake cycle it is base + 1,
+        # so a compute stage finds entries 0 and 1 on time. The bank walk likewise
+        # addresses two steps ahead; its entries 0 and 1 are addressed in the two cycles
+        # before it starts (rp_delay >= 2 whenever a bank holds an entry).
         in_stream = running & ~rp & cp_v & (c < s_len)
-        prefetch = running & ~rp & cp_v & (c + 1 < s_len) & ~handshake
+        prefetch = running & ~rp & cp_v & (c + 2 < s_len) & ~handshake
+        w_base = regs["w_base"][:COUNT_BITS]
         m.d.comb += [
-            ws.sp_addr.eq(Mux(prefetch, regs["w_base"] + c + 1, regs["w_base"])),
-            ws.rp_addr.eq(Mux(walk, next_i, 0)),
+            ws.sp_addr.eq(Mux(prefetch, w_base + c + 2, Mux(handshake, w_base + 1, w_base))),
+            ws.rp_addr.eq(Mux(walk, ri2, Mux(c + 1 == delay, ri1, 0))),
         ]
         f = ws.sp_entry
         e = ctl.entry

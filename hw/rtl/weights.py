@@ -5,9 +5,10 @@ Each entry has four fields kept in their own memories (``weight_val``, ``weight_
 ``bank_end`` address the same words). Host addresses are flat and bank-major
 (``address = bank * weight_bank_words + offset``), which is at once the global stream
 address of the sample-parallel dataflow and PE ``p``'s bank of the row-parallel one.
-Every bank reads the same offset each cycle (data one cycle later): the sample-parallel
-stream takes the word of the bank that holds its address, the row-parallel PEs one bank
-each.
+Every bank reads the same offset each cycle and its word is registered as it leaves the
+SRAM (data two cycles after the address): the sample-parallel stream takes the word of
+the bank that holds its address, the row-parallel PEs one bank each. Host reads take the
+SRAM's output directly (one cycle).
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ class WeightSRAM(wiring.Component):
     busy, rp:
         An op runs (the host port is served only when not); the row-parallel mode.
     sp_addr, sp_entry:
-        Flat stream address and, one cycle later, its entry.
+        Flat stream address and, two cycles later, its entry.
     rp_addr, banks:
-        Offset read in every bank in row-parallel mode and, one cycle later, the entries.
+        Offset read in every bank in row-parallel mode and, two cycles later, the entries.
     """
 
     def __init__(
@@ -83,7 +84,8 @@ class WeightSRAM(wiring.Component):
         sbank, soff = bank_split(m, self.sp_addr, depth, p.n_pe, "stream")
         offset = Mux(self.busy, Mux(self.rp, self.rp_addr, soff), hoff)
         rbank, rsel = Signal.like(sbank), Signal.like(host.sel)
-        m.d.sync += [rbank.eq(Mux(self.busy, sbank, hbank)), rsel.eq(host.sel)]
+        sbank2 = Signal.like(sbank)
+        m.d.sync += [rbank.eq(Mux(self.busy, sbank, hbank)), rsel.eq(host.sel), sbank2.eq(rbank)]
         widths = {"weight_val": p.operand_bits, "weight_col": p.index_bits}
         attr = dict(zip(FIELDS, ("value", "col", "last", "token"), strict=True))
         data = {name: [] for name in FIELDS}
@@ -97,16 +99,21 @@ class WeightSRAM(wiring.Component):
                     wr.addr.eq(hoff),
                     wr.data.eq(host.wdata),
                     rd.addr.eq(offset),
-                    getattr(self.banks[b], attr[name]).eq(rd.data),
                 ]
-                data[name].append(rd.data)
+                word = Signal.like(rd.data, name=f"{name}{b}_q")
+                m.d.sync += word.eq(rd.data)
+                m.d.comb += getattr(self.banks[b], attr[name]).eq(word)
+                data[name].append((rd.data, word))
         # The stream entry and the host read pick a bank with one-hot multiplexers.
+        with m.Switch(sbank2):
+            for b in range(p.n_pe):
+                with m.Case(b):
+                    m.d.comb += [getattr(self.sp_entry, attr[n]).eq(data[n][b][1]) for n in FIELDS]
         with m.Switch(rbank):
             for b in range(p.n_pe):
                 with m.Case(b):
-                    m.d.comb += [getattr(self.sp_entry, attr[n]).eq(data[n][b]) for n in FIELDS]
                     with m.Switch(rsel):
                         for name in FIELDS:
                             with m.Case(self._ids[name]):
-                                m.d.comb += host.rdata.eq(data[name][b])
+                                m.d.comb += host.rdata.eq(data[name][b][0])
         return m
