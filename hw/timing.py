@@ -20,6 +20,7 @@ __all__ = [
     "adder_tree_depth",
     "ideal_cycles",
     "REDUCE_PIPELINE",
+    "RESULT_WRITE_DELAY",
     "RP_LOAD_LATENCY",
     "row_parallel_cycles",
     "row_parallel_drain_delay",
@@ -112,6 +113,12 @@ RP_LOAD_LATENCY = 2
 from cycle ``c + 2``: the activation SRAM returns it one cycle after the address, and the
 PE's buffer takes it at the end of that cycle (its read port is not write-through)."""
 
+RESULT_WRITE_DELAY = 1
+"""Cycles from the accumulate that forms a PE's result (cycle ``e + PD`` of its last entry
+``e``) to the end of the cycle that writes it to the PE's output buffer: the result is
+registered and written, requantised unless it is a split row's partial, the cycle after
+(``hw.rtl.pe``), so a drain reads it from cycle ``e + PD + 2``."""
+
 REDUCE_PIPELINE = 2
 """Cycles the reduction of split rows runs past its last partial read: the partials are
 registered as they leave the output SRAM, added the next cycle, and the row's sum is
@@ -155,9 +162,10 @@ def row_parallel_drain_delay(
     """First cycle of the drain of a row-parallel op (s.2.4), which overlaps the walk.
 
     PE ``p``'s ``j``-th result (``j = s q_p + slot``: sample ``s``, its piece ``slot``) is
-    written when the piece's last entry ``i`` of sample ``s``, presented in cycle
-    ``walk_delay + s max_p n_p + i``, leaves the ``PD``-deep pipeline (the write ends cycle
-    ``walk_delay + s max_p n_p + i + PD``); the drain reads word ``j`` of every PE's output
+    formed when the piece's last entry ``i`` of sample ``s``, presented in cycle
+    ``walk_delay + s max_p n_p + i``, leaves the ``PD``-deep pipeline, and written
+    :data:`RESULT_WRITE_DELAY` cycles later (the write ends cycle
+    ``walk_delay + s max_p n_p + i + PD + 1``); the drain reads word ``j`` of every PE's output
     buffer in cycle ``e + j``, and a word can be read from the cycle after its write. The
     smallest ``e >= 0`` at which no result is read before it is written.
     """
@@ -170,7 +178,7 @@ def row_parallel_drain_delay(
     slot = np.arange(len(last_i)) - np.concatenate(([0], np.cumsum(q_p)))[last_pe]
     s = np.arange(m, dtype=np.int64)[:, None]
     # written at the clock edge that ends this cycle; readable from the next
-    written = walk_delay + s * nmax + last_i[None, :] + profile.pipeline_depth
+    written = walk_delay + s * nmax + last_i[None, :] + profile.pipeline_depth + RESULT_WRITE_DELAY
     need = written + 1 - (s * q_p[last_pe][None, :] + slot[None, :])
     return max(0, int(need.max()))
 

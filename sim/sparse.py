@@ -23,7 +23,13 @@ from hw.numerics import (
 )
 from hw.profiles import HwProfile
 from hw.program import Op
-from hw.timing import REDUCE_PIPELINE, RP_LOAD_LATENCY, adder_tree_depth, tile_count
+from hw.timing import (
+    REDUCE_PIPELINE,
+    RESULT_WRITE_DELAY,
+    RP_LOAD_LATENCY,
+    adder_tree_depth,
+    tile_count,
+)
 from sim.pipeline import Stage, run_steps
 from sim.result import MemoryAccesses, OpResult, PhaseCycles
 
@@ -305,7 +311,7 @@ def _walk_banks(
             acc[pe] = sat_acc(acc[pe] + pr, profile)
             ends = end[e]
             out[piece_of[e[ends]], smp[ends]] = acc[pe[ends]]
-            written[piece_of[e[ends]], smp[ends]] = delay + cycle
+            written[piece_of[e[ends]], smp[ends]] = delay + cycle + RESULT_WRITE_DELAY
             acc[pe[ends]] = 0
         cycle += 1
         if cycle >= int(work.max(initial=0)) and all(len(f[0]) == 0 for f in in_flight):

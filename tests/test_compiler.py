@@ -385,11 +385,12 @@ def test_row_parallel_formula_skips_empty_reduction():
 def test_drain_delay_waits_for_each_result():
     prof = get_profile("sparse_pe_64")  # PD 2
     # one PE: pieces ending at entries 0 and 3 (n_p = 4), two samples, walk from cycle 5.
-    # results j = 0, 1 (sample 0) are written at the end of cycles 5+0+2 = 7 and 5+3+2 = 10,
-    # j = 2, 3 (sample 1) at 5+4+0+2 = 11 and 5+4+3+2 = 14; readable a cycle later, so
-    # e >= 8 - 0, 11 - 1, 12 - 2, 15 - 3  ->  e = 12
+    # results j = 0, 1 (sample 0) are formed at cycles 5+0+2 = 7 and 5+3+2 = 10 and written
+    # at the end of the next (8, 11), j = 2, 3 (sample 1) formed at 5+4+0+2 = 11 and
+    # 5+4+3+2 = 14, written at 12 and 15; readable a cycle later, so
+    # e >= 9 - 0, 12 - 1, 13 - 2, 16 - 3  ->  e = 13
     end, ptr = np.array([1, 0, 0, 1]), np.array([0, 4] + [4] * 63)
-    assert timing.row_parallel_drain_delay(end, ptr, 2, 5, prof) == 12
+    assert timing.row_parallel_drain_delay(end, ptr, 2, 5, prof) == 13
 
 
 def test_walk_delay_waits_for_the_word_each_entry_reads():

@@ -12,23 +12,24 @@ Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry
   masked weight gradient, the output buffer with ``dy_addr``: SDDMM loads ``dY`` there
   through ``dy_we`` / ``dy_waddr``, since it writes no results, so the activation buffer
   needs one read port and maps onto simple dual-port block RAM);
-- cycle ``e + 1``: the operands arrive; their exact product enters a chain of ``PD - 1``
-  registers;
+- cycle ``e + 1``: the operands arrive; with ``PD = 2`` their exact product enters the one
+  register before the accumulator; with ``PD >= 3`` they are registered as they leave the
+  buffers and multiplied in cycle ``e + 2``, the product passing ``PD - 2`` registers;
 - cycle ``e + PD``: the product is on ``prod`` (for the SDDMM adder tree) and, for SpMM, is
   added to the accumulator with saturation at the clock edge that ends the cycle; on a
-  ``last`` entry the sum is written to the output buffer at ``out_base + result count``
-  instead and the accumulator restarts from zero. In the row-parallel dataflow the
-  result is flagged raw when its slot (result count modulo ``q``) holds a piece of a
-  split row (the PE's ``split`` table); the drain port returns ``requant`` of unflagged
-  results.
+  ``last`` entry the sum is formed instead (the accumulator restarts from zero) and
+  written the cycle after (``hw.timing.RESULT_WRITE_DELAY``) to the output buffer at
+  ``out_base + result count``, in its final form: the raw sum when the row-parallel slot
+  (result count modulo ``q``) holds a piece of a split row (the PE's ``split`` table),
+  else ``requant`` of it. The drain port returns the stored word.
 
-A stream of ``S`` entries thus finishes its last write in cycle ``S + PD - 1``, inside the
-compute stage of ``S + PD`` cycles of the contract.
+A stream of ``S`` entries thus finishes its last write in cycle ``S + PD``, the handshake
+cycle of a compute stage of ``S + PD`` cycles of the contract.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -143,7 +144,7 @@ class SparsePE(wiring.Component):
             shape=unsigned(b * ob), depth=2 * p.act_buf_words // b, init=[]
         )
         m.submodules.out = out = memory.Memory(
-            shape=unsigned(p.acc_bits + 1), depth=2 * p.out_buf_words, init=[]
+            shape=unsigned(p.acc_bits), depth=2 * p.out_buf_words, init=[]
         )
         m.submodules.split = split = memory.Memory(shape=1, depth=p.out_buf_words, init=[])
         ld = act.write_port(granularity=ob)
@@ -163,8 +164,7 @@ class SparsePE(wiring.Component):
             # SDDMM reads dY[row] through the drain port (there is no drain in SDDMM).
             dr.addr.eq(Mux(self.sddmm, self.dy_addr, self.dr_addr)),
         ]
-        raw, acc_out = dr.data[p.acc_bits], dr.data[: p.acc_bits].as_signed()
-        m.d.comb += self.dr_data.eq(Mux(raw, acc_out, requant(p, acc_out)))
+        m.d.comb += self.dr_data.eq(dr.data.as_signed())
 
         # Stage 1: operands arrive from the activation buffer.
         s1 = Signal(EntryLayout(p))
@@ -178,13 +178,27 @@ class SparsePE(wiring.Component):
         lhs = Signal(op_shape(p))
         xv = word_select(rx.data, x_word, b, ob)
         m.d.comb += lhs.eq(Mux(self.sddmm, dr.data[:ob].as_signed(), s1.value))
-        prod1 = Signal(prod_shape(p))
         keep = s1.real & s1_active
+        mul_valid, mul_last = s1.valid, s1.last
+        if p.pipeline_depth >= 3:
+            # The operands are registered as they leave the buffers; the multiply runs in
+            # cycle e + 2 (one of the PD stages).
+            op_a, op_b = Signal(op_shape(p)), Signal(op_shape(p))
+            keep2, mul_valid, mul_last = Signal(), Signal(name="valid_op"), Signal(name="last_op")
+            m.d.sync += [
+                op_a.eq(lhs),
+                op_b.eq(xv),
+                keep2.eq(keep),
+                mul_valid.eq(s1.valid),
+                mul_last.eq(s1.last),
+            ]
+            lhs, xv, keep = op_a, op_b, keep2
+        prod1 = Signal(prod_shape(p))
         m.d.comb += prod1.eq(Mux(keep, lhs * xv, 0))
 
-        # PD - 1 pipeline registers between the multiplier and the accumulator.
-        stage_prod, stage_valid, stage_last = prod1, s1.valid, s1.last
-        for i in range(p.pipeline_depth - 1):
+        # Pipeline registers between the multiplier and the accumulator (PD in all).
+        stage_prod, stage_valid, stage_last = prod1, mul_valid, mul_last
+        for i in range(p.pipeline_depth - (2 if p.pipeline_depth >= 3 else 1)):
             nxt_prod = Signal(prod_shape(p), name=f"prod_p{i + 2}")
             nxt_valid = Signal(name=f"valid_p{i + 2}")
             nxt_last = Signal(name=f"last_p{i + 2}")
@@ -203,14 +217,25 @@ class SparsePE(wiring.Component):
         slot, slot_next = Signal(range(p.out_buf_words + 1)), Signal(range(p.out_buf_words + 1))
         total = Signal(acc_shape(p))
         res_we = Signal()
+        # A result is formed in cycle e + PD and written the cycle after, in its final
+        # form: the raw sum for a piece of a split row, else requant of it.
+        res_v, res_raw = Signal(), Signal()
+        res_addr, res_sum = Signal(range(2 * p.out_buf_words)), Signal(acc_shape(p))
+        m.d.sync += [
+            res_v.eq(res_we),
+            res_raw.eq(self.rp & sr.data),
+            res_addr.eq(self.out_base + count),
+            res_sum.eq(total),
+        ]
+        res_word = Mux(res_raw, res_sum, requant(p, res_sum))
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
             sr.addr.eq(slot_next),
             slot_next.eq(slot),
             # SDDMM's load writes dY[r] here (it writes no results).
-            wr.addr.eq(Mux(self.dy_we, self.dy_waddr, self.out_base + count)),
-            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], Cat(total, self.rp & sr.data))),
-            wr.en.eq(res_we | self.dy_we),
+            wr.addr.eq(Mux(self.dy_we, self.dy_waddr, res_addr)),
+            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word.as_unsigned())),
+            wr.en.eq(res_v | self.dy_we),
             self.count.eq(count),
         ]
         m.d.sync += slot.eq(slot_next)
