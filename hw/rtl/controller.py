@@ -186,8 +186,13 @@ class Controller(wiring.Component):
                     m.d.sync += reg_rdata.eq(regs[name])
         m.d.comb += host.rdata.eq(Mux(rsel == self._ids["op"], reg_rdata, ws.host.rdata))
 
-        rp = regs["kind"] == OP_KINDS["rp_spmm"]
-        sddmm = regs["kind"] == OP_KINDS["sddmm"]
+        # the op's kind, decoded into registers (the op registers hold still from
+        # OP_SETUP_CYCLES edges before start)
+        rp, sddmm = Signal(), Signal()
+        m.d.sync += [
+            rp.eq(regs["kind"] == OP_KINDS["rp_spmm"]),
+            sddmm.eq(regs["kind"] == OP_KINDS["sddmm"]),
+        ]
         k, n, mm, s_len = (regs[x][:COUNT_BITS] for x in ("k", "n", "m", "s_len"))
         nmax, qmax, red_adds = (regs[x][:COUNT_BITS] for x in ("nmax", "qmax", "red_adds"))
         pd, td = p.pipeline_depth, tree_depth(p.n_pe)
@@ -294,7 +299,9 @@ class Controller(wiring.Component):
         # the bank entries one and two walk steps ahead (the weight SRAM answers an
         # address two cycles later)
         ri1, ri2 = Signal(COUNT_BITS), Signal(COUNT_BITS)
-        walk = running & rp & (phase == 0) & (c >= delay) & (ms < mm)
+        # registered forms of c >= rp_delay, c + 1 == rp_delay and ms < M
+        past_delay, at_delay, ms_ok = Signal(), Signal(), Signal()
+        walk = running & rp & (phase == 0) & past_delay & ms_ok
 
         # The step (or phase) length and the handshake flag are registered: the length
         # when the step starts (from the state the step runs with), the flag one cycle
@@ -323,6 +330,18 @@ class Controller(wiring.Component):
         final = handshake & Mux(rp, rp_final, sp_final)
         m.d.comb += self.done.eq(final)
 
+        # state derived from c for the next cycle: c' = 0 after start or a handshake
+        restart = ~running | handshake
+        w_base = regs["w_base"][:COUNT_BITS]
+        more2, sp_a2, w_base1 = Signal(), Signal(COUNT_BITS), Signal(COUNT_BITS)
+        m.d.sync += [
+            past_delay.eq(Mux(restart, delay == 0, past_delay | at_delay)),
+            at_delay.eq(Mux(restart, delay == 1, c + 2 == delay)),
+            more2.eq(Mux(restart, s_len > 2, c + 3 < s_len)),
+            sp_a2.eq(Mux(restart, w_base + 2, sp_a2 + 1)),
+            w_base1.eq(w_base + 1),
+        ]
+
         with m.If(~running):
             with m.If(self.start):
                 m.d.sync += [
@@ -345,6 +364,7 @@ class Controller(wiring.Component):
                     ri1.eq(Mux(nmax > 1, 1, 0)),
                     ri2.eq(Mux(nmax > 2, 2, 0)),
                     ms.eq(0),
+                    ms_ok.eq(mm != 0),
                     xoff.eq(0),
                     ld_vr.eq(first_ld),
                     first.eq(1),
@@ -389,7 +409,7 @@ class Controller(wiring.Component):
             with m.If(walk):
                 m.d.sync += [ri.eq(ri1), ri1.eq(ri2), ri2.eq(Mux(ri2 + 1 >= nmax, 0, ri2 + 1))]
                 with m.If(ri + 1 >= nmax):
-                    m.d.sync += [ms.eq(ms + 1), xoff.eq(xoff + k)]
+                    m.d.sync += [ms.eq(ms + 1), ms_ok.eq(ms + 1 < mm), xoff.eq(xoff + k)]
 
         # ---- weight stream ----------------------------------------------------------
         # The weight SRAM returns an entry two cycles after its address (its outputs are
@@ -399,11 +419,10 @@ class Controller(wiring.Component):
         # addresses two steps ahead; its entries 0 and 1 are addressed in the two cycles
         # before it starts (rp_delay >= 2 whenever a bank holds an entry).
         in_stream = running & ~rp & cp_v & (c < s_len)
-        prefetch = running & ~rp & cp_v & (c + 2 < s_len) & ~handshake
-        w_base = regs["w_base"][:COUNT_BITS]
+        prefetch = running & ~rp & cp_v & more2 & ~handshake
         m.d.comb += [
-            ws.sp_addr.eq(Mux(prefetch, w_base + c + 2, Mux(handshake, w_base + 1, w_base))),
-            ws.rp_addr.eq(Mux(walk, ri2, Mux(c + 1 == delay, ri1, 0))),
+            ws.sp_addr.eq(Mux(prefetch, sp_a2, Mux(handshake, w_base1, w_base))),
+            ws.rp_addr.eq(Mux(walk, ri2, Mux(at_delay, ri1, 0))),
         ]
         f = ws.sp_entry
         e = ctl.entry
