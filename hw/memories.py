@@ -12,7 +12,7 @@ Sparse profiles (``hw/rtl``): the weight SRAM's value field is ``n_pe`` banks of
 ``weight_bank_words`` operands (``weights.py``); the activation and output SRAMs are
 ``n_pe`` banks of ``act_sram_words / n_pe`` operands and accumulators (``array.py``); a
 PE's activation buffer holds ``2 * act_buf_words`` operands, its output buffer
-``2 * out_buf_words`` words of ``acc_bits + 1`` bits (``pe.py``; a PE-buffer access is
+``2 * out_buf_words`` accumulators (``pe.py``; a PE-buffer access is
 priced at the larger of the two); the gradient SRAM is ``grad_buf_words`` accumulators
 (``gradient.py``). Systolic profiles (``systolic_top.py``) have one weight, one
 activation, one output and one partial-sum memory, each a single macro, and no gradient
@@ -55,7 +55,7 @@ def access_macros(p: HwProfile) -> Mapping[str, Macro]:
         out = Macro("out", bank, ab)
         # A PE's activation buffer is bcast_words operands wide (one broadcast per write).
         pe_act = Macro("act", 2 * p.act_buf_words // p.bcast_words, p.bcast_words * ob)
-        pe_out = Macro("out", 2 * p.out_buf_words, ab + 1)
+        pe_out = Macro("out", 2 * p.out_buf_words, ab)
         pe_buf = max(pe_act, pe_out, key=lambda m: m.bytes)
     else:
         weight = Macro("wt", p.weight_sram_words // p.cols, p.cols * ob)

@@ -469,6 +469,8 @@ FPGA_PE_SIZES: Mapping[str, Any] = {
     "clock_hz": 30e6,
     "holds_maps": PAPER_MAPS,
     "holds_sparsity": 0.85,
+    # operands registered as they leave the block RAMs, multiplied the next cycle
+    "pipeline_depth": 3,
 }
 """Per-PE memories of the FPGA profiles, sized to hold every op of the paper's networks at
 85 % sparsity or more (``K`` <= 404, ``N`` <= 320, the longest stream 3,065 entries; see
@@ -504,6 +506,8 @@ PROFILES: Mapping[str, HwProfile] = {
             weight_sram_kib=4,
             act_sram_kib=8,
             index_bits=8,
+            # the FPGA pipeline: operands registered as they leave the buffers
+            pipeline_depth=3,
             clock_note=ASIC_CLOCK_NOTE,
         ),
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),

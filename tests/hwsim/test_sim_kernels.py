@@ -213,18 +213,18 @@ def test_float_reference_within_bound(case, dataflow):
 
 
 def test_sample_parallel_steps_by_hand():
-    prof = get_profile("sparse_pe_4")  # P = 4, PD = 2
+    prof = get_profile("sparse_pe_4")  # P = 4, PD = 3
     mask = np.zeros((3, 5), dtype=bool)
     mask[0, [1, 3]] = True
     mask[2, :] = True  # row 1 empty: one token; S = 2 + 1 + 5 = 8
     prog = compile_layer(mask.astype(np.int64), "forward", prof, 10, "sample")
     res = simulate(prog, {"layer": {"x": np.ones((5, 10), dtype=np.int64)}})
-    # T = 3 tiles; load 5, compute 8 + 2 = 10, drain 3.
-    steps = [5, 10, 10, 10, 3]
-    assert res.cycles == sum(s + 1 for s in steps) == 43
-    assert res.phases.load == 5 and res.phases.compute == 30 and res.phases.drain == 3
+    # T = 3 tiles; load 5, compute 8 + 3 = 11, drain 3.
+    steps = [5, 11, 11, 11, 3]
+    assert res.cycles == sum(s + 1 for s in steps) == 46
+    assert res.phases.load == 5 and res.phases.compute == 33 and res.phases.drain == 3
     assert res.phases.handshake == 5
-    assert res.compute_cycles == 30
+    assert res.compute_cycles == 33
     assert res.mem.act_sram_reads == res.mem.act_sram_writes == 5 * 10
     assert res.mem.out_sram_writes == 3 * 10
     assert res.mem.weight_sram_reads == 3 * 8
@@ -232,18 +232,18 @@ def test_sample_parallel_steps_by_hand():
 
 
 def test_sddmm_steps_by_hand():
-    prof = get_profile("sparse_pe_4")  # TD = 2
+    prof = get_profile("sparse_pe_4")  # PD = 3, TD = 2
     mask = np.eye(4, 6, dtype=bool)
     prog = compile_layer(mask, "weight_grad", prof, 5)
     (op,) = prog.ops
     res = simulate(prog, {"layer": {"x": np.ones((6, 5)), "dy": np.ones((4, 5))}})
-    # T = 2; load 10, compute S + PD + TD = 4 + 2 + 2 = 8: steps 10, 10, 8.
-    assert res.cycles == 11 + 11 + 9 == timing.sddmm_cycles(6, 4, 5, 4, prof)
+    # T = 2; load 10, compute S + PD + TD = 4 + 3 + 2 = 9: steps 10, 10, 9.
+    assert res.cycles == 11 + 11 + 10 == timing.sddmm_cycles(6, 4, 5, 4, prof)
     assert res.op(op.name).output.tolist() == [5 * 1024] * 4
 
 
 def test_row_parallel_phases_by_hand():
-    prof = get_profile("sparse_pe_4")  # bcast_words = 4, PD = 2
+    prof = get_profile("sparse_pe_4")  # bcast_words = 4, PD = 3
     mask = np.zeros((2, 8), dtype=bool)
     mask[0, :] = True  # 8 non-zeros on one row: split over the PEs
     prog = compile_layer(mask.astype(np.int64), "forward", prof, 2, "row")
@@ -255,7 +255,7 @@ def test_row_parallel_phases_by_hand():
     # the walk reads words 0..15 (4 a cycle, readable 2 cycles after they are sent): it
     # starts once its sample-1 reads cannot overtake the load, and shares the load's phase
     delay, drain = op.walk_delay(prof), op.drain_delay(prof)
-    walk = 2 * n_p.max() + 2
+    walk = 2 * n_p.max() + prof.pipeline_depth
     # the reduction: one add a cycle, the last sum written 2 cycles after its read
     want = (max(4, delay + walk, drain + 2 * q_p.max()) + 1) + (2 * adds + 2 + 1)
     assert adds > 0 and 0 < delay < 4 + 2 and delay < drain <= delay + walk
