@@ -342,6 +342,17 @@ class Controller(wiring.Component):
             w_base1.eq(w_base + 1),
         ]
 
+        # ``clear`` (to every PE) is a register too: the next cycle's running and handshake
+        # flags are known a cycle ahead.
+        clear_r, hs_d, run_d = Signal(init=1), Signal(), Signal()
+        with m.If(~running):
+            m.d.comb += [hs_d.eq(first_empty), run_d.eq(self.start)]
+        with m.Elif(handshake):
+            m.d.comb += [hs_d.eq(next_empty), run_d.eq(~final)]
+        with m.Else():
+            m.d.comb += [hs_d.eq(c + 1 == cur_len), run_d.eq(1)]
+        m.d.sync += clear_r.eq(~run_d | (hs_d & ~rp))
+
         with m.If(~running):
             with m.If(self.start):
                 m.d.sync += [
@@ -463,7 +474,7 @@ class Controller(wiring.Component):
             ctl.sddmm.eq(sddmm),
             # A row-parallel op clears nothing between phases: the drain writes out only
             # the results each PE counted since the op started.
-            ctl.clear.eq(~running | (handshake & ~rp)),
+            ctl.clear.eq(clear_r),
             ctl.cp_m0.eq(cp_m0),
             ctl.cp_first.eq(cp_m0 == 0),
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
