@@ -225,6 +225,15 @@ class Controller(wiring.Component):
             dr_len.eq(Mux(dr_v, n, 0)),
         ]
 
+        def longest(*vals):
+            """The largest of up to three values, its comparisons side by side."""
+            if len(vals) == 1:
+                return vals[0]
+            if len(vals) == 2:
+                return Mux(vals[0] > vals[1], vals[0], vals[1])
+            a, b, c3 = vals
+            return Mux((a > b) & (a > c3), a, Mux(b > c3, b, c3))
+
         # The length of every set of active stages, registered a cycle later still (valid
         # from the op's second cycle, before its first handshake): the longest of the
         # load (bit 2), compute (bit 1) and drain (bit 0) lengths in the set, and
@@ -233,10 +242,10 @@ class Controller(wiring.Component):
         stage_zero = [Signal(name=f"stage_zero{i}") for i in range(8)]
         for i in range(8):
             picked = [v for bit, v in ((4, ld_full), (2, cp_full), (1, n)) if i & bit]
-            best = picked[0] if picked else 0
-            for v in picked[1:]:
-                best = Mux(best > v, best, v)
-            m.d.sync += [stage_max[i].eq(best), stage_zero[i].eq(best == 0)]
+            m.d.sync += [
+                stage_max[i].eq(longest(*picked) if picked else 0),
+                stage_zero[i].eq(Cat(*(v == 0 for v in picked)).all() if picked else 1),
+            ]
         # whether the load of the tile after the next one exists (ld_m0 holds from one
         # handshake to the next, at least two cycles)
         more_ld = Signal()
@@ -284,13 +293,12 @@ class Controller(wiring.Component):
         ]
         km, ld_rp, drain_end, red_len = (Signal(w) for _ in range(4))
         lens = [Signal(w, name=f"rp_len{i}") for i in range(2)]
-        load_longest = (ld_c > walk_end) & (ld_c > dr_c)
         m.d.sync += [
             km.eq(km2),
             ld_rp.eq(ld_c),
             drain_end.eq(dr_c),
             # the first phase lasts until the load, the walk and the drain are done
-            lens[0].eq(Mux(load_longest, ld_c, Mux(walk_end > dr_c, walk_end, dr_c))),
+            lens[0].eq(longest(ld_c, walk_end, dr_c)),
             red_len.eq(red2),
             lens[1].eq(red2 + REDUCE_PIPELINE),
         ]
