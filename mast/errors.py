@@ -26,6 +26,7 @@ unexpected ``RuntimeError``, ``KeyError`` or ``TypeError`` still shows its trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pickle
 import sys
@@ -161,6 +162,11 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int | None], argv=None
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (``| head``): stop quietly, as Unix tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, OSError, MemoryError) as e:
         msg = _message(e)
         if msg is None:

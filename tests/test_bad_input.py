@@ -517,3 +517,15 @@ def test_a_bug_still_shows_its_traceback(monkeypatch):
 
     with pytest.raises(RuntimeError):
         run_cli("prog", runtime, [])
+
+
+def test_a_closed_stdout_pipe_ends_the_cli_quietly():
+    """``mast-hw profiles | head -1``: the reader leaves early; no traceback, exit 141."""
+    import subprocess
+
+    exe = Path(sys.executable).parent / "mast-hw"
+    proc = subprocess.run(
+        f"'{exe}' profiles | head -1", shell=True, capture_output=True, text=True, check=False
+    )
+    assert proc.stdout.startswith("profile")
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
