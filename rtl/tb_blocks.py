@@ -5,15 +5,17 @@ One test per block, each run on that block's own Verilator build (``harness.BLOC
 - ``pe``: the sparse PE. Random activations (loaded word by word or a row at a time, into
   either bank), random streams with empty-row tokens, idle PEs; SpMM results drained from
   either output bank must equal ``requant(mac_chain(...))`` and the last result must be
-  written ``S + PD`` cycles after the first entry; in SDDMM mode no result is written. In
+  formed (counted) ``S + PD`` cycles after the first entry and written the cycle after
+  (``RESULT_WRITE_DELAY``); in SDDMM mode no result is written. In
   both modes ``prod`` carries each entry's product (``dY[row] * X[col]`` for SDDMM, 0 for
   tokens and idle PEs) exactly ``PD`` cycles after the entry.
 - ``gradient``: adder tree + gradient SRAM over several tiles of one chunk (tokens
   between the non-zeros, idle PEs in the last tile): the gradient output must equal
   ``requant`` of the per-tile ``sat_acc`` of ``adder_tree`` of the products, and the
   gradient SRAM the partial sums before the last tile. Products arrive ``PD`` cycles after
-  their entry and the unit is released ``PD + TD`` cycles after the last non-zero, so a
-  unit with another latency fails.
+  their entry and the unit is released ``PD + TD + 1`` cycles after the last non-zero (its
+  sum is formed ``PD + TD`` cycles after it and written the cycle after), so a unit with
+  another latency fails.
 - ``controller``: random op registers of every kernel (sample-parallel SpMM, SDDMM,
   row-parallel SpMM) within the profile's capacity: op cycles (start to done) equal
   ``hw.timing``'s formulas, ``busy`` covers them, ``done`` is high once, and the control
@@ -44,6 +46,7 @@ from hw.rtl import OP_KINDS, REGISTERS
 from hw.rtl.controller import ArrayControl
 from hw.rtl.pe import EntryLayout
 from hw.timing import (
+    RESULT_WRITE_DELAY,
     adder_tree_depth,
     row_parallel_cycles,
     sddmm_cycles,
@@ -261,6 +264,8 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
     if sddmm:  # the accumulator path is off: no result is written
         board.compare(f"pe {label} sddmm result count", np.array(counts[-1:]), np.array([0]))
         return 2
+    for _ in range(RESULT_WRITE_DELAY):  # the last result reaches the buffer
+        await FallingEdge(dut.clk)
     last = np.array([e[2] for e in entries], dtype=bool)
     want = requant(mac_chain(want_prod[:, None], last, p), p)[:, 0]
     got = []
@@ -338,9 +343,9 @@ async def _gradient_trial(dut, host: Host, p: HwProfile, rng, label: str, board:
     for t in range(tiles):
         final = t == tiles - 1
         # A tile's compute stage lasts S + PD + TD cycles, then a handshake (and maybe a
-        # longer load stage); the last tile ends the op PD + TD cycles after its last
-        # non-zero, when the unit stops owning the memories.
-        cycles = last_real + lat + 1 if final else s + lat + 1 + int(rng.integers(0, 3))
+        # longer load stage); the last tile ends the op PD + TD + 1 cycles after its last
+        # non-zero (whose sum is written then), when the unit stops owning the memories.
+        cycles = last_real + lat + 2 if final else s + lat + 1 + int(rng.integers(0, 3))
         for c in range(cycles):
             e = c - pd  # the entry whose products arrive in this cycle
             for i in range(n_pe):
