@@ -448,12 +448,13 @@ ASIC_CLOCK_NOTE = "45 nm ASIC model: a typical target clock, not placed and rout
 
 
 FPGA_SPARSE_CLOCK_NOTE = (
-    "not routed yet: the sparse array's placements on ECP5 estimated 30-33 MHz "
-    "(README, place and route)"
+    "not routed yet (router2 did not converge on LFE5U-85F): kept at the 30 MHz the "
+    "earlier RTL's placement estimated; the current RTL's placement estimates 51 MHz and "
+    "sparse_pe_4 routes at 74.7 MHz on LFE5U-25F (README, place and route)"
 )
 XILINX_CLOCK_NOTE = (
-    "Xilinx parts have no place and route on PyPI: assumed at the sparse array's ECP5 "
-    "placement estimates, 30-33 MHz (README, place and route)"
+    "Xilinx parts have no place and route on PyPI: assumed at the 30 MHz of the sparse "
+    "array's earlier ECP5 placement estimates (README, place and route)"
 )
 PAPER_MAPS = ("3m", "8m", "5m_vs_6m", "2s3z", "3s5z", "MMM", "2c_vs_64zg")
 """The SMAC maps of the paper's experiments (the networks an FPGA profile must hold)."""
