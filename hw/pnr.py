@@ -210,14 +210,14 @@ ROUTER = {"ecp5": "router2", "ice40": "router1"}
 within 50k iterations (congestion); router2 routes it in minutes."""
 
 
-def flow_args(part: Part, out: Path) -> tuple[list[str], str]:
+def flow_args(part: Part, out: Path, router: str = "") -> tuple[list[str], str]:
     """nextpnr arguments for the router and the clock pin of ``part``, and their summary.
 
     The design's clock (``clk``) goes to the part's dedicated clock input
     (:attr:`hw.parts.Part.clock_pin`); the other ports stay unconstrained, placed by
     nextpnr. Writes the constraint file into ``out``.
     """
-    router = ROUTER[part.family]
+    router = router or ROUTER[part.family]
     args = ["--router", router]
     summary = router
     if part.clock_pin:
@@ -304,6 +304,7 @@ def place_and_route(
     seed: int = 1,
     force: bool = False,
     timeout_s: float | None = None,
+    router: str = "",
 ) -> PnrResult:
     """Synthesise ``profile`` for ``part``'s family and route it there (see module doc)."""
     from hw.rtl import top_name
@@ -350,7 +351,7 @@ def place_and_route(
         + "\n"
     )
 
-    flow_extra, flow = flow_args(part, out)
+    flow_extra, flow = flow_args(part, out, router)
     saved = out / "pnr.json"
     if saved.is_file():
         prev = PnrResult.from_dict(json.loads(saved.read_text()))
@@ -477,6 +478,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="rerun stages whose output exists")
     p.add_argument("--timeout-s", type=float, default=None, help="limit for nextpnr")
     p.add_argument(
+        "--router",
+        choices=("router1", "router2"),
+        default="",
+        help="nextpnr router (default: router2 on ECP5, router1 on iCE40; router2 congests "
+        "on the 16-PE array in LFE5U-85F, where router1 completes)",
+    )
+    p.add_argument(
         "--record",
         action="store_true",
         help="keep the routed Fmax as the profile's clock evidence (hw/routed_clocks.json)",
@@ -504,6 +512,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         force=args.force,
         timeout_s=args.timeout_s,
+        router=args.router,
     )
     print(to_text(result, part), end="")
     print(f"written: {out / 'pnr.json'}")
@@ -540,7 +549,8 @@ def to_record(r: PnrResult, part: Part, profile_arg: str) -> RoutedClock:
         tools=dict(r.tools),
         date=r.date,
         command=f"mast-hw pnr --profile {profile_arg} --part {r.part} --freq {r.target_mhz:g} "
-        f"--seed {r.seed}",
+        f"--seed {r.seed}"
+        + (" --router router1" if r.flow.startswith("router1") and part.family == "ecp5" else ""),
         resources=by_class,
         wall_s=round(r.synth_s + r.pnr_s, 1),
     )

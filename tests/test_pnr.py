@@ -111,6 +111,8 @@ def test_flow_puts_the_clock_on_a_dedicated_pin(tmp_path):
     args, summary = flow_args(get_part("iCE40HX8K"), tmp_path)
     assert "--pcf" in args and (tmp_path / "clock.pcf").read_text() == "set_io clk J3\n"
     assert summary == "router1, clk on pin J3"
+    args, summary = flow_args(get_part("LFE5U-85F"), tmp_path, "router1")
+    assert args[:2] == ["--router", "router1"] and summary == "router1, clk on pin G2"
 
 
 @pytest.mark.slow
