@@ -448,9 +448,9 @@ ASIC_CLOCK_NOTE = "45 nm ASIC model: a typical target clock, not placed and rout
 
 
 FPGA_SPARSE_CLOCK_NOTE = (
-    "not routed yet (router2 did not converge on LFE5U-85F): kept at the 30 MHz the "
-    "earlier RTL's placement estimated; the current RTL's placement estimates 51 MHz and "
-    "sparse_pe_4 routes at 74.7 MHz on LFE5U-25F (README, place and route)"
+    "assumed: the RTL one controller change before the current one routed at 59.9 MHz on "
+    "LFE5U-85F (router1), but no route of the current RTL is recorded, so the clock stays "
+    "at the 30 MHz of the earlier placement estimates (README, place and route)"
 )
 XILINX_CLOCK_NOTE = (
     "Xilinx parts have no place and route on PyPI: assumed at the 30 MHz of the sparse "
