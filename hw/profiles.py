@@ -448,9 +448,9 @@ ASIC_CLOCK_NOTE = "45 nm ASIC model: a typical target clock, not placed and rout
 
 
 FPGA_SPARSE_CLOCK_NOTE = (
-    "assumed: the RTL one controller change before the current one routed at 59.9 MHz on "
-    "LFE5U-85F (router1), but no route of the current RTL is recorded, so the clock stays "
-    "at the 30 MHz of the earlier placement estimates (README, place and route)"
+    "not routed for the current RTL: the RTL one controller change before it routed at "
+    "59.9 MHz on LFE5U-85F (router1); until a route of the current RTL is recorded the "
+    "clock stays at the 30 MHz of the earlier placement estimates (README, place and route)"
 )
 XILINX_CLOCK_NOTE = (
     "Xilinx parts have no place and route on PyPI: assumed at the 30 MHz of the sparse "
