@@ -520,12 +520,21 @@ def test_a_bug_still_shows_its_traceback(monkeypatch):
 
 
 def test_a_closed_stdout_pipe_ends_the_cli_quietly():
-    """``mast-hw profiles | head -1``: the reader leaves early; no traceback, exit 141."""
+    """``mast-hw profiles | head -1``: the reader has gone; no traceback, exit 141."""
+    import os
     import subprocess
 
-    exe = Path(sys.executable).parent / "mast-hw"
-    proc = subprocess.run(
-        f"'{exe}' profiles | head -1", shell=True, capture_output=True, text=True, check=False
-    )
-    assert proc.stdout.startswith("profile")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "mast-hw"), "profiles"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
