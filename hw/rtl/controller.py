@@ -315,14 +315,17 @@ class Controller(wiring.Component):
         # when the step starts (from the state the step runs with), the flag one cycle
         # ahead (``c + 1 == length``), so no comparison of the state reaches the
         # handshake's fan-out in the cycle it is used.
-        # The first step's length comes from registers the op registers feed (valid from
-        # the op's first cycle on); only whether it is empty is decided at ``start``.
-        step_len, hs, first = Signal(2 * COUNT_BITS), Signal(), Signal()
+        # The first step's length is taken at ``start`` from the inputs of the registers
+        # that the op registers feed; whether it is empty is decided there too.
+        step_len, hs = Signal(2 * COUNT_BITS), Signal()
         red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
         handshake = running & hs
         first_ld = mm != 0
         first_empty = ~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0))
-        cur_len = Mux(first, Mux(rp, lens[0], ld_len), step_len)
+        # the first step's length, taken into ``step_len`` at ``start`` from the inputs of
+        # the registers that hold it during the op (valid before the op's first cycle)
+        first_len = Mux(rp, longest(ld_c, walk_end, dr_c), Mux(first_ld, ld_full, 0))
+        cur_len = step_len
         next_ld = more_ld
         next_set = Cat(cp_v & ~sddmm, ld_v, next_ld)
         next_len = Signal(2 * COUNT_BITS)
@@ -386,12 +389,12 @@ class Controller(wiring.Component):
                     ms_ok.eq(mm != 0),
                     xoff.eq(0),
                     ld_vr.eq(first_ld),
-                    first.eq(1),
+                    step_len.eq(first_len),
                     hs.eq(first_empty),
                     red_on.eq(0),
                 ]
         with m.Elif(handshake):
-            m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_empty), first.eq(0)]
+            m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_empty)]
             with m.If(final):
                 m.d.sync += running.eq(0)
             with m.Elif(rp):
