@@ -470,8 +470,9 @@ FPGA_PE_SIZES: Mapping[str, Any] = {
     "clock_hz": 30e6,
     "holds_maps": PAPER_MAPS,
     "holds_sparsity": 0.85,
-    # operands registered as they leave the block RAMs, multiplied the next cycle
-    "pipeline_depth": 3,
+    # the stream entry and the buffer addresses registered before the block RAMs are
+    # read, the operands as they leave them, multiplied the next cycle (hw/rtl/pe.py)
+    "pipeline_depth": 4,
 }
 """Per-PE memories of the FPGA profiles, sized to hold every op of the paper's networks at
 85 % sparsity or more (``K`` <= 404, ``N`` <= 320, the longest stream 3,065 entries; see
@@ -509,8 +510,8 @@ PROFILES: Mapping[str, HwProfile] = {
             weight_sram_kib=4,
             act_sram_kib=8,
             index_bits=8,
-            # the FPGA pipeline: operands registered as they leave the buffers
-            pipeline_depth=3,
+            # the FPGA pipeline (FPGA_PE_SIZES)
+            pipeline_depth=4,
             part="LFE5U-25F",
             clock_hz=74e6,
             clock_note="",

@@ -7,6 +7,8 @@ cycles == ``sim`` cycles exactly for every op.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hw.profiles import get_profile
@@ -39,6 +41,31 @@ SYSTOLIC_CASES = [
 def test_sparse_pe_4_random_programs_match_sim():
     counts = check_random(get_profile("sparse_pe_4"), SPARSE_CASES)
     for kernel, dataflow, programs, _ in SPARSE_CASES:
+        assert counts[f"{kernel}/{dataflow}"] >= programs
+
+
+PIPELINE_CASES = [
+    ("forward", "sample", 30, 121),
+    ("forward", "row", 30, 122),
+    ("forward", "split", 30, 123),
+    ("input_grad", "split", 20, 124),
+    ("forward", "unrolled", 20, 125),
+    ("weight_grad", "sample", 30, 126),
+]
+"""(kernel, dataflow, programs, seed) on ``sparse_pe_4`` at other pipeline depths."""
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("rtl_sparse_pe_4_depths")
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_sparse_pe_4_at_other_pipeline_depths_matches_sim(depth):
+    """Every PD stage the PE places (product, operand, entry registers) against ``sim``:
+    the profiles use PD 2 (ASIC), 3 and 4 (FPGA); ``sparse_pe_4`` itself runs PD 4."""
+    base = get_profile("sparse_pe_4")
+    assert base.pipeline_depth not in (1, 2, 3)
+    prof = replace(base, name=f"sparse_pe_4_pd{depth}", pipeline_depth=depth)
+    counts = check_random(prof, PIPELINE_CASES)
+    for kernel, dataflow, programs, _ in PIPELINE_CASES:
         assert counts[f"{kernel}/{dataflow}"] >= programs
 
 

@@ -116,6 +116,15 @@ class PEArray(wiring.Component):
             )
         }
         m.d.sync += [sig.eq(getattr(ctl, name)) for name, sig in d.items()]
+        # With PD >= 4 the activation SRAM's words are registered as they leave it, and the
+        # buffer load a cycle later still: the PEs read their buffers a cycle later too
+        # (hw/rtl/pe.py), so every read still follows its word's write.
+        late_load = p.pipeline_depth >= 4
+        if late_load:
+            for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
+                later = Signal.like(d[name], name=f"{name}_d2")
+                m.d.sync += later.eq(d[name])
+                d[name] = later
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
         m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
@@ -171,17 +180,19 @@ class PEArray(wiring.Component):
                 aw.addr.eq(hoff),
                 aw.data.eq(host.wdata),
                 ar.addr.eq(Mux(busy, Mux(ctl.rp, rp_off, ctl.ld_src), hoff)),
-                act_data[i].eq(ar.data),
+                *([] if late_load else [act_data[i].eq(ar.data)]),
                 orp.addr.eq(Mux(busy, Mux(ru.a_bank == i, ru.a_addr, ru.b_addr), hoff)),
             ]
-            # Activation buffer load (one cycle after the SRAM read).
+            if late_load:
+                m.d.sync += act_data[i].eq(ar.data)
+            # Activation buffer load (one cycle after the SRAM read; two with PD >= 4).
             sp_row = (d["ld_dst"] // bw) if bw > 1 else d["ld_dst"]
             sp_word = (d["ld_dst"] % bw) if bw > 1 else 0
             dy_word = d["ld_en"] & d["ld_dy"]
             m.d.comb += [
                 pe.ld_row.eq(Mux(ctl.rp, d["ld_dst"] // bw, sp_row)),
                 pe.ld_en.eq(Mux(d["ld_en"] & ~d["ld_dy"], Mux(ctl.rp, rp_en, 1 << sp_word), 0)),
-                pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), ar.data.as_unsigned().replicate(bw))),
+                pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), act_data[i].as_unsigned().replicate(bw))),
                 # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
                 pe.dy_we.eq(dy_word),
                 pe.dy_waddr.eq(d["ld_dy_dst"]),

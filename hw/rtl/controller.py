@@ -321,7 +321,10 @@ class Controller(wiring.Component):
         red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
         handshake = running & hs
         first_ld = mm != 0
-        first_empty = ~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0))
+        # whether the first step is empty, a register too (its inputs hold still from two
+        # edges after the op registers' write, OP_SETUP_CYCLES)
+        first_empty = Signal()
+        m.d.sync += first_empty.eq(~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0)))
         # the first step's length, taken into ``step_len`` at ``start`` from the inputs of
         # the registers that hold it during the op (valid before the op's first cycle)
         first_len = Mux(rp, longest(ld_c, walk_end, dr_c), Mux(first_ld, ld_full, 0))

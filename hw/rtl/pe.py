@@ -11,10 +11,13 @@ Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry
 - cycle ``e``: the activation buffer is addressed with ``x_base + entry.col`` (and, for the
   masked weight gradient, the output buffer with ``dy_addr``: SDDMM loads ``dY`` there
   through ``dy_we`` / ``dy_waddr``, since it writes no results, so the activation buffer
-  needs one read port and maps onto simple dual-port block RAM);
+  needs one read port and maps onto simple dual-port block RAM); with ``PD >= 4`` the
+  entry and both addresses are registered first and the buffers are addressed in cycle
+  ``e + 1``, so every later step below happens a cycle later;
 - cycle ``e + 1``: the operands arrive; with ``PD = 2`` their exact product enters the one
   register before the accumulator; with ``PD >= 3`` they are registered as they leave the
-  buffers and multiplied in cycle ``e + 2``, the product passing ``PD - 2`` registers;
+  buffers and multiplied in cycle ``e + 2``, the product passing ``PD - 2`` registers
+  (``PD - 3`` with ``PD >= 4``);
 - cycle ``e + PD``: the product is on ``prod`` (for the SDDMM adder tree) and, for SpMM, is
   added to the accumulator with saturation at the clock edge that ends the cycle; on a
   ``last`` entry the sum is formed instead (the accumulator restarts from zero) and
@@ -152,17 +155,30 @@ class SparsePE(wiring.Component):
         wr, dr = out.write_port(), out.read_port()
         sw, sr = split.write_port(), split.read_port()
         x_addr = Signal(range(2 * p.act_buf_words))
+        entry, active, dy_addr = self.entry, self.active, self.dy_addr
+        if p.pipeline_depth >= 4:
+            # Stage 0: the entry, its activation-buffer address (x_base + col) and the
+            # SDDMM's dY address are registered before the buffers are read (one of the
+            # PD stages), so no adder or entry multiplexer sits in front of a buffer.
+            entry = Signal(EntryLayout(p), name="entry_r")
+            active, dy_addr = Signal(name="active_r"), Signal.like(self.dy_addr, name="dy_addr_r")
+            m.d.sync += [
+                entry.eq(self.entry),
+                active.eq(self.active),
+                dy_addr.eq(self.dy_addr),
+                x_addr.eq(self.x_base + self.entry.col),
+            ]
         m.d.comb += [
             ld.en.eq(self.ld_en),
             ld.addr.eq(self.ld_row),
             ld.data.eq(self.ld_data),
-            x_addr.eq(self.x_base + self.entry.col),
+            *([] if p.pipeline_depth >= 4 else [x_addr.eq(self.x_base + self.entry.col)]),
             rx.addr.eq(x_addr // b),
             sw.en.eq(self.split_we),
             sw.addr.eq(self.split_addr),
             sw.data.eq(self.split_data),
             # SDDMM reads dY[row] through the drain port (there is no drain in SDDMM).
-            dr.addr.eq(Mux(self.sddmm, self.dy_addr, self.dr_addr)),
+            dr.addr.eq(Mux(self.sddmm, dy_addr, self.dr_addr)),
         ]
         m.d.comb += self.dr_data.eq(dr.data.as_signed())
 
@@ -171,8 +187,8 @@ class SparsePE(wiring.Component):
         s1_active = Signal()
         x_word = Signal(range(b))
         m.d.sync += [
-            s1.eq(self.entry),
-            s1_active.eq(self.active),
+            s1.eq(entry),
+            s1_active.eq(active),
             x_word.eq(x_addr % b),
         ]
         lhs = Signal(op_shape(p))
@@ -198,7 +214,9 @@ class SparsePE(wiring.Component):
 
         # Pipeline registers between the multiplier and the accumulator (PD in all).
         stage_prod, stage_valid, stage_last = prod1, mul_valid, mul_last
-        for i in range(p.pipeline_depth - (2 if p.pipeline_depth >= 3 else 1)):
+        # (PD 3 registers the operands, PD 4 the entry too: one product register each)
+        extra = min(max(p.pipeline_depth - 2, 0), 2)
+        for i in range(p.pipeline_depth - 1 - extra):
             nxt_prod = Signal(prod_shape(p), name=f"prod_p{i + 2}")
             nxt_valid = Signal(name=f"valid_p{i + 2}")
             nxt_last = Signal(name=f"last_p{i + 2}")

@@ -159,8 +159,10 @@ class ReductionUnit(wiring.Component):
         # No table output enters a decision of the walk in the cycle it arrives: the
         # ends of this row and the next (e1 = red_ptr[rho + 1], e2 = red_ptr[rho + 2]) are
         # registers, and port ``x`` reads red_ptr[rho + 3] ahead for the next row change.
-        # Port ``y`` reads red_ptr[1] for the first row (red_ptr[0] is 0, CSR offsets);
-        # both ends are loaded in cycle 0 of the op, before the first issue.
+        # Port ``y`` reads red_ptr[1] for the first row (red_ptr[0] is 0, CSR offsets) at
+        # a fixed address, so its word is registered as it leaves the table (the host
+        # writes the tables before ``start``); both ends are loaded in cycle 0 of the op,
+        # before the first issue.
         rho, j, ms = Signal(range(cap + 1)), Signal(range(cap + 1)), Signal(COUNT_BITS)
         ptr0, ptr0j = Signal(range(cap + 1)), Signal(range(cap + 2))
         e1, e2, pieces = Signal(range(cap + 1)), Signal(range(cap + 1)), Signal(range(cap + 1))
@@ -173,6 +175,8 @@ class ReductionUnit(wiring.Component):
             px.addr.eq(Mux(self.clear, 2, Mux(row_done, rho4, rho3))),
             py.addr.eq(1),
         ]
+        ptr1, ptr1_short = Signal(range(cap + 1)), Signal()
+        m.d.sync += [ptr1.eq(py.data), ptr1_short.eq(py.data <= 2)]
         with m.If(self.clear):
             m.d.sync += [
                 rho.eq(0),
@@ -186,10 +190,10 @@ class ReductionUnit(wiring.Component):
             ]
         with m.Elif(~go):
             m.d.sync += [
-                e1.eq(py.data),
+                e1.eq(ptr1),
                 e2.eq(px.data),
-                pieces.eq(py.data),
-                last_piece.eq(py.data <= 2),
+                pieces.eq(ptr1),
+                last_piece.eq(ptr1_short),
             ]
         with m.Elif(issue):
             with m.If(last_piece):

@@ -2,6 +2,7 @@
 cycle counts == the closed forms of hw.timing, on random masks, shapes and profiles."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -213,7 +214,7 @@ def test_float_reference_within_bound(case, dataflow):
 
 
 def test_sample_parallel_steps_by_hand():
-    prof = get_profile("sparse_pe_4")  # P = 4, PD = 3
+    prof = replace(get_profile("sparse_pe_4"), pipeline_depth=3)  # P = 4, PD = 3
     mask = np.zeros((3, 5), dtype=bool)
     mask[0, [1, 3]] = True
     mask[2, :] = True  # row 1 empty: one token; S = 2 + 1 + 5 = 8
@@ -232,7 +233,7 @@ def test_sample_parallel_steps_by_hand():
 
 
 def test_sddmm_steps_by_hand():
-    prof = get_profile("sparse_pe_4")  # PD = 3, TD = 2
+    prof = replace(get_profile("sparse_pe_4"), pipeline_depth=3)  # PD = 3, TD = 2
     mask = np.eye(4, 6, dtype=bool)
     prog = compile_layer(mask, "weight_grad", prof, 5)
     (op,) = prog.ops
@@ -243,7 +244,7 @@ def test_sddmm_steps_by_hand():
 
 
 def test_row_parallel_phases_by_hand():
-    prof = get_profile("sparse_pe_4")  # bcast_words = 4, PD = 3
+    prof = get_profile("sparse_pe_4")  # bcast_words = 4
     mask = np.zeros((2, 8), dtype=bool)
     mask[0, :] = True  # 8 non-zeros on one row: split over the PEs
     prog = compile_layer(mask.astype(np.int64), "forward", prof, 2, "row")
