@@ -348,13 +348,33 @@ class Controller(wiring.Component):
         restart = ~running | handshake
         w_base = regs["w_base"][:COUNT_BITS]
         more2, sp_a2, w_base1 = Signal(), Signal(COUNT_BITS), Signal(COUNT_BITS)
-        m.d.sync += [
-            past_delay.eq(Mux(restart, delay == 0, past_delay | at_delay)),
-            at_delay.eq(Mux(restart, delay == 1, c + 2 == delay)),
-            more2.eq(Mux(restart, s_len > 2, c + 3 < s_len)),
-            sp_a2.eq(Mux(restart, w_base + 2, sp_a2 + 1)),
-            w_base1.eq(w_base + 1),
+        # The state the weight SRAM's read address depends on is updated through "next"
+        # signals, so that the address of the next cycle is known in this one and the
+        # address reaches the SRAM from a register.
+        ahead = {
+            name: (x, Signal.like(x, name=f"{name}_n"))
+            for name, x in (
+                ("past_delay", past_delay),
+                ("at_delay", at_delay),
+                ("more2", more2),
+                ("sp_a2", sp_a2),
+                ("cp_v", cp_v),
+                ("phase", phase),
+                ("ms_ok", ms_ok),
+                ("ri1", ri1),
+                ("ri2", ri2),
+            )
+        }
+        nx = {name: n for name, (_, n) in ahead.items()}
+        m.d.comb += [n.eq(x) for x, n in ahead.values()]
+        m.d.sync += [x.eq(n) for x, n in ahead.values()]
+        m.d.comb += [
+            nx["past_delay"].eq(Mux(restart, delay == 0, past_delay | at_delay)),
+            nx["at_delay"].eq(Mux(restart, delay == 1, c + 2 == delay)),
+            nx["more2"].eq(Mux(restart, s_len > 2, c + 3 < s_len)),
+            nx["sp_a2"].eq(Mux(restart, w_base + 2, sp_a2 + 1)),
         ]
+        m.d.sync += w_base1.eq(w_base + 1)
 
         # ``clear`` (to every PE) is a register too: the next cycle's running and handshake
         # flags are known a cycle ahead.
@@ -374,39 +394,41 @@ class Controller(wiring.Component):
                     par.eq(0),
                     c.eq(0),
                     ld_m0.eq(0),
-                    cp_v.eq(0),
                     dr_v.eq(0),
                     x_ptr.eq(regs["x_base"]),
                     dy_ptr.eq(regs["dy_base"]),
                     y_ptr.eq(regs["y_base"]),
                     row.eq(regs["row0"]),
                     eidx.eq(0),
-                    phase.eq(0),
                     lo.eq(0),
                     hi.eq(0),
                     lbase.eq(0),
                     ri.eq(0),
-                    ri1.eq(Mux(nmax > 1, 1, 0)),
-                    ri2.eq(Mux(nmax > 2, 2, 0)),
                     ms.eq(0),
-                    ms_ok.eq(mm != 0),
                     xoff.eq(0),
                     ld_vr.eq(first_ld),
                     step_len.eq(first_len),
                     hs.eq(first_empty),
                     red_on.eq(0),
                 ]
+                m.d.comb += [
+                    nx["cp_v"].eq(0),
+                    nx["phase"].eq(0),
+                    nx["ri1"].eq(Mux(nmax > 1, 1, 0)),
+                    nx["ri2"].eq(Mux(nmax > 2, 2, 0)),
+                    nx["ms_ok"].eq(mm != 0),
+                ]
         with m.Elif(handshake):
             m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_empty)]
             with m.If(final):
                 m.d.sync += running.eq(0)
             with m.Elif(rp):
-                m.d.sync += [phase.eq(phase + 1), red_on.eq(red_len != 0)]
+                m.d.sync += red_on.eq(red_len != 0)
+                m.d.comb += nx["phase"].eq(phase + 1)
             with m.Else():
                 m.d.sync += [
                     ld_vr.eq(next_ld),
                     par.eq(~par),
-                    cp_v.eq(ld_v),
                     cp_m0.eq(ld_m0),
                     dr_v.eq(cp_v & ~sddmm),
                     dr_m0.eq(cp_m0),
@@ -416,6 +438,7 @@ class Controller(wiring.Component):
                     row.eq(regs["row0"]),
                     eidx.eq(0),
                 ]
+                m.d.comb += nx["cp_v"].eq(ld_v)
                 with m.If(dr_v):
                     m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
         with m.Else():
@@ -432,9 +455,11 @@ class Controller(wiring.Component):
                     hi.eq(hi + wrap),
                 ]
             with m.If(walk):
-                m.d.sync += [ri.eq(ri1), ri1.eq(ri2), ri2.eq(Mux(ri2 + 1 >= nmax, 0, ri2 + 1))]
+                m.d.sync += ri.eq(ri1)
+                m.d.comb += [nx["ri1"].eq(ri2), nx["ri2"].eq(Mux(ri2 + 1 >= nmax, 0, ri2 + 1))]
                 with m.If(ri + 1 >= nmax):
-                    m.d.sync += [ms.eq(ms + 1), ms_ok.eq(ms + 1 < mm), xoff.eq(xoff + k)]
+                    m.d.sync += [ms.eq(ms + 1), xoff.eq(xoff + k)]
+                    m.d.comb += nx["ms_ok"].eq(ms + 1 < mm)
 
         # ---- weight stream ----------------------------------------------------------
         # The weight SRAM returns an entry two cycles after its address (its outputs are
@@ -442,12 +467,17 @@ class Controller(wiring.Component):
         # stream the address rests on its base, and in a handshake cycle it is base + 1,
         # so a compute stage finds entries 0 and 1 on time. The bank walk likewise
         # addresses two steps ahead; its entries 0 and 1 are addressed in the two cycles
-        # before it starts (rp_delay >= 2 whenever a bank holds an entry).
+        # before it starts (rp_delay >= 2 whenever a bank holds an entry). Both addresses
+        # are registers, each set a cycle early from the next cycle's state.
         in_stream = running & ~rp & cp_v & (c < s_len)
-        prefetch = running & ~rp & cp_v & more2 & ~handshake
-        m.d.comb += [
-            ws.sp_addr.eq(Mux(prefetch, sp_a2, Mux(handshake, w_base1, w_base))),
-            ws.rp_addr.eq(Mux(walk, ri2, Mux(at_delay, ri1, 0))),
+        # The addresses are registers, set from the next cycle's state (the ``_n`` signals,
+        # ``run_d`` and ``hs_d``).
+        hs_n = run_d & hs_d
+        prefetch_n = run_d & ~rp & nx["cp_v"] & nx["more2"] & ~hs_n
+        walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
+        m.d.sync += [
+            ws.sp_addr.eq(Mux(prefetch_n, nx["sp_a2"], Mux(hs_n, w_base1, w_base))),
+            ws.rp_addr.eq(Mux(walk_n, nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0))),
         ]
         f = ws.sp_entry
         e = ctl.entry
