@@ -525,6 +525,12 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.routed else 1
 
 
+def _router_option(flow: str, part: Part) -> str:
+    """`` --router R`` when the flow's router is not the family's default, else ``''``."""
+    router = flow.split(",")[0]
+    return "" if router == ROUTER[part.family] else f" --router {router}"
+
+
 def to_record(r: PnrResult, part: Part, profile_arg: str) -> RoutedClock:
     """The clock evidence of a routed result (resources by data-sheet class)."""
     by_class: dict[str, dict[str, float]] = {}
@@ -549,8 +555,7 @@ def to_record(r: PnrResult, part: Part, profile_arg: str) -> RoutedClock:
         tools=dict(r.tools),
         date=r.date,
         command=f"mast-hw pnr --profile {profile_arg} --part {r.part} --freq {r.target_mhz:g} "
-        f"--seed {r.seed}"
-        + (" --router router1" if r.flow.startswith("router1") and part.family == "ecp5" else ""),
+        f"--seed {r.seed}" + _router_option(r.flow, part),
         resources=by_class,
         wall_s=round(r.synth_s + r.pnr_s, 1),
     )

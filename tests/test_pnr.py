@@ -11,7 +11,7 @@ import pytest
 from codesign import hw_cli as cli
 from hw.clocks import rtl_hash
 from hw.parts import PARTS, get_part
-from hw.pnr import critical_sources, flow_args, netlist_hash, parse_report
+from hw.pnr import _router_option, critical_sources, flow_args, netlist_hash, parse_report
 from hw.profiles import get_profile
 from mast.errors import UserError
 
@@ -113,6 +113,14 @@ def test_flow_puts_the_clock_on_a_dedicated_pin(tmp_path):
     assert summary == "router1, clk on pin J3"
     args, summary = flow_args(get_part("LFE5U-85F"), tmp_path, "router1")
     assert args[:2] == ["--router", "router1"] and summary == "router1, clk on pin G2"
+
+
+def test_recorded_command_names_a_router_only_when_not_the_default():
+    ecp5, ice40 = get_part("LFE5U-85F"), get_part("iCE40HX8K")
+    assert _router_option("router1, clk on pin G2", ecp5) == " --router router1"
+    assert _router_option("router2, clk on pin G2", ecp5) == ""
+    assert _router_option("router1, clk on pin J3", ice40) == ""
+    assert _router_option("router2, clk on pin J3", ice40) == " --router router2"
 
 
 @pytest.mark.slow
