@@ -315,8 +315,6 @@ class Controller(wiring.Component):
         # when the step starts (from the state the step runs with), the flag one cycle
         # ahead (``c + 1 == length``), so no comparison of the state reaches the
         # handshake's fan-out in the cycle it is used.
-        # The first step's length is taken at ``start`` from the inputs of the registers
-        # that the op registers feed; whether it is empty is decided there too.
         step_len, hs = Signal(2 * COUNT_BITS), Signal()
         red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
         handshake = running & hs
@@ -328,7 +326,6 @@ class Controller(wiring.Component):
         # the first step's length, taken into ``step_len`` at ``start`` from the inputs of
         # the registers that hold it during the op (valid before the op's first cycle)
         first_len = Mux(rp, longest(ld_c, walk_end, dr_c), Mux(first_ld, ld_full, 0))
-        cur_len = step_len
         next_ld = more_ld
         next_set = Cat(cp_v & ~sddmm, ld_v, next_ld)
         next_len = Signal(2 * COUNT_BITS)
@@ -384,7 +381,7 @@ class Controller(wiring.Component):
         with m.Elif(handshake):
             m.d.comb += [hs_d.eq(next_empty), run_d.eq(~final)]
         with m.Else():
-            m.d.comb += [hs_d.eq(c + 1 == cur_len), run_d.eq(1)]
+            m.d.comb += [hs_d.eq(c + 1 == step_len), run_d.eq(1)]
         m.d.sync += clear_r.eq(~run_d | (hs_d & ~rp))
 
         with m.If(~running):
@@ -444,7 +441,7 @@ class Controller(wiring.Component):
         with m.Else():
             m.d.sync += [
                 c.eq(c + 1),
-                hs.eq(c + 1 == cur_len),
+                hs.eq(c + 1 == step_len),
                 red_on.eq(rp & (phase == 1) & (c + 1 < red_len)),
             ]
             with m.If(rp & (phase == 0)):
@@ -470,8 +467,7 @@ class Controller(wiring.Component):
         # before it starts (rp_delay >= 2 whenever a bank holds an entry). Both addresses
         # are registers, each set a cycle early from the next cycle's state.
         in_stream = running & ~rp & cp_v & (c < s_len)
-        # The addresses are registers, set from the next cycle's state (the ``_n`` signals,
-        # ``run_d`` and ``hs_d``).
+        # (the next cycle's state: the ``_n`` signals, ``run_d`` and ``hs_d``)
         hs_n = run_d & hs_d
         prefetch_n = run_d & ~rp & nx["cp_v"] & nx["more2"] & ~hs_n
         walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
