@@ -20,6 +20,7 @@ __all__ = [
     "adder_tree_depth",
     "ideal_cycles",
     "REDUCE_PIPELINE",
+    "reduce_pipeline",
     "RESULT_WRITE_DELAY",
     "RP_LOAD_LATENCY",
     "row_parallel_cycles",
@@ -122,7 +123,18 @@ registered and written, requantised unless it is a split row's partial, the cycl
 REDUCE_PIPELINE = 2
 """Cycles the reduction of split rows runs past its last partial read: the partials are
 registered as they leave the output SRAM, added the next cycle, and the row's sum is
-written the cycle after (``hw.rtl.reduce``)."""
+written the cycle after (``hw.rtl.reduce``). :func:`reduce_pipeline` adds the deeper
+FPGA pipeline's stage."""
+
+
+def reduce_pipeline(profile: HwProfile) -> int:
+    """:data:`REDUCE_PIPELINE` for ``profile``: one cycle more with ``pipeline_depth >= 4``.
+
+    At that depth every output-SRAM bank's word is registered as it leaves the bank, before
+    the ``n_pe``-way multiplexer that picks the reduction's partials (``hw.rtl.array``), so
+    a partial reaches the adder a cycle later.
+    """
+    return REDUCE_PIPELINE + (1 if profile.pipeline_depth >= 4 else 0)
 
 
 def _bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
@@ -203,7 +215,7 @@ def row_parallel_phases(
     ``drain_delay`` cycles into it share one phase of ``max(L, walk_delay + W,
     drain_delay + D)`` cycles: ``load`` is ``L``, ``compute`` the part of the walk that
     outlasts the load, ``drain`` the part of the drain that outlasts both. The reduction
-    takes ``M split_adds`` cycles of adds plus :data:`REDUCE_PIPELINE`, or 0 without a
+    takes ``M split_adds`` cycles of adds plus :func:`reduce_pipeline`, or 0 without a
     split row.
     """
     load = -(-k * m // profile.bcast_words)
@@ -213,7 +225,7 @@ def row_parallel_phases(
         "load": load,
         "compute": max(0, walk - load),
         "drain": max(0, drain - max(load, walk)),
-        "reduction": m * split_adds + REDUCE_PIPELINE if split_adds else 0,
+        "reduction": m * split_adds + reduce_pipeline(profile) if split_adds else 0,
     }
 
 

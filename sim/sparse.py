@@ -24,10 +24,10 @@ from hw.numerics import (
 from hw.profiles import HwProfile
 from hw.program import Op
 from hw.timing import (
-    REDUCE_PIPELINE,
     RESULT_WRITE_DELAY,
     RP_LOAD_LATENCY,
     adder_tree_depth,
+    reduce_pipeline,
     tile_count,
 )
 from sim.pipeline import Stage, run_steps
@@ -242,8 +242,8 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
         cnt["out_sram_writes"] += m
         cnt["adds"] += m * (len(idx) - 1)
     adds = m * int((red_ptr[1:] - red_ptr[:-1] - 1).sum())
-    # one add a cycle; the last sum is written REDUCE_PIPELINE cycles after its read
-    phase["reduction"] = adds + REDUCE_PIPELINE if adds else 0
+    # one add a cycle; the last sum is written reduce_pipeline cycles after its read
+    phase["reduction"] = adds + reduce_pipeline(profile) if adds else 0
 
     first = np.flatnonzero((a["piece_red"] < 0) | _first_of_row(a))
     y = np.zeros((op.n, m), dtype=dt)

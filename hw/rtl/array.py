@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
+from hw.timing import REDUCE_PIPELINE, reduce_pipeline
 
 from .arith import acc_shape, op_shape
 from .controller import ArrayControl
@@ -145,8 +146,15 @@ class PEArray(wiring.Component):
 
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
-        a_bank, b_bank = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
-        m.d.sync += [a_bank.eq(ru.a_bank), b_bank.eq(ru.b_bank)]
+        # The reduction's partials: with PD >= 4 every output-SRAM bank's word is
+        # registered as it leaves the bank, before the bank multiplexer, and the bank
+        # selects are delayed a cycle more (hw.timing.reduce_pipeline).
+        late_partials = reduce_pipeline(p) > REDUCE_PIPELINE
+        a_bank, b_bank = ru.a_bank, ru.b_bank
+        for _ in range(2 if late_partials else 1):
+            a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
+            m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
+            a_bank, b_bank = a_q, b_q
         act_rdata, out_rdata = Signal(ob), Signal(p.acc_bits)
 
         # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle.
@@ -248,12 +256,16 @@ class PEArray(wiring.Component):
                     ow.addr.eq(hoff),
                     ow.data.eq(host.wdata),
                 ]
-            bank_reads.append((ar.data, orp.data))
+            partial = orp.data
+            if late_partials:
+                partial = Signal.like(orp.data, name=f"out{i}_q")
+                m.d.sync += partial.eq(orp.data)
+            bank_reads.append((ar.data, orp.data, partial))
 
         # Bank selection as one-hot multiplexers (a chain of ifs would be P muxes deep).
         for sel, pick in (
-            (a_bank, lambda r: [ru.a_data.eq(r[1])]),
-            (b_bank, lambda r: [ru.b_data.eq(r[1])]),
+            (a_bank, lambda r: [ru.a_data.eq(r[2])]),
+            (b_bank, lambda r: [ru.b_data.eq(r[2])]),
             (rbank, lambda r: [act_rdata.eq(r[0]), out_rdata.eq(r[1])]),
         ):
             with m.Switch(sel):

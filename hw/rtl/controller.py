@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import REDUCE_PIPELINE
+from hw.timing import reduce_pipeline
 
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
@@ -300,7 +300,7 @@ class Controller(wiring.Component):
             # the first phase lasts until the load, the walk and the drain are done
             lens[0].eq(longest(ld_c, walk_end, dr_c)),
             red_len.eq(red2),
-            lens[1].eq(red2 + REDUCE_PIPELINE),
+            lens[1].eq(red2 + reduce_pipeline(p)),
         ]
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)

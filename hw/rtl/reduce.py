@@ -17,8 +17,9 @@ An address generator walks the schedule from the start of the op, five pipeline 
 (red_ptr, red_piece, piece_pe, the PE's piece offsets, the word address) ahead of the
 adder, and queues the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is
 readable in cycle 6 of the op, and by the reduce phase the FIFO is full and the adder takes
-one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1) + REDUCE_PIPELINE``
-counts (the adder and the write trail the reads by two register stages). The reduce
+one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1) + reduce_pipeline``
+counts (the adder and the write trail the reads by two register stages; three with
+``PD >= 4``, :func:`hw.timing.reduce_pipeline`). The reduce
 phase starts at least ``5 + PD`` cycles into a row-parallel op (7 on every built-in
 profile): the walk starts in cycle 2 at the earliest (a broadcast word is readable two
 cycles after it is sent), the drain after the walk's first result, and a handshake cycle
@@ -36,6 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
+from hw.timing import reduce_pipeline
 
 from .arith import acc_shape, requant, sat_add
 from .controller import COUNT_BITS
@@ -81,7 +83,7 @@ class ReductionUnit(wiring.Component):
     m, piece_ptr:
         Samples of the op and the PE-major piece offsets (``n_pe + 1`` entries).
     a_bank, a_addr, a_data, b_bank, b_addr, b_data:
-        Output-SRAM reads (data one cycle after the address).
+        Output-SRAM reads (data one cycle after the address; two with ``PD >= 4``).
     we, w_bank, w_addr, w_data:
         Output-SRAM write of a finished row and sample.
     """
@@ -309,21 +311,23 @@ class ReductionUnit(wiring.Component):
             self.b_addr.eq(head.b_addr),
         ]
 
-        # Pipeline (REDUCE_PIPELINE = 2 cycles past the last read): the partials are
-        # registered as they leave the SRAM, added into ``acc`` the next cycle, and a
-        # finished row is written from ``acc`` the cycle after, so no memory output
-        # reaches an adder and no adder reaches a memory input in one cycle.
+        # Pipeline (hw.timing.reduce_pipeline cycles past the last read): the partials
+        # are registered as they leave the SRAM (with PD >= 4 the array registers every
+        # bank's word before its bank multiplexer, so ``a_data`` / ``b_data`` arrive a
+        # cycle later), added into ``acc`` the next cycle, and a finished row is written
+        # from ``acc`` the cycle after, so no memory output reaches an adder and no adder
+        # reaches a memory input in one cycle.
         def delayed(sig, name):
             out = Signal.like(sig, name=name)
             m.d.sync += out.eq(sig)
             return out
 
-        v1 = delayed(self.en & ~self.clear, "red_v1")
-        first1, done1 = delayed(head.first, "red_first1"), delayed(head.last, "red_done1")
-        bank1, addr1 = delayed(head.b_bank, "red_bank1"), delayed(head.b_addr, "red_addr1")
-        v2 = delayed(v1 & ~self.clear, "red_v2")
-        first2, done2 = delayed(first1, "red_first2"), delayed(done1, "red_done2")
-        bank2, addr2 = delayed(bank1, "red_bank2"), delayed(addr1, "red_addr2")
+        v2, first2, done2 = self.en, head.first, head.last
+        bank2, addr2 = head.b_bank, head.b_addr
+        for stage in range(1, reduce_pipeline(p) + 1):
+            v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
+            first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")
+            bank2, addr2 = delayed(bank2, f"red_bank{stage}"), delayed(addr2, f"red_addr{stage}")
         a2, b2 = delayed(self.a_data, "red_a2"), delayed(self.b_data, "red_b2")
         acc = Signal(acc_shape(p))
         with m.If(v2):
