@@ -206,6 +206,9 @@ class Controller(wiring.Component):
         ld_m0, cp_m0, dr_m0 = (Signal(COUNT_BITS, name=x) for x in ("ld_m0", "cp_m0", "dr_m0"))
         cp_v, dr_v = Signal(), Signal()
         x_ptr, dy_ptr, y_ptr = (Signal(COUNT_BITS, name=x) for x in ("x_ptr", "dy_ptr", "y_ptr"))
+        # the load's activation-SRAM address in this cycle (x_ptr + c below K, then
+        # dy_ptr + c - K), a register stepped with c
+        ld_src = Signal(COUNT_BITS)
         row = Signal(COUNT_BITS)
         eidx = Signal(range(p.grad_buf_words + 1))
         ld_v, ld_vr = Signal(), Signal()
@@ -395,6 +398,7 @@ class Controller(wiring.Component):
                     x_ptr.eq(regs["x_base"]),
                     dy_ptr.eq(regs["dy_base"]),
                     y_ptr.eq(regs["y_base"]),
+                    ld_src.eq(Mux(k == 0, regs["dy_base"], regs["x_base"])),
                     row.eq(regs["row0"]),
                     eidx.eq(0),
                     lo.eq(0),
@@ -432,6 +436,7 @@ class Controller(wiring.Component):
                     ld_m0.eq(ld_m0 + p.n_pe),
                     x_ptr.eq(x_ptr + regs["x_stride"]),
                     dy_ptr.eq(dy_ptr + regs["dy_stride"]),
+                    ld_src.eq(Mux(k == 0, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
                     row.eq(regs["row0"]),
                     eidx.eq(0),
                 ]
@@ -441,6 +446,7 @@ class Controller(wiring.Component):
         with m.Else():
             m.d.sync += [
                 c.eq(c + 1),
+                ld_src.eq(Mux(c + 1 == k, dy_ptr, ld_src + 1)),
                 hs.eq(c + 1 == step_len),
                 red_on.eq(rp & (phase == 1) & (c + 1 < red_len)),
             ]
@@ -497,7 +503,7 @@ class Controller(wiring.Component):
         m.d.comb += [
             ctl.m.eq(mm),
             ctl.ld_en.eq(Mux(rp, rp_load, ld_v & (c < ld_len))),
-            ctl.ld_src.eq(Mux(c < k, x_ptr + c, dy_ptr + c - k)),
+            ctl.ld_src.eq(ld_src),
             ctl.ld_dst.eq(Mux(rp, lbase, par * p.act_buf_words + c)),
             # SDDMM: the N words of dY after X's K go to the PEs' output buffers.
             ctl.ld_dy.eq(sddmm & (c >= k)),
