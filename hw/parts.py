@@ -65,11 +65,13 @@ class Part:
 _ECP5_DS = "Lattice ECP5/ECP5-5G family data sheet FPGA-DS-02012"
 
 
-def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int) -> Part:
-    # CABGA381 at speed grade 6: the package every ECP5 size offers and nextpnr's
-    # default grade (the slowest), so a routed clock holds on any grade.
+def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int, speed: int = 6) -> Part:
+    # CABGA381, the package every ECP5 size offers. ``LFE5U-<size>F`` is speed grade 6,
+    # nextpnr's default and the slowest, so a clock routed on it holds on every grade;
+    # ``LFE5U-<size>F-7`` / ``-8`` are the faster grades (the ordering code's digit).
+    name = f"LFE5U-{size}F" + ("" if speed == 6 else f"-{speed}")
     return Part(
-        name=f"LFE5U-{size}F",
+        name=name,
         family="ecp5",
         lut=lut,
         ff=lut,
@@ -77,10 +79,10 @@ def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int) -> Part:
         bram=bram,
         io=io,
         package="CABGA381",
-        speed="6",
-        nextpnr=(f"--{size}k", "--package", "CABGA381", "--speed", "6"),
+        speed=str(speed),
+        nextpnr=(f"--{size}k", "--package", "CABGA381", "--speed", str(speed)),
         source=_ECP5_DS,
-        aliases=(f"lfe5u-{size}f", f"lfe5u-{size}"),
+        aliases=(name.lower(), f"lfe5u-{size}") if speed == 6 else (name.lower(),),
         # PCLKT6_0, a primary clock input of every CABGA381 ECP5
         clock_pin="G2",
     )
@@ -89,9 +91,15 @@ def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int) -> Part:
 PARTS: Mapping[str, Part] = {
     p.name: p
     for p in (
-        _ecp5(25, lut=24000, bram=56, dsp=28, io=197),
-        _ecp5(45, lut=44000, bram=108, dsp=72, io=203),
-        _ecp5(85, lut=84000, bram=208, dsp=156, io=205),
+        *(
+            _ecp5(size, lut=lut, bram=bram, dsp=dsp, io=io, speed=speed)
+            for speed in (6, 7, 8)
+            for size, lut, bram, dsp, io in (
+                (25, 24000, 56, 28, 197),
+                (45, 44000, 108, 72, 203),
+                (85, 84000, 208, 156, 205),
+            )
+        ),
         # iCE40 UltraPlus data sheet FPGA-DS-02008: 5,280 LUT4 + DFF, 8 MAC16, 30 EBR of
         # 4 Kbit (the 4 SPRAM blocks are not inferred by synth_ice40); SG48 has 39 I/O.
         Part(

@@ -33,6 +33,14 @@ def test_required_parts_are_routable_with_datasheet_capacities():
     assert get_part("up5k").name == "iCE40UP5K"
 
 
+def test_ecp5_speed_grades_are_separate_parts_with_the_same_capacity():
+    slow, fast = get_part("LFE5U-85F"), get_part("lfe5u-85f-8", routable=True)
+    assert fast.name == "LFE5U-85F-8" and (slow.speed, fast.speed) == ("6", "8")
+    assert fast.nextpnr == ("--85k", "--package", "CABGA381", "--speed", "8")
+    assert (fast.lut, fast.bram, fast.dsp, fast.clock_pin) == (84000, 208, 156, "G2")
+    assert get_part("LFE5U-25F-7").nextpnr[-1] == "7"
+
+
 def test_part_errors_list_valid_choices():
     with pytest.raises(UserError, match=r"^unknown part 'LFE5U-12X'; known: LFE5U-25F, LFE5U-45F"):
         get_part("LFE5U-12X", routable=True)
