@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hw.parts import PARTS, find_part
 from hw.profiles import HwProfile, load_profile
+from hw.rtl.host import SYNTH_READ_COLLISIONS
 from hw.toolchain import ToolchainError, describe_failure, run_yosys
 from mast.errors import UserError, float_in
 
@@ -233,7 +234,9 @@ def synthesize(
     receives Yosys' pass headings while it runs (:func:`hw.toolchain.run_yosys`). A
     non-empty ``netlist_json`` also writes the synthesised netlist there (Yosys
     ``write_json``, the input of nextpnr). ``command`` replaces the family's synthesis
-    command (a part's :attr:`hw.parts.Part.synth_command`).
+    command (a part's :attr:`hw.parts.Part.synth_command`). A synchronous read of a word
+    in the cycle it is written is left undefined (:data:`hw.rtl.host.SYNTH_READ_COLLISIONS`:
+    the accelerator never uses one).
     """
     t = get_target(target)
     work_dir = Path(work_dir)
@@ -246,6 +249,7 @@ def synthesize(
         [
             # Relative: the WebAssembly sandbox does not always see every absolute path.
             f"{reader} {os.path.relpath(design.resolve(), work_dir.resolve())}",
+            SYNTH_READ_COLLISIONS,
             (command or t.command).format(top=top),
             *([f"write_json {netlist_json}"] if netlist_json else []),
             "tee -q -o stat.json stat -json",

@@ -20,6 +20,7 @@ __all__ = [
     "adder_tree_depth",
     "ideal_cycles",
     "REDUCE_PIPELINE",
+    "deep_reduce",
     "reduce_pipeline",
     "RESULT_WRITE_DELAY",
     "RP_LOAD_LATENCY",
@@ -127,14 +128,19 @@ written the cycle after (``hw.rtl.reduce``). :func:`reduce_pipeline` adds the de
 FPGA pipeline's stage."""
 
 
-def reduce_pipeline(profile: HwProfile) -> int:
-    """:data:`REDUCE_PIPELINE` for ``profile``: one cycle more with ``pipeline_depth >= 4``.
+def deep_reduce(profile: HwProfile) -> bool:
+    """Whether the reduction has the deeper FPGA pipeline (``pipeline_depth >= 4``).
 
-    At that depth every output-SRAM bank's word is registered as it leaves the bank, before
-    the ``n_pe``-way multiplexer that picks the reduction's partials (``hw.rtl.array``), so
-    a partial reaches the adder a cycle later.
+    Then every output-SRAM bank's word is registered as it leaves the bank, before the
+    ``n_pe``-way multiplexer that picks the reduction's partials (``hw.rtl.array``), and a
+    finished row's requantised sum is registered before its write (``hw.rtl.reduce``).
     """
-    return REDUCE_PIPELINE + (1 if profile.pipeline_depth >= 4 else 0)
+    return profile.pipeline_depth >= 4
+
+
+def reduce_pipeline(profile: HwProfile) -> int:
+    """:data:`REDUCE_PIPELINE` for ``profile``: two cycles more with :func:`deep_reduce`."""
+    return REDUCE_PIPELINE + (2 if deep_reduce(profile) else 0)
 
 
 def _bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:

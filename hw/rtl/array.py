@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import REDUCE_PIPELINE, reduce_pipeline
+from hw.timing import deep_reduce
 
 from .arith import acc_shape, op_shape
 from .controller import ArrayControl
@@ -148,8 +148,8 @@ class PEArray(wiring.Component):
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
         # The reduction's partials: with PD >= 4 every output-SRAM bank's word is
         # registered as it leaves the bank, before the bank multiplexer, and the bank
-        # selects are delayed a cycle more (hw.timing.reduce_pipeline).
-        late_partials = reduce_pipeline(p) > REDUCE_PIPELINE
+        # selects are delayed a cycle more (hw.timing.deep_reduce).
+        late_partials = deep_reduce(p)
         a_bank, b_bank = ru.a_bank, ru.b_bank
         for _ in range(2 if late_partials else 1):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)

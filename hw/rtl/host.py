@@ -1,7 +1,19 @@
 """The host port shared by every memory and the op-register file of a top level.
 
-The host writes one word per cycle and reads one word per cycle (data one cycle after
-the request); it may only use the port while the accelerator is not ``busy``.
+The host writes one word per cycle or reads one word per cycle (data one cycle after
+the request); it may only use the port while the accelerator is not ``busy``. A memory's
+read address follows the host's address while the accelerator is idle, so the word
+returned after a cycle that writes is undefined: a read is a cycle with ``re`` and
+without ``we``.
+
+Read-during-write: no synchronous read port of the accelerator uses a word read in the
+cycle that word is written. During an op, every write precedes every read of the same
+word by at least a cycle (the load before the walk, the walk before the drain, the drain
+before the reduction, a gradient accumulate before the next tile's, a systolic partial
+sum before the next fold's; ``docs/microarchitecture.md``); outside one, only the host
+writes, under the rule above. So synthesis may give such a collision any value:
+:data:`SYNTH_READ_COLLISIONS` says so, and block RAM needs no soft logic to emulate
+the old word on a collision.
 """
 
 from __future__ import annotations
@@ -12,7 +24,21 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["HOST_ADDR_BITS", "HostSignature", "bank_split", "forward_host", "require_memories"]
+__all__ = [
+    "HOST_ADDR_BITS",
+    "SYNTH_READ_COLLISIONS",
+    "HostSignature",
+    "bank_split",
+    "forward_host",
+    "require_memories",
+]
+
+SYNTH_READ_COLLISIONS = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:CLK_ENABLE=1 %i"
+"""Yosys command run on the design before synthesis (:func:`hw.synth.synthesize`): every
+synchronous read port returns an undefined word when the word is written in the same
+cycle (Amaranth's default is the old word, which block RAM gives only on its own port;
+Yosys emulates it elsewhere with a delayed write, an address comparison and a bypass
+multiplexer behind the RAM's output)."""
 
 HOST_ADDR_BITS = 32
 """Width of the host address (a flat word address inside the selected memory)."""

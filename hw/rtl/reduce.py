@@ -18,8 +18,8 @@ An address generator walks the schedule from the start of the op, five pipeline 
 adder, and queues the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is
 readable in cycle 6 of the op, and by the reduce phase the FIFO is full and the adder takes
 one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1) + reduce_pipeline``
-counts (the adder and the write trail the reads by two register stages; three with
-``PD >= 4``, :func:`hw.timing.reduce_pipeline`). The reduce
+counts (the adder and the write trail the reads by two register stages; four with
+``PD >= 4``, :func:`hw.timing.deep_reduce`). The reduce
 phase starts at least ``5 + PD`` cycles into a row-parallel op (7 on every built-in
 profile): the walk starts in cycle 2 at the earliest (a broadcast word is readable two
 cycles after it is sent), the drain after the walk's first result, and a handshake cycle
@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import reduce_pipeline
+from hw.timing import deep_reduce
 
 from .arith import acc_shape, requant, sat_add
 from .controller import COUNT_BITS
@@ -315,8 +315,9 @@ class ReductionUnit(wiring.Component):
         # are registered as they leave the SRAM (with PD >= 4 the array registers every
         # bank's word before its bank multiplexer, so ``a_data`` / ``b_data`` arrive a
         # cycle later), added into ``acc`` the next cycle, and a finished row is written
-        # from ``acc`` the cycle after, so no memory output reaches an adder and no adder
-        # reaches a memory input in one cycle.
+        # from ``acc`` the cycle after (with PD >= 4 its requantised sum is registered
+        # and written a cycle later still), so no memory output reaches an adder and no
+        # adder reaches a memory input in one cycle.
         def delayed(sig, name):
             out = Signal.like(sig, name=name)
             m.d.sync += out.eq(sig)
@@ -324,7 +325,8 @@ class ReductionUnit(wiring.Component):
 
         v2, first2, done2 = self.en, head.first, head.last
         bank2, addr2 = head.b_bank, head.b_addr
-        for stage in range(1, reduce_pipeline(p) + 1):
+        deep = deep_reduce(p)
+        for stage in range(1, 3 + deep):
             v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
             first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")
             bank2, addr2 = delayed(bank2, f"red_bank{stage}"), delayed(addr2, f"red_addr{stage}")
@@ -333,6 +335,17 @@ class ReductionUnit(wiring.Component):
         with m.If(v2):
             m.d.sync += acc.eq(sat_add(Mux(first2, b2, acc), a2, p.acc_bits))
         wv = delayed(v2 & done2 & ~self.clear, "red_wv")
-        m.d.sync += [self.w_bank.eq(bank2), self.w_addr.eq(addr2)]
-        m.d.comb += [self.we.eq(wv), self.w_data.eq(requant(p, acc))]
+        w_bank, w_addr = delayed(bank2, "red_wbank"), delayed(addr2, "red_waddr")
+        w_data = requant(p, acc)
+        if deep:
+            # the requantised sum is registered too, and written a cycle later
+            wv = delayed(wv & ~self.clear, "red_wv2")
+            w_bank, w_addr = delayed(w_bank, "red_wbank2"), delayed(w_addr, "red_waddr2")
+            w_data = delayed(w_data, "red_wdata")
+        m.d.comb += [
+            self.we.eq(wv),
+            self.w_bank.eq(w_bank),
+            self.w_addr.eq(w_addr),
+            self.w_data.eq(w_data),
+        ]
         return m

@@ -245,25 +245,26 @@ def test_sddmm_steps_by_hand():
 
 def test_row_parallel_phases_by_hand():
     prof = replace(get_profile("sparse_pe_4"), pipeline_depth=4)  # bcast_words = 4
-    mask = np.zeros((2, 8), dtype=bool)
-    mask[0, :] = True  # 8 non-zeros on one row: split over the PEs
+    mask = np.zeros((2, 16), dtype=bool)
+    mask[0, :] = True  # 16 non-zeros on one row: split over the PEs
     prog = compile_layer(mask.astype(np.int64), "forward", prof, 2, "row")
     (op,) = prog.ops
     n_p = np.diff(op.arrays["bank_ptr"])
     q_p = np.diff(op.arrays["piece_ptr"])
     adds = int(np.sum(np.diff(op.arrays["red_ptr"]) - 1))
-    res = simulate(prog, {"layer": {"x": np.ones((8, 2), dtype=np.int64)}})
-    # the walk reads words 0..15 (4 a cycle, readable 2 cycles after they are sent): it
+    res = simulate(prog, {"layer": {"x": np.ones((16, 2), dtype=np.int64)}})
+    # the walk reads words 0..31 (4 a cycle, readable 2 cycles after they are sent): it
     # starts once its sample-1 reads cannot overtake the load, and shares the load's phase
     delay, drain = op.walk_delay(prof), op.drain_delay(prof)
     walk = 2 * n_p.max() + prof.pipeline_depth
-    # the reduction: one add a cycle, the last sum written 3 cycles after its read (with
-    # PD 4 each output bank's word is registered before the bank multiplexer)
-    want = (max(4, delay + walk, drain + 2 * q_p.max()) + 1) + (2 * adds + 3 + 1)
-    assert adds > 0 and 0 < delay < 4 + 2 and delay < drain <= delay + walk
+    # the reduction: one add a cycle, the last sum written 4 cycles after its read (with
+    # PD 4 each output bank's word is registered before the bank multiplexer, and the
+    # requantised sum before its write)
+    want = (max(8, delay + walk, drain + 2 * q_p.max()) + 1) + (2 * adds + 4 + 1)
+    assert adds > 0 and 0 < delay < 8 + 2 and delay < drain <= delay + walk
     assert res.cycles == want
-    assert res.ops[0].phases.reduction == 2 * adds + 3
-    assert res.ops[0].phases.load == 4 and res.ops[0].phases.handshake == 2
+    assert res.ops[0].phases.reduction == 2 * adds + 4
+    assert res.ops[0].phases.load == 8 and res.ops[0].phases.handshake == 2
 
 
 def test_a_walk_that_would_overtake_the_broadcast_is_refused(monkeypatch):
