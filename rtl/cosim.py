@@ -256,9 +256,16 @@ def _finished(cycles: int, limit: int) -> int:
 
 
 def build_model(
-    profile: HwProfile | str, *, build_root: Path = DEFAULT_BUILD_ROOT, quiet: bool = True
+    profile: HwProfile | str,
+    *,
+    build_root: Path = DEFAULT_BUILD_ROOT,
+    quiet: bool = True,
+    collisions: str = "old",
 ) -> CosimModel:
     """Verilate ``profile``'s top level with pyverilator (cached by a hash of its sources).
+
+    ``collisions="new"`` builds the design whose synchronous reads return the new word on a
+    same-cycle write (:func:`hw.rtl.host.read_collisions`).
 
     Raises
     ------
@@ -276,7 +283,8 @@ def build_model(
 
     # The key covers everything the model is generated from (the design as the cocotb
     # builds key it, tool and flags), so a cached model is found without regenerating.
-    key = design_digest(profile, tool=("pyverilator", wheel_version, CARGS))
+    extra = () if collisions == "old" else (f"collisions:{collisions}",)
+    key = design_digest(profile, tool=("pyverilator", wheel_version, CARGS, *extra))
     build_dir = (Path(build_root) / f"{top}-{key}").resolve()
     so_file = build_dir / f"V{top}"
     t0 = time.perf_counter()
@@ -295,7 +303,7 @@ def build_model(
             sim = _LOADED[so_file] = pyverilator.PyVerilator(str(so_file))
             return CosimModel(sim, profile, build_dir, 0.0)
         src.parent.mkdir(parents=True, exist_ok=True)
-        src.write_text(verilog_text(profile))
+        src.write_text(verilog_text(profile, collisions=collisions))
         try:
             sim = pyverilator.PyVerilator.build(
                 str(src),

@@ -193,3 +193,61 @@ def test_cli_replays_saved_program(model, tmp_path, capsys):
     assert cosim.main([str(missing)]) == 2
     err = capsys.readouterr().err
     assert err == f"python -m rtl.cosim: error: program '{missing}' does not exist\n"
+
+
+@pytest.mark.slow
+def test_no_op_uses_a_read_that_collides_with_a_write():
+    """Synthesis leaves a synchronous read of a word written in the same cycle undefined
+    (``hw.rtl.host.SYNTH_READ_COLLISIONS``). Built with such reads returning the new word
+    instead of the old, the RTL still matches ``sim`` on every kernel and dataflow, so no
+    op uses one (a used collision would change an output)."""
+    new = build_model(PROFILE, build_root=ROOT / "build" / "pyverilator", collisions="new")
+    assert (
+        new.build_dir.name != build_model(PROFILE, build_root=new.build_dir.parent).build_dir.name
+    )
+    for seed in range(4):
+        check_against_sim(*random_case(300 + seed), model=new)
+        row = random_case(310 + seed, dataflow="row", kernels=("forward", "input_grad"))
+        check_against_sim(*row, model=new)
+    prof = get_profile("systolic_2x2")
+    sys_new = build_model(prof, build_root=ROOT / "build" / "pyverilator", collisions="new")
+    for seed in range(2):
+        case = random_case(320 + seed, profile=prof, max_dim=24, kernels=(*KERNELS, "dense_grad"))
+        check_against_sim(*case, model=sys_new)
+
+
+def test_collision_mode_returns_the_new_word_on_a_collision():
+    """The mode the test above relies on: under ``read_collisions("new")`` a read of the
+    word being written returns the new word; by default, the old one."""
+    from amaranth.hdl import Module
+    from amaranth.lib import memory
+    from amaranth.sim import Simulator
+
+    from hw.rtl.host import collision_ports, read_collisions
+
+    def run(mode: str) -> int:
+        with read_collisions(mode):
+            m = Module()
+            m.submodules.mem = mem = memory.Memory(shape=8, depth=4, init=[5, 0, 0, 0])
+            wr = mem.write_port()
+            rd = mem.read_port(transparent_for=collision_ports(wr))
+        seen = []
+
+        async def bench(ctx):
+            ctx.set(wr.addr, 0)
+            ctx.set(rd.addr, 0)
+            ctx.set(wr.data, 9)
+            ctx.set(wr.en, 1)
+            await ctx.tick()
+            seen.append(ctx.get(rd.data))
+
+        sim = Simulator(m)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
+        return seen[0]
+
+    assert (run("old"), run("new")) == (5, 9)
+    with pytest.raises(ValueError, match=r"read collisions 'any': expected one of old, new"):
+        with read_collisions("any"):
+            pass

@@ -29,7 +29,7 @@ from hw.timing import deep_reduce
 from .arith import acc_shape, op_shape
 from .controller import ArrayControl
 from .gradient import GradientUnit
-from .host import HostSignature, bank_split, forward_host, require_memories
+from .host import HostSignature, bank_split, collision_ports, forward_host, require_memories
 from .pe import SparsePE, check_sparse
 from .reduce import ReductionUnit
 
@@ -176,10 +176,12 @@ class PEArray(wiring.Component):
             act = memory.Memory(shape=op_shape(p), depth=depth, init=[])
             out = memory.Memory(shape=acc_shape(p), depth=depth, init=[])
             m.submodules[f"act{i}"], m.submodules[f"out{i}"] = act, out
-            aw, ar = act.write_port(), act.read_port()
+            aw = act.write_port()
+            ar = act.read_port(transparent_for=collision_ports(aw))
             # One read port: the reduction's two partials of a row are in two banks (the
             # compiler puts a row's pieces on distinct PEs); the later adds read one.
-            ow, orp = out.write_port(), out.read_port()
+            ow = out.write_port()
+            orp = out.read_port(transparent_for=collision_ports(ow))
             mine = hbank == i
             wrapped = Const(i, range(n_pe + 1)) < ctl.ld_lo
             rp_off = ctl.ld_hi + wrapped

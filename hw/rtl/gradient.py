@@ -20,7 +20,7 @@ from hw.profiles import HwProfile
 
 from .arith import acc_shape, op_shape, prod_shape, requant, sat_add
 from .controller import tree_depth
-from .host import HostSignature, require_memories
+from .host import HostSignature, collision_ports, require_memories
 from .pe import check_sparse
 
 __all__ = ["GradientUnit"]
@@ -105,8 +105,9 @@ class GradientUnit(wiring.Component):
             shape=acc_shape(p), depth=p.grad_buf_words, init=[]
         )
         m.submodules.dw = dw = memory.Memory(shape=op_shape(p), depth=p.grad_buf_words, init=[])
-        gw, gr = grad.write_port(), grad.read_port()
-        dww, dwr = dw.write_port(), dw.read_port()
+        gw, dww = grad.write_port(), dw.write_port()
+        gr = grad.read_port(transparent_for=collision_ports(gw))
+        dwr = dw.read_port(transparent_for=collision_ports(dww))
         host = self.host
         hg = host.sel == self._ids["grad"]
         hd = host.sel == self._ids["grad_out"]

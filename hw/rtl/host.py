@@ -13,20 +13,27 @@ before the reduction, a gradient accumulate before the next tile's, a systolic p
 sum before the next fold's; ``docs/microarchitecture.md``); outside one, only the host
 writes, under the rule above. So synthesis may give such a collision any value:
 :data:`SYNTH_READ_COLLISIONS` says so, and block RAM needs no soft logic to emulate
-the old word on a collision.
+the old word on a collision. Elaborated under :func:`read_collisions` ``("new")``, every
+synchronous read port returns the new word on a collision instead of the old one
+(:func:`collision_ports`); the RTL must then still match ``sim`` exactly (a test does
+so), which it could not if any collided word were used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = [
+    "COLLISIONS",
     "HOST_ADDR_BITS",
     "SYNTH_READ_COLLISIONS",
+    "collision_ports",
+    "read_collisions",
     "HostSignature",
     "bank_split",
     "forward_host",
@@ -39,6 +46,33 @@ synchronous read port returns an undefined word when the word is written in the 
 cycle (Amaranth's default is the old word, which block RAM gives only on its own port;
 Yosys emulates it elsewhere with a delayed write, an address comparison and a bypass
 multiplexer behind the RAM's output)."""
+
+COLLISIONS: tuple[str, ...] = ("old", "new")
+"""What a synchronous read returns on a same-cycle write of its word: the old word
+(Amaranth's default, the RTL as generated) or the new one (the other outcome the synthesised
+block RAM may give)."""
+
+_collisions = ["old"]
+
+
+@contextlib.contextmanager
+def read_collisions(mode: str) -> Iterator[None]:
+    """Elaborate the designs converted inside with read collisions returning ``mode``'s word
+    (:data:`COLLISIONS`); the conversion, which elaborates, must happen inside."""
+    if mode not in COLLISIONS:
+        raise ValueError(f"read collisions {mode!r}: expected one of {', '.join(COLLISIONS)}")
+    before = _collisions[0]
+    _collisions[0] = mode
+    try:
+        yield
+    finally:
+        _collisions[0] = before
+
+
+def collision_ports(*writes) -> tuple:
+    """``transparent_for`` of a synchronous read port of a memory written by ``writes``."""
+    return tuple(writes) if _collisions[0] == "new" else ()
+
 
 HOST_ADDR_BITS = 32
 """Width of the host address (a flat word address inside the selected memory)."""

@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 from hw.profiles import HwProfile
 
 from .arith import acc_shape, op_shape, prod_shape, requant, sat_add, word_select
+from .host import collision_ports
 
 __all__ = ["EntryLayout", "SparsePE", "check_sparse"]
 
@@ -151,9 +152,11 @@ class SparsePE(wiring.Component):
         )
         m.submodules.split = split = memory.Memory(shape=1, depth=p.out_buf_words, init=[])
         ld = act.write_port(granularity=ob)
-        rx = act.read_port()
-        wr, dr = out.write_port(), out.read_port()
-        sw, sr = split.write_port(), split.read_port()
+        rx = act.read_port(transparent_for=collision_ports(ld))
+        wr = out.write_port()
+        dr = out.read_port(transparent_for=collision_ports(wr))
+        sw = split.write_port()
+        sr = split.read_port(transparent_for=collision_ports(sw))
         x_addr = Signal(range(2 * p.act_buf_words))
         entry, active, dy_addr = self.entry, self.active, self.dy_addr
         if p.pipeline_depth >= 4:

@@ -41,7 +41,7 @@ from hw.timing import deep_reduce
 
 from .arith import acc_shape, requant, sat_add
 from .controller import COUNT_BITS
-from .host import HostSignature, require_memories
+from .host import HostSignature, collision_ports, require_memories
 from .pe import check_sparse
 
 __all__ = ["TABLES", "ReductionUnit"]
@@ -138,7 +138,9 @@ class ReductionUnit(wiring.Component):
                 wr.addr.eq(host.addr),
                 wr.data.eq(host.wdata),
             ]
-            ports[name] = [mem.read_port() for _ in range(reads[name])]
+            ports[name] = [
+                mem.read_port(transparent_for=collision_ports(wr)) for _ in range(reads[name])
+            ]
 
         # The address generator walks the schedule ahead of the adder into a small FIFO
         # (every table read is synchronous, so the tables map onto block RAM). It starts

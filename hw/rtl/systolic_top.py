@@ -24,6 +24,7 @@ from hw.profiles import HwProfile
 
 from .arith import acc_shape, op_shape, requant, word_select
 from .controller import COUNT_BITS, REGISTERS
+from .host import collision_ports
 from .systolic import SystolicArray, check_systolic
 from .top import MEMORY_IDS, SEL_BITS, host_data_bits, host_port
 
@@ -72,11 +73,12 @@ class SystolicTop(wiring.Component):
         rows = out_rows(p)
         m.submodules.out = out = memory.Memory(shape=unsigned(c * ob), depth=rows, init=[])
         m.submodules.psum = psum = memory.Memory(shape=unsigned(c * ab), depth=rows, init=[])
-        wt_w, wt_r = wt.write_port(granularity=ob), wt.read_port()
-        act_w = act.write_port()
-        act_r = [act.read_port() for _ in range(r)]
-        out_w, out_r = out.write_port(), out.read_port()
-        ps_w, ps_r, ps_h = psum.write_port(), psum.read_port(), psum.read_port()
+        wt_w, act_w = wt.write_port(granularity=ob), act.write_port()
+        out_w, ps_w = out.write_port(), psum.write_port()
+        wt_r = wt.read_port(transparent_for=collision_ports(wt_w))
+        act_r = [act.read_port(transparent_for=collision_ports(act_w)) for _ in range(r)]
+        out_r = out.read_port(transparent_for=collision_ports(out_w))
+        ps_r, ps_h = (psum.read_port(transparent_for=collision_ports(ps_w)) for _ in range(2))
 
         hrow, hword = Signal(32), Signal(range(max(2, c)))
         m.d.comb += [hrow.eq(host.addr // c), hword.eq(host.addr % c)]

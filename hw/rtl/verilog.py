@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 
 from hw.profiles import HwProfile, load_profile
 
+from .host import read_collisions
 from .top import build_top, top_name
 
 __all__ = ["convert", "generate_verilog", "verilog_text"]
@@ -67,11 +68,14 @@ def convert(component: wiring.Component, name: str, *, fast: bool = True) -> str
     return _ZERO_MEMORY_INIT.sub("", text)
 
 
-def verilog_text(profile: HwProfile | str) -> str:
+def verilog_text(profile: HwProfile | str, *, collisions: str = "old") -> str:
     """The Verilog source of ``profile``'s top level (module ``mast_accel_<name>``), as
-    :func:`convert` writes it."""
+    :func:`convert` writes it; ``collisions="new"`` elaborates it with every synchronous
+    read returning the new word on a same-cycle write (:func:`hw.rtl.host.read_collisions`,
+    for the test that the design never uses such a read)."""
     profile = load_profile(profile)
-    return convert(build_top(profile), top_name(profile))
+    with read_collisions(collisions):
+        return convert(build_top(profile), top_name(profile))
 
 
 def generate_verilog(profile: HwProfile | str, out_dir: str | Path) -> Path:

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from hw.profiles import HwProfile
 
 from .arith import op_shape
-from .host import HostSignature, bank_split, require_memories
+from .host import HostSignature, bank_split, collision_ports, require_memories
 from .pe import check_sparse
 
 __all__ = ["FIELDS", "StreamFields", "WeightSRAM"]
@@ -93,7 +93,8 @@ class WeightSRAM(wiring.Component):
             for b in range(p.n_pe):
                 mem = memory.Memory(shape=widths.get(name, 1), depth=depth, init=[])
                 m.submodules[f"{name}{b}"] = mem
-                wr, rd = mem.write_port(), mem.read_port()
+                wr = mem.write_port()
+                rd = mem.read_port(transparent_for=collision_ports(wr))
                 m.d.comb += [
                     wr.en.eq(host.we & (host.sel == self._ids[name]) & (hbank == b) & ~self.busy),
                     wr.addr.eq(hoff),
