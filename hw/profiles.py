@@ -509,7 +509,7 @@ PROFILES: Mapping[str, HwProfile] = {
             # the FPGA pipeline (FPGA_PE_SIZES)
             pipeline_depth=4,
             part="LFE5U-25F",
-            clock_hz=83e6,
+            clock_hz=81e6,
             clock_note="",
         ),
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
