@@ -35,6 +35,8 @@ import time
 from cost_models.rundir import load_run
 from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from hw.profiles import get_profile
+from mast.errors import ArgumentParser, run_cli
+from mast.run_folder import latest_snapshot
 
 EIE_PJ_PER_OP = 5.8
 EIE_PJ_PER_MAC = 2 * EIE_PJ_PER_OP  # a multiply-accumulate is two operations
@@ -50,13 +52,15 @@ def on_chip_pj_per_mac(totals) -> float:
     return sum(totals.energy_pj[c] for c in ON_CHIP) / totals.macs
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", default=",".join(MAPS))
     parser.add_argument("--profiles", default=",".join(PROFILES))
     parser.add_argument("--layout", default="random,row_balanced")
     parser.add_argument("--masks", default="", help="training run folders, comma-separated")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for run_dir in filter(None, args.masks.split(",")):
+        latest_snapshot(run_dir)  # a bad folder fails here, before the tables run
     for layout in args.layout.split(","):
         print(f"\n=== masks: {layout} ===")
         table(args, layout)
@@ -172,4 +176,4 @@ def table(args: argparse.Namespace, layout: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli("bench/hw_utilisation.py", main))

@@ -538,3 +538,21 @@ def test_a_closed_stdout_pipe_ends_the_cli_quietly():
         os.close(write_end)
     assert proc.returncode == 141
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_utilisation_bench_names_a_bad_run_folder_before_running(tmp_path):
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    missing = tmp_path / "none"
+    res = subprocess.run(
+        [sys.executable, "bench/hw_utilisation.py", "--masks", str(missing)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == f"bench/hw_utilisation.py: error: run folder '{missing}' does not exist\n"
