@@ -149,7 +149,7 @@ class PEArray(wiring.Component):
         # The reduction's partials: with PD >= 4 every output-SRAM bank's word is
         # registered as it leaves the bank, before the bank multiplexer, and the bank
         # selects are delayed a cycle more (hw.timing.deep_reduce).
-        late_partials = deep_reduce(p)
+        late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
         for _ in range(2 if late_partials else 1):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)

@@ -22,6 +22,7 @@ so), which it could not if any collided word were used.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterable, Iterator, Mapping
 
 from amaranth.hdl import Module, Signal, Value
@@ -52,7 +53,7 @@ COLLISIONS: tuple[str, ...] = ("old", "new")
 (Amaranth's default, the RTL as generated) or the new one (the other outcome the synthesised
 block RAM may give)."""
 
-_collisions = ["old"]
+_collisions: contextvars.ContextVar[str] = contextvars.ContextVar("collisions", default="old")
 
 
 @contextlib.contextmanager
@@ -61,17 +62,16 @@ def read_collisions(mode: str) -> Iterator[None]:
     (:data:`COLLISIONS`); the conversion, which elaborates, must happen inside."""
     if mode not in COLLISIONS:
         raise ValueError(f"read collisions {mode!r}: expected one of {', '.join(COLLISIONS)}")
-    before = _collisions[0]
-    _collisions[0] = mode
+    token = _collisions.set(mode)
     try:
         yield
     finally:
-        _collisions[0] = before
+        _collisions.reset(token)
 
 
 def collision_ports(*writes) -> tuple:
     """``transparent_for`` of a synchronous read port of a memory written by ``writes``."""
-    return tuple(writes) if _collisions[0] == "new" else ()
+    return tuple(writes) if _collisions.get() == "new" else ()
 
 
 HOST_ADDR_BITS = 32

@@ -328,7 +328,8 @@ class ReductionUnit(wiring.Component):
         v2, first2, done2 = self.en, head.first, head.last
         bank2, addr2 = head.b_bank, head.b_addr
         deep = deep_reduce(p)
-        for stage in range(1, 3 + deep):
+        read_stages = 2 if deep else 1  # address to registered partial
+        for stage in range(1, read_stages + 2):
             v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
             first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")
             bank2, addr2 = delayed(bank2, f"red_bank{stage}"), delayed(addr2, f"red_addr{stage}")
