@@ -112,20 +112,36 @@ class PEArray(wiring.Component):
                 "ld_words",
                 "dr_en",
                 "dr_dst",
-                "dr_addr",
-                "dr_m0",
             )
         }
         m.d.sync += [sig.eq(getattr(ctl, name)) for name, sig in d.items()]
+        # Whether PE i writes the drained word, registered with the other drain controls
+        # (so no comparison sits in front of an output SRAM's write enable): the
+        # row-parallel drain's slot is one of the PE's results (a slot is counted at least
+        # two cycles before it is read, so the count one cycle earlier decides the same),
+        # the sample-parallel drain's tile has PE i's sample (M holds still in an op).
+        dr_on = [Signal(name=f"dr_on{i}") for i in range(n_pe)]
         # With PD >= 4 the activation SRAM's words are registered as they leave it, and the
         # buffer load a cycle later still: the PEs read their buffers a cycle later too
         # (hw/rtl/pe.py), so every read still follows its word's write.
         late_load = p.pipeline_depth >= 4
+
+        def lane_enables(ld):
+            """The buffer lanes a load writes (none for SDDMM's dY), from its controls."""
+            sp_lane = (1 << (ld["ld_dst"] % bw)) if bw > 1 else 1
+            rp_lanes = Cat(*(b < ld["ld_words"] for b in range(bw)))
+            return Mux(ld["ld_en"] & ~ld["ld_dy"], Mux(ctl.rp, rp_lanes, sp_lane), 0)
+
+        lanes = Signal(bw)
         if late_load:
+            # (decoded a stage early and registered; the op kind holds still in an op)
+            m.d.sync += lanes.eq(lane_enables(d))
             for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
                 later = Signal.like(d[name], name=f"{name}_d2")
                 m.d.sync += later.eq(d[name])
                 d[name] = later
+        else:
+            m.d.comb += lanes.eq(lane_enables(d))
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
         m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
@@ -167,7 +183,6 @@ class PEArray(wiring.Component):
                     with m.Case(q):
                         m.d.comb += word.eq(act_data[q])
             bus.append(word)
-        rp_en = Cat(*(b < d["ld_words"] for b in range(bw)))
 
         bank_reads = []
         for i in range(n_pe):
@@ -197,11 +212,10 @@ class PEArray(wiring.Component):
                 m.d.sync += act_data[i].eq(ar.data)
             # Activation buffer load (one cycle after the SRAM read; two with PD >= 4).
             sp_row = (d["ld_dst"] // bw) if bw > 1 else d["ld_dst"]
-            sp_word = (d["ld_dst"] % bw) if bw > 1 else 0
             dy_word = d["ld_en"] & d["ld_dy"]
             m.d.comb += [
                 pe.ld_row.eq(Mux(ctl.rp, d["ld_dst"] // bw, sp_row)),
-                pe.ld_en.eq(Mux(d["ld_en"] & ~d["ld_dy"], Mux(ctl.rp, rp_en, 1 << sp_word), 0)),
+                pe.ld_en.eq(lanes),
                 pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), act_data[i].as_unsigned().replicate(bw))),
                 # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
                 pe.dy_we.eq(dy_word),
@@ -209,7 +223,10 @@ class PEArray(wiring.Component):
             ]
             # Compute: the broadcast stream, or this PE's own bank.
             own = ctl.rp_entries[i]
-            rp_valid = ctl.rp_walk & (ctl.rp_i < bank_ptr[i + 1] - bank_ptr[i])
+            # (the bank's entry count, a register: the host writes bank_ptr before start)
+            bank_n = Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_n{i}")
+            m.d.sync += bank_n.eq(bank_ptr[i + 1] - bank_ptr[i])
+            rp_valid = ctl.rp_walk & (ctl.rp_i < bank_n)
             with m.If(ctl.rp):
                 m.d.comb += [
                     pe.entry.valid.eq(rp_valid),
@@ -239,10 +256,10 @@ class PEArray(wiring.Component):
                 gu.prods[i].eq(pe.prod),
             ]
             # Output SRAM writes: drain, reduction or host.
-            drain_on = Mux(ctl.rp, d["dr_addr"] < pe.count, d["dr_m0"] + i < ctl.m)
+            m.d.sync += dr_on[i].eq(Mux(ctl.rp, ctl.dr_addr < pe.count, ctl.dr_m0 + i < ctl.m))
             with m.If(busy & d["dr_en"]):
                 m.d.comb += [
-                    ow.en.eq(drain_on),
+                    ow.en.eq(dr_on[i]),
                     ow.addr.eq(d["dr_dst"]),
                     ow.data.eq(pe.dr_data),
                 ]

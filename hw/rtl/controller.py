@@ -40,10 +40,10 @@ __all__ = [
     "tree_depth",
 ]
 
-OP_SETUP_CYCLES = 3
+OP_SETUP_CYCLES = 5
 """Clock edges from the host's last op-register write to the edge that samples ``start``
-(at least): the controller derives the op's lengths from its registers through this many
-register stages, all before the op's first cycle."""
+(at least): the controller derives the op's lengths from its registers through register
+stages, the last of which (the first step's length and flags) is taken at that edge."""
 
 OP_KINDS: Mapping[str, int] = {"sp_spmm": 0, "sddmm": 1, "rp_spmm": 2}
 """Value of the ``kind`` op register per kernel."""
@@ -212,7 +212,6 @@ class Controller(wiring.Component):
         row = Signal(COUNT_BITS)
         eidx = Signal(range(p.grad_buf_words + 1))
         ld_v, ld_vr = Signal(), Signal()
-        ld_len, cp_len, dr_len = (Signal(COUNT_BITS + 1) for _ in range(3))
         # Per-op lengths and products are registered from the op registers, which hold
         # still from the last host write (at least one cycle before ``start``) to ``done``:
         # they are valid from the op's first cycle and take no cycle of their own.
@@ -223,9 +222,6 @@ class Controller(wiring.Component):
         ]
         m.d.comb += [
             ld_v.eq(running & ld_vr),
-            ld_len.eq(Mux(ld_v, ld_full, 0)),
-            cp_len.eq(Mux(cp_v, cp_full, 0)),
-            dr_len.eq(Mux(dr_v, n, 0)),
         ]
 
         def longest(*vals):
@@ -241,18 +237,34 @@ class Controller(wiring.Component):
         # from the op's second cycle, before its first handshake): the longest of the
         # load (bit 2), compute (bit 1) and drain (bit 0) lengths in the set, and
         # whether it is 0.
+        # (OP_SETUP_CYCLES: the lengths' comparisons are registered first, the maxima a
+        # cycle later, both from values that hold still)
         stage_max = [Signal(COUNT_BITS + 1, name=f"stage_max{i}") for i in range(8)]
         stage_zero = [Signal(name=f"stage_zero{i}") for i in range(8)]
+        ld_gt_cp, ld_gt_n, cp_gt_n = Signal(), Signal(), Signal()
+        m.d.sync += [
+            ld_gt_cp.eq(ld_full > cp_full),
+            ld_gt_n.eq(ld_full > n),
+            cp_gt_n.eq(cp_full > n),
+        ]
+        gt = {(0, 1): ld_gt_cp, (0, 2): ld_gt_n, (1, 2): cp_gt_n}
+        lengths = (ld_full, cp_full, n)
         for i in range(8):
-            picked = [v for bit, v in ((4, ld_full), (2, cp_full), (1, n)) if i & bit]
+            picked = [j for j, bit in enumerate((4, 2, 1)) if i & bit]
+            if len(picked) == 3:
+                top = Mux(ld_gt_cp & ld_gt_n, ld_full, Mux(cp_gt_n, cp_full, n))
+            elif len(picked) == 2:
+                a, b = picked
+                top = Mux(gt[a, b], lengths[a], lengths[b])
+            else:
+                top = lengths[picked[0]] if picked else 0
             m.d.sync += [
-                stage_max[i].eq(longest(*picked) if picked else 0),
-                stage_zero[i].eq(Cat(*(v == 0 for v in picked)).all() if picked else 1),
+                stage_max[i].eq(top),
+                stage_zero[i].eq(Cat(*(lengths[j] == 0 for j in picked)).all() if picked else 1),
             ]
-        # whether the load of the tile after the next one exists (ld_m0 holds from one
-        # handshake to the next, at least two cycles)
-        more_ld = Signal()
-        m.d.sync += more_ld.eq(ld_m0 + p.n_pe < mm)
+        # whether the loads of the next tile and of the one after it exist (ld_m0 + P < M,
+        # ld_m0 + 2P < M), registers set with ld_m0
+        more_ld, more_ld2 = Signal(), Signal()
 
         # ---- row-parallel phases: 0 load, walk and drain, 1 reduce -------------------
         phase = Signal(2)
@@ -310,44 +322,83 @@ class Controller(wiring.Component):
         # the bank entries one and two walk steps ahead (the weight SRAM answers an
         # address two cycles later)
         ri1, ri2 = Signal(COUNT_BITS), Signal(COUNT_BITS)
-        # registered forms of c >= rp_delay, c + 1 == rp_delay and ms < M
+        # the entry three steps ahead, a register too: the walk wraps at nmax, so
+        # ri1 == (ri + 1) mod nmax and ri + 1 >= nmax exactly when ri1 == 0
+        ri3 = Signal(COUNT_BITS)
+        ri1_zero = Signal()  # ri1 == 0, a register set with ri1
+        # registered forms of c >= rp_delay, c + 1 == rp_delay and ms < M, and of
+        # c + 2 == rp_delay and ms + 1 < M (one step ahead of the last two)
         past_delay, at_delay, ms_ok = Signal(), Signal(), Signal()
+        at_delay2, ms_ok2 = Signal(), Signal()
         walk = running & rp & (phase == 0) & past_delay & ms_ok
 
         # The step (or phase) length and the handshake flag are registered: the length
         # when the step starts (from the state the step runs with), the flag one cycle
         # ahead (``c + 1 == length``), so no comparison of the state reaches the
-        # handshake's fan-out in the cycle it is used.
+        # handshake's fan-out in the cycle it is used. What the next cycle's state (and
+        # the weight SRAM's next address) depends on is a register too, set with the step
+        # it describes, so it is valid from the step's first cycle:
+        #   fin     this step is the op's last (``done`` in its handshake);
+        #   nlen    the next step's length, nempty whether it is empty;
+        #   hs1     c + 1 == step_len, i.e. the next cycle is this step's handshake.
         step_len, hs = Signal(2 * COUNT_BITS), Signal()
+        fin, nempty, hs1 = Signal(), Signal(), Signal()
+        nlen = Signal(2 * COUNT_BITS)
         red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
         handshake = running & hs
-        first_ld = mm != 0
+        # M != 0, M > P and M > 2P, registers (OP_SETUP_CYCLES)
+        first_ld, m_gt_p, m_gt_2p = Signal(), Signal(), Signal()
+        m.d.sync += [first_ld.eq(mm != 0), m_gt_p.eq(p.n_pe < mm), m_gt_2p.eq(2 * p.n_pe < mm)]
         # whether the first step is empty, a register too (its inputs hold still from two
         # edges after the op registers' write, OP_SETUP_CYCLES)
         first_empty = Signal()
         m.d.sync += first_empty.eq(~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0)))
-        # the first step's length, taken into ``step_len`` at ``start`` from the inputs of
-        # the registers that hold it during the op (valid before the op's first cycle)
-        first_len = Mux(rp, longest(ld_c, walk_end, dr_c), Mux(first_ld, ld_full, 0))
-        next_ld = more_ld
-        next_set = Cat(cp_v & ~sddmm, ld_v, next_ld)
-        next_len = Signal(2 * COUNT_BITS)
-        next_empty = Signal()
-        with m.Switch(next_set):
-            for i in range(8):
-                with m.Case(i):
-                    m.d.comb += [next_len.eq(stage_max[i]), next_empty.eq(stage_zero[i])]
-        with m.If(rp):
-            m.d.comb += [next_len.eq(lens[1]), next_empty.eq(0)]
-        sp_final = ~ld_v & (~cp_v | sddmm)
-        rp_final = (phase == 1) | (red_adds == 0)
-        final = handshake & Mux(rp, rp_final, sp_final)
+        # the first step's length and whether it is 1, registers of the fourth stage (taken
+        # at ``start``, OP_SETUP_CYCLES)
+        first_len, first_is1 = Signal(2 * COUNT_BITS), Signal()
+        first_len_in = Mux(rp, lens[0], Mux(first_ld, ld_full, 0))
+        m.d.sync += [first_len.eq(first_len_in), first_is1.eq(first_len_in == 1)]
+
+        def stage_set(stages, name):
+            """The length and the emptiness of the step running ``stages`` (drain in bit
+            0, compute in bit 1, load in bit 2)."""
+            length, empty = Signal(2 * COUNT_BITS, name=f"{name}_len"), Signal(name=f"{name}_0")
+            with m.Switch(stages):
+                for i in range(8):
+                    with m.Case(i):
+                        m.d.comb += [length.eq(stage_max[i]), empty.eq(stage_zero[i])]
+            return length, empty
+
+        # the second step (at start: the first tile's compute, the second tile's load)
+        # and the step after the next one (at a handshake: the next step computes the
+        # tile loading now and loads the next tile, whose successor loads after it)
+        len1_in, empty1_in = stage_set(Cat(0, first_ld, m_gt_p), "step1")
+        len1, empty1 = Signal.like(len1_in), Signal()  # (fourth stage)
+        m.d.sync += [len1.eq(len1_in), empty1.eq(empty1_in)]
+        # (in a handshake the op is running: ld_v is ld_vr)
+        len2, empty2 = stage_set(Cat(ld_vr & ~sddmm, more_ld, more_ld2), "step2")
+        final = handshake & fin
         m.d.comb += self.done.eq(final)
 
         # state derived from c for the next cycle: c' = 0 after start or a handshake
         restart = ~running | handshake
         w_base = regs["w_base"][:COUNT_BITS]
-        more2, sp_a2, w_base1 = Signal(), Signal(COUNT_BITS), Signal(COUNT_BITS)
+        # the stream address after the next (one past the next cycle's), c + 3 < s_len,
+        # c + 1 == K (the load's switch from X to dY), and op-register sums and flags
+        sp_a3, more3, at_k1 = Signal(COUNT_BITS), Signal(), Signal()
+        # c < s_len, c < n, c < the load's length and, row-parallel, c in the drain window
+        in_s, in_n, in_ld, in_dr = Signal(), Signal(), Signal(), Signal()
+        ld_end = Mux(rp, ld_rp, ld_full)
+        w_base1, w_base2, w_base3 = (Signal(COUNT_BITS, name=f"w_base{i}") for i in (1, 2, 3))
+        s_len2, s_len3, k_is1 = Signal(), Signal(), Signal()
+        m.d.sync += [
+            w_base1.eq(w_base + 1),
+            w_base2.eq(w_base + 2),
+            w_base3.eq(w_base + 3),
+            s_len2.eq(s_len > 2),
+            s_len3.eq(s_len > 3),
+            k_is1.eq(k == 1),
+        ]
         # The state the weight SRAM's read address depends on is updated through "next"
         # signals, so that the address of the next cycle is known in this one and the
         # address reaches the SRAM from a register.
@@ -356,8 +407,6 @@ class Controller(wiring.Component):
             for name, x in (
                 ("past_delay", past_delay),
                 ("at_delay", at_delay),
-                ("more2", more2),
-                ("sp_a2", sp_a2),
                 ("cp_v", cp_v),
                 ("phase", phase),
                 ("ms_ok", ms_ok),
@@ -370,11 +419,30 @@ class Controller(wiring.Component):
         m.d.sync += [x.eq(n) for x, n in ahead.values()]
         m.d.comb += [
             nx["past_delay"].eq(Mux(restart, delay == 0, past_delay | at_delay)),
-            nx["at_delay"].eq(Mux(restart, delay == 1, c + 2 == delay)),
-            nx["more2"].eq(Mux(restart, s_len > 2, c + 3 < s_len)),
-            nx["sp_a2"].eq(Mux(restart, w_base + 2, sp_a2 + 1)),
+            nx["at_delay"].eq(Mux(restart, delay == 1, at_delay2)),
         ]
-        m.d.sync += w_base1.eq(w_base + 1)
+        with m.If(restart):
+            m.d.sync += [
+                in_s.eq(s_len != 0),
+                in_n.eq(n != 0),
+                in_ld.eq(ld_end != 0),
+                in_dr.eq((drain == 0) & (drain_end != 0)),
+                sp_a3.eq(w_base3),
+                more3.eq(s_len3),
+                at_k1.eq(k_is1),
+                at_delay2.eq(delay == 2),
+            ]
+        with m.Else():
+            m.d.sync += [
+                in_s.eq(c + 1 < s_len),
+                in_n.eq(c + 1 < n),
+                in_ld.eq(c + 1 < ld_end),
+                in_dr.eq((c + 1 >= drain) & (c + 1 < drain_end)),
+                sp_a3.eq(sp_a3 + 1),
+                more3.eq(c + 4 < s_len),
+                at_k1.eq(c + 2 == k),
+                at_delay2.eq(c + 3 == delay),
+            ]
 
         # ``clear`` (to every PE) is a register too: the next cycle's running and handshake
         # flags are known a cycle ahead.
@@ -382,11 +450,12 @@ class Controller(wiring.Component):
         with m.If(~running):
             m.d.comb += [hs_d.eq(first_empty), run_d.eq(self.start)]
         with m.Elif(handshake):
-            m.d.comb += [hs_d.eq(next_empty), run_d.eq(~final)]
+            m.d.comb += [hs_d.eq(nempty), run_d.eq(~fin)]
         with m.Else():
-            m.d.comb += [hs_d.eq(c + 1 == step_len), run_d.eq(1)]
+            m.d.comb += [hs_d.eq(hs1), run_d.eq(1)]
         m.d.sync += clear_r.eq(~run_d | (hs_d & ~rp))
 
+        ri2s = Mux(nmax > 2, 2, 0)  # the walk's third entry at the op's start
         with m.If(~running):
             with m.If(self.start):
                 m.d.sync += [
@@ -410,25 +479,39 @@ class Controller(wiring.Component):
                     ld_vr.eq(first_ld),
                     step_len.eq(first_len),
                     hs.eq(first_empty),
+                    hs1.eq(first_is1),
+                    fin.eq(Mux(rp, red_adds == 0, ~first_ld)),
+                    nlen.eq(Mux(rp, lens[1], len1)),
+                    nempty.eq(~rp & empty1),
+                    more_ld.eq(m_gt_p),
+                    more_ld2.eq(m_gt_2p),
+                    ri3.eq(Mux(ri2s + 1 >= nmax, 0, ri2s + 1)),
+                    ri1_zero.eq(nmax <= 1),
+                    ms_ok2.eq(mm > 1),
                     red_on.eq(0),
                 ]
                 m.d.comb += [
                     nx["cp_v"].eq(0),
                     nx["phase"].eq(0),
                     nx["ri1"].eq(Mux(nmax > 1, 1, 0)),
-                    nx["ri2"].eq(Mux(nmax > 2, 2, 0)),
-                    nx["ms_ok"].eq(mm != 0),
+                    nx["ri2"].eq(ri2s),
+                    nx["ms_ok"].eq(first_ld),
                 ]
         with m.Elif(handshake):
-            m.d.sync += [c.eq(0), step_len.eq(next_len), hs.eq(next_empty)]
-            with m.If(final):
+            m.d.sync += [c.eq(0), step_len.eq(nlen), hs.eq(nempty), hs1.eq(nlen == 1)]
+            with m.If(fin):
                 m.d.sync += running.eq(0)
             with m.Elif(rp):
-                m.d.sync += red_on.eq(red_len != 0)
+                m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
                 m.d.comb += nx["phase"].eq(phase + 1)
             with m.Else():
                 m.d.sync += [
-                    ld_vr.eq(next_ld),
+                    fin.eq(~more_ld & (~ld_vr | sddmm)),
+                    nlen.eq(len2),
+                    nempty.eq(empty2),
+                    more_ld.eq(more_ld2),
+                    more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
+                    ld_vr.eq(more_ld),
                     par.eq(~par),
                     cp_m0.eq(ld_m0),
                     dr_v.eq(cp_v & ~sddmm),
@@ -446,8 +529,9 @@ class Controller(wiring.Component):
         with m.Else():
             m.d.sync += [
                 c.eq(c + 1),
-                ld_src.eq(Mux(c + 1 == k, dy_ptr, ld_src + 1)),
-                hs.eq(c + 1 == step_len),
+                ld_src.eq(Mux(at_k1, dy_ptr, ld_src + 1)),
+                hs.eq(hs1),
+                hs1.eq(c + 2 == step_len),
                 red_on.eq(rp & (phase == 1) & (c + 1 < red_len)),
             ]
             with m.If(rp & (phase == 0)):
@@ -458,11 +542,15 @@ class Controller(wiring.Component):
                     hi.eq(hi + wrap),
                 ]
             with m.If(walk):
-                m.d.sync += ri.eq(ri1)
-                m.d.comb += [nx["ri1"].eq(ri2), nx["ri2"].eq(Mux(ri2 + 1 >= nmax, 0, ri2 + 1))]
-                with m.If(ri + 1 >= nmax):
-                    m.d.sync += [ms.eq(ms + 1), xoff.eq(xoff + k)]
-                    m.d.comb += nx["ms_ok"].eq(ms + 1 < mm)
+                m.d.sync += [
+                    ri.eq(ri1),
+                    ri3.eq(Mux(ri3 + 1 >= nmax, 0, ri3 + 1)),
+                    ri1_zero.eq(ri2 == 0),
+                ]
+                m.d.comb += [nx["ri1"].eq(ri2), nx["ri2"].eq(ri3)]
+                with m.If(ri1_zero):  # ri + 1 >= nmax
+                    m.d.sync += [ms.eq(ms + 1), xoff.eq(xoff + k), ms_ok2.eq(ms + 2 < mm)]
+                    m.d.comb += nx["ms_ok"].eq(ms_ok2)
 
         # ---- weight stream ----------------------------------------------------------
         # The weight SRAM returns an entry two cycles after its address (its outputs are
@@ -472,15 +560,22 @@ class Controller(wiring.Component):
         # addresses two steps ahead; its entries 0 and 1 are addressed in the two cycles
         # before it starts (rp_delay >= 2 whenever a bank holds an entry). Both addresses
         # are registers, each set a cycle early from the next cycle's state.
-        in_stream = running & ~rp & cp_v & (c < s_len)
+        in_stream = running & ~rp & cp_v & in_s
         # (the next cycle's state: the ``_n`` signals, ``run_d`` and ``hs_d``)
-        hs_n = run_d & hs_d
-        prefetch_n = run_d & ~rp & nx["cp_v"] & nx["more2"] & ~hs_n
+        # (the stream's next address by the three cases of the state above, each from
+        # registers: idle, handshake, within a step)
+        with m.If(~running):
+            m.d.sync += ws.sp_addr.eq(Mux(self.start & first_empty, w_base1, w_base))
+        with m.Elif(hs):
+            prefetch_hs = ~rp & ld_vr & s_len2 & ~nempty
+            m.d.sync += ws.sp_addr.eq(
+                Mux(fin, w_base, Mux(nempty, w_base1, Mux(prefetch_hs, w_base2, w_base)))
+            )
+        with m.Else():
+            prefetch = ~rp & cp_v & more3
+            m.d.sync += ws.sp_addr.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base)))
         walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
-        m.d.sync += [
-            ws.sp_addr.eq(Mux(prefetch_n, nx["sp_a2"], Mux(hs_n, w_base1, w_base))),
-            ws.rp_addr.eq(Mux(walk_n, nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0))),
-        ]
+        m.d.sync += ws.rp_addr.eq(Mux(walk_n, nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0)))
         f = ws.sp_entry
         e = ctl.entry
         m.d.comb += [
@@ -497,12 +592,12 @@ class Controller(wiring.Component):
                 m.d.sync += eidx.eq(eidx + 1)
 
         cp_bank = ~par
-        rp_load = running & rp & (phase == 0) & (c < ld_rp)
-        rp_drain = running & rp & (phase == 0) & (c >= drain) & (c < drain_end)
+        rp_load = running & rp & (phase == 0) & in_ld
+        rp_drain = running & rp & (phase == 0) & in_dr
         left = km - lbase
         m.d.comb += [
             ctl.m.eq(mm),
-            ctl.ld_en.eq(Mux(rp, rp_load, ld_v & (c < ld_len))),
+            ctl.ld_en.eq(Mux(rp, rp_load, ld_v & in_ld)),
             ctl.ld_src.eq(ld_src),
             ctl.ld_dst.eq(Mux(rp, lbase, par * p.act_buf_words + c)),
             # SDDMM: the N words of dY after X's K go to the PEs' output buffers.
@@ -525,7 +620,7 @@ class Controller(wiring.Component):
             ctl.cp_first.eq(cp_m0 == 0),
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
-            ctl.dr_en.eq(Mux(rp, rp_drain, dr_v & (c < dr_len))),
+            ctl.dr_en.eq(Mux(rp, rp_drain, dr_v & in_n)),
             ctl.dr_addr.eq(Mux(rp, c - drain, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),

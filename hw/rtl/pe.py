@@ -236,6 +236,11 @@ class SparsePE(wiring.Component):
         # The split table is read synchronously at the slot's next value, so its flag is
         # on ``sr.data`` in the cycle the slot holds that value.
         slot, slot_next = Signal(range(p.out_buf_words + 1)), Signal(range(p.out_buf_words + 1))
+        # the slot after ``slot``, (slot + 1) mod q, a register: no comparison with q sits
+        # in front of the table's address (q holds still from the host's writes, all
+        # before ``start``, while ``clear`` is high between ops)
+        slot1 = Signal(range(p.out_buf_words + 1))
+        adv = stage_valid & ~self.sddmm & stage_last
         total = Signal(acc_shape(p))
         res_we = Signal()
         # A result is formed in cycle e + PD and written the cycle after, in its final
@@ -252,7 +257,7 @@ class SparsePE(wiring.Component):
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
             sr.addr.eq(slot_next),
-            slot_next.eq(slot),
+            slot_next.eq(Mux(self.clear, 0, Mux(adv, slot1, slot))),
             # SDDMM's load writes dY[r] here (it writes no results).
             wr.addr.eq(Mux(self.dy_we, self.dy_waddr, res_addr)),
             wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word.as_unsigned())),
@@ -261,12 +266,15 @@ class SparsePE(wiring.Component):
         ]
         m.d.sync += slot.eq(slot_next)
         with m.If(self.clear):
-            m.d.sync += [acc.eq(0), count.eq(0)]
-            m.d.comb += slot_next.eq(0)
+            m.d.sync += [acc.eq(0), count.eq(0), slot1.eq(Mux(self.q > 1, 1, 0))]
         with m.Elif(stage_valid & ~self.sddmm):
             with m.If(stage_last):
-                m.d.comb += [res_we.eq(1), slot_next.eq(Mux(slot + 1 >= self.q, 0, slot + 1))]
-                m.d.sync += [acc.eq(0), count.eq(count + 1)]
+                m.d.comb += res_we.eq(1)
+                m.d.sync += [
+                    acc.eq(0),
+                    count.eq(count + 1),
+                    slot1.eq(Mux(slot1 + 1 >= self.q, 0, slot1 + 1)),
+                ]
             with m.Else():
                 m.d.sync += acc.eq(total)
         return m

@@ -14,16 +14,17 @@ output bank ``piece_pe[g]`` at ``m * q + slot`` with ``slot = g - piece_ptr[pe]`
 Every table read is synchronous, so the three tables (``piece_capacity + 1`` words each:
 the profile's ``max_pieces``, by default ``n_pe * out_buf_words``) map onto block RAM.
 An address generator walks the schedule from the start of the op, five pipeline stages
-(red_ptr, red_piece, piece_pe, the PE's piece offsets, the word address) ahead of the
-adder, and queues the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is
-readable in cycle 6 of the op, and by the reduce phase the FIFO is full and the adder takes
+(red_ptr, red_piece, piece_pe, the PE's piece offsets, the word address; six with
+``PD >= 4``, where the offsets' products are registered) ahead of the adder, and queues
+the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is readable in cycle 6
+of the op (7 with ``PD >= 4``), and by the reduce phase the FIFO is full and the adder takes
 one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1) + reduce_pipeline``
 counts (the adder and the write trail the reads by two register stages; four with
 ``PD >= 4``, :func:`hw.timing.deep_reduce`). The reduce
 phase starts at least ``5 + PD`` cycles into a row-parallel op (7 on every built-in
-profile): the walk starts in cycle 2 at the earliest (a broadcast word is readable two
-cycles after it is sent), the drain after the walk's first result, and a handshake cycle
-follows the load, walk and drain phase.
+profile, 9 with ``PD >= 4``): the walk starts in cycle 2 at the earliest (a broadcast
+word is readable two cycles after it is sent), the drain after the walk's first result,
+and a handshake cycle follows the load, walk and drain phase.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ FIFO_DEPTH = 8
 """Walk steps the reduction unit's address generator may run ahead of its adder. It
 issues while fewer than this many steps are queued or in flight (a registered count, so
 the adder's pops do not reach the generator in the same cycle); at least its latency from
-issue to a readable FIFO entry (5 cycles) plus 2, so the adder never waits once the FIFO
-has filled."""
+issue to a readable FIFO entry (5 cycles, 6 with ``PD >= 4``) plus 2, so the adder never
+waits once the FIFO has filled."""
 
 
 class _Step(data.StructLayout):
@@ -289,16 +290,28 @@ class ReductionUnit(wiring.Component):
                             q.eq(self.piece_ptr[i + 1] - self.piece_ptr[i]),
                         ]
 
-        # Stage 4: bank and word of both partials; the step enters the FIFO.
+        # With deep_reduce, stage 4 registers the sample's offsets into both banks
+        # (ms * q) as they leave the multipliers, and the words are formed in stage 5.
+        v5, first5, last5 = v4, first4, last4
+        pe_a5, pe_b5, off_a5, off_b5 = pe_a4, pe_b4, off_a, off_b
+        base_a, base_b = ms4 * q_a, ms4 * q_b
+        if deep_reduce(p):
+            stage5 = [v4 & ~self.clear, first4, last4, pe_a4, pe_b4, off_a, off_b, base_a, base_b]
+            regs5 = [Signal.like(x, name=f"red_s5_{i}") for i, x in enumerate(stage5)]
+            m.d.sync += [r.eq(x) for r, x in zip(regs5, stage5, strict=True)]
+            v5, first5, last5, pe_a5, pe_b5, off_a5, off_b5, base_a, base_b = regs5
+
+        # Stage 4 (5 with deep_reduce): bank and word of both partials; the step enters
+        # the FIFO.
         step = Signal(_Step(p))
         m.d.comb += [
-            step.a_bank.eq(pe_a4),
-            step.a_addr.eq(ms4 * q_a + off_a),
-            step.b_bank.eq(pe_b4),
-            step.b_addr.eq(ms4 * q_b + off_b),
-            step.first.eq(first4),
-            step.last.eq(last4),
-            fifo.w_en.eq(v4),
+            step.a_bank.eq(pe_a5),
+            step.a_addr.eq(base_a + off_a5),
+            step.b_bank.eq(pe_b5),
+            step.b_addr.eq(base_b + off_b5),
+            step.first.eq(first5),
+            step.last.eq(last5),
+            fifo.w_en.eq(v5),
             fifo.w_data.eq(step),
             fifo.r_en.eq(self.en),
         ]
