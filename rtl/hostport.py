@@ -151,8 +151,15 @@ class HostPort:
         return to_signed(raw, bits).reshape(addresses.shape)
 
     def set_registers(self, registers: Mapping[str, int]) -> Steps[None]:
-        """Write op registers by name (:data:`hw.rtl.REGISTERS`), in address order."""
-        regs = sorted((REGISTERS[k], v) for k, v in registers.items())
+        """Write op registers by name (:data:`hw.rtl.REGISTERS`), ``m`` last.
+
+        The sample count enters the longest chain of registers the controller derives
+        from the op (the row-parallel phase lengths, OP_SETUP_CYCLES stages), so writing
+        it last makes :meth:`run`'s wait after the last write the tightest the contract
+        allows.
+        """
+        regs = sorted(((k == "m", REGISTERS[k]), v) for k, v in registers.items())
+        regs = [(a, v) for (_, a), v in regs]
         yield from self.write("op", [a for a, _ in regs], [v for _, v in regs])
 
     def run(
@@ -189,12 +196,14 @@ class HostPort:
         return cycles if done else -1
 
     def load(self, load: OpLoad) -> Steps[int]:
-        """Write an op's registers, then its memories in ``load.writes`` order (some
-        memories must follow others, see :mod:`hw.rtl.top`); returns the periods taken."""
+        """Write an op's memories in ``load.writes`` order (some memories must follow
+        others, see :mod:`hw.rtl.top`), then its registers, so that :meth:`run` starts
+        the op the fewest edges after the last register write the contract allows
+        (``OP_SETUP_CYCLES``); returns the periods taken."""
         before = self.edges
-        yield from self.set_registers(load.registers)
         for name, (addresses, words) in load.writes.items():
             yield from self.write(name, addresses, words)
+        yield from self.set_registers(load.registers)
         return self.edges - before
 
     def read_output(self, load: OpLoad) -> Steps[np.ndarray]:

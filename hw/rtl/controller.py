@@ -352,7 +352,7 @@ class Controller(wiring.Component):
         # whether the first step is empty, a register too (its inputs hold still from two
         # edges after the op registers' write, OP_SETUP_CYCLES)
         first_empty = Signal()
-        m.d.sync += first_empty.eq(~rp & ~(first_ld & (Mux(sddmm, k + n, k) != 0)))
+        m.d.sync += first_empty.eq(~rp & ~(first_ld & ((k != 0) | (sddmm & (n != 0)))))
         # the first step's length and whether it is 1, registers of the fourth stage (taken
         # at ``start``, OP_SETUP_CYCLES)
         first_len, first_is1 = Signal(2 * COUNT_BITS), Signal()
