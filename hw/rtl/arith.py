@@ -54,13 +54,26 @@ def sat_add(a: Value, b: Value, bits: int) -> Value:
 def requant(profile: HwProfile, a: Value) -> Value:
     """``sat_op((a + 2^(f-1)) >> f)``: accumulator to operand, round half up.
 
-    With ``frac_bits = 0`` the value is only saturated.
+    With ``frac_bits = 0`` the value is only saturated. Otherwise it is built as
+    ``(a >> f) + a[f - 1]`` (the same value): whether ``a >> f`` fits the operand is read
+    from its bits, beside the short increment of its low word, so no carry chain of the
+    accumulator's width sits in front of the saturation.
     """
-    f = profile.frac_bits
+    f, ob = profile.frac_bits, profile.operand_bits
+    a = Value.cast(a).as_signed()
     if f == 0:
-        return sat(a.as_signed(), profile.operand_bits)
-    rounded = (a.as_signed() + (1 << (f - 1))) >> f
-    return sat(rounded, profile.operand_bits)
+        return sat(a, ob)
+    hi, half = a >> f, a[f - 1]
+    if len(hi) < ob:
+        return sat(hi + half, ob)
+    lo_b, hi_b = -(1 << (ob - 1)), (1 << (ob - 1)) - 1
+    top = hi[ob - 1 :]
+    fits = top.all() | ~top.any()
+    at_max = ~hi[ob - 1] & hi[: ob - 1].all()  # the low word is the largest operand
+    low = hi[:ob].as_signed()
+    inc = (low + half)[:ob].as_signed()
+    bound = Mux(hi[-1], Const(lo_b, signed(ob)), Const(hi_b, signed(ob)))
+    return Mux(fits & ~(at_max & half), inc, bound).as_signed()
 
 
 def word_select(row: Value, index: Value, n_words: int, bits: int) -> Value:

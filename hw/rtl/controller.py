@@ -40,7 +40,7 @@ __all__ = [
     "tree_depth",
 ]
 
-OP_SETUP_CYCLES = 5
+OP_SETUP_CYCLES = 6
 """Clock edges from the host's last op-register write to the edge that samples ``start``
 (at least): the controller derives the op's lengths from its registers through register
 stages, the last of which (the first step's length and flags) is taken at that edge."""
@@ -224,21 +224,10 @@ class Controller(wiring.Component):
             ld_v.eq(running & ld_vr),
         ]
 
-        def longest(*vals):
-            """The largest of up to three values, its comparisons side by side."""
-            if len(vals) == 1:
-                return vals[0]
-            if len(vals) == 2:
-                return Mux(vals[0] > vals[1], vals[0], vals[1])
-            a, b, c3 = vals
-            return Mux((a > b) & (a > c3), a, Mux(b > c3, b, c3))
-
-        # The length of every set of active stages, registered a cycle later still (valid
-        # from the op's second cycle, before its first handshake): the longest of the
-        # load (bit 2), compute (bit 1) and drain (bit 0) lengths in the set, and
-        # whether it is 0.
-        # (OP_SETUP_CYCLES: the lengths' comparisons are registered first, the maxima a
-        # cycle later, both from values that hold still)
+        # The length of every set of active stages (the third register stage from the op
+        # registers, OP_SETUP_CYCLES): the longest of the load (bit 2), compute (bit 1)
+        # and drain (bit 0) lengths in the set, its comparisons registered a stage
+        # earlier, and whether it is 0.
         stage_max = [Signal(COUNT_BITS + 1, name=f"stage_max{i}") for i in range(8)]
         stage_zero = [Signal(name=f"stage_zero{i}") for i in range(8)]
         ld_gt_cp, ld_gt_n, cp_gt_n = Signal(), Signal(), Signal()
@@ -286,8 +275,9 @@ class Controller(wiring.Component):
             adds_rp.eq(red_adds),
         ]
         delay, drain = regs["rp_delay"][:COUNT_BITS], regs["rp_drain"][:COUNT_BITS]
-        # Three register stages from the op registers (OP_SETUP_CYCLES): the products,
-        # then the phase ends, then the first phase's length (the longest of the three).
+        # Register stages from the op registers (OP_SETUP_CYCLES): the products, then the
+        # phase ends, then their comparisons, then the first phase's length (the longest
+        # of the three).
         w = 2 * COUNT_BITS
         km1, mn1, mq1, ma1 = (Signal(w, name=f"rp_{x}1") for x in ("km", "mn", "mq", "ma"))
         m.d.sync += [
@@ -312,10 +302,18 @@ class Controller(wiring.Component):
             km.eq(km2),
             ld_rp.eq(ld_c),
             drain_end.eq(dr_c),
-            # the first phase lasts until the load, the walk and the drain are done
-            lens[0].eq(longest(ld_c, walk_end, dr_c)),
             red_len.eq(red2),
             lens[1].eq(red2 + reduce_pipeline(p)),
+        ]
+        # the first phase lasts until the load, the walk and the drain are done: the
+        # longest of the three, its comparisons registered in the third stage, the
+        # length in the fourth
+        ld_gt_w, ld_gt_d, w_gt_d = Signal(), Signal(), Signal()
+        m.d.sync += [
+            ld_gt_w.eq(ld_c > walk_end),
+            ld_gt_d.eq(ld_c > dr_c),
+            w_gt_d.eq(walk_end > dr_c),
+            lens[0].eq(Mux(ld_gt_w & ld_gt_d, ld_rp, Mux(w_gt_d, walk_end, drain_end))),
         ]
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
@@ -330,7 +328,9 @@ class Controller(wiring.Component):
         # c + 2 == rp_delay and ms + 1 < M (one step ahead of the last two)
         past_delay, at_delay, ms_ok = Signal(), Signal(), Signal()
         at_delay2, ms_ok2 = Signal(), Signal()
-        walk = running & rp & (phase == 0) & past_delay & ms_ok
+        # the bank walk runs this cycle (running, row-parallel, phase 0, past rp_delay and
+        # ms < M): a register, set from the next cycle's state
+        walk = Signal()
 
         # The step (or phase) length and the handshake flag are registered: the length
         # when the step starts (from the state the step runs with), the flag one cycle
@@ -353,7 +353,7 @@ class Controller(wiring.Component):
         # edges after the op registers' write, OP_SETUP_CYCLES)
         first_empty = Signal()
         m.d.sync += first_empty.eq(~rp & ~(first_ld & ((k != 0) | (sddmm & (n != 0)))))
-        # the first step's length and whether it is 1, registers of the fourth stage (taken
+        # the first step's length and whether it is 1, registers of the fifth stage (taken
         # at ``start``, OP_SETUP_CYCLES)
         first_len, first_is1 = Signal(2 * COUNT_BITS), Signal()
         first_len_in = Mux(rp, lens[0], Mux(first_ld, ld_full, 0))
@@ -388,6 +388,7 @@ class Controller(wiring.Component):
         sp_a3, more3, at_k1 = Signal(COUNT_BITS), Signal(), Signal()
         # c < s_len, c < n, c < the load's length and, row-parallel, c in the drain window
         in_s, in_n, in_ld, in_dr = Signal(), Signal(), Signal(), Signal()
+        in_red = Signal()  # c + 1 < red_len
         ld_end = Mux(rp, ld_rp, ld_full)
         w_base1, w_base2, w_base3 = (Signal(COUNT_BITS, name=f"w_base{i}") for i in (1, 2, 3))
         s_len2, s_len3, k_is1 = Signal(), Signal(), Signal()
@@ -427,6 +428,7 @@ class Controller(wiring.Component):
                 in_n.eq(n != 0),
                 in_ld.eq(ld_end != 0),
                 in_dr.eq((drain == 0) & (drain_end != 0)),
+                in_red.eq(red_len > 1),
                 sp_a3.eq(w_base3),
                 more3.eq(s_len3),
                 at_k1.eq(k_is1),
@@ -438,6 +440,7 @@ class Controller(wiring.Component):
                 in_n.eq(c + 1 < n),
                 in_ld.eq(c + 1 < ld_end),
                 in_dr.eq((c + 1 >= drain) & (c + 1 < drain_end)),
+                in_red.eq(c + 2 < red_len),
                 sp_a3.eq(sp_a3 + 1),
                 more3.eq(c + 4 < s_len),
                 at_k1.eq(c + 2 == k),
@@ -532,7 +535,7 @@ class Controller(wiring.Component):
                 ld_src.eq(Mux(at_k1, dy_ptr, ld_src + 1)),
                 hs.eq(hs1),
                 hs1.eq(c + 2 == step_len),
-                red_on.eq(rp & (phase == 1) & (c + 1 < red_len)),
+                red_on.eq(rp & (phase == 1) & in_red),
             ]
             with m.If(rp & (phase == 0)):
                 wrap = lo + p.bcast_words >= p.n_pe
@@ -575,6 +578,7 @@ class Controller(wiring.Component):
             prefetch = ~rp & cp_v & more3
             m.d.sync += ws.sp_addr.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base)))
         walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
+        m.d.sync += walk.eq(walk_n)
         m.d.sync += ws.rp_addr.eq(Mux(walk_n, nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0)))
         f = ws.sp_entry
         e = ctl.entry

@@ -203,32 +203,41 @@ class SparsePE(wiring.Component):
             # The operands are registered as they leave the buffers; the multiply runs in
             # cycle e + 2 (one of the PD stages).
             op_a, op_b = Signal(op_shape(p)), Signal(op_shape(p))
-            keep2, mul_valid, mul_last = Signal(), Signal(name="valid_op"), Signal(name="last_op")
+            mul_valid, mul_last = Signal(name="valid_op"), Signal(name="last_op")
+            # (a product that is not kept is 0: one operand is zeroed as it is registered,
+            # so nothing sits behind the multiplier)
             m.d.sync += [
-                op_a.eq(lhs),
+                op_a.eq(Mux(keep, lhs, 0)),
                 op_b.eq(xv),
-                keep2.eq(keep),
                 mul_valid.eq(s1.valid),
                 mul_last.eq(s1.last),
             ]
-            lhs, xv, keep = op_a, op_b, keep2
+            product = op_a * op_b
+        else:
+            product = Mux(keep, lhs * xv, 0)
         prod1 = Signal(prod_shape(p))
-        m.d.comb += prod1.eq(Mux(keep, lhs * xv, 0))
+        m.d.comb += prod1.eq(product)
 
         # Pipeline registers between the multiplier and the accumulator (PD in all).
         stage_prod, stage_valid, stage_last = prod1, mul_valid, mul_last
+        # whether the stage's product ends a result (a row's last entry, not SDDMM), carried
+        # beside it so the accumulator's decision comes from a register
+        stage_adv = mul_valid & mul_last & ~self.sddmm
         # (PD 3 registers the operands, PD 4 the entry too: one product register each)
         extra = min(max(p.pipeline_depth - 2, 0), 2)
         for i in range(p.pipeline_depth - 1 - extra):
             nxt_prod = Signal(prod_shape(p), name=f"prod_p{i + 2}")
             nxt_valid = Signal(name=f"valid_p{i + 2}")
             nxt_last = Signal(name=f"last_p{i + 2}")
+            nxt_adv = Signal(name=f"adv_p{i + 2}")
             m.d.sync += [
                 nxt_prod.eq(stage_prod),
                 nxt_valid.eq(stage_valid),
                 nxt_last.eq(stage_last),
+                nxt_adv.eq(stage_adv),
             ]
             stage_prod, stage_valid, stage_last = nxt_prod, nxt_valid, nxt_last
+            stage_adv = nxt_adv
         m.d.comb += [self.prod.eq(stage_prod), self.prod_valid.eq(stage_valid)]
 
         acc = Signal(acc_shape(p))
@@ -240,7 +249,7 @@ class SparsePE(wiring.Component):
         # in front of the table's address (q holds still from the host's writes, all
         # before ``start``, while ``clear`` is high between ops)
         slot1 = Signal(range(p.out_buf_words + 1))
-        adv = stage_valid & ~self.sddmm & stage_last
+        adv = stage_adv
         total = Signal(acc_shape(p))
         res_we = Signal()
         # A result is formed in cycle e + PD and written the cycle after, in its final
@@ -267,14 +276,13 @@ class SparsePE(wiring.Component):
         m.d.sync += slot.eq(slot_next)
         with m.If(self.clear):
             m.d.sync += [acc.eq(0), count.eq(0), slot1.eq(Mux(self.q > 1, 1, 0))]
+        with m.Elif(adv):  # (valid, last, not SDDMM)
+            m.d.comb += res_we.eq(1)
+            m.d.sync += [
+                acc.eq(0),
+                count.eq(count + 1),
+                slot1.eq(Mux(slot1 + 1 >= self.q, 0, slot1 + 1)),
+            ]
         with m.Elif(stage_valid & ~self.sddmm):
-            with m.If(stage_last):
-                m.d.comb += res_we.eq(1)
-                m.d.sync += [
-                    acc.eq(0),
-                    count.eq(count + 1),
-                    slot1.eq(Mux(slot1 + 1 >= self.q, 0, slot1 + 1)),
-                ]
-            with m.Else():
-                m.d.sync += acc.eq(total)
+            m.d.sync += acc.eq(total)
         return m
