@@ -133,15 +133,19 @@ class PEArray(wiring.Component):
             return Mux(ld["ld_en"] & ~ld["ld_dy"], Mux(ctl.rp, rp_lanes, sp_lane), 0)
 
         lanes = Signal(bw)
+        # the bank each broadcast lane b reads, (ld_lo + b) mod P
+        bus_bank = [Signal(range(n_pe), name=f"bus_bank{b}") for b in range(bw)]
         if late_load:
             # (decoded a stage early and registered; the op kind holds still in an op)
             m.d.sync += lanes.eq(lane_enables(d))
+            m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
             for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
                 later = Signal.like(d[name], name=f"{name}_d2")
                 m.d.sync += later.eq(d[name])
                 d[name] = later
         else:
             m.d.comb += lanes.eq(lane_enables(d))
+            m.d.comb += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
         m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
@@ -178,7 +182,7 @@ class PEArray(wiring.Component):
         bus = []
         for b in range(bw):
             word = Signal(op_shape(p), name=f"bus{b}")
-            with m.Switch((d["ld_lo"] + b) % n_pe):
+            with m.Switch(bus_bank[b]):
                 for q in range(n_pe):
                     with m.Case(q):
                         m.d.comb += word.eq(act_data[q])

@@ -210,6 +210,9 @@ class Controller(wiring.Component):
         # dy_ptr + c - K), a register stepped with c
         ld_src = Signal(COUNT_BITS)
         row = Signal(COUNT_BITS)
+        # the compute bank's dY address, cp_bank * out_buf_words + row, a register set
+        # with row and the bank
+        dy_a = Signal(range(2 * p.out_buf_words))
         eidx = Signal(range(p.grad_buf_words + 1))
         ld_v, ld_vr = Signal(), Signal()
         # Per-op lengths and products are registered from the op registers, which hold
@@ -345,7 +348,8 @@ class Controller(wiring.Component):
         fin, nempty, hs1 = Signal(), Signal(), Signal()
         nlen = Signal(2 * COUNT_BITS)
         red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
-        handshake = running & hs
+        # running & hs, a register (set from the next cycle's running and hs, below)
+        handshake = Signal()
         # M != 0, M > P and M > 2P, registers (OP_SETUP_CYCLES)
         first_ld, m_gt_p, m_gt_2p = Signal(), Signal(), Signal()
         m.d.sync += [first_ld.eq(mm != 0), m_gt_p.eq(p.n_pe < mm), m_gt_2p.eq(2 * p.n_pe < mm)]
@@ -389,6 +393,8 @@ class Controller(wiring.Component):
         # c < s_len, c < n, c < the load's length and, row-parallel, c in the drain window
         in_s, in_n, in_ld, in_dr = Signal(), Signal(), Signal(), Signal()
         in_red = Signal()  # c + 1 < red_len
+        # the row-parallel drain's slot c - rp_drain, a register stepped with c
+        dr_rel = Signal(range(2 * p.out_buf_words))
         ld_end = Mux(rp, ld_rp, ld_full)
         w_base1, w_base2, w_base3 = (Signal(COUNT_BITS, name=f"w_base{i}") for i in (1, 2, 3))
         s_len2, s_len3, k_is1 = Signal(), Signal(), Signal()
@@ -429,6 +435,7 @@ class Controller(wiring.Component):
                 in_ld.eq(ld_end != 0),
                 in_dr.eq((drain == 0) & (drain_end != 0)),
                 in_red.eq(red_len > 1),
+                dr_rel.eq(-drain),
                 sp_a3.eq(w_base3),
                 more3.eq(s_len3),
                 at_k1.eq(k_is1),
@@ -441,6 +448,7 @@ class Controller(wiring.Component):
                 in_ld.eq(c + 1 < ld_end),
                 in_dr.eq((c + 1 >= drain) & (c + 1 < drain_end)),
                 in_red.eq(c + 2 < red_len),
+                dr_rel.eq(dr_rel + 1),
                 sp_a3.eq(sp_a3 + 1),
                 more3.eq(c + 4 < s_len),
                 at_k1.eq(c + 2 == k),
@@ -456,7 +464,7 @@ class Controller(wiring.Component):
             m.d.comb += [hs_d.eq(nempty), run_d.eq(~fin)]
         with m.Else():
             m.d.comb += [hs_d.eq(hs1), run_d.eq(1)]
-        m.d.sync += clear_r.eq(~run_d | (hs_d & ~rp))
+        m.d.sync += [clear_r.eq(~run_d | (hs_d & ~rp)), handshake.eq(run_d & hs_d)]
 
         ri2s = Mux(nmax > 2, 2, 0)  # the walk's third entry at the op's start
         with m.If(~running):
@@ -472,6 +480,7 @@ class Controller(wiring.Component):
                     y_ptr.eq(regs["y_base"]),
                     ld_src.eq(Mux(k == 0, regs["dy_base"], regs["x_base"])),
                     row.eq(regs["row0"]),
+                    dy_a.eq(p.out_buf_words + regs["row0"]),
                     eidx.eq(0),
                     lo.eq(0),
                     hi.eq(0),
@@ -524,6 +533,7 @@ class Controller(wiring.Component):
                     dy_ptr.eq(dy_ptr + regs["dy_stride"]),
                     ld_src.eq(Mux(k == 0, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
                     row.eq(regs["row0"]),
+                    dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
                     eidx.eq(0),
                 ]
                 m.d.comb += nx["cp_v"].eq(ld_v)
@@ -591,7 +601,7 @@ class Controller(wiring.Component):
         ]
         with m.If(in_stream & ~handshake):
             with m.If(f.last):
-                m.d.sync += row.eq(row + 1)
+                m.d.sync += [row.eq(row + 1), dy_a.eq(dy_a + 1)]
             with m.If(e.real):
                 m.d.sync += eidx.eq(eidx + 1)
 
@@ -614,7 +624,7 @@ class Controller(wiring.Component):
             ctl.rp_walk.eq(walk),
             ctl.rp_i.eq(ri),
             ctl.x_base.eq(Mux(rp, xoff, cp_bank * p.act_buf_words)),
-            ctl.dy_addr.eq(cp_bank * p.out_buf_words + row),
+            ctl.dy_addr.eq(dy_a),
             ctl.out_base.eq(Mux(rp, 0, cp_bank * p.out_buf_words)),
             ctl.sddmm.eq(sddmm),
             # A row-parallel op clears nothing between phases: the drain writes out only
@@ -625,7 +635,7 @@ class Controller(wiring.Component):
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
             ctl.dr_en.eq(Mux(rp, rp_drain, dr_v & in_n)),
-            ctl.dr_addr.eq(Mux(rp, c - drain, par * p.out_buf_words + c)),
+            ctl.dr_addr.eq(Mux(rp, dr_rel, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
             ctl.red_en.eq(running & red_on),
