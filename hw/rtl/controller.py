@@ -346,6 +346,8 @@ class Controller(wiring.Component):
         #   hs1     c + 1 == step_len, i.e. the next cycle is this step's handshake.
         step_len, hs = Signal(2 * COUNT_BITS), Signal()
         fin, nempty, hs1 = Signal(), Signal(), Signal()
+        # ~fin & ~rp: this step's handshake moves a sample-parallel op to its next step
+        sp_go = Signal()
         nlen = Signal(2 * COUNT_BITS)
         red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
         # running & hs, a register (set from the next cycle's running and hs, below)
@@ -458,16 +460,49 @@ class Controller(wiring.Component):
         # ``clear`` (to every PE) is a register too: the next cycle's running and handshake
         # flags are known a cycle ahead.
         clear_r, hs_d, run_d = Signal(init=1), Signal(), Signal()
-        with m.If(~running):
-            m.d.comb += [hs_d.eq(first_empty), run_d.eq(self.start)]
-        with m.Elif(handshake):
+        # (a handshake implies running: it is tested first, so its fan-out does not wait
+        # on ``running``)
+        with m.If(handshake):
             m.d.comb += [hs_d.eq(nempty), run_d.eq(~fin)]
+        with m.Elif(~running):
+            m.d.comb += [hs_d.eq(first_empty), run_d.eq(self.start)]
         with m.Else():
             m.d.comb += [hs_d.eq(hs1), run_d.eq(1)]
         m.d.sync += [clear_r.eq(~run_d | (hs_d & ~rp)), handshake.eq(run_d & hs_d)]
 
         ri2s = Mux(nmax > 2, 2, 0)  # the walk's third entry at the op's start
-        with m.If(~running):
+        with m.If(handshake):
+            m.d.sync += [c.eq(0), step_len.eq(nlen), hs.eq(nempty), hs1.eq(nlen == 1)]
+            with m.If(sp_go):
+                m.d.sync += [
+                    fin.eq(~more_ld & (~ld_vr | sddmm)),
+                    sp_go.eq(~(~more_ld & (~ld_vr | sddmm))),
+                    nlen.eq(len2),
+                    nempty.eq(empty2),
+                    more_ld.eq(more_ld2),
+                    more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
+                    ld_vr.eq(more_ld),
+                    par.eq(~par),
+                    cp_m0.eq(ld_m0),
+                    dr_v.eq(cp_v & ~sddmm),
+                    dr_m0.eq(cp_m0),
+                    ld_m0.eq(ld_m0 + p.n_pe),
+                    x_ptr.eq(x_ptr + regs["x_stride"]),
+                    dy_ptr.eq(dy_ptr + regs["dy_stride"]),
+                    ld_src.eq(Mux(k == 0, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
+                    row.eq(regs["row0"]),
+                    dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
+                    eidx.eq(0),
+                ]
+                m.d.comb += nx["cp_v"].eq(ld_v)
+                with m.If(dr_v):
+                    m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
+            with m.Elif(fin):
+                m.d.sync += running.eq(0)
+            with m.Else():  # a row-parallel op's first phase ends
+                m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
+                m.d.comb += nx["phase"].eq(phase + 1)
+        with m.Elif(~running):
             with m.If(self.start):
                 m.d.sync += [
                     running.eq(1),
@@ -493,6 +528,7 @@ class Controller(wiring.Component):
                     hs.eq(first_empty),
                     hs1.eq(first_is1),
                     fin.eq(Mux(rp, red_adds == 0, ~first_ld)),
+                    sp_go.eq(~rp & first_ld),
                     nlen.eq(Mux(rp, lens[1], len1)),
                     nempty.eq(~rp & empty1),
                     more_ld.eq(m_gt_p),
@@ -509,36 +545,6 @@ class Controller(wiring.Component):
                     nx["ri2"].eq(ri2s),
                     nx["ms_ok"].eq(first_ld),
                 ]
-        with m.Elif(handshake):
-            m.d.sync += [c.eq(0), step_len.eq(nlen), hs.eq(nempty), hs1.eq(nlen == 1)]
-            with m.If(fin):
-                m.d.sync += running.eq(0)
-            with m.Elif(rp):
-                m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
-                m.d.comb += nx["phase"].eq(phase + 1)
-            with m.Else():
-                m.d.sync += [
-                    fin.eq(~more_ld & (~ld_vr | sddmm)),
-                    nlen.eq(len2),
-                    nempty.eq(empty2),
-                    more_ld.eq(more_ld2),
-                    more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
-                    ld_vr.eq(more_ld),
-                    par.eq(~par),
-                    cp_m0.eq(ld_m0),
-                    dr_v.eq(cp_v & ~sddmm),
-                    dr_m0.eq(cp_m0),
-                    ld_m0.eq(ld_m0 + p.n_pe),
-                    x_ptr.eq(x_ptr + regs["x_stride"]),
-                    dy_ptr.eq(dy_ptr + regs["dy_stride"]),
-                    ld_src.eq(Mux(k == 0, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
-                    row.eq(regs["row0"]),
-                    dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
-                    eidx.eq(0),
-                ]
-                m.d.comb += nx["cp_v"].eq(ld_v)
-                with m.If(dr_v):
-                    m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
         with m.Else():
             m.d.sync += [
                 c.eq(c + 1),
@@ -577,13 +583,13 @@ class Controller(wiring.Component):
         # (the next cycle's state: the ``_n`` signals, ``run_d`` and ``hs_d``)
         # (the stream's next address by the three cases of the state above, each from
         # registers: idle, handshake, within a step)
-        with m.If(~running):
-            m.d.sync += ws.sp_addr.eq(Mux(self.start & first_empty, w_base1, w_base))
-        with m.Elif(hs):
+        with m.If(handshake):
             prefetch_hs = ~rp & ld_vr & s_len2 & ~nempty
             m.d.sync += ws.sp_addr.eq(
                 Mux(fin, w_base, Mux(nempty, w_base1, Mux(prefetch_hs, w_base2, w_base)))
             )
+        with m.Elif(~running):
+            m.d.sync += ws.sp_addr.eq(Mux(self.start & first_empty, w_base1, w_base))
         with m.Else():
             prefetch = ~rp & cp_v & more3
             m.d.sync += ws.sp_addr.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base)))
