@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -319,6 +319,8 @@ class Controller(wiring.Component):
             lens[0].eq(Mux(ld_gt_w & ld_gt_d, ld_rp, Mux(w_gt_d, walk_end, drain_end))),
         ]
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
+        # the broadcast words still to load, K*M - lbase, a register stepped with lbase
+        left = Signal(signed(2 * COUNT_BITS + 1))
         ri, ms, xoff = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
         # the bank entries one and two walk steps ahead (the weight SRAM answers an
         # address two cycles later)
@@ -395,6 +397,12 @@ class Controller(wiring.Component):
         # c < s_len, c < n, c < the load's length and, row-parallel, c in the drain window
         in_s, in_n, in_ld, in_dr = Signal(), Signal(), Signal(), Signal()
         in_red = Signal()  # c + 1 < red_len
+        # c + 1 ... c + 4 as counters beside c (valid while running: set at every start
+        # and handshake), so the comparisons above take no adder; and rp_delay == 0, 1, 2
+        c_ahead = [Signal(COUNT_BITS + 3, name=f"c_plus{i}") for i in range(1, 5)]
+        c1, c2, c3, c4 = c_ahead
+        d_is = [Signal(name=f"rp_delay_is{i}") for i in range(3)]
+        m.d.sync += [x.eq(delay == i) for i, x in enumerate(d_is)]
         # the row-parallel drain's slot c - rp_drain, a register stepped with c
         dr_rel = Signal(range(2 * p.out_buf_words))
         ld_end = Mux(rp, ld_rp, ld_full)
@@ -427,8 +435,8 @@ class Controller(wiring.Component):
         m.d.comb += [n.eq(x) for x, n in ahead.values()]
         m.d.sync += [x.eq(n) for x, n in ahead.values()]
         m.d.comb += [
-            nx["past_delay"].eq(Mux(restart, delay == 0, past_delay | at_delay)),
-            nx["at_delay"].eq(Mux(restart, delay == 1, at_delay2)),
+            nx["past_delay"].eq(Mux(restart, d_is[0], past_delay | at_delay)),
+            nx["at_delay"].eq(Mux(restart, d_is[1], at_delay2)),
         ]
         with m.If(restart):
             m.d.sync += [
@@ -437,24 +445,26 @@ class Controller(wiring.Component):
                 in_ld.eq(ld_end != 0),
                 in_dr.eq((drain == 0) & (drain_end != 0)),
                 in_red.eq(red_len > 1),
+                *(x.eq(i + 1) for i, x in enumerate(c_ahead)),
                 dr_rel.eq(-drain),
                 sp_a3.eq(w_base3),
                 more3.eq(s_len3),
                 at_k1.eq(k_is1),
-                at_delay2.eq(delay == 2),
+                at_delay2.eq(d_is[2]),
             ]
         with m.Else():
             m.d.sync += [
-                in_s.eq(c + 1 < s_len),
-                in_n.eq(c + 1 < n),
-                in_ld.eq(c + 1 < ld_end),
-                in_dr.eq((c + 1 >= drain) & (c + 1 < drain_end)),
-                in_red.eq(c + 2 < red_len),
+                in_s.eq(c1 < s_len),
+                in_n.eq(c1 < n),
+                in_ld.eq(c1 < ld_end),
+                in_dr.eq((c1 >= drain) & (c1 < drain_end)),
+                in_red.eq(c2 < red_len),
+                *(x.eq(x + 1) for x in c_ahead),
                 dr_rel.eq(dr_rel + 1),
                 sp_a3.eq(sp_a3 + 1),
-                more3.eq(c + 4 < s_len),
-                at_k1.eq(c + 2 == k),
-                at_delay2.eq(c + 3 == delay),
+                more3.eq(c4 < s_len),
+                at_k1.eq(c2 == k),
+                at_delay2.eq(c3 == delay),
             ]
 
         # ``clear`` (to every PE) is a register too: the next cycle's running and handshake
@@ -520,6 +530,7 @@ class Controller(wiring.Component):
                     lo.eq(0),
                     hi.eq(0),
                     lbase.eq(0),
+                    left.eq(km),
                     ri.eq(0),
                     ms.eq(0),
                     xoff.eq(0),
@@ -550,13 +561,14 @@ class Controller(wiring.Component):
                 c.eq(c + 1),
                 ld_src.eq(Mux(at_k1, dy_ptr, ld_src + 1)),
                 hs.eq(hs1),
-                hs1.eq(c + 2 == step_len),
+                hs1.eq(c2 == step_len),
                 red_on.eq(rp & (phase == 1) & in_red),
             ]
             with m.If(rp & (phase == 0)):
                 wrap = lo + p.bcast_words >= p.n_pe
                 m.d.sync += [
                     lbase.eq(lbase + p.bcast_words),
+                    left.eq(left - p.bcast_words),
                     lo.eq(Mux(wrap, lo + p.bcast_words - p.n_pe, lo + p.bcast_words)),
                     hi.eq(hi + wrap),
                 ]
@@ -614,7 +626,6 @@ class Controller(wiring.Component):
         cp_bank = ~par
         rp_load = running & rp & (phase == 0) & in_ld
         rp_drain = running & rp & (phase == 0) & in_dr
-        left = km - lbase
         m.d.comb += [
             ctl.m.eq(mm),
             ctl.ld_en.eq(Mux(rp, rp_load, ld_v & in_ld)),
