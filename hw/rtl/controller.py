@@ -40,7 +40,7 @@ __all__ = [
     "tree_depth",
 ]
 
-OP_SETUP_CYCLES = 6
+OP_SETUP_CYCLES = 7
 """Clock edges from the host's last op-register write to the edge that samples ``start``
 (at least): the controller derives the op's lengths from its registers through register
 stages, the last of which (the first step's length and flags) is taken at that edge."""
@@ -254,6 +254,11 @@ class Controller(wiring.Component):
                 stage_max[i].eq(top),
                 stage_zero[i].eq(Cat(*(lengths[j] == 0 for j in picked)).all() if picked else 1),
             ]
+        # whether each set's length is 1 or 2 (a stage later)
+        stage_one = [Signal(name=f"stage_one{i}") for i in range(8)]
+        stage_two = [Signal(name=f"stage_two{i}") for i in range(8)]
+        m.d.sync += [x.eq(stage_max[i] == 1) for i, x in enumerate(stage_one)]
+        m.d.sync += [x.eq(stage_max[i] == 2) for i, x in enumerate(stage_two)]
         # whether the loads of the next tile and of the one after it exist (ld_m0 + P < M,
         # ld_m0 + 2P < M), registers set with ld_m0
         more_ld, more_ld2 = Signal(), Signal()
@@ -348,6 +353,8 @@ class Controller(wiring.Component):
         #   hs1     c + 1 == step_len, i.e. the next cycle is this step's handshake.
         step_len, hs = Signal(2 * COUNT_BITS), Signal()
         fin, nempty, hs1 = Signal(), Signal(), Signal()
+        # c + 2 == step_len (hs1 a cycle ahead), and whether the next step's length is 1, 2
+        hs2, nlen_is1, nlen_is2 = Signal(), Signal(), Signal()
         # ~fin & ~rp: this step's handshake moves a sample-parallel op to its next step
         sp_go = Signal()
         nlen = Signal(2 * COUNT_BITS)
@@ -361,30 +368,41 @@ class Controller(wiring.Component):
         # edges after the op registers' write, OP_SETUP_CYCLES)
         first_empty = Signal()
         m.d.sync += first_empty.eq(~rp & ~(first_ld & ((k != 0) | (sddmm & (n != 0)))))
-        # the first step's length and whether it is 1, registers of the fifth stage (taken
-        # at ``start``, OP_SETUP_CYCLES)
-        first_len, first_is1 = Signal(2 * COUNT_BITS), Signal()
-        first_len_in = Mux(rp, lens[0], Mux(first_ld, ld_full, 0))
-        m.d.sync += [first_len.eq(first_len_in), first_is1.eq(first_len_in == 1)]
+        # the first step's length and whether it is 1, registers of the fifth and sixth
+        # stages (taken at ``start``, OP_SETUP_CYCLES)
+        first_len, first_is1, first_is2 = Signal(2 * COUNT_BITS), Signal(), Signal()
+        m.d.sync += [
+            first_len.eq(Mux(rp, lens[0], Mux(first_ld, ld_full, 0))),
+            first_is1.eq(first_len == 1),
+            first_is2.eq(first_len == 2),
+        ]
+        # the reduce phase's length is 1 or 2 (fourth stage)
+        red_is1, red_is2 = Signal(), Signal()
+        m.d.sync += [red_is1.eq(lens[1] == 1), red_is2.eq(lens[1] == 2)]
 
         def stage_set(stages, name):
-            """The length and the emptiness of the step running ``stages`` (drain in bit
-            0, compute in bit 1, load in bit 2)."""
-            length, empty = Signal(2 * COUNT_BITS, name=f"{name}_len"), Signal(name=f"{name}_0")
+            """The length of the step running ``stages`` (drain in bit 0, compute in bit 1,
+            load in bit 2), whether it is 0, 1 and 2."""
+            length = Signal(2 * COUNT_BITS, name=f"{name}_len")
+            flags = [Signal(name=f"{name}_{v}") for v in range(3)]
             with m.Switch(stages):
                 for i in range(8):
                     with m.Case(i):
-                        m.d.comb += [length.eq(stage_max[i]), empty.eq(stage_zero[i])]
-            return length, empty
+                        m.d.comb += length.eq(stage_max[i])
+                        m.d.comb += [
+                            f.eq(t[i])
+                            for f, t in zip(flags, (stage_zero, stage_one, stage_two), strict=True)
+                        ]
+            return length, *flags
 
         # the second step (at start: the first tile's compute, the second tile's load)
         # and the step after the next one (at a handshake: the next step computes the
         # tile loading now and loads the next tile, whose successor loads after it)
-        len1_in, empty1_in = stage_set(Cat(0, first_ld, m_gt_p), "step1")
-        len1, empty1 = Signal.like(len1_in), Signal()  # (fourth stage)
-        m.d.sync += [len1.eq(len1_in), empty1.eq(empty1_in)]
+        step1 = stage_set(Cat(0, first_ld, m_gt_p), "step1")
+        len1, empty1, one1, two1 = (Signal.like(x) for x in step1)  # (fifth stage)
+        m.d.sync += [r.eq(x) for r, x in zip((len1, empty1, one1, two1), step1, strict=True)]
         # (in a handshake the op is running: ld_v is ld_vr)
-        len2, empty2 = stage_set(Cat(ld_vr & ~sddmm, more_ld, more_ld2), "step2")
+        len2, empty2, one2, two2 = stage_set(Cat(ld_vr & ~sddmm, more_ld, more_ld2), "step2")
         final = handshake & fin
         m.d.comb += self.done.eq(final)
 
@@ -482,13 +500,21 @@ class Controller(wiring.Component):
 
         ri2s = Mux(nmax > 2, 2, 0)  # the walk's third entry at the op's start
         with m.If(handshake):
-            m.d.sync += [c.eq(0), step_len.eq(nlen), hs.eq(nempty), hs1.eq(nlen == 1)]
+            m.d.sync += [
+                c.eq(0),
+                step_len.eq(nlen),
+                hs.eq(nempty),
+                hs1.eq(nlen_is1),
+                hs2.eq(nlen_is2),
+            ]
             with m.If(sp_go):
                 m.d.sync += [
                     fin.eq(~more_ld & (~ld_vr | sddmm)),
                     sp_go.eq(~(~more_ld & (~ld_vr | sddmm))),
                     nlen.eq(len2),
                     nempty.eq(empty2),
+                    nlen_is1.eq(one2),
+                    nlen_is2.eq(two2),
                     more_ld.eq(more_ld2),
                     more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
                     ld_vr.eq(more_ld),
@@ -538,6 +564,9 @@ class Controller(wiring.Component):
                     step_len.eq(first_len),
                     hs.eq(first_empty),
                     hs1.eq(first_is1),
+                    hs2.eq(first_is2),
+                    nlen_is1.eq(Mux(rp, red_is1, one1)),
+                    nlen_is2.eq(Mux(rp, red_is2, two1)),
                     fin.eq(Mux(rp, red_adds == 0, ~first_ld)),
                     sp_go.eq(~rp & first_ld),
                     nlen.eq(Mux(rp, lens[1], len1)),
@@ -561,7 +590,8 @@ class Controller(wiring.Component):
                 c.eq(c + 1),
                 ld_src.eq(Mux(at_k1, dy_ptr, ld_src + 1)),
                 hs.eq(hs1),
-                hs1.eq(c2 == step_len),
+                hs1.eq(hs2),
+                hs2.eq(c3 == step_len),
                 red_on.eq(rp & (phase == 1) & in_red),
             ]
             with m.If(rp & (phase == 0)):
