@@ -262,6 +262,8 @@ def critical_sources(report: Mapping) -> tuple[str, ...]:
                 rel = Path(path).resolve().relative_to(root)
             except ValueError:
                 continue  # the tools' own cell libraries
+            if "site-packages" in rel.parts:
+                continue  # a library's (Amaranth's) lines, in a virtual environment here
             line = f"{rel}:{where.split('.')[0]}"
             if line not in out:
                 out.append(line)
@@ -467,7 +469,7 @@ def to_text(r: PnrResult, part: Part) -> str:
         f"design {r.design_hash}",
     ]
     if r.routed:
-        clocks = ", ".join(f"{c} {f:.1f} MHz" for c, f in sorted(r.fmax_mhz.items()))
+        clocks = ", ".join(f"{c} {f:.2f} MHz" for c, f in sorted(r.fmax_mhz.items()))
         verdict = "meets" if r.fmax >= r.target_mhz else "misses"
         lines.append(f"routed Fmax: {clocks} ({verdict} the {r.target_mhz:g} MHz target)")
         lines.append(

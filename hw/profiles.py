@@ -509,7 +509,7 @@ PROFILES: Mapping[str, HwProfile] = {
             # the FPGA pipeline (FPGA_PE_SIZES)
             pipeline_depth=4,
             part="LFE5U-25F",
-            clock_hz=81e6,
+            clock_hz=99e6,
             clock_note="",
         ),
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
@@ -539,7 +539,7 @@ PROFILES: Mapping[str, HwProfile] = {
         # Placed and routed on an ECP5 (hw/routed_clocks.json): the clock is its routed
         # Fmax there, rounded down.
         _systolic(
-            2, 2, weight_sram_kib=4, act_sram_kib=8, part="LFE5U-25F", clock_hz=51e6, clock_note=""
+            2, 2, weight_sram_kib=4, act_sram_kib=8, part="LFE5U-25F", clock_hz=52e6, clock_note=""
         ),
         _systolic(4, 4, weight_sram_kib=64, act_sram_kib=128),
         _systolic(8, 8),
