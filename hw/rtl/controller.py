@@ -380,14 +380,14 @@ class Controller(wiring.Component):
         red_is1, red_is2 = Signal(), Signal()
         m.d.sync += [red_is1.eq(lens[1] == 1), red_is2.eq(lens[1] == 2)]
 
-        def stage_set(stages, name):
-            """The length of the step running ``stages`` (drain in bit 0, compute in bit 1,
-            load in bit 2), whether it is 0, 1 and 2."""
+        def stage_set(stages, name, sets=range(8)):
+            """The length of the step running ``sets[stages]`` (a set of stages: drain in
+            bit 0, compute in bit 1, load in bit 2), whether it is 0, 1 and 2."""
             length = Signal(2 * COUNT_BITS, name=f"{name}_len")
             flags = [Signal(name=f"{name}_{v}") for v in range(3)]
             with m.Switch(stages):
-                for i in range(8):
-                    with m.Case(i):
+                for j, i in enumerate(sets):
+                    with m.Case(j):
                         m.d.comb += length.eq(stage_max[i])
                         m.d.comb += [
                             f.eq(t[i])
@@ -398,7 +398,8 @@ class Controller(wiring.Component):
         # the second step (at start: the first tile's compute, the second tile's load)
         # and the step after the next one (at a handshake: the next step computes the
         # tile loading now and loads the next tile, whose successor loads after it)
-        step1 = stage_set(Cat(0, first_ld, m_gt_p), "step1")
+        # (no drain in the second step: sets 0, 2, 4, 6)
+        step1 = stage_set(Cat(first_ld, m_gt_p), "step1", sets=(0, 2, 4, 6))
         len1, empty1, one1, two1 = (Signal.like(x) for x in step1)  # (fifth stage)
         m.d.sync += [r.eq(x) for r, x in zip((len1, empty1, one1, two1), step1, strict=True)]
         # (in a handshake the op is running: ld_v is ld_vr)
