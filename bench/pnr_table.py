@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from hw.parts import get_part
+from hw.pnr import _router_option
 
 # nextpnr bel type of each data-sheet resource class, per family.
 _BELS = {
@@ -35,14 +36,15 @@ def row(run: dict, folder: Path) -> str:
         pct = f" ({100 * used / cap:.0f} %)" if cap else ""
         cells.append(f"{used:,.0f}{pct}")
     if run["routed"]:
-        fmax = f"{run['fmax']:.1f} MHz"
+        fmax = f"{run['fmax']:.2f} MHz"
     else:
         fmax = f"not routed: {run['error'][:80]}"
     tools = ", ".join(f"{k} {v}" for k, v in run["tools"].items())
     wall = f"{run['synth_s']:.0f} + {run['pnr_s']:.0f} s"
     cmd = (
         f"`mast-hw pnr --profile {run['profile']} --part {run['part']} "
-        f"--freq {run['target_mhz']:g} --seed {run['seed']}`"
+        f"--freq {run['target_mhz']:g} --seed {run['seed']}"
+        f"{_router_option(run.get('flow', ''), part)}`"
     )
     return (
         f"| {run['profile']} | {run['part']} {run['package']}-{run['speed']} | "
