@@ -21,6 +21,8 @@ __all__ = [
     "ideal_cycles",
     "REDUCE_PIPELINE",
     "deep_reduce",
+    "drain_lag",
+    "sp_drain_cycles",
     "reduce_pipeline",
     "RESULT_WRITE_DELAY",
     "RP_LOAD_LATENCY",
@@ -99,9 +101,29 @@ def _pipelined(t: int, stages: tuple[int, ...]) -> int:
     return total
 
 
+def drain_lag(profile: HwProfile) -> int:
+    """Cycles a drain's output-SRAM writes trail their reads beyond the first (s.2.2, 2.4).
+
+    A drained word is read from a PE's output buffer in cycle ``c`` and written to the
+    output SRAM at the end of cycle ``c + 1``; with :func:`deep_reduce` (``PD >= 4``) it
+    is registered as it leaves the buffer, before the output SRAM's write multiplexer
+    (``hw.rtl.array``), and written at the end of cycle ``c + 2``: 1, else 0. The drain
+    stage lasts that much longer, so its last write still falls in its last cycle.
+    """
+    return 1 if deep_reduce(profile) else 0
+
+
+def sp_drain_cycles(n: int, profile: HwProfile) -> int:
+    """The sample-parallel drain stage of ``N`` words (s.2.2): ``N + drain_lag``, 0 when
+    ``N`` is 0 (nothing to drain)."""
+    return n + drain_lag(profile) if n else 0
+
+
 def spmm_sample_parallel_cycles(k: int, n: int, m: int, s: int, profile: HwProfile) -> int:
-    """Sample-parallel SpMM (s.2.2): stages load ``K``, compute ``S + PD``, drain ``N``."""
-    return _pipelined(tile_count(m, profile), (k, s + profile.pipeline_depth, n))
+    """Sample-parallel SpMM (s.2.2): stages load ``K``, compute ``S + PD``, drain
+    ``N + drain_lag`` (:func:`sp_drain_cycles`)."""
+    stages = (k, s + profile.pipeline_depth, sp_drain_cycles(n, profile))
+    return _pipelined(tile_count(m, profile), stages)
 
 
 def sddmm_cycles(k: int, n: int, m: int, s_chunk: int, profile: HwProfile) -> int:
@@ -219,14 +241,15 @@ def row_parallel_phases(
     load ``L = ceil(K M / bcast_words)``, the walk ``W = M max_entries + PD`` started
     ``walk_delay`` cycles into the op and the drain ``D = M max_pieces`` started
     ``drain_delay`` cycles into it share one phase of ``max(L, walk_delay + W,
-    drain_delay + D)`` cycles: ``load`` is ``L``, ``compute`` the part of the walk that
+    drain_delay + D + drain_lag)`` cycles (:func:`drain_lag`: the last drained word's
+    write trails its read): ``load`` is ``L``, ``compute`` the part of the walk that
     outlasts the load, ``drain`` the part of the drain that outlasts both. The reduction
     takes ``M split_adds`` cycles of adds plus :func:`reduce_pipeline`, or 0 without a
     split row.
     """
     load = -(-k * m // profile.bcast_words)
     walk = walk_delay + m * max_entries + profile.pipeline_depth
-    drain = drain_delay + m * max_pieces
+    drain = drain_delay + m * max_pieces + drain_lag(profile)
     return {
         "load": load,
         "compute": max(0, walk - load),

@@ -27,7 +27,9 @@ from hw.timing import (
     RESULT_WRITE_DELAY,
     RP_LOAD_LATENCY,
     adder_tree_depth,
+    drain_lag,
     reduce_pipeline,
+    sp_drain_cycles,
     tile_count,
 )
 from sim.pipeline import Stage, run_steps
@@ -58,7 +60,8 @@ def _result(
 
 
 def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
-    """Sample-parallel SpMM: load ``K`` / compute ``S + PD`` / drain ``N`` per tile."""
+    """Sample-parallel SpMM: load ``K`` / compute ``S + PD`` / drain ``N + drain_lag`` per
+    tile (the drain's last write trails its last read by ``drain_lag`` cycles)."""
     p, k, n, m = profile.n_pe, op.k, op.n, op.m
     a = op.arrays
     val, col, last = a["stream_val"], a["stream_col"], a["stream_last"].astype(bool)
@@ -108,7 +111,7 @@ def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     stages = [
         Stage("load", k, load),
         Stage("compute", s + profile.pipeline_depth, compute),
-        Stage("drain", n, drain),
+        Stage("drain", sp_drain_cycles(n, profile), drain),
     ]
     cycles, phases, comp, steps = run_steps(tile_count(m, profile), stages)
     ms = np.arange(m)
@@ -226,7 +229,9 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
             f"{int(written[g, smp])})"
         )
     out_sram[pe[:, None], addr] = out_buf
-    phase["drain"] = max(0, drain + m * int(q_p.max()) - max(load, delay + walk))
+    # (the last word is written drain_lag cycles after its read, within the phase)
+    drain_end = drain + m * int(q_p.max()) + drain_lag(profile)
+    phase["drain"] = max(0, drain_end - max(load, delay + walk))
     cnt["pe_buf_reads"] += m * len(split)
     cnt["out_sram_writes"] += m * len(split)
 

@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import deep_reduce
+from hw.timing import deep_reduce, drain_lag
 
 from .arith import acc_shape, op_shape
 from .controller import ArrayControl
@@ -121,6 +121,10 @@ class PEArray(wiring.Component):
         # two cycles before it is read, so the count one cycle earlier decides the same),
         # the sample-parallel drain's tile has PE i's sample (M holds still in an op).
         dr_on = [Signal(name=f"dr_on{i}") for i in range(n_pe)]
+        # With PD >= 4 the drained words are registered before the output SRAMs' write
+        # ports, with the reduction's writes (hw.timing.drain_lag): the shared address here.
+        late_drain = drain_lag(p) > 0
+        b_addr = Signal.like(d["dr_dst"], name="out_waddr")
         # With PD >= 4 the activation SRAM's words are registered as they leave it, and the
         # buffer load a cycle later still: the PEs read their buffers a cycle later too
         # (hw/rtl/pe.py), so every read still follows its word's write.
@@ -163,6 +167,8 @@ class PEArray(wiring.Component):
             ru.m.eq(ctl.m),
         ]
         m.d.comb += [ru.piece_ptr[i].eq(piece_ptr[i]) for i in range(n_pe + 1)]
+        if late_drain:
+            m.d.sync += b_addr.eq(Mux(d["dr_en"], d["dr_dst"], ru.w_addr))
 
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
@@ -261,24 +267,41 @@ class PEArray(wiring.Component):
             ]
             # Output SRAM writes: drain, reduction or host.
             m.d.sync += dr_on[i].eq(Mux(ctl.rp, ctl.dr_addr < pe.count, ctl.dr_m0 + i < ctl.m))
-            with m.If(busy & d["dr_en"]):
-                m.d.comb += [
-                    ow.en.eq(dr_on[i]),
-                    ow.addr.eq(d["dr_dst"]),
-                    ow.data.eq(pe.dr_data),
+            if late_drain:
+                # The drain's and the reduction's writes go through one register per bank
+                # (enable, data; the address is shared): the drained word as it leaves
+                # the PE's output buffer, written a cycle later (hw.timing.drain_lag),
+                # and the reduction's requantised sum (hw.timing.deep_reduce). Behind
+                # the register only the host's write is multiplexed in.
+                b_we, b_data = Signal(name=f"out{i}_we"), Signal.like(pe.dr_data)
+                m.d.sync += [
+                    b_we.eq(Mux(d["dr_en"], dr_on[i], ru.we & (ru.w_bank == i))),
+                    b_data.eq(Mux(d["dr_en"], pe.dr_data, ru.w_data)),
                 ]
-            with m.Elif(busy):
                 m.d.comb += [
-                    ow.en.eq(ru.we & (ru.w_bank == i)),
-                    ow.addr.eq(ru.w_addr),
-                    ow.data.eq(ru.w_data),
+                    ow.en.eq(Mux(busy, b_we, host.we & (host.sel == ids["out_sram"]) & mine)),
+                    ow.addr.eq(Mux(busy, b_addr, hoff)),
+                    ow.data.eq(Mux(busy, b_data, host.wdata)),
                 ]
-            with m.Else():
-                m.d.comb += [
-                    ow.en.eq(host.we & (host.sel == ids["out_sram"]) & mine),
-                    ow.addr.eq(hoff),
-                    ow.data.eq(host.wdata),
-                ]
+            else:
+                with m.If(busy & d["dr_en"]):
+                    m.d.comb += [
+                        ow.en.eq(dr_on[i]),
+                        ow.addr.eq(d["dr_dst"]),
+                        ow.data.eq(pe.dr_data),
+                    ]
+                with m.Elif(busy):
+                    m.d.comb += [
+                        ow.en.eq(ru.we & (ru.w_bank == i)),
+                        ow.addr.eq(ru.w_addr),
+                        ow.data.eq(ru.w_data),
+                    ]
+                with m.Else():
+                    m.d.comb += [
+                        ow.en.eq(host.we & (host.sel == ids["out_sram"]) & mine),
+                        ow.addr.eq(hoff),
+                        ow.data.eq(host.wdata),
+                    ]
             partial = orp.data
             if late_partials:
                 partial = Signal.like(orp.data, name=f"out{i}_q")

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import reduce_pipeline
+from hw.timing import drain_lag, reduce_pipeline
 
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
@@ -219,9 +219,13 @@ class Controller(wiring.Component):
         # still from the last host write (at least one cycle before ``start``) to ``done``:
         # they are valid from the op's first cycle and take no cycle of their own.
         ld_full, cp_full = Signal(COUNT_BITS + 1), Signal(COUNT_BITS + 1)
+        # the drain stage, N + drain_lag (0 without rows): its last write trails its last
+        # read by hw.timing.drain_lag cycles (hw/rtl/array.py)
+        dr_full = Signal(COUNT_BITS + 1)
         m.d.sync += [
             ld_full.eq(Mux(sddmm, k + n, k)),
             cp_full.eq(s_len + Mux(sddmm, pd + td, pd)),
+            dr_full.eq(Mux(n != 0, n + drain_lag(p), 0)),
         ]
         m.d.comb += [
             ld_v.eq(running & ld_vr),
@@ -236,15 +240,15 @@ class Controller(wiring.Component):
         ld_gt_cp, ld_gt_n, cp_gt_n = Signal(), Signal(), Signal()
         m.d.sync += [
             ld_gt_cp.eq(ld_full > cp_full),
-            ld_gt_n.eq(ld_full > n),
-            cp_gt_n.eq(cp_full > n),
+            ld_gt_n.eq(ld_full > dr_full),
+            cp_gt_n.eq(cp_full > dr_full),
         ]
         gt = {(0, 1): ld_gt_cp, (0, 2): ld_gt_n, (1, 2): cp_gt_n}
-        lengths = (ld_full, cp_full, n)
+        lengths = (ld_full, cp_full, dr_full)
         for i in range(8):
             picked = [j for j, bit in enumerate((4, 2, 1)) if i & bit]
             if len(picked) == 3:
-                top = Mux(ld_gt_cp & ld_gt_n, ld_full, Mux(cp_gt_n, cp_full, n))
+                top = Mux(ld_gt_cp & ld_gt_n, ld_full, Mux(cp_gt_n, cp_full, dr_full))
             elif len(picked) == 2:
                 a, b = picked
                 top = Mux(gt[a, b], lengths[a], lengths[b])
@@ -297,19 +301,23 @@ class Controller(wiring.Component):
         km2, ld_c, walk_end, dr_c, red2 = (
             Signal(w, name=f"rp_{x}2") for x in ("km", "load", "walk", "drain", "red")
         )
+        # the drain's reads end at dr_c, its writes drain_lag cycles later (dr_w)
+        dr_w = Signal(w, name="rp_drain_w2")
         m.d.sync += [
             km2.eq(km1),
             ld_c.eq((km1 + (p.bcast_words - 1)) // p.bcast_words),
             walk_end.eq(delay + mn1 + pd),
             dr_c.eq(drain + mq1),
+            dr_w.eq(drain + mq1 + drain_lag(p)),
             red2.eq(ma1),
         ]
-        km, ld_rp, drain_end, red_len = (Signal(w) for _ in range(4))
+        km, ld_rp, drain_end, drain_w, red_len = (Signal(w) for _ in range(5))
         lens = [Signal(w, name=f"rp_len{i}") for i in range(2)]
         m.d.sync += [
             km.eq(km2),
             ld_rp.eq(ld_c),
             drain_end.eq(dr_c),
+            drain_w.eq(dr_w),
             red_len.eq(red2),
             lens[1].eq(red2 + reduce_pipeline(p)),
         ]
@@ -319,9 +327,9 @@ class Controller(wiring.Component):
         ld_gt_w, ld_gt_d, w_gt_d = Signal(), Signal(), Signal()
         m.d.sync += [
             ld_gt_w.eq(ld_c > walk_end),
-            ld_gt_d.eq(ld_c > dr_c),
-            w_gt_d.eq(walk_end > dr_c),
-            lens[0].eq(Mux(ld_gt_w & ld_gt_d, ld_rp, Mux(w_gt_d, walk_end, drain_end))),
+            ld_gt_d.eq(ld_c > dr_w),
+            w_gt_d.eq(walk_end > dr_w),
+            lens[0].eq(Mux(ld_gt_w & ld_gt_d, ld_rp, Mux(w_gt_d, walk_end, drain_w))),
         ]
         lo, hi, lbase = Signal(range(p.n_pe)), Signal(COUNT_BITS), Signal(2 * COUNT_BITS)
         # the broadcast words still to load, K*M - lbase, a register stepped with lbase
@@ -498,6 +506,12 @@ class Controller(wiring.Component):
         with m.Else():
             m.d.comb += [hs_d.eq(hs1), run_d.eq(1)]
         m.d.sync += [clear_r.eq(~run_d | (hs_d & ~rp)), handshake.eq(run_d & hs_d)]
+        # handshake & sp_go, a register (from the next cycle's handshake and sp_go), so
+        # the enable of the registers a sample-parallel handshake steps is one
+        sp_hs = Signal()
+        sp_more = ~(~more_ld & (~ld_vr | sddmm))  # sp_go after this step's handshake
+        sp_go_n = Mux(handshake & sp_go, sp_more, Mux(~running & self.start, ~rp & first_ld, sp_go))
+        m.d.sync += sp_hs.eq(run_d & hs_d & sp_go_n)
 
         ri2s = Mux(nmax > 2, 2, 0)  # the walk's third entry at the op's start
         with m.If(handshake):
@@ -508,35 +522,10 @@ class Controller(wiring.Component):
                 hs1.eq(nlen_is1),
                 hs2.eq(nlen_is2),
             ]
-            with m.If(sp_go):
-                m.d.sync += [
-                    fin.eq(~more_ld & (~ld_vr | sddmm)),
-                    sp_go.eq(~(~more_ld & (~ld_vr | sddmm))),
-                    nlen.eq(len2),
-                    nempty.eq(empty2),
-                    nlen_is1.eq(one2),
-                    nlen_is2.eq(two2),
-                    more_ld.eq(more_ld2),
-                    more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
-                    ld_vr.eq(more_ld),
-                    par.eq(~par),
-                    cp_m0.eq(ld_m0),
-                    dr_v.eq(cp_v & ~sddmm),
-                    dr_m0.eq(cp_m0),
-                    ld_m0.eq(ld_m0 + p.n_pe),
-                    x_ptr.eq(x_ptr + regs["x_stride"]),
-                    dy_ptr.eq(dy_ptr + regs["dy_stride"]),
-                    ld_src.eq(Mux(k == 0, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
-                    row.eq(regs["row0"]),
-                    dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
-                    eidx.eq(0),
-                ]
-                m.d.comb += nx["cp_v"].eq(ld_v)
-                with m.If(dr_v):
-                    m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
-            with m.Elif(fin):
+            # (a sample-parallel op's next step: on sp_hs, below)
+            with m.If(~sp_go & fin):
                 m.d.sync += running.eq(0)
-            with m.Else():  # a row-parallel op's first phase ends
+            with m.Elif(~sp_go):  # a row-parallel op's first phase ends
                 m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
                 m.d.comb += nx["phase"].eq(phase + 1)
         with m.Elif(~running):
@@ -614,6 +603,35 @@ class Controller(wiring.Component):
                     m.d.sync += [ms.eq(ms + 1), xoff.eq(xoff + k), ms_ok2.eq(ms + 2 < mm)]
                     m.d.comb += nx["ms_ok"].eq(ms_ok2)
 
+        # A sample-parallel handshake steps the op to its next step (exclusive with every
+        # branch above that sets these registers).
+        with m.If(sp_hs):
+            m.d.sync += [
+                fin.eq(~sp_more),
+                sp_go.eq(sp_more),
+                nlen.eq(len2),
+                nempty.eq(empty2),
+                nlen_is1.eq(one2),
+                nlen_is2.eq(two2),
+                more_ld.eq(more_ld2),
+                more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
+                ld_vr.eq(more_ld),
+                par.eq(~par),
+                cp_m0.eq(ld_m0),
+                dr_v.eq(cp_v & ~sddmm),
+                dr_m0.eq(cp_m0),
+                ld_m0.eq(ld_m0 + p.n_pe),
+                x_ptr.eq(x_ptr + regs["x_stride"]),
+                dy_ptr.eq(dy_ptr + regs["dy_stride"]),
+                ld_src.eq(Mux(k == 0, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
+                row.eq(regs["row0"]),
+                dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
+                eidx.eq(0),
+            ]
+            m.d.comb += nx["cp_v"].eq(ld_v)
+            with m.If(dr_v):
+                m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
+
         # ---- weight stream ----------------------------------------------------------
         # The weight SRAM returns an entry two cycles after its address (its outputs are
         # registered), so entry e of the stream is addressed in cycle e - 2: outside the
@@ -682,7 +700,8 @@ class Controller(wiring.Component):
             ctl.cp_first.eq(cp_m0 == 0),
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
-            ctl.dr_en.eq(Mux(rp, rp_drain, dr_v & in_n)),
+            # (gated by ``running``: dr_v and in_n keep their last values between ops)
+            ctl.dr_en.eq(Mux(rp, rp_drain, running & dr_v & in_n)),
             ctl.dr_addr.eq(Mux(rp, dr_rel, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),

@@ -86,7 +86,8 @@ class ReductionUnit(wiring.Component):
     a_bank, a_addr, a_data, b_bank, b_addr, b_data:
         Output-SRAM reads (data one cycle after the address; two with ``PD >= 4``).
     we, w_bank, w_addr, w_data:
-        Output-SRAM write of a finished row and sample.
+        Output-SRAM write of a finished row and sample (with ``PD >= 4`` presented a cycle
+        before the write: the array registers it in front of the output SRAM).
     """
 
     def __init__(
@@ -152,13 +153,13 @@ class ReductionUnit(wiring.Component):
         )
         go = Signal()
         m.d.sync += go.eq(~self.clear)
-        used = Signal(range(FIFO_DEPTH + 1))
+        used, used_n = Signal(range(FIFO_DEPTH + 1)), Signal(range(FIFO_DEPTH + 1))
         pop = self.en & fifo.r_rdy
-        issue = go & (used < FIFO_DEPTH)
-        with m.If(self.clear):
-            m.d.sync += used.eq(0)
-        with m.Else():
-            m.d.sync += used.eq(used + issue - pop)
+        # issue == go & (used < FIFO_DEPTH), a register set from the next cycle's values,
+        # so the walk state's enables come from a register
+        issue = Signal()
+        m.d.comb += used_n.eq(Mux(self.clear, 0, used + issue - pop))
+        m.d.sync += [used.eq(used_n), issue.eq(~self.clear & (used_n < FIFO_DEPTH))]
 
         # Stage 0: the walk state (row rho of the schedule, piece j of the row, sample ms).
         # No table output enters a decision of the walk in the cycle it arrives: the
@@ -180,8 +181,10 @@ class ReductionUnit(wiring.Component):
             px.addr.eq(Mux(self.clear, 2, Mux(row_done, rho4, rho3))),
             py.addr.eq(1),
         ]
+        # (its comparison a stage later, from the register: the word holds still from the
+        # host's table writes, OP_SETUP_CYCLES before ``start``)
         ptr1, ptr1_short = Signal(range(cap + 1)), Signal()
-        m.d.sync += [ptr1.eq(py.data), ptr1_short.eq(py.data <= 2)]
+        m.d.sync += [ptr1.eq(py.data), ptr1_short.eq(ptr1 <= 2)]
         with m.If(self.clear):
             m.d.sync += [
                 rho.eq(0),
@@ -353,11 +356,8 @@ class ReductionUnit(wiring.Component):
         wv = delayed(v2 & done2 & ~self.clear, "red_wv")
         w_bank, w_addr = delayed(bank2, "red_wbank"), delayed(addr2, "red_waddr")
         w_data = requant(p, acc)
-        if deep:
-            # the requantised sum is registered too, and written a cycle later
-            wv = delayed(wv & ~self.clear, "red_wv2")
-            w_bank, w_addr = delayed(w_bank, "red_wbank2"), delayed(w_addr, "red_waddr2")
-            w_data = delayed(w_data, "red_wdata")
+        # (with deep_reduce the array registers these with the drain's writes, before the
+        # output SRAMs' write ports, so the sum is written a cycle later: hw.rtl.array)
         m.d.comb += [
             self.we.eq(wv),
             self.w_bank.eq(w_bank),

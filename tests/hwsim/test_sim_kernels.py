@@ -257,10 +257,11 @@ def test_row_parallel_phases_by_hand():
     # starts once its sample-1 reads cannot overtake the load, and shares the load's phase
     delay, drain = op.walk_delay(prof), op.drain_delay(prof)
     walk = 2 * n_p.max() + prof.pipeline_depth
-    # the reduction: one add a cycle, the last sum written 4 cycles after its read (with
-    # PD 4 each output bank's word is registered before the bank multiplexer, and the
-    # requantised sum before its write)
-    want = (max(8, delay + walk, drain + 2 * q_p.max()) + 1) + (2 * adds + 4 + 1)
+    # the drain's last word is written 2 cycles after its read (with PD 4 it is
+    # registered as it leaves the PE's output buffer); the reduction: one add a cycle,
+    # the last sum written 4 cycles after its read (with PD 4 each output bank's word is
+    # registered before the bank multiplexer, and the requantised sum before its write)
+    want = (max(8, delay + walk, drain + 2 * q_p.max() + 1) + 1) + (2 * adds + 4 + 1)
     assert adds > 0 and 0 < delay < 8 + 2 and delay < drain <= delay + walk
     assert res.cycles == want
     assert res.ops[0].phases.reduction == 2 * adds + 4
