@@ -278,10 +278,13 @@ class PEArray(wiring.Component):
                     b_we.eq(Mux(d["dr_en"], dr_on[i], ru.we & (ru.w_bank == i))),
                     b_data.eq(Mux(d["dr_en"], pe.dr_data, ru.w_data)),
                 ]
+                # (the host writes only while idle, the drain and the reduction only while
+                # busy, and b_we is low while idle: the registered enable selects the
+                # port's address and data, so ``busy`` reaches only its enable)
                 m.d.comb += [
-                    ow.en.eq(Mux(busy, b_we, host.we & (host.sel == ids["out_sram"]) & mine)),
-                    ow.addr.eq(Mux(busy, b_addr, hoff)),
-                    ow.data.eq(Mux(busy, b_data, host.wdata)),
+                    ow.en.eq(b_we | (hw_en & (host.sel == ids["out_sram"]) & mine)),
+                    ow.addr.eq(Mux(b_we, b_addr, hoff)),
+                    ow.data.eq(Mux(b_we, b_data, host.wdata)),
                 ]
             else:
                 with m.If(busy & d["dr_en"]):

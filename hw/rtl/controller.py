@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import drain_lag, reduce_pipeline
+from hw.timing import drain_lag, reduce_pipeline, result_write_delay
 
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
@@ -224,7 +224,9 @@ class Controller(wiring.Component):
         dr_full = Signal(COUNT_BITS + 1)
         m.d.sync += [
             ld_full.eq(Mux(sddmm, k + n, k)),
-            cp_full.eq(s_len + Mux(sddmm, pd + td, pd)),
+            # (SpMM: S + PD, and the extra cycle of a registered result write,
+            # hw.timing.sp_compute_cycles)
+            cp_full.eq(s_len + Mux(sddmm, pd + td, pd + result_write_delay(p) - 1)),
             dr_full.eq(Mux(n != 0, n + drain_lag(p), 0)),
         ]
         m.d.comb += [
@@ -341,6 +343,12 @@ class Controller(wiring.Component):
         # the entry three steps ahead, a register too: the walk wraps at nmax, so
         # ri1 == (ri + 1) mod nmax and ri + 1 >= nmax exactly when ri1 == 0
         ri3 = Signal(COUNT_BITS)
+        # ri3 + 1 >= nmax (ri3's next step wraps), a register set with ri3, and nmax <= 1
+        # (OP_SETUP_CYCLES)
+        ri3_wrap, nmax_le1 = Signal(), Signal()
+        # and their values at the op's start (OP_SETUP_CYCLES)
+        ri3_0, ri3_wrap0 = Signal(COUNT_BITS), Signal()
+        m.d.sync += nmax_le1.eq(nmax <= 1)
         ri1_zero = Signal()  # ri1 == 0, a register set with ri1
         # registered forms of c >= rp_delay, c + 1 == rp_delay and ms < M, and of
         # c + 2 == rp_delay and ms + 1 < M (one step ahead of the last two)
@@ -514,6 +522,10 @@ class Controller(wiring.Component):
         m.d.sync += sp_hs.eq(run_d & hs_d & sp_go_n)
 
         ri2s = Mux(nmax > 2, 2, 0)  # the walk's third entry at the op's start
+        m.d.sync += [
+            ri3_0.eq(Mux(ri2s + 1 >= nmax, 0, ri2s + 1)),
+            ri3_wrap0.eq(Mux(ri2s + 1 >= nmax, nmax <= 1, ri2s + 2 >= nmax)),
+        ]
         with m.If(handshake):
             m.d.sync += [
                 c.eq(0),
@@ -563,7 +575,8 @@ class Controller(wiring.Component):
                     nempty.eq(~rp & empty1),
                     more_ld.eq(m_gt_p),
                     more_ld2.eq(m_gt_2p),
-                    ri3.eq(Mux(ri2s + 1 >= nmax, 0, ri2s + 1)),
+                    ri3.eq(ri3_0),
+                    ri3_wrap.eq(ri3_wrap0),
                     ri1_zero.eq(nmax <= 1),
                     ms_ok2.eq(mm > 1),
                     red_on.eq(0),
@@ -595,7 +608,8 @@ class Controller(wiring.Component):
             with m.If(walk):
                 m.d.sync += [
                     ri.eq(ri1),
-                    ri3.eq(Mux(ri3 + 1 >= nmax, 0, ri3 + 1)),
+                    ri3.eq(Mux(ri3_wrap, 0, ri3 + 1)),
+                    ri3_wrap.eq(Mux(ri3_wrap, nmax_le1, ri3 + 2 >= nmax)),
                     ri1_zero.eq(ri2 == 0),
                 ]
                 m.d.comb += [nx["ri1"].eq(ri2), nx["ri2"].eq(ri3)]
@@ -656,7 +670,12 @@ class Controller(wiring.Component):
             m.d.sync += ws.sp_addr.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base)))
         walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
         m.d.sync += walk.eq(walk_n)
-        m.d.sync += ws.rp_addr.eq(Mux(walk_n, nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0)))
+        # (the walk's address matters in its cycles and the two before them, where it is
+        # entry 0, then 1; past the delay outside the walk, and outside row-parallel
+        # phase 0, no entry is used, so the walk's own condition stays out of it)
+        m.d.sync += ws.rp_addr.eq(
+            Mux(nx["past_delay"], nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0))
+        )
         f = ws.sp_entry
         e = ctl.entry
         m.d.comb += [

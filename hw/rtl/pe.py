@@ -17,17 +17,22 @@ Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry
 - cycle ``e + 1``: the operands arrive; with ``PD = 2`` their exact product enters the one
   register before the accumulator; with ``PD >= 3`` they are registered as they leave the
   buffers and multiplied in cycle ``e + 2``, the product passing ``PD - 2`` registers
-  (``PD - 3`` with ``PD >= 4``);
+  (``PD - 3`` with ``PD >= 4``); with ``PD >= 5`` the buffers' words are registered
+  first, before the operand's word select, so the operand registers, the multiply and
+  everything after come a cycle later still (``PD - 4`` product registers);
 - cycle ``e + PD``: the product is on ``prod`` (for the SDDMM adder tree) and, for SpMM, is
   added to the accumulator with saturation at the clock edge that ends the cycle; on a
   ``last`` entry the sum is formed instead (the accumulator restarts from zero) and
-  written the cycle after (``hw.timing.RESULT_WRITE_DELAY``) to the output buffer at
+  written the cycle after (``hw.timing.RESULT_WRITE_DELAY``; two cycles after with
+  ``PD >= 4``, registered in its final form first, ``hw.timing.result_write_delay``) to
+  the output buffer at
   ``out_base + result count``, in its final form: the raw sum when the row-parallel slot
   (result count modulo ``q``) holds a piece of a split row (the PE's ``split`` table),
   else ``requant`` of it. The drain port returns the stored word.
 
-A stream of ``S`` entries thus finishes its last write in cycle ``S + PD``, the handshake
-cycle of a compute stage of ``S + PD`` cycles of the contract.
+A stream of ``S`` entries thus finishes its last write in cycle ``S + PD`` (``S + PD + 1``
+with ``PD >= 4``), the handshake cycle of the contract's compute stage
+(``hw.timing.sp_compute_cycles``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
+from hw.timing import result_write_delay
 
 from .arith import acc_shape, op_shape, prod_shape, requant, sat_add, word_select
 from .host import collision_ports
@@ -194,9 +200,25 @@ class SparsePE(wiring.Component):
             s1_active.eq(active),
             x_word.eq(x_addr % b),
         ]
+        x_row, dy_word = rx.data, dr.data[:ob]
+        if p.pipeline_depth >= 5:
+            # The buffers' words are registered as they leave the block RAMs, before the
+            # operand's word select (one of the PD stages): the selects and operand
+            # registers below act a cycle later.
+            x_row, dy_word = Signal.like(rx.data, name="x_row"), Signal(ob, name="dy_word")
+            s1q, s1q_active = Signal(EntryLayout(p), name="s1q"), Signal(name="s1q_active")
+            x_word_q = Signal(range(b), name="x_word_q")
+            m.d.sync += [
+                x_row.eq(rx.data),
+                dy_word.eq(dr.data[:ob]),
+                s1q.eq(s1),
+                s1q_active.eq(s1_active),
+                x_word_q.eq(x_word),
+            ]
+            s1, s1_active, x_word = s1q, s1q_active, x_word_q
         lhs = Signal(op_shape(p))
-        xv = word_select(rx.data, x_word, b, ob)
-        m.d.comb += lhs.eq(Mux(self.sddmm, dr.data[:ob].as_signed(), s1.value))
+        xv = word_select(x_row, x_word, b, ob)
+        m.d.comb += lhs.eq(Mux(self.sddmm, dy_word.as_signed(), s1.value))
         keep = s1.real & s1_active
         mul_valid, mul_last = s1.valid, s1.last
         if p.pipeline_depth >= 3:
@@ -223,8 +245,9 @@ class SparsePE(wiring.Component):
         # whether the stage's product ends a result (a row's last entry, not SDDMM), carried
         # beside it so the accumulator's decision comes from a register
         stage_adv = mul_valid & mul_last & ~self.sddmm
-        # (PD 3 registers the operands, PD 4 the entry too: one product register each)
-        extra = min(max(p.pipeline_depth - 2, 0), 2)
+        # (PD 3 registers the operands, PD 4 the entry too, PD 5 the buffers' words too:
+        # one product register each)
+        extra = min(max(p.pipeline_depth - 2, 0), 3)
         for i in range(p.pipeline_depth - 1 - extra):
             nxt_prod = Signal(prod_shape(p), name=f"prod_p{i + 2}")
             nxt_valid = Signal(name=f"valid_p{i + 2}")
@@ -262,14 +285,21 @@ class SparsePE(wiring.Component):
             res_addr.eq(self.out_base + count),
             res_sum.eq(total),
         ]
-        res_word = Mux(res_raw, res_sum, requant(p, res_sum))
+        res_word = Mux(res_raw, res_sum, requant(p, res_sum)).as_unsigned()
+        if result_write_delay(p) > 1:
+            # the result is registered in its final form before the buffer and written a
+            # cycle later (hw.timing.result_write_delay)
+            res_v2, res_addr2 = Signal(name="res_v2"), Signal.like(res_addr, name="res_addr2")
+            res_word2 = Signal.like(res_word, name="res_word2")
+            m.d.sync += [res_v2.eq(res_v), res_addr2.eq(res_addr), res_word2.eq(res_word)]
+            res_v, res_addr, res_word = res_v2, res_addr2, res_word2
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
             sr.addr.eq(slot_next),
             slot_next.eq(Mux(self.clear, 0, Mux(adv, slot1, slot))),
             # SDDMM's load writes dY[r] here (it writes no results).
             wr.addr.eq(Mux(self.dy_we, self.dy_waddr, res_addr)),
-            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word.as_unsigned())),
+            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word)),
             wr.en.eq(res_v | self.dy_we),
             self.count.eq(count),
         ]
