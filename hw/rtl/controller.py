@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import drain_lag, reduce_pipeline, result_write_delay
+from hw.timing import drain_lag, reduce_pipeline
 
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
@@ -224,9 +224,7 @@ class Controller(wiring.Component):
         dr_full = Signal(COUNT_BITS + 1)
         m.d.sync += [
             ld_full.eq(Mux(sddmm, k + n, k)),
-            # (SpMM: S + PD, and the extra cycle of a registered result write,
-            # hw.timing.sp_compute_cycles)
-            cp_full.eq(s_len + Mux(sddmm, pd + td, pd + result_write_delay(p) - 1)),
+            cp_full.eq(s_len + Mux(sddmm, pd + td, pd)),
             dr_full.eq(Mux(n != 0, n + drain_lag(p), 0)),
         ]
         m.d.comb += [
@@ -521,10 +519,24 @@ class Controller(wiring.Component):
         sp_go_n = Mux(handshake & sp_go, sp_more, Mux(~running & self.start, ~rp & first_ld, sp_go))
         m.d.sync += sp_hs.eq(run_d & hs_d & sp_go_n)
 
-        ri2s = Mux(nmax > 2, 2, 0)  # the walk's third entry at the op's start
+        # The walk's state at the op's start, from flags of the op registers registered a
+        # stage earlier (OP_SETUP_CYCLES): its second and third entries ri1 = 1 if
+        # nmax > 1, ri2 = 2 if nmax > 2 (else 0), the fourth ri3 = (ri2 + 1) mod nmax and
+        # whether ri3 + 1 wraps; whether M > 1 and whether no row is split.
+        nmax_gt2, nmax_eq3, nmax_eq4, mm_gt1, red_none = (
+            Signal(name=x) for x in ("nmax_gt2", "nmax_eq3", "nmax_eq4", "mm_gt1", "red_none")
+        )
         m.d.sync += [
-            ri3_0.eq(Mux(ri2s + 1 >= nmax, 0, ri2s + 1)),
-            ri3_wrap0.eq(Mux(ri2s + 1 >= nmax, nmax <= 1, ri2s + 2 >= nmax)),
+            nmax_gt2.eq(nmax > 2),
+            nmax_eq3.eq(nmax == 3),
+            nmax_eq4.eq(nmax == 4),
+            mm_gt1.eq(mm > 1),
+            red_none.eq(red_adds == 0),
+        ]
+        ri2s = Mux(nmax_gt2, 2, 0)
+        m.d.sync += [
+            ri3_0.eq(Mux(nmax_gt2, Mux(nmax_eq3, 0, 3), Mux(nmax_le1, 0, 1))),
+            ri3_wrap0.eq(Mux(nmax_gt2, nmax_eq4, 1)),
         ]
         with m.If(handshake):
             m.d.sync += [
@@ -569,7 +581,7 @@ class Controller(wiring.Component):
                     hs2.eq(first_is2),
                     nlen_is1.eq(Mux(rp, red_is1, one1)),
                     nlen_is2.eq(Mux(rp, red_is2, two1)),
-                    fin.eq(Mux(rp, red_adds == 0, ~first_ld)),
+                    fin.eq(Mux(rp, red_none, ~first_ld)),
                     sp_go.eq(~rp & first_ld),
                     nlen.eq(Mux(rp, lens[1], len1)),
                     nempty.eq(~rp & empty1),
@@ -577,14 +589,14 @@ class Controller(wiring.Component):
                     more_ld2.eq(m_gt_2p),
                     ri3.eq(ri3_0),
                     ri3_wrap.eq(ri3_wrap0),
-                    ri1_zero.eq(nmax <= 1),
-                    ms_ok2.eq(mm > 1),
+                    ri1_zero.eq(nmax_le1),
+                    ms_ok2.eq(mm_gt1),
                     red_on.eq(0),
                 ]
                 m.d.comb += [
                     nx["cp_v"].eq(0),
                     nx["phase"].eq(0),
-                    nx["ri1"].eq(Mux(nmax > 1, 1, 0)),
+                    nx["ri1"].eq(Mux(nmax_le1, 0, 1)),
                     nx["ri2"].eq(ri2s),
                     nx["ms_ok"].eq(first_ld),
                 ]

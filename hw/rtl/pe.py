@@ -23,16 +23,13 @@ Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry
 - cycle ``e + PD``: the product is on ``prod`` (for the SDDMM adder tree) and, for SpMM, is
   added to the accumulator with saturation at the clock edge that ends the cycle; on a
   ``last`` entry the sum is formed instead (the accumulator restarts from zero) and
-  written the cycle after (``hw.timing.RESULT_WRITE_DELAY``; two cycles after with
-  ``PD >= 4``, registered in its final form first, ``hw.timing.result_write_delay``) to
-  the output buffer at
+  written the cycle after (``hw.timing.RESULT_WRITE_DELAY``) to the output buffer at
   ``out_base + result count``, in its final form: the raw sum when the row-parallel slot
   (result count modulo ``q``) holds a piece of a split row (the PE's ``split`` table),
   else ``requant`` of it. The drain port returns the stored word.
 
-A stream of ``S`` entries thus finishes its last write in cycle ``S + PD`` (``S + PD + 1``
-with ``PD >= 4``), the handshake cycle of the contract's compute stage
-(``hw.timing.sp_compute_cycles``).
+A stream of ``S`` entries thus finishes its last write in cycle ``S + PD``, the handshake
+cycle of a compute stage of ``S + PD`` cycles of the contract.
 """
 
 from __future__ import annotations
@@ -42,7 +39,6 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
-from hw.timing import result_write_delay
 
 from .arith import acc_shape, op_shape, prod_shape, requant, sat_add, word_select
 from .host import collision_ports
@@ -285,21 +281,14 @@ class SparsePE(wiring.Component):
             res_addr.eq(self.out_base + count),
             res_sum.eq(total),
         ]
-        res_word = Mux(res_raw, res_sum, requant(p, res_sum)).as_unsigned()
-        if result_write_delay(p) > 1:
-            # the result is registered in its final form before the buffer and written a
-            # cycle later (hw.timing.result_write_delay)
-            res_v2, res_addr2 = Signal(name="res_v2"), Signal.like(res_addr, name="res_addr2")
-            res_word2 = Signal.like(res_word, name="res_word2")
-            m.d.sync += [res_v2.eq(res_v), res_addr2.eq(res_addr), res_word2.eq(res_word)]
-            res_v, res_addr, res_word = res_v2, res_addr2, res_word2
+        res_word = Mux(res_raw, res_sum, requant(p, res_sum))
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
             sr.addr.eq(slot_next),
             slot_next.eq(Mux(self.clear, 0, Mux(adv, slot1, slot))),
             # SDDMM's load writes dY[r] here (it writes no results).
             wr.addr.eq(Mux(self.dy_we, self.dy_waddr, res_addr)),
-            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word)),
+            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word.as_unsigned())),
             wr.en.eq(res_v | self.dy_we),
             self.count.eq(count),
         ]
