@@ -467,9 +467,10 @@ FPGA_PE_SIZES: Mapping[str, Any] = {
     "holds_sparsity": 0.85,
     # the stream entry and the buffer addresses registered before the block RAMs are
     # read, their words as they leave them, the selected operands, multiplied the next
-    # cycle, the product registered twice, so the register the multiplier feeds and the
-    # one the accumulator and the adder tree read can each sit by them (hw/rtl/pe.py)
-    "pipeline_depth": 6,
+    # cycle, the operands and the product each registered twice, so the registers the
+    # multiplier reads and feeds and the one the accumulator and the adder tree read can
+    # each sit by them (hw/rtl/pe.py)
+    "pipeline_depth": 7,
 }
 """Per-PE memories of the FPGA profiles, sized to hold every op of the paper's networks at
 85 % sparsity or more (``K`` <= 404, ``N`` <= 320, the longest stream 3,065 entries; see
@@ -509,7 +510,7 @@ PROFILES: Mapping[str, HwProfile] = {
             act_sram_kib=8,
             index_bits=8,
             # the FPGA pipeline (FPGA_PE_SIZES)
-            pipeline_depth=6,
+            pipeline_depth=7,
             part="LFE5U-25F",
             clock_hz=99e6,
             clock_note="",

@@ -25,6 +25,8 @@ __all__ = [
     "sp_drain_cycles",
     "reduce_pipeline",
     "RESULT_WRITE_DELAY",
+    "result_write_delay",
+    "sp_compute_cycles",
     "RP_LOAD_LATENCY",
     "row_parallel_cycles",
     "row_parallel_drain_delay",
@@ -120,9 +122,10 @@ def sp_drain_cycles(n: int, profile: HwProfile) -> int:
 
 
 def spmm_sample_parallel_cycles(k: int, n: int, m: int, s: int, profile: HwProfile) -> int:
-    """Sample-parallel SpMM (s.2.2): stages load ``K``, compute ``S + PD``, drain
-    ``N + drain_lag`` (:func:`sp_drain_cycles`)."""
-    stages = (k, s + profile.pipeline_depth, sp_drain_cycles(n, profile))
+    """Sample-parallel SpMM (s.2.2): stages load ``K``, compute ``S + PD`` (one more with
+    the FPGA pipeline, :func:`sp_compute_cycles`), drain ``N + drain_lag``
+    (:func:`sp_drain_cycles`)."""
+    stages = (k, sp_compute_cycles(s, profile), sp_drain_cycles(n, profile))
     return _pipelined(tile_count(m, profile), stages)
 
 
@@ -142,6 +145,21 @@ RESULT_WRITE_DELAY = 1
 ``e``) to the end of the cycle that writes it to the PE's output buffer: the result is
 registered and written, requantised unless it is a split row's partial, the cycle after
 (``hw.rtl.pe``), so a drain reads it from cycle ``e + PD + 2``."""
+
+
+def result_write_delay(profile: HwProfile) -> int:
+    """:data:`RESULT_WRITE_DELAY` for ``profile``: one cycle more with :func:`deep_reduce`,
+    where the requantised result is registered before the PE's output buffer and written
+    a cycle later (``hw.rtl.pe``), so a drain reads it from cycle ``e + PD + 3``."""
+    return RESULT_WRITE_DELAY + (1 if deep_reduce(profile) else 0)
+
+
+def sp_compute_cycles(s: int, profile: HwProfile) -> int:
+    """The sample-parallel SpMM compute stage of ``S`` entries (s.2.2): ``S + PD``, and the
+    cycles the last result's write trails :data:`RESULT_WRITE_DELAY` by, so it falls in
+    the step's handshake cycle (``S + PD + 1`` with :func:`deep_reduce`)."""
+    return s + profile.pipeline_depth + result_write_delay(profile) - RESULT_WRITE_DELAY
+
 
 REDUCE_PIPELINE = 2
 """Cycles the reduction of split rows runs past its last partial read: the partials are
@@ -204,10 +222,11 @@ def row_parallel_drain_delay(
     PE ``p``'s ``j``-th result (``j = s q_p + slot``: sample ``s``, its piece ``slot``) is
     formed when the piece's last entry ``i`` of sample ``s``, presented in cycle
     ``walk_delay + s max_p n_p + i``, leaves the ``PD``-deep pipeline, and written
-    :data:`RESULT_WRITE_DELAY` cycles later (the write ends cycle
-    ``walk_delay + s max_p n_p + i + PD + 1``); the drain reads word ``j`` of every PE's output
-    buffer in cycle ``e + j``, and a word can be read from the cycle after its write. The
-    smallest ``e >= 0`` at which no result is read before it is written.
+    :func:`result_write_delay` cycles later (the write ends cycle
+    ``walk_delay + s max_p n_p + i + PD + result_write_delay``); the drain reads word
+    ``j`` of every PE's output buffer in cycle ``e + j``, and a word can be read from the
+    cycle after its write. The smallest ``e >= 0`` at which no result is read before it
+    is written.
     """
     end = np.asarray(bank_end, dtype=bool)
     if not end.any():
@@ -218,7 +237,9 @@ def row_parallel_drain_delay(
     slot = np.arange(len(last_i)) - np.concatenate(([0], np.cumsum(q_p)))[last_pe]
     s = np.arange(m, dtype=np.int64)[:, None]
     # written at the clock edge that ends this cycle; readable from the next
-    written = walk_delay + s * nmax + last_i[None, :] + profile.pipeline_depth + RESULT_WRITE_DELAY
+    written = (
+        walk_delay + s * nmax + last_i[None, :] + profile.pipeline_depth
+    ) + result_write_delay(profile)
     need = written + 1 - (s * q_p[last_pe][None, :] + slot[None, :])
     return max(0, int(need.max()))
 

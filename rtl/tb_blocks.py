@@ -5,8 +5,8 @@ One test per block, each run on that block's own Verilator build (``harness.BLOC
 - ``pe``: the sparse PE. Random activations (loaded word by word or a row at a time, into
   either bank), random streams with empty-row tokens, idle PEs; SpMM results drained from
   either output bank must equal ``requant(mac_chain(...))`` and the last result must be
-  formed (counted) ``S + PD`` cycles after the first entry and written the cycle after
-  (``RESULT_WRITE_DELAY``); in SDDMM mode no result is written. In
+  formed (counted) ``S + PD`` cycles after the first entry and written
+  ``result_write_delay`` cycles after; in SDDMM mode no result is written. In
   both modes ``prod`` carries each entry's product (``dY[row] * X[col]`` for SDDMM, 0 for
   tokens and idle PEs) exactly ``PD`` cycles after the entry.
 - ``gradient``: adder tree + gradient SRAM over several tiles of one chunk (tokens
@@ -46,8 +46,8 @@ from hw.rtl import OP_KINDS, REGISTERS
 from hw.rtl.controller import ArrayControl
 from hw.rtl.pe import EntryLayout
 from hw.timing import (
-    RESULT_WRITE_DELAY,
     adder_tree_depth,
+    result_write_delay,
     row_parallel_cycles,
     sddmm_cycles,
     spmm_sample_parallel_cycles,
@@ -264,7 +264,7 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
     if sddmm:  # the accumulator path is off: no result is written
         board.compare(f"pe {label} sddmm result count", np.array(counts[-1:]), np.array([0]))
         return 2
-    for _ in range(RESULT_WRITE_DELAY):  # the last result reaches the buffer
+    for _ in range(result_write_delay(p)):  # the last result reaches the buffer
         await FallingEdge(dut.clk)
     last = np.array([e[2] for e in entries], dtype=bool)
     want = requant(mac_chain(want_prod[:, None], last, p), p)[:, 0]

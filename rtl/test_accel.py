@@ -50,13 +50,13 @@ PIPELINE_CASES = [(k, d, max(15, n // 6), seed + 20) for k, d, n, seed in SPARSE
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("rtl_sparse_pe_4_depths")
-@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6])
 def test_sparse_pe_4_at_other_pipeline_depths_matches_sim(depth):
     """Every PD stage the PE places (product, operand, entry, buffer-word registers)
-    against ``sim``: the profiles use PD 2 (ASIC) and 6 (FPGA); ``sparse_pe_4`` itself
-    runs PD 6."""
+    against ``sim``: the profiles use PD 2 (ASIC) and 7 (FPGA); ``sparse_pe_4`` itself
+    runs PD 7."""
     base = get_profile("sparse_pe_4")
-    assert base.pipeline_depth not in (1, 2, 3, 4, 5)
+    assert base.pipeline_depth not in (1, 2, 3, 4, 5, 6)
     prof = replace(base, name=f"sparse_pe_4_pd{depth}", pipeline_depth=depth)
     counts = check_random(prof, PIPELINE_CASES)
     for kernel, dataflow, programs, _ in PIPELINE_CASES:

@@ -24,11 +24,12 @@ from hw.numerics import (
 from hw.profiles import HwProfile
 from hw.program import Op
 from hw.timing import (
-    RESULT_WRITE_DELAY,
     RP_LOAD_LATENCY,
     adder_tree_depth,
     drain_lag,
     reduce_pipeline,
+    result_write_delay,
+    sp_compute_cycles,
     sp_drain_cycles,
     tile_count,
 )
@@ -110,7 +111,7 @@ def run_sp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
 
     stages = [
         Stage("load", k, load),
-        Stage("compute", s + profile.pipeline_depth, compute),
+        Stage("compute", sp_compute_cycles(s, profile), compute),
         Stage("drain", sp_drain_cycles(n, profile), drain),
     ]
     cycles, phases, comp, steps = run_steps(tile_count(m, profile), stages)
@@ -316,7 +317,7 @@ def _walk_banks(
             acc[pe] = sat_acc(acc[pe] + pr, profile)
             ends = end[e]
             out[piece_of[e[ends]], smp[ends]] = acc[pe[ends]]
-            written[piece_of[e[ends]], smp[ends]] = delay + cycle + RESULT_WRITE_DELAY
+            written[piece_of[e[ends]], smp[ends]] = delay + cycle + result_write_delay(profile)
             acc[pe[ends]] = 0
         cycle += 1
         if cycle >= int(work.max(initial=0)) and all(len(f[0]) == 0 for f in in_flight):

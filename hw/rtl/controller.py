@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import drain_lag, reduce_pipeline
+from hw.timing import drain_lag, reduce_pipeline, result_write_delay
 
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
@@ -224,7 +224,9 @@ class Controller(wiring.Component):
         dr_full = Signal(COUNT_BITS + 1)
         m.d.sync += [
             ld_full.eq(Mux(sddmm, k + n, k)),
-            cp_full.eq(s_len + Mux(sddmm, pd + td, pd)),
+            # (SpMM: S + PD, and the extra cycle of a registered result write,
+            # hw.timing.sp_compute_cycles)
+            cp_full.eq(s_len + Mux(sddmm, pd + td, pd + result_write_delay(p) - 1)),
             dr_full.eq(Mux(n != 0, n + drain_lag(p), 0)),
         ]
         m.d.comb += [

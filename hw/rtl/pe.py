@@ -23,13 +23,16 @@ Timing (cycle ``e`` is the cycle in which a stream entry is presented on ``entry
 - cycle ``e + PD``: the product is on ``prod`` (for the SDDMM adder tree) and, for SpMM, is
   added to the accumulator with saturation at the clock edge that ends the cycle; on a
   ``last`` entry the sum is formed instead (the accumulator restarts from zero) and
-  written the cycle after (``hw.timing.RESULT_WRITE_DELAY``) to the output buffer at
+  written the cycle after (``hw.timing.RESULT_WRITE_DELAY``; two cycles after with
+  ``PD >= 4``, registered in its final form first, ``hw.timing.result_write_delay``) to
+  the output buffer at
   ``out_base + result count``, in its final form: the raw sum when the row-parallel slot
   (result count modulo ``q``) holds a piece of a split row (the PE's ``split`` table),
   else ``requant`` of it. The drain port returns the stored word.
 
-A stream of ``S`` entries thus finishes its last write in cycle ``S + PD``, the handshake
-cycle of a compute stage of ``S + PD`` cycles of the contract.
+A stream of ``S`` entries thus finishes its last write in cycle ``S + PD`` (``S + PD + 1``
+with ``PD >= 4``), the handshake cycle of the contract's compute stage
+(``hw.timing.sp_compute_cycles``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
+from hw.timing import result_write_delay
 
 from .arith import acc_shape, op_shape, prod_shape, requant, sat_add, word_select
 from .host import collision_ports
@@ -230,6 +234,18 @@ class SparsePE(wiring.Component):
                 mul_valid.eq(s1.valid),
                 mul_last.eq(s1.last),
             ]
+            if p.pipeline_depth >= 7:
+                # the operands registered once more, by the multiplier (one of the PD
+                # stages), so neither hop into it crosses the PE
+                op_a2, op_b2 = Signal(op_shape(p), name="op_a2"), Signal(op_shape(p), name="op_b2")
+                valid2, last2 = Signal(name="valid_op2"), Signal(name="last_op2")
+                m.d.sync += [
+                    op_a2.eq(op_a),
+                    op_b2.eq(op_b),
+                    valid2.eq(mul_valid),
+                    last2.eq(mul_last),
+                ]
+                op_a, op_b, mul_valid, mul_last = op_a2, op_b2, valid2, last2
             product = op_a * op_b
         else:
             product = Mux(keep, lhs * xv, 0)
@@ -241,9 +257,9 @@ class SparsePE(wiring.Component):
         # whether the stage's product ends a result (a row's last entry, not SDDMM), carried
         # beside it so the accumulator's decision comes from a register
         stage_adv = mul_valid & mul_last & ~self.sddmm
-        # (PD 3 registers the operands, PD 4 the entry too, PD 5 the buffers' words too:
-        # one product register each)
-        extra = min(max(p.pipeline_depth - 2, 0), 3)
+        # (PD 3 registers the operands, PD 4 the entry too, PD 5 the buffers' words too,
+        # PD 6 the product twice, PD 7 the operands twice)
+        extra = min(max(p.pipeline_depth - 2, 0), 3) + (1 if p.pipeline_depth >= 7 else 0)
         for i in range(p.pipeline_depth - 1 - extra):
             nxt_prod = Signal(prod_shape(p), name=f"prod_p{i + 2}")
             nxt_valid = Signal(name=f"valid_p{i + 2}")
@@ -281,14 +297,21 @@ class SparsePE(wiring.Component):
             res_addr.eq(self.out_base + count),
             res_sum.eq(total),
         ]
-        res_word = Mux(res_raw, res_sum, requant(p, res_sum))
+        res_word = Mux(res_raw, res_sum, requant(p, res_sum)).as_unsigned()
+        if result_write_delay(p) > 1:
+            # the result is registered in its final form before the buffer and written a
+            # cycle later (hw.timing.result_write_delay)
+            res_v2, res_addr2 = Signal(name="res_v2"), Signal.like(res_addr, name="res_addr2")
+            res_word2 = Signal.like(res_word, name="res_word2")
+            m.d.sync += [res_v2.eq(res_v), res_addr2.eq(res_addr), res_word2.eq(res_word)]
+            res_v, res_addr, res_word = res_v2, res_addr2, res_word2
         m.d.comb += [
             total.eq(sat_add(acc, stage_prod, p.acc_bits)),
             sr.addr.eq(slot_next),
             slot_next.eq(Mux(self.clear, 0, Mux(adv, slot1, slot))),
             # SDDMM's load writes dY[r] here (it writes no results).
             wr.addr.eq(Mux(self.dy_we, self.dy_waddr, res_addr)),
-            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word.as_unsigned())),
+            wr.data.eq(Mux(self.dy_we, self.ld_data[:ob], res_word)),
             wr.en.eq(res_v | self.dy_we),
             self.count.eq(count),
         ]
