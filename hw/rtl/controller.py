@@ -40,7 +40,7 @@ __all__ = [
     "tree_depth",
 ]
 
-OP_SETUP_CYCLES = 7
+OP_SETUP_CYCLES = 8
 """Clock edges from the host's last op-register write to the edge that samples ``start``
 (at least): the controller derives the op's lengths from its registers through register
 stages, the last of which (the first step's length and flags) is taken at that edge."""
@@ -281,7 +281,8 @@ class Controller(wiring.Component):
             Signal(range(p.out_buf_words + 1)),
         )
         adds_rp = Signal(range(piece_capacity(p) + 1))
-        m.d.comb += [
+        # (registered by the multipliers: the first register stage of OP_SETUP_CYCLES)
+        m.d.sync += [
             k_rp.eq(k),
             m_rp.eq(mm),
             nmax_rp.eq(nmax),
@@ -289,9 +290,9 @@ class Controller(wiring.Component):
             adds_rp.eq(red_adds),
         ]
         delay, drain = regs["rp_delay"][:COUNT_BITS], regs["rp_drain"][:COUNT_BITS]
-        # Register stages from the op registers (OP_SETUP_CYCLES): the products, then the
-        # phase ends, then their comparisons, then the first phase's length (the longest
-        # of the three).
+        # Register stages from the op registers (OP_SETUP_CYCLES): the operands, the
+        # products, then the phase ends, then their comparisons, then the first phase's
+        # length (the longest of the three).
         w = 2 * COUNT_BITS
         km1, mn1, mq1, ma1 = (Signal(w, name=f"rp_{x}1") for x in ("km", "mn", "mq", "ma"))
         m.d.sync += [

@@ -20,7 +20,7 @@ port               dir    meaning
                           from the memory's width)
 ``host__rdata``    out    read data
 ``start``          in     sampled at a rising edge while idle: run the loaded op (at
-                          least ``OP_SETUP_CYCLES`` = 7 edges after the last
+                          least ``OP_SETUP_CYCLES`` = 8 edges after the last
                           op-register write, and after every other write)
 ``busy``           out    high from the edge after ``start`` until ``done``
 ``done``           out    one-cycle pulse; the op's cycle count is the number of rising
