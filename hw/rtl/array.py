@@ -124,7 +124,6 @@ class PEArray(wiring.Component):
         # With PD >= 4 the drained words are registered before the output SRAMs' write
         # ports, with the reduction's writes (hw.timing.drain_lag): the shared address here.
         late_drain = drain_lag(p) > 0
-        b_addr = Signal.like(d["dr_dst"], name="out_waddr")
         # With PD >= 4 the activation SRAM's words are registered as they leave it, and the
         # buffer load a cycle later still: the PEs read their buffers a cycle later too
         # (hw/rtl/pe.py), so every read still follows its word's write.
@@ -168,6 +167,7 @@ class PEArray(wiring.Component):
         ]
         m.d.comb += [ru.piece_ptr[i].eq(piece_ptr[i]) for i in range(n_pe + 1)]
         if late_drain:
+            b_addr = Signal.like(d["dr_dst"], name="out_waddr")
             m.d.sync += b_addr.eq(Mux(d["dr_en"], d["dr_dst"], ru.w_addr))
 
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)

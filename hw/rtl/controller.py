@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import drain_lag, reduce_pipeline, result_write_delay
+from hw.timing import drain_lag, reduce_pipeline, sp_compute_cycles
 
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
@@ -224,9 +224,9 @@ class Controller(wiring.Component):
         dr_full = Signal(COUNT_BITS + 1)
         m.d.sync += [
             ld_full.eq(Mux(sddmm, k + n, k)),
-            # (SpMM: S + PD, and the extra cycle of a registered result write,
-            # hw.timing.sp_compute_cycles)
-            cp_full.eq(s_len + Mux(sddmm, pd + td, pd + result_write_delay(p) - 1)),
+            # (SpMM: S + PD and the extra cycle of a registered result write,
+            # hw.timing.sp_compute_cycles, of which only S varies)
+            cp_full.eq(s_len + Mux(sddmm, pd + td, sp_compute_cycles(0, p))),
             dr_full.eq(Mux(n != 0, n + drain_lag(p), 0)),
         ]
         m.d.comb += [
