@@ -28,6 +28,7 @@ __all__ = [
     "result_write_delay",
     "sp_compute_cycles",
     "RP_LOAD_LATENCY",
+    "rp_load_latency",
     "row_parallel_cycles",
     "row_parallel_drain_delay",
     "row_parallel_phases",
@@ -138,7 +139,21 @@ def sddmm_cycles(k: int, n: int, m: int, s_chunk: int, profile: HwProfile) -> in
 RP_LOAD_LATENCY = 2
 """A broadcast word sent in cycle ``c`` of a row-parallel op can be read by the bank walk
 from cycle ``c + 2``: the activation SRAM returns it one cycle after the address, and the
-PE's buffer takes it at the end of that cycle (its read port is not write-through)."""
+PE's buffer takes it at the end of that cycle (its read port is not write-through).
+:func:`rp_load_latency` adds the deeper FPGA pipeline's stage."""
+
+
+def rp_load_latency(profile: HwProfile) -> int:
+    """:data:`RP_LOAD_LATENCY` for ``profile``: one cycle more with ``PD >= 4``.
+
+    Then the activation SRAM's words are registered as they leave it and every PE reads
+    its buffer a cycle after the entry is presented (which cancel), and each broadcast
+    lane's word is registered after its ``n_pe``-way bank multiplexer, before it fans out
+    to every PE's buffer (``hw.rtl.array``): a word sent in cycle ``c`` is read by the
+    walk from cycle ``c + 3``.
+    """
+    return RP_LOAD_LATENCY + (1 if profile.pipeline_depth >= 4 else 0)
+
 
 RESULT_WRITE_DELAY = 1
 """Cycles from the accumulate that forms a PE's result (cycle ``e + PD`` of its last entry
@@ -199,14 +214,14 @@ def row_parallel_walk_delay(
     The walk presents PE ``p``'s entry ``i`` of sample ``s`` in cycle
     ``d + s * max_p n_p + i``; it reads broadcast word ``s * K + col``, sent in cycle
     ``(s * K + col) // bcast_words``. The smallest ``d >= 0`` at which no entry is read
-    before :data:`RP_LOAD_LATENCY` cycles after its word was sent.
+    before :func:`rp_load_latency` cycles after its word was sent.
     """
     col = np.asarray(bank_col, dtype=np.int64)
     if len(col) == 0:
         return 0
     _, nmax, _, i = _bank_positions(bank_ptr)
     s = np.arange(m, dtype=np.int64)[:, None]
-    need = (s * k + col[None, :]) // profile.bcast_words + RP_LOAD_LATENCY - (s * nmax + i)
+    need = (s * k + col[None, :]) // profile.bcast_words + rp_load_latency(profile) - (s * nmax + i)
     return max(0, int(need.max()))
 
 

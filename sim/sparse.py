@@ -24,11 +24,11 @@ from hw.numerics import (
 from hw.profiles import HwProfile
 from hw.program import Op
 from hw.timing import (
-    RP_LOAD_LATENCY,
     adder_tree_depth,
     drain_lag,
     reduce_pipeline,
     result_write_delay,
+    rp_load_latency,
     sp_compute_cycles,
     sp_drain_cycles,
     tile_count,
@@ -188,13 +188,13 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     phase: dict[str, int] = {}
 
     # load: the broadcast bus delivers K*M words, bcast_words per cycle, to every PE;
-    # word i is sent in cycle i // bcast_words and readable RP_LOAD_LATENCY cycles later.
+    # word i is sent in cycle i // bcast_words and readable rp_load_latency cycles later.
     words = op.act_sram_image(profile, x).reshape(p, -1).astype(dt)
     i = np.arange(k * m)
     stream = words[i % p, i // p]
     act_buf = stream.reshape(m, k)  # identical copy in every PE (sample-major)
     load = -(-k * m // profile.bcast_words)
-    ready = (i // profile.bcast_words + RP_LOAD_LATENCY).reshape(m, k)
+    ready = (i // profile.bcast_words + rp_load_latency(profile)).reshape(m, k)
     phase["load"] = load
     cnt["act_sram_reads"] += k * m
     cnt["pe_buf_writes"] += k * m * p

@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import deep_reduce, drain_lag
+from hw.timing import RP_LOAD_LATENCY, deep_reduce, drain_lag, rp_load_latency
 
 from .arith import acc_shape, op_shape
 from .controller import ArrayControl
@@ -185,6 +185,10 @@ class PEArray(wiring.Component):
 
         # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle.
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
+        # With PD >= 4 each lane's word is registered after its bank multiplexer, before
+        # it fans out to every PE's buffer, and the row-parallel buffer writes come a cycle
+        # later (hw.timing.rp_load_latency).
+        late_bcast = rp_load_latency(p) > RP_LOAD_LATENCY
         bus = []
         for b in range(bw):
             word = Signal(op_shape(p), name=f"bus{b}")
@@ -192,7 +196,15 @@ class PEArray(wiring.Component):
                 for q in range(n_pe):
                     with m.Case(q):
                         m.d.comb += word.eq(act_data[q])
+            if late_bcast:
+                word_q = Signal(op_shape(p), name=f"bus{b}_q")
+                m.d.sync += word_q.eq(word)
+                word = word_q
             bus.append(word)
+        rp_lanes, rp_row = lanes, d["ld_dst"] // bw
+        if late_bcast:
+            rp_lanes, rp_row = Signal(bw, name="rp_lanes"), Signal.like(rp_row, name="rp_row")
+            m.d.sync += [rp_lanes.eq(lanes), rp_row.eq(d["ld_dst"] // bw)]
 
         bank_reads = []
         for i in range(n_pe):
@@ -224,8 +236,8 @@ class PEArray(wiring.Component):
             sp_row = (d["ld_dst"] // bw) if bw > 1 else d["ld_dst"]
             dy_word = d["ld_en"] & d["ld_dy"]
             m.d.comb += [
-                pe.ld_row.eq(Mux(ctl.rp, d["ld_dst"] // bw, sp_row)),
-                pe.ld_en.eq(lanes),
+                pe.ld_row.eq(Mux(ctl.rp, rp_row, sp_row)),
+                pe.ld_en.eq(Mux(ctl.rp, rp_lanes, lanes)),
                 pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), act_data[i].as_unsigned().replicate(bw))),
                 # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
                 pe.dy_we.eq(dy_word),

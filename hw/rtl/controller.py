@@ -209,9 +209,8 @@ class Controller(wiring.Component):
         # the load's activation-SRAM address in this cycle (x_ptr + c below K, then
         # dy_ptr + c - K), a register stepped with c
         ld_src = Signal(COUNT_BITS)
-        row = Signal(COUNT_BITS)
-        # the compute bank's dY address, cp_bank * out_buf_words + row, a register set
-        # with row and the bank
+        # the compute bank's dY address, cp_bank * out_buf_words + the row, a register
+        # set with the bank and stepped at each row's last entry
         dy_a = Signal(range(2 * p.out_buf_words))
         eidx = Signal(range(p.grad_buf_words + 1))
         ld_v, ld_vr = Signal(), Signal()
@@ -368,7 +367,7 @@ class Controller(wiring.Component):
         #   fin     this step is the op's last (``done`` in its handshake);
         #   nlen    the next step's length, nempty whether it is empty;
         #   hs1     c + 1 == step_len, i.e. the next cycle is this step's handshake.
-        step_len, hs = Signal(2 * COUNT_BITS), Signal()
+        step_len = Signal(2 * COUNT_BITS)
         fin, nempty, hs1 = Signal(), Signal(), Signal()
         # c + 2 == step_len (hs1 a cycle ahead), and whether the next step's length is 1, 2
         hs2, nlen_is1, nlen_is2 = Signal(), Signal(), Signal()
@@ -376,11 +375,15 @@ class Controller(wiring.Component):
         sp_go = Signal()
         nlen = Signal(2 * COUNT_BITS)
         red_on = Signal()  # the reduce phase reads partials this cycle (c < M*red_adds)
-        # running & hs, a register (set from the next cycle's running and hs, below)
+        # running and this cycle the step's handshake (c + 1 == step_len), a register
+        # (set from run_d and hs_d, the next cycle's state, below)
         handshake = Signal()
         # M != 0, M > P and M > 2P, registers (OP_SETUP_CYCLES)
         first_ld, m_gt_p, m_gt_2p = Signal(), Signal(), Signal()
         m.d.sync += [first_ld.eq(mm != 0), m_gt_p.eq(p.n_pe < mm), m_gt_2p.eq(2 * p.n_pe < mm)]
+        # K == 0 (an SDDMM loads dY only), a register too: the load's first address
+        k_zero = Signal()
+        m.d.sync += k_zero.eq(k == 0)
         # whether the first step is empty, a register too (its inputs hold still from two
         # edges after the op registers' write, OP_SETUP_CYCLES)
         first_empty = Signal()
@@ -545,7 +548,6 @@ class Controller(wiring.Component):
             m.d.sync += [
                 c.eq(0),
                 step_len.eq(nlen),
-                hs.eq(nempty),
                 hs1.eq(nlen_is1),
                 hs2.eq(nlen_is2),
             ]
@@ -566,8 +568,7 @@ class Controller(wiring.Component):
                     x_ptr.eq(regs["x_base"]),
                     dy_ptr.eq(regs["dy_base"]),
                     y_ptr.eq(regs["y_base"]),
-                    ld_src.eq(Mux(k == 0, regs["dy_base"], regs["x_base"])),
-                    row.eq(regs["row0"]),
+                    ld_src.eq(Mux(k_zero, regs["dy_base"], regs["x_base"])),
                     dy_a.eq(p.out_buf_words + regs["row0"]),
                     eidx.eq(0),
                     lo.eq(0),
@@ -579,7 +580,6 @@ class Controller(wiring.Component):
                     xoff.eq(0),
                     ld_vr.eq(first_ld),
                     step_len.eq(first_len),
-                    hs.eq(first_empty),
                     hs1.eq(first_is1),
                     hs2.eq(first_is2),
                     nlen_is1.eq(Mux(rp, red_is1, one1)),
@@ -607,7 +607,6 @@ class Controller(wiring.Component):
             m.d.sync += [
                 c.eq(c + 1),
                 ld_src.eq(Mux(at_k1, dy_ptr, ld_src + 1)),
-                hs.eq(hs1),
                 hs1.eq(hs2),
                 hs2.eq(c3 == step_len),
                 red_on.eq(rp & (phase == 1) & in_red),
@@ -652,8 +651,7 @@ class Controller(wiring.Component):
                 ld_m0.eq(ld_m0 + p.n_pe),
                 x_ptr.eq(x_ptr + regs["x_stride"]),
                 dy_ptr.eq(dy_ptr + regs["dy_stride"]),
-                ld_src.eq(Mux(k == 0, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
-                row.eq(regs["row0"]),
+                ld_src.eq(Mux(k_zero, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
                 dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
                 eidx.eq(0),
             ]
@@ -702,7 +700,7 @@ class Controller(wiring.Component):
         ]
         with m.If(in_stream & ~handshake):
             with m.If(f.last):
-                m.d.sync += [row.eq(row + 1), dy_a.eq(dy_a + 1)]
+                m.d.sync += dy_a.eq(dy_a + 1)
             with m.If(e.real):
                 m.d.sync += eidx.eq(eidx + 1)
 
