@@ -103,7 +103,8 @@ class SparsePE(wiring.Component):
         Output-buffer read port (the drain stage, data one cycle after the address) and
         the number of results written since ``clear``.
     prod, prod_valid:
-        The product at pipeline stage ``PD`` (for the adder tree).
+        The product at pipeline stage ``PD`` (for the adder tree; with ``PD >= 7`` from
+        its own copy of the last product register, 0 outside SDDMM).
     """
 
     def __init__(self, profile: HwProfile):
@@ -260,7 +261,16 @@ class SparsePE(wiring.Component):
         # (PD 3 registers the operands, PD 4 the entry too, PD 5 the buffers' words too,
         # PD 6 the product twice, PD 7 the operands twice)
         extra = min(max(p.pipeline_depth - 2, 0), 3) + (1 if p.pipeline_depth >= 7 else 0)
-        for i in range(p.pipeline_depth - 1 - extra):
+        n_regs = p.pipeline_depth - 1 - extra
+        for i in range(n_regs):
+            if i == n_regs - 1 and p.pipeline_depth >= 7:
+                # the adder tree's copy of the last product register, its own register so
+                # that the accumulator's and the tree's adds each have theirs beside them
+                # (zero outside SDDMM, the only op that uses the tree, so synthesis does
+                # not merge the two)
+                tree_prod = Signal(prod_shape(p), name="prod_tree")
+                m.d.sync += tree_prod.eq(Mux(self.sddmm, stage_prod, 0))
+                m.d.comb += self.prod.eq(tree_prod)
             nxt_prod = Signal(prod_shape(p), name=f"prod_p{i + 2}")
             nxt_valid = Signal(name=f"valid_p{i + 2}")
             nxt_last = Signal(name=f"last_p{i + 2}")
@@ -273,7 +283,9 @@ class SparsePE(wiring.Component):
             ]
             stage_prod, stage_valid, stage_last = nxt_prod, nxt_valid, nxt_last
             stage_adv = nxt_adv
-        m.d.comb += [self.prod.eq(stage_prod), self.prod_valid.eq(stage_valid)]
+        if n_regs < 1 or p.pipeline_depth < 7:
+            m.d.comb += self.prod.eq(stage_prod)
+        m.d.comb += self.prod_valid.eq(stage_valid)
 
         acc = Signal(acc_shape(p))
         count = Signal.like(self.count)
