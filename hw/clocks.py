@@ -120,6 +120,17 @@ class RoutedClock:
     """Resource class (lut, ff, dsp, bram) -> used, capacity, percent."""
     wall_s: float
     """Synthesis plus place and route wall time."""
+    router: str = ""
+    """nextpnr's router (empty in records kept before the field: read the command)."""
+
+    @property
+    def router_used(self) -> str:
+        """The router of the route: ``router`` or the one its command names, else ``''``
+        (the family's default)."""
+        if self.router:
+            return self.router
+        words = self.command.split()
+        return words[words.index("--router") + 1] if "--router" in words[:-1] else ""
 
 
 def load_records(path: Path = RECORDS_PATH) -> list[RoutedClock]:
@@ -127,6 +138,14 @@ def load_records(path: Path = RECORDS_PATH) -> list[RoutedClock]:
     if not Path(path).is_file():
         return []
     return [RoutedClock(**r) for r in json.loads(Path(path).read_text())]
+
+
+def find_record(
+    profile: str, part: str, records: list[RoutedClock] | None = None
+) -> RoutedClock | None:
+    """The record of ``profile`` on ``part`` (any RTL version), or ``None``."""
+    records = load_records() if records is None else records
+    return next((r for r in records if (r.profile, r.part) == (profile, part)), None)
 
 
 def save_record(rec: RoutedClock, path: Path = RECORDS_PATH) -> None:
@@ -154,7 +173,7 @@ def clock_origin(
     """The origin of ``profile.clock_hz`` (``current``: its RTL hash, computed if omitted)."""
     records = load_records() if records is None else records
     mhz = f"{profile.clock_hz / 1e6:g} MHz"
-    rec = next((r for r in records if r.profile == profile.name and r.part == profile.part), None)
+    rec = find_record(profile.name, profile.part, records)
     if rec is None:
         why = profile.clock_note or "no routed record"
         return ClockOrigin("assumed", None, f"{mhz} assumed ({why})")

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
-from hw.clocks import RECORDS_PATH, RoutedClock, rtl_hash, save_record
+from hw.clocks import RECORDS_PATH, RoutedClock, find_record, rtl_hash, save_record
 from hw.parts import Part, get_part, part_names
 from hw.profiles import HwProfile, load_profile
 from hw.sta import EndpointGroup, endpoint_arrivals, failing_groups, read_sdf
@@ -516,7 +516,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         help=f"routable part (default: the profile's part): {', '.join(part_names(routable=True))}",
     )
     p.add_argument("--freq", type=float, default=100.0, help="clock target in MHz (--freq)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="nextpnr placer seed (default: the recorded route's for this profile and part, "
+        "else 1)",
+    )
     p.add_argument(
         "--out", type=Path, default=None, help="work folder (default build/pnr/<profile>-<part>)"
     )
@@ -526,8 +532,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--router",
         choices=("router1", "router2"),
         default="",
-        help="nextpnr router (default: router2 on ECP5, router1 on iCE40; router2 congests "
-        "on the 16-PE array in LFE5U-85F, where router1 completes)",
+        help="nextpnr router (default: the recorded route's for this profile and part, else "
+        "router2 on ECP5, router1 on iCE40; router2 congests on the 16-PE array in "
+        "LFE5U-85F, where router1 completes)",
     )
     p.add_argument(
         "--record",
@@ -549,15 +556,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.freq > 0:
         raise UserError(f"--freq must be > 0 MHz, got {args.freq!r}")
     out = args.out or Path("build") / "pnr" / f"{profile.name}-{part.name}"
+    seed, router, note = route_options(profile.name, part, args.seed, args.router)
+    if note:
+        print(note)
     result = place_and_route(
         profile,
         part,
         out,
         freq_mhz=args.freq,
-        seed=args.seed,
+        seed=seed,
         force=args.force,
         timeout_s=args.timeout_s,
-        router=args.router,
+        router=router,
     )
     print(to_text(result, part), end="")
     print(f"written: {out / 'pnr.json'}")
@@ -568,6 +578,29 @@ def run(args: argparse.Namespace) -> int:
         save_record(rec)
         print(f"recorded: {rec.fmax_mhz:.1f} MHz for {rec.profile} on {rec.part} in {RECORDS_PATH}")
     return 0 if result.routed else 1
+
+
+def route_options(
+    profile: str,
+    part: Part,
+    seed: int | None,
+    router: str,
+    records: list[RoutedClock] | None = None,
+) -> tuple[int, str, str]:
+    """``(seed, router, note)``: an unset seed or router is the recorded route's for
+    ``profile`` on ``part``, so the plain command reproduces the profile's clock evidence
+    (seed 1 and the family's default router without a record); ``note`` says so, or is
+    empty."""
+    rec = find_record(profile, part.name, records)
+    if rec is None or (seed is not None and router):
+        return (1 if seed is None else seed), router, ""
+    seed = rec.seed if seed is None else seed
+    router = router or rec.router_used
+    note = (
+        f"placer seed {seed}, router {router or ROUTER[part.family]} "
+        f"(unset options from the recorded route in {RECORDS_PATH.name})"
+    )
+    return seed, router, note
 
 
 def _router_option(flow: str, part: Part) -> str:
@@ -603,4 +636,5 @@ def to_record(r: PnrResult, part: Part, profile_arg: str) -> RoutedClock:
         f"--seed {r.seed}" + _router_option(r.flow, part),
         resources=by_class,
         wall_s=round(r.synth_s + r.pnr_s, 1),
+        router=r.flow.split(",")[0],
     )

