@@ -128,6 +128,11 @@ class PEArray(wiring.Component):
         # buffer load a cycle later still: the PEs read their buffers a cycle later too
         # (hw/rtl/pe.py), so every read still follows its word's write.
         late_load = p.pipeline_depth >= 4
+        # With it each broadcast lane's word is registered after its bank multiplexer,
+        # before it fans out to every PE's buffer, and the row-parallel buffer writes come
+        # a cycle later than the sample-parallel ones (hw.timing.rp_load_latency).
+        late_bcast = rp_load_latency(p) > RP_LOAD_LATENCY
+        assert late_bcast == late_load
 
         def lane_enables(ld):
             """The buffer lanes a load writes (none for SDDMM's dY), from its controls."""
@@ -135,19 +140,28 @@ class PEArray(wiring.Component):
             rp_lanes = Cat(*(b < ld["ld_words"] for b in range(bw)))
             return Mux(ld["ld_en"] & ~ld["ld_dy"], Mux(ctl.rp, rp_lanes, sp_lane), 0)
 
-        lanes = Signal(bw)
+        # The PEs' buffer write lanes and row: a sample-parallel word is written in the
+        # cycle after ``d``'s (two with PD >= 4), a broadcast word a cycle later still with
+        # PD >= 4 (one register each, the op kind holding still in an op).
+        ld_lanes = Signal(bw)
+        ld_row = Signal.like(d["ld_dst"], name="ld_row")
         # the bank each broadcast lane b reads, (ld_lo + b) mod P
         bus_bank = [Signal(range(n_pe), name=f"bus_bank{b}") for b in range(bw)]
         if late_load:
-            # (decoded a stage early and registered; the op kind holds still in an op)
-            m.d.sync += lanes.eq(lane_enables(d))
+            # (decoded a stage early and registered)
+            lanes, lanes_next, dst_next = Signal(bw), lane_enables(d), d["ld_dst"]
+            m.d.sync += lanes.eq(lanes_next)
             m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
             for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
                 later = Signal.like(d[name], name=f"{name}_d2")
                 m.d.sync += later.eq(d[name])
                 d[name] = later
+            m.d.sync += [
+                ld_lanes.eq(Mux(ctl.rp, lanes, lanes_next)),
+                ld_row.eq(Mux(ctl.rp, d["ld_dst"], dst_next) // bw),
+            ]
         else:
-            m.d.comb += lanes.eq(lane_enables(d))
+            m.d.comb += [ld_lanes.eq(lane_enables(d)), ld_row.eq(d["ld_dst"] // bw)]
             m.d.comb += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
@@ -185,10 +199,6 @@ class PEArray(wiring.Component):
 
         # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle.
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
-        # With PD >= 4 each lane's word is registered after its bank multiplexer, before
-        # it fans out to every PE's buffer, and the row-parallel buffer writes come a cycle
-        # later (hw.timing.rp_load_latency).
-        late_bcast = rp_load_latency(p) > RP_LOAD_LATENCY
         bus = []
         for b in range(bw):
             word = Signal(op_shape(p), name=f"bus{b}")
@@ -201,10 +211,6 @@ class PEArray(wiring.Component):
                 m.d.sync += word_q.eq(word)
                 word = word_q
             bus.append(word)
-        rp_lanes, rp_row = lanes, d["ld_dst"] // bw
-        if late_bcast:
-            rp_lanes, rp_row = Signal(bw, name="rp_lanes"), Signal.like(rp_row, name="rp_row")
-            m.d.sync += [rp_lanes.eq(lanes), rp_row.eq(d["ld_dst"] // bw)]
 
         bank_reads = []
         for i in range(n_pe):
@@ -232,12 +238,12 @@ class PEArray(wiring.Component):
             ]
             if late_load:
                 m.d.sync += act_data[i].eq(ar.data)
-            # Activation buffer load (one cycle after the SRAM read; two with PD >= 4).
-            sp_row = (d["ld_dst"] // bw) if bw > 1 else d["ld_dst"]
+            # Activation buffer load (one cycle after the SRAM read; two with PD >= 4,
+            # three for a broadcast word).
             dy_word = d["ld_en"] & d["ld_dy"]
             m.d.comb += [
-                pe.ld_row.eq(Mux(ctl.rp, rp_row, sp_row)),
-                pe.ld_en.eq(Mux(ctl.rp, rp_lanes, lanes)),
+                pe.ld_row.eq(ld_row),
+                pe.ld_en.eq(ld_lanes),
                 pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), act_data[i].as_unsigned().replicate(bw))),
                 # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
                 pe.dy_we.eq(dy_word),
