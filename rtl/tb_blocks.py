@@ -45,7 +45,7 @@ from hw.numerics import adder_tree, mac_chain, requant, sat_acc
 from hw.profiles import HwProfile
 from hw.rtl import OP_KINDS, REGISTERS
 from hw.rtl.controller import ArrayControl
-from hw.rtl.pe import EntryLayout
+from hw.rtl.pe import EntryLayout, tree_product_copy
 from hw.timing import (
     adder_tree_depth,
     result_write_delay,
@@ -254,8 +254,8 @@ async def _pe_trial(dut, p: HwProfile, rng, label: str, board: Scoreboard) -> in
     first = int(np.argmax(flags)) if flags.any() else -2
     contiguous = flags.sum() == s and flags[first : first + s].all()
     got_prod = np.array(prods[first : first + s] if first >= 0 else [], dtype=np.int64)
-    # (with PD >= 7 the tree's copy of the product is 0 outside SDDMM)
-    tree_prod = want_prod if sddmm or pd < 7 else np.zeros_like(want_prod)
+    # (the tree's own copy of the product, where there is one, is 0 outside SDDMM)
+    tree_prod = want_prod if sddmm or not tree_product_copy(p) else np.zeros_like(want_prod)
     board.compare(
         f"pe {label} prod (sddmm={int(sddmm)}, S={s})",
         got_prod,

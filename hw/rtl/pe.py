@@ -61,6 +61,12 @@ def check_sparse(profile: HwProfile, what: str) -> HwProfile:
     return profile
 
 
+def tree_product_copy(profile: HwProfile) -> bool:
+    """Whether the adder tree reads its own copy of a PE's last product register, zero
+    outside SDDMM (``PD >= 7``), instead of that register itself."""
+    return profile.pipeline_depth >= 7
+
+
 class EntryLayout(data.StructLayout):
     """One compressed-stream entry as broadcast to the PEs.
 
@@ -262,8 +268,9 @@ class SparsePE(wiring.Component):
         # PD 6 the product twice, PD 7 the operands twice)
         extra = min(max(p.pipeline_depth - 2, 0), 3) + (1 if p.pipeline_depth >= 7 else 0)
         n_regs = p.pipeline_depth - 1 - extra
+        tree_copy = tree_product_copy(p)  # (then n_regs >= 2)
         for i in range(n_regs):
-            if i == n_regs - 1 and p.pipeline_depth >= 7:
+            if i == n_regs - 1 and tree_copy:
                 # the adder tree's copy of the last product register, its own register so
                 # that the accumulator's and the tree's adds each have theirs beside them
                 # (zero outside SDDMM, the only op that uses the tree, so synthesis does
@@ -283,7 +290,7 @@ class SparsePE(wiring.Component):
             ]
             stage_prod, stage_valid, stage_last = nxt_prod, nxt_valid, nxt_last
             stage_adv = nxt_adv
-        if n_regs < 1 or p.pipeline_depth < 7:
+        if not tree_copy:
             m.d.comb += self.prod.eq(stage_prod)
         m.d.comb += self.prod_valid.eq(stage_valid)
 
