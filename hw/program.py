@@ -19,7 +19,11 @@ Row-parallel banks (``dataflow="row"``): the weight SRAM split in ``P`` banks of
 ``weight_bank_words``; PE ``p``'s ``i``-th entry at ``p * weight_bank_words + i``:
 
 - ``bank_val`` / ``bank_col`` / ``bank_end`` (end of a piece); unused words are 0;
+  ``bank_col`` is the broadcast position of the entry's input column (below);
   ``bank_ptr`` (``P + 1`` offsets: PE ``p`` holds ``n_p = bank_ptr[p+1] - bank_ptr[p]``);
+- ``bcast_pos`` (``K`` entries, not a hardware memory): the position of input column
+  ``k`` in the op's broadcast order within a sample, chosen by the compiler
+  (:func:`hw.compiler.encode.broadcast_positions`); absent means the identity;
 - piece table, PE-major (``piece_ptr[p] .. piece_ptr[p+1]-1`` are PE ``p``'s pieces in
   bank order; its ``j``-th piece is *slot* ``j``): ``piece_row``, ``piece_split``
   (1 if the row has several pieces), ``piece_red`` (index into the reduction schedule of
@@ -45,8 +49,9 @@ bank ``b`` offset ``o`` at ``b * (act_sram_words // P) + o``):
 - SP SpMM: ``X[k, m]`` in bank ``m % P`` at ``(m // P) * K + k``;
 - SDDMM: bank ``m % P`` at ``(m // P) * (K + N) + j`` holding ``X[j, m]`` for ``j < K``
   and ``dY[j - K, m]`` for ``K <= j < K + N``;
-- RP: broadcast order ``i = m * K + k`` (sample-major, as the PEs walk it) in bank
-  ``i % P`` at ``i // P``: ``bcast_words <= P`` consecutive words come from distinct banks;
+- RP: broadcast order ``i = m * K + bcast_pos[k]`` (sample-major, as the PEs walk it)
+  holding ``X[k, m]``, in bank ``i % P`` at ``i // P``: ``bcast_words <= P`` consecutive
+  words come from distinct banks;
 - systolic: one bank, ``X[k, m]`` at ``k * M + m``; for a weight gradient the streamed
   operand is ``X^T``: ``X[k, m]`` at ``m * K + k``, and ``weight_tiles`` are the tiles of
   ``dY`` (``N x M``), made from the run-time ``dy``.
@@ -181,6 +186,11 @@ class Op:
             a.flags.writeable = False
             frozen[key] = a
         object.__setattr__(self, "arrays", frozen)
+        pos = frozen.get("bcast_pos")
+        if pos is not None and not np.array_equal(np.sort(pos), np.arange(self.k)):
+            raise ValueError(
+                f"op {self.name!r}: bcast_pos must be a permutation of 0..{self.k - 1}"
+            )
 
     # ---- derived ---------------------------------------------------------------------
     @property
@@ -227,11 +237,20 @@ class Op:
         if self.dataflow != "row":
             return {}
         piece_start = np.concatenate(([0], np.flatnonzero(a["bank_end"])[:-1] + 1))
+        column = np.argsort(self.bcast_pos)  # input column at each broadcast position
         out = {}
         for j, r in enumerate(a["red_row"].tolist()):
             idx = a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]
-            out[r] = [int(a["bank_col"][piece_start[i]]) for i in idx[1:]]
+            out[r] = [int(column[a["bank_col"][piece_start[i]]]) for i in idx[1:]]
         return out
+
+    @property
+    def bcast_pos(self) -> np.ndarray:
+        """Row-parallel: the broadcast position of every input column (module docstring)."""
+        if self.dataflow != "row":
+            raise ValueError(f"op {self.name!r}: bcast_pos is for row-parallel ops")
+        pos = self.arrays.get("bcast_pos")
+        return np.arange(self.k, dtype=np.int64) if pos is None else pos
 
     def formula_cycles(self, profile: HwProfile) -> int:
         """The op's cycles by the closed forms of :mod:`hw.timing`."""
@@ -379,7 +398,8 @@ class Op:
         banks = np.zeros((p, depth), dtype=np.int64)
         m_idx = np.arange(self.m)
         if self.dataflow == "row":
-            words = x.T.reshape(-1)
+            words = np.zeros(self.k * self.m, dtype=np.int64)
+            words[(m_idx[:, None] * self.k + self.bcast_pos[None, :]).reshape(-1)] = x.T.reshape(-1)
             i = np.arange(len(words))
             banks[i % p, i // p] = words
         else:

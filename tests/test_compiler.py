@@ -94,6 +94,9 @@ def test_row_parallel_pieces_cover_each_nonzero_once_within_load_bound(case, pi,
     seen = np.zeros(mask.shape, dtype=np.int64)
     got = np.zeros(mask.shape, dtype=np.int64)
     piece_start = np.concatenate(([0], np.flatnonzero(a["bank_end"])[:-1] + 1))
+    # bank_col holds broadcast positions: a permutation of the input columns
+    assert sorted(a["bcast_pos"].tolist()) == list(range(mask.shape[1]))
+    column = np.argsort(a["bcast_pos"])
     for i, (r, length) in enumerate(zip(a["piece_row"], a["piece_len"], strict=True)):
         pe = a["piece_pe"][i]
         s = piece_start[i]
@@ -101,7 +104,7 @@ def test_row_parallel_pieces_cover_each_nonzero_once_within_load_bound(case, pi,
         if length == 0:
             assert a["bank_val"][s] == 0 and a["bank_end"][s] == 1 and not mask[r].any()
             continue
-        cols = a["bank_col"][s : s + length]
+        cols = column[a["bank_col"][s : s + length]]
         seen[r, cols] += 1
         got[r, cols] = a["bank_val"][s : s + length]
     assert np.array_equal(seen, mask.astype(np.int64))
@@ -117,7 +120,7 @@ def test_row_parallel_pieces_cover_each_nonzero_once_within_load_bound(case, pi,
         idx = a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]
         assert len(idx) >= 2 and (a["piece_row"][idx] == r).all()
         assert len(set(a["piece_pe"][idx].tolist())) == len(idx) <= prof.n_pe
-        firsts = a["bank_col"][piece_start[idx]]
+        firsts = column[a["bank_col"][piece_start[idx]]]
         assert (np.diff(firsts) > 0).all()
         assert (a["piece_red"][idx] == j).all() and a["piece_split"][idx].all()
 
@@ -409,6 +412,29 @@ def test_walk_delay_waits_for_the_word_each_entry_reads():
         timing.row_parallel_walk_delay(np.array([0]), np.array([0, 1] + [1] * 63), 1, 1, prof) == 2
     )
     assert timing.stream_length(np.array([0, 3, 0, 1])) == 6
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases, pi=st.sampled_from([4, 16, 64]), m=st.integers(1, 4))
+def test_broadcast_order_never_starts_the_walk_later_than_column_order(case, pi, m):
+    prof = get_profile(f"sparse_pe_{pi}")
+    mask, w = rand_layer(case["seed"], case["n"], case["k"], case["sparsity"], prof)
+    m = min(m, prof.act_buf_words // case["k"])
+    op = compile_layer((mask, w), "forward", prof, m, "row").ops[0]
+    a = op.arrays
+    in_columns = op.bcast_pos.argsort()[a["bank_col"]]  # the entries' input columns
+    chosen = timing.row_parallel_walk_delay(a["bank_col"], a["bank_ptr"], op.k, m, prof)
+    plain = timing.row_parallel_walk_delay(in_columns, a["bank_ptr"], op.k, m, prof)
+    assert chosen == op.walk_delay(prof) <= plain
+
+
+def test_broadcast_order_sends_words_by_their_first_read():
+    from hw.compiler.encode import broadcast_positions
+
+    # PE 0 reads columns 5, 2 (entries 0, 1), PE 1 reads 7, 5 (entries 0, 1); columns 0,
+    # 1, 3, 4, 6 are not read. First reads: 5 and 7 at entry 0, 2 at entry 1.
+    pos = broadcast_positions(np.array([5, 2, 7, 5]), np.array([0, 2, 4]), 8)
+    assert np.argsort(pos).tolist() == [5, 7, 2, 0, 1, 3, 4, 6]
 
 
 def test_systolic_closed_form():

@@ -11,7 +11,7 @@ import numpy as np
 from hw.compiler.balance import RowPlan
 from hw.timing import sddmm_chunk_bounds
 
-__all__ = ["encode_stream", "encode_banks", "split_chunks"]
+__all__ = ["broadcast_positions", "encode_stream", "encode_banks", "split_chunks"]
 
 
 def encode_stream(mask: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
@@ -47,8 +47,31 @@ def split_chunks(stream: dict[str, np.ndarray], limit: int) -> list[tuple[int, i
     return sddmm_chunk_bounds(row_nnz, limit)
 
 
+def broadcast_positions(col: np.ndarray, bank_ptr: np.ndarray, k: int) -> np.ndarray:
+    """The broadcast order of a row-parallel op's inputs: position of input column ``c``.
+
+    Each bank entry ``i`` of a PE is presented ``i`` cycles into its sample's walk, so the
+    word it reads is due then; ordering the columns by the first position at which any PE
+    reads them (earliest deadline first; ties and unread columns by column) minimises the
+    walk's start (``docs/microarchitecture.md`` s.2.4, the ``rp_delay`` op register).
+    """
+    col = np.asarray(col, dtype=np.int64)
+    ptr = np.asarray(bank_ptr, dtype=np.int64)
+    n_p = np.diff(ptr)
+    within = np.arange(len(col)) - np.repeat(ptr[:-1] - ptr[0], n_p)
+    first = np.full(k, np.iinfo(np.int64).max)
+    np.minimum.at(first, col, within)
+    pos = np.empty(k, dtype=np.int64)
+    pos[np.lexsort((np.arange(k), first))] = np.arange(k)
+    return pos
+
+
 def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np.ndarray]:
-    """Per-PE weight banks, piece table and reduction schedule of a row-parallel op."""
+    """Per-PE weight banks, piece table and reduction schedule of a row-parallel op.
+
+    ``bank_col`` holds each entry's broadcast position (``bcast_pos`` of its column, from
+    :func:`broadcast_positions`); the entries of a piece stay in column order.
+    """
     row_cols = [np.flatnonzero(mask[r]) for r in range(mask.shape[0])]
     vals, cols, ends = [], [], []
     for r, b, e in zip(plan.row.tolist(), plan.begin.tolist(), plan.end.tolist(), strict=True):
@@ -73,11 +96,15 @@ def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np
         idx = np.flatnonzero(plan.row == r)
         red_piece.extend(idx[np.argsort(plan.part[idx], kind="stable")].tolist())
         red_ptr.append(len(red_piece))
+    bank_ptr = np.concatenate(([0], np.cumsum(pe_entries)))
+    bank_col = np.concatenate(cols)
+    bcast_pos = broadcast_positions(bank_col, bank_ptr, mask.shape[1])
     return {
         "bank_val": np.concatenate(vals),
-        "bank_col": np.concatenate(cols),
+        "bank_col": bcast_pos[bank_col],
         "bank_end": np.concatenate(ends),
-        "bank_ptr": np.concatenate(([0], np.cumsum(pe_entries))),
+        "bank_ptr": bank_ptr,
+        "bcast_pos": bcast_pos,
         "piece_pe": plan.pe,
         "piece_row": plan.row,
         "piece_split": split.astype(np.int64),
