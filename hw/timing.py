@@ -22,6 +22,7 @@ __all__ = [
     "REDUCE_PIPELINE",
     "deep_reduce",
     "drain_lag",
+    "drain_offsets",
     "sp_drain_cycles",
     "reduce_pipeline",
     "RESULT_WRITE_DELAY",
@@ -238,8 +239,9 @@ def row_parallel_drain_delay(
     formed when the piece's last entry ``i`` of sample ``s``, presented in cycle
     ``walk_delay + s max_p n_p + i``, leaves the ``PD``-deep pipeline, and written
     :func:`result_write_delay` cycles later (the write ends cycle
-    ``walk_delay + s max_p n_p + i + PD + result_write_delay``); the drain reads word
-    ``j`` of every PE's output buffer in cycle ``e + j``, and a word can be read from the
+    ``walk_delay + s max_p n_p + i + PD + result_write_delay``); the drain reads PE
+    ``p``'s word ``j`` in cycle ``e + o_p + j``, right-aligned by
+    :func:`drain_offsets` ``o_p = max_p q_p - q_p``, and a word can be read from the
     cycle after its write. The smallest ``e >= 0`` at which no result is read before it
     is written.
     """
@@ -255,8 +257,18 @@ def row_parallel_drain_delay(
     written = (
         walk_delay + s * nmax + last_i[None, :] + profile.pipeline_depth
     ) + result_write_delay(profile)
-    need = written + 1 - (s * q_p[last_pe][None, :] + slot[None, :])
+    off = drain_offsets(q_p)[last_pe]
+    need = written + 1 - (off[None, :] + s * q_p[last_pe][None, :] + slot[None, :])
     return max(0, int(need.max()))
+
+
+def drain_offsets(q_p: np.ndarray) -> np.ndarray:
+    """Row-parallel drain: PE ``p`` drains its results ``max_p q_p - q_p`` cycles after the
+    PE with the most pieces (s.2.4), so every PE's last result is drained in the drain's
+    last cycles. A PE with one long piece then drains it at the end of the drain instead
+    of holding the drain back until its walk ends."""
+    q_p = np.asarray(q_p, dtype=np.int64)
+    return int(q_p.max(initial=0)) - q_p
 
 
 def row_parallel_phases(

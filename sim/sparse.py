@@ -26,6 +26,7 @@ from hw.program import Op
 from hw.timing import (
     adder_tree_depth,
     drain_lag,
+    drain_offsets,
     reduce_pipeline,
     result_write_delay,
     rp_load_latency,
@@ -213,25 +214,26 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     cnt["macs"] += m * total
     cnt["pe_buf_writes"] += m * len(split)
 
-    # drain: from cycle `drain` of the op (during the walk), every PE's output-buffer word
-    # j goes to output-SRAM bank p at j = m * q_p + slot, one word a cycle; a result can be
-    # read from the cycle after the walk wrote it.
+    # drain: from cycle `drain` of the op (during the walk), PE p's output-buffer word j
+    # goes to output-SRAM bank p at j = m * q_p + slot, one word a cycle, read in cycle
+    # drain + o_p + j (right-aligned: o_p = max q - q_p); a result can be read from the
+    # cycle after the walk wrote it.
     out_sram = np.zeros((p, max(profile.act_sram_words // p, int(q_p.max()) * m)), dtype=dt)
     pe = a["piece_pe"]
     ms = np.arange(m)
     addr = ms[None, :] * q_p[pe][:, None] + slot[:, None]
-    drain = op.drain_delay(profile)
-    early = drain + addr <= written
+    read = op.drain_delay(profile) + drain_offsets(q_p)[pe][:, None] + addr
+    early = read <= written
     if early.any():
         g, smp = (int(v[0]) for v in np.nonzero(early))
         raise ValueError(
             f"op {op.name!r}: PE {int(pe[g])} drains result {int(addr[g, smp])} in cycle "
-            f"{drain + int(addr[g, smp])}, before the walk writes it (end of cycle "
+            f"{int(read[g, smp])}, before the walk writes it (end of cycle "
             f"{int(written[g, smp])})"
         )
     out_sram[pe[:, None], addr] = out_buf
     # (the last word is written drain_lag cycles after its read, within the phase)
-    drain_end = drain + m * int(q_p.max()) + drain_lag(profile)
+    drain_end = op.drain_delay(profile) + m * int(q_p.max()) + drain_lag(profile)
     phase["drain"] = max(0, drain_end - max(load, delay + walk))
     cnt["pe_buf_reads"] += m * len(split)
     cnt["out_sram_writes"] += m * len(split)

@@ -401,6 +401,18 @@ def test_drain_delay_waits_for_each_result():
     assert timing.row_parallel_drain_delay(end, ptr, 2, 5, prof) == 13
 
 
+def test_drain_is_right_aligned_so_a_long_single_piece_drains_last():
+    prof = get_profile("sparse_pe_64")  # PD 2, results written a cycle after forming
+    # PE 0: one piece of 6 entries (ends at entry 5); PE 1: three one-entry pieces; walk
+    # from cycle 0, one sample. PE 0's result is written at the end of cycle 5+2+1 = 8,
+    # PE 1's at 3, 4, 5. max q = 3, so PE 0 drains from offset 2, PE 1 from 0:
+    # e >= 9 - 2, 4 - 0, 5 - 1, 6 - 2  ->  e = 7 (left-aligned, 9 - 0 = 9).
+    end = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1])
+    ptr = np.array([0, 6] + [9] * 63)
+    assert timing.drain_offsets(np.array([1, 3] + [0] * 62))[:2].tolist() == [2, 0]
+    assert timing.row_parallel_drain_delay(end, ptr, 1, 0, prof) == 7
+
+
 def test_walk_delay_waits_for_the_word_each_entry_reads():
     prof = get_profile("sparse_pe_64")  # bcast_words 16: word w is sent in cycle w // 16
     # one PE, entries reading columns 0 and 40 of K = 48, two samples, two entries a sample:

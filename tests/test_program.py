@@ -104,7 +104,10 @@ def test_row_parallel_images_bank_layout_and_broadcast_banks():
         assert not img["bank_val"][p * depth + n : (p + 1) * depth].any()
     act = img["act_sram"].reshape(4, -1)
     x = np.arange(21).reshape(7, 3)
-    words = [x[i % 7, i // 7] for i in range(21)]  # broadcast order i = m*K + k
+    # broadcast order i = m*K + bcast_pos[k]: word i holds column argsort(bcast_pos)[i % K]
+    column = np.argsort(op.bcast_pos)
+    assert op.bcast_pos.tolist() != list(range(7))  # (this op's order is not column order)
+    words = [x[column[i % 7], i // 7] for i in range(21)]
     banks = [i % 4 for i in range(21)]
     assert [act[i % 4, i // 4] for i in range(21)] == words
     for i in range(0, 21 - P4.bcast_words + 1):

@@ -180,9 +180,6 @@ class PEArray(wiring.Component):
             ru.m.eq(ctl.m),
         ]
         m.d.comb += [ru.piece_ptr[i].eq(piece_ptr[i]) for i in range(n_pe + 1)]
-        if late_drain:
-            b_addr = Signal.like(d["dr_dst"], name="out_waddr")
-            m.d.sync += b_addr.eq(Mux(d["dr_en"], d["dr_dst"], ru.w_addr))
 
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
@@ -267,6 +264,13 @@ class PEArray(wiring.Component):
             with m.Else():
                 m.d.comb += [pe.entry.eq(e), pe.active.eq(ctl.cp_m0 + i < ctl.m)]
             lo, hi = piece_ptr[i], piece_ptr[i + 1]
+            # The row-parallel drain is right-aligned (hw.timing.drain_offsets): the PE
+            # writes its results from word qmax - q of its output buffer, the drain reads
+            # word j of every PE in cycle rp_drain + j, and PE i's word j goes to output
+            # SRAM word j - off (a register: qmax and the piece pointers hold still from
+            # the host's writes, all before ``start``).
+            off = Signal(range(p.out_buf_words + 1), name=f"rp_off{i}")
+            m.d.sync += off.eq(Mux(ctl.rp, ctl.qmax - (hi - lo), 0))
             m.d.comb += [
                 pe.x_base.eq(ctl.x_base),
                 pe.dy_addr.eq(ctl.dy_addr),
@@ -275,6 +279,7 @@ class PEArray(wiring.Component):
                 pe.clear.eq(ctl.clear),
                 pe.rp.eq(ctl.rp),
                 pe.q.eq(hi - lo),
+                pe.rp_off.eq(off),
                 pe.split_we.eq(
                     hw_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)
                 ),
@@ -284,16 +289,24 @@ class PEArray(wiring.Component):
                 gu.prods[i].eq(pe.prod),
             ]
             # Output SRAM writes: drain, reduction or host.
-            m.d.sync += dr_on[i].eq(Mux(ctl.rp, ctl.dr_addr < pe.count, ctl.dr_m0 + i < ctl.m))
+            m.d.sync += dr_on[i].eq(
+                Mux(
+                    ctl.rp,
+                    (ctl.dr_addr >= off) & (ctl.dr_addr < off + pe.count),
+                    ctl.dr_m0 + i < ctl.m,
+                )
+            )
             if late_drain:
                 # The drain's and the reduction's writes go through one register per bank
-                # (enable, data; the address is shared): the drained word as it leaves
-                # the PE's output buffer, written a cycle later (hw.timing.drain_lag),
-                # and the reduction's requantised sum (hw.timing.deep_reduce). Behind
-                # the register only the host's write is multiplexed in.
+                # (enable, address, data): the drained word as it leaves the PE's output
+                # buffer, written a cycle later (hw.timing.drain_lag), and the
+                # reduction's requantised sum (hw.timing.deep_reduce). Behind the
+                # register only the host's write is multiplexed in.
                 b_we, b_data = Signal(name=f"out{i}_we"), Signal.like(pe.dr_data)
+                b_addr = Signal.like(d["dr_dst"], name=f"out{i}_waddr")
                 m.d.sync += [
                     b_we.eq(Mux(d["dr_en"], dr_on[i], ru.we & (ru.w_bank == i))),
+                    b_addr.eq(Mux(d["dr_en"], d["dr_dst"] - off, ru.w_addr)),
                     b_data.eq(Mux(d["dr_en"], pe.dr_data, ru.w_data)),
                 ]
                 # (the host writes only while idle, the drain and the reduction only while
@@ -308,7 +321,7 @@ class PEArray(wiring.Component):
                 with m.If(busy & d["dr_en"]):
                     m.d.comb += [
                         ow.en.eq(dr_on[i]),
-                        ow.addr.eq(d["dr_dst"]),
+                        ow.addr.eq(d["dr_dst"] - off),
                         ow.data.eq(pe.dr_data),
                     ]
                 with m.Elif(busy):

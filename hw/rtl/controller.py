@@ -118,6 +118,7 @@ class ArrayControl(data.StructLayout):
                 "cp_last": 1,
                 "eidx": range(p.grad_buf_words + 1),
                 "dr_en": 1,
+                "qmax": range(p.out_buf_words + 1),
                 "dr_addr": range(2 * p.out_buf_words),
                 "dr_dst": range(bank),
                 "dr_m0": COUNT_BITS,
@@ -734,6 +735,7 @@ class Controller(wiring.Component):
             ctl.eidx.eq(eidx),
             # (gated by ``running``: dr_v and in_n keep their last values between ops)
             ctl.dr_en.eq(Mux(rp, rp_drain, running & dr_v & in_n)),
+            ctl.qmax.eq(qmax_rp),
             ctl.dr_addr.eq(Mux(rp, dr_rel, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),

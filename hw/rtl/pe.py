@@ -102,9 +102,10 @@ class SparsePE(wiring.Component):
         (``sddmm`` forms ``dY[row] * X[col]`` and feeds ``prod`` only), whether this PE
         owns a sample in the tile (an idle PE contributes a zero product), and ``clear``
         (restart the accumulator and the result count, asserted between stages).
-    rp, q, split_we, split_addr, split_data:
-        Row-parallel mode, the PE's pieces per sample, and the write port of its table of
-        split-row slots.
+    rp, q, rp_off, split_we, split_addr, split_data:
+        Row-parallel mode, the PE's pieces per sample, the output-buffer word its first
+        result goes to (the drain's right alignment, ``hw.timing.drain_offsets``; 0 outside
+        row-parallel ops), and the write port of its table of split-row slots.
     dr_addr, dr_data, count:
         Output-buffer read port (the drain stage, data one cycle after the address) and
         the number of results written since ``clear``.
@@ -137,6 +138,7 @@ class SparsePE(wiring.Component):
                 "clear": In(1),
                 "rp": In(1),
                 "q": In(range(p.out_buf_words + 1)),
+                "rp_off": In(range(p.out_buf_words + 1)),
                 "split_we": In(1),
                 "split_addr": In(range(p.out_buf_words)),
                 "split_data": In(1),
@@ -313,7 +315,7 @@ class SparsePE(wiring.Component):
         m.d.sync += [
             res_v.eq(res_we),
             res_raw.eq(self.rp & sr.data),
-            res_addr.eq(self.out_base + count),
+            res_addr.eq(self.out_base + self.rp_off + count),
             res_sum.eq(total),
         ]
         res_word = Mux(res_raw, res_sum, requant(p, res_sum)).as_unsigned()
