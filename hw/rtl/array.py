@@ -292,7 +292,7 @@ class PEArray(wiring.Component):
             m.d.sync += dr_on[i].eq(
                 Mux(
                     ctl.rp,
-                    (ctl.dr_addr >= off) & (ctl.dr_addr < pe.count),
+                    (ctl.dr_addr >= off) & (ctl.dr_addr < off + pe.count),
                     ctl.dr_m0 + i < ctl.m,
                 )
             )

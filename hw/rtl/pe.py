@@ -108,8 +108,7 @@ class SparsePE(wiring.Component):
         row-parallel ops), and the write port of its table of split-row slots.
     dr_addr, dr_data, count:
         Output-buffer read port (the drain stage, data one cycle after the address) and
-        the output-buffer word the next result goes to: ``rp_off`` at ``clear``, one more
-        for every result (so ``count - rp_off`` results since ``clear``).
+        the number of results written since ``clear``.
     prod, prod_valid:
         The product at pipeline stage ``PD`` (for the adder tree; with ``PD >= 7`` from
         its own copy of the last product register, 0 outside SDDMM).
@@ -316,7 +315,7 @@ class SparsePE(wiring.Component):
         m.d.sync += [
             res_v.eq(res_we),
             res_raw.eq(self.rp & sr.data),
-            res_addr.eq(self.out_base + count),
+            res_addr.eq(self.out_base + self.rp_off + count),
             res_sum.eq(total),
         ]
         res_word = Mux(res_raw, res_sum, requant(p, res_sum)).as_unsigned()
@@ -339,7 +338,7 @@ class SparsePE(wiring.Component):
         ]
         m.d.sync += slot.eq(slot_next)
         with m.If(self.clear):
-            m.d.sync += [acc.eq(0), count.eq(self.rp_off), slot1.eq(Mux(self.q > 1, 1, 0))]
+            m.d.sync += [acc.eq(0), count.eq(0), slot1.eq(Mux(self.q > 1, 1, 0))]
         with m.Elif(adv):  # (valid, last, not SDDMM)
             m.d.comb += res_we.eq(1)
             m.d.sync += [
