@@ -23,6 +23,7 @@ __all__ = [
     "deep_reduce",
     "drain_lag",
     "drain_offsets",
+    "bank_positions",
     "sp_drain_cycles",
     "reduce_pipeline",
     "RESULT_WRITE_DELAY",
@@ -199,7 +200,7 @@ def reduce_pipeline(profile: HwProfile) -> int:
     return REDUCE_PIPELINE + (2 if deep_reduce(profile) else 0)
 
 
-def _bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+def bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """``(n_p, max_p n_p, PE of each bank entry, its index in its PE's bank)``."""
     ptr = np.asarray(bank_ptr, dtype=np.int64)
     n_p = np.diff(ptr)
@@ -220,7 +221,7 @@ def row_parallel_walk_delay(
     col = np.asarray(bank_col, dtype=np.int64)
     if len(col) == 0:
         return 0
-    _, nmax, _, i = _bank_positions(bank_ptr)
+    _, nmax, _, i = bank_positions(bank_ptr)
     s = np.arange(m, dtype=np.int64)[:, None]
     need = (s * k + col[None, :]) // profile.bcast_words + rp_load_latency(profile) - (s * nmax + i)
     return max(0, int(need.max()))
@@ -248,7 +249,7 @@ def row_parallel_drain_delay(
     end = np.asarray(bank_end, dtype=bool)
     if not end.any():
         return 0
-    n_p, nmax, pe, i = _bank_positions(bank_ptr)
+    n_p, nmax, pe, i = bank_positions(bank_ptr)
     q_p = np.bincount(pe[end], minlength=len(n_p))
     last_i, last_pe = i[end], pe[end]
     slot = np.arange(len(last_i)) - np.concatenate(([0], np.cumsum(q_p)))[last_pe]
@@ -264,9 +265,9 @@ def row_parallel_drain_delay(
 
 def drain_offsets(q_p: np.ndarray) -> np.ndarray:
     """Row-parallel drain: PE ``p`` drains its results ``max_p q_p - q_p`` cycles after the
-    PE with the most pieces (s.2.4), so every PE's last result is drained in the drain's
-    last cycles. A PE with one long piece then drains it at the end of the drain instead
-    of holding the drain back until its walk ends."""
+    PE with the most pieces (s.2.4), so on one sample every PE's last result is drained in
+    the drain's last cycle. A PE with one long piece then drains it at the end of the drain
+    instead of holding the drain back until its walk ends."""
     q_p = np.asarray(q_p, dtype=np.int64)
     return int(q_p.max(initial=0)) - q_p
 

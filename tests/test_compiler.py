@@ -430,7 +430,8 @@ def test_walk_delay_waits_for_the_word_each_entry_reads():
 @given(case=cases, pi=st.sampled_from([4, 16, 64]), m=st.integers(1, 4))
 def test_broadcast_order_never_starts_the_walk_later_than_column_order(case, pi, m):
     prof = get_profile(f"sparse_pe_{pi}")
-    mask, w = rand_layer(case["seed"], case["n"], case["k"], case["sparsity"], prof)
+    case = {**case, "n": min(case["n"], 40)}  # sparse_pe_4's output buffers hold 64 words
+    mask, w = rand_layer(**case, prof=prof)
     m = min(m, prof.act_buf_words // case["k"])
     op = compile_layer((mask, w), "forward", prof, m, "row").ops[0]
     a = op.arrays

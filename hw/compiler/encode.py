@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw.compiler.balance import RowPlan
-from hw.timing import sddmm_chunk_bounds
+from hw.timing import bank_positions, sddmm_chunk_bounds
 
 __all__ = ["broadcast_positions", "encode_stream", "encode_banks", "split_chunks"]
 
@@ -56,9 +56,7 @@ def broadcast_positions(col: np.ndarray, bank_ptr: np.ndarray, k: int) -> np.nda
     walk's start (``docs/microarchitecture.md`` s.2.4, the ``rp_delay`` op register).
     """
     col = np.asarray(col, dtype=np.int64)
-    ptr = np.asarray(bank_ptr, dtype=np.int64)
-    n_p = np.diff(ptr)
-    within = np.arange(len(col)) - np.repeat(ptr[:-1] - ptr[0], n_p)
+    within = bank_positions(bank_ptr)[3]
     first = np.full(k, np.iinfo(np.int64).max)
     np.minimum.at(first, col, within)
     pos = np.empty(k, dtype=np.int64)
