@@ -12,6 +12,9 @@ them with the part's data-sheet capacities, the tool versions, the wall time of 
 and the design hash (:func:`hw.clocks.rtl_hash`), and is saved as ``pnr.json`` in the output
 folder.
 
+A route that router2 does not converge (or that ``--timeout-s`` stops) is saved with
+the signals holding the most overused wires at its last iteration (:mod:`hw.congestion`).
+
 Both stages are resumable: a stage whose output exists for the same design hash (and, for
 the route, the same part, clock target and seed) is not run again unless ``--force``.
 """
@@ -31,6 +34,14 @@ from importlib import metadata
 from pathlib import Path
 
 from hw.clocks import RECORDS_PATH, RoutedClock, find_record, rtl_hash, save_record
+from hw.congestion import (
+    HEATMAP_DIR,
+    HEATMAP_PREFIX,
+    CongestionGroup,
+    congestion_groups,
+    keep_last_heatmaps,
+    last_overuse,
+)
 from hw.parts import Part, get_part, part_names
 from hw.profiles import HwProfile, load_profile
 from hw.sta import EndpointGroup, endpoint_arrivals, failing_groups, read_sdf
@@ -141,6 +152,13 @@ class PnrResult:
     """Timing endpoints reached from a clocked output (:mod:`hw.sta`, from the route's SDF)."""
     failing: tuple[EndpointGroup, ...] = ()
     """Endpoints slower than the target period, by register, worst first (:mod:`hw.sta`)."""
+    congestion: tuple[CongestionGroup, ...] = ()
+    """A route that did not converge: the signals holding the most overused wires at
+    router2's last iteration (:mod:`hw.congestion`; empty for router1 and routed runs)."""
+    overused: int = 0
+    """Overused wires at router2's last iteration (0 when routed)."""
+    iterations: int = 0
+    """Router2's iterations (0 for router1)."""
 
     @property
     def fmax(self) -> float:
@@ -165,6 +183,7 @@ class PnrResult:
         d["synthesis"] = Resources(**d["synthesis"])
         d["critical_sources"] = tuple(d.get("critical_sources", ()))
         d["failing"] = tuple(EndpointGroup(**g) for g in d.get("failing", ()))
+        d["congestion"] = tuple(CongestionGroup(**g) for g in d.get("congestion", ()))
         return cls(**d)
 
 
@@ -192,7 +211,8 @@ def run_nextpnr(
     """Run yowasp-nextpnr-``family`` with ``args`` in ``cwd``; returns (status, log).
 
     Paths in ``args`` are relative to ``cwd`` (the WebAssembly sandbox sees the working
-    folder). The log goes to ``cwd/nextpnr.log``.
+    folder). The log goes to ``cwd/nextpnr.log``. Past ``timeout_s`` nextpnr is stopped and
+    the status is :data:`TIMED_OUT`.
     """
     module, package = NEXTPNR_PACKAGES[family]
     try:
@@ -213,10 +233,13 @@ def run_nextpnr(
                 timeout=timeout_s,
             )
     except subprocess.TimeoutExpired:
-        raise ToolchainError(
-            f"nextpnr-{family} did not finish within {timeout_s} s (log {str(log)!r})"
-        ) from None
+        stop = f"ERROR: nextpnr-{family} did not finish within {timeout_s:g} s"
+        return TIMED_OUT, f"{log.read_text()}\n{stop}\n"
     return proc.returncode, log.read_text()
+
+
+TIMED_OUT = -9
+""":func:`run_nextpnr`'s status for a run stopped at its time limit."""
 
 
 ROUTER = {"ecp5": "router2", "ice40": "router1"}
@@ -233,6 +256,10 @@ def flow_args(part: Part, out: Path, router: str = "") -> tuple[list[str], str]:
     """
     router = router or ROUTER[part.family]
     args = ["--router", router]
+    if router == "router2":
+        # where a route that does not converge congests (hw.congestion; routes the same)
+        (out / HEATMAP_DIR).mkdir(exist_ok=True)
+        args += ["--router2-heatmap", HEATMAP_PREFIX]
     summary = router
     if part.clock_pin:
         if part.family == "ecp5":
@@ -431,6 +458,9 @@ def place_and_route(
         fmax, util, crit = parse_report(rep, part)
         srcs = critical_sources(rep)
     n_end, failing = timing_endpoints(out / SDF_FILE, freq_mhz) if routed else (0, ())
+    by_net = keep_last_heatmaps(out / HEATMAP_DIR)
+    hot = () if routed or by_net is None else congestion_groups(by_net.read_text())
+    iters, over = last_overuse(log) or (0, 0)
     result = PnrResult(
         profile=profile.name,
         part=part.name,
@@ -451,6 +481,9 @@ def place_and_route(
         flow=flow,
         endpoints=n_end,
         failing=failing,
+        congestion=hot,
+        overused=0 if routed else over,
+        iterations=iters,
         synthesis=synth,
         tools=tool_versions(part.family),
         synth_s=synth_s,
@@ -489,6 +522,14 @@ def to_text(r: PnrResult, part: Part) -> str:
                 lines.append(f"  ... {len(r.failing) - FAILING_SHOWN} more (pnr.json)")
     else:
         lines.append(f"NOT ROUTED: {r.error}")
+        if r.iterations:
+            lines.append(
+                f"router2 stopped at iteration {r.iterations} with {r.overused:,} overused wires"
+            )
+        if r.congestion:
+            lines.append("signals holding the most overused wires (heatmap of the last iteration):")
+            for g in r.congestion:
+                lines.append(f"  {100 * g.share:5.1f} % {g.nets:5d} nets  {g.signal}")
     syn = r.synthesis
     lines.append(
         "synthesis (Yosys counts / data-sheet capacity): "
@@ -527,7 +568,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="work folder (default build/pnr/<profile>-<part>)"
     )
     p.add_argument("--force", action="store_true", help="rerun stages whose output exists")
-    p.add_argument("--timeout-s", type=float, default=None, help="limit for nextpnr")
+    p.add_argument(
+        "--timeout-s",
+        type=float,
+        default=None,
+        help="limit for nextpnr; a route stopped there is saved as not routed, with "
+        "router2's congestion by signal",
+    )
     p.add_argument(
         "--router",
         choices=("router1", "router2"),

@@ -188,6 +188,10 @@ def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     assert saved["endpoints"] == len(arrivals) > 100
     assert max(arrivals.values()) / 1000 == pytest.approx(saved["critical_ns"], abs=0.01)
     assert saved["failing"] == [] and "endpoints over the 50.00 ns target period: 0 of" in text
+    # router2's heatmaps: the last iteration's are kept; a routed run names no congestion
+    kept = sorted(p.name for p in (out / "heatmap").iterdir())
+    assert len(kept) == 4 and all(n.endswith(f"_{saved['iterations']}.csv") for n in kept)
+    assert saved["iterations"] >= 1 and saved["congestion"] == [] and saved["overused"] == 0
     # Resumable: the same design, part, target and seed are not routed again.
     log = (out / "nextpnr.log").stat().st_mtime_ns
     assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
