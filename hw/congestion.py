@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ __all__ = [
     "HEATMAP_DIR",
     "HEATMAP_PREFIX",
     "CongestionGroup",
+    "clear_heatmaps",
     "congestion_groups",
     "keep_last_heatmaps",
     "last_overuse",
@@ -112,13 +112,16 @@ def keep_last_heatmaps(folder: Path) -> Path | None:
     nets = sorted(folder.glob("*_congestion_by_net_*.csv"), key=_iteration)
     if not nets:
         return None
-    last = _iteration(nets[-1])
-    suffix = f"_{last}.csv"
-    for f in _csvs(folder):
+    suffix = f"_{_iteration(nets[-1])}.csv"
+    for f in folder.glob("*.csv"):
         if not f.name.endswith(suffix):
             f.unlink()
     return nets[-1]
 
 
-def _csvs(folder: Path) -> Iterable[Path]:
-    return [f for f in folder.iterdir() if f.is_file() and f.suffix == ".csv"]
+def clear_heatmaps(folder: Path) -> None:
+    """Delete an earlier route's heatmaps in ``folder`` (before a route writes its own, so
+    :func:`keep_last_heatmaps` cannot take a higher-numbered stale iteration for the new
+    route's last)."""
+    for f in folder.glob("*.csv") if folder.is_dir() else ():
+        f.unlink()

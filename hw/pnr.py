@@ -38,6 +38,7 @@ from hw.congestion import (
     HEATMAP_DIR,
     HEATMAP_PREFIX,
     CongestionGroup,
+    clear_heatmaps,
     congestion_groups,
     keep_last_heatmaps,
     last_overuse,
@@ -433,6 +434,7 @@ def place_and_route(
     report = out / "report.json"
     report.unlink(missing_ok=True)
     (out / SDF_FILE).unlink(missing_ok=True)
+    clear_heatmaps(out / HEATMAP_DIR)
     args = [
         *part.nextpnr,
         "--json",

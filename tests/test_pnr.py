@@ -170,6 +170,9 @@ def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
     out = tmp_path / "route"
     args = ["pnr", "--profile", "systolic_2x2", "--part", "LFE5U-25F", "--freq", "20"]
     args += ["--seed", "1"]
+    # an earlier route's heatmap, of a later iteration than this route will reach
+    (out / "heatmap").mkdir(parents=True)
+    (out / "heatmap" / "route_congestion_by_net_999.csv").write_text("stale,7\n")
     assert run_cli(monkeypatch, [*args, "--out", str(out)]) == 0
     text = capsys.readouterr().out
     saved = json.loads((out / "pnr.json").read_text())
