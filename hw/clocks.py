@@ -122,6 +122,8 @@ class RoutedClock:
     """Synthesis plus place and route wall time."""
     router: str = ""
     """nextpnr's router (empty in records kept before the field: read the command)."""
+    floorplan: bool = False
+    """The block RAMs were pinned by PE (``mast-hw pnr --floorplan``, :mod:`hw.floorplan`)."""
 
     @property
     def router_used(self) -> str:

@@ -55,6 +55,11 @@ class Part:
     clock_pin: str = ""
     """Package pin of a dedicated clock input, where place and route puts the design's
     clock (a clock on a general-purpose pin cannot reach the global clock network)."""
+    bram_rows: tuple[int, ...] = ()
+    """Tile rows (nextpnr's ``Y``) of the block-RAM sites, for ``mast-hw pnr --floorplan``
+    (:mod:`hw.floorplan`); empty where the site map is not tabulated."""
+    bram_columns: tuple[int, ...] = ()
+    """Tile columns (nextpnr's ``X``) of the block-RAM sites in every such row."""
 
     @property
     def routable(self) -> bool:
@@ -63,6 +68,16 @@ class Part:
 
 
 _ECP5_DS = "Lattice ECP5/ECP5-5G family data sheet FPGA-DS-02012"
+
+
+# The block-RAM sites of the LFE5U-85F die, as nextpnr-ecp5's chip database names them
+# (``X<column>/Y<row>/EBR<k>``, k = 0..3 along each group of four columns): four rows of
+# 52, the part's 208 DP16KD. Read off nextpnr's placements and checked against its
+# database by a placement that binds a block RAM to every site (tests/test_pnr.py).
+_ECP5_85_EBR_ROWS = (22, 46, 70, 82)
+_ECP5_85_EBR_COLUMNS = tuple(
+    x0 + 2 * i for x0 in (4, 13, 22, 31, 40, 49, 58, 69, 78, 87, 96, 105, 114) for i in range(4)
+)
 
 
 def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int, speed: int = 6) -> Part:
@@ -85,6 +100,8 @@ def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int, speed: int = 6) -> 
         aliases=(name.lower(), f"lfe5u-{size}") if speed == 6 else (name.lower(),),
         # PCLKT6_0, a primary clock input of every CABGA381 ECP5
         clock_pin="G2",
+        bram_rows=_ECP5_85_EBR_ROWS if size == 85 else (),
+        bram_columns=_ECP5_85_EBR_COLUMNS if size == 85 else (),
     )
 
 

@@ -14,6 +14,8 @@ folder.
 
 A route that router2 does not converge (or that ``--timeout-s`` stops) is saved with
 the signals holding the most overused wires at its last iteration (:mod:`hw.congestion`).
+With ``--floorplan`` every PE's block RAMs are pinned side by side (:mod:`hw.floorplan`)
+before nextpnr places the rest.
 
 Both stages are resumable: a stage whose output exists for the same design hash (and, for
 the route, the same part, clock target and seed) is not run again unless ``--force``.
@@ -43,6 +45,7 @@ from hw.congestion import (
     keep_last_heatmaps,
     last_overuse,
 )
+from hw.floorplan import check_part, write_floorplan
 from hw.parts import Part, get_part, part_names
 from hw.profiles import HwProfile, load_profile
 from hw.sta import EndpointGroup, endpoint_arrivals, failing_groups, read_sdf
@@ -71,6 +74,11 @@ NEXTPNR_PACKAGES: Mapping[str, tuple[str, str]] = {
 # nextpnr's bel types -> the resource class of the part's data sheet.
 SDF_FILE = "route.sdf"
 """nextpnr's delay back-annotation of the route, read by :mod:`hw.sta`."""
+
+FLOORPLAN_NETLIST = "netlist_floorplan.json"
+"""The synthesised netlist with its block RAMs pinned (``--floorplan``), routed instead."""
+FLOORPLAN_FLOW = "block RAMs floorplanned by PE"
+"""The flow summary's words for ``--floorplan`` (:func:`flow_args`)."""
 
 FAILING_SHOWN = 12
 """Endpoint groups over the target period that ``mast-hw pnr`` prints (all in pnr.json)."""
@@ -248,12 +256,15 @@ ROUTER = {"ecp5": "router2", "ice40": "router1"}
 within 50k iterations (congestion); router2 routes it in minutes."""
 
 
-def flow_args(part: Part, out: Path, router: str = "") -> tuple[list[str], str]:
+def flow_args(
+    part: Part, out: Path, router: str = "", floorplan: bool = False
+) -> tuple[list[str], str]:
     """nextpnr arguments for the router and the clock pin of ``part``, and their summary.
 
     The design's clock (``clk``) goes to the part's dedicated clock input
     (:attr:`hw.parts.Part.clock_pin`); the other ports stay unconstrained, placed by
-    nextpnr. Writes the constraint file into ``out``.
+    nextpnr. Writes the constraint file into ``out``. ``floorplan`` only adds its words
+    to the summary (the pins are in the netlist, :mod:`hw.floorplan`).
     """
     router = router or ROUTER[part.family]
     args = ["--router", router]
@@ -270,6 +281,8 @@ def flow_args(part: Part, out: Path, router: str = "") -> tuple[list[str], str]:
             (out / "clock.pcf").write_text(f"set_io clk {part.clock_pin}\n")
             args += ["--pcf", "clock.pcf", "--pcf-allow-unconstrained"]
         summary += f", clk on pin {part.clock_pin}"
+    if floorplan:
+        summary += f", {FLOORPLAN_FLOW}"
     return args, summary
 
 
@@ -359,6 +372,7 @@ def place_and_route(
     force: bool = False,
     timeout_s: float | None = None,
     router: str = "",
+    floorplan: bool = False,
 ) -> PnrResult:
     """Synthesise ``profile`` for ``part``'s family and route it there (see module doc)."""
     from hw.rtl import top_name
@@ -405,7 +419,7 @@ def place_and_route(
         + "\n"
     )
 
-    flow_extra, flow = flow_args(part, out, router)
+    flow_extra, flow = flow_args(part, out, router, floorplan)
     saved = out / "pnr.json"
     if saved.is_file():
         prev = PnrResult.from_dict(json.loads(saved.read_text()))
@@ -435,10 +449,14 @@ def place_and_route(
     report.unlink(missing_ok=True)
     (out / SDF_FILE).unlink(missing_ok=True)
     clear_heatmaps(out / HEATMAP_DIR)
+    routed_netlist = netlist
+    if floorplan:
+        routed_netlist = out / FLOORPLAN_NETLIST
+        write_floorplan(netlist, routed_netlist, part, profile.n_pe)
     args = [
         *part.nextpnr,
         "--json",
-        netlist.name,
+        routed_netlist.name,
         "--report",
         report.name,
         "--sdf",
@@ -582,8 +600,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         choices=("router1", "router2"),
         default="",
         help="nextpnr router (default: the recorded route's for this profile and part, else "
-        "router2 on ECP5, router1 on iCE40; router2 congests on the 16-PE array in "
-        "LFE5U-85F, where router1 completes)",
+        "router2 on ECP5, router1 on iCE40)",
+    )
+    p.add_argument(
+        "--floorplan",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pin each PE's block RAMs side by side before placement (parts with a site "
+        "map: LFE5U-85F; default: as the recorded route for this profile and part, else off)",
     )
     p.add_argument(
         "--record",
@@ -605,7 +629,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.freq > 0:
         raise UserError(f"--freq must be > 0 MHz, got {args.freq!r}")
     out = args.out or Path("build") / "pnr" / f"{profile.name}-{part.name}"
-    seed, router, note = route_options(profile.name, part, args.seed, args.router)
+    seed, router, floorplan, note = route_options(
+        profile.name, part, args.seed, args.router, args.floorplan
+    )
+    if floorplan:
+        check_part(part)
     if note:
         print(note)
     result = place_and_route(
@@ -617,6 +645,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         timeout_s=args.timeout_s,
         router=router,
+        floorplan=floorplan,
     )
     print(to_text(result, part), end="")
     print(f"written: {out / 'pnr.json'}")
@@ -634,22 +663,25 @@ def route_options(
     part: Part,
     seed: int | None,
     router: str,
+    floorplan: bool | None = None,
     records: list[RoutedClock] | None = None,
-) -> tuple[int, str, str]:
-    """``(seed, router, note)``: an unset seed or router is the recorded route's for
-    ``profile`` on ``part``, so the plain command reproduces the profile's clock evidence
-    (seed 1 and the family's default router without a record); ``note`` says so, or is
-    empty."""
+) -> tuple[int, str, bool, str]:
+    """``(seed, router, floorplan, note)``: an unset seed, router or floorplan is the
+    recorded route's for ``profile`` on ``part``, so the plain command reproduces the
+    profile's clock evidence (seed 1, the family's default router and no floorplan without
+    a record); ``note`` says so, or is empty."""
     rec = find_record(profile, part.name, records)
-    if rec is None or (seed is not None and router):
-        return (1 if seed is None else seed), router, ""
+    if rec is None or (seed is not None and router and floorplan is not None):
+        return (1 if seed is None else seed), router, bool(floorplan), ""
     seed = rec.seed if seed is None else seed
     router = router or rec.router_used
+    floorplan = rec.floorplan if floorplan is None else floorplan
     note = (
-        f"placer seed {seed}, router {router or ROUTER[part.family]} "
-        f"(unset options from the recorded route in {RECORDS_PATH.name})"
+        f"placer seed {seed}, router {router or ROUTER[part.family]}"
+        + (", block RAMs floorplanned" if floorplan else "")
+        + f" (unset options from the recorded route in {RECORDS_PATH.name})"
     )
-    return seed, router, note
+    return seed, router, floorplan, note
 
 
 def _router_option(flow: str, part: Part) -> str:
@@ -660,6 +692,7 @@ def _router_option(flow: str, part: Part) -> str:
 
 def to_record(r: PnrResult, part: Part, profile_arg: str) -> RoutedClock:
     """The clock evidence of a routed result (resources by data-sheet class)."""
+    fp = FLOORPLAN_FLOW in r.flow
     by_class: dict[str, dict[str, float]] = {}
     for bel, u in r.utilisation.items():
         cls = _BEL_CLASS.get(bel)
@@ -682,8 +715,9 @@ def to_record(r: PnrResult, part: Part, profile_arg: str) -> RoutedClock:
         tools=dict(r.tools),
         date=r.date,
         command=f"mast-hw pnr --profile {profile_arg} --part {r.part} --freq {r.target_mhz:g} "
-        f"--seed {r.seed}" + _router_option(r.flow, part),
+        f"--seed {r.seed}" + _router_option(r.flow, part) + (" --floorplan" if fp else ""),
         resources=by_class,
         wall_s=round(r.synth_s + r.pnr_s, 1),
         router=r.flow.split(",")[0],
+        floorplan=fp,
     )

@@ -134,6 +134,8 @@ def test_flow_puts_the_clock_on_a_dedicated_pin(tmp_path):
     assert summary == "router1, clk on pin J3"
     args, summary = flow_args(get_part("LFE5U-85F"), tmp_path, "router1")
     assert args[:2] == ["--router", "router1"] and summary == "router1, clk on pin G2"
+    args, summary = flow_args(get_part("LFE5U-85F"), tmp_path, "", floorplan=True)
+    assert summary == "router2, clk on pin G2, block RAMs floorplanned by PE"
 
 
 def test_recorded_command_names_a_router_only_when_not_the_default():
@@ -152,17 +154,19 @@ def test_unset_seed_and_router_are_the_recorded_routes():
         target_mhz=100.0, seed=7, rtl_hash="x", tools={}, date="", resources={}, wall_s=1.0,
         command="mast-hw pnr --profile p16 --part LFE5U-85F --freq 100 --seed 7 --router router1",
     )  # fmt: skip
-    assert route_options("p16", ecp5, None, "", [rec])[:2] == (7, "router1")
-    assert route_options("p16", ecp5, 3, "", [rec])[:2] == (3, "router1")
-    assert route_options("p16", ecp5, None, "router2", [rec])[:2] == (7, "router2")
-    assert route_options("p16", ecp5, 3, "router2", [rec]) == (3, "router2", "")
+    assert route_options("p16", ecp5, None, "", None, [rec])[:3] == (7, "router1", False)
+    assert route_options("p16", ecp5, 3, "", None, [rec])[:2] == (3, "router1")
+    assert route_options("p16", ecp5, None, "router2", None, [rec])[:2] == (7, "router2")
+    assert route_options("p16", ecp5, 3, "router2", False, [rec]) == (3, "router2", False, "")
     # the field, where a record has it, over its command
-    newer = dataclasses.replace(rec, router="router2")
-    assert route_options("p16", ecp5, None, "", [newer])[:2] == (7, "router2")
-    # no record of this profile on this part: seed 1, the family's router
-    assert route_options("p16", get_part("LFE5U-45F"), None, "", [rec]) == (1, "", "")
-    assert route_options("p4", ecp5, None, "", [rec]) == (1, "", "")
-    assert "seed 7, router router1" in route_options("p16", ecp5, None, "", [rec])[2]
+    newer = dataclasses.replace(rec, router="router2", floorplan=True)
+    assert route_options("p16", ecp5, None, "", None, [newer])[:3] == (7, "router2", True)
+    assert route_options("p16", ecp5, None, "", False, [newer])[:3] == (7, "router2", False)
+    assert "block RAMs floorplanned" in route_options("p16", ecp5, None, "", None, [newer])[3]
+    # no record of this profile on this part: seed 1, the family's router, no floorplan
+    assert route_options("p16", get_part("LFE5U-45F"), None, "", None, [rec]) == (1, "", False, "")
+    assert route_options("p4", ecp5, None, "", True, [rec]) == (1, "", True, "")
+    assert "seed 7, router router1" in route_options("p16", ecp5, None, "", None, [rec])[3]
 
 
 def test_pnr_routes_smallest_profile(monkeypatch, capsys, tmp_path):
@@ -282,3 +286,28 @@ def test_sta_times_every_endpoint_from_a_clocked_output():
     assert failing_groups(arrivals, 7.0) == []
     assert group_name("array.pe1.out.0.0/DIA12") == "array.pe1.out/DIA#"
     assert group_name("array.act0.0.3$DPRAM_COMB1/WD0") == "array.act0/WD#"
+
+
+def test_a_floorplanned_route_is_recorded_with_its_option():
+    from hw.pnr import PnrResult, Utilisation, to_record
+    from hw.synth import Resources
+
+    part = get_part("LFE5U-85F")
+    r = PnrResult(
+        profile="sparse_pe_16_ecp5", part="LFE5U-85F", package="CABGA381", speed="6",
+        top="top", design_hash="h", target_mhz=100.0, seed=2, fmax_mhz={"clk": 101.5},
+        routed=True, utilisation={"DP16KD": Utilisation(156, 208, 208)}, critical_from="a",
+        critical_to="b", critical_ns=9.8, synthesis=Resources(1.0, 1.0, 0.0, 0.0, {}),
+        tools={}, synth_s=1.0, pnr_s=2.0, date="",
+        flow="router2, clk on pin G2, block RAMs floorplanned by PE",
+    )  # fmt: skip
+    rec = to_record(r, part, "sparse_pe_16_ecp5")
+    assert rec.floorplan and rec.router == "router2" and rec.resources["bram"]["used"] == 156
+    assert rec.command == (
+        "mast-hw pnr --profile sparse_pe_16_ecp5 --part LFE5U-85F --freq 100 --seed 2 --floorplan"
+    )
+    plain = to_record(dataclasses.replace(r, flow="router2, clk on pin G2"), part, "p")
+    assert not plain.floorplan and "--floorplan" not in plain.command
+    # records kept before the field read as not floorplanned
+    old = {k: v for k, v in dataclasses.asdict(plain).items() if k != "floorplan"}
+    assert RoutedClock(**old).floorplan is False

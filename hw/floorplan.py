@@ -1,0 +1,125 @@
+"""Block-RAM floorplan for place and route: each PE's memories side by side.
+
+nextpnr's placer legalises block RAMs into free sites with little regard for the logic
+they serve. On the 16-PE array in an LFE5U-85F (156 of 208 DP16KD) it spread every PE's
+nine block RAMs over the whole width of the die (PE 0's from column 31 to 116, on three
+of the four rows), so each PE's buffers, its banks of the activation, output and weight
+SRAMs and the logic between them were joined by wires across the chip, and router2 did
+not converge (README, place and route).
+
+:func:`plan` pins them instead (nextpnr's ``BEL`` cell attribute): the block RAMs of PE
+``i`` (every memory whose instance path names index ``i``: ``array.pe<i>.*``, the
+banks ``array.act<i>`` / ``array.out<i>``, the weight banks ``ctrl.weights.*<i>``) take
+consecutive sites of one row, the PEs in ``ceil(P / rows)`` equal bands per row, row
+after row; the shared memories (gradient SRAM, reduction tables) take the free sites
+nearest the die's centre. The placer then puts each PE's logic by its memories.
+:func:`write_floorplan` writes a copy of the synthesised netlist with the attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from hw.parts import Part, get_part, part_names
+from mast.errors import UserError
+
+__all__ = ["BRAM_CELL", "bel_name", "check_part", "cluster", "plan", "write_floorplan"]
+
+BRAM_CELL: Mapping[str, str] = {"ecp5": "DP16KD"}
+"""The block-RAM cell type per family."""
+
+_INDEXED = re.compile(r"^[A-Za-z_]+?(\d+)$")
+
+
+def bel_name(part: Part, row: int, col_index: int) -> str:
+    """nextpnr's name of block-RAM site ``col_index`` (0-based) in tile row ``row``."""
+    return f"X{part.bram_columns[col_index]}/Y{row}/EBR{col_index % 4}"
+
+
+def cluster(cell: str) -> int | None:
+    """The PE index a memory cell belongs to: the number ending the first component of
+    its instance path that ends in one (``array.pe3.act.0.0`` -> 3, ``array.out12.0.0`` ->
+    12, ``ctrl.weights.weight_col3.0.0`` -> 3), or ``None`` for a shared memory."""
+    for part in cell.split("."):
+        m = _INDEXED.match(part)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def check_part(part: Part) -> None:
+    """Raise the one-line error for a part without a block-RAM site map."""
+    if not part.bram_rows or part.family not in BRAM_CELL:
+        known = [n for n in part_names(routable=True) if get_part(n).bram_rows]
+        raise UserError(
+            f"--floorplan: no block-RAM site map for part {part.name!r}; parts with one: "
+            f"{', '.join(known)}"
+        )
+
+
+def plan(cells: list[str], part: Part, n_pe: int) -> dict[str, str]:
+    """``{cell: BEL}`` for the block-RAM ``cells`` of an ``n_pe``-PE design (module doc)."""
+    check_part(part)
+    rows, n_col = part.bram_rows, len(part.bram_columns)
+    if len(cells) > len(rows) * n_col:
+        raise UserError(
+            f"--floorplan: {len(cells)} block RAMs do not fit the {len(rows) * n_col} sites "
+            f"of {part.name}"
+        )
+    groups: dict[int, list[str]] = {}
+    shared = []
+    for c in sorted(cells):
+        i = cluster(c)
+        if i is not None and i < n_pe:
+            groups.setdefault(i, []).append(c)
+        else:
+            shared.append(c)
+    per_row = math.ceil(n_pe / len(rows))
+    band = n_col // per_row
+    widest = max((len(g) for g in groups.values()), default=0)
+    if widest > band:
+        raise UserError(
+            f"--floorplan: a PE's {widest} block RAMs exceed its band of {band} sites in a "
+            f"row of {part.name} ({per_row} PEs a row)"
+        )
+    out: dict[str, str] = {}
+    used: set[tuple[int, int]] = set()
+    for i, members in sorted(groups.items()):
+        row, slot = rows[i // per_row], i % per_row
+        first = slot * band + (band - len(members)) // 2
+        for j, c in enumerate(members):
+            out[c] = bel_name(part, row, first + j)
+            used.add((row, first + j))
+    # the free sites of the two rows nearest the die's middle first, by column from the
+    # middle column
+    mid_row = (rows[0] + rows[-1]) / 2
+    mid_col = (part.bram_columns[0] + part.bram_columns[-1]) / 2
+    central = sorted(rows, key=lambda r: abs(r - mid_row))[:2]
+    free = sorted(
+        ((r, k) for r in rows for k in range(n_col) if (r, k) not in used),
+        key=lambda s: (s[0] not in central, abs(part.bram_columns[s[1]] - mid_col), s),
+    )
+    for c, (r, k) in zip(shared, free, strict=False):
+        out[c] = bel_name(part, r, k)
+    return out
+
+
+def write_floorplan(netlist: Path, dst: Path, part: Part, n_pe: int) -> int:
+    """Copy the Yosys JSON ``netlist`` to ``dst`` with every block RAM of its top module
+    pinned by :func:`plan`; returns the number of pinned cells."""
+    check_part(part)
+    kind = BRAM_CELL[part.family]
+    design = json.loads(Path(netlist).read_text())
+    tops = [m for m in design["modules"].values() if m.get("attributes", {}).get("top")] or list(
+        design["modules"].values()
+    )
+    cells = tops[0]["cells"]
+    brams = [name for name, c in cells.items() if c["type"] == kind]
+    for name, bel in plan(brams, part, n_pe).items():
+        cells[name].setdefault("attributes", {})["BEL"] = bel
+    Path(dst).write_text(json.dumps(design))
+    return len(brams)

@@ -1,0 +1,136 @@
+"""``mast-hw pnr --floorplan``: every PE's block RAMs pinned side by side (hw.floorplan)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hw.floorplan import bel_name, cluster, plan, write_floorplan
+from hw.parts import get_part
+from hw.pnr import run_nextpnr
+from mast.errors import UserError
+
+P85 = get_part("LFE5U-85F")
+
+
+def sixteen_pe_brams() -> list[str]:
+    """The block-RAM instance names of the 16-PE array's synthesised netlist (Yosys)."""
+    cells = []
+    for i in range(16):
+        cells += [f"array.pe{i}.act.0.{j}" for j in range(2)]
+        cells += [f"array.pe{i}.out.{j}.0" for j in range(2)]
+        cells += [f"array.pe{i}.split.0.0", f"array.act{i}.0.0", f"array.out{i}.0.0"]
+        cells += [f"ctrl.weights.weight_val{i}.0.0", f"ctrl.weights.weight_col{i}.0.0"]
+    cells += [f"array.grad.grad.0.{j}" for j in range(4)]
+    cells += ["array.grad.dw.0.0", "array.grad.dw.0.1"]
+    tables = ("red_ptr", "red_piece", "piece_pe")
+    cells += [f"array.reduce.{t}.{j}.0" for t in tables for j in (0, 1)]
+    return cells
+
+
+def site(bel: str) -> tuple[int, int]:
+    x, y, _ = bel.split("/")
+    return int(y[1:]), P85.bram_columns.index(int(x[1:]))
+
+
+def test_cluster_is_the_first_indexed_component_of_the_instance_path():
+    assert cluster("array.pe3.act.0.1") == 3
+    assert cluster("array.out12.0.0") == 12
+    assert cluster("ctrl.weights.weight_col7.0.0") == 7
+    assert cluster("array.grad.grad.0.2") is None  # bare numbers are Yosys' block indices
+    assert cluster("array.reduce.red_ptr.1.0") is None
+
+
+def test_each_pe_gets_consecutive_sites_of_one_row_and_shared_memories_the_middle():
+    cells = sixteen_pe_brams()
+    pins = plan(cells, P85, 16)
+    assert sorted(pins) == sorted(cells) and len(set(pins.values())) == len(cells) == 156
+    for i in range(16):
+        mine = sorted(site(b) for c, b in pins.items() if cluster(c) == i)
+        rows = {r for r, _ in mine}
+        cols = [k for _, k in mine]
+        assert len(mine) == 9 and rows == {P85.bram_rows[i // 4]}
+        assert cols == list(range(cols[0], cols[0] + 9))  # side by side
+        assert 13 * (i % 4) <= cols[0] and cols[-1] < 13 * (i % 4 + 1)  # in the PE's band
+    shared = [site(b) for c, b in pins.items() if cluster(c) is None]
+    # the two rows nearest the die's middle, near its middle column (X62)
+    assert {r for r, _ in shared} == {46, 70}
+    taken = {site(b) for b in pins.values()}
+    free = [(r, k) for r in (46, 70) for k in range(52) if (r, k) not in taken]
+    dist = [abs(P85.bram_columns[k] - 62) for _, k in shared]
+    assert max(dist) <= min(abs(P85.bram_columns[k] - 62) for _, k in free)
+
+
+def test_bel_names_follow_nextpnr():
+    assert bel_name(P85, 22, 0) == "X4/Y22/EBR0"
+    assert bel_name(P85, 70, 29) == "X71/Y70/EBR1"
+    assert bel_name(P85, 82, 51) == "X120/Y82/EBR3"
+
+
+def test_floorplan_errors_are_one_line():
+    no_map = r"^--floorplan: no block-RAM site map for part "
+    with pytest.raises(UserError, match=no_map + r"'LFE5U-25F'; parts with one: LFE5U-85F, "):
+        plan(["array.pe0.act.0.0"], get_part("LFE5U-25F"), 4)
+    with pytest.raises(UserError, match=no_map + r"'iCE40HX8K'"):
+        plan([], get_part("iCE40HX8K"), 4)
+    with pytest.raises(UserError, match=r"^--floorplan: 209 block RAMs do not fit the 208 sites"):
+        plan([f"array.pe0.m{i}.0.0" for i in range(209)], P85, 16)
+    # 14 block RAMs of one PE exceed a band of 13 sites (16 PEs: 4 a row)
+    with pytest.raises(UserError, match=r"a PE's 14 block RAMs exceed its band of 13 sites"):
+        plan([f"array.pe0.m.{j}.0" for j in range(14)], P85, 16)
+
+
+def test_write_floorplan_pins_the_top_modules_block_rams_only(tmp_path):
+    design = {
+        "modules": {
+            "lib": {"cells": {"array.pe0.act.0.0": {"type": "DP16KD", "attributes": {}}}},
+            "top": {
+                "attributes": {"top": "00000000000000000000000000000001"},
+                "cells": {
+                    "array.pe0.act.0.0": {"type": "DP16KD", "attributes": {"src": "x"}},
+                    "array.pe1.act.0.0": {"type": "DP16KD", "attributes": {}},
+                    "array.pe0.acc_LUT4": {"type": "LUT4", "attributes": {}},
+                },
+            },
+        }
+    }
+    src, dst = tmp_path / "netlist.json", tmp_path / "pinned.json"
+    src.write_text(json.dumps(design))
+    assert write_floorplan(src, dst, P85, 16) == 2
+    out = json.loads(dst.read_text())
+    top = out["modules"]["top"]["cells"]
+    assert top["array.pe0.act.0.0"]["attributes"] == {"src": "x", "BEL": "X17/Y22/EBR2"}
+    assert top["array.pe1.act.0.0"]["attributes"]["BEL"] == "X46/Y22/EBR3"
+    assert "BEL" not in top["array.pe0.acc_LUT4"]["attributes"]
+    assert out["modules"]["lib"] == design["modules"]["lib"]
+    assert json.loads(src.read_text()) == design  # the synthesised netlist is left as it was
+
+
+def test_site_map_names_every_block_ram_site_of_the_part(tmp_path):
+    """nextpnr binds a block RAM to each of the 208 sites the table names (an unknown
+    BEL is an error: 'No Bel named ...')."""
+    cells = {
+        f"ram_{r}_{k}": {
+            "type": "DP16KD",
+            "parameters": {},
+            "attributes": {"BEL": bel_name(P85, r, k)},
+            "port_directions": {"CLKA": "input"},
+            "connections": {"CLKA": [2]},
+        }
+        for r in P85.bram_rows
+        for k in range(len(P85.bram_columns))
+    }
+    assert len(cells) == P85.bram == 208
+    top = {
+        "attributes": {"top": "00000000000000000000000000000001"},
+        "ports": {"clk": {"direction": "input", "bits": [2]}},
+        "cells": cells,
+        "netnames": {"clk": {"hide_name": 0, "bits": [2], "attributes": {}}},
+    }
+    Path(tmp_path / "sites.json").write_text(json.dumps({"modules": {"top": top}}))
+    args = [*P85.nextpnr, "--json", "sites.json", "--no-route"]
+    code, log = run_nextpnr("ecp5", args, cwd=tmp_path)
+    assert code == 0, log[-2000:]
+    assert "DP16KD:     208/    208   100%" in log
