@@ -10,11 +10,9 @@ not converge (README, place and route).
 :func:`plan` pins them instead (nextpnr's ``BEL`` cell attribute): the block RAMs of PE
 ``i`` (every memory whose instance path names index ``i``: ``array.pe<i>.*``, the
 banks ``array.act<i>`` / ``array.out<i>``, the weight banks ``ctrl.weights.*<i>``) take
-consecutive sites of one row, ``ceil(P / rows)`` PEs a row, row after row, packed from
-the row's two ends toward its middle; the shared memories (gradient SRAM, reduction
-tables) take the free sites in the middle of the two rows nearest the die's centre, so
-the logic every PE talks to (controller, reduction unit, broadcast) has the centre of
-the die to itself. The placer then puts each PE's logic by its memories.
+consecutive sites of one row, the PEs in ``ceil(P / rows)`` equal bands per row, row
+after row; the shared memories (gradient SRAM, reduction tables) take the free sites
+nearest the die's centre. The placer then puts each PE's logic by its memories.
 :func:`write_floorplan` writes a copy of the synthesised netlist with the attributes.
 """
 
@@ -81,18 +79,18 @@ def plan(cells: list[str], part: Part, n_pe: int) -> dict[str, str]:
         else:
             shared.append(c)
     per_row = math.ceil(n_pe / len(rows))
-    width = max((len(g) for g in groups.values()), default=0)
-    if per_row * width > n_col:
+    band = n_col // per_row
+    widest = max((len(g) for g in groups.values()), default=0)
+    if widest > band:
         raise UserError(
-            f"--floorplan: {per_row} PEs of {width} block RAMs do not fit a row of {n_col} "
-            f"sites of {part.name}"
+            f"--floorplan: a PE's {widest} block RAMs exceed its band of {band} sites in a "
+            f"row of {part.name} ({per_row} PEs a row)"
         )
-    left = per_row - per_row // 2  # PE slots packed from the row's left end
     out: dict[str, str] = {}
     used: set[tuple[int, int]] = set()
     for i, members in sorted(groups.items()):
         row, slot = rows[i // per_row], i % per_row
-        first = slot * width if slot < left else n_col - (per_row - slot) * width
+        first = slot * band + (band - len(members)) // 2
         for j, c in enumerate(members):
             out[c] = bel_name(part, row, first + j)
             used.add((row, first + j))
