@@ -75,6 +75,21 @@ def test_cli_bad_part_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
     assert not out.exists()
 
 
+def test_cli_floorplan_on_a_part_without_a_site_map_is_one_line_before_synthesis(
+    monkeypatch, capsys, tmp_path
+):
+    out = tmp_path / "o"
+    args = ["pnr", "--profile", "sparse_pe_4", "--part", "LFE5U-25F", "--floorplan"]
+    code = run_cli(monkeypatch, [*args, "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [
+        "mast-hw: error: --floorplan: no block-RAM site map for part 'LFE5U-25F'; parts with "
+        "one: LFE5U-85F, LFE5U-85F-7, LFE5U-85F-8"
+    ]
+    assert not out.exists()
+
+
 def _report() -> dict:
     step = {"type": "routing", "delay": 2.5, "from": {"cell": "io", "port": "O"}}
     step["to"] = {"cell": "x", "port": "A"}
