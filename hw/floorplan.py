@@ -11,8 +11,9 @@ not converge (README, place and route).
 ``i`` (every memory whose instance path names index ``i``: ``array.pe<i>.*``, the
 banks ``array.act<i>`` / ``array.out<i>``, the weight banks ``ctrl.weights.*<i>``) take
 consecutive sites of one row, the PEs in ``ceil(P / rows)`` equal bands per row, row
-after row; the shared memories (gradient SRAM, reduction tables) take the free sites
-nearest the die's centre. The placer then puts each PE's logic by its memories.
+after row; the shared memories (gradient SRAM, reduction tables) take the free sites of
+the two rows nearest the die's middle, nearest its middle column first. The placer then
+puts each PE's logic by its memories.
 :func:`write_floorplan` writes a copy of the synthesised netlist with the attributes.
 """
 

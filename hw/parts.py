@@ -73,7 +73,7 @@ _ECP5_DS = "Lattice ECP5/ECP5-5G family data sheet FPGA-DS-02012"
 # The block-RAM sites of the LFE5U-85F die, as nextpnr-ecp5's chip database names them
 # (``X<column>/Y<row>/EBR<k>``, k = 0..3 along each group of four columns): four rows of
 # 52, the part's 208 DP16KD. Read off nextpnr's placements and checked against its
-# database by a placement that binds a block RAM to every site (tests/test_pnr.py).
+# database by a placement that binds a block RAM to every site (tests/test_floorplan.py).
 _ECP5_85_EBR_ROWS = (22, 46, 70, 82)
 _ECP5_85_EBR_COLUMNS = tuple(
     x0 + 2 * i for x0 in (4, 13, 22, 31, 40, 49, 58, 69, 78, 87, 96, 105, 114) for i in range(4)

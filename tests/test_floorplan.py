@@ -134,3 +134,42 @@ def test_site_map_names_every_block_ram_site_of_the_part(tmp_path):
     code, log = run_nextpnr("ecp5", args, cwd=tmp_path)
     assert code == 0, log[-2000:]
     assert "DP16KD:     208/    208   100%" in log
+
+
+def test_place_and_route_routes_the_pinned_copy_and_names_the_flow(monkeypatch, tmp_path):
+    """``place_and_route(floorplan=True)`` hands nextpnr the netlist with the pins (Yosys
+    and nextpnr stand in: the wiring between them is what is checked here)."""
+    from hw import pnr
+    from hw.profiles import get_profile
+    from hw.synth import Resources, SynthResult
+
+    netlist = {
+        "modules": {
+            "top": {
+                "attributes": {"top": "00000000000000000000000000000001"},
+                "cells": {f"array.pe{i}.act.0.0": {"type": "DP16KD"} for i in range(4)},
+            }
+        }
+    }
+
+    def fake_synth(design, top, target, work_dir, *, netlist_json, **kw):
+        (Path(work_dir) / netlist_json).write_text(json.dumps(netlist))
+        return SynthResult("p", target, top, Resources(1, 1, 0, 4, {}), 1.0, str(work_dir))
+
+    seen = {}
+
+    def fake_nextpnr(family, args, *, cwd, timeout_s=None):
+        seen["json"] = args[args.index("--json") + 1]
+        return 1, "ERROR: stand-in\n"
+
+    monkeypatch.setattr(pnr, "synthesize", fake_synth)
+    monkeypatch.setattr(pnr, "run_nextpnr", fake_nextpnr)
+    r = pnr.place_and_route(get_profile("sparse_pe_4"), P85, tmp_path, floorplan=True)
+    assert seen["json"] == pnr.FLOORPLAN_NETLIST
+    pinned = json.loads((tmp_path / pnr.FLOORPLAN_NETLIST).read_text())
+    bels = [c["attributes"]["BEL"] for c in pinned["modules"]["top"]["cells"].values()]
+    assert bels == [bel_name(P85, row, 25) for row in P85.bram_rows]  # one PE a row
+    assert r.flow.endswith(", block RAMs floorplanned by PE") and not r.routed
+    # without the option the synthesised netlist itself is routed
+    pnr.place_and_route(get_profile("sparse_pe_4"), P85, tmp_path, floorplan=False)
+    assert seen["json"] == "netlist.json"
