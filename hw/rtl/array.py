@@ -35,6 +35,10 @@ from .reduce import ReductionUnit
 
 __all__ = ["PEArray"]
 
+PARTIAL_GROUP = 4
+"""Output-SRAM banks per first-level multiplexer of the reduction's partials with
+``PD >= 4``: four, one row of PEs in the LFE5U-85F floorplan (:mod:`hw.floorplan`)."""
+
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
 
@@ -188,11 +192,12 @@ class PEArray(wiring.Component):
         # selects are delayed a cycle more (hw.timing.deep_reduce).
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
+        bank_sels = []  # the bank selects 1 (and 2) cycles after the reads' addresses
         for _ in range(2 if late_partials else 1):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
-        act_rdata, out_rdata = Signal(ob), Signal(p.acc_bits)
+            bank_sels.append((a_q, b_q))
 
         # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle.
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
@@ -336,22 +341,53 @@ class PEArray(wiring.Component):
                         ow.addr.eq(hoff),
                         ow.data.eq(host.wdata),
                     ]
-            partial = orp.data
-            if late_partials:
-                partial = Signal.like(orp.data, name=f"out{i}_q")
-                m.d.sync += partial.eq(orp.data)
-            bank_reads.append((ar.data, orp.data, partial))
+            bank_reads.append((ar.data, orp.data))
 
-        # Bank selection as one-hot multiplexers (a chain of ifs would be P muxes deep).
-        for sel, pick in (
-            (a_bank, lambda r: [ru.a_data.eq(r[2])]),
-            (b_bank, lambda r: [ru.b_data.eq(r[2])]),
-            (rbank, lambda r: [act_rdata.eq(r[0]), out_rdata.eq(r[1])]),
-        ):
+        def pick(sel, words, name, shape=None):
+            """``words[sel]`` as a one-hot multiplexer (a chain of ifs would be deep)."""
+            out = Signal(shape or words[0].shape(), name=name)
             with m.Switch(sel):
-                for i, reads in enumerate(bank_reads):
+                for i, word in enumerate(words):
                     with m.Case(i):
-                        m.d.comb += pick(reads)
+                        m.d.comb += out.eq(word)
+            return out
+
+        act_rdata = pick(rbank, [r[0] for r in bank_reads], "act_rdata", ob)
+        out_words = [r[1] for r in bank_reads]
+        if not late_partials:
+            m.d.comb += [
+                ru.a_data.eq(pick(a_bank, out_words, "red_a_word")),
+                ru.b_data.eq(pick(b_bank, out_words, "red_b_word")),
+            ]
+            out_rdata = pick(rbank, out_words, "out_rdata", p.acc_bits)
+        else:
+            # With PD >= 4 the partials leave the banks through a registered two-level
+            # tree: in the cycle the words leave the SRAMs, each group of PARTIAL_GROUP
+            # banks selects the two partials' words (registered), and a cycle later the
+            # group's word is selected: the cycle-for-cycle timing of one register per bank
+            # and one multiplexer after it, with a quarter of the long wires into the
+            # reduction unit. While idle, the groups' ``a`` side serves the host's reads
+            # (``busy`` registered, as the host bank is).
+            busy_d = Signal()
+            m.d.sync += busy_d.eq(busy)
+            (a_d1, b_d1), (a_d2, b_d2) = bank_sels
+            g_n = PARTIAL_GROUP
+            groups = [out_words[lo : lo + g_n] for lo in range(0, n_pe, g_n)]
+            a_local = Mux(busy_d, a_d1 % g_n, rbank % g_n)
+            a_words, a_regs, b_regs = [], [], []
+            for g, words in enumerate(groups):
+                a_word = pick(a_local, words, f"red_grp{g}_a")
+                a_q = Signal.like(a_word, name=f"red_grp{g}_a_q")
+                b_q = Signal.like(a_word, name=f"red_grp{g}_b_q")
+                m.d.sync += [a_q.eq(a_word), b_q.eq(pick(b_d1 % g_n, words, f"red_grp{g}_b"))]
+                a_words.append(a_word)
+                a_regs.append(a_q)
+                b_regs.append(b_q)
+            m.d.comb += [
+                ru.a_data.eq(pick(a_d2 // g_n, a_regs, "red_a_word")),
+                ru.b_data.eq(pick(b_d2 // g_n, b_regs, "red_b_word")),
+            ]
+            out_rdata = pick(rbank // g_n, a_words, "out_rdata", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):
