@@ -35,9 +35,10 @@ from .reduce import ReductionUnit
 
 __all__ = ["PEArray"]
 
-PARTIAL_GROUP = 4
-"""Output-SRAM banks per first-level multiplexer of the reduction's partials with
-``PD >= 4``: four, one row of PEs in the LFE5U-85F floorplan (:mod:`hw.floorplan`)."""
+BANK_GROUP = 4
+"""Activation / output SRAM banks per first-level multiplexer of the broadcast lanes and
+of the reduction's partials with ``PD >= 4``: four, one row of PEs in the LFE5U-85F
+floorplan (:mod:`hw.floorplan`)."""
 
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
@@ -192,27 +193,24 @@ class PEArray(wiring.Component):
         # selects are delayed a cycle more (hw.timing.deep_reduce).
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
-        bank_sels = []  # the bank selects 1 (and 2) cycles after the reads' addresses
         for _ in range(2 if late_partials else 1):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
-            bank_sels.append((a_q, b_q))
 
-        # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle.
+        def pick(sel, words, name, shape=None):
+            """``words[sel]`` as a one-hot multiplexer (a chain of ifs would be deep)."""
+            out = Signal(shape or words[0].shape(), name=name)
+            with m.Switch(sel):
+                for i, word in enumerate(words):
+                    with m.Case(i):
+                        m.d.comb += out.eq(word)
+            return out
+
+        # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle
+        # (the lanes' words are selected after the banks are built, below).
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
-        bus = []
-        for b in range(bw):
-            word = Signal(op_shape(p), name=f"bus{b}")
-            with m.Switch(bus_bank[b]):
-                for q in range(n_pe):
-                    with m.Case(q):
-                        m.d.comb += word.eq(act_data[q])
-            if late_bcast:
-                word_q = Signal(op_shape(p), name=f"bus{b}_q")
-                m.d.sync += word_q.eq(word)
-                word = word_q
-            bus.append(word)
+        bus = [Signal(op_shape(p), name=f"bus{b}" + "_q" * late_bcast) for b in range(bw)]
 
         bank_reads = []
         for i in range(n_pe):
@@ -343,51 +341,84 @@ class PEArray(wiring.Component):
                     ]
             bank_reads.append((ar.data, orp.data))
 
-        def pick(sel, words, name, shape=None):
-            """``words[sel]`` as a one-hot multiplexer (a chain of ifs would be deep)."""
-            out = Signal(shape or words[0].shape(), name=name)
-            with m.Switch(sel):
-                for i, word in enumerate(words):
-                    with m.Case(i):
-                        m.d.comb += out.eq(word)
-            return out
-
-        act_rdata = pick(rbank, [r[0] for r in bank_reads], "act_rdata", ob)
+        act_words = [r[0] for r in bank_reads]
         out_words = [r[1] for r in bank_reads]
+        act_rdata = pick(rbank, act_words, "act_rdata", ob)
+        g_n = BANK_GROUP
+        groups = [range(lo, min(lo + g_n, n_pe)) for lo in range(0, n_pe, g_n)]
+        # With PD >= 4 and more than one group of BANK_GROUP banks, the broadcast lanes'
+        # words and the reduction's partials leave the banks through registered two-level
+        # trees: in the cycle the words leave the SRAMs each group selects its candidate
+        # (the bank within the group, from a register), a register per group holds it,
+        # and the next cycle the group is selected. That is the cycle timing of a
+        # register per bank before a ``P``-way multiplexer (the structure kept for one
+        # group, where a bank's word goes straight into its register) with a quarter of
+        # the wires into the last multiplexer.
+        tree = len(groups) > 1
+        if not late_bcast:
+            m.d.comb += [
+                lane.eq(pick(bus_bank[b], act_data, f"bus{b}_word")) for b, lane in enumerate(bus)
+            ]
+        elif not tree:
+            m.d.sync += [
+                lane.eq(pick(bus_bank[b], act_data, f"bus{b}_word")) for b, lane in enumerate(bus)
+            ]
+        else:
+            # (the lane's bank within its group is registered from the load's ``ld_lo``
+            # a cycle ahead; ``act_data`` still feeds its own PE's sample-parallel loads)
+            for b, lane in enumerate(bus):
+                local = Signal(range(g_n), name=f"bus{b}_grp_sel")
+                m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
+                regs = []
+                for g, banks in enumerate(groups):
+                    word = pick(local, [act_words[q] for q in banks], f"bus{b}_grp{g}")
+                    word_q = Signal(op_shape(p), name=f"bus{b}_grp{g}_q")
+                    m.d.sync += word_q.eq(word)
+                    regs.append(word_q)
+                m.d.sync += lane.eq(pick(bus_bank[b] // g_n, regs, f"bus{b}_word"))
+
+        if not (late_partials and tree):
+            out_rdata = pick(rbank, out_words, "out_rdata", p.acc_bits)
         if not late_partials:
             m.d.comb += [
                 ru.a_data.eq(pick(a_bank, out_words, "red_a_word")),
                 ru.b_data.eq(pick(b_bank, out_words, "red_b_word")),
             ]
-            out_rdata = pick(rbank, out_words, "out_rdata", p.acc_bits)
-        else:
-            # With PD >= 4 the partials leave the banks through a registered two-level
-            # tree: in the cycle the words leave the SRAMs, each group of PARTIAL_GROUP
-            # banks selects the two partials' words (registered), and a cycle later the
-            # group's word is selected: the cycle-for-cycle timing of one register per bank
-            # and one multiplexer after it, with a quarter of the long wires into the
-            # reduction unit. While idle, the groups' ``a`` side serves the host's reads
-            # (``busy`` registered, as the host bank is).
-            busy_d = Signal()
-            m.d.sync += busy_d.eq(busy)
-            (a_d1, b_d1), (a_d2, b_d2) = bank_sels
-            g_n = PARTIAL_GROUP
-            groups = [out_words[lo : lo + g_n] for lo in range(0, n_pe, g_n)]
-            a_local = Mux(busy_d, a_d1 % g_n, rbank % g_n)
-            a_words, a_regs, b_regs = [], [], []
-            for g, words in enumerate(groups):
-                a_word = pick(a_local, words, f"red_grp{g}_a")
-                a_q = Signal.like(a_word, name=f"red_grp{g}_a_q")
-                b_q = Signal.like(a_word, name=f"red_grp{g}_b_q")
-                m.d.sync += [a_q.eq(a_word), b_q.eq(pick(b_d1 % g_n, words, f"red_grp{g}_b"))]
-                a_words.append(a_word)
-                a_regs.append(a_q)
-                b_regs.append(b_q)
+        elif not tree:
+            partials = []
+            for i, word in enumerate(out_words):
+                word_q = Signal.like(word, name=f"out{i}_q")
+                m.d.sync += word_q.eq(word)
+                partials.append(word_q)
             m.d.comb += [
-                ru.a_data.eq(pick(a_d2 // g_n, a_regs, "red_a_word")),
-                ru.b_data.eq(pick(b_d2 // g_n, b_regs, "red_b_word")),
+                ru.a_data.eq(pick(a_bank, partials, "red_a_word")),
+                ru.b_data.eq(pick(b_bank, partials, "red_b_word")),
             ]
-            out_rdata = pick(rbank // g_n, a_words, "out_rdata", p.acc_bits)
+        else:
+            # (the group-local selects are registered from the reduction's banks in the
+            # address cycle; while idle side ``a``'s takes the host's bank, and the host's
+            # output-SRAM reads share the groups' first level)
+            a_local = Signal(range(g_n), name="red_grp_a_sel")
+            b_local = Signal(range(g_n), name="red_grp_b_sel")
+            m.d.sync += [
+                a_local.eq(Mux(busy, ru.a_bank % g_n, hbank % g_n)),
+                b_local.eq(ru.b_bank % g_n),
+            ]
+            a_words, a_regs, b_regs = [], [], []
+            for g, banks in enumerate(groups):
+                words = [out_words[q] for q in banks]
+                for local, regs, side in ((a_local, a_regs, "a"), (b_local, b_regs, "b")):
+                    word = pick(local, words, f"red_grp{g}_{side}")
+                    word_q = Signal.like(word, name=f"red_grp{g}_{side}_q")
+                    m.d.sync += word_q.eq(word)
+                    regs.append(word_q)
+                    if side == "a":
+                        a_words.append(word)
+            m.d.comb += [
+                ru.a_data.eq(pick(a_bank // g_n, a_regs, "red_a_word")),
+                ru.b_data.eq(pick(b_bank // g_n, b_regs, "red_b_word")),
+            ]
+            out_rdata = pick(rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):
