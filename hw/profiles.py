@@ -512,7 +512,7 @@ PROFILES: Mapping[str, HwProfile] = {
             # the FPGA pipeline (FPGA_PE_SIZES)
             pipeline_depth=7,
             part="LFE5U-25F",
-            clock_hz=102e6,
+            clock_hz=100e6,
             clock_note="",
         ),
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
