@@ -30,6 +30,7 @@ __all__ = [
     "fits",
     "out_rows",
     "piece_capacity",
+    "piece_word_fields",
 ]
 
 COUNT_BITS = 24
@@ -91,6 +92,23 @@ def piece_capacity(profile: HwProfile) -> int:
     if profile.max_pieces:
         return profile.max_pieces
     return profile.n_pe * profile.out_buf_words
+
+
+def piece_word_fields(profile: HwProfile) -> tuple[tuple[str, int], ...]:
+    """Bit fields, low bits first, of a word of the reduction unit's ``piece_pe`` memory
+    (one word per row piece): the piece's PE, its slot in that PE and that PE's piece
+    count ``q``. ``max q_p*M <= out_buf_words`` (:func:`fit_limits`) bounds the last two,
+    and with them the unit addresses a partial at ``m * q + slot`` of its PE's output-SRAM
+    bank from the word alone (``docs/microarchitecture.md`` s.2.4)."""
+
+    def bits(v: int) -> int:
+        return max(1, int(v).bit_length())
+
+    return (
+        ("pe", bits(profile.n_pe - 1)),
+        ("slot", bits(profile.out_buf_words - 1)),
+        ("q", bits(profile.out_buf_words)),
+    )
 
 
 def _sample(p: HwProfile, s: OpShape) -> list[Limit]:

@@ -27,7 +27,9 @@ Row-parallel banks (``dataflow="row"``): the weight SRAM split in ``P`` banks of
 - piece table, PE-major (``piece_ptr[p] .. piece_ptr[p+1]-1`` are PE ``p``'s pieces in
   bank order; its ``j``-th piece is *slot* ``j``): ``piece_row``, ``piece_split``
   (1 if the row has several pieces), ``piece_red`` (index into the reduction schedule of
-  the split row, -1 if unsplit), ``piece_pe``, ``piece_len``;
+  the split row, -1 if unsplit), ``piece_pe``, ``piece_len``; the ``piece_pe`` *image*
+  (the reduction unit's memory) packs per piece its PE, its slot and its PE's piece
+  count (:func:`piece_words`, fields :func:`hw.fit.piece_word_fields`);
 - reduction schedule, one record per split row in row order: ``red_row``, ``red_ptr``
   (offsets into ``red_piece``), ``red_piece`` (piece-table indices in piece order).
 
@@ -79,7 +81,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hw import timing
-from hw.fit import OpShape
+from hw.fit import OpShape, piece_word_fields
 from hw.profiles import HwProfile
 
 __all__ = ["KERNELS", "DATAFLOWS", "PURPOSES", "Op", "Program", "concat_programs", "encode_tiles"]
@@ -378,6 +380,7 @@ class Op:
                 images[key] = img
             for key in _ROW[3:]:
                 images[key] = a[key].copy()
+            images["piece_pe"] = piece_words(profile, a)
         else:
             images = {key: a[key].reshape(-1).copy() for key in ("weight_tiles",) if key in a}
             if "weight_tiles" not in a and dy is not None:
@@ -523,6 +526,22 @@ class Program:
                 ops.append(Op(**om, arrays={key: z[f"op{i}/{key}"] for key in keys}))
         profile = HwProfile.from_dict(meta["profile"], source=f"program file {str(path)!r}")
         return cls(profile=profile, ops=tuple(ops), layers=tuple(meta["layers"]))
+
+
+def piece_words(profile: HwProfile, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The reduction unit's ``piece_pe`` memory of a row-parallel op: per piece its PE,
+    its slot in the PE and the PE's piece count, packed as :func:`hw.fit.piece_word_fields`."""
+    pe = np.asarray(arrays["piece_pe"], dtype=np.int64)
+    ptr = np.asarray(arrays["piece_ptr"], dtype=np.int64)
+    values = (pe, np.arange(len(pe)) - ptr[pe], np.diff(ptr)[pe])
+    word, shift = np.zeros(len(pe), dtype=np.int64), 0
+    for (name, bits), v in zip(piece_word_fields(profile), values, strict=True):
+        if len(v) and (v.min() < 0 or v.max() >= 1 << bits):
+            worst = int(v.max())
+            raise ValueError(f"piece table: a piece's {name} {worst} needs more than {bits} bits")
+        word |= v << shift
+        shift += bits
+    return word
 
 
 def concat_programs(programs: Sequence[Program]) -> Program:

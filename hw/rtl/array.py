@@ -10,8 +10,10 @@ order (word ``i`` in bank ``i mod P`` at ``i div P``) per cycle and writes them 
 every PE's buffer; the drain writes PE ``p``'s results to bank ``p``; the
 :class:`~hw.rtl.reduce.ReductionUnit` then combines split rows. The register files
 ``bank_ptr`` and ``piece_ptr`` (``P + 1`` entries) give each PE its entries and pieces
-per sample; ``piece_split`` (indexed by global piece) is stored in the owning PE's table,
-so ``piece_ptr`` must be written before ``piece_split``.
+per sample (each entry reaches the two PEs it bounds; the PE registers its piece count
+and drain offset from them, and the reduction unit reads its own table instead);
+``piece_split`` (indexed by global piece) is stored in the owning PE's table, so
+``piece_ptr`` must be written before ``piece_split``.
 """
 
 from __future__ import annotations
@@ -184,7 +186,6 @@ class PEArray(wiring.Component):
             ru.clear.eq(ctl.red_clear),
             ru.m.eq(ctl.m),
         ]
-        m.d.comb += [ru.piece_ptr[i].eq(piece_ptr[i]) for i in range(n_pe + 1)]
 
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
@@ -272,8 +273,10 @@ class PEArray(wiring.Component):
             # word j of every PE in cycle rp_drain + j, and PE i's word j goes to output
             # SRAM word j - off (a register: qmax and the piece pointers hold still from
             # the host's writes, all before ``start``).
+            # The PE's piece count, a register of its own beside its two piece pointers.
+            q = Signal(range(p.out_buf_words + 1), name=f"rp_q{i}")
             off = Signal(range(p.out_buf_words + 1), name=f"rp_off{i}")
-            m.d.sync += off.eq(Mux(ctl.rp, ctl.qmax - (hi - lo), 0))
+            m.d.sync += [q.eq(hi - lo), off.eq(Mux(ctl.rp, ctl.qmax - q, 0))]
             m.d.comb += [
                 pe.x_base.eq(ctl.x_base),
                 pe.dy_addr.eq(ctl.dy_addr),
@@ -281,7 +284,7 @@ class PEArray(wiring.Component):
                 pe.sddmm.eq(ctl.sddmm),
                 pe.clear.eq(ctl.clear),
                 pe.rp.eq(ctl.rp),
-                pe.q.eq(hi - lo),
+                pe.q.eq(q),
                 pe.rp_off.eq(off),
                 pe.split_we.eq(
                     hw_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)

@@ -7,14 +7,16 @@ reads two partials (output-SRAM read ports ``a`` and ``b``), each later add one.
 
 Schedule tables (host memories, :meth:`hw.program.Op.memory_images` names): ``red_ptr``
 (offsets into ``red_piece`` per split row), ``red_piece`` (piece indices in piece order),
-``piece_pe`` (the PE of every piece). The partial of piece ``g`` for sample ``m`` is in
-output bank ``piece_pe[g]`` at ``m * q + slot`` with ``slot = g - piece_ptr[pe]`` and
-``q = piece_ptr[pe + 1] - piece_ptr[pe]``.
+``piece_pe`` (per piece its PE ``pe``, its slot ``slot = g - piece_ptr[pe]`` in the PE
+and the PE's piece count ``q = piece_ptr[pe + 1] - piece_ptr[pe]``, one word packed as
+:func:`hw.fit.piece_word_fields`). The partial of piece ``g`` for sample ``m`` is in
+output bank ``pe`` at ``m * q + slot``: the unit reads no ``piece_ptr`` register, so
+nothing of it fans out from the PEs' piece pointers.
 
 Every table read is synchronous, so the three tables (``piece_capacity + 1`` words each:
 the profile's ``max_pieces``, by default ``n_pe * out_buf_words``) map onto block RAM.
 An address generator walks the schedule from the start of the op, five pipeline stages
-(red_ptr, red_piece, piece_pe, the PE's piece offsets, the word address; six with
+(red_ptr, red_piece, piece_pe, its word registered again, the word address; six with
 ``PD >= 4``, where the offsets' products are registered) ahead of the adder, and queues
 the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is readable in cycle 6
 of the op (7 with ``PD >= 4``), and by the reduce phase the FIFO is full and the adder takes
@@ -31,12 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Module, Mux, ResetInserter, Shape, Signal
+from amaranth.hdl import Module, Mux, ResetInserter, Shape, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from hw.fit import piece_capacity
+from hw.fit import piece_capacity, piece_word_fields
 from hw.profiles import HwProfile
 from hw.timing import deep_reduce
 
@@ -76,13 +78,18 @@ class _Step(data.StructLayout):
         )
 
 
+def piece_word(profile: HwProfile) -> data.StructLayout:
+    """A word of the ``piece_pe`` table (:func:`hw.fit.piece_word_fields`)."""
+    return data.StructLayout({name: unsigned(bits) for name, bits in piece_word_fields(profile)})
+
+
 class ReductionUnit(wiring.Component):
     """Walks the reduction schedule while ``en``; ``clear`` restarts it.
 
     Ports
     -----
-    m, piece_ptr:
-        Samples of the op and the PE-major piece offsets (``n_pe + 1`` entries).
+    m:
+        Samples of the op.
     a_bank, a_addr, a_data, b_bank, b_addr, b_data:
         Output-SRAM reads (data one cycle after the address; two with ``PD >= 4``).
     we, w_bank, w_addr, w_data:
@@ -98,7 +105,6 @@ class ReductionUnit(wiring.Component):
         self._ids = dict(host_ids)
         p = profile
         bank = p.act_sram_words // p.n_pe
-        cap = piece_capacity(p)
         super().__init__(
             {
                 "host": In(HostSignature(sel_bits, data_bits)),
@@ -106,7 +112,6 @@ class ReductionUnit(wiring.Component):
                 "en": In(1),
                 "clear": In(1),
                 "m": In(COUNT_BITS),
-                "piece_ptr": In(range(cap + 1)).array(p.n_pe + 1),
                 "a_bank": Out(range(p.n_pe)),
                 "a_addr": Out(range(bank)),
                 "a_data": In(acc_shape(p)),
@@ -131,8 +136,9 @@ class ReductionUnit(wiring.Component):
         host = self.host
         reads = {"red_ptr": 2, "red_piece": 2, "piece_pe": 2}
         ports = {}
+        shapes = {"red_ptr": range(cap + 1), "red_piece": range(cap + 1), "piece_pe": piece_word(p)}
         for name in TABLES:
-            mem = memory.Memory(shape=range(cap + 1), depth=cap + 1, init=[])
+            mem = memory.Memory(shape=shapes[name], depth=cap + 1, init=[])
             m.submodules[name] = mem
             wr = mem.write_port()
             m.d.comb += [
@@ -244,54 +250,47 @@ class ReductionUnit(wiring.Component):
         m.d.sync += [v1.eq(issue & ~self.clear), ms1.eq(ms), first1.eq(j == 1), last1.eq(last)]
         pe_first, pe_j = ports["piece_pe"]
         m.d.comb += [pe_first.addr.eq(g_first.data), pe_j.addr.eq(g_j.data)]
-        g0, gj = Signal(range(cap + 1)), Signal(range(cap + 1))
         m.d.sync += [
             v2.eq(v1 & ~self.clear),
             ms2.eq(ms1),
             first2.eq(first1),
             last2.eq(last1),
-            g0.eq(g_first.data),
-            gj.eq(g_j.data),
         ]
 
-        # Stage 2: the PEs arrive and are registered with the rest of the step.
+        # Stage 2: the pieces' words (PE, slot, the PE's piece count) arrive and are
+        # registered with the rest of the step.
         v3, ms3 = Signal(), Signal(COUNT_BITS)
         first3, last3 = Signal(), Signal()
-        pe_a, pe_b = Signal(range(p.n_pe)), Signal(range(p.n_pe))
-        ga, gb = Signal(range(cap + 1)), Signal(range(cap + 1))
+        word_a, word_b = Signal(piece_word(p)), Signal(piece_word(p))
         m.d.sync += [
             v3.eq(v2 & ~self.clear),
             ms3.eq(ms2),
             first3.eq(first2),
             last3.eq(last2),
-            pe_a.eq(pe_j.data),
-            pe_b.eq(pe_first.data),
-            ga.eq(gj),
-            gb.eq(g0),
+            word_a.eq(pe_j.data),
+            word_b.eq(pe_first.data),
         ]
 
-        # Stage 3: each partial's first piece and piece count in its PE.
+        # Stage 3: each partial's PE, slot and piece count, one more register (the
+        # stage that computed them from the piece pointers; kept, so the walk's latency
+        # and every cycle count stay as they were).
         v4, ms4 = Signal(), Signal(COUNT_BITS)
         first4, last4 = Signal(), Signal()
         pe_a4, pe_b4 = Signal(range(p.n_pe)), Signal(range(p.n_pe))
-        off_a, off_b = Signal(range(cap + 1)), Signal(range(cap + 1))
-        q_a, q_b = Signal(range(cap + 1)), Signal(range(cap + 1))
+        off_a, off_b = Signal.like(word_a.slot), Signal.like(word_b.slot)
+        q_a, q_b = Signal.like(word_a.q), Signal.like(word_b.q)
         m.d.sync += [
             v4.eq(v3 & ~self.clear),
             ms4.eq(ms3),
             first4.eq(first3),
             last4.eq(last3),
-            pe_a4.eq(pe_a),
-            pe_b4.eq(pe_b),
+            pe_a4.eq(word_a.pe),
+            pe_b4.eq(word_b.pe),
+            off_a.eq(word_a.slot),
+            off_b.eq(word_b.slot),
+            q_a.eq(word_a.q),
+            q_b.eq(word_b.q),
         ]
-        for pe, g, off, q in ((pe_a, ga, off_a, q_a), (pe_b, gb, off_b, q_b)):
-            with m.Switch(pe):
-                for i in range(p.n_pe):
-                    with m.Case(i):
-                        m.d.sync += [
-                            off.eq(g - self.piece_ptr[i]),
-                            q.eq(self.piece_ptr[i + 1] - self.piece_ptr[i]),
-                        ]
 
         # With deep_reduce, stage 4 registers the sample's offsets into both banks
         # (ms * q) as they leave the multipliers, and the words are formed in stage 5.

@@ -56,7 +56,8 @@ addresses; "bank-major" means ``address = bank * words_per_bank + offset``):
 - ``bank_ptr`` / ``piece_ptr``: ``n_pe + 1`` entries each (row-parallel entries and pieces
   per PE); ``piece_split``: one bit per piece, stored in the owning PE, so ``piece_ptr``
   must be written first; ``piece_pe`` / ``red_ptr`` / ``red_piece``: the reduction
-  schedule (:mod:`hw.rtl.reduce`).
+  schedule (:mod:`hw.rtl.reduce`; a ``piece_pe`` word packs the piece's PE, slot and
+  its PE's piece count, :func:`hw.program.piece_words`).
 
 Memories (systolic profiles): see :mod:`hw.rtl.systolic_top`.
 """
@@ -69,6 +70,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.fit import piece_word_fields
 from hw.profiles import HwProfile
 
 from .array import PEArray
@@ -115,7 +117,7 @@ def host_data_bits(profile: HwProfile) -> int:
     """Width of ``host__wdata`` / ``host__rdata``: the widest memory word, at least 32."""
     widths = [32, profile.acc_bits, profile.operand_bits]
     if profile.is_sparse:
-        widths.append(entry_bits(profile))
+        widths += [entry_bits(profile), sum(bits for _, bits in piece_word_fields(profile))]
     return max(widths)
 
 
