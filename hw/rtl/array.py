@@ -29,6 +29,7 @@ from hw.profiles import HwProfile
 from hw.timing import RP_LOAD_LATENCY, deep_reduce, drain_lag, rp_load_latency
 
 from .arith import acc_shape, op_shape
+from .banks import BANK_GROUP, bank_groups, group_words, pick
 from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split, collision_ports, forward_host, require_memories
@@ -36,11 +37,6 @@ from .pe import SparsePE, check_sparse
 from .reduce import ReductionUnit
 
 __all__ = ["PEArray"]
-
-BANK_GROUP = 4
-"""Activation / output SRAM banks per first-level multiplexer of the broadcast lanes and
-of the reduction's partials with ``PD >= 4``: four, one row of PEs in the LFE5U-85F
-floorplan (:mod:`hw.floorplan`)."""
 
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
@@ -199,15 +195,6 @@ class PEArray(wiring.Component):
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
 
-        def pick(sel, words, name, shape=None):
-            """``words[sel]`` as a one-hot multiplexer (a chain of ifs would be deep)."""
-            out = Signal(shape or words[0].shape(), name=name)
-            with m.Switch(sel):
-                for i, word in enumerate(words):
-                    with m.Case(i):
-                        m.d.comb += out.eq(word)
-            return out
-
         # Row-parallel load: bank q holds broadcast word (q - lo) mod P of this cycle
         # (the lanes' words are selected after the banks are built, below).
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
@@ -346,46 +333,33 @@ class PEArray(wiring.Component):
 
         act_words = [r[0] for r in bank_reads]
         out_words = [r[1] for r in bank_reads]
-        act_rdata = pick(rbank, act_words, "act_rdata", ob)
+        act_rdata = pick(m, rbank, act_words, "act_rdata", ob)
         g_n = BANK_GROUP
-        groups = [range(lo, min(lo + g_n, n_pe)) for lo in range(0, n_pe, g_n)]
+        groups = bank_groups(n_pe)
         # With PD >= 4 and more than one group of BANK_GROUP banks, the broadcast lanes'
         # words and the reduction's partials leave the banks through registered two-level
-        # trees: in the cycle the words leave the SRAMs each group selects its candidate
-        # (the bank within the group, from a register), a register per group holds it,
-        # and the next cycle the group is selected. That is the cycle timing of a
-        # register per bank before a ``P``-way multiplexer (the structure kept for one
-        # group, where a bank's word goes straight into its register) with a quarter of
-        # the wires into the last multiplexer.
+        # trees (hw.rtl.banks); with one group a bank's word goes straight into its
+        # register before the P-way multiplexer.
         tree = len(groups) > 1
-        if not late_bcast:
-            m.d.comb += [
-                lane.eq(pick(bus_bank[b], act_data, f"bus{b}_word")) for b, lane in enumerate(bus)
-            ]
-        elif not tree:
-            m.d.sync += [
-                lane.eq(pick(bus_bank[b], act_data, f"bus{b}_word")) for b, lane in enumerate(bus)
-            ]
+        if not (late_bcast and tree):
+            words = [pick(m, bus_bank[b], act_data, f"bus{b}_word") for b in range(bw)]
+            domain = m.d.sync if late_bcast else m.d.comb
+            domain += [lane.eq(word) for lane, word in zip(bus, words, strict=True)]
         else:
             # (the lane's bank within its group is registered from the load's ``ld_lo``
             # a cycle ahead; ``act_data`` still feeds its own PE's sample-parallel loads)
             for b, lane in enumerate(bus):
                 local = Signal(range(g_n), name=f"bus{b}_grp_sel")
                 m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
-                regs = []
-                for g, banks in enumerate(groups):
-                    word = pick(local, [act_words[q] for q in banks], f"bus{b}_grp{g}")
-                    word_q = Signal(op_shape(p), name=f"bus{b}_grp{g}_q")
-                    m.d.sync += word_q.eq(word)
-                    regs.append(word_q)
-                m.d.sync += lane.eq(pick(bus_bank[b] // g_n, regs, f"bus{b}_word"))
+                _, regs = group_words(m, local, act_words, f"bus{b}")
+                m.d.sync += lane.eq(pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word"))
 
         if not (late_partials and tree):
-            out_rdata = pick(rbank, out_words, "out_rdata", p.acc_bits)
+            out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
         if not late_partials:
             m.d.comb += [
-                ru.a_data.eq(pick(a_bank, out_words, "red_a_word")),
-                ru.b_data.eq(pick(b_bank, out_words, "red_b_word")),
+                ru.a_data.eq(pick(m, a_bank, out_words, "red_a_word")),
+                ru.b_data.eq(pick(m, b_bank, out_words, "red_b_word")),
             ]
         elif not tree:
             partials = []
@@ -394,8 +368,8 @@ class PEArray(wiring.Component):
                 m.d.sync += word_q.eq(word)
                 partials.append(word_q)
             m.d.comb += [
-                ru.a_data.eq(pick(a_bank, partials, "red_a_word")),
-                ru.b_data.eq(pick(b_bank, partials, "red_b_word")),
+                ru.a_data.eq(pick(m, a_bank, partials, "red_a_word")),
+                ru.b_data.eq(pick(m, b_bank, partials, "red_b_word")),
             ]
         else:
             # (the group-local selects are registered from the reduction's banks in the
@@ -407,21 +381,13 @@ class PEArray(wiring.Component):
                 a_local.eq(Mux(busy, ru.a_bank % g_n, hbank % g_n)),
                 b_local.eq(ru.b_bank % g_n),
             ]
-            a_words, a_regs, b_regs = [], [], []
-            for g, banks in enumerate(groups):
-                words = [out_words[q] for q in banks]
-                for local, regs, side in ((a_local, a_regs, "a"), (b_local, b_regs, "b")):
-                    word = pick(local, words, f"red_grp{g}_{side}")
-                    word_q = Signal.like(word, name=f"red_grp{g}_{side}_q")
-                    m.d.sync += word_q.eq(word)
-                    regs.append(word_q)
-                    if side == "a":
-                        a_words.append(word)
+            a_words, a_regs = group_words(m, a_local, out_words, "red_a")
+            _, b_regs = group_words(m, b_local, out_words, "red_b")
             m.d.comb += [
-                ru.a_data.eq(pick(a_bank // g_n, a_regs, "red_a_word")),
-                ru.b_data.eq(pick(b_bank // g_n, b_regs, "red_b_word")),
+                ru.a_data.eq(pick(m, a_bank // g_n, a_regs, "red_a_word")),
+                ru.b_data.eq(pick(m, b_bank // g_n, b_regs, "red_b_word")),
             ]
-            out_rdata = pick(rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
+            out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):

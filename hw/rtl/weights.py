@@ -7,8 +7,10 @@ Each entry has four fields kept in their own memories (``weight_val``, ``weight_
 address of the sample-parallel dataflow and PE ``p``'s bank of the row-parallel one.
 Every bank reads the same offset each cycle and its word is registered as it leaves the
 SRAM (data two cycles after the address): the sample-parallel stream takes the word of
-the bank that holds its address, the row-parallel PEs one bank each. Host reads take the
-SRAM's output directly (one cycle).
+the bank that holds its address, the row-parallel PEs one bank each. With ``PD >= 4`` and
+more than one group of banks the stream's word comes through a registered two-level tree
+instead (:mod:`hw.rtl.banks`, same timing). Host reads take the SRAM's output directly
+(one cycle).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 from hw.profiles import HwProfile
 
 from .arith import op_shape
+from .banks import BANK_GROUP, bank_groups, group_words, pick
 from .host import HostSignature, bank_split, collision_ports, require_memories
 from .pe import check_sparse
 
@@ -105,11 +108,23 @@ class WeightSRAM(wiring.Component):
                 m.d.sync += word.eq(rd.data)
                 m.d.comb += getattr(self.banks[b], attr[name]).eq(word)
                 data[name].append((rd.data, word))
-        # The stream entry and the host read pick a bank with one-hot multiplexers.
-        with m.Switch(sbank2):
-            for b in range(p.n_pe):
-                with m.Case(b):
-                    m.d.comb += [getattr(self.sp_entry, attr[n]).eq(data[n][b][1]) for n in FIELDS]
+        # The stream entry and the host read pick a bank with one-hot multiplexers; with
+        # PD >= 4 and several groups the stream's word is picked within each group as it
+        # leaves the SRAMs (``rbank`` is its bank), registered, and its group picked the
+        # next cycle, so the entry fans in from a register per group, not per bank.
+        if p.pipeline_depth >= 4 and len(bank_groups(p.n_pe)) > 1:
+            for n in FIELDS:
+                words = [rd for rd, _ in data[n]]
+                _, regs = group_words(m, rbank % BANK_GROUP, words, f"{n}_sp")
+                entry = pick(m, sbank2 // BANK_GROUP, regs, f"{n}_sp")
+                m.d.comb += getattr(self.sp_entry, attr[n]).eq(entry)
+        else:
+            with m.Switch(sbank2):
+                for b in range(p.n_pe):
+                    with m.Case(b):
+                        m.d.comb += [
+                            getattr(self.sp_entry, attr[n]).eq(data[n][b][1]) for n in FIELDS
+                        ]
         with m.Switch(rbank):
             for b in range(p.n_pe):
                 with m.Case(b):
