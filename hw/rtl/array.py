@@ -356,17 +356,11 @@ class PEArray(wiring.Component):
 
         if not (late_partials and tree):
             out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
-        if not late_partials:
-            m.d.comb += [
-                ru.a_data.eq(pick(m, a_bank, out_words, "red_a_word")),
-                ru.b_data.eq(pick(m, b_bank, out_words, "red_b_word")),
-            ]
-        elif not tree:
-            partials = []
-            for i, word in enumerate(out_words):
-                word_q = Signal.like(word, name=f"out{i}_q")
-                m.d.sync += word_q.eq(word)
-                partials.append(word_q)
+            # (with PD >= 4 and one group, a register per bank before the multiplexers)
+            partials = out_words
+            if late_partials:
+                partials = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
+                m.d.sync += [q.eq(w) for q, w in zip(partials, out_words, strict=True)]
             m.d.comb += [
                 ru.a_data.eq(pick(m, a_bank, partials, "red_a_word")),
                 ru.b_data.eq(pick(m, b_bank, partials, "red_b_word")),
