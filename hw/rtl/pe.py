@@ -45,7 +45,6 @@ from hw.profiles import HwProfile
 from hw.timing import result_write_delay
 
 from .arith import acc_shape, op_shape, prod_shape, requant, sat_add, word_select
-from .banks import bank_groups
 from .host import collision_ports
 
 __all__ = ["EntryLayout", "SparsePE", "check_sparse"]
@@ -60,15 +59,6 @@ def check_sparse(profile: HwProfile, what: str) -> HwProfile:
             f"{what} needs a sparse profile, got {profile.name!r} of kind {profile.kind!r}"
         )
     return profile
-
-
-def input_register(profile: HwProfile) -> bool:
-    """Whether the PE registers its stream entry and activation-buffer base as they
-    arrive, before stage 0 computes the buffer address: with ``PD >= 7`` on an array of
-    more than one group of banks, whose PEs span the die (the entry fans out from the
-    controller to every PE). The register is one of the ``PD`` stages, taken from the
-    product's, so the PE's latency and every cycle count are unchanged."""
-    return profile.pipeline_depth >= 7 and len(bank_groups(profile.n_pe)) > 1
 
 
 def tree_product_copy(profile: HwProfile) -> bool:
@@ -184,18 +174,6 @@ class SparsePE(wiring.Component):
         sr = split.read_port(transparent_for=collision_ports(sw))
         x_addr = Signal(range(2 * p.act_buf_words))
         entry, active, dy_addr = self.entry, self.active, self.dy_addr
-        entry_in, active_in, dy_addr_in, x_base_in = entry, active, dy_addr, self.x_base
-        if input_register(p):
-            # (the entry and what arrives with it, registered as they arrive)
-            entry_in = Signal(EntryLayout(p), name="entry_in")
-            active_in, dy_addr_in = Signal(name="active_in"), Signal.like(dy_addr, name="dy_in")
-            x_base_in = Signal.like(self.x_base, name="x_base_in")
-            m.d.sync += [
-                entry_in.eq(self.entry),
-                active_in.eq(self.active),
-                dy_addr_in.eq(self.dy_addr),
-                x_base_in.eq(self.x_base),
-            ]
         if p.pipeline_depth >= 4:
             # Stage 0: the entry, its activation-buffer address (x_base + col) and the
             # SDDMM's dY address are registered before the buffers are read (one of the
@@ -203,10 +181,10 @@ class SparsePE(wiring.Component):
             entry = Signal(EntryLayout(p), name="entry_r")
             active, dy_addr = Signal(name="active_r"), Signal.like(self.dy_addr, name="dy_addr_r")
             m.d.sync += [
-                entry.eq(entry_in),
-                active.eq(active_in),
-                dy_addr.eq(dy_addr_in),
-                x_addr.eq(x_base_in + entry_in.col),
+                entry.eq(self.entry),
+                active.eq(self.active),
+                dy_addr.eq(self.dy_addr),
+                x_addr.eq(self.x_base + self.entry.col),
             ]
         m.d.comb += [
             ld.en.eq(self.ld_en),
@@ -290,9 +268,7 @@ class SparsePE(wiring.Component):
         stage_adv = mul_valid & mul_last & ~self.sddmm
         # (PD 3 registers the operands, PD 4 the entry too, PD 5 the buffers' words too,
         # PD 6 the product twice, PD 7 the operands twice)
-        # (and, with input_register, the entry as it arrives)
         extra = min(max(p.pipeline_depth - 2, 0), 3) + (1 if p.pipeline_depth >= 7 else 0)
-        extra += 1 if input_register(p) else 0
         n_regs = p.pipeline_depth - 1 - extra
         tree_copy = tree_product_copy(p)  # (then n_regs >= 2)
         for i in range(n_regs):
