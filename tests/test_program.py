@@ -1,13 +1,15 @@
 """Program format: save/load round trip, memory image layouts, validation."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from hw.compiler import compile_layer, compile_network
+from hw.fit import piece_word_fields
 from hw.profiles import HwProfile, get_profile
-from hw.program import Op, Program
+from hw.program import Op, Program, piece_words
 from sim import simulate
 
 P4, P16 = get_profile("sparse_pe_4"), get_profile("sparse_pe_16")
@@ -112,6 +114,29 @@ def test_row_parallel_images_bank_layout_and_broadcast_banks():
     assert [act[i % 4, i // 4] for i in range(21)] == words
     for i in range(0, 21 - P4.bcast_words + 1):
         assert len(set(banks[i : i + P4.bcast_words])) == P4.bcast_words
+
+
+def test_row_parallel_piece_words_pack_pe_slot_and_pe_count():
+    # a row with more non-zeros than a PE takes is split, so pieces sit on several PEs
+    w = np.zeros((6, 24), dtype=int)
+    w[0] = np.arange(1, 25)
+    w[1:, :2] = 3
+    (op,) = compile_layer(w, "forward", P4, 2, "row").ops
+    a = op.arrays
+    words = op.memory_images(P4)["piece_pe"]
+    fields = dict(piece_word_fields(P4))
+    assert list(fields) == ["pe", "slot", "q"]
+    pe = words & ((1 << fields["pe"]) - 1)
+    slot = (words >> fields["pe"]) & ((1 << fields["slot"]) - 1)
+    q = words >> (fields["pe"] + fields["slot"])
+    assert np.array_equal(pe, a["piece_pe"])
+    assert len(set(pe.tolist())) > 1 and len(set(np.diff(a["piece_ptr"]).tolist())) > 1
+    for g in range(len(words)):
+        lo, hi = a["piece_ptr"][pe[g]], a["piece_ptr"][pe[g] + 1]
+        assert lo + slot[g] == g and q[g] == hi - lo
+    narrow = dataclasses.replace(P4, out_buf_words=1)
+    with pytest.raises(ValueError, match="piece table: a piece's slot"):
+        piece_words(narrow, a)
 
 
 def test_systolic_images():
