@@ -29,7 +29,7 @@ from hw.profiles import HwProfile
 from hw.timing import RP_LOAD_LATENCY, deep_reduce, drain_lag, rp_load_latency
 
 from .arith import acc_shape, op_shape
-from .banks import BANK_GROUP, bank_groups, group_words, pick
+from .banks import BANK_GROUP, group_words, pick, two_level
 from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split, collision_ports, forward_host, require_memories
@@ -335,12 +335,11 @@ class PEArray(wiring.Component):
         out_words = [r[1] for r in bank_reads]
         act_rdata = pick(m, rbank, act_words, "act_rdata", ob)
         g_n = BANK_GROUP
-        groups = bank_groups(n_pe)
         # With PD >= 4 and more than one group of BANK_GROUP banks, the broadcast lanes'
         # words and the reduction's partials leave the banks through registered two-level
         # trees (hw.rtl.banks); with one group a bank's word goes straight into its
         # register before the P-way multiplexer.
-        tree = len(groups) > 1
+        tree = two_level(n_pe)
         if not (late_bcast and tree):
             words = [pick(m, bus_bank[b], act_data, f"bus{b}_word") for b in range(bw)]
             domain = m.d.sync if late_bcast else m.d.comb

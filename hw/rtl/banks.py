@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from amaranth.hdl import Module, Signal, Value
 
-__all__ = ["BANK_GROUP", "bank_groups", "group_words", "pick"]
+__all__ = ["BANK_GROUP", "bank_groups", "group_words", "pick", "two_level"]
 
 BANK_GROUP = 4
 """Banks per first-level multiplexer of a two-level tree: four, one row of PEs in the
@@ -26,6 +26,12 @@ LFE5U-85F floorplan (:mod:`hw.floorplan`)."""
 def bank_groups(n_banks: int) -> list[range]:
     """The banks of each group of :data:`BANK_GROUP`, in order."""
     return [range(lo, min(lo + BANK_GROUP, n_banks)) for lo in range(0, n_banks, BANK_GROUP)]
+
+
+def two_level(n_banks: int) -> bool:
+    """Whether ``n_banks`` make more than one group, so that a fan-in from them goes
+    through a two-level tree (with ``PD >= 4``; one group keeps a register per bank)."""
+    return len(bank_groups(n_banks)) > 1
 
 
 def pick(m: Module, sel: Value, words: Sequence[Value], name: str, shape=None) -> Signal:

@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from hw.profiles import HwProfile
 
 from .arith import op_shape
-from .banks import BANK_GROUP, bank_groups, group_words, pick
+from .banks import BANK_GROUP, group_words, pick, two_level
 from .host import HostSignature, bank_split, collision_ports, require_memories
 from .pe import check_sparse
 
@@ -112,7 +112,7 @@ class WeightSRAM(wiring.Component):
         # PD >= 4 and several groups the stream's word is picked within each group as it
         # leaves the SRAMs (``rbank`` is its bank), registered, and its group picked the
         # next cycle, so the entry fans in from a register per group, not per bank.
-        if p.pipeline_depth >= 4 and len(bank_groups(p.n_pe)) > 1:
+        if p.pipeline_depth >= 4 and two_level(p.n_pe):
             for n in FIELDS:
                 words = [rd for rd, _ in data[n]]
                 _, regs = group_words(m, rbank % BANK_GROUP, words, f"{n}_sp")
