@@ -24,17 +24,32 @@ row-balanced (``row_balanced``: every row of a layer holds the same number of we
 shape ``mast-train --hw-aware-growth`` evolves toward); the default prints both.
 ``--masks RUN_DIR,...`` adds one row per training run: its newest masks, costed with the
 run's own workload settings (batch, episode length, update interval).
-Usage: ``python bench/hw_utilisation.py [--layout random,row_balanced] [--masks RUN_DIR]``.
+``--acting-ops`` adds, for sparse_pe_64 at 90 % (and each ``--masks`` run), the acting
+step op by op: its dataflow, cycles against ``ceil(M nnz / P)``, the split rows of its
+row-parallel plan, and the cycles its best plan would take if split rows cost nothing (no
+reduction phase: a bound on what any reduction unit, serial or tree, could gain).
+Usage: ``python bench/hw_utilisation.py [--layout random,row_balanced] [--masks RUN_DIR]
+[--acting-ops]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
+import numpy as np
+
+from cost_models.networks import mast_network_layers
+from cost_models.ops import spmm_op
 from cost_models.rundir import load_run
 from cost_models.sweep import compare, default_baseline, sparsity_sweep
-from hw.profiles import get_profile
+from cost_models.workload import inference_graph
+from hw import timing
+from hw.compiler import choose_dataflow, unroll_samples
+from hw.compiler.balance import plan_for_threshold
+from hw.compiler.encode import encode_banks
+from hw.profiles import HwProfile, get_profile
 from mast.errors import ArgumentParser, run_cli
 from mast.run_folder import latest_snapshot
 
@@ -58,6 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profiles", default=",".join(PROFILES))
     parser.add_argument("--layout", default="random,row_balanced")
     parser.add_argument("--masks", default="", help="training run folders, comma-separated")
+    parser.add_argument(
+        "--acting-ops",
+        action="store_true",
+        help="the acting step op by op on sparse_pe_64 at 90%% (split rows, reduction bound)",
+    )
     args = parser.parse_args(argv)
     for run_dir in filter(None, args.masks.split(",")):
         latest_snapshot(run_dir)  # a bad folder fails here, before the tables run
@@ -66,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         table(args, layout)
     if args.masks:
         trained(args)
+    if args.acting_ops:
+        acting_tables(args)
 
 
 def measure(c) -> dict[str, float]:
@@ -121,6 +143,93 @@ def trained(args: argparse.Namespace) -> None:
             rm = load_run(run_dir)
             c = compare(p, default_baseline(p), rm.layers, rm.run)
             print(line(prof, rm.map_name or "?", c, measure(c)) + f"  {run_dir}")
+
+
+def _phase_one(mask: np.ndarray, m: int, plan, p: HwProfile) -> int:
+    """The load, walk and drain phase of a row-parallel plan, with its handshake: the op's
+    cycles without a reduction phase (s.2.4)."""
+    banks = encode_banks(mask, np.zeros(mask.shape, dtype=np.int64), plan)
+    walk = timing.row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], mask.shape[1], m, p)
+    drain = timing.row_parallel_drain_delay(banks["bank_end"], banks["bank_ptr"], m, walk, p)
+    ph = timing.row_parallel_phases(
+        mask.shape[1],
+        m,
+        int(plan.pe_entries.max()),
+        int(plan.pe_pieces.max()),
+        plan.split_adds,
+        p,
+        walk,
+        drain,
+    )
+    return ph["load"] + ph["compute"] + ph["drain"] + 1
+
+
+def free_reduction_cycles(mask: np.ndarray, m: int, blocks: int, p: HwProfile) -> int:
+    """The fewest cycles of a row-parallel op of ``mask`` on ``m`` samples if its split rows
+    cost nothing: over every split threshold from 1 to the longest row (both piece orders
+    of a sample-unrolled matrix of ``blocks`` samples), the load, walk and drain phase alone.
+    A bound on any reduction unit, not a design."""
+    row_nnz = mask.sum(axis=1)
+    return min(
+        _phase_one(mask, m, plan_for_threshold(row_nnz, p.n_pe, t, b), p)
+        for t in range(1, max(1, int(row_nnz.max())) + 1)
+        for b in sorted({1, blocks})
+    )
+
+
+def acting_ops(p: HwProfile, layers) -> list[dict]:
+    """The acting step's PE-array ops as the cost model runs them (``inference_graph``)."""
+    out = []
+    for _, k in inference_graph(p, layers).nodes(data="kernel"):
+        if k.op != "spmm":
+            continue
+        mask = np.asarray(k.mask) != 0
+        flow, plan = choose_dataflow(mask, k.m, p)
+        row = {
+            "layer": k.layer,
+            "flow": flow,
+            "cycles": spmm_op(p, mask, k.m).cycles,
+            "bound": math.ceil(k.m * int(mask.sum()) / p.n_pe),
+            "split": 0,
+            "free": None,
+        }
+        if plan is not None and flow != "sample":
+            unrolled = flow == "unrolled"
+            mm, ms = (unroll_samples(mask, k.m), 1) if unrolled else (mask, k.m)
+            row["split"] = int((plan.row_pieces > 1).sum())
+            row["free"] = free_reduction_cycles(mm, ms, k.m if unrolled else 1, p)
+        out.append(row)
+    return out
+
+
+def print_acting(title: str, ops: list[dict]) -> None:
+    print(f"  {title}")
+    for r in ops:
+        free = "-" if r["free"] is None else f"{r['free']:4d}"
+        print(
+            f"    {r['layer'][:58]:58s} {r['flow']:9s} {r['cycles']:5d} ({r['bound']:4d})  "
+            f"split rows {r['split']:3d}  free reduction {free}"
+        )
+    total, bound = sum(r["cycles"] for r in ops), sum(r["bound"] for r in ops)
+    free_total = sum(r["cycles"] if r["free"] is None else r["free"] for r in ops)
+    print(
+        f"    step: {total} cycles (bound {bound}, {bound / total:.1%}); with a free "
+        f"reduction {free_total} ({bound / free_total:.1%})"
+    )
+
+
+def acting_tables(args: argparse.Namespace) -> None:
+    """The acting step op by op on sparse_pe_64 at 90 %: cycles (bound), split rows, and
+    the cycles with a reduction that costs nothing."""
+    p = get_profile("sparse_pe_64")
+    print("\n=== acting step op by op, sparse_pe_64, 90 %: cycles (bound) ===")
+    for layout in args.layout.split(","):
+        for mp in args.maps.split(","):
+            ops = acting_ops(p, mast_network_layers(mp, 0.9, "erdos_renyi", 0, layout))
+            print_acting(f"{mp}, {layout} masks", ops)
+    for run_dir in filter(None, args.masks.split(",")):
+        rm = load_run(run_dir)
+        print_acting(f"{rm.map_name or '?'}, trained masks of {run_dir}", acting_ops(p, rm.layers))
 
 
 def table(args: argparse.Namespace, layout: str) -> None:

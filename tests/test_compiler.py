@@ -16,6 +16,7 @@ from hw.compiler import (
     choose_dataflow,
     compile_layer,
     compile_network,
+    encode_banks,
     plan_for_threshold,
     row_plan_cycles,
 )
@@ -479,3 +480,43 @@ def test_resident_flag_survives_save_and_load(tmp_path):
     prog = compile_layer(np.ones((5, 3), dtype=bool), "forward", prof, 2, "resident")
     loaded = Program.load(prog.save(tmp_path / "p.npz"))
     assert loaded == prog and loaded.ops[0].resident
+
+
+def _bench_module(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_free_reduction_bound_splits_long_rows_and_drops_only_the_reduction():
+    """bench/hw_utilisation.py --acting-ops: the cycles of the best row-parallel plan if
+    split rows cost nothing. On a mask with one long row the bound splits it (fewer cycles
+    than the compiled op, which pays a reduction or the long row); on a mask whose rows
+    already balance it is the compiled op's cycles (no reduction to drop)."""
+    bench = _bench_module("hw_utilisation")
+    prof = get_profile("sparse_pe_4")
+    long_row = np.zeros((4, 48), dtype=bool)
+    long_row[0, :40] = True
+    long_row[1:, :2] = True
+    compiled = row_plan_cycles(long_row, balance_rows(long_row, 1, prof), 1, prof)
+    free = bench.free_reduction_cycles(long_row, 1, 1, prof)
+    # the long row in four pieces of 10 with the short rows beside them, no reduction phase
+    plan = plan_for_threshold(long_row.sum(1), 4, 10)
+    assert plan.split_adds == 3
+    banks = encode_banks(long_row, np.zeros(long_row.shape, dtype=np.int64), plan)
+    walk = timing.row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], 48, 1, prof)
+    drain = timing.row_parallel_drain_delay(banks["bank_end"], banks["bank_ptr"], 1, walk, prof)
+    nmax, qmax = int(plan.pe_entries.max()), int(plan.pe_pieces.max())
+    split = timing.row_parallel_cycles(48, 1, nmax, qmax, 0, prof, walk, drain)
+    assert free == split < compiled
+    even = np.zeros((8, 16), dtype=bool)
+    for r in range(8):
+        even[r, 2 * r : 2 * r + 3] = True
+    assert bench.free_reduction_cycles(even, 1, 1, prof) == row_plan_cycles(
+        even, balance_rows(even, 1, prof), 1, prof
+    )
