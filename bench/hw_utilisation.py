@@ -45,10 +45,7 @@ from cost_models.ops import spmm_op
 from cost_models.rundir import load_run
 from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from cost_models.workload import inference_graph
-from hw import timing
-from hw.compiler import choose_dataflow, unroll_samples
-from hw.compiler.balance import plan_for_threshold
-from hw.compiler.encode import encode_banks
+from hw.compiler import choose_dataflow, plan_for_threshold, row_plan_phases, unroll_samples
 from hw.profiles import HwProfile, get_profile
 from mast.errors import ArgumentParser, run_cli
 from mast.run_folder import latest_snapshot
@@ -148,19 +145,7 @@ def trained(args: argparse.Namespace) -> None:
 def _phase_one(mask: np.ndarray, m: int, plan, p: HwProfile) -> int:
     """The load, walk and drain phase of a row-parallel plan, with its handshake: the op's
     cycles without a reduction phase (s.2.4)."""
-    banks = encode_banks(mask, np.zeros(mask.shape, dtype=np.int64), plan)
-    walk = timing.row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], mask.shape[1], m, p)
-    drain = timing.row_parallel_drain_delay(banks["bank_end"], banks["bank_ptr"], m, walk, p)
-    ph = timing.row_parallel_phases(
-        mask.shape[1],
-        m,
-        int(plan.pe_entries.max()),
-        int(plan.pe_pieces.max()),
-        plan.split_adds,
-        p,
-        walk,
-        drain,
-    )
+    ph = row_plan_phases(mask, plan, m, p)
     return ph["load"] + ph["compute"] + ph["drain"] + 1
 
 

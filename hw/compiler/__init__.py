@@ -14,6 +14,7 @@ from hw.compiler.build import (
     compile_layer,
     compile_network,
     row_plan_cycles,
+    row_plan_phases,
     unroll_samples,
 )
 from hw.compiler.encode import encode_banks, encode_stream, split_chunks
@@ -30,6 +31,7 @@ __all__ = [
     "encode_stream",
     "plan_for_threshold",
     "row_plan_cycles",
+    "row_plan_phases",
     "split_chunks",
     "unroll_samples",
 ]

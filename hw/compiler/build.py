@@ -32,6 +32,7 @@ from hw.program import Op, Program, encode_tiles
 from hw.timing import (
     row_parallel_cycles,
     row_parallel_drain_delay,
+    row_parallel_phases,
     row_parallel_walk_delay,
     spmm_sample_parallel_cycles,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "balance_rows",
     "compile_network",
     "row_plan_cycles",
+    "row_plan_phases",
     "row_shape",
     "unroll_samples",
 ]
@@ -83,21 +85,25 @@ def unroll_samples(a: np.ndarray, u: int) -> np.ndarray:
     return np.kron(np.eye(u, dtype=a.dtype), a)
 
 
+def _row_plan_args(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile) -> tuple:
+    """The arguments of :func:`hw.timing.row_parallel_cycles` (and ``_phases``) for the
+    row-parallel op of ``mask`` compiled with ``plan`` on ``m`` samples."""
+    banks = encode_banks(mask, np.zeros(mask.shape, dtype=np.int64), plan)
+    walk = row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], mask.shape[1], m, profile)
+    drain = row_parallel_drain_delay(banks["bank_end"], banks["bank_ptr"], m, walk, profile)
+    nmax, qmax = int(plan.pe_entries.max()), int(plan.pe_pieces.max())
+    return (mask.shape[1], m, nmax, qmax, plan.split_adds, profile, walk, drain)
+
+
 def row_plan_cycles(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile) -> int:
     """Cycles of the row-parallel op of ``mask`` (``N x K``) compiled with ``plan`` on ``m``
     samples, its walk and drain starting as early as its banks allow (s.2.4)."""
-    banks = encode_banks(mask, np.zeros(mask.shape, dtype=np.int64), plan)
-    walk = row_parallel_walk_delay(banks["bank_col"], banks["bank_ptr"], mask.shape[1], m, profile)
-    return row_parallel_cycles(
-        mask.shape[1],
-        m,
-        int(plan.pe_entries.max()),
-        int(plan.pe_pieces.max()),
-        plan.split_adds,
-        profile,
-        walk,
-        row_parallel_drain_delay(banks["bank_end"], banks["bank_ptr"], m, walk, profile),
-    )
+    return row_parallel_cycles(*_row_plan_args(mask, plan, m, profile))
+
+
+def row_plan_phases(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile) -> dict[str, int]:
+    """:func:`hw.timing.row_parallel_phases` of the op :func:`row_plan_cycles` counts."""
+    return row_parallel_phases(*_row_plan_args(mask, plan, m, profile))
 
 
 def _balance(mask: np.ndarray, m: int, profile: HwProfile, blocks: int) -> tuple[int, RowPlan]:
