@@ -164,3 +164,31 @@ def test_mast_preset_uses_per_type_topology():
     unit type that is one weight set, as shared); the baselines share."""
     assert load_preset("qmix_mast").agent.topology == "per_type"
     assert load_preset("qmix_dense").agent.topology == "shared"
+
+
+@pytest.mark.parametrize(
+    ("preset", "map_name", "t_max", "overrides"),
+    [
+        (
+            "qmix_mast_8m",
+            "8m",
+            400_000,
+            ("run.test_interval=5000", "learner.epsilon_anneal_steps=5000", "learner.lr=0.002"),
+        ),
+        ("qmix_mast_2s3z", "2s3z", 300_000, ("run.test_interval=5000", "learner.lr=0.002")),
+    ],
+)
+def test_map_presets_are_the_readme_sweeps_runs(preset, map_name, t_max, overrides):
+    """``--config qmix_mast_8m`` / ``qmix_mast_2s3z`` train what the README's sweeps ran
+    (``mast-sweep --maps MAP --methods mast --algs qmix --sparsity 0.9 --t-max T`` with
+    the overrides, its schedule scaled to ``t_max``), bar the sweep's own run settings."""
+    from sweep.spec import RunKey, SweepSpec
+
+    spec = SweepSpec(
+        out="unused", maps=(map_name,), methods=("mast",), t_max=t_max, overrides=overrides
+    )
+    key = RunKey(spec.cells()[0], 0)
+    cfg = load_preset(preset)
+    assert cfg.env.map_name == map_name and cfg.learner.lr == pytest.approx(0.002)
+    assert preset in preset_names()
+    assert diff_configs(cfg, spec.train_config(key)) == ["run.progress"]
