@@ -119,6 +119,11 @@ def ray_session(
         ray.init(**kw)
     except ConnectionError as e:
         raise UserError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
+    except Exception as e:  # a local node that does not come up is a bare Exception
+        if address is not None:
+            raise
+        cpus = "all CPUs" if num_cpus is None else f"{num_cpus} CPU" + "s" * (num_cpus != 1)
+        raise UserError(f"could not start a local Ray of {cpus}: {e}") from None
     try:
         yield ray
     finally:

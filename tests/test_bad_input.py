@@ -556,3 +556,24 @@ def test_utilisation_bench_names_a_bad_run_folder_before_running(tmp_path):
     )
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr == f"bench/hw_utilisation.py: error: run folder '{missing}' does not exist\n"
+
+
+def test_a_local_ray_that_does_not_start_is_a_one_line_error(monkeypatch, capsys, tmp_path):
+    """Ray raises a bare ``Exception`` when its local node does not come up (a starved
+    machine): ``mast-sweep`` says so in one line and a non-zero exit, no traceback."""
+    import ray
+
+    from sweep.cli import main as sweep_main
+
+    def no_node(**kw):
+        raise Exception("The current node timed out during startup.")
+
+    monkeypatch.setattr(ray, "init", no_node)
+    argv = ["--maps", "3m", "--methods", "mast", "--seeds", "1", "--t-max", "1000"]
+    rc = sweep_main([*argv, "--out", str(tmp_path / "s"), "--num-cpus", "1"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "mast-sweep: error: could not start a local Ray of 1 CPU: "
+        "The current node timed out during startup."
+    )
