@@ -47,6 +47,7 @@ from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from cost_models.workload import inference_graph
 from hw.compiler import choose_dataflow, plan_for_threshold, row_plan_phases, unroll_samples
 from hw.profiles import HwProfile, get_profile
+from hw.timing import row_parallel_phase_cycles
 from mast.errors import ArgumentParser, run_cli
 from mast.run_folder import latest_snapshot
 
@@ -145,8 +146,7 @@ def trained(args: argparse.Namespace) -> None:
 def _phase_one(mask: np.ndarray, m: int, plan, p: HwProfile) -> int:
     """The load, walk and drain phase of a row-parallel plan, with its handshake: the op's
     cycles without a reduction phase (s.2.4)."""
-    ph = row_plan_phases(mask, plan, m, p)
-    return ph["load"] + ph["compute"] + ph["drain"] + 1
+    return row_parallel_phase_cycles({**row_plan_phases(mask, plan, m, p), "reduction": 0})
 
 
 def free_reduction_cycles(mask: np.ndarray, m: int, blocks: int, p: HwProfile) -> int:
@@ -162,7 +162,7 @@ def free_reduction_cycles(mask: np.ndarray, m: int, blocks: int, p: HwProfile) -
     )
 
 
-def acting_ops(p: HwProfile, layers) -> list[dict]:
+def acting_step_ops(p: HwProfile, layers) -> list[dict]:
     """The acting step's PE-array ops as the cost model runs them (``inference_graph``)."""
     out = []
     for _, k in inference_graph(p, layers).nodes(data="kernel"):
@@ -210,11 +210,12 @@ def acting_tables(args: argparse.Namespace) -> None:
     print("\n=== acting step op by op, sparse_pe_64, 90 %: cycles (bound) ===")
     for layout in args.layout.split(","):
         for mp in args.maps.split(","):
-            ops = acting_ops(p, mast_network_layers(mp, 0.9, "erdos_renyi", 0, layout))
+            ops = acting_step_ops(p, mast_network_layers(mp, 0.9, "erdos_renyi", 0, layout))
             print_acting(f"{mp}, {layout} masks", ops)
     for run_dir in filter(None, args.masks.split(",")):
         rm = load_run(run_dir)
-        print_acting(f"{rm.map_name or '?'}, trained masks of {run_dir}", acting_ops(p, rm.layers))
+        title = f"{rm.map_name or '?'}, trained masks of {run_dir}"
+        print_acting(title, acting_step_ops(p, rm.layers))
 
 
 def table(args: argparse.Namespace, layout: str) -> None:

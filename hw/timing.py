@@ -33,6 +33,7 @@ __all__ = [
     "rp_load_latency",
     "row_parallel_cycles",
     "row_parallel_drain_delay",
+    "row_parallel_phase_cycles",
     "row_parallel_phases",
     "row_parallel_walk_delay",
     "sddmm_chunk_bounds",
@@ -319,11 +320,18 @@ def row_parallel_cycles(
 ) -> int:
     """Row-parallel SpMM (s.2.4): the load, walk and drain phase and (if any row is split)
     the reduction, each plus one handshake cycle."""
-    ph = row_parallel_phases(
-        k, m, max_entries, max_pieces, split_adds, profile, walk_delay, drain_delay
+    return row_parallel_phase_cycles(
+        row_parallel_phases(
+            k, m, max_entries, max_pieces, split_adds, profile, walk_delay, drain_delay
+        )
     )
-    reduce = ph["reduction"] + 1 if ph["reduction"] else 0
-    return ph["load"] + ph["compute"] + ph["drain"] + 1 + reduce
+
+
+def row_parallel_phase_cycles(phases: dict[str, int]) -> int:
+    """Cycles of the phases of :func:`row_parallel_phases`: the load, walk and drain phase
+    and (if it has any cycles) the reduction, each plus one handshake cycle."""
+    reduce = phases["reduction"] + 1 if phases["reduction"] else 0
+    return phases["load"] + phases["compute"] + phases["drain"] + 1 + reduce
 
 
 def systolic_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:
