@@ -206,9 +206,12 @@ class PEArray(wiring.Component):
             lanes, lanes_next, dst_next = Signal(bw), lane_enables(d), d["ld_dst"]
             m.d.sync += lanes.eq(lanes_next)
             m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
+            if lag:
+                ld_lo2 = Signal.like(d["ld_lo"], name="ld_lo_lanes")  # (the lanes a cycle later)
+                m.d.sync += ld_lo2.eq(d["ld_lo"])
             for g, gl in enumerate(per_group if lag else []):
                 gl.bus_bank = [
-                    kept_copy(m, (d["ld_lo"] + b) % n_pe, f"g{g}_bus_bank{b}", x)
+                    kept_copy(m, (ld_lo2 + b) % n_pe, f"g{g}_bus_bank{b}", x)
                     for b, x in enumerate(bus_bank)
                 ]
             first = dict(d)
@@ -216,8 +219,14 @@ class PEArray(wiring.Component):
                 later = Signal.like(d[name], name=f"{name}_d2")
                 m.d.sync += later.eq(d[name])
                 d[name] = later
-            lanes_in = Mux(ctl.rp, lanes, lanes_next)
-            row_in = Mux(ctl.rp, d["ld_dst"], dst_next) // bw
+            rp_lanes, rp_dst = lanes, d["ld_dst"]
+            if lag:
+                # (with the control lag a broadcast word is registered by its bank before
+                # the lane trees, hw.timing.rp_load_latency: its buffer write a cycle later)
+                rp_lanes, rp_dst = Signal(bw, name="lanes_d3"), Signal.like(rp_dst, name="dst_d3")
+                m.d.sync += [rp_lanes.eq(lanes), rp_dst.eq(d["ld_dst"])]
+            lanes_in = Mux(ctl.rp, rp_lanes, lanes_next)
+            row_in = Mux(ctl.rp, rp_dst, dst_next) // bw
             m.d.sync += [ld_lanes.eq(lanes_in), ld_row.eq(row_in)]
             for g, gl in enumerate(per_group if lag else []):
                 gl.ld_lanes = kept_copy(m, lanes_in, f"g{g}_ld_lanes", ld_lanes)
@@ -271,9 +280,9 @@ class PEArray(wiring.Component):
         # selects are delayed a cycle more (hw.timing.deep_reduce).
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
-        # (with the control lag the partials' addresses are registered per group: a
-        # cycle more, hw.timing.reduce_pipeline)
-        for _ in range((2 if late_partials else 1) + lag):
+        # (with the control lag the partials' addresses are registered per group and
+        # the banks' words by their banks: two cycles more, hw.timing.reduce_pipeline)
+        for _ in range((2 if late_partials else 1) + 2 * lag):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
@@ -442,14 +451,18 @@ class PEArray(wiring.Component):
             for b, lane in enumerate(bus):
                 local = Signal(range(g_n), name=f"bus{b}_grp_sel")
                 m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
+                bank_words = act_words
                 if lag:
-                    # (with the control lag a kept copy of the select per group, and of
-                    # the lane's register per group of PEs it feeds)
-                    sel_in = ((ctl.ld_lo + b) % n_pe) % g_n
+                    # (with the control lag the trees take each bank's word from its
+                    # register by the bank, ``act_data``, a cycle later: the selects are a
+                    # kept copy per group from the load's controls a cycle later, and each
+                    # group of PEs has its own lane registers)
+                    sel_in = ((first["ld_lo"] + b) % n_pe) % g_n
                     local = [
                         kept_copy(m, sel_in, f"g{g}_bus{b}_sel", local) for g in range(len(groups))
                     ]
-                _, regs = group_words(m, local, act_words, f"bus{b}")
+                    bank_words = act_data
+                _, regs = group_words(m, local, bank_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
                 for gl in per_group if lag else []:
@@ -477,25 +490,39 @@ class PEArray(wiring.Component):
             b_local = Signal(range(g_n), name="red_grp_b_sel")
             a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
             m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
+            bank_words = out_words
             if lag:
                 # (with the control lag the partials' addresses reach the banks through a
-                # register per group, so the selects are a kept copy per group, a cycle
-                # later; a host read, while idle, still selects in its address cycle)
-                a_bank1, b_bank1 = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
-                m.d.sync += [a_bank1.eq(ru.a_bank), b_bank1.eq(ru.b_bank)]
+                # register per group, and each bank's word is registered by the bank
+                # before the trees: the selects are a kept copy per group, two cycles
+                # later, and the host's reads take the banks' words through a multiplexer
+                # of their own)
+                a_bank2, b_bank2 = ru.a_bank, ru.b_bank
+                for _ in range(2):
+                    a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
+                    m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
+                    a_bank2, b_bank2 = a_q, b_q
                 a_local_r, b_local_r = a_local, b_local
-                a_local, b_local = [], []
-                for g, gc in enumerate(groups):
-                    a_g = Mux(gc.busy, a_bank1 % g_n, hbank % g_n)
-                    a_local.append(kept_copy(m, a_g, f"g{g}_red_grp_a_sel", a_local_r))
-                    b_local.append(kept_copy(m, b_bank1 % g_n, f"g{g}_red_grp_b_sel", b_local_r))
-            a_words, a_regs = group_words(m, a_local, out_words, "red_a")
-            _, b_regs = group_words(m, b_local, out_words, "red_b")
+                a_local = [
+                    kept_copy(m, a_bank2 % g_n, f"g{g}_red_grp_a_sel", a_local_r)
+                    for g in range(len(groups))
+                ]
+                b_local = [
+                    kept_copy(m, b_bank2 % g_n, f"g{g}_red_grp_b_sel", b_local_r)
+                    for g in range(len(groups))
+                ]
+                bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
+                m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]
+            a_words, a_regs = group_words(m, a_local, bank_words, "red_a")
+            _, b_regs = group_words(m, b_local, bank_words, "red_b")
             m.d.comb += [
                 ru.a_data.eq(pick(m, a_bank // g_n, a_regs, "red_a_word")),
                 ru.b_data.eq(pick(m, b_bank // g_n, b_regs, "red_b_word")),
             ]
-            out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
+            if lag:
+                out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
+            else:
+                out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):
