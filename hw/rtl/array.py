@@ -58,7 +58,8 @@ _GROUP_CONTROL = (
     "dr_addr",
     "dr_m0",
 )
-"""The fields of :class:`~hw.rtl.controller.ArrayControl` a group's PEs and banks read."""
+"""The fields of :class:`~hw.rtl.controller.ArrayControl` a PE and its banks read (with
+the control lag, from a copy of their own)."""
 
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
@@ -113,27 +114,28 @@ class PEArray(wiring.Component):
         depth = self.bank_words
         hbank, hoff = bank_split(m, host.addr, depth, n_pe, "host")
         # With a control lag (hw.timing.control_lag) the array acts a cycle behind the
-        # controller: every group of PEs takes the control its PEs and banks read, and
-        # ``busy``, through registers of its own (kept apart in synthesis), the rest of the
-        # array through one more copy; the top delays ``done`` to match.
+        # controller: every PE takes the control it and its banks read, and ``busy``,
+        # through registers of its own (kept apart in synthesis: placed by the PE), the
+        # rest of the array through one more copy; the top delays ``done`` to match.
         lag = control_lag(p)
         if lag:
-            # (kept too: Yosys would merge it into a group's copy)
+            # (kept too: Yosys would merge it into a PE's copy)
             ctl = Signal(ArrayControl(p), name="ctl_q", attrs={KEPT: 1})
             busy_q = kept_copy(m, self.busy, "busy_q")
             m.d.sync += ctl.eq(self.ctl)
         else:
             ctl, busy_q = self.ctl, self.busy
-        groups = []
-        for g, _ in enumerate(bank_groups(n_pe)):
-            gc = {"busy": kept_copy(m, self.busy, f"g{g}_busy") if lag else busy_q}
+        n_groups = len(bank_groups(n_pe))  # (of the bank trees' first level)
+        groups = []  # (the control of each PE)
+        for g in range(n_pe):
+            gc = {"busy": kept_copy(m, self.busy, f"c{g}_busy") if lag else busy_q}
             for name in _GROUP_CONTROL:
                 field = getattr(self.ctl, name)
-                gc[name] = kept_copy(m, field, f"g{g}_{name}") if lag else getattr(ctl, name)
+                gc[name] = kept_copy(m, field, f"c{g}_{name}") if lag else getattr(ctl, name)
             groups.append(SimpleNamespace(**gc))
         idle, busy = ~busy_q, busy_q
         hw_en = idle & host.we
-        # the host's writes into a group's registers and banks, from the group's busy
+        # the host's writes into a PE's registers and banks, from the PE's busy
         group_hw_en = [hw_en if not lag else ~gc.busy & host.we for gc in groups]
 
         cap = piece_capacity(p)
@@ -144,7 +146,7 @@ class PEArray(wiring.Component):
         piece_ptr = [Signal(range(cap + 1), name=f"piece_ptr{i}") for i in range(n_pe + 1)]
         for name, regs in (("bank_ptr", bank_ptr), ("piece_ptr", piece_ptr)):
             for i, reg in enumerate(regs):
-                g_en = group_hw_en[min(i, n_pe - 1) // BANK_GROUP]
+                g_en = group_hw_en[min(i, n_pe - 1)]
                 with m.If(g_en & (host.sel == ids[name]) & (host.addr == i)):
                     m.d.sync += reg.eq(host.wdata)
 
@@ -194,9 +196,9 @@ class PEArray(wiring.Component):
         ld_row = Signal.like(d["ld_dst"], name="ld_row")
         # the bank each broadcast lane b reads, (ld_lo + b) mod P
         bus_bank = [Signal(range(n_pe), name=f"bus_bank{b}") for b in range(bw)]
-        # The load and drain controls each group's PEs and banks read: the ones above,
-        # or with the control lag a kept copy per group of each register (same inputs,
-        # same cycle), so none fans out across the die from one place.
+        # The load and drain controls each PE and its banks read: the ones above, or
+        # with the control lag a kept copy per PE of each register (same inputs, same
+        # cycle), so none fans out across the die from one place.
         per_group = [
             SimpleNamespace(ld_lanes=ld_lanes, ld_row=ld_row, dr_en=d["dr_en"], dr_dst=d["dr_dst"])
             for _ in groups
@@ -211,7 +213,7 @@ class PEArray(wiring.Component):
                 m.d.sync += ld_lo2.eq(d["ld_lo"])
             for g, gl in enumerate(per_group if lag else []):
                 gl.bus_bank = [
-                    kept_copy(m, (ld_lo2 + b) % n_pe, f"g{g}_bus_bank{b}", x)
+                    kept_copy(m, (ld_lo2 + b) % n_pe, f"c{g}_bus_bank{b}", x)
                     for b, x in enumerate(bus_bank)
                 ]
             first = dict(d)
@@ -229,12 +231,12 @@ class PEArray(wiring.Component):
             row_in = Mux(ctl.rp, rp_dst, dst_next) // bw
             m.d.sync += [ld_lanes.eq(lanes_in), ld_row.eq(row_in)]
             for g, gl in enumerate(per_group if lag else []):
-                gl.ld_lanes = kept_copy(m, lanes_in, f"g{g}_ld_lanes", ld_lanes)
-                gl.ld_row = kept_copy(m, row_in, f"g{g}_ld_row", ld_row)
+                gl.ld_lanes = kept_copy(m, lanes_in, f"c{g}_ld_lanes", ld_lanes)
+                gl.ld_row = kept_copy(m, row_in, f"c{g}_ld_row", ld_row)
                 for name in ("ld_en", "ld_dy", "ld_dy_dst"):
-                    setattr(gl, name, kept_copy(m, first[name], f"g{g}_{name}_d2"))
+                    setattr(gl, name, kept_copy(m, first[name], f"c{g}_{name}_d2"))
                 for name in ("dr_en", "dr_dst"):
-                    setattr(gl, name, kept_copy(m, getattr(ctl, name), f"g{g}_{name}_d"))
+                    setattr(gl, name, kept_copy(m, getattr(ctl, name), f"c{g}_{name}_d"))
         else:
             m.d.comb += [ld_lanes.eq(lane_enables(d)), ld_row.eq(d["ld_dst"] // bw)]
             m.d.comb += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
@@ -259,14 +261,14 @@ class PEArray(wiring.Component):
             ru.m.eq(ctl.m),
         ]
 
-        # The reduction's partial reads and sum writes as each group's banks see them:
-        # the unit's own ports, or with the control lag a register per group (kept), so
+        # The reduction's partial reads and sum writes as each bank sees them: the
+        # unit's own ports, or with the control lag a register per bank (kept), so
         # the reads and writes take a cycle more each (hw.timing.reduce_pipeline).
         ports = ("a_bank", "a_addr", "b_bank", "b_addr", "we", "w_bank", "w_addr", "w_data")
         red_group = [
             SimpleNamespace(
                 **{
-                    x: kept_copy(m, getattr(ru, x), f"g{g}_red_{x}") if lag else getattr(ru, x)
+                    x: kept_copy(m, getattr(ru, x), f"c{g}_red_{x}") if lag else getattr(ru, x)
                     for x in ports
                 }
             )
@@ -292,17 +294,15 @@ class PEArray(wiring.Component):
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
         bus = [Signal(op_shape(p), name=f"bus{b}" + "_q" * late_bcast) for b in range(bw)]
         for g, gl in enumerate(per_group):
-            # (with the control lag each group's lanes are registers of its own, kept)
+            # (with the control lag each PE's lanes are registers of its own)
             gl.bus = bus
             if lag:
-                gl.bus = [Signal.like(x, name=f"g{g}_{x.name}") for x in bus]
+                gl.bus = [Signal.like(x, name=f"c{g}_{x.name}") for x in bus]
 
         bank_reads = []
         for i in range(n_pe):
-            gc = groups[i // BANK_GROUP]  # the control of PE i's group
-            gl = per_group[i // BANK_GROUP]
-            g_en = group_hw_en[i // BANK_GROUP]
-            gr = red_group[i // BANK_GROUP]
+            gc, gl = groups[i], per_group[i]  # the control of PE i and its banks
+            g_en, gr = group_hw_en[i], red_group[i]
             pe = SparsePE(p)
             m.submodules[f"pe{i}"] = pe
             act = memory.Memory(shape=op_shape(p), depth=depth, init=[])
@@ -456,17 +456,17 @@ class PEArray(wiring.Component):
                     # (with the control lag the trees take each bank's word from its
                     # register by the bank, ``act_data``, a cycle later: the selects are a
                     # kept copy per group from the load's controls a cycle later, and each
-                    # group of PEs has its own lane registers)
+                    # PE has its own lane registers)
                     sel_in = ((first["ld_lo"] + b) % n_pe) % g_n
                     local = [
-                        kept_copy(m, sel_in, f"g{g}_bus{b}_sel", local) for g in range(len(groups))
+                        kept_copy(m, sel_in, f"g{g}_bus{b}_sel", local) for g in range(n_groups)
                     ]
                     bank_words = act_data
                 _, regs = group_words(m, local, bank_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
                 for gl in per_group if lag else []:
-                    # (each group's lane picks its word by its own kept copy of the lane's
+                    # (each PE's lane picks its word by its own kept copy of the lane's
                     # bank, so the lanes' registers differ and are not merged either)
                     bank_g = gl.bus_bank[b]
                     m.d.sync += gl.bus[b].eq(pick(m, bank_g // g_n, regs, f"{gl.bus[b].name}_w"))
@@ -505,11 +505,11 @@ class PEArray(wiring.Component):
                 a_local_r, b_local_r = a_local, b_local
                 a_local = [
                     kept_copy(m, a_bank2 % g_n, f"g{g}_red_grp_a_sel", a_local_r)
-                    for g in range(len(groups))
+                    for g in range(n_groups)
                 ]
                 b_local = [
                     kept_copy(m, b_bank2 % g_n, f"g{g}_red_grp_b_sel", b_local_r)
-                    for g in range(len(groups))
+                    for g in range(n_groups)
                 ]
                 bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
                 m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]

@@ -182,12 +182,12 @@ class Controller(wiring.Component):
                     with m.Case(idx):
                         m.d.sync += regs[name].eq(host.wdata[:32])
         m.submodules.weights = ws = WeightSRAM(p, self._ids, *self._host_shape)
-        # With the control lag, each group of weight banks' own copy of busy, the mode and
-        # the two read addresses (registers set by the same statements, kept apart).
+        # With the control lag, each weight bank's own copy of busy, the mode and the two
+        # read addresses (registers set by the same statements, kept apart).
         wgrp = []
         if control_lag(p):
             for g in range(len(ws.group)):
-                copy = Signal(GroupAddress(p), name=f"ws_g{g}", attrs={KEPT: 1})
+                copy = Signal(GroupAddress(p), name=f"ws_b{g}", attrs={KEPT: 1})
                 m.d.comb += ws.group[g].eq(copy)
                 wgrp.append(copy)
         forward_host(m, host, ws.host)

@@ -10,8 +10,8 @@ SRAM (data two cycles after the address): the sample-parallel stream takes the w
 the bank that holds its address, the row-parallel PEs one bank each. With ``PD >= 4`` and
 more than one group of banks the stream's word comes through a registered two-level tree
 instead (:mod:`hw.rtl.banks`, same timing). Host reads take the SRAM's output directly
-(one cycle). With the control lag (:func:`hw.timing.control_lag`) each group of banks
-takes ``busy``, the mode and both addresses from registers of its own (``group``: the
+(one cycle). With the control lag (:func:`hw.timing.control_lag`) each bank takes
+``busy``, the mode and both addresses from registers of its own (``group``: the
 controller sets them with the shared ones, kept apart in synthesis), so no address
 reaches every bank from one place.
 """
@@ -28,7 +28,7 @@ from hw.profiles import HwProfile
 from hw.timing import control_lag
 
 from .arith import op_shape
-from .banks import BANK_GROUP, bank_groups, group_words, kept_copy, pick, two_level
+from .banks import BANK_GROUP, group_words, kept_copy, pick, two_level
 from .host import HostSignature, bank_split, collision_ports, require_memories
 from .pe import check_sparse
 
@@ -48,7 +48,7 @@ class StreamFields(data.StructLayout):
 
 
 class GroupAddress(data.StructLayout):
-    """A group of banks' copy of the controller's ``busy``, mode and addresses."""
+    """A bank's copy of the controller's ``busy``, mode and addresses."""
 
     def __init__(self, profile: HwProfile):
         super().__init__(
@@ -73,7 +73,7 @@ class WeightSRAM(wiring.Component):
     rp_addr, banks:
         Offset read in every bank in row-parallel mode and, two cycles later, the entries.
     group:
-        With the control lag, per group of banks its own copy of the four above (the
+        With the control lag, per bank its own copy of the four above (the
         same values, from registers of its own); the banks read these instead.
     """
 
@@ -94,7 +94,7 @@ class WeightSRAM(wiring.Component):
                 "rp_addr": In(range(p.weight_bank_words)),
                 "banks": Out(data.ArrayLayout(StreamFields(p), p.n_pe)),
                 **(
-                    {"group": In(data.ArrayLayout(GroupAddress(p), len(bank_groups(p.n_pe))))}
+                    {"group": In(data.ArrayLayout(GroupAddress(p), p.n_pe))}
                     if control_lag(p)
                     else {}
                 ),
@@ -116,26 +116,25 @@ class WeightSRAM(wiring.Component):
         sbank2 = Signal.like(sbank)
         m.d.sync += [rbank.eq(Mux(self.busy, sbank, hbank)), rsel.eq(host.sel), sbank2.eq(rbank)]
         # per bank: its read offset, whether the host may write it, and (two-level tree)
-        # its group's select; with the control lag, from its group's own registers
+        # its group's select; with the control lag, from its own registers
         offsets = [offset] * p.n_pe
         host_we = [~self.busy] * p.n_pe
         group_sel = rbank % BANK_GROUP
         if control_lag(p):
             group_sel = []
-            for g, banks in enumerate(bank_groups(p.n_pe)):
-                gr = self.group[g]
-                gbank, goff = bank_split(m, gr.sp_addr, depth, p.n_pe, f"stream_g{g}")
-                for b in banks:
-                    offsets[b] = Mux(gr.busy, Mux(gr.rp, gr.rp_addr, goff), hoff)
-                    host_we[b] = ~gr.busy
-                group_sel.append(
-                    kept_copy(
-                        m,
-                        Mux(gr.busy, gbank, hbank) % BANK_GROUP,
-                        f"g{g}_rbank",
-                        Signal(range(BANK_GROUP)),
+            for b, gr in enumerate(self.group):
+                gbank, goff = bank_split(m, gr.sp_addr, depth, p.n_pe, f"stream_b{b}")
+                offsets[b] = Mux(gr.busy, Mux(gr.rp, gr.rp_addr, goff), hoff)
+                host_we[b] = ~gr.busy
+                if b % BANK_GROUP == 0:  # (a group's select, from its first bank's copy)
+                    group_sel.append(
+                        kept_copy(
+                            m,
+                            Mux(gr.busy, gbank, hbank) % BANK_GROUP,
+                            f"g{b // BANK_GROUP}_rbank",
+                            Signal(range(BANK_GROUP)),
+                        )
                     )
-                )
         widths = {"weight_val": p.operand_bits, "weight_col": p.index_bits}
         attr = dict(zip(FIELDS, ("value", "col", "last", "token"), strict=True))
         data = {name: [] for name in FIELDS}
