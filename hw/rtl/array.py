@@ -211,11 +211,14 @@ class PEArray(wiring.Component):
             if lag:
                 ld_lo2 = Signal.like(d["ld_lo"], name="ld_lo_lanes")  # (the lanes a cycle later)
                 m.d.sync += ld_lo2.eq(d["ld_lo"])
-            for g, gl in enumerate(per_group if lag else []):
-                gl.bus_bank = [
-                    kept_copy(m, (ld_lo2 + b) % n_pe, f"c{g}_bus_bank{b}", x)
+            # (with the lag, per group of PEs a kept copy of each lane's bank)
+            lane_banks = [
+                [
+                    kept_copy(m, (ld_lo2 + b) % n_pe, f"g{g}_bus_bank{b}", x)
                     for b, x in enumerate(bus_bank)
                 ]
+                for g in range(n_groups if lag else 0)
+            ]
             first = dict(d)
             for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
                 later = Signal.like(d[name], name=f"{name}_d2")
@@ -293,11 +296,11 @@ class PEArray(wiring.Component):
         # (the lanes' words are selected after the banks are built, below).
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
         bus = [Signal(op_shape(p), name=f"bus{b}" + "_q" * late_bcast) for b in range(bw)]
-        for g, gl in enumerate(per_group):
-            # (with the control lag each PE's lanes are registers of its own)
-            gl.bus = bus
-            if lag:
-                gl.bus = [Signal.like(x, name=f"c{g}_{x.name}") for x in bus]
+        # (with the control lag each group of PEs has lane registers of its own: a copy
+        # per PE would cross the die with every lane's width again)
+        lanes = [[Signal.like(x, name=f"g{g}_{x.name}") for x in bus] for g in range(n_groups)]
+        for i, gl in enumerate(per_group):
+            gl.bus = lanes[i // BANK_GROUP] if lag else bus
 
         bank_reads = []
         for i in range(n_pe):
@@ -456,7 +459,7 @@ class PEArray(wiring.Component):
                     # (with the control lag the trees take each bank's word from its
                     # register by the bank, ``act_data``, a cycle later: the selects are a
                     # kept copy per group from the load's controls a cycle later, and each
-                    # PE has its own lane registers)
+                    # group of PEs has its own lane registers)
                     sel_in = ((first["ld_lo"] + b) % n_pe) % g_n
                     local = [
                         kept_copy(m, sel_in, f"g{g}_bus{b}_sel", local) for g in range(n_groups)
@@ -465,11 +468,12 @@ class PEArray(wiring.Component):
                 _, regs = group_words(m, local, bank_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
-                for gl in per_group if lag else []:
-                    # (each PE's lane picks its word by its own kept copy of the lane's
+                for g in range(n_groups if lag else 0):
+                    # (each group's lane picks its word by its own kept copy of the lane's
                     # bank, so the lanes' registers differ and are not merged either)
-                    bank_g = gl.bus_bank[b]
-                    m.d.sync += gl.bus[b].eq(pick(m, bank_g // g_n, regs, f"{gl.bus[b].name}_w"))
+                    lane_g = lanes[g][b]
+                    word_g = pick(m, lane_banks[g][b] // g_n, regs, f"{lane_g.name}_w")
+                    m.d.sync += lane_g.eq(word_g)
 
         if not (late_partials and tree):
             out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
