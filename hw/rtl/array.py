@@ -61,6 +61,11 @@ _GROUP_CONTROL = (
 """The fields of :class:`~hw.rtl.controller.ArrayControl` a PE and its banks read (with
 the control lag, from a copy of their own)."""
 
+CONTROL_COPY = BANK_GROUP
+"""PEs that share one copy of the control with the control lag (``hw.timing.control_lag``):
+one per group of four PEs. A copy per PE (1) placed the control by every PE but took
+755k wires on LFE5U-85F, and router2 did not converge (README, place and route)."""
+
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
 
@@ -127,7 +132,7 @@ class PEArray(wiring.Component):
             ctl, busy_q = self.ctl, self.busy
         n_groups = len(bank_groups(n_pe))  # (of the bank trees' first level)
         groups = []  # (the control of each PE)
-        for g in range(n_pe):
+        for g in range(-(-n_pe // CONTROL_COPY)):
             gc = {"busy": kept_copy(m, self.busy, f"c{g}_busy") if lag else busy_q}
             for name in _GROUP_CONTROL:
                 field = getattr(self.ctl, name)
@@ -146,7 +151,7 @@ class PEArray(wiring.Component):
         piece_ptr = [Signal(range(cap + 1), name=f"piece_ptr{i}") for i in range(n_pe + 1)]
         for name, regs in (("bank_ptr", bank_ptr), ("piece_ptr", piece_ptr)):
             for i, reg in enumerate(regs):
-                g_en = group_hw_en[min(i, n_pe - 1)]
+                g_en = group_hw_en[min(i, n_pe - 1) // CONTROL_COPY]
                 with m.If(g_en & (host.sel == ids[name]) & (host.addr == i)):
                     m.d.sync += reg.eq(host.wdata)
 
@@ -299,13 +304,13 @@ class PEArray(wiring.Component):
         # (with the control lag each group of PEs has lane registers of its own: a copy
         # per PE would cross the die with every lane's width again)
         lanes = [[Signal.like(x, name=f"g{g}_{x.name}") for x in bus] for g in range(n_groups)]
-        for i, gl in enumerate(per_group):
-            gl.bus = lanes[i // BANK_GROUP] if lag else bus
+        for c, gl in enumerate(per_group):
+            gl.bus = lanes[c * CONTROL_COPY // BANK_GROUP] if lag else bus
 
         bank_reads = []
         for i in range(n_pe):
-            gc, gl = groups[i], per_group[i]  # the control of PE i and its banks
-            g_en, gr = group_hw_en[i], red_group[i]
+            c = i // CONTROL_COPY  # PE i's copy of the control
+            gc, gl, g_en, gr = groups[c], per_group[c], group_hw_en[c], red_group[c]
             pe = SparsePE(p)
             m.submodules[f"pe{i}"] = pe
             act = memory.Memory(shape=op_shape(p), depth=depth, init=[])
