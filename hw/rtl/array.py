@@ -19,7 +19,6 @@ and drain offset from them, and the reduction unit reads its own table instead);
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
@@ -27,10 +26,10 @@ from amaranth.lib.wiring import In
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import RP_LOAD_LATENCY, control_lag, deep_reduce, drain_lag, rp_load_latency
+from hw.timing import RP_LOAD_LATENCY, deep_reduce, drain_lag, rp_load_latency
 
 from .arith import acc_shape, op_shape
-from .banks import BANK_GROUP, KEPT, bank_groups, group_words, kept_copy, pick, two_level
+from .banks import BANK_GROUP, group_words, pick, two_level
 from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split, collision_ports, forward_host, require_memories
@@ -38,33 +37,6 @@ from .pe import SparsePE, check_sparse
 from .reduce import ReductionUnit
 
 __all__ = ["PEArray"]
-
-_GROUP_CONTROL = (
-    "rp",
-    "ld_src",
-    "ld_lo",
-    "ld_hi",
-    "entry",
-    "rp_walk",
-    "rp_i",
-    "cp_m0",
-    "m",
-    "qmax",
-    "x_base",
-    "dy_addr",
-    "out_base",
-    "sddmm",
-    "clear",
-    "dr_addr",
-    "dr_m0",
-)
-"""The fields of :class:`~hw.rtl.controller.ArrayControl` a PE and its banks read (with
-the control lag, from a copy of their own)."""
-
-CONTROL_COPY = BANK_GROUP
-"""PEs that share one copy of the control with the control lag (``hw.timing.control_lag``):
-one per group of four PEs. A copy per PE (1) placed the control by every PE but took
-755k wires on LFE5U-85F, and router2 did not converge (README, place and route)."""
 
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
@@ -114,34 +86,12 @@ class PEArray(wiring.Component):
     def elaborate(self, platform):
         p = self._profile
         m = Module()
-        host, ids = self.host, self._ids
+        ctl, host, ids = self.ctl, self.host, self._ids
         n_pe, bw, ob = p.n_pe, p.bcast_words, p.operand_bits
         depth = self.bank_words
         hbank, hoff = bank_split(m, host.addr, depth, n_pe, "host")
-        # With a control lag (hw.timing.control_lag) the array acts a cycle behind the
-        # controller: every PE takes the control it and its banks read, and ``busy``,
-        # through registers of its own (kept apart in synthesis: placed by the PE), the
-        # rest of the array through one more copy; the top delays ``done`` to match.
-        lag = control_lag(p)
-        if lag:
-            # (kept too: Yosys would merge it into a PE's copy)
-            ctl = Signal(ArrayControl(p), name="ctl_q", attrs={KEPT: 1})
-            busy_q = kept_copy(m, self.busy, "busy_q")
-            m.d.sync += ctl.eq(self.ctl)
-        else:
-            ctl, busy_q = self.ctl, self.busy
-        n_groups = len(bank_groups(n_pe))  # (of the bank trees' first level)
-        groups = []  # (the control of each PE)
-        for g in range(-(-n_pe // CONTROL_COPY)):
-            gc = {"busy": kept_copy(m, self.busy, f"c{g}_busy") if lag else busy_q}
-            for name in _GROUP_CONTROL:
-                field = getattr(self.ctl, name)
-                gc[name] = kept_copy(m, field, f"c{g}_{name}") if lag else getattr(ctl, name)
-            groups.append(SimpleNamespace(**gc))
-        idle, busy = ~busy_q, busy_q
+        idle, busy = ~self.busy, self.busy
         hw_en = idle & host.we
-        # the host's writes into a PE's registers and banks, from the PE's busy
-        group_hw_en = [hw_en if not lag else ~gc.busy & host.we for gc in groups]
 
         cap = piece_capacity(p)
         bank_ptr = [
@@ -151,8 +101,7 @@ class PEArray(wiring.Component):
         piece_ptr = [Signal(range(cap + 1), name=f"piece_ptr{i}") for i in range(n_pe + 1)]
         for name, regs in (("bank_ptr", bank_ptr), ("piece_ptr", piece_ptr)):
             for i, reg in enumerate(regs):
-                g_en = group_hw_en[min(i, n_pe - 1) // CONTROL_COPY]
-                with m.If(g_en & (host.sel == ids[name]) & (host.addr == i)):
+                with m.If(hw_en & (host.sel == ids[name]) & (host.addr == i)):
                     m.d.sync += reg.eq(host.wdata)
 
         d = {
@@ -201,57 +150,22 @@ class PEArray(wiring.Component):
         ld_row = Signal.like(d["ld_dst"], name="ld_row")
         # the bank each broadcast lane b reads, (ld_lo + b) mod P
         bus_bank = [Signal(range(n_pe), name=f"bus_bank{b}") for b in range(bw)]
-        # The load and drain controls each PE and its banks read: the ones above, or
-        # with the control lag a kept copy per PE of each register (same inputs, same
-        # cycle), so none fans out across the die from one place.
-        per_group = [
-            SimpleNamespace(ld_lanes=ld_lanes, ld_row=ld_row, dr_en=d["dr_en"], dr_dst=d["dr_dst"])
-            for _ in groups
-        ]
         if late_load:
             # (decoded a stage early and registered)
             lanes, lanes_next, dst_next = Signal(bw), lane_enables(d), d["ld_dst"]
             m.d.sync += lanes.eq(lanes_next)
             m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
-            if lag:
-                ld_lo2 = Signal.like(d["ld_lo"], name="ld_lo_lanes")  # (the lanes a cycle later)
-                m.d.sync += ld_lo2.eq(d["ld_lo"])
-            # (with the lag, per group of PEs a kept copy of each lane's bank)
-            lane_banks = [
-                [
-                    kept_copy(m, (ld_lo2 + b) % n_pe, f"g{g}_bus_bank{b}", x)
-                    for b, x in enumerate(bus_bank)
-                ]
-                for g in range(n_groups if lag else 0)
-            ]
-            first = dict(d)
             for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
                 later = Signal.like(d[name], name=f"{name}_d2")
                 m.d.sync += later.eq(d[name])
                 d[name] = later
-            rp_lanes, rp_dst = lanes, d["ld_dst"]
-            if lag:
-                # (with the control lag a broadcast word is registered by its bank before
-                # the lane trees, hw.timing.rp_load_latency: its buffer write a cycle later)
-                rp_lanes, rp_dst = Signal(bw, name="lanes_d3"), Signal.like(rp_dst, name="dst_d3")
-                m.d.sync += [rp_lanes.eq(lanes), rp_dst.eq(d["ld_dst"])]
-            lanes_in = Mux(ctl.rp, rp_lanes, lanes_next)
-            row_in = Mux(ctl.rp, rp_dst, dst_next) // bw
-            m.d.sync += [ld_lanes.eq(lanes_in), ld_row.eq(row_in)]
-            for g, gl in enumerate(per_group if lag else []):
-                gl.ld_lanes = kept_copy(m, lanes_in, f"c{g}_ld_lanes", ld_lanes)
-                gl.ld_row = kept_copy(m, row_in, f"c{g}_ld_row", ld_row)
-                for name in ("ld_en", "ld_dy", "ld_dy_dst"):
-                    setattr(gl, name, kept_copy(m, first[name], f"c{g}_{name}_d2"))
-                for name in ("dr_en", "dr_dst"):
-                    setattr(gl, name, kept_copy(m, getattr(ctl, name), f"c{g}_{name}_d"))
+            m.d.sync += [
+                ld_lanes.eq(Mux(ctl.rp, lanes, lanes_next)),
+                ld_row.eq(Mux(ctl.rp, d["ld_dst"], dst_next) // bw),
+            ]
         else:
             m.d.comb += [ld_lanes.eq(lane_enables(d)), ld_row.eq(d["ld_dst"] // bw)]
             m.d.comb += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
-        for gl in per_group:
-            for name in ("ld_en", "ld_dy", "ld_dy_dst"):
-                if not hasattr(gl, name):
-                    setattr(gl, name, d[name])
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
         m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
@@ -269,20 +183,6 @@ class PEArray(wiring.Component):
             ru.m.eq(ctl.m),
         ]
 
-        # The reduction's partial reads and sum writes as each bank sees them: the
-        # unit's own ports, or with the control lag a register per bank (kept), so
-        # the reads and writes take a cycle more each (hw.timing.reduce_pipeline).
-        ports = ("a_bank", "a_addr", "b_bank", "b_addr", "we", "w_bank", "w_addr", "w_data")
-        red_group = [
-            SimpleNamespace(
-                **{
-                    x: kept_copy(m, getattr(ru, x), f"c{g}_red_{x}") if lag else getattr(ru, x)
-                    for x in ports
-                }
-            )
-            for g in range(len(groups))
-        ]
-
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
         # The reduction's partials: with PD >= 4 every output-SRAM bank's word is
@@ -290,9 +190,7 @@ class PEArray(wiring.Component):
         # selects are delayed a cycle more (hw.timing.deep_reduce).
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
-        # (with the control lag the partials' addresses are registered per group and
-        # the banks' words by their banks: two cycles more, hw.timing.reduce_pipeline)
-        for _ in range((2 if late_partials else 1) + 2 * lag):
+        for _ in range(2 if late_partials else 1):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
@@ -301,16 +199,9 @@ class PEArray(wiring.Component):
         # (the lanes' words are selected after the banks are built, below).
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
         bus = [Signal(op_shape(p), name=f"bus{b}" + "_q" * late_bcast) for b in range(bw)]
-        # (with the control lag each group of PEs has lane registers of its own: a copy
-        # per PE would cross the die with every lane's width again)
-        lanes = [[Signal.like(x, name=f"g{g}_{x.name}") for x in bus] for g in range(n_groups)]
-        for c, gl in enumerate(per_group):
-            gl.bus = lanes[c * CONTROL_COPY // BANK_GROUP] if lag else bus
 
         bank_reads = []
         for i in range(n_pe):
-            c = i // CONTROL_COPY  # PE i's copy of the control
-            gc, gl, g_en, gr = groups[c], per_group[c], group_hw_en[c], red_group[c]
             pe = SparsePE(p)
             m.submodules[f"pe{i}"] = pe
             act = memory.Memory(shape=op_shape(p), depth=depth, init=[])
@@ -323,36 +214,36 @@ class PEArray(wiring.Component):
             ow = out.write_port()
             orp = out.read_port(transparent_for=collision_ports(ow))
             mine = hbank == i
-            wrapped = Const(i, range(n_pe + 1)) < gc.ld_lo
-            rp_off = gc.ld_hi + wrapped
+            wrapped = Const(i, range(n_pe + 1)) < ctl.ld_lo
+            rp_off = ctl.ld_hi + wrapped
             m.d.comb += [
-                aw.en.eq(g_en & (host.sel == ids["act_sram"]) & mine),
+                aw.en.eq(hw_en & (host.sel == ids["act_sram"]) & mine),
                 aw.addr.eq(hoff),
                 aw.data.eq(host.wdata),
-                ar.addr.eq(Mux(gc.busy, Mux(gc.rp, rp_off, gc.ld_src), hoff)),
+                ar.addr.eq(Mux(busy, Mux(ctl.rp, rp_off, ctl.ld_src), hoff)),
                 *([] if late_load else [act_data[i].eq(ar.data)]),
-                orp.addr.eq(Mux(gc.busy, Mux(gr.a_bank == i, gr.a_addr, gr.b_addr), hoff)),
+                orp.addr.eq(Mux(busy, Mux(ru.a_bank == i, ru.a_addr, ru.b_addr), hoff)),
             ]
             if late_load:
                 m.d.sync += act_data[i].eq(ar.data)
             # Activation buffer load (one cycle after the SRAM read; two with PD >= 4,
             # three for a broadcast word).
-            dy_word = gl.ld_en & gl.ld_dy
+            dy_word = d["ld_en"] & d["ld_dy"]
             m.d.comb += [
-                pe.ld_row.eq(gl.ld_row),
-                pe.ld_en.eq(gl.ld_lanes),
-                pe.ld_data.eq(Mux(gc.rp, Cat(*gl.bus), act_data[i].as_unsigned().replicate(bw))),
+                pe.ld_row.eq(ld_row),
+                pe.ld_en.eq(ld_lanes),
+                pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), act_data[i].as_unsigned().replicate(bw))),
                 # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
                 pe.dy_we.eq(dy_word),
-                pe.dy_waddr.eq(gl.ld_dy_dst),
+                pe.dy_waddr.eq(d["ld_dy_dst"]),
             ]
             # Compute: the broadcast stream, or this PE's own bank.
             own = ctl.rp_entries[i]
             # (the bank's entry count, a register: the host writes bank_ptr before start)
             bank_n = Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_n{i}")
             m.d.sync += bank_n.eq(bank_ptr[i + 1] - bank_ptr[i])
-            rp_valid = gc.rp_walk & (gc.rp_i < bank_n)
-            with m.If(gc.rp):
+            rp_valid = ctl.rp_walk & (ctl.rp_i < bank_n)
+            with m.If(ctl.rp):
                 m.d.comb += [
                     pe.entry.valid.eq(rp_valid),
                     pe.entry.real.eq(rp_valid),
@@ -362,7 +253,7 @@ class PEArray(wiring.Component):
                     pe.active.eq(1),
                 ]
             with m.Else():
-                m.d.comb += [pe.entry.eq(gc.entry), pe.active.eq(gc.cp_m0 + i < gc.m)]
+                m.d.comb += [pe.entry.eq(e), pe.active.eq(ctl.cp_m0 + i < ctl.m)]
             lo, hi = piece_ptr[i], piece_ptr[i + 1]
             # The row-parallel drain is right-aligned (hw.timing.drain_offsets): the PE
             # writes its results from word qmax - q of its output buffer, the drain reads
@@ -372,30 +263,30 @@ class PEArray(wiring.Component):
             # The PE's piece count, a register of its own beside its two piece pointers.
             q = Signal(range(p.out_buf_words + 1), name=f"rp_q{i}")
             off = Signal(range(p.out_buf_words + 1), name=f"rp_off{i}")
-            m.d.sync += [q.eq(hi - lo), off.eq(Mux(gc.rp, gc.qmax - q, 0))]
+            m.d.sync += [q.eq(hi - lo), off.eq(Mux(ctl.rp, ctl.qmax - q, 0))]
             m.d.comb += [
-                pe.x_base.eq(gc.x_base),
-                pe.dy_addr.eq(gc.dy_addr),
-                pe.out_base.eq(gc.out_base),
-                pe.sddmm.eq(gc.sddmm),
-                pe.clear.eq(gc.clear),
-                pe.rp.eq(gc.rp),
+                pe.x_base.eq(ctl.x_base),
+                pe.dy_addr.eq(ctl.dy_addr),
+                pe.out_base.eq(ctl.out_base),
+                pe.sddmm.eq(ctl.sddmm),
+                pe.clear.eq(ctl.clear),
+                pe.rp.eq(ctl.rp),
                 pe.q.eq(q),
                 pe.rp_off.eq(off),
                 pe.split_we.eq(
-                    g_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)
+                    hw_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)
                 ),
                 pe.split_addr.eq(host.addr - lo),
                 pe.split_data.eq(host.wdata[0]),
-                pe.dr_addr.eq(gc.dr_addr),
+                pe.dr_addr.eq(ctl.dr_addr),
                 gu.prods[i].eq(pe.prod),
             ]
             # Output SRAM writes: drain, reduction or host.
             m.d.sync += dr_on[i].eq(
                 Mux(
-                    gc.rp,
-                    (gc.dr_addr >= off) & (gc.dr_addr < off + pe.count),
-                    gc.dr_m0 + i < gc.m,
+                    ctl.rp,
+                    (ctl.dr_addr >= off) & (ctl.dr_addr < off + pe.count),
+                    ctl.dr_m0 + i < ctl.m,
                 )
             )
             if late_drain:
@@ -405,25 +296,25 @@ class PEArray(wiring.Component):
                 # reduction's requantised sum (hw.timing.deep_reduce). Behind the
                 # register only the host's write is multiplexed in.
                 b_we, b_data = Signal(name=f"out{i}_we"), Signal.like(pe.dr_data)
-                b_addr = Signal.like(gl.dr_dst, name=f"out{i}_waddr")
+                b_addr = Signal.like(d["dr_dst"], name=f"out{i}_waddr")
                 m.d.sync += [
-                    b_we.eq(Mux(gl.dr_en, dr_on[i], gr.we & (gr.w_bank == i))),
-                    b_addr.eq(Mux(gl.dr_en, gl.dr_dst - off, gr.w_addr)),
-                    b_data.eq(Mux(gl.dr_en, pe.dr_data, gr.w_data)),
+                    b_we.eq(Mux(d["dr_en"], dr_on[i], ru.we & (ru.w_bank == i))),
+                    b_addr.eq(Mux(d["dr_en"], d["dr_dst"] - off, ru.w_addr)),
+                    b_data.eq(Mux(d["dr_en"], pe.dr_data, ru.w_data)),
                 ]
                 # (the host writes only while idle, the drain and the reduction only while
                 # busy, and b_we is low while idle: the registered enable selects the
                 # port's address and data, so ``busy`` reaches only its enable)
                 m.d.comb += [
-                    ow.en.eq(b_we | (g_en & (host.sel == ids["out_sram"]) & mine)),
+                    ow.en.eq(b_we | (hw_en & (host.sel == ids["out_sram"]) & mine)),
                     ow.addr.eq(Mux(b_we, b_addr, hoff)),
                     ow.data.eq(Mux(b_we, b_data, host.wdata)),
                 ]
             else:
-                with m.If(busy & gl.dr_en):
+                with m.If(busy & d["dr_en"]):
                     m.d.comb += [
                         ow.en.eq(dr_on[i]),
-                        ow.addr.eq(gl.dr_dst - off),
+                        ow.addr.eq(d["dr_dst"] - off),
                         ow.data.eq(pe.dr_data),
                     ]
                 with m.Elif(busy):
@@ -459,26 +350,8 @@ class PEArray(wiring.Component):
             for b, lane in enumerate(bus):
                 local = Signal(range(g_n), name=f"bus{b}_grp_sel")
                 m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
-                bank_words = act_words
-                if lag:
-                    # (with the control lag the trees take each bank's word from its
-                    # register by the bank, ``act_data``, a cycle later: the selects are a
-                    # kept copy per group from the load's controls a cycle later, and each
-                    # group of PEs has its own lane registers)
-                    sel_in = ((first["ld_lo"] + b) % n_pe) % g_n
-                    local = [
-                        kept_copy(m, sel_in, f"g{g}_bus{b}_sel", local) for g in range(n_groups)
-                    ]
-                    bank_words = act_data
-                _, regs = group_words(m, local, bank_words, f"bus{b}")
-                word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
-                m.d.sync += lane.eq(word)
-                for g in range(n_groups if lag else 0):
-                    # (each group's lane picks its word by its own kept copy of the lane's
-                    # bank, so the lanes' registers differ and are not merged either)
-                    lane_g = lanes[g][b]
-                    word_g = pick(m, lane_banks[g][b] // g_n, regs, f"{lane_g.name}_w")
-                    m.d.sync += lane_g.eq(word_g)
+                _, regs = group_words(m, local, act_words, f"bus{b}")
+                m.d.sync += lane.eq(pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word"))
 
         if not (late_partials and tree):
             out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
@@ -497,41 +370,17 @@ class PEArray(wiring.Component):
             # output-SRAM reads share the groups' first level)
             a_local = Signal(range(g_n), name="red_grp_a_sel")
             b_local = Signal(range(g_n), name="red_grp_b_sel")
-            a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
-            m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
-            bank_words = out_words
-            if lag:
-                # (with the control lag the partials' addresses reach the banks through a
-                # register per group, and each bank's word is registered by the bank
-                # before the trees: the selects are a kept copy per group, two cycles
-                # later, and the host's reads take the banks' words through a multiplexer
-                # of their own)
-                a_bank2, b_bank2 = ru.a_bank, ru.b_bank
-                for _ in range(2):
-                    a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
-                    m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
-                    a_bank2, b_bank2 = a_q, b_q
-                a_local_r, b_local_r = a_local, b_local
-                a_local = [
-                    kept_copy(m, a_bank2 % g_n, f"g{g}_red_grp_a_sel", a_local_r)
-                    for g in range(n_groups)
-                ]
-                b_local = [
-                    kept_copy(m, b_bank2 % g_n, f"g{g}_red_grp_b_sel", b_local_r)
-                    for g in range(n_groups)
-                ]
-                bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
-                m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]
-            a_words, a_regs = group_words(m, a_local, bank_words, "red_a")
-            _, b_regs = group_words(m, b_local, bank_words, "red_b")
+            m.d.sync += [
+                a_local.eq(Mux(busy, ru.a_bank % g_n, hbank % g_n)),
+                b_local.eq(ru.b_bank % g_n),
+            ]
+            a_words, a_regs = group_words(m, a_local, out_words, "red_a")
+            _, b_regs = group_words(m, b_local, out_words, "red_b")
             m.d.comb += [
                 ru.a_data.eq(pick(m, a_bank // g_n, a_regs, "red_a_word")),
                 ru.b_data.eq(pick(m, b_bank // g_n, b_regs, "red_b_word")),
             ]
-            if lag:
-                out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
-            else:
-                out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
+            out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):

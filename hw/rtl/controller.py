@@ -23,12 +23,11 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import control_lag, drain_lag, reduce_pipeline, sp_compute_cycles
+from hw.timing import drain_lag, reduce_pipeline, sp_compute_cycles
 
-from .banks import KEPT
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
-from .weights import GroupAddress, StreamFields, WeightSRAM
+from .weights import StreamFields, WeightSRAM
 
 __all__ = [
     "ArrayControl",
@@ -173,23 +172,12 @@ class Controller(wiring.Component):
         m = Module()
         host, ctl = self.host, self.ctl
         regs = {name: Signal(32, name=f"reg_{name}") for name in REGISTERS}
-        # (with the control lag the host's op-register writes test a kept copy of the
-        # running flag of their own, set by the same statements, beside the registers)
-        op_busy = Signal(name="busy_op", attrs={KEPT: 1}) if control_lag(p) else self.busy
-        with m.If(host.we & (host.sel == self._ids["op"]) & ~op_busy):
+        with m.If(host.we & (host.sel == self._ids["op"]) & ~self.busy):
             with m.Switch(host.addr):
                 for name, idx in REGISTERS.items():
                     with m.Case(idx):
                         m.d.sync += regs[name].eq(host.wdata[:32])
         m.submodules.weights = ws = WeightSRAM(p, self._ids, *self._host_shape)
-        # With the control lag, each weight bank's own copy of busy, the mode and the two
-        # read addresses (registers set by the same statements, kept apart).
-        wgrp = []
-        if control_lag(p):
-            for g in range(len(ws.group)):
-                copy = Signal(GroupAddress(p), name=f"ws_b{g}", attrs={KEPT: 1})
-                m.d.comb += ws.group[g].eq(copy)
-                wgrp.append(copy)
         forward_host(m, host, ws.host)
         rsel, reg_rdata = Signal.like(host.sel), Signal(32)
         m.d.sync += rsel.eq(host.sel)
@@ -204,7 +192,6 @@ class Controller(wiring.Component):
         rp, sddmm = Signal(), Signal()
         m.d.sync += [
             rp.eq(regs["kind"] == OP_KINDS["rp_spmm"]),
-            *(g.rp.eq(regs["kind"] == OP_KINDS["rp_spmm"]) for g in wgrp),
             sddmm.eq(regs["kind"] == OP_KINDS["sddmm"]),
         ]
         k, n, mm, s_len = (regs[x][:COUNT_BITS] for x in ("k", "n", "m", "s_len"))
@@ -212,8 +199,6 @@ class Controller(wiring.Component):
         pd, td = p.pipeline_depth, tree_depth(p.n_pe)
 
         running = Signal()
-        # (copies of ``running`` kept apart in synthesis, with the control lag)
-        running_copies = [g.busy for g in wgrp] + ([op_busy] if control_lag(p) else [])
         c = Signal(COUNT_BITS)
         m.d.comb += [self.busy.eq(running), ws.busy.eq(running), ws.rp.eq(rp), ctl.rp.eq(rp)]
 
@@ -569,14 +554,14 @@ class Controller(wiring.Component):
             ]
             # (a sample-parallel op's next step: on sp_hs, below)
             with m.If(~sp_go & fin):
-                m.d.sync += [x.eq(0) for x in (running, *running_copies)]
+                m.d.sync += running.eq(0)
             with m.Elif(~sp_go):  # a row-parallel op's first phase ends
                 m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
                 m.d.comb += nx["phase"].eq(phase + 1)
         with m.Elif(~running):
             with m.If(self.start):
                 m.d.sync += [
-                    *(x.eq(1) for x in (running, *running_copies)),
+                    running.eq(1),
                     par.eq(0),
                     c.eq(0),
                     ld_m0.eq(0),
@@ -689,22 +674,22 @@ class Controller(wiring.Component):
         # registers: idle, handshake, within a step)
         with m.If(handshake):
             prefetch_hs = ~rp & ld_vr & s_len2 & ~nempty
-            sp_next = Mux(fin, w_base, Mux(nempty, w_base1, Mux(prefetch_hs, w_base2, w_base)))
-            m.d.sync += [a.sp_addr.eq(sp_next) for a in (ws, *wgrp)]
+            m.d.sync += ws.sp_addr.eq(
+                Mux(fin, w_base, Mux(nempty, w_base1, Mux(prefetch_hs, w_base2, w_base)))
+            )
         with m.Elif(~running):
-            sp_next = Mux(self.start & first_empty, w_base1, w_base)
-            m.d.sync += [a.sp_addr.eq(sp_next) for a in (ws, *wgrp)]
+            m.d.sync += ws.sp_addr.eq(Mux(self.start & first_empty, w_base1, w_base))
         with m.Else():
             prefetch = ~rp & cp_v & more3
-            sp_next = Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base))
-            m.d.sync += [a.sp_addr.eq(sp_next) for a in (ws, *wgrp)]
+            m.d.sync += ws.sp_addr.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base)))
         walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
         m.d.sync += walk.eq(walk_n)
         # (the walk's address matters in its cycles and the two before them, where it is
         # entry 0, then 1; past the delay outside the walk, and outside row-parallel
         # phase 0, no entry is used, so the walk's own condition stays out of it)
-        rp_next = Mux(nx["past_delay"], nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0))
-        m.d.sync += [a.rp_addr.eq(rp_next) for a in (ws, *wgrp)]
+        m.d.sync += ws.rp_addr.eq(
+            Mux(nx["past_delay"], nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0))
+        )
         f = ws.sp_entry
         e = ctl.entry
         m.d.comb += [

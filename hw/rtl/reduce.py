@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import piece_capacity, piece_word_fields
 from hw.profiles import HwProfile
-from hw.timing import control_lag, deep_reduce
+from hw.timing import deep_reduce
 
 from .arith import acc_shape, requant, sat_add
 from .controller import COUNT_BITS
@@ -343,9 +343,7 @@ class ReductionUnit(wiring.Component):
         v2, first2, done2 = self.en, head.first, head.last
         bank2, addr2 = head.b_bank, head.b_addr
         deep = deep_reduce(p)
-        # address to registered partial (with the control lag the array registers the
-        # addresses per group of banks and the words by their banks: two stages more)
-        read_stages = (2 if deep else 1) + 2 * control_lag(p)
+        read_stages = 2 if deep else 1  # address to registered partial
         for stage in range(1, read_stages + 2):
             v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
             first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")

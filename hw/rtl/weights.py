@@ -10,10 +10,7 @@ SRAM (data two cycles after the address): the sample-parallel stream takes the w
 the bank that holds its address, the row-parallel PEs one bank each. With ``PD >= 4`` and
 more than one group of banks the stream's word comes through a registered two-level tree
 instead (:mod:`hw.rtl.banks`, same timing). Host reads take the SRAM's output directly
-(one cycle). With the control lag (:func:`hw.timing.control_lag`) each bank takes
-``busy``, the mode and both addresses from registers of its own (``group``: the
-controller sets them with the shared ones, kept apart in synthesis), so no address
-reaches every bank from one place.
+(one cycle).
 """
 
 from __future__ import annotations
@@ -25,14 +22,13 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
-from hw.timing import control_lag
 
 from .arith import op_shape
-from .banks import BANK_GROUP, group_words, kept_copy, pick, two_level
+from .banks import BANK_GROUP, group_words, pick, two_level
 from .host import HostSignature, bank_split, collision_ports, require_memories
 from .pe import check_sparse
 
-__all__ = ["FIELDS", "GroupAddress", "StreamFields", "WeightSRAM"]
+__all__ = ["FIELDS", "StreamFields", "WeightSRAM"]
 
 FIELDS: tuple[str, ...] = ("weight_val", "weight_col", "weight_last", "weight_token")
 """Host memory names of the entry fields."""
@@ -47,20 +43,6 @@ class StreamFields(data.StructLayout):
         )
 
 
-class GroupAddress(data.StructLayout):
-    """A bank's copy of the controller's ``busy``, mode and addresses."""
-
-    def __init__(self, profile: HwProfile):
-        super().__init__(
-            {
-                "busy": 1,
-                "rp": 1,
-                "sp_addr": range(profile.weight_sram_words),
-                "rp_addr": range(profile.weight_bank_words),
-            }
-        )
-
-
 class WeightSRAM(wiring.Component):
     """Banked weight SRAM with its host port (ids of :data:`FIELDS` from ``host_ids``).
 
@@ -72,9 +54,6 @@ class WeightSRAM(wiring.Component):
         Flat stream address and, two cycles later, its entry.
     rp_addr, banks:
         Offset read in every bank in row-parallel mode and, two cycles later, the entries.
-    group:
-        With the control lag, per bank its own copy of the four above (the
-        same values, from registers of its own); the banks read these instead.
     """
 
     def __init__(
@@ -93,11 +72,6 @@ class WeightSRAM(wiring.Component):
                 "sp_entry": Out(StreamFields(p)),
                 "rp_addr": In(range(p.weight_bank_words)),
                 "banks": Out(data.ArrayLayout(StreamFields(p), p.n_pe)),
-                **(
-                    {"group": In(data.ArrayLayout(GroupAddress(p), p.n_pe))}
-                    if control_lag(p)
-                    else {}
-                ),
             }
         )
 
@@ -115,26 +89,6 @@ class WeightSRAM(wiring.Component):
         rbank, rsel = Signal.like(sbank), Signal.like(host.sel)
         sbank2 = Signal.like(sbank)
         m.d.sync += [rbank.eq(Mux(self.busy, sbank, hbank)), rsel.eq(host.sel), sbank2.eq(rbank)]
-        # per bank: its read offset, whether the host may write it, and (two-level tree)
-        # its group's select; with the control lag, from its own registers
-        offsets = [offset] * p.n_pe
-        host_we = [~self.busy] * p.n_pe
-        group_sel = rbank % BANK_GROUP
-        if control_lag(p):
-            group_sel = []
-            for b, gr in enumerate(self.group):
-                gbank, goff = bank_split(m, gr.sp_addr, depth, p.n_pe, f"stream_b{b}")
-                offsets[b] = Mux(gr.busy, Mux(gr.rp, gr.rp_addr, goff), hoff)
-                host_we[b] = ~gr.busy
-                if b % BANK_GROUP == 0:  # (a group's select, from its first bank's copy)
-                    group_sel.append(
-                        kept_copy(
-                            m,
-                            Mux(gr.busy, gbank, hbank) % BANK_GROUP,
-                            f"g{b // BANK_GROUP}_rbank",
-                            Signal(range(BANK_GROUP)),
-                        )
-                    )
         widths = {"weight_val": p.operand_bits, "weight_col": p.index_bits}
         attr = dict(zip(FIELDS, ("value", "col", "last", "token"), strict=True))
         data = {name: [] for name in FIELDS}
@@ -145,10 +99,10 @@ class WeightSRAM(wiring.Component):
                 wr = mem.write_port()
                 rd = mem.read_port(transparent_for=collision_ports(wr))
                 m.d.comb += [
-                    wr.en.eq(host.we & (host.sel == self._ids[name]) & (hbank == b) & host_we[b]),
+                    wr.en.eq(host.we & (host.sel == self._ids[name]) & (hbank == b) & ~self.busy),
                     wr.addr.eq(hoff),
                     wr.data.eq(host.wdata),
-                    rd.addr.eq(offsets[b]),
+                    rd.addr.eq(offset),
                 ]
                 word = Signal.like(rd.data, name=f"{name}{b}_q")
                 m.d.sync += word.eq(rd.data)
@@ -161,7 +115,7 @@ class WeightSRAM(wiring.Component):
         if p.pipeline_depth >= 4 and two_level(p.n_pe):
             for n in FIELDS:
                 words = [rd for rd, _ in data[n]]
-                _, regs = group_words(m, group_sel, words, f"{n}_sp")
+                _, regs = group_words(m, rbank % BANK_GROUP, words, f"{n}_sp")
                 entry = pick(m, sbank2 // BANK_GROUP, regs, f"{n}_sp")
                 m.d.comb += getattr(self.sp_entry, attr[n]).eq(entry)
         else:
