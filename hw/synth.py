@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hw.parts import PARTS, find_part
 from hw.profiles import HwProfile, load_profile
+from hw.rtl.banks import SYNTH_KEEP_COPIES
 from hw.rtl.host import SYNTH_READ_COLLISIONS
 from hw.toolchain import ToolchainError, describe_failure, run_yosys
 from mast.errors import UserError, float_in
@@ -236,7 +237,8 @@ def synthesize(
     ``write_json``, the input of nextpnr). ``command`` replaces the family's synthesis
     command (a part's :attr:`hw.parts.Part.synth_command`). A synchronous read of a word
     in the cycle it is written is left undefined (:data:`hw.rtl.host.SYNTH_READ_COLLISIONS`:
-    the accelerator never uses one).
+    the accelerator never uses one), and the registers the RTL keeps apart
+    (:data:`hw.rtl.banks.KEPT`, one copy per group of PEs) are not merged.
     """
     t = get_target(target)
     work_dir = Path(work_dir)
@@ -250,6 +252,7 @@ def synthesize(
             # Relative: the WebAssembly sandbox does not always see every absolute path.
             f"{reader} {os.path.relpath(design.resolve(), work_dir.resolve())}",
             SYNTH_READ_COLLISIONS,
+            SYNTH_KEEP_COPIES,
             (command or t.command).format(top=top),
             *([f"write_json {netlist_json}"] if netlist_json else []),
             "tee -q -o stat.json stat -json",

@@ -17,7 +17,10 @@ import numpy as np
 from hw.profiles import HwProfile
 
 __all__ = [
+    "BANK_GROUP",
     "adder_tree_depth",
+    "bank_groups",
+    "control_lag",
     "ideal_cycles",
     "REDUCE_PIPELINE",
     "deep_reduce",
@@ -43,6 +46,7 @@ __all__ = [
     "systolic_cycles",
     "systolic_resident_cycles",
     "tile_count",
+    "two_level",
 ]
 
 
@@ -69,6 +73,38 @@ def sddmm_chunk_bounds(row_nnz: np.ndarray, limit: int) -> list[tuple[int, int, 
         (a, b, int(nz_before[a]), int(nz_before[b]))
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
+
+
+BANK_GROUP = 4
+"""PEs (and their SRAM banks) per group of a large array: one row of PEs in the LFE5U-85F
+floorplan (:mod:`hw.floorplan`). A fan-in from the banks goes through a first-level
+multiplexer per group (``hw.rtl.banks``), and with :func:`control_lag` each group takes
+the controller's per-cycle control through a register of its own."""
+
+
+def bank_groups(n_banks: int) -> list[range]:
+    """The banks of each group of :data:`BANK_GROUP`, in order."""
+    return [range(lo, min(lo + BANK_GROUP, n_banks)) for lo in range(0, n_banks, BANK_GROUP)]
+
+
+def two_level(n_banks: int) -> bool:
+    """Whether ``n_banks`` make more than one group, so that a fan-in from them goes
+    through a two-level tree (with ``PD >= 4``; one group keeps a register per bank)."""
+    return len(bank_groups(n_banks)) > 1
+
+
+def control_lag(profile: HwProfile) -> int:
+    """Cycles the PE array runs behind the controller (s.2.1): 1 with ``PD >= 4`` on an
+    array of more than one :data:`BANK_GROUP`, else 0.
+
+    Then every group of PEs, with its SRAM banks, takes the controller's per-cycle
+    control (and ``busy``) through registers of its own, and the reduction and gradient
+    units through one more copy, so no control path crosses the die combinationally
+    (``hw.rtl.array``). The whole array acts a cycle after the controller, and the top
+    raises ``done`` a cycle after the controller's last handshake: every op takes that
+    many cycles more (a fixed overhead, counted as handshake).
+    """
+    return 1 if profile.pipeline_depth >= 4 and two_level(profile.n_pe) else 0
 
 
 def adder_tree_depth(profile: HwProfile) -> int:
@@ -128,15 +164,16 @@ def sp_drain_cycles(n: int, profile: HwProfile) -> int:
 def spmm_sample_parallel_cycles(k: int, n: int, m: int, s: int, profile: HwProfile) -> int:
     """Sample-parallel SpMM (s.2.2): stages load ``K``, compute ``S + PD`` (one more with
     the FPGA pipeline, :func:`sp_compute_cycles`), drain ``N + drain_lag``
-    (:func:`sp_drain_cycles`)."""
+    (:func:`sp_drain_cycles`); plus :func:`control_lag`."""
     stages = (k, sp_compute_cycles(s, profile), sp_drain_cycles(n, profile))
-    return _pipelined(tile_count(m, profile), stages)
+    return _pipelined(tile_count(m, profile), stages) + control_lag(profile)
 
 
 def sddmm_cycles(k: int, n: int, m: int, s_chunk: int, profile: HwProfile) -> int:
-    """Sample-parallel SDDMM chunk (s.2.3): load ``K + N``, compute ``S_chunk + PD + TD``."""
+    """Sample-parallel SDDMM chunk (s.2.3): load ``K + N``, compute ``S_chunk + PD + TD``;
+    plus :func:`control_lag`."""
     compute = s_chunk + profile.pipeline_depth + adder_tree_depth(profile)
-    return _pipelined(tile_count(m, profile), (k + n, compute))
+    return _pipelined(tile_count(m, profile), (k + n, compute)) + control_lag(profile)
 
 
 RP_LOAD_LATENCY = 2
@@ -295,7 +332,7 @@ def row_parallel_phases(
     write trails its read): ``load`` is ``L``, ``compute`` the part of the walk that
     outlasts the load, ``drain`` the part of the drain that outlasts both. The reduction
     takes ``M split_adds`` cycles of adds plus :func:`reduce_pipeline`, or 0 without a
-    split row.
+    split row. ``lag`` is :func:`control_lag`.
     """
     load = -(-k * m // profile.bcast_words)
     walk = walk_delay + m * max_entries + profile.pipeline_depth
@@ -305,6 +342,7 @@ def row_parallel_phases(
         "compute": max(0, walk - load),
         "drain": max(0, drain - max(load, walk)),
         "reduction": m * split_adds + reduce_pipeline(profile) if split_adds else 0,
+        "lag": control_lag(profile),
     }
 
 
@@ -329,9 +367,10 @@ def row_parallel_cycles(
 
 def row_parallel_phase_cycles(phases: dict[str, int]) -> int:
     """Cycles of the phases of :func:`row_parallel_phases`: the load, walk and drain phase
-    and (if it has any cycles) the reduction, each plus one handshake cycle."""
+    and (if it has any cycles) the reduction, each plus one handshake cycle, and the
+    control lag."""
     reduce = phases["reduction"] + 1 if phases["reduction"] else 0
-    return phases["load"] + phases["compute"] + phases["drain"] + 1 + reduce
+    return phases["load"] + phases["compute"] + phases["drain"] + 1 + reduce + phases["lag"]
 
 
 def systolic_cycles(k: int, n: int, m: int, profile: HwProfile) -> int:

@@ -25,6 +25,7 @@ from hw.profiles import HwProfile
 from hw.program import Op
 from hw.timing import (
     adder_tree_depth,
+    control_lag,
     drain_lag,
     drain_offsets,
     reduce_pipeline,
@@ -44,6 +45,10 @@ def _result(
     op, out, profile, cycles, phases, compute, steps, busy, cnt: Counter, image
 ) -> OpResult:
     mem_fields = MemoryAccesses.__dataclass_fields__
+    # The array acts control_lag cycles behind the controller, which raises done that
+    # much later (s.2.1): a fixed overhead, counted as handshake.
+    lag = control_lag(profile)
+    cycles, phases = cycles + lag, phases + PhaseCycles(handshake=lag)
     return OpResult(
         name=op.name,
         output=out,

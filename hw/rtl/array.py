@@ -19,6 +19,7 @@ and drain offset from them, and the reduction unit reads its own table instead);
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
@@ -26,10 +27,10 @@ from amaranth.lib.wiring import In
 
 from hw.fit import piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import RP_LOAD_LATENCY, deep_reduce, drain_lag, rp_load_latency
+from hw.timing import RP_LOAD_LATENCY, control_lag, deep_reduce, drain_lag, rp_load_latency
 
 from .arith import acc_shape, op_shape
-from .banks import BANK_GROUP, group_words, pick, two_level
+from .banks import BANK_GROUP, KEPT, bank_groups, group_words, kept_copy, pick, two_level
 from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split, collision_ports, forward_host, require_memories
@@ -37,6 +38,27 @@ from .pe import SparsePE, check_sparse
 from .reduce import ReductionUnit
 
 __all__ = ["PEArray"]
+
+_GROUP_CONTROL = (
+    "rp",
+    "ld_src",
+    "ld_lo",
+    "ld_hi",
+    "entry",
+    "rp_walk",
+    "rp_i",
+    "cp_m0",
+    "m",
+    "qmax",
+    "x_base",
+    "dy_addr",
+    "out_base",
+    "sddmm",
+    "clear",
+    "dr_addr",
+    "dr_m0",
+)
+"""The fields of :class:`~hw.rtl.controller.ArrayControl` a group's PEs and banks read."""
 
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
@@ -86,12 +108,33 @@ class PEArray(wiring.Component):
     def elaborate(self, platform):
         p = self._profile
         m = Module()
-        ctl, host, ids = self.ctl, self.host, self._ids
+        host, ids = self.host, self._ids
         n_pe, bw, ob = p.n_pe, p.bcast_words, p.operand_bits
         depth = self.bank_words
         hbank, hoff = bank_split(m, host.addr, depth, n_pe, "host")
-        idle, busy = ~self.busy, self.busy
+        # With a control lag (hw.timing.control_lag) the array acts a cycle behind the
+        # controller: every group of PEs takes the control its PEs and banks read, and
+        # ``busy``, through registers of its own (kept apart in synthesis), the rest of the
+        # array through one more copy; the top delays ``done`` to match.
+        lag = control_lag(p)
+        if lag:
+            # (kept too: Yosys would merge it into a group's copy)
+            ctl = Signal(ArrayControl(p), name="ctl_q", attrs={KEPT: 1})
+            busy_q = kept_copy(m, self.busy, "busy_q")
+            m.d.sync += ctl.eq(self.ctl)
+        else:
+            ctl, busy_q = self.ctl, self.busy
+        groups = []
+        for g, _ in enumerate(bank_groups(n_pe)):
+            gc = {"busy": kept_copy(m, self.busy, f"g{g}_busy") if lag else busy_q}
+            for name in _GROUP_CONTROL:
+                field = getattr(self.ctl, name)
+                gc[name] = kept_copy(m, field, f"g{g}_{name}") if lag else getattr(ctl, name)
+            groups.append(SimpleNamespace(**gc))
+        idle, busy = ~busy_q, busy_q
         hw_en = idle & host.we
+        # the host's writes into a group's registers and banks, from the group's busy
+        group_hw_en = [hw_en if not lag else ~gc.busy & host.we for gc in groups]
 
         cap = piece_capacity(p)
         bank_ptr = [
@@ -101,7 +144,8 @@ class PEArray(wiring.Component):
         piece_ptr = [Signal(range(cap + 1), name=f"piece_ptr{i}") for i in range(n_pe + 1)]
         for name, regs in (("bank_ptr", bank_ptr), ("piece_ptr", piece_ptr)):
             for i, reg in enumerate(regs):
-                with m.If(hw_en & (host.sel == ids[name]) & (host.addr == i)):
+                g_en = group_hw_en[min(i, n_pe - 1) // BANK_GROUP]
+                with m.If(g_en & (host.sel == ids[name]) & (host.addr == i)):
                     m.d.sync += reg.eq(host.wdata)
 
         d = {
@@ -150,22 +194,40 @@ class PEArray(wiring.Component):
         ld_row = Signal.like(d["ld_dst"], name="ld_row")
         # the bank each broadcast lane b reads, (ld_lo + b) mod P
         bus_bank = [Signal(range(n_pe), name=f"bus_bank{b}") for b in range(bw)]
+        # The load and drain controls each group's PEs and banks read: the ones above,
+        # or with the control lag a kept copy per group of each register (same inputs,
+        # same cycle), so none fans out across the die from one place.
+        per_group = [
+            SimpleNamespace(ld_lanes=ld_lanes, ld_row=ld_row, dr_en=d["dr_en"], dr_dst=d["dr_dst"])
+            for _ in groups
+        ]
         if late_load:
             # (decoded a stage early and registered)
             lanes, lanes_next, dst_next = Signal(bw), lane_enables(d), d["ld_dst"]
             m.d.sync += lanes.eq(lanes_next)
             m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
+            first = dict(d)
             for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
                 later = Signal.like(d[name], name=f"{name}_d2")
                 m.d.sync += later.eq(d[name])
                 d[name] = later
-            m.d.sync += [
-                ld_lanes.eq(Mux(ctl.rp, lanes, lanes_next)),
-                ld_row.eq(Mux(ctl.rp, d["ld_dst"], dst_next) // bw),
-            ]
+            lanes_in = Mux(ctl.rp, lanes, lanes_next)
+            row_in = Mux(ctl.rp, d["ld_dst"], dst_next) // bw
+            m.d.sync += [ld_lanes.eq(lanes_in), ld_row.eq(row_in)]
+            for g, gl in enumerate(per_group if lag else []):
+                gl.ld_lanes = kept_copy(m, lanes_in, f"g{g}_ld_lanes")
+                gl.ld_row = kept_copy(m, row_in, f"g{g}_ld_row")
+                for name in ("ld_en", "ld_dy", "ld_dy_dst"):
+                    setattr(gl, name, kept_copy(m, first[name], f"g{g}_{name}_d2"))
+                for name in ("dr_en", "dr_dst"):
+                    setattr(gl, name, kept_copy(m, getattr(ctl, name), f"g{g}_{name}_d"))
         else:
             m.d.comb += [ld_lanes.eq(lane_enables(d)), ld_row.eq(d["ld_dst"] // bw)]
             m.d.comb += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
+        for gl in per_group:
+            for name in ("ld_en", "ld_dy", "ld_dy_dst"):
+                if not hasattr(gl, name):
+                    setattr(gl, name, d[name])
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
         m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
@@ -199,9 +261,17 @@ class PEArray(wiring.Component):
         # (the lanes' words are selected after the banks are built, below).
         act_data = [Signal(op_shape(p), name=f"act_data{i}") for i in range(n_pe)]
         bus = [Signal(op_shape(p), name=f"bus{b}" + "_q" * late_bcast) for b in range(bw)]
+        for g, gl in enumerate(per_group):
+            # (with the control lag each group's lanes are registers of its own, kept)
+            gl.bus = bus
+            if lag:
+                gl.bus = [Signal.like(x, name=f"g{g}_{x.name}", attrs={KEPT: 1}) for x in bus]
 
         bank_reads = []
         for i in range(n_pe):
+            gc = groups[i // BANK_GROUP]  # the control of PE i's group
+            gl = per_group[i // BANK_GROUP]
+            g_en = group_hw_en[i // BANK_GROUP]
             pe = SparsePE(p)
             m.submodules[f"pe{i}"] = pe
             act = memory.Memory(shape=op_shape(p), depth=depth, init=[])
@@ -214,36 +284,36 @@ class PEArray(wiring.Component):
             ow = out.write_port()
             orp = out.read_port(transparent_for=collision_ports(ow))
             mine = hbank == i
-            wrapped = Const(i, range(n_pe + 1)) < ctl.ld_lo
-            rp_off = ctl.ld_hi + wrapped
+            wrapped = Const(i, range(n_pe + 1)) < gc.ld_lo
+            rp_off = gc.ld_hi + wrapped
             m.d.comb += [
-                aw.en.eq(hw_en & (host.sel == ids["act_sram"]) & mine),
+                aw.en.eq(g_en & (host.sel == ids["act_sram"]) & mine),
                 aw.addr.eq(hoff),
                 aw.data.eq(host.wdata),
-                ar.addr.eq(Mux(busy, Mux(ctl.rp, rp_off, ctl.ld_src), hoff)),
+                ar.addr.eq(Mux(gc.busy, Mux(gc.rp, rp_off, gc.ld_src), hoff)),
                 *([] if late_load else [act_data[i].eq(ar.data)]),
-                orp.addr.eq(Mux(busy, Mux(ru.a_bank == i, ru.a_addr, ru.b_addr), hoff)),
+                orp.addr.eq(Mux(gc.busy, Mux(ru.a_bank == i, ru.a_addr, ru.b_addr), hoff)),
             ]
             if late_load:
                 m.d.sync += act_data[i].eq(ar.data)
             # Activation buffer load (one cycle after the SRAM read; two with PD >= 4,
             # three for a broadcast word).
-            dy_word = d["ld_en"] & d["ld_dy"]
+            dy_word = gl.ld_en & gl.ld_dy
             m.d.comb += [
-                pe.ld_row.eq(ld_row),
-                pe.ld_en.eq(ld_lanes),
-                pe.ld_data.eq(Mux(ctl.rp, Cat(*bus), act_data[i].as_unsigned().replicate(bw))),
+                pe.ld_row.eq(gl.ld_row),
+                pe.ld_en.eq(gl.ld_lanes),
+                pe.ld_data.eq(Mux(gc.rp, Cat(*gl.bus), act_data[i].as_unsigned().replicate(bw))),
                 # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
                 pe.dy_we.eq(dy_word),
-                pe.dy_waddr.eq(d["ld_dy_dst"]),
+                pe.dy_waddr.eq(gl.ld_dy_dst),
             ]
             # Compute: the broadcast stream, or this PE's own bank.
             own = ctl.rp_entries[i]
             # (the bank's entry count, a register: the host writes bank_ptr before start)
             bank_n = Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_n{i}")
             m.d.sync += bank_n.eq(bank_ptr[i + 1] - bank_ptr[i])
-            rp_valid = ctl.rp_walk & (ctl.rp_i < bank_n)
-            with m.If(ctl.rp):
+            rp_valid = gc.rp_walk & (gc.rp_i < bank_n)
+            with m.If(gc.rp):
                 m.d.comb += [
                     pe.entry.valid.eq(rp_valid),
                     pe.entry.real.eq(rp_valid),
@@ -253,7 +323,7 @@ class PEArray(wiring.Component):
                     pe.active.eq(1),
                 ]
             with m.Else():
-                m.d.comb += [pe.entry.eq(e), pe.active.eq(ctl.cp_m0 + i < ctl.m)]
+                m.d.comb += [pe.entry.eq(gc.entry), pe.active.eq(gc.cp_m0 + i < gc.m)]
             lo, hi = piece_ptr[i], piece_ptr[i + 1]
             # The row-parallel drain is right-aligned (hw.timing.drain_offsets): the PE
             # writes its results from word qmax - q of its output buffer, the drain reads
@@ -263,30 +333,30 @@ class PEArray(wiring.Component):
             # The PE's piece count, a register of its own beside its two piece pointers.
             q = Signal(range(p.out_buf_words + 1), name=f"rp_q{i}")
             off = Signal(range(p.out_buf_words + 1), name=f"rp_off{i}")
-            m.d.sync += [q.eq(hi - lo), off.eq(Mux(ctl.rp, ctl.qmax - q, 0))]
+            m.d.sync += [q.eq(hi - lo), off.eq(Mux(gc.rp, gc.qmax - q, 0))]
             m.d.comb += [
-                pe.x_base.eq(ctl.x_base),
-                pe.dy_addr.eq(ctl.dy_addr),
-                pe.out_base.eq(ctl.out_base),
-                pe.sddmm.eq(ctl.sddmm),
-                pe.clear.eq(ctl.clear),
-                pe.rp.eq(ctl.rp),
+                pe.x_base.eq(gc.x_base),
+                pe.dy_addr.eq(gc.dy_addr),
+                pe.out_base.eq(gc.out_base),
+                pe.sddmm.eq(gc.sddmm),
+                pe.clear.eq(gc.clear),
+                pe.rp.eq(gc.rp),
                 pe.q.eq(q),
                 pe.rp_off.eq(off),
                 pe.split_we.eq(
-                    hw_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)
+                    g_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)
                 ),
                 pe.split_addr.eq(host.addr - lo),
                 pe.split_data.eq(host.wdata[0]),
-                pe.dr_addr.eq(ctl.dr_addr),
+                pe.dr_addr.eq(gc.dr_addr),
                 gu.prods[i].eq(pe.prod),
             ]
             # Output SRAM writes: drain, reduction or host.
             m.d.sync += dr_on[i].eq(
                 Mux(
-                    ctl.rp,
-                    (ctl.dr_addr >= off) & (ctl.dr_addr < off + pe.count),
-                    ctl.dr_m0 + i < ctl.m,
+                    gc.rp,
+                    (gc.dr_addr >= off) & (gc.dr_addr < off + pe.count),
+                    gc.dr_m0 + i < gc.m,
                 )
             )
             if late_drain:
@@ -296,25 +366,25 @@ class PEArray(wiring.Component):
                 # reduction's requantised sum (hw.timing.deep_reduce). Behind the
                 # register only the host's write is multiplexed in.
                 b_we, b_data = Signal(name=f"out{i}_we"), Signal.like(pe.dr_data)
-                b_addr = Signal.like(d["dr_dst"], name=f"out{i}_waddr")
+                b_addr = Signal.like(gl.dr_dst, name=f"out{i}_waddr")
                 m.d.sync += [
-                    b_we.eq(Mux(d["dr_en"], dr_on[i], ru.we & (ru.w_bank == i))),
-                    b_addr.eq(Mux(d["dr_en"], d["dr_dst"] - off, ru.w_addr)),
-                    b_data.eq(Mux(d["dr_en"], pe.dr_data, ru.w_data)),
+                    b_we.eq(Mux(gl.dr_en, dr_on[i], ru.we & (ru.w_bank == i))),
+                    b_addr.eq(Mux(gl.dr_en, gl.dr_dst - off, ru.w_addr)),
+                    b_data.eq(Mux(gl.dr_en, pe.dr_data, ru.w_data)),
                 ]
                 # (the host writes only while idle, the drain and the reduction only while
                 # busy, and b_we is low while idle: the registered enable selects the
                 # port's address and data, so ``busy`` reaches only its enable)
                 m.d.comb += [
-                    ow.en.eq(b_we | (hw_en & (host.sel == ids["out_sram"]) & mine)),
+                    ow.en.eq(b_we | (g_en & (host.sel == ids["out_sram"]) & mine)),
                     ow.addr.eq(Mux(b_we, b_addr, hoff)),
                     ow.data.eq(Mux(b_we, b_data, host.wdata)),
                 ]
             else:
-                with m.If(busy & d["dr_en"]):
+                with m.If(busy & gl.dr_en):
                     m.d.comb += [
                         ow.en.eq(dr_on[i]),
-                        ow.addr.eq(d["dr_dst"] - off),
+                        ow.addr.eq(gl.dr_dst - off),
                         ow.data.eq(pe.dr_data),
                     ]
                 with m.Elif(busy):
@@ -350,8 +420,17 @@ class PEArray(wiring.Component):
             for b, lane in enumerate(bus):
                 local = Signal(range(g_n), name=f"bus{b}_grp_sel")
                 m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
+                if lag:
+                    # (with the control lag a kept copy of the select per group, and of
+                    # the lane's register per group of PEs it feeds)
+                    sel_in = ((ctl.ld_lo + b) % n_pe) % g_n
+                    local = [
+                        kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))
+                    ]
                 _, regs = group_words(m, local, act_words, f"bus{b}")
-                m.d.sync += lane.eq(pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word"))
+                word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
+                m.d.sync += lane.eq(word)
+                m.d.sync += [gl.bus[b].eq(word) for gl in (per_group if lag else [])]
 
         if not (late_partials and tree):
             out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
@@ -370,10 +449,12 @@ class PEArray(wiring.Component):
             # output-SRAM reads share the groups' first level)
             a_local = Signal(range(g_n), name="red_grp_a_sel")
             b_local = Signal(range(g_n), name="red_grp_b_sel")
-            m.d.sync += [
-                a_local.eq(Mux(busy, ru.a_bank % g_n, hbank % g_n)),
-                b_local.eq(ru.b_bank % g_n),
-            ]
+            a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
+            m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
+            if lag:
+                # (with the control lag a kept copy of each select per group)
+                a_local = [kept_copy(m, a_in, f"g{g}_red_grp_a_sel") for g in range(len(groups))]
+                b_local = [kept_copy(m, b_in, f"g{g}_red_grp_b_sel") for g in range(len(groups))]
             a_words, a_regs = group_words(m, a_local, out_words, "red_a")
             _, b_regs = group_words(m, b_local, out_words, "red_b")
             m.d.comb += [

@@ -16,22 +16,45 @@ from collections.abc import Sequence
 
 from amaranth.hdl import Module, Signal, Value
 
-__all__ = ["BANK_GROUP", "bank_groups", "group_words", "pick", "two_level"]
+from hw.timing import BANK_GROUP, bank_groups, two_level
 
-BANK_GROUP = 4
-"""Banks per first-level multiplexer of a two-level tree: four, one row of PEs in the
-LFE5U-85F floorplan (:mod:`hw.floorplan`)."""
+__all__ = [
+    "BANK_GROUP",
+    "KEPT",
+    "SYNTH_KEEP_COPIES",
+    "bank_groups",
+    "group_words",
+    "kept_copy",
+    "pick",
+    "two_level",
+]
+
+KEPT = "mast_kept"
+"""Attribute of a register that synthesis must not merge with an identical one
+(:func:`kept_copy`; ``hw.synth`` marks the flip-flops behind it ``keep``)."""
+
+SYNTH_KEEP_COPIES = "\n".join(
+    [
+        "proc",
+        f"select -set kept a:{KEPT} %ci1 t:$*dff* %i",
+        "setattr -set keep 1 @kept",
+    ]
+)
+"""Yosys commands, run before the family's synthesis command, that mark the flip-flops
+driving a :data:`KEPT` wire ``keep`` (a ``keep`` on the wire alone does not stop
+``opt_merge`` from merging identical flip-flops)."""
 
 
-def bank_groups(n_banks: int) -> list[range]:
-    """The banks of each group of :data:`BANK_GROUP`, in order."""
-    return [range(lo, min(lo + BANK_GROUP, n_banks)) for lo in range(0, n_banks, BANK_GROUP)]
-
-
-def two_level(n_banks: int) -> bool:
-    """Whether ``n_banks`` make more than one group, so that a fan-in from them goes
-    through a two-level tree (with ``PD >= 4``; one group keeps a register per bank)."""
-    return len(bank_groups(n_banks)) > 1
+def kept_copy(m: Module, value: Value, name: str, like: Value | None = None) -> Signal:
+    """A register of ``value`` (set this cycle, read the next) that synthesis keeps apart
+    from identical copies: one per group of PEs is placed by its group, so a signal that
+    reaches every PE crosses the die once per group, register to register, instead of
+    fanning out from one place (Yosys would otherwise merge the copies back into one).
+    The register has ``like``'s shape (default ``value``'s): a kept bit is never removed,
+    used or not."""
+    reg = Signal.like(value if like is None else like, name=name, attrs={KEPT: 1})
+    m.d.sync += reg.eq(value)
+    return reg
 
 
 def pick(m: Module, sel: Value, words: Sequence[Value], name: str, shape=None) -> Signal:
@@ -45,13 +68,15 @@ def pick(m: Module, sel: Value, words: Sequence[Value], name: str, shape=None) -
 
 
 def group_words(
-    m: Module, local: Value, words: Sequence[Value], name: str
+    m: Module, local: Value | Sequence[Value], words: Sequence[Value], name: str
 ) -> tuple[list[Signal], list[Signal]]:
     """The first level of a tree: per group, ``words[group_start + local]`` and its
-    register (set this cycle, read the next). Returns (selected words, registers)."""
+    register (set this cycle, read the next). Returns (selected words, registers).
+    ``local`` is one select for every group or a sequence of one select per group."""
     picked, regs = [], []
     for g, banks in enumerate(bank_groups(len(words))):
-        word = pick(m, local, [words[q] for q in banks], f"{name}_grp{g}")
+        sel = local[g] if isinstance(local, Sequence) else local
+        word = pick(m, sel, [words[q] for q in banks], f"{name}_grp{g}")
         word_q = Signal.like(word, name=f"{name}_grp{g}_q")
         m.d.sync += word_q.eq(word)
         picked.append(word)

@@ -66,12 +66,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.fit import piece_word_fields
 from hw.profiles import HwProfile
+from hw.timing import control_lag
 
 from .array import PEArray
 from .controller import Controller, entry_bits
@@ -149,11 +150,18 @@ class SparseTop(wiring.Component):
         m.submodules.ctrl = ctrl = Controller(p, MEMORY_IDS, *shape)
         m.submodules.array = array = PEArray(p, MEMORY_IDS, *shape)
         forward_host(m, self.host, ctrl.host, array.host)
+        busy, done = ctrl.busy, ctrl.done
+        if control_lag(p):
+            # The array acts a cycle behind the controller (hw.timing.control_lag): done
+            # comes a cycle after the controller's, and busy holds until then.
+            done = Signal(name="done_q")
+            m.d.sync += done.eq(ctrl.done)
+            busy = ctrl.busy | done
         m.d.comb += [
             self.host.rdata.eq(ctrl.host.rdata | array.host.rdata),
             ctrl.start.eq(self.start),
-            self.busy.eq(ctrl.busy),
-            self.done.eq(ctrl.done),
+            self.busy.eq(busy),
+            self.done.eq(done),
             array.busy.eq(ctrl.busy),
             array.ctl.eq(ctrl.ctl),
         ]
