@@ -9,9 +9,14 @@ from dataclasses import replace
 
 import pytest
 import yaml
+from amaranth.back import rtlil
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from codesign import hw_cli as cli
 from hw.profiles import HwProfile, get_profile
+from hw.rtl.banks import kept_copy
 from hw.synth import (
     DEVICES,
     TARGETS,
@@ -229,3 +234,29 @@ def test_yosys_progress_reads_pass_headings_of_depth_one_and_two(tmp_path):
         "2.52. Executing ABC9 pass.\n\n2.52.14.5. Executing ABC9.\nsome output\n"
     )
     assert _last_heading(log) == "2.52 Executing ABC9 pass"
+
+
+class _Copies(wiring.Component):
+    """Two plain and two kept registers of the same input."""
+
+    def __init__(self):
+        super().__init__({"x": In(4), "y": Out(4 * 4)})
+
+    def elaborate(self, platform):
+        m = Module()
+        plain = [Signal(4, name=f"plain{i}") for i in range(2)]
+        m.d.sync += [r.eq(self.x) for r in plain]
+        kept = [kept_copy(m, self.x, f"kept{i}") for i in range(2)]
+        m.d.comb += self.y.eq(Cat(*plain, *kept))
+        return m
+
+
+def test_kept_copies_of_a_register_survive_synthesis(tmp_path):
+    """``hw.rtl.banks.kept_copy``: identical registers that Yosys merges into one stay one
+    flip-flop per copy when kept (the synthesis script marks them), on the real flow."""
+    design = tmp_path / "copies.il"
+    design.write_text(rtlil.convert(_Copies(), name="copies"))
+    res = synthesize(design, "copies", "ecp5", tmp_path / "w")
+    # the two kept registers stay two (8 flip-flops); the plain ones merge into one of
+    # them, as all four would merge into one register (4) without the keep
+    assert res.resources.ff == 2 * 4
