@@ -424,9 +424,7 @@ class PEArray(wiring.Component):
                     # (with the control lag a kept copy of the select per group, and of
                     # the lane's register per group of PEs it feeds)
                     sel_in = ((ctl.ld_lo + b) % n_pe) % g_n
-                    local = [
-                        kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))
-                    ]
+                    local = [kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))]
                 _, regs = group_words(m, local, act_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
