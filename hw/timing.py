@@ -94,7 +94,7 @@ def two_level(n_banks: int) -> bool:
 
 
 def control_lag(profile: HwProfile) -> int:
-    """Cycles the PE array runs behind the controller (s.2.1): 1 with ``PD >= 4`` on an
+    """Cycles the PE array runs behind the controller (s.2): 1 with ``PD >= 4`` on an
     array of more than one :data:`BANK_GROUP`, else 0.
 
     Then every group of PEs, with its SRAM banks, takes the controller's per-cycle
