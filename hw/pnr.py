@@ -48,7 +48,7 @@ from hw.congestion import (
 from hw.floorplan import check_part, write_floorplan
 from hw.parts import Part, get_part, part_names
 from hw.profiles import HwProfile, load_profile
-from hw.sta import EndpointGroup, endpoint_arrivals, failing_groups, read_sdf
+from hw.sta import EndpointGroup, endpoint_timing, failing_groups, read_sdf
 from hw.synth import TARGETS, Resources, synthesize, write_rtlil
 from hw.toolchain import ToolchainError
 from mast.errors import UserError
@@ -338,13 +338,14 @@ def parse_report(report: Mapping, part: Part) -> tuple[dict, dict, tuple[str, st
 
 
 def timing_endpoints(sdf: Path, target_mhz: float) -> tuple[int, tuple[EndpointGroup, ...]]:
-    """The endpoint count of a route and its endpoints over the target period, grouped
-    (:mod:`hw.sta`); ``(0, ())`` without an SDF file."""
+    """The endpoint count of a route and its endpoints over the target period, grouped,
+    each group with where its worst path starts (:mod:`hw.sta`); ``(0, ())`` without an
+    SDF file."""
     if not sdf.is_file():
         return 0, ()
     with sdf.open() as f:
-        arrivals = endpoint_arrivals(read_sdf(f))
-    return len(arrivals), tuple(failing_groups(arrivals, 1000.0 / target_mhz))
+        arrivals, sources = endpoint_timing(read_sdf(f))
+    return len(arrivals), tuple(failing_groups(arrivals, 1000.0 / target_mhz, sources))
 
 
 def netlist_hash(rtlil: str) -> str:
@@ -439,7 +440,8 @@ def place_and_route(
                     critical_ns=crit[2],
                     critical_sources=critical_sources(rep),
                 )
-                if not prev.endpoints:
+                if not prev.endpoints or any(not g.source for g in prev.failing):
+                    # (a route saved before the endpoint counts or the paths' sources)
                     n, failing = timing_endpoints(out / SDF_FILE, prev.target_mhz)
                     prev = replace(prev, endpoints=n, failing=failing)
             saved.write_text(json.dumps(prev.to_dict(), indent=2) + "\n")
@@ -537,7 +539,8 @@ def to_text(r: PnrResult, part: Part) -> str:
                 f"{r.endpoints:,}" + (" (by register, worst first):" if r.failing else "")
             )
             for g in r.failing[:FAILING_SHOWN]:
-                lines.append(f"  {g.worst_ns:6.2f} ns {g.count:5d}  {g.name}")
+                src = f"  <- {g.source}" if g.source else ""
+                lines.append(f"  {g.worst_ns:6.2f} ns {g.count:5d}  {g.name}{src}")
             if len(r.failing) > FAILING_SHOWN:
                 lines.append(f"  ... {len(r.failing) - FAILING_SHOWN} more (pnr.json)")
     else:

@@ -4,8 +4,9 @@ nextpnr's ``--report`` names one critical path per clock. To see everything betw
 route and its target clock, :func:`read_sdf` reads the ``--sdf`` file nextpnr writes
 (the routed cell and interconnect delays, and each register's or block RAM's setup
 check) into a timing graph, :func:`endpoint_arrivals` propagates arrival times from every
-clocked output, and :func:`failing_groups` gathers the endpoints slower than the target
-period by register (a bus's bits together). The worst arrival equals the delay of
+clocked output (:func:`endpoint_timing`: and names the clocked output each endpoint's
+worst path starts from), and :func:`failing_groups` gathers the endpoints slower than the
+target period by register (a bus's bits together). The worst arrival equals the delay of
 nextpnr's own critical path (``tests/test_pnr.py``).
 
 Only paths that start at a clocked output are timed, as nextpnr does for a single clock;
@@ -24,6 +25,7 @@ __all__ = [
     "EndpointGroup",
     "TimingGraph",
     "endpoint_arrivals",
+    "endpoint_timing",
     "failing_groups",
     "read_sdf",
 ]
@@ -99,13 +101,15 @@ def read_sdf(lines: Iterable[str]) -> TimingGraph:
     return TimingGraph(dict(edges), launch, setup)
 
 
-def endpoint_arrivals(graph: TimingGraph) -> dict[str, float]:
-    """Worst arrival plus setup (ps) at every endpoint a clocked output reaches."""
+def _propagate(graph: TimingGraph) -> tuple[dict[str, float], dict[str, str]]:
+    """Worst arrival (ps) at every pin a clocked output reaches, and the clocked output
+    that worst path starts from."""
     indeg: dict[str, int] = defaultdict(int)
     for outs in graph.edges.values():
         for v, _ in outs:
             indeg[v] += 1
     arrival: dict[str, float] = dict(graph.launch)
+    source: dict[str, str] = {n: n for n in graph.launch}
     nodes = set(graph.edges) | set(indeg) | set(graph.launch)
     queue = deque(n for n in nodes if indeg[n] == 0)
     while queue:
@@ -114,10 +118,24 @@ def endpoint_arrivals(graph: TimingGraph) -> dict[str, float]:
         for v, d in graph.edges.get(u, ()):
             if a is not None and v not in graph.launch and a + d > arrival.get(v, -1.0):
                 arrival[v] = a + d
+                source[v] = source[u]
             indeg[v] -= 1
             if indeg[v] == 0:
                 queue.append(v)
-    return {n: arrival[n] + s for n, s in graph.setup.items() if n in arrival}
+    return arrival, source
+
+
+def endpoint_timing(graph: TimingGraph) -> tuple[dict[str, float], dict[str, str]]:
+    """Worst arrival plus setup (ps) at every endpoint a clocked output reaches, and the
+    clocked output (``cell/pin``) that worst path starts from."""
+    arrival, source = _propagate(graph)
+    ends = [n for n in graph.setup if n in arrival]
+    return {n: arrival[n] + graph.setup[n] for n in ends}, {n: source[n] for n in ends}
+
+
+def endpoint_arrivals(graph: TimingGraph) -> dict[str, float]:
+    """Worst arrival plus setup (ps) at every endpoint a clocked output reaches."""
+    return endpoint_timing(graph)[0]
 
 
 @dataclass(frozen=True)
@@ -128,6 +146,8 @@ class EndpointGroup:
     """The cell name without its bit suffix, and the pin (``ctrl.sp_addr/M``)."""
     count: int
     worst_ns: float
+    source: str = ""
+    """The clocked output (``cell/pin``) the worst endpoint's path starts from, when known."""
 
 
 _DIGITS = re.compile(r"\d+$")
@@ -140,11 +160,21 @@ def group_name(endpoint: str) -> str:
     return f"{_BIT.sub('', cell)}/{_DIGITS.sub('#', pin)}"
 
 
-def failing_groups(arrivals: Mapping[str, float], period_ns: float) -> list[EndpointGroup]:
-    """Endpoints slower than ``period_ns``, grouped by :func:`group_name`, worst first."""
-    groups: dict[str, list[float]] = defaultdict(list)
+def failing_groups(
+    arrivals: Mapping[str, float],
+    period_ns: float,
+    sources: Mapping[str, str] | None = None,
+) -> list[EndpointGroup]:
+    """Endpoints slower than ``period_ns``, grouped by :func:`group_name`, worst first;
+    with ``sources`` (:func:`endpoint_timing`) each group names where its worst path
+    starts."""
+    groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for name, ps in arrivals.items():
         if ps > period_ns * 1000:
-            groups[group_name(name)].append(ps / 1000)
-    out = [EndpointGroup(g, len(v), round(max(v), 3)) for g, v in groups.items()]
+            groups[group_name(name)].append((ps / 1000, name))
+    out = []
+    for g, v in groups.items():
+        worst, end = max(v)
+        src = (sources or {}).get(end, "")
+        out.append(EndpointGroup(g, len(v), round(worst, 3), src))
     return sorted(out, key=lambda g: (-g.worst_ns, g.name))

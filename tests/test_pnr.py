@@ -21,7 +21,7 @@ from hw.pnr import (
     route_options,
 )
 from hw.profiles import get_profile
-from hw.sta import endpoint_arrivals, failing_groups, group_name, read_sdf
+from hw.sta import endpoint_arrivals, endpoint_timing, failing_groups, group_name, read_sdf
 from mast.errors import UserError
 
 
@@ -299,6 +299,14 @@ def test_sta_times_every_endpoint_from_a_clocked_output():
     assert [(g.name, g.count, g.worst_ns) for g in slow] == [("b.d/M", 1, 6.9)]
     assert [(g.name, g.count) for g in failing_groups(arrivals, 1.0)] == [("b.d/M", 2)]
     assert failing_groups(arrivals, 7.0) == []
+    # where each endpoint's worst path starts: the register's clocked output, and the
+    # block RAM's for the slow one; a failing group names its worst path's
+    _, sources = endpoint_timing(read_sdf(SDF.splitlines()))
+    assert sources == {
+        "b.d_TRELLIS_FF_Q_3/M": "a.q_TRELLIS_FF_Q/Q",
+        "b.d_TRELLIS_FF_Q_4/M": "ram.0.0/DOB0",
+    }
+    assert [g.source for g in failing_groups(arrivals, 1.0, sources)] == ["ram.0.0/DOB0"]
     assert group_name("array.pe1.out.0.0/DIA12") == "array.pe1.out/DIA#"
     assert group_name("array.act0.0.3$DPRAM_COMB1/WD0") == "array.act0/WD#"
 
