@@ -3,11 +3,11 @@
 nextpnr's ``--report`` names one critical path per clock. To see everything between a
 route and its target clock, :func:`read_sdf` reads the ``--sdf`` file nextpnr writes
 (the routed cell and interconnect delays, and each register's or block RAM's setup
-check) into a timing graph, :func:`endpoint_arrivals` propagates arrival times from every
-clocked output (:func:`endpoint_timing`: and names the clocked output each endpoint's
-worst path starts from), and :func:`failing_groups` gathers the endpoints slower than the
-target period by register (a bus's bits together). The worst arrival equals the delay of
-nextpnr's own critical path (``tests/test_pnr.py``).
+check) into a timing graph, :func:`endpoint_timing` propagates arrival times from every
+clocked output and names the clocked output each endpoint's worst path starts from
+(:func:`endpoint_arrivals`: the arrivals alone), and :func:`failing_groups` gathers the
+endpoints slower than the target period by register (a bus's bits together). The worst
+arrival equals the delay of nextpnr's own critical path (``tests/test_pnr.py``).
 
 Only paths that start at a clocked output are timed, as nextpnr does for a single clock;
 paths from unconstrained I/O pads are not.

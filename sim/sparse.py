@@ -46,7 +46,7 @@ def _result(
 ) -> OpResult:
     mem_fields = MemoryAccesses.__dataclass_fields__
     # The array acts control_lag cycles behind the controller, which raises done that
-    # much later (s.2.1): a fixed overhead, counted as handshake.
+    # much later (s.2): a fixed overhead, counted as handshake.
     lag = control_lag(profile)
     cycles, phases = cycles + lag, phases + PhaseCycles(handshake=lag)
     return OpResult(

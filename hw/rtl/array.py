@@ -125,7 +125,7 @@ class PEArray(wiring.Component):
         else:
             ctl, busy_q = self.ctl, self.busy
         groups = []
-        for g, _ in enumerate(bank_groups(n_pe)):
+        for g in range(len(bank_groups(n_pe))):
             gc = {"busy": kept_copy(m, self.busy, f"g{g}_busy") if lag else busy_q}
             for name in _GROUP_CONTROL:
                 field = getattr(self.ctl, name)
@@ -194,13 +194,6 @@ class PEArray(wiring.Component):
         ld_row = Signal.like(d["ld_dst"], name="ld_row")
         # the bank each broadcast lane b reads, (ld_lo + b) mod P
         bus_bank = [Signal(range(n_pe), name=f"bus_bank{b}") for b in range(bw)]
-        # The load and drain controls each group's PEs and banks read: the ones above,
-        # or with the control lag a kept copy per group of each register (same inputs,
-        # same cycle), so none fans out across the die from one place.
-        per_group = [
-            SimpleNamespace(ld_lanes=ld_lanes, ld_row=ld_row, dr_en=d["dr_en"], dr_dst=d["dr_dst"])
-            for _ in groups
-        ]
         if late_load:
             # (decoded a stage early and registered)
             lanes, lanes_next, dst_next = Signal(bw), lane_enables(d), d["ld_dst"]
@@ -214,20 +207,26 @@ class PEArray(wiring.Component):
             lanes_in = Mux(ctl.rp, lanes, lanes_next)
             row_in = Mux(ctl.rp, d["ld_dst"], dst_next) // bw
             m.d.sync += [ld_lanes.eq(lanes_in), ld_row.eq(row_in)]
-            for g, gl in enumerate(per_group if lag else []):
-                gl.ld_lanes = kept_copy(m, lanes_in, f"g{g}_ld_lanes")
-                gl.ld_row = kept_copy(m, row_in, f"g{g}_ld_row")
-                for name in ("ld_en", "ld_dy", "ld_dy_dst"):
-                    setattr(gl, name, kept_copy(m, first[name], f"g{g}_{name}_d2"))
-                for name in ("dr_en", "dr_dst"):
-                    setattr(gl, name, kept_copy(m, getattr(ctl, name), f"g{g}_{name}_d"))
         else:
             m.d.comb += [ld_lanes.eq(lane_enables(d)), ld_row.eq(d["ld_dst"] // bw)]
             m.d.comb += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
-        for gl in per_group:
-            for name in ("ld_en", "ld_dy", "ld_dy_dst"):
-                if not hasattr(gl, name):
-                    setattr(gl, name, d[name])
+        # The load and drain controls each group's PEs and banks read: the ones above, or
+        # with the control lag (which implies PD >= 4) a kept copy per group of each
+        # register (same inputs, same cycle), so none fans out across the die from one place.
+        loads, drains = ("ld_en", "ld_dy", "ld_dy_dst"), ("dr_en", "dr_dst")
+        per_group = []
+        for g in range(len(groups)):
+            if lag:
+                gl = SimpleNamespace(
+                    ld_lanes=kept_copy(m, lanes_in, f"g{g}_ld_lanes"),
+                    ld_row=kept_copy(m, row_in, f"g{g}_ld_row"),
+                    **{x: kept_copy(m, first[x], f"g{g}_{x}_d2") for x in loads},
+                    **{x: kept_copy(m, getattr(ctl, x), f"g{g}_{x}_d") for x in drains},
+                )
+            else:
+                shared = {x: d[x] for x in loads + drains}
+                gl = SimpleNamespace(ld_lanes=ld_lanes, ld_row=ld_row, **shared)
+            per_group.append(gl)
 
         m.submodules.grad = gu = GradientUnit(p, ids, *self._host_shape)
         m.submodules.reduce = ru = ReductionUnit(p, ids, *self._host_shape)
@@ -419,11 +418,11 @@ class PEArray(wiring.Component):
             # a cycle ahead; ``act_data`` still feeds its own PE's sample-parallel loads)
             for b, lane in enumerate(bus):
                 local = Signal(range(g_n), name=f"bus{b}_grp_sel")
-                m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
+                sel_in = ((ctl.ld_lo + b) % n_pe) % g_n
+                m.d.sync += local.eq(sel_in)
                 if lag:
                     # (with the control lag a kept copy of the select per group, and of
                     # the lane's register per group of PEs it feeds)
-                    sel_in = ((ctl.ld_lo + b) % n_pe) % g_n
                     local = [kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))]
                 _, regs = group_words(m, local, act_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")

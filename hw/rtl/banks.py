@@ -45,14 +45,14 @@ driving a :data:`KEPT` wire ``keep`` (a ``keep`` on the wire alone does not stop
 ``opt_merge`` from merging identical flip-flops)."""
 
 
-def kept_copy(m: Module, value: Value, name: str, like: Value | None = None) -> Signal:
+def kept_copy(m: Module, value: Value, name: str) -> Signal:
     """A register of ``value`` (set this cycle, read the next) that synthesis keeps apart
     from identical copies: one per group of PEs is placed by its group, so a signal that
     reaches every PE crosses the die once per group, register to register, instead of
     fanning out from one place (Yosys would otherwise merge the copies back into one).
-    The register has ``like``'s shape (default ``value``'s): a kept bit is never removed,
-    used or not."""
-    reg = Signal.like(value if like is None else like, name=name, attrs={KEPT: 1})
+    The register has ``value``'s shape, and a kept bit is never removed, used or not: an
+    expression wider than its use (a shift, a sum) keeps its unused bits."""
+    reg = Signal.like(value, name=name, attrs={KEPT: 1})
     m.d.sync += reg.eq(value)
     return reg
 
