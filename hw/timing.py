@@ -190,9 +190,10 @@ def rp_load_latency(profile: HwProfile) -> int:
     its buffer a cycle after the entry is presented (which cancel), and each broadcast
     lane's word is registered after its ``n_pe``-way bank multiplexer, before it fans out
     to every PE's buffer (``hw.rtl.array``): a word sent in cycle ``c`` is read by the
-    walk from cycle ``c + 3``.
+    walk from cycle ``c + 3``. With :func:`control_lag` each bank's word is registered by
+    its bank before the lanes' trees as well: one cycle more.
     """
-    return RP_LOAD_LATENCY + (1 if profile.pipeline_depth >= 4 else 0)
+    return RP_LOAD_LATENCY + (1 if profile.pipeline_depth >= 4 else 0) + control_lag(profile)
 
 
 RESULT_WRITE_DELAY = 1
@@ -234,8 +235,12 @@ def deep_reduce(profile: HwProfile) -> bool:
 
 
 def reduce_pipeline(profile: HwProfile) -> int:
-    """:data:`REDUCE_PIPELINE` for ``profile``: two cycles more with :func:`deep_reduce`."""
-    return REDUCE_PIPELINE + (2 if deep_reduce(profile) else 0)
+    """:data:`REDUCE_PIPELINE` for ``profile``: two cycles more with :func:`deep_reduce`,
+    and three more with :func:`control_lag`, where each output-SRAM bank takes the
+    partials' read address through a register by the bank and registers its word before
+    the partials' trees, and the unit registers a finished row's sum before it crosses
+    to the banks (``hw.rtl.array``, ``hw.rtl.reduce``)."""
+    return REDUCE_PIPELINE + (2 if deep_reduce(profile) else 0) + 3 * control_lag(profile)
 
 
 def bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:

@@ -198,14 +198,23 @@ class PEArray(wiring.Component):
             # (decoded a stage early and registered)
             lanes, lanes_next, dst_next = Signal(bw), lane_enables(d), d["ld_dst"]
             m.d.sync += lanes.eq(lanes_next)
-            m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
+            if not lag:
+                m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
             first = dict(d)
             for name in ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words"):
                 later = Signal.like(d[name], name=f"{name}_d2")
                 m.d.sync += later.eq(d[name])
                 d[name] = later
-            lanes_in = Mux(ctl.rp, lanes, lanes_next)
-            row_in = Mux(ctl.rp, d["ld_dst"], dst_next) // bw
+            # (with the control lag each bank's word is registered by its bank before the
+            # lanes' trees, hw.timing.rp_load_latency: the lanes' second-level selects and
+            # the broadcast buffer writes a cycle later)
+            rp_lanes, rp_dst = lanes, d["ld_dst"]
+            if lag:
+                m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
+                rp_lanes, rp_dst = Signal(bw, name="lanes_d3"), Signal.like(rp_dst, name="dst_d3")
+                m.d.sync += [rp_lanes.eq(lanes), rp_dst.eq(d["ld_dst"])]
+            lanes_in = Mux(ctl.rp, rp_lanes, lanes_next)
+            row_in = Mux(ctl.rp, rp_dst, dst_next) // bw
             m.d.sync += [ld_lanes.eq(lanes_in), ld_row.eq(row_in)]
         else:
             m.d.comb += [ld_lanes.eq(lane_enables(d)), ld_row.eq(d["ld_dst"] // bw)]
@@ -251,7 +260,10 @@ class PEArray(wiring.Component):
         # selects are delayed a cycle more (hw.timing.deep_reduce).
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
-        for _ in range(2 if late_partials else 1):
+        # (with the control lag each bank takes the partials' read address through a
+        # register of its own, and each bank's word is registered by the bank before the
+        # partials' trees: two cycles more, hw.timing.reduce_pipeline)
+        for _ in range((2 if late_partials else 1) + 2 * lag):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
@@ -285,13 +297,21 @@ class PEArray(wiring.Component):
             mine = hbank == i
             wrapped = Const(i, range(n_pe + 1)) < gc.ld_lo
             rp_off = gc.ld_hi + wrapped
+            # the partial this bank reads for the reduction (with the control lag from a
+            # register by the bank, a cycle later; the bank compare makes each bank's
+            # register its own, so synthesis does not merge them)
+            red_addr = Mux(ru.a_bank == i, ru.a_addr, ru.b_addr)
+            if lag:
+                red_addr_q = Signal.like(ru.a_addr, name=f"out{i}_raddr")
+                m.d.sync += red_addr_q.eq(red_addr)
+                red_addr = red_addr_q
             m.d.comb += [
                 aw.en.eq(g_en & (host.sel == ids["act_sram"]) & mine),
                 aw.addr.eq(hoff),
                 aw.data.eq(host.wdata),
                 ar.addr.eq(Mux(gc.busy, Mux(gc.rp, rp_off, gc.ld_src), hoff)),
                 *([] if late_load else [act_data[i].eq(ar.data)]),
-                orp.addr.eq(Mux(gc.busy, Mux(ru.a_bank == i, ru.a_addr, ru.b_addr), hoff)),
+                orp.addr.eq(Mux(gc.busy, red_addr, hoff)),
             ]
             if late_load:
                 m.d.sync += act_data[i].eq(ar.data)
@@ -418,13 +438,18 @@ class PEArray(wiring.Component):
             # a cycle ahead; ``act_data`` still feeds its own PE's sample-parallel loads)
             for b, lane in enumerate(bus):
                 local = Signal(range(g_n), name=f"bus{b}_grp_sel")
-                sel_in = ((ctl.ld_lo + b) % n_pe) % g_n
-                m.d.sync += local.eq(sel_in)
+                bank_words = act_words
                 if lag:
-                    # (with the control lag a kept copy of the select per group, and of
-                    # the lane's register per group of PEs it feeds)
+                    # (with the control lag the trees take each bank's word from its
+                    # register by the bank, ``act_data``, a cycle later: the selects are a
+                    # kept copy per group, from the load's controls a cycle later, and
+                    # each group of PEs has its own lane registers)
+                    sel_in = ((first["ld_lo"] + b) % n_pe) % g_n
                     local = [kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))]
-                _, regs = group_words(m, local, act_words, f"bus{b}")
+                    bank_words = act_data
+                else:
+                    m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
+                _, regs = group_words(m, local, bank_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
                 m.d.sync += [gl.bus[b].eq(word) for gl in (per_group if lag else [])]
@@ -446,19 +471,36 @@ class PEArray(wiring.Component):
             # output-SRAM reads share the groups' first level)
             a_local = Signal(range(g_n), name="red_grp_a_sel")
             b_local = Signal(range(g_n), name="red_grp_b_sel")
-            a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
-            m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
+            bank_words = out_words
             if lag:
-                # (with the control lag a kept copy of each select per group)
+                # (with the control lag the partials' addresses reach the banks through a
+                # register per bank and each bank's word is registered by the bank before
+                # the trees: the selects are a kept copy per group, from the banks two
+                # cycles later, and the host's reads take the banks' words through a
+                # multiplexer of their own)
+                a_bank2, b_bank2 = ru.a_bank, ru.b_bank
+                for _ in range(2):
+                    a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
+                    m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
+                    a_bank2, b_bank2 = a_q, b_q
+                a_in, b_in = a_bank2 % g_n, b_bank2 % g_n
                 a_local = [kept_copy(m, a_in, f"g{g}_red_grp_a_sel") for g in range(len(groups))]
                 b_local = [kept_copy(m, b_in, f"g{g}_red_grp_b_sel") for g in range(len(groups))]
-            a_words, a_regs = group_words(m, a_local, out_words, "red_a")
-            _, b_regs = group_words(m, b_local, out_words, "red_b")
+                bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
+                m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]
+            else:
+                a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
+                m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
+            a_words, a_regs = group_words(m, a_local, bank_words, "red_a")
+            _, b_regs = group_words(m, b_local, bank_words, "red_b")
             m.d.comb += [
                 ru.a_data.eq(pick(m, a_bank // g_n, a_regs, "red_a_word")),
                 ru.b_data.eq(pick(m, b_bank // g_n, b_regs, "red_b_word")),
             ]
-            out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
+            if lag:
+                out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
+            else:
+                out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):

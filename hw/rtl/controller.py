@@ -23,8 +23,9 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
-from hw.timing import drain_lag, reduce_pipeline, sp_compute_cycles
+from hw.timing import control_lag, drain_lag, reduce_pipeline, sp_compute_cycles
 
+from .banks import KEPT
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
 from .weights import StreamFields, WeightSRAM
@@ -172,7 +173,13 @@ class Controller(wiring.Component):
         m = Module()
         host, ctl = self.host, self.ctl
         regs = {name: Signal(32, name=f"reg_{name}") for name in REGISTERS}
-        with m.If(host.we & (host.sel == self._ids["op"]) & ~self.busy):
+        # With the control lag, ``running`` again, a register of its own (kept apart in
+        # synthesis) that only gates the host's writes to the op registers, so the
+        # running state's fan-out into the controller and the array does not reach their
+        # enables.
+        lag = control_lag(p)
+        host_busy = Signal(name="host_busy", attrs={KEPT: 1}) if lag else self.busy
+        with m.If(host.we & (host.sel == self._ids["op"]) & ~host_busy):
             with m.Switch(host.addr):
                 for name, idx in REGISTERS.items():
                     with m.Case(idx):
@@ -554,7 +561,7 @@ class Controller(wiring.Component):
             ]
             # (a sample-parallel op's next step: on sp_hs, below)
             with m.If(~sp_go & fin):
-                m.d.sync += running.eq(0)
+                m.d.sync += [running.eq(0), *([host_busy.eq(0)] if lag else [])]
             with m.Elif(~sp_go):  # a row-parallel op's first phase ends
                 m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
                 m.d.comb += nx["phase"].eq(phase + 1)
@@ -562,6 +569,7 @@ class Controller(wiring.Component):
             with m.If(self.start):
                 m.d.sync += [
                     running.eq(1),
+                    *([host_busy.eq(1)] if lag else []),
                     par.eq(0),
                     c.eq(0),
                     ld_m0.eq(0),

@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fit import piece_capacity, piece_word_fields
 from hw.profiles import HwProfile
-from hw.timing import deep_reduce
+from hw.timing import control_lag, deep_reduce
 
 from .arith import acc_shape, requant, sat_add
 from .controller import COUNT_BITS
@@ -343,7 +343,9 @@ class ReductionUnit(wiring.Component):
         v2, first2, done2 = self.en, head.first, head.last
         bank2, addr2 = head.b_bank, head.b_addr
         deep = deep_reduce(p)
-        read_stages = 2 if deep else 1  # address to registered partial
+        # address to registered partial (with the control lag the array registers each
+        # bank's read address and word by the bank: two stages more)
+        read_stages = (2 if deep else 1) + 2 * control_lag(p)
         for stage in range(1, read_stages + 2):
             v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
             first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")
@@ -355,6 +357,12 @@ class ReductionUnit(wiring.Component):
         wv = delayed(v2 & done2 & ~self.clear, "red_wv")
         w_bank, w_addr = delayed(bank2, "red_wbank"), delayed(addr2, "red_waddr")
         w_data = requant(p, acc)
+        if control_lag(p):
+            # (with the control lag the requantised sum and its write are registered by
+            # the unit before they cross to the banks: a cycle more)
+            wv = delayed(wv & ~self.clear, "red_wv2")
+            w_bank, w_addr = delayed(w_bank, "red_wbank2"), delayed(w_addr, "red_waddr2")
+            w_data = delayed(w_data, "red_wdata")
         # (with deep_reduce the array registers these with the drain's writes, before the
         # output SRAMs' write ports, so the sum is written a cycle later: hw.rtl.array)
         m.d.comb += [

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.profiles import HwProfile
+from hw.timing import control_lag
 
 from .arith import op_shape
 from .banks import BANK_GROUP, group_words, pick, two_level
@@ -92,22 +93,49 @@ class WeightSRAM(wiring.Component):
         widths = {"weight_val": p.operand_bits, "weight_col": p.index_bits}
         attr = dict(zip(FIELDS, ("value", "col", "last", "token"), strict=True))
         data = {name: [] for name in FIELDS}
-        for name in FIELDS:
+        # Each field in a memory of its own per bank. With the control lag no field takes
+        # distributed RAM, whose read multiplexers and address fan-out would sit on the
+        # stream's path: the column and the row end share a block RAM (a lane of
+        # ``index_bits`` each, written lane by lane) and the token takes one of its own.
+        # (A third lane for the token would map onto the pseudo-dual-port DP16KD mode with
+        # byte enables, where Yosys 0.70's abc9 stops on an assertion.)
+        shared = control_lag(p) > 0
+        lane = p.index_bits
+        mems = {name: (name,) for name in FIELDS}
+        if shared:
+            mems = {
+                "weight_val": ("weight_val",),
+                "weight_meta": FIELDS[1:3],
+                "weight_token": ("weight_token",),
+            }
+        for mem_name, names in mems.items():
             for b in range(p.n_pe):
-                mem = memory.Memory(shape=widths.get(name, 1), depth=depth, init=[])
-                m.submodules[f"{name}{b}"] = mem
-                wr = mem.write_port()
+                meta = len(names) > 1
+                width = len(names) * lane if meta else widths.get(mem_name, 1)
+                attrs = {"ram_style": "block"} if shared and width == 1 else None
+                mem = memory.Memory(shape=width, depth=depth, init=[], attrs=attrs)
+                m.submodules[f"{mem_name}{b}"] = mem
+                wr = mem.write_port(granularity=lane if meta else None)
                 rd = mem.read_port(transparent_for=collision_ports(wr))
                 m.d.comb += [
-                    wr.en.eq(host.we & (host.sel == self._ids[name]) & (hbank == b) & ~self.busy),
+                    wr.en.eq(
+                        Cat(
+                            *(
+                                host.we & (host.sel == self._ids[x]) & (hbank == b) & ~self.busy
+                                for x in names
+                            )
+                        )
+                    ),
                     wr.addr.eq(hoff),
-                    wr.data.eq(host.wdata),
+                    wr.data.eq(host.wdata[:lane].replicate(len(names)) if meta else host.wdata),
                     rd.addr.eq(offset),
                 ]
-                word = Signal.like(rd.data, name=f"{name}{b}_q")
-                m.d.sync += word.eq(rd.data)
-                m.d.comb += getattr(self.banks[b], attr[name]).eq(word)
-                data[name].append((rd.data, word))
+                for j, x in enumerate(names):
+                    field = rd.data[j * lane : j * lane + widths.get(x, 1)] if meta else rd.data
+                    word = Signal.like(field, name=f"{x}{b}_q")
+                    m.d.sync += word.eq(field)
+                    m.d.comb += getattr(self.banks[b], attr[x]).eq(word)
+                    data[x].append((field, word))
         # The stream entry and the host read pick a bank with one-hot multiplexers; with
         # PD >= 4 and several groups the stream's word is picked within each group as it
         # leaves the SRAMs (``rbank`` is its bank), registered, and its group picked the
