@@ -281,6 +281,13 @@ class PEArray(wiring.Component):
         bank_reads = []
         for i in range(n_pe):
             gc = groups[i // BANK_GROUP]  # the control of PE i's group
+            # (with the control lag the op kind and ``busy``, whose one bit steers every
+            # word of a PE's buffer and bank ports, come from a kept copy per PE)
+            pe_rp, pe_busy, pe_sddmm = gc.rp, gc.busy, gc.sddmm
+            if lag:
+                pe_rp = kept_copy(m, self.ctl.rp, f"pe{i}_rp")
+                pe_busy = kept_copy(m, self.busy, f"pe{i}_busy")
+                pe_sddmm = kept_copy(m, self.ctl.sddmm, f"pe{i}_sddmm")
             gl = per_group[i // BANK_GROUP]
             g_en = group_hw_en[i // BANK_GROUP]
             pe = SparsePE(p)
@@ -309,9 +316,9 @@ class PEArray(wiring.Component):
                 aw.en.eq(g_en & (host.sel == ids["act_sram"]) & mine),
                 aw.addr.eq(hoff),
                 aw.data.eq(host.wdata),
-                ar.addr.eq(Mux(gc.busy, Mux(gc.rp, rp_off, gc.ld_src), hoff)),
+                ar.addr.eq(Mux(pe_busy, Mux(pe_rp, rp_off, gc.ld_src), hoff)),
                 *([] if late_load else [act_data[i].eq(ar.data)]),
-                orp.addr.eq(Mux(gc.busy, red_addr, hoff)),
+                orp.addr.eq(Mux(pe_busy, red_addr, hoff)),
             ]
             if late_load:
                 m.d.sync += act_data[i].eq(ar.data)
@@ -321,7 +328,7 @@ class PEArray(wiring.Component):
             m.d.comb += [
                 pe.ld_row.eq(gl.ld_row),
                 pe.ld_en.eq(gl.ld_lanes),
-                pe.ld_data.eq(Mux(gc.rp, Cat(*gl.bus), act_data[i].as_unsigned().replicate(bw))),
+                pe.ld_data.eq(Mux(pe_rp, Cat(*gl.bus), act_data[i].as_unsigned().replicate(bw))),
                 # SDDMM's dY goes to the PE's output buffer (lane 0 of ``ld_data``).
                 pe.dy_we.eq(dy_word),
                 pe.dy_waddr.eq(gl.ld_dy_dst),
@@ -332,7 +339,7 @@ class PEArray(wiring.Component):
             bank_n = Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_n{i}")
             m.d.sync += bank_n.eq(bank_ptr[i + 1] - bank_ptr[i])
             rp_valid = gc.rp_walk & (gc.rp_i < bank_n)
-            with m.If(gc.rp):
+            with m.If(pe_rp):
                 m.d.comb += [
                     pe.entry.valid.eq(rp_valid),
                     pe.entry.real.eq(rp_valid),
@@ -352,14 +359,14 @@ class PEArray(wiring.Component):
             # The PE's piece count, a register of its own beside its two piece pointers.
             q = Signal(range(p.out_buf_words + 1), name=f"rp_q{i}")
             off = Signal(range(p.out_buf_words + 1), name=f"rp_off{i}")
-            m.d.sync += [q.eq(hi - lo), off.eq(Mux(gc.rp, gc.qmax - q, 0))]
+            m.d.sync += [q.eq(hi - lo), off.eq(Mux(pe_rp, gc.qmax - q, 0))]
             m.d.comb += [
                 pe.x_base.eq(gc.x_base),
                 pe.dy_addr.eq(gc.dy_addr),
                 pe.out_base.eq(gc.out_base),
-                pe.sddmm.eq(gc.sddmm),
+                pe.sddmm.eq(pe_sddmm),
                 pe.clear.eq(gc.clear),
-                pe.rp.eq(gc.rp),
+                pe.rp.eq(pe_rp),
                 pe.q.eq(q),
                 pe.rp_off.eq(off),
                 pe.split_we.eq(
@@ -373,7 +380,7 @@ class PEArray(wiring.Component):
             # Output SRAM writes: drain, reduction or host.
             m.d.sync += dr_on[i].eq(
                 Mux(
-                    gc.rp,
+                    pe_rp,
                     (gc.dr_addr >= off) & (gc.dr_addr < off + pe.count),
                     gc.dr_m0 + i < gc.m,
                 )

@@ -173,12 +173,14 @@ class Controller(wiring.Component):
         m = Module()
         host, ctl = self.host, self.ctl
         regs = {name: Signal(32, name=f"reg_{name}") for name in REGISTERS}
-        # With the control lag, ``running`` again, a register of its own (kept apart in
-        # synthesis) that only gates the host's writes to the op registers, so the
-        # running state's fan-out into the controller and the array does not reach their
-        # enables.
+        # With the control lag, ``running`` twice again, registers of their own (kept
+        # apart in synthesis): one only gates the host's writes to the op registers, the
+        # other is ``busy``, which the array takes through copies of its own, so the
+        # running state's fan-out into the controller reaches neither.
         lag = control_lag(p)
         host_busy = Signal(name="host_busy", attrs={KEPT: 1}) if lag else self.busy
+        busy_out = Signal(name="busy_out", attrs={KEPT: 1})
+        copies = [host_busy, busy_out] if lag else []
         with m.If(host.we & (host.sel == self._ids["op"]) & ~host_busy):
             with m.Switch(host.addr):
                 for name, idx in REGISTERS.items():
@@ -207,7 +209,8 @@ class Controller(wiring.Component):
 
         running = Signal()
         c = Signal(COUNT_BITS)
-        m.d.comb += [self.busy.eq(running), ws.busy.eq(running), ws.rp.eq(rp), ctl.rp.eq(rp)]
+        m.d.comb += [self.busy.eq(busy_out if lag else running), ws.busy.eq(running)]
+        m.d.comb += [ws.rp.eq(rp), ctl.rp.eq(rp)]
 
         # ---- sample-parallel steps --------------------------------------------------
         par = Signal()
@@ -561,7 +564,7 @@ class Controller(wiring.Component):
             ]
             # (a sample-parallel op's next step: on sp_hs, below)
             with m.If(~sp_go & fin):
-                m.d.sync += [running.eq(0), *([host_busy.eq(0)] if lag else [])]
+                m.d.sync += [running.eq(0), *(x.eq(0) for x in copies)]
             with m.Elif(~sp_go):  # a row-parallel op's first phase ends
                 m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
                 m.d.comb += nx["phase"].eq(phase + 1)
@@ -569,7 +572,7 @@ class Controller(wiring.Component):
             with m.If(self.start):
                 m.d.sync += [
                     running.eq(1),
-                    *([host_busy.eq(1)] if lag else []),
+                    *(x.eq(1) for x in copies),
                     par.eq(0),
                     c.eq(0),
                     ld_m0.eq(0),
