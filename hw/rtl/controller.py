@@ -25,7 +25,7 @@ from hw.fit import COUNT_BITS, piece_capacity
 from hw.profiles import HwProfile
 from hw.timing import control_lag, drain_lag, reduce_pipeline, sp_compute_cycles
 
-from .banks import KEPT
+from .banks import KEPT, bank_groups, kept_copy
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
 from .weights import StreamFields, WeightSRAM
@@ -211,6 +211,8 @@ class Controller(wiring.Component):
         c = Signal(COUNT_BITS)
         m.d.comb += [self.busy.eq(busy_out if lag else running), ws.busy.eq(running)]
         m.d.comb += [ws.rp.eq(rp), ctl.rp.eq(rp)]
+        # (and one for each group of weight banks, with a copy of the op kind)
+        copies += _weight_group_state(m, ws, regs["kind"] == OP_KINDS["rp_spmm"]) if lag else []
 
         # ---- sample-parallel steps --------------------------------------------------
         par = Signal()
@@ -379,7 +381,7 @@ class Controller(wiring.Component):
         #   nlen    the next step's length, nempty whether it is empty;
         #   hs1     c + 1 == step_len, i.e. the next cycle is this step's handshake.
         step_len = Signal(2 * COUNT_BITS)
-        fin, nempty, hs1 = Signal(), Signal(), Signal()
+        fin, nempty, hs1 = Signal(), Signal(), Signal(name="hs1")
         # c + 2 == step_len (hs1 a cycle ahead), and whether the next step's length is 1, 2
         hs2, nlen_is1, nlen_is2 = Signal(), Signal(), Signal()
         # ~fin & ~rp: this step's handshake moves a sample-parallel op to its next step
@@ -443,7 +445,7 @@ class Controller(wiring.Component):
         w_base = regs["w_base"][:COUNT_BITS]
         # the stream address after the next (one past the next cycle's), c + 3 < s_len,
         # c + 1 == K (the load's switch from X to dY), and op-register sums and flags
-        sp_a3, more3, at_k1 = Signal(COUNT_BITS), Signal(), Signal()
+        sp_a3, more3, at_k1 = Signal(COUNT_BITS), Signal(), Signal(name="at_k1")
         # c < s_len, c < n, c < the load's length and, row-parallel, c in the drain window
         in_s, in_n, in_ld, in_dr = Signal(), Signal(), Signal(), Signal()
         in_red = Signal()  # c + 1 < red_len
@@ -683,24 +685,25 @@ class Controller(wiring.Component):
         # (the next cycle's state: the ``_n`` signals, ``run_d`` and ``hs_d``)
         # (the stream's next address by the three cases of the state above, each from
         # registers: idle, handshake, within a step)
+        # (with the control lag every group of weight banks has its own copy of both
+        # addresses, set with them, WeightSRAM)
+        sp_addrs, rp_addrs = _weight_group_addresses(m, ws) if lag else ([ws.sp_addr], [ws.rp_addr])
         with m.If(handshake):
             prefetch_hs = ~rp & ld_vr & s_len2 & ~nempty
-            m.d.sync += ws.sp_addr.eq(
-                Mux(fin, w_base, Mux(nempty, w_base1, Mux(prefetch_hs, w_base2, w_base)))
-            )
+            sp_next = Mux(fin, w_base, Mux(nempty, w_base1, Mux(prefetch_hs, w_base2, w_base)))
+            m.d.sync += [a.eq(sp_next) for a in sp_addrs]
         with m.Elif(~running):
-            m.d.sync += ws.sp_addr.eq(Mux(self.start & first_empty, w_base1, w_base))
+            m.d.sync += [a.eq(Mux(self.start & first_empty, w_base1, w_base)) for a in sp_addrs]
         with m.Else():
             prefetch = ~rp & cp_v & more3
-            m.d.sync += ws.sp_addr.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base)))
+            m.d.sync += [a.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base))) for a in sp_addrs]
         walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
         m.d.sync += walk.eq(walk_n)
         # (the walk's address matters in its cycles and the two before them, where it is
         # entry 0, then 1; past the delay outside the walk, and outside row-parallel
         # phase 0, no entry is used, so the walk's own condition stays out of it)
-        m.d.sync += ws.rp_addr.eq(
-            Mux(nx["past_delay"], nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0))
-        )
+        rp_next = Mux(nx["past_delay"], nx["ri2"], Mux(nx["at_delay"], nx["ri1"], 0))
+        m.d.sync += [a.eq(rp_next) for a in rp_addrs]
         f = ws.sp_entry
         e = ctl.entry
         m.d.comb += [
@@ -754,3 +757,26 @@ class Controller(wiring.Component):
             ctl.red_clear.eq(~running),
         ]
         return m
+
+
+def _weight_group_state(m: Module, ws: WeightSRAM, rp_next) -> list[Signal]:
+    """With the control lag, a kept register of the op kind (from ``rp_next``, the value
+    ``rp`` takes) per group of weight banks, connected, and one of ``running`` per group,
+    connected and returned for the caller to set with ``running``."""
+    busy = []
+    for g in range(len(bank_groups(ws.profile.n_pe))):
+        busy.append(Signal(name=f"ws_g{g}_busy", attrs={KEPT: 1}))
+        rp = kept_copy(m, rp_next, f"ws_g{g}_rp")
+        m.d.comb += [ws.grp_busy[g].eq(busy[-1]), ws.grp_rp[g].eq(rp)]
+    return busy
+
+
+def _weight_group_addresses(m: Module, ws: WeightSRAM) -> tuple[list[Signal], list[Signal]]:
+    """The stream and walk address registers and, with the control lag, a kept copy of
+    each per group of weight banks (connected), for the caller to set all alike."""
+    sp_addrs, rp_addrs = [ws.sp_addr], [ws.rp_addr]
+    for g in range(len(bank_groups(ws.profile.n_pe))):
+        sp_addrs.append(Signal.like(ws.sp_addr, name=f"ws_g{g}_sp_addr", attrs={KEPT: 1}))
+        rp_addrs.append(Signal.like(ws.rp_addr, name=f"ws_g{g}_rp_addr", attrs={KEPT: 1}))
+        m.d.comb += [ws.grp_sp_addr[g].eq(sp_addrs[-1]), ws.grp_rp_addr[g].eq(rp_addrs[-1])]
+    return sp_addrs, rp_addrs

@@ -2,9 +2,11 @@
 
 Each entry has four fields kept in their own memories (``weight_val``, ``weight_col``,
 ``weight_last`` and ``weight_token``; the row-parallel names ``bank_val``, ``bank_col`` and
-``bank_end`` address the same words). Host addresses are flat and bank-major
-(``address = bank * weight_bank_words + offset``), which is at once the global stream
-address of the sample-parallel dataflow and PE ``p``'s bank of the row-parallel one.
+``bank_end`` address the same words; with :func:`hw.timing.control_lag` the column and the
+row end share one block RAM, a lane each, and the token is forced into block RAM). Host
+addresses are flat and bank-major (``address = bank * weight_bank_words + offset``), which
+is at once the global stream address of the sample-parallel dataflow and PE ``p``'s bank
+of the row-parallel one.
 Every bank reads the same offset each cycle and its word is registered as it leaves the
 SRAM (data two cycles after the address): the sample-parallel stream takes the word of
 the bank that holds its address, the row-parallel PEs one bank each. With ``PD >= 4`` and
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,7 +27,7 @@ from hw.profiles import HwProfile
 from hw.timing import control_lag
 
 from .arith import op_shape
-from .banks import BANK_GROUP, group_words, pick, two_level
+from .banks import BANK_GROUP, bank_groups, group_words, pick, two_level
 from .host import HostSignature, bank_split, collision_ports, require_memories
 from .pe import check_sparse
 
@@ -64,17 +66,27 @@ class WeightSRAM(wiring.Component):
         require_memories("WeightSRAM", host_ids, FIELDS)
         self._ids = dict(host_ids)
         p = profile
-        super().__init__(
-            {
-                "host": In(HostSignature(sel_bits, data_bits)),
-                "busy": In(1),
-                "rp": In(1),
-                "sp_addr": In(range(p.weight_sram_words)),
-                "sp_entry": Out(StreamFields(p)),
-                "rp_addr": In(range(p.weight_bank_words)),
-                "banks": Out(data.ArrayLayout(StreamFields(p), p.n_pe)),
+        members = {
+            "host": In(HostSignature(sel_bits, data_bits)),
+            "busy": In(1),
+            "rp": In(1),
+            "sp_addr": In(range(p.weight_sram_words)),
+            "sp_entry": Out(StreamFields(p)),
+            "rp_addr": In(range(p.weight_bank_words)),
+            "banks": Out(data.ArrayLayout(StreamFields(p), p.n_pe)),
+        }
+        if control_lag(p):
+            # (per group of banks: copies of busy, rp and both addresses, GROUP_INPUTS)
+            n_g = len(bank_groups(p.n_pe))
+            sp_bits = Shape.cast(range(p.weight_sram_words)).width
+            rp_bits = Shape.cast(range(p.weight_bank_words)).width
+            members |= {
+                "grp_busy": In(n_g),
+                "grp_rp": In(n_g),
+                "grp_sp_addr": In(data.ArrayLayout(unsigned(sp_bits), n_g)),
+                "grp_rp_addr": In(data.ArrayLayout(unsigned(rp_bits), n_g)),
             }
-        )
+        super().__init__(members)
 
     @property
     def profile(self) -> HwProfile:
@@ -101,6 +113,14 @@ class WeightSRAM(wiring.Component):
         # byte enables, where Yosys 0.70's abc9 stops on an assertion.)
         shared = control_lag(p) > 0
         lane = p.index_bits
+        # With the control lag each group of banks reads at its own copy of the addresses
+        # (registers the controller sets with the originals), so no address register
+        # fans out to every bank across the die.
+        group_offset = []
+        for g in range(len(bank_groups(p.n_pe))) if shared else ():
+            _, g_soff = bank_split(m, self.grp_sp_addr[g], depth, p.n_pe, f"grp{g}_stream")
+            g_stream = Mux(self.grp_rp[g], self.grp_rp_addr[g], g_soff)
+            group_offset.append(Mux(self.grp_busy[g], g_stream, hoff))
         mems = {name: (name,) for name in FIELDS}
         if shared:
             mems = {
@@ -128,7 +148,7 @@ class WeightSRAM(wiring.Component):
                     ),
                     wr.addr.eq(hoff),
                     wr.data.eq(host.wdata[:lane].replicate(len(names)) if meta else host.wdata),
-                    rd.addr.eq(offset),
+                    rd.addr.eq(group_offset[b // BANK_GROUP] if shared else offset),
                 ]
                 for j, x in enumerate(names):
                     field = rd.data[j * lane : j * lane + widths.get(x, 1)] if meta else rd.data
