@@ -279,15 +279,17 @@ class PEArray(wiring.Component):
                 gl.bus = [Signal.like(x, name=f"g{g}_{x.name}", attrs={KEPT: 1}) for x in bus]
 
         bank_reads = []
+        pe_busy = []  # ``busy`` as each PE and its banks see it
         for i in range(n_pe):
             gc = groups[i // BANK_GROUP]  # the control of PE i's group
             # (with the control lag the op kind and ``busy``, whose one bit steers every
             # word of a PE's buffer and bank ports, come from a kept copy per PE)
-            pe_rp, pe_busy, pe_sddmm = gc.rp, gc.busy, gc.sddmm
+            pe_rp, pe_busy_i, pe_sddmm = gc.rp, gc.busy, gc.sddmm
             if lag:
                 pe_rp = kept_copy(m, self.ctl.rp, f"pe{i}_rp")
-                pe_busy = kept_copy(m, self.busy, f"pe{i}_busy")
+                pe_busy_i = kept_copy(m, self.busy, f"pe{i}_busy")
                 pe_sddmm = kept_copy(m, self.ctl.sddmm, f"pe{i}_sddmm")
+            pe_busy.append(pe_busy_i)
             gl = per_group[i // BANK_GROUP]
             g_en = group_hw_en[i // BANK_GROUP]
             pe = SparsePE(p)
@@ -316,9 +318,9 @@ class PEArray(wiring.Component):
                 aw.en.eq(g_en & (host.sel == ids["act_sram"]) & mine),
                 aw.addr.eq(hoff),
                 aw.data.eq(host.wdata),
-                ar.addr.eq(Mux(pe_busy, Mux(pe_rp, rp_off, gc.ld_src), hoff)),
+                ar.addr.eq(Mux(pe_busy_i, Mux(pe_rp, rp_off, gc.ld_src), hoff)),
                 *([] if late_load else [act_data[i].eq(ar.data)]),
-                orp.addr.eq(Mux(pe_busy, red_addr, hoff)),
+                orp.addr.eq(Mux(pe_busy_i, red_addr, hoff)),
             ]
             if late_load:
                 m.d.sync += act_data[i].eq(ar.data)
@@ -483,18 +485,26 @@ class PEArray(wiring.Component):
                 # (with the control lag the partials' addresses reach the banks through a
                 # register per bank and each bank's word is registered by the bank before
                 # the trees: the selects are a kept copy per group, from the banks two
-                # cycles later, and the host's reads take the banks' words through a
-                # multiplexer of their own)
+                # cycles later; while idle side ``a``'s first level takes the bank's word
+                # as it leaves the SRAM, for the host's reads)
                 a_bank2, b_bank2 = ru.a_bank, ru.b_bank
                 for _ in range(2):
                     a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
                     m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
                     a_bank2, b_bank2 = a_q, b_q
-                a_in, b_in = a_bank2 % g_n, b_bank2 % g_n
-                a_local = [kept_copy(m, a_in, f"g{g}_red_grp_a_sel") for g in range(len(groups))]
-                b_local = [kept_copy(m, b_in, f"g{g}_red_grp_b_sel") for g in range(len(groups))]
-                bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
-                m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]
+                a_local = [
+                    kept_copy(m, Mux(gc.busy, a_bank2 % g_n, hbank % g_n), f"g{g}_red_grp_a_sel")
+                    for g, gc in enumerate(groups)
+                ]
+                b_local = [
+                    kept_copy(m, b_bank2 % g_n, f"g{g}_red_grp_b_sel") for g in range(len(groups))
+                ]
+                bank_q = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
+                m.d.sync += [q.eq(w) for q, w in zip(bank_q, out_words, strict=True)]
+                bank_words = [
+                    Mux(busy_i, q, w)
+                    for busy_i, q, w in zip(pe_busy, bank_q, out_words, strict=True)
+                ]
             else:
                 a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
                 m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
@@ -504,10 +514,7 @@ class PEArray(wiring.Component):
                 ru.a_data.eq(pick(m, a_bank // g_n, a_regs, "red_a_word")),
                 ru.b_data.eq(pick(m, b_bank // g_n, b_regs, "red_b_word")),
             ]
-            if lag:
-                out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)
-            else:
-                out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
+            out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):
