@@ -39,6 +39,7 @@ __all__ = [
     "compile_inference",
     "export",
     "export_verilog",
+    "host_word_bits",
     "op_load",
     "write_hex",
 ]
@@ -309,7 +310,7 @@ def write_hex(path: Path, words: np.ndarray, bits: int) -> Path:
     return path
 
 
-def _word_bits(name: str, profile: HwProfile) -> int:
+def host_word_bits(name: str, profile: HwProfile) -> int:
     """Width of a memory word on the host port (piece and reduction tables: 32 bits)."""
     ob, ib = profile.operand_bits, profile.index_bits
     return {
@@ -402,7 +403,7 @@ def export(
         for name, words in op.memory_images(profile).items():
             if name not in MEMORY_IDS:
                 continue  # compiler bookkeeping the host reads, not an RTL memory
-            bits = _word_bits(name, profile)
+            bits = host_word_bits(name, profile)
             path = write_hex(out_dir / f"op{i}_{name}.hex", words, bits)
             hex_files.append(path)
             memories.append(

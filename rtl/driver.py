@@ -96,6 +96,10 @@ class Host:
         """:meth:`~rtl.hostport.HostPort.read`."""
         return await drive(self.dut.clk, self.port.read(memory, addresses, bits))
 
+    async def write(self, memory: str, addresses: Sequence[int], words: Sequence[int]) -> None:
+        """:meth:`~rtl.hostport.HostPort.write`."""
+        await drive(self.dut.clk, self.port.write(memory, addresses, words))
+
     async def set_registers(self, registers: Mapping[str, int]) -> None:
         """:meth:`~rtl.hostport.HostPort.set_registers`."""
         await drive(self.dut.clk, self.port.set_registers(registers))

@@ -160,10 +160,11 @@ class WeightSRAM(wiring.Component):
         # PD >= 4 and several groups the stream's word is picked within each group as it
         # leaves the SRAMs (``rbank`` is its bank), registered, and its group picked the
         # next cycle, so the entry fans in from a register per group, not per bank.
+        group_picked = {}
         if p.pipeline_depth >= 4 and two_level(p.n_pe):
             for n in FIELDS:
                 words = [rd for rd, _ in data[n]]
-                _, regs = group_words(m, rbank % BANK_GROUP, words, f"{n}_sp")
+                group_picked[n], regs = group_words(m, rbank % BANK_GROUP, words, f"{n}_sp")
                 entry = pick(m, sbank2 // BANK_GROUP, regs, f"{n}_sp")
                 m.d.comb += getattr(self.sp_entry, attr[n]).eq(entry)
         else:
@@ -173,6 +174,18 @@ class WeightSRAM(wiring.Component):
                         m.d.comb += [
                             getattr(self.sp_entry, attr[n]).eq(data[n][b][1]) for n in FIELDS
                         ]
+        if shared:
+            # (with the control lag the host's reads share the stream's first-level trees:
+            # while idle ``rbank`` is the host's bank, so each group's candidate is the
+            # host's word, and one of four groups is picked here instead of one of P banks)
+            with m.Switch(rbank // BANK_GROUP):
+                for g in range(len(bank_groups(p.n_pe))):
+                    with m.Case(g):
+                        with m.Switch(rsel):
+                            for name in FIELDS:
+                                with m.Case(self._ids[name]):
+                                    m.d.comb += host.rdata.eq(group_picked[name][g])
+            return m
         with m.Switch(rbank):
             for b in range(p.n_pe):
                 with m.Case(b):
