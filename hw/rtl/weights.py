@@ -7,12 +7,13 @@ row end share one block RAM, a lane each, and the token is forced into block RAM
 addresses are flat and bank-major (``address = bank * weight_bank_words + offset``), which
 is at once the global stream address of the sample-parallel dataflow and PE ``p``'s bank
 of the row-parallel one.
-Every bank reads the same offset each cycle and its word is registered as it leaves the
+Every bank reads the same offset each cycle (with the control lag each group of banks from
+its own copy of the controller's address registers) and its word is registered as it leaves the
 SRAM (data two cycles after the address): the sample-parallel stream takes the word of
 the bank that holds its address, the row-parallel PEs one bank each. With ``PD >= 4`` and
 more than one group of banks the stream's word comes through a registered two-level tree
 instead (:mod:`hw.rtl.banks`, same timing). Host reads take the SRAM's output directly
-(one cycle).
+(one cycle; with the control lag through the stream's first-level trees, in the same cycle).
 """
 
 from __future__ import annotations
