@@ -431,7 +431,8 @@ class PEArray(wiring.Component):
 
         act_words = [r[0] for r in bank_reads]
         out_words = [r[1] for r in bank_reads]
-        act_rdata = pick(m, rbank, act_words, "act_rdata", ob)
+        # (with the control lag the host's reads share broadcast lane 0's first level, below)
+        act_rdata = None if lag else pick(m, rbank, act_words, "act_rdata", ob)
         g_n = BANK_GROUP
         # With PD >= 4 and more than one group of BANK_GROUP banks, the broadcast lanes'
         # words and the reduction's partials leave the banks through registered two-level
@@ -456,9 +457,22 @@ class PEArray(wiring.Component):
                     sel_in = ((first["ld_lo"] + b) % n_pe) % g_n
                     local = [kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))]
                     bank_words = act_data
+                    if b == 0:
+                        # (while idle lane 0's first level takes the host's bank, and each
+                        # bank's word as it leaves the SRAM, for the host's reads)
+                        local = [
+                            kept_copy(m, Mux(gc.busy, sel_in, hbank % g_n), f"g{g}_bus0_sel")
+                            for g, gc in enumerate(groups)
+                        ]
+                        bank_words = [
+                            Mux(busy_i, q, w)
+                            for busy_i, q, w in zip(pe_busy, act_data, act_words, strict=True)
+                        ]
                 else:
                     m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
-                _, regs = group_words(m, local, bank_words, f"bus{b}")
+                picked, regs = group_words(m, local, bank_words, f"bus{b}")
+                if lag and b == 0:
+                    act_rdata = pick(m, rbank // g_n, picked, "act_rdata_tree", ob)
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
                 m.d.sync += [gl.bus[b].eq(word) for gl in (per_group if lag else [])]
