@@ -10,10 +10,11 @@ not converge (README, place and route).
 :func:`plan` pins them instead (nextpnr's ``BEL`` cell attribute): the block RAMs of PE
 ``i`` (every memory whose instance path names index ``i``: ``array.pe<i>.*``, the
 banks ``array.act<i>`` / ``array.out<i>``, the weight banks ``ctrl.weights.*<i>``) take
-consecutive sites of one row, the PEs in ``ceil(P / rows)`` equal bands per row, row
-after row; the shared memories (gradient SRAM, reduction tables) take the free sites of
-the two rows nearest the die's middle, nearest its middle column first. The placer then
-puts each PE's logic by its memories.
+consecutive sites of one row, the PEs in ``ceil(P / rows)`` equal bands per row, each
+group of four PEs a block of two bands in two rows (:func:`pe_site`); the shared
+memories (gradient SRAM, reduction tables) take the free sites of the two rows nearest
+the die's middle, nearest its middle column first. The placer then puts each PE's logic
+by its memories.
 :func:`write_floorplan` writes a copy of the synthesised netlist with the attributes.
 """
 
@@ -26,9 +27,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hw.parts import Part, get_part, part_names
+from hw.timing import BANK_GROUP
 from mast.errors import UserError
 
-__all__ = ["BRAM_CELL", "bel_name", "check_part", "cluster", "plan", "write_floorplan"]
+__all__ = ["BRAM_CELL", "bel_name", "check_part", "cluster", "pe_site", "plan", "write_floorplan"]
 
 BRAM_CELL: Mapping[str, str] = {"ecp5": "DP16KD"}
 """The block-RAM cell type per family."""
@@ -62,6 +64,22 @@ def check_part(part: Part) -> None:
         )
 
 
+def pe_site(i: int, n_rows: int, per_row: int) -> tuple[int, int]:
+    """(row index, band in the row) of PE ``i`` with ``per_row`` bands a row.
+
+    The PEs of a group of :data:`hw.timing.BANK_GROUP` (which share their control
+    registers and the bank trees' first level, ``hw.rtl.banks``) take a block of two
+    bands in each of two rows where the rows and bands pair up (16 PEs on four rows of
+    four bands: a quarter of the die each), so a group's registers reach its PEs across
+    half the die's width instead of all of it; otherwise the PEs fill the rows in order."""
+    half = BANK_GROUP // 2
+    if BANK_GROUP % 2 or n_rows % 2 or per_row % half:
+        return i // per_row, i % per_row
+    g, j = divmod(i, BANK_GROUP)
+    pair, column = divmod(g, per_row // half)
+    return 2 * pair + j // half, column * half + j % half
+
+
 def plan(cells: list[str], part: Part, n_pe: int) -> dict[str, str]:
     """``{cell: BEL}`` for the block-RAM ``cells`` of an ``n_pe``-PE design (module doc)."""
     check_part(part)
@@ -90,7 +108,8 @@ def plan(cells: list[str], part: Part, n_pe: int) -> dict[str, str]:
     out: dict[str, str] = {}
     used: set[tuple[int, int]] = set()
     for i, members in sorted(groups.items()):
-        row, slot = rows[i // per_row], i % per_row
+        row_index, slot = pe_site(i, len(rows), per_row)
+        row = rows[row_index]
         first = slot * band + (band - len(members)) // 2
         for j, c in enumerate(members):
             out[c] = bel_name(part, row, first + j)

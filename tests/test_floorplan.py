@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hw.floorplan import bel_name, cluster, plan, write_floorplan
+from hw.floorplan import bel_name, cluster, pe_site, plan, write_floorplan
 from hw.parts import get_part
 from hw.pnr import run_nextpnr
 from mast.errors import UserError
@@ -51,9 +51,10 @@ def test_each_pe_gets_consecutive_sites_of_one_row_and_shared_memories_the_middl
         mine = sorted(site(b) for c, b in pins.items() if cluster(c) == i)
         rows = {r for r, _ in mine}
         cols = [k for _, k in mine]
-        assert len(mine) == 9 and rows == {P85.bram_rows[i // 4]}
+        row, band = pe_site(i, 4, 4)
+        assert len(mine) == 9 and rows == {P85.bram_rows[row]}
         assert cols == list(range(cols[0], cols[0] + 9))  # side by side
-        assert 13 * (i % 4) <= cols[0] and cols[-1] < 13 * (i % 4 + 1)  # in the PE's band
+        assert 13 * band <= cols[0] and cols[-1] < 13 * (band + 1)  # in the PE's band
     shared = [site(b) for c, b in pins.items() if cluster(c) is None]
     # the two rows nearest the die's middle, near its middle column (X62)
     assert {r for r, _ in shared} == {46, 70}
@@ -61,6 +62,19 @@ def test_each_pe_gets_consecutive_sites_of_one_row_and_shared_memories_the_middl
     free = [(r, k) for r in (46, 70) for k in range(52) if (r, k) not in taken]
     dist = [abs(P85.bram_columns[k] - 62) for _, k in shared]
     assert max(dist) <= min(abs(P85.bram_columns[k] - 62) for _, k in free)
+
+
+def test_each_group_of_four_pes_is_a_block_of_two_rows_and_two_bands():
+    """16 PEs on four rows of four bands: group g (PEs 4g..4g+3) takes rows 2(g // 2) and
+    2(g // 2) + 1 and bands 2(g % 2) and 2(g % 2) + 1, a quarter of the die each."""
+    for g in range(4):
+        sites = {pe_site(i, 4, 4) for i in range(4 * g, 4 * g + 4)}
+        assert sites == {
+            (r, b) for r in (2 * (g // 2), 2 * (g // 2) + 1) for b in (2 * (g % 2), 2 * (g % 2) + 1)
+        }
+    assert {pe_site(i, 4, 4) for i in range(16)} == {(r, b) for r in range(4) for b in range(4)}
+    # rows that do not pair up: the PEs fill the rows in order
+    assert [pe_site(i, 3, 2) for i in range(6)] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
 
 
 def test_bel_names_follow_nextpnr():
