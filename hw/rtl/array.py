@@ -260,10 +260,10 @@ class PEArray(wiring.Component):
         # selects are delayed a cycle more (hw.timing.deep_reduce).
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
-        # (with the control lag each bank takes the partials' read address through a
-        # register of its own, and each bank's word is registered by the bank before the
-        # partials' trees: two cycles more, hw.timing.reduce_pipeline)
-        for _ in range((2 if late_partials else 1) + 2 * lag):
+        # (with the control lag each bank takes the partials' read address through two
+        # registers of its own, and each bank's word is registered by the bank before the
+        # partials' trees: three cycles more, hw.timing.reduce_pipeline)
+        for _ in range((2 if late_partials else 1) + 3 * lag):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
@@ -310,8 +310,9 @@ class PEArray(wiring.Component):
             # register by the bank, a cycle later; the bank compare makes each bank's
             # register its own, so synthesis does not merge them)
             red_addr = Mux(ru.a_bank == i, ru.a_addr, ru.b_addr)
-            if lag:
-                red_addr_q = Signal.like(ru.a_addr, name=f"out{i}_raddr")
+            for stage in range(2 if lag else 0):
+                # (two registers: the placer puts one between the unit and the bank)
+                red_addr_q = Signal.like(ru.a_addr, name=f"out{i}_raddr{stage}")
                 m.d.sync += red_addr_q.eq(red_addr)
                 red_addr = red_addr_q
             m.d.comb += [
@@ -393,12 +394,27 @@ class PEArray(wiring.Component):
                 # buffer, written a cycle later (hw.timing.drain_lag), and the
                 # reduction's requantised sum (hw.timing.deep_reduce). Behind the
                 # register only the host's write is multiplexed in.
+                red_we, red_waddr, red_wdata = ru.we & (ru.w_bank == i), ru.w_addr, ru.w_data
+                if lag:
+                    # (with the control lag the reduction's write reaches the bank through
+                    # a register of the bank's own first, a cycle more: its address and
+                    # word hold unless the write is the bank's, so the banks' registers
+                    # differ and synthesis keeps them apart)
+                    red_q = [
+                        Signal(name=f"out{i}_red_we"),
+                        Signal.like(ru.w_addr, name=f"out{i}_red_waddr"),
+                        Signal.like(ru.w_data, name=f"out{i}_red_wdata"),
+                    ]
+                    m.d.sync += red_q[0].eq(red_we)
+                    with m.If(red_we):
+                        m.d.sync += [red_q[1].eq(red_waddr), red_q[2].eq(red_wdata)]
+                    red_we, red_waddr, red_wdata = red_q
                 b_we, b_data = Signal(name=f"out{i}_we"), Signal.like(pe.dr_data)
                 b_addr = Signal.like(gl.dr_dst, name=f"out{i}_waddr")
                 m.d.sync += [
-                    b_we.eq(Mux(gl.dr_en, dr_on[i], ru.we & (ru.w_bank == i))),
-                    b_addr.eq(Mux(gl.dr_en, gl.dr_dst - off, ru.w_addr)),
-                    b_data.eq(Mux(gl.dr_en, pe.dr_data, ru.w_data)),
+                    b_we.eq(Mux(gl.dr_en, dr_on[i], red_we)),
+                    b_addr.eq(Mux(gl.dr_en, gl.dr_dst - off, red_waddr)),
+                    b_data.eq(Mux(gl.dr_en, pe.dr_data, red_wdata)),
                 ]
                 # (the host writes only while idle, the drain and the reduction only while
                 # busy, and b_we is low while idle: the registered enable selects the
@@ -434,6 +450,7 @@ class PEArray(wiring.Component):
         # (with the control lag the host's reads share broadcast lane 0's first level, below)
         act_rdata = None if lag else pick(m, rbank, act_words, "act_rdata", ob)
         g_n = BANK_GROUP
+
         # With PD >= 4 and more than one group of BANK_GROUP banks, the broadcast lanes'
         # words and the reduction's partials leave the banks through registered two-level
         # trees (hw.rtl.banks); with one group a bank's word goes straight into its
@@ -458,21 +475,17 @@ class PEArray(wiring.Component):
                     local = [kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))]
                     bank_words = act_data
                     if b == 0:
-                        # (while idle lane 0's first level takes the host's bank, and each
-                        # bank's word as it leaves the SRAM, for the host's reads)
+                        # (while idle lane 0's first-level selects take the host's bank, and
+                        # each group picks the host's word from its banks' words as they
+                        # leave the SRAMs beside the lane's pick)
                         local = [
                             kept_copy(m, Mux(gc.busy, sel_in, hbank % g_n), f"g{g}_bus0_sel")
                             for g, gc in enumerate(groups)
                         ]
-                        bank_words = [
-                            Mux(busy_i, q, w)
-                            for busy_i, q, w in zip(pe_busy, act_data, act_words, strict=True)
-                        ]
+                        act_rdata = _host_tree(m, local, rbank, act_words, "act_rdata", ob)
                 else:
                     m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
-                picked, regs = group_words(m, local, bank_words, f"bus{b}")
-                if lag and b == 0:
-                    act_rdata = pick(m, rbank // g_n, picked, "act_rdata_tree", ob)
+                _, regs = group_words(m, local, bank_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
                 m.d.sync += [gl.bus[b].eq(word) for gl in (per_group if lag else [])]
@@ -496,13 +509,13 @@ class PEArray(wiring.Component):
             b_local = Signal(range(g_n), name="red_grp_b_sel")
             bank_words = out_words
             if lag:
-                # (with the control lag the partials' addresses reach the banks through a
-                # register per bank and each bank's word is registered by the bank before
-                # the trees: the selects are a kept copy per group, from the banks two
+                # (with the control lag the partials' addresses reach the banks through two
+                # registers per bank and each bank's word is registered by the bank before
+                # the trees: the selects are a kept copy per group, from the banks three
                 # cycles later; while idle side ``a``'s first level takes the bank's word
                 # as it leaves the SRAM, for the host's reads)
                 a_bank2, b_bank2 = ru.a_bank, ru.b_bank
-                for _ in range(2):
+                for _ in range(3):
                     a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
                     m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
                     a_bank2, b_bank2 = a_q, b_q
@@ -513,12 +526,8 @@ class PEArray(wiring.Component):
                 b_local = [
                     kept_copy(m, b_bank2 % g_n, f"g{g}_red_grp_b_sel") for g in range(len(groups))
                 ]
-                bank_q = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
-                m.d.sync += [q.eq(w) for q, w in zip(bank_q, out_words, strict=True)]
-                bank_words = [
-                    Mux(busy_i, q, w)
-                    for busy_i, q, w in zip(pe_busy, bank_q, out_words, strict=True)
-                ]
+                bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
+                m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]
             else:
                 a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
                 m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
@@ -528,7 +537,10 @@ class PEArray(wiring.Component):
                 ru.a_data.eq(pick(m, a_bank // g_n, a_regs, "red_a_word")),
                 ru.b_data.eq(pick(m, b_bank // g_n, b_regs, "red_b_word")),
             ]
-            out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
+            if lag:
+                out_rdata = _host_tree(m, a_local, rbank, out_words, "out_rdata", p.acc_bits)
+            else:
+                out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
         with m.Switch(rsel):
             with m.Case(ids["act_sram"]):
@@ -538,3 +550,15 @@ class PEArray(wiring.Component):
             with m.Default():
                 m.d.comb += host.rdata.eq(gu.host.rdata | ru.host.rdata)
         return m
+
+
+def _host_tree(m: Module, local, rbank, words, name: str, shape) -> Signal:
+    """A host read through the first-level selects of a bank tree (``local``, one per
+    group; while idle, the host's bank in its group; ``rbank`` the host's bank, registered):
+    each group picks its banks' words as they leave the SRAMs, beside the tree's own pick
+    of the registered words, and the host's group is picked from those."""
+    picked = [
+        pick(m, local[g], [words[q] for q in banks], f"{name}_grp{g}", shape)
+        for g, banks in enumerate(bank_groups(len(words)))
+    ]
+    return pick(m, rbank // BANK_GROUP, picked, f"{name}_tree", shape)

@@ -344,8 +344,8 @@ class ReductionUnit(wiring.Component):
         bank2, addr2 = head.b_bank, head.b_addr
         deep = deep_reduce(p)
         # address to registered partial (with the control lag the array registers each
-        # bank's read address and word by the bank: two stages more)
-        read_stages = (2 if deep else 1) + 2 * control_lag(p)
+        # bank's read address twice and its word once: three stages more)
+        read_stages = (2 if deep else 1) + 3 * control_lag(p)
         for stage in range(1, read_stages + 2):
             v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
             first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")
