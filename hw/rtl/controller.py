@@ -198,7 +198,12 @@ class Controller(wiring.Component):
 
         # the op's kind, decoded into registers (the op registers hold still from
         # OP_SETUP_CYCLES edges before start)
+        # (with the control lag the op kind and the running state are kept too: Yosys
+        # would otherwise merge them into one of their kept copies, placed by a group of
+        # banks far from the controller's own logic)
         rp, sddmm = Signal(), Signal()
+        if lag:
+            rp = Signal(name="op_rp", attrs={KEPT: 1})
         m.d.sync += [
             rp.eq(regs["kind"] == OP_KINDS["rp_spmm"]),
             sddmm.eq(regs["kind"] == OP_KINDS["sddmm"]),
@@ -208,6 +213,8 @@ class Controller(wiring.Component):
         pd, td = p.pipeline_depth, tree_depth(p.n_pe)
 
         running = Signal()
+        if lag:
+            running = Signal(name="running", attrs={KEPT: 1})
         c = Signal(COUNT_BITS)
         m.d.comb += [self.busy.eq(busy_out if lag else running), ws.busy.eq(running)]
         m.d.comb += [ws.rp.eq(rp), ctl.rp.eq(rp)]

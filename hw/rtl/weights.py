@@ -142,7 +142,10 @@ class WeightSRAM(wiring.Component):
                     wr.en.eq(
                         Cat(
                             *(
-                                host.we & (host.sel == self._ids[x]) & (hbank == b) & ~self.busy
+                                host.we
+                                & (host.sel == self._ids[x])
+                                & (hbank == b)
+                                & ~(self.grp_busy[b // BANK_GROUP] if shared else self.busy)
                                 for x in names
                             )
                         )
