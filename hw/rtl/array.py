@@ -282,13 +282,15 @@ class PEArray(wiring.Component):
         pe_busy = []  # ``busy`` as each PE and its banks see it
         for i in range(n_pe):
             gc = groups[i // BANK_GROUP]  # the control of PE i's group
-            # (with the control lag the op kind and ``busy``, whose one bit steers every
-            # word of a PE's buffer and bank ports, come from a kept copy per PE)
-            pe_rp, pe_busy_i, pe_sddmm = gc.rp, gc.busy, gc.sddmm
+            # (with the control lag the op kind, ``busy`` and ``clear``, whose one bit
+            # steers every word of a PE's buffer and bank ports or accumulators, come from
+            # a kept copy per PE)
+            pe_rp, pe_busy_i, pe_sddmm, pe_clear = gc.rp, gc.busy, gc.sddmm, gc.clear
             if lag:
                 pe_rp = kept_copy(m, self.ctl.rp, f"pe{i}_rp")
                 pe_busy_i = kept_copy(m, self.busy, f"pe{i}_busy")
                 pe_sddmm = kept_copy(m, self.ctl.sddmm, f"pe{i}_sddmm")
+                pe_clear = kept_copy(m, self.ctl.clear, f"pe{i}_clear")
             pe_busy.append(pe_busy_i)
             gl = per_group[i // BANK_GROUP]
             g_en = group_hw_en[i // BANK_GROUP]
@@ -368,7 +370,7 @@ class PEArray(wiring.Component):
                 pe.dy_addr.eq(gc.dy_addr),
                 pe.out_base.eq(gc.out_base),
                 pe.sddmm.eq(pe_sddmm),
-                pe.clear.eq(gc.clear),
+                pe.clear.eq(pe_clear),
                 pe.rp.eq(pe_rp),
                 pe.q.eq(q),
                 pe.rp_off.eq(off),
