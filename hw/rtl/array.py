@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.data import View
 from amaranth.lib.wiring import In
 
 from hw.fit import piece_capacity
@@ -260,10 +261,10 @@ class PEArray(wiring.Component):
         # selects are delayed a cycle more (hw.timing.deep_reduce).
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
-        # (with the control lag each bank takes the partials' read address through two
-        # registers of its own, and each bank's word is registered by the bank before the
-        # partials' trees: three cycles more, hw.timing.reduce_pipeline)
-        for _ in range((2 if late_partials else 1) + 3 * lag):
+        # (with the control lag the partials' read addresses reach each bank through three
+        # registers, and each bank's word is registered by the bank before the partials'
+        # trees: four cycles more, hw.timing.reduce_pipeline)
+        for _ in range((2 if late_partials else 1) + 4 * lag):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
@@ -277,6 +278,26 @@ class PEArray(wiring.Component):
             gl.bus = bus
             if lag:
                 gl.bus = [Signal.like(x, name=f"g{g}_{x.name}", attrs={KEPT: 1}) for x in bus]
+
+        # With the control lag the reduction's partial reads and sum writes cross the die
+        # register to register: the read addresses leave the unit through a register
+        # and a kept copy per group of banks, the writes through a kept copy per group,
+        # and each bank takes both through a register of its own (below); a cycle more
+        # each (hw.timing.reduce_pipeline).
+        red_rd = red_wr = None
+        if lag:
+            head = Cat(ru.a_bank, ru.a_addr, ru.b_bank, ru.b_addr)
+            head_q = Signal.like(head, name="red_head")
+            m.d.sync += head_q.eq(head)
+            red_rd = [
+                View(_ReadHead(p), kept_copy(m, head_q, f"g{g}_red_head"))
+                for g in range(len(groups))
+            ]
+            write = Cat(ru.we, ru.w_bank, ru.w_addr, ru.w_data)
+            red_wr = [
+                View(_WriteHead(p), kept_copy(m, write, f"g{g}_red_write"))
+                for g in range(len(groups))
+            ]
 
         bank_reads = []
         pe_busy = []  # ``busy`` as each PE and its banks see it
@@ -312,10 +333,10 @@ class PEArray(wiring.Component):
             # register by the bank, a cycle later; the bank compare makes each bank's
             # register its own, so synthesis does not merge them)
             red_addr = Mux(ru.a_bank == i, ru.a_addr, ru.b_addr)
-            for stage in range(2 if lag else 0):
-                # (two registers: the placer puts one between the unit and the bank)
-                red_addr_q = Signal.like(ru.a_addr, name=f"out{i}_raddr{stage}")
-                m.d.sync += red_addr_q.eq(red_addr)
+            if lag:
+                rh = red_rd[i // BANK_GROUP]
+                red_addr_q = Signal.like(ru.a_addr, name=f"out{i}_raddr")
+                m.d.sync += red_addr_q.eq(Mux(rh.a_bank == i, rh.a_addr, rh.b_addr))
                 red_addr = red_addr_q
             m.d.comb += [
                 aw.en.eq(g_en & (host.sel == ids["act_sram"]) & mine),
@@ -399,9 +420,11 @@ class PEArray(wiring.Component):
                 red_we, red_waddr, red_wdata = ru.we & (ru.w_bank == i), ru.w_addr, ru.w_data
                 if lag:
                     # (with the control lag the reduction's write reaches the bank through
-                    # a register of the bank's own first, a cycle more: its address and
+                    # its group's copy and a register of the bank's own: its address and
                     # word hold unless the write is the bank's, so the banks' registers
                     # differ and synthesis keeps them apart)
+                    wh = red_wr[i // BANK_GROUP]
+                    red_we, red_waddr, red_wdata = wh.we & (wh.w_bank == i), wh.w_addr, wh.w_data
                     red_q = [
                         Signal(name=f"out{i}_red_we"),
                         Signal.like(ru.w_addr, name=f"out{i}_red_waddr"),
@@ -511,13 +534,13 @@ class PEArray(wiring.Component):
             b_local = Signal(range(g_n), name="red_grp_b_sel")
             bank_words = out_words
             if lag:
-                # (with the control lag the partials' addresses reach the banks through two
-                # registers per bank and each bank's word is registered by the bank before
-                # the trees: the selects are a kept copy per group, from the banks three
+                # (with the control lag the partials' addresses reach the banks through
+                # three registers and each bank's word is registered by the bank before
+                # the trees: the selects are a kept copy per group, from the banks four
                 # cycles later; while idle side ``a``'s first level takes the bank's word
                 # as it leaves the SRAM, for the host's reads)
                 a_bank2, b_bank2 = ru.a_bank, ru.b_bank
-                for _ in range(3):
+                for _ in range(4):
                     a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
                     m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
                     a_bank2, b_bank2 = a_q, b_q
@@ -564,3 +587,33 @@ def _host_tree(m: Module, local, rbank, words, name: str, shape) -> Signal:
         for g, banks in enumerate(bank_groups(len(words)))
     ]
     return pick(m, rbank // BANK_GROUP, picked, f"{name}_tree", shape)
+
+
+class _ReadHead(data.StructLayout):
+    """The reduction's two partial reads (its FIFO head), as a group of banks' copy."""
+
+    def __init__(self, profile: HwProfile):
+        bank = profile.act_sram_words // profile.n_pe
+        super().__init__(
+            {
+                "a_bank": range(profile.n_pe),
+                "a_addr": range(bank),
+                "b_bank": range(profile.n_pe),
+                "b_addr": range(bank),
+            }
+        )
+
+
+class _WriteHead(data.StructLayout):
+    """The reduction's sum write, as a group of banks' copy."""
+
+    def __init__(self, profile: HwProfile):
+        bank = profile.act_sram_words // profile.n_pe
+        super().__init__(
+            {
+                "we": 1,
+                "w_bank": range(profile.n_pe),
+                "w_addr": range(bank),
+                "w_data": acc_shape(profile),
+            }
+        )

@@ -343,9 +343,9 @@ class ReductionUnit(wiring.Component):
         v2, first2, done2 = self.en, head.first, head.last
         bank2, addr2 = head.b_bank, head.b_addr
         deep = deep_reduce(p)
-        # address to registered partial (with the control lag the array registers each
-        # bank's read address twice and its word once: three stages more)
-        read_stages = (2 if deep else 1) + 3 * control_lag(p)
+        # address to registered partial (with the control lag the array registers the
+        # read addresses three times and each bank's word once: four stages more)
+        read_stages = (2 if deep else 1) + 4 * control_lag(p)
         for stage in range(1, read_stages + 2):
             v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
             first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")
