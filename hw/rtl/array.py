@@ -36,7 +36,7 @@ from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split, collision_ports, forward_host, require_memories
 from .pe import SparsePE, check_sparse
-from .reduce import ReductionUnit
+from .reduce import ReductionUnit, read_fields
 
 __all__ = ["PEArray"]
 
@@ -290,7 +290,7 @@ class PEArray(wiring.Component):
             head_q = Signal.like(head, name="red_head")
             m.d.sync += head_q.eq(head)
             red_rd = [
-                View(_ReadHead(p), kept_copy(m, head_q, f"g{g}_red_head"))
+                View(data.StructLayout(read_fields(p)), kept_copy(m, head_q, f"g{g}_red_head"))
                 for g in range(len(groups))
             ]
             write = Cat(ru.we, ru.w_bank, ru.w_addr, ru.w_data)
@@ -587,21 +587,6 @@ def _host_tree(m: Module, local, rbank, words, name: str, shape) -> Signal:
         for g, banks in enumerate(bank_groups(len(words)))
     ]
     return pick(m, rbank // BANK_GROUP, picked, f"{name}_tree", shape)
-
-
-class _ReadHead(data.StructLayout):
-    """The reduction's two partial reads (its FIFO head), as a group of banks' copy."""
-
-    def __init__(self, profile: HwProfile):
-        bank = profile.act_sram_words // profile.n_pe
-        super().__init__(
-            {
-                "a_bank": range(profile.n_pe),
-                "a_addr": range(bank),
-                "b_bank": range(profile.n_pe),
-                "b_addr": range(bank),
-            }
-        )
 
 
 class _WriteHead(data.StructLayout):

@@ -47,7 +47,7 @@ from .controller import COUNT_BITS
 from .host import HostSignature, collision_ports, require_memories
 from .pe import check_sparse
 
-__all__ = ["TABLES", "ReductionUnit"]
+__all__ = ["TABLES", "ReductionUnit", "read_fields"]
 
 TABLES: tuple[str, ...] = ("red_ptr", "red_piece", "piece_pe")
 """Host memories of the reduction schedule."""
@@ -61,21 +61,22 @@ issue to a readable FIFO entry (5 cycles, 6 with ``PD >= 4``) plus 2, so the add
 waits once the FIFO has filled."""
 
 
+def read_fields(profile: HwProfile) -> dict:
+    """The fields of the unit's two partial reads: each partial's output bank and word."""
+    bank = profile.act_sram_words // profile.n_pe
+    return {
+        "a_bank": range(profile.n_pe),
+        "a_addr": range(bank),
+        "b_bank": range(profile.n_pe),
+        "b_addr": range(bank),
+    }
+
+
 class _Step(data.StructLayout):
     """One add of the walk: where its two partials are, and where in the row it is."""
 
     def __init__(self, profile: HwProfile):
-        bank = profile.act_sram_words // profile.n_pe
-        super().__init__(
-            {
-                "a_bank": range(profile.n_pe),
-                "a_addr": range(bank),
-                "b_bank": range(profile.n_pe),
-                "b_addr": range(bank),
-                "first": 1,
-                "last": 1,
-            }
-        )
+        super().__init__({**read_fields(profile), "first": 1, "last": 1})
 
 
 def piece_word(profile: HwProfile) -> data.StructLayout:
