@@ -308,9 +308,11 @@ class PEArray(wiring.Component):
             # a kept copy per PE)
             pe_rp, pe_busy_i, pe_sddmm, pe_clear = gc.rp, gc.busy, gc.sddmm, gc.clear
             if lag:
-                pe_rp = kept_copy(m, self.ctl.rp, f"pe{i}_rp")
+                # (the op kind and SDDMM flag hold still from OP_SETUP_CYCLES edges before
+                # ``start``, so the PE's copies take them from the group's, a cycle later)
+                pe_rp = kept_copy(m, gc.rp, f"pe{i}_rp")
                 pe_busy_i = kept_copy(m, self.busy, f"pe{i}_busy")
-                pe_sddmm = kept_copy(m, self.ctl.sddmm, f"pe{i}_sddmm")
+                pe_sddmm = kept_copy(m, gc.sddmm, f"pe{i}_sddmm")
                 pe_clear = kept_copy(m, self.ctl.clear, f"pe{i}_clear")
             pe_busy.append(pe_busy_i)
             gl = per_group[i // BANK_GROUP]
