@@ -191,9 +191,10 @@ def rp_load_latency(profile: HwProfile) -> int:
     lane's word is registered after its ``n_pe``-way bank multiplexer, before it fans out
     to every PE's buffer (``hw.rtl.array``): a word sent in cycle ``c`` is read by the
     walk from cycle ``c + 3``. With :func:`control_lag` each bank's word is registered by
-    its bank before the lanes' trees as well: one cycle more.
+    its bank before the lanes' trees as well, and each group of PEs takes a lane's word
+    from the lane's register through a register of its own: two cycles more.
     """
-    return RP_LOAD_LATENCY + (1 if profile.pipeline_depth >= 4 else 0) + control_lag(profile)
+    return RP_LOAD_LATENCY + (1 if profile.pipeline_depth >= 4 else 0) + 2 * control_lag(profile)
 
 
 RESULT_WRITE_DELAY = 1

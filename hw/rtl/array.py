@@ -61,6 +61,28 @@ _GROUP_CONTROL = (
 )
 """The fields of :class:`~hw.rtl.controller.ArrayControl` a group's PEs and banks read."""
 
+_SHARED_CONTROL = (
+    "rp",
+    "sddmm",
+    "m",
+    "entry",
+    "eidx",
+    "cp_first",
+    "cp_last",
+    "red_en",
+    "red_clear",
+    "ld_en",
+    "ld_dst",
+    "ld_dy",
+    "ld_dy_dst",
+    "ld_lo",
+    "ld_words",
+    "dr_en",
+    "dr_dst",
+)
+"""The fields of :class:`~hw.rtl.controller.ArrayControl` read outside the groups (the
+gradient and reduction units, the load and drain registers, the lanes' selects)."""
+
 _HOST = ("act_sram", "out_sram", "grad", "grad_out", "bank_ptr", "piece_ptr", "piece_split")
 
 
@@ -119,10 +141,18 @@ class PEArray(wiring.Component):
         # array through one more copy; the top delays ``done`` to match.
         lag = control_lag(p)
         if lag:
-            # (kept too: Yosys would merge it into a group's copy)
-            ctl = Signal(ArrayControl(p), name="ctl_q", attrs={KEPT: 1})
+            # (kept too: Yosys would merge them into a group's copy, or merge the
+            # controller's own registers of the same values into them; only the fields
+            # read outside the groups, and each PE's row-parallel entry by the PE)
+            ctl = SimpleNamespace(
+                **{x: kept_copy(m, getattr(self.ctl, x), f"ctl_q_{x}") for x in _SHARED_CONTROL}
+            )
+            ctl.rp_entries = []
+            for i in range(n_pe):
+                entry = Signal.like(self.ctl.rp_entries[i], name=f"pe{i}_rp_entry")
+                m.d.sync += entry.eq(self.ctl.rp_entries[i])
+                ctl.rp_entries.append(entry)
             busy_q = kept_copy(m, self.busy, "busy_q")
-            m.d.sync += ctl.eq(self.ctl)
         else:
             ctl, busy_q = self.ctl, self.busy
         groups = []
@@ -212,8 +242,11 @@ class PEArray(wiring.Component):
             rp_lanes, rp_dst = lanes, d["ld_dst"]
             if lag:
                 m.d.sync += [x.eq((d["ld_lo"] + b) % n_pe) for b, x in enumerate(bus_bank)]
-                rp_lanes, rp_dst = Signal(bw, name="lanes_d3"), Signal.like(rp_dst, name="dst_d3")
-                m.d.sync += [rp_lanes.eq(lanes), rp_dst.eq(d["ld_dst"])]
+                for stage in (3, 4):  # (the bank's register and the lanes' second register)
+                    lanes_q = Signal(bw, name=f"lanes_d{stage}")
+                    dst_q = Signal.like(rp_dst, name=f"dst_d{stage}")
+                    m.d.sync += [lanes_q.eq(rp_lanes), dst_q.eq(rp_dst)]
+                    rp_lanes, rp_dst = lanes_q, dst_q
             lanes_in = Mux(ctl.rp, rp_lanes, lanes_next)
             row_in = Mux(ctl.rp, rp_dst, dst_next) // bw
             m.d.sync += [ld_lanes.eq(lanes_in), ld_row.eq(row_in)]
@@ -515,7 +548,10 @@ class PEArray(wiring.Component):
                 _, regs = group_words(m, local, bank_words, f"bus{b}")
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
-                m.d.sync += [gl.bus[b].eq(word) for gl in (per_group if lag else [])]
+                # (with the control lag each group's lane registers take the lane's
+                # register, a cycle later: the word crosses from the groups' trees to the
+                # middle and back to the groups in two cycles)
+                m.d.sync += [gl.bus[b].eq(lane) for gl in (per_group if lag else [])]
 
         if not (late_partials and tree):
             out_rdata = pick(m, rbank, out_words, "out_rdata", p.acc_bits)

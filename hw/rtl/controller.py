@@ -295,6 +295,8 @@ class Controller(wiring.Component):
         # capacity (hw.rtl.fit): the products use operands of those widths, one DSP each.
         w_km = range(p.act_buf_words + 1)
         k_rp, m_rp = Signal(w_km), Signal(w_km)
+        if lag:  # (kept: Yosys would merge it into the array's kept copies of M)
+            m_rp = Signal(w_km, name="m_rp", attrs={KEPT: 1})
         nmax_rp, qmax_rp = (
             Signal(range(p.weight_bank_words + 1)),
             Signal(range(p.out_buf_words + 1)),
