@@ -76,10 +76,11 @@ def sddmm_chunk_bounds(row_nnz: np.ndarray, limit: int) -> list[tuple[int, int, 
 
 
 BANK_GROUP = 4
-"""PEs (and their SRAM banks) per group of a large array: one row of PEs in the LFE5U-85F
-floorplan (:mod:`hw.floorplan`). A fan-in from the banks goes through a first-level
-multiplexer per group (``hw.rtl.banks``), and with :func:`control_lag` each group takes
-the controller's per-cycle control through a register of its own."""
+"""PEs (and their SRAM banks) per group of a large array: a block of two bands in two
+block-RAM rows of the LFE5U-85F floorplan (:func:`hw.floorplan.pe_site`). A fan-in from
+the banks goes through a first-level multiplexer per group (``hw.rtl.banks``), and with
+:func:`control_lag` each group takes the controller's per-cycle control through a
+register of its own."""
 
 
 def bank_groups(n_banks: int) -> list[range]:
