@@ -179,7 +179,7 @@ class Controller(wiring.Component):
         # running state's fan-out into the controller reaches neither.
         lag = control_lag(p)
         host_busy = Signal(name="host_busy", attrs={KEPT: 1}) if lag else self.busy
-        busy_out = Signal(name="busy_out", attrs={KEPT: 1})
+        busy_out = Signal(name="busy_out", attrs={KEPT: 1}) if lag else None
         copies = [host_busy, busy_out] if lag else []
         with m.If(host.we & (host.sel == self._ids["op"]) & ~host_busy):
             with m.Switch(host.addr):
@@ -390,6 +390,8 @@ class Controller(wiring.Component):
         #   nlen    the next step's length, nempty whether it is empty;
         #   hs1     c + 1 == step_len, i.e. the next cycle is this step's handshake.
         step_len = Signal(2 * COUNT_BITS)
+        # (hs1 and at_k1 below are named explicitly: a name Amaranth traces from a tuple
+        # assignment depends on the function's bytecode, which other edits shift)
         fin, nempty, hs1 = Signal(), Signal(), Signal(name="hs1")
         # c + 2 == step_len (hs1 a cycle ahead), and whether the next step's length is 1, 2
         hs2, nlen_is1, nlen_is2 = Signal(), Signal(), Signal()
