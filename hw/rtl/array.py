@@ -364,9 +364,10 @@ class PEArray(wiring.Component):
             mine = hbank == i
             wrapped = Const(i, range(n_pe + 1)) < gc.ld_lo
             rp_off = gc.ld_hi + wrapped
-            # the partial this bank reads for the reduction (with the control lag from a
-            # register by the bank, a cycle later; the bank compare makes each bank's
-            # register its own, so synthesis does not merge them)
+            # the partial this bank reads for the reduction (with the control lag from its
+            # group's copy of the unit's registered reads, through a register by the bank;
+            # the bank compare makes each bank's register its own, so synthesis does not
+            # merge them)
             red_addr = Mux(ru.a_bank == i, ru.a_addr, ru.b_addr)
             if lag:
                 rh = red_rd[i // BANK_GROUP]
@@ -507,7 +508,8 @@ class PEArray(wiring.Component):
 
         act_words = [r[0] for r in bank_reads]
         out_words = [r[1] for r in bank_reads]
-        # (with the control lag the host's reads share broadcast lane 0's first level, below)
+        # (with the control lag the host's reads use broadcast lane 0's first-level
+        # selects, below)
         act_rdata = None if lag else pick(m, rbank, act_words, "act_rdata", ob)
         g_n = BANK_GROUP
 
