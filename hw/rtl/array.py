@@ -61,6 +61,9 @@ _GROUP_CONTROL = (
 )
 """The fields of :class:`~hw.rtl.controller.ArrayControl` a group's PEs and banks read."""
 
+_LOAD_DRAIN = ("ld_en", "ld_dst", "ld_dy", "ld_dy_dst", "ld_lo", "ld_words", "dr_en", "dr_dst")
+"""The load and drain fields of the control that the array registers once more (``d``)."""
+
 _SHARED_CONTROL = (
     "rp",
     "sddmm",
@@ -71,14 +74,7 @@ _SHARED_CONTROL = (
     "cp_last",
     "red_en",
     "red_clear",
-    "ld_en",
-    "ld_dst",
-    "ld_dy",
-    "ld_dy_dst",
-    "ld_lo",
-    "ld_words",
-    "dr_en",
-    "dr_dst",
+    *_LOAD_DRAIN,
 )
 """The fields of :class:`~hw.rtl.controller.ArrayControl` read outside the groups (the
 gradient and reduction units, the load and drain registers, the lanes' selects)."""
@@ -179,19 +175,7 @@ class PEArray(wiring.Component):
                 with m.If(g_en & (host.sel == ids[name]) & (host.addr == i)):
                     m.d.sync += reg.eq(host.wdata)
 
-        d = {
-            name: Signal.like(getattr(ctl, name), name=f"{name}_d")
-            for name in (
-                "ld_en",
-                "ld_dst",
-                "ld_dy",
-                "ld_dy_dst",
-                "ld_lo",
-                "ld_words",
-                "dr_en",
-                "dr_dst",
-            )
-        }
+        d = {name: Signal.like(getattr(ctl, name), name=f"{name}_d") for name in _LOAD_DRAIN}
         m.d.sync += [sig.eq(getattr(ctl, name)) for name, sig in d.items()]
         # Whether PE i writes the drained word, registered with the other drain controls
         # (so no comparison sits in front of an output SRAM's write enable): the
