@@ -22,11 +22,12 @@ the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is readable in
 of the op (7 with ``PD >= 4``), and by the reduce phase the FIFO is full and the adder takes
 one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1) + reduce_pipeline``
 counts (the adder and the write trail the reads by two register stages; four with
-``PD >= 4``, :func:`hw.timing.deep_reduce`). The reduce phase starts at least
-``5 + PD`` cycles into a row-parallel op (7 on the ASIC-model profiles, 12 on the FPGA
-profiles' ``PD = 7``): the walk starts in cycle 2 at the earliest (a broadcast word is
-readable two cycles after it is sent), the drain after the walk's first result, and a
-handshake cycle follows the load, walk and drain phase.
+``PD >= 4``, :func:`hw.timing.deep_reduce`; eleven with :func:`hw.timing.control_lag`,
+whose reads and writes cross to the banks through registers, ``hw.rtl.array``). The
+reduce phase starts at least ``5 + PD`` cycles into a row-parallel op (7 on the ASIC-model
+profiles, 12 on the FPGA profiles' ``PD = 7``): the walk starts in cycle 2 at the
+earliest (a broadcast word is readable two cycles after it is sent), the drain after the
+walk's first result, and a handshake cycle follows the load, walk and drain phase.
 """
 
 from __future__ import annotations
