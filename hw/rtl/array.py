@@ -352,11 +352,11 @@ class PEArray(wiring.Component):
             # group's copy of the unit's registered reads, through a register by the bank;
             # the bank compare makes each bank's register its own, so synthesis does not
             # merge them)
-            red_addr = Mux(ru.a_bank == i, ru.a_addr, ru.b_addr)
+            rh = red_rd[i // BANK_GROUP] if lag else ru
+            red_addr = Mux(rh.a_bank == i, rh.a_addr, rh.b_addr)
             if lag:
-                rh = red_rd[i // BANK_GROUP]
                 red_addr_q = Signal.like(ru.a_addr, name=f"out{i}_raddr")
-                m.d.sync += red_addr_q.eq(Mux(rh.a_bank == i, rh.a_addr, rh.b_addr))
+                m.d.sync += red_addr_q.eq(red_addr)
                 red_addr = red_addr_q
             m.d.comb += [
                 aw.en.eq(g_en & (host.sel == ids["act_sram"]) & mine),
@@ -437,14 +437,13 @@ class PEArray(wiring.Component):
                 # buffer, written a cycle later (hw.timing.drain_lag), and the
                 # reduction's requantised sum (hw.timing.deep_reduce). Behind the
                 # register only the host's write is multiplexed in.
-                red_we, red_waddr, red_wdata = ru.we & (ru.w_bank == i), ru.w_addr, ru.w_data
+                # (with the control lag the reduction's write reaches the bank through its
+                # group's copy and a register of the bank's own: its address and word hold
+                # unless the write is the bank's, so the banks' registers differ and
+                # synthesis keeps them apart)
+                wh = red_wr[i // BANK_GROUP] if lag else ru
+                red_we, red_waddr, red_wdata = wh.we & (wh.w_bank == i), wh.w_addr, wh.w_data
                 if lag:
-                    # (with the control lag the reduction's write reaches the bank through
-                    # its group's copy and a register of the bank's own: its address and
-                    # word hold unless the write is the bank's, so the banks' registers
-                    # differ and synthesis keeps them apart)
-                    wh = red_wr[i // BANK_GROUP]
-                    red_we, red_waddr, red_wdata = wh.we & (wh.w_bank == i), wh.w_addr, wh.w_data
                     red_q = [
                         Signal(name=f"out{i}_red_we"),
                         Signal.like(ru.w_addr, name=f"out{i}_red_waddr"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,6 +58,10 @@ class WeightSRAM(wiring.Component):
         Flat stream address and, two cycles later, its entry.
     rp_addr, banks:
         Offset read in every bank in row-parallel mode and, two cycles later, the entries.
+    grp_busy, grp_rp, grp_sp_addr, grp_rp_addr:
+        With the control lag, per group of banks its own copy of ``busy``, ``rp`` and both
+        addresses (the same values, from registers the controller sets with the shared
+        ones, kept apart in synthesis); each group's banks read these instead.
     """
 
     def __init__(
@@ -77,15 +81,12 @@ class WeightSRAM(wiring.Component):
             "banks": Out(data.ArrayLayout(StreamFields(p), p.n_pe)),
         }
         if control_lag(p):
-            # (per group of banks: copies of busy, rp and both addresses, GROUP_INPUTS)
             n_g = len(bank_groups(p.n_pe))
-            sp_bits = Shape.cast(range(p.weight_sram_words)).width
-            rp_bits = Shape.cast(range(p.weight_bank_words)).width
             members |= {
                 "grp_busy": In(n_g),
                 "grp_rp": In(n_g),
-                "grp_sp_addr": In(data.ArrayLayout(unsigned(sp_bits), n_g)),
-                "grp_rp_addr": In(data.ArrayLayout(unsigned(rp_bits), n_g)),
+                "grp_sp_addr": In(data.ArrayLayout(range(p.weight_sram_words), n_g)),
+                "grp_rp_addr": In(data.ArrayLayout(range(p.weight_bank_words), n_g)),
             }
         super().__init__(members)
 
