@@ -64,6 +64,13 @@ def check_part(part: Part) -> None:
         )
 
 
+def _paired(n_rows: int, per_row: int) -> bool:
+    """Whether the groups of :data:`hw.timing.BANK_GROUP` PEs take blocks of two bands in
+    two rows (:func:`pe_site`)."""
+    half = BANK_GROUP // 2
+    return not (BANK_GROUP % 2 or n_rows % 2 or per_row % half)
+
+
 def pe_site(i: int, n_rows: int, per_row: int) -> tuple[int, int]:
     """(row index, band in the row) of PE ``i`` with ``per_row`` bands a row.
 
@@ -73,7 +80,7 @@ def pe_site(i: int, n_rows: int, per_row: int) -> tuple[int, int]:
     four bands: a quarter of the die each), so a group's registers reach its PEs across
     half the die's width instead of all of it; otherwise the PEs fill the rows in order."""
     half = BANK_GROUP // 2
-    if BANK_GROUP % 2 or n_rows % 2 or per_row % half:
+    if not _paired(n_rows, per_row):
         return i // per_row, i % per_row
     g, j = divmod(i, BANK_GROUP)
     pair, column = divmod(g, per_row // half)
@@ -107,10 +114,20 @@ def plan(cells: list[str], part: Part, n_pe: int) -> dict[str, str]:
         )
     out: dict[str, str] = {}
     used: set[tuple[int, int]] = set()
+    paired = _paired(len(rows), per_row)
     for i, members in sorted(groups.items()):
         row_index, slot = pe_site(i, len(rows), per_row)
         row = rows[row_index]
         first = slot * band + (band - len(members)) // 2
+        if paired:
+            # the weight SRAM's banks (``ctrl.*``, sorted last) of the two PEs of a row in a
+            # group meet at the bands' common edge: the left band's PE ends there, the
+            # right band's starts there in reverse order, so each group's stream tree
+            # gathers its banks from two short runs of sites instead of four bands
+            if slot % 2 == 0:
+                first = slot * band + band - len(members)
+            else:
+                first, members = slot * band, members[::-1]
         for j, c in enumerate(members):
             out[c] = bel_name(part, row, first + j)
             used.add((row, first + j))

@@ -73,12 +73,15 @@ def random_case(
 ) -> Case:
     """A random layer compiled for ``kernel`` (``forward`` ... ``dense_grad``).
 
-    ``dataflow`` (``sample``, ``row``, ``split`` or ``unrolled``) applies to SpMM on sparse
-    profiles. Row-parallel draws favour few long rows and small batches so that the
-    balancer splits rows; ``split`` is a row-parallel op whose rows are cut at a short
-    random piece length (:func:`hw.compiler.balance.plan_for_threshold`) instead of the
-    balancer's choice, so that many rows are split and the reduction unit walks long
-    schedules; sample-unrolled draws have at least two samples.
+    ``dataflow`` (``sample``, ``row``, ``split``, ``unrolled`` or ``narrow``) applies to
+    SpMM on sparse profiles. Row-parallel draws favour few long rows and small batches so
+    that the balancer splits rows; ``split`` is a row-parallel op whose rows are cut at a
+    short random piece length (:func:`hw.compiler.balance.plan_for_threshold`) instead of
+    the balancer's choice, so that many rows are split and the reduction unit walks long
+    schedules; sample-unrolled draws have at least two samples; ``narrow`` is a
+    sample-parallel op with ``K`` of 1 to 3, whose first step (the first tile's load) is
+    shorter than the weight stream's latency, so the stream's first entries are addressed
+    from ``start``.
     """
     if dataflow == "split":
         return _split_case(rng, profile, kernel, max_dim, max_m)
@@ -94,11 +97,16 @@ def random_case(
             mask = rng.random((out_dim, in_dim)) >= min(sparsity, 0.5)
         if dataflow == "unrolled":
             m = max(2, min(m, 4))
+        if dataflow == "narrow":
+            k = int(rng.integers(1, 4))  # the op's K: the layer's input (forward) or output
+            out_dim, in_dim = (out_dim, k) if kernel == "forward" else (k, in_dim)
+            mask = rng.random((out_dim, in_dim)) >= min(sparsity, 0.5)
         w = _operands(rng, mask.shape, profile)
         w = np.where(w == 0, 1, w) * mask
         x = _operands(rng, (in_dim, m), profile)
         dy = _operands(rng, (out_dim, m), profile)
         flow = dataflow if profile.is_sparse and kernel in ("forward", "input_grad") else "auto"
+        flow = "sample" if flow == "narrow" else flow
         try:
             program = compile_layer(w, kernel, profile, m, flow)
         except ValueError:

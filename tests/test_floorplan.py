@@ -55,6 +55,10 @@ def test_each_pe_gets_consecutive_sites_of_one_row_and_shared_memories_the_middl
         assert len(mine) == 9 and rows == {P85.bram_rows[row]}
         assert cols == list(range(cols[0], cols[0] + 9))  # side by side
         assert 13 * band <= cols[0] and cols[-1] < 13 * (band + 1)  # in the PE's band
+        # the weight banks at the edge the band shares with its group's other band
+        weights = [site(b)[1] for c, b in pins.items() if cluster(c) == i and c.startswith("ctrl")]
+        edge = 13 * (band + 1) - 1 if band % 2 == 0 else 13 * band
+        assert edge in weights and max(abs(k - edge) for k in weights) == 1
     shared = [site(b) for c, b in pins.items() if cluster(c) is None]
     # the two rows nearest the die's middle, near its middle column (X62)
     assert {r for r, _ in shared} == {46, 70}
@@ -115,8 +119,9 @@ def test_write_floorplan_pins_the_top_modules_block_rams_only(tmp_path):
     assert write_floorplan(src, dst, P85, 16) == 2
     out = json.loads(dst.read_text())
     top = out["modules"]["top"]["cells"]
-    assert top["array.pe0.act.0.0"]["attributes"] == {"src": "x", "BEL": "X17/Y22/EBR2"}
-    assert top["array.pe1.act.0.0"]["attributes"]["BEL"] == "X46/Y22/EBR3"
+    # (PE 0 ends its band and PE 1, the next band of its group's row, starts its own)
+    assert top["array.pe0.act.0.0"]["attributes"] == {"src": "x", "BEL": "X31/Y22/EBR0"}
+    assert top["array.pe1.act.0.0"]["attributes"]["BEL"] == "X33/Y22/EBR1"
     assert "BEL" not in top["array.pe0.acc_LUT4"]["attributes"]
     assert out["modules"]["lib"] == design["modules"]["lib"]
     assert json.loads(src.read_text()) == design  # the synthesised netlist is left as it was

@@ -107,13 +107,19 @@ class PEArray(wiring.Component):
         require_memories("PEArray", host_ids, _HOST)
         self._ids = dict(host_ids)
         self._host_shape = (sel_bits, data_bits)
-        super().__init__(
-            {
-                "ctl": In(ArrayControl(profile)),
-                "busy": In(1),
-                "host": In(HostSignature(sel_bits, data_bits)),
-            }
-        )
+        members = {
+            "ctl": In(ArrayControl(profile)),
+            "busy": In(1),
+            "host": In(HostSignature(sel_bits, data_bits)),
+        }
+        if control_lag(profile):
+            # ``busy`` per group of PEs, the same value (the controller's copies by each
+            # group's weight banks): each PE's copy of ``busy`` is set from its group's
+            members["grp_busy"] = In(len(bank_groups(profile.n_pe)))
+            # and ``ctl.clear`` per group, the same value (copies of the controller's
+            # register): each PE's copy of ``clear`` is set from its group's
+            members["grp_clear"] = In(len(bank_groups(profile.n_pe)))
+        super().__init__(members)
 
     @property
     def profile(self) -> HwProfile:
@@ -328,9 +334,9 @@ class PEArray(wiring.Component):
                 # (the op kind and SDDMM flag hold still from OP_SETUP_CYCLES edges before
                 # ``start``, so the PE's copies take them from the group's, a cycle later)
                 pe_rp = kept_copy(m, gc.rp, f"pe{i}_rp")
-                pe_busy_i = kept_copy(m, self.busy, f"pe{i}_busy")
+                pe_busy_i = kept_copy(m, self.grp_busy[i // BANK_GROUP], f"pe{i}_busy")
                 pe_sddmm = kept_copy(m, gc.sddmm, f"pe{i}_sddmm")
-                pe_clear = kept_copy(m, self.ctl.clear, f"pe{i}_clear")
+                pe_clear = kept_copy(m, self.grp_clear[i // BANK_GROUP], f"pe{i}_clear")
             pe_busy.append(pe_busy_i)
             gl = per_group[i // BANK_GROUP]
             g_en = group_hw_en[i // BANK_GROUP]

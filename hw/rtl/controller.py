@@ -28,7 +28,7 @@ from hw.timing import control_lag, drain_lag, reduce_pipeline, sp_compute_cycles
 from .banks import KEPT, bank_groups, kept_copy
 from .host import HostSignature, forward_host, require_memories
 from .pe import EntryLayout, check_sparse
-from .weights import StreamFields, WeightSRAM
+from .weights import StreamFields, WeightSRAM, stream_latency
 
 __all__ = [
     "ArrayControl",
@@ -154,15 +154,20 @@ class Controller(wiring.Component):
         require_memories("Controller", host_ids, ("op",))
         self._ids = dict(host_ids)
         self._host_shape = (sel_bits, data_bits)
-        super().__init__(
-            {
-                "host": In(HostSignature(sel_bits, data_bits)),
-                "start": In(1),
-                "busy": Out(1),
-                "done": Out(1),
-                "ctl": Out(ArrayControl(profile)),
-            }
-        )
+        members = {
+            "host": In(HostSignature(sel_bits, data_bits)),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "ctl": Out(ArrayControl(profile)),
+        }
+        if control_lag(profile):
+            # ``busy`` again, per group of PEs: the copy of the running state kept by the
+            # group's weight banks (the same value, placed by the group)
+            members["grp_busy"] = Out(len(bank_groups(profile.n_pe)))
+            # and ``ctl.clear`` per group of PEs: copies of its register, set with it
+            members["grp_clear"] = Out(len(bank_groups(profile.n_pe)))
+        super().__init__(members)
 
     @property
     def profile(self) -> HwProfile:
@@ -201,13 +206,23 @@ class Controller(wiring.Component):
         # (with the control lag the op kind and the running state are kept too: Yosys
         # would otherwise merge them into one of their kept copies, placed by a group of
         # banks far from the controller's own logic)
-        rp, sddmm = Signal(), Signal()
+        # (``sddmm`` and ``run_d`` below are named explicitly, as ``hs1`` is: see there)
+        rp, sddmm = Signal(), Signal(name="sddmm")
         if lag:
             rp = Signal(name="op_rp", attrs={KEPT: 1})
         m.d.sync += [
             rp.eq(regs["kind"] == OP_KINDS["rp_spmm"]),
             sddmm.eq(regs["kind"] == OP_KINDS["sddmm"]),
         ]
+        # (with the control lag, more kept copies of the static op kind: one for the
+        # array's control outputs, one for the weight stream's addressing and one of the
+        # SDDMM flag for the step lengths, each placed by the logic it steers)
+        rp_ctl, rp_ws, sddmm_ctl, sddmm_len = rp, rp, sddmm, sddmm
+        if lag:
+            rp_ctl = kept_copy(m, regs["kind"] == OP_KINDS["rp_spmm"], "op_rp_ctl")
+            rp_ws = kept_copy(m, regs["kind"] == OP_KINDS["rp_spmm"], "op_rp_ws")
+            sddmm_ctl = kept_copy(m, regs["kind"] == OP_KINDS["sddmm"], "op_sddmm_ctl")
+            sddmm_len = kept_copy(m, regs["kind"] == OP_KINDS["sddmm"], "op_sddmm_len")
         k, n, mm, s_len = (regs[x][:COUNT_BITS] for x in ("k", "n", "m", "s_len"))
         nmax, qmax, red_adds = (regs[x][:COUNT_BITS] for x in ("nmax", "qmax", "red_adds"))
         pd, td = p.pipeline_depth, tree_depth(p.n_pe)
@@ -217,9 +232,12 @@ class Controller(wiring.Component):
             running = Signal(name="running", attrs={KEPT: 1})
         c = Signal(COUNT_BITS)
         m.d.comb += [self.busy.eq(busy_out if lag else running), ws.busy.eq(running)]
-        m.d.comb += [ws.rp.eq(rp), ctl.rp.eq(rp)]
+        m.d.comb += [ws.rp.eq(rp), ctl.rp.eq(rp_ctl)]
         # (and one for each group of weight banks, with a copy of the op kind)
-        copies += _weight_group_state(m, ws, regs["kind"] == OP_KINDS["rp_spmm"]) if lag else []
+        if lag:
+            ws_busy = _weight_group_state(m, ws, regs["kind"] == OP_KINDS["rp_spmm"])
+            m.d.comb += self.grp_busy.eq(Cat(*ws_busy))
+            copies += ws_busy
 
         # ---- sample-parallel steps --------------------------------------------------
         par = Signal()
@@ -447,23 +465,27 @@ class Controller(wiring.Component):
         len1, empty1, one1, two1 = (Signal.like(x) for x in step1)  # (fifth stage)
         m.d.sync += [r.eq(x) for r, x in zip((len1, empty1, one1, two1), step1, strict=True)]
         # (in a handshake the op is running: ld_v is ld_vr)
-        len2, empty2, one2, two2 = stage_set(Cat(ld_vr & ~sddmm, more_ld, more_ld2), "step2")
+        len2, empty2, one2, two2 = stage_set(Cat(ld_vr & ~sddmm_len, more_ld, more_ld2), "step2")
         final = handshake & fin
         m.d.comb += self.done.eq(final)
 
         # state derived from c for the next cycle: c' = 0 after start or a handshake
         restart = ~running | handshake
         w_base = regs["w_base"][:COUNT_BITS]
-        # the stream address after the next (one past the next cycle's), c + 3 < s_len,
-        # c + 1 == K (the load's switch from X to dY), and op-register sums and flags
+        # the stream address after the next (one past the next cycle's), c + lead + 1 <
+        # s_len (``lead``: the weight SRAM's stream latency, 2 or 3 cycles), c + 1 == K
+        # (the load's switch from X to dY), and op-register sums and flags
+        lead = stream_latency(p)
         sp_a3, more3, at_k1 = Signal(COUNT_BITS), Signal(), Signal(name="at_k1")
+        if lead == 3:
+            sp_a3, more3 = Signal(COUNT_BITS, name="sp_a4"), Signal(name="more4")
         # c < s_len, c < n, c < the load's length and, row-parallel, c in the drain window
         in_s, in_n, in_ld, in_dr = Signal(), Signal(), Signal(), Signal()
         in_red = Signal()  # c + 1 < red_len
         # c + 1 ... c + 4 as counters beside c (valid while running: set at every start
         # and handshake), so the comparisons above take no adder; and rp_delay == 0, 1, 2
-        c_ahead = [Signal(COUNT_BITS + 3, name=f"c_plus{i}") for i in range(1, 5)]
-        c1, c2, c3, c4 = c_ahead
+        c_ahead = [Signal(COUNT_BITS + 3, name=f"c_plus{i}") for i in range(1, 3 + lead)]
+        c1, c2, c3, c4 = c_ahead[:4]
         d_is = [Signal(name=f"rp_delay_is{i}") for i in range(3)]
         m.d.sync += [x.eq(delay == i) for i, x in enumerate(d_is)]
         # the row-parallel drain's slot c - rp_drain, a register stepped with c
@@ -471,6 +493,9 @@ class Controller(wiring.Component):
         ld_end = Mux(rp, ld_rp, ld_full)
         w_base1, w_base2, w_base3 = (Signal(COUNT_BITS, name=f"w_base{i}") for i in (1, 2, 3))
         s_len2, s_len3, k_is1 = Signal(), Signal(), Signal()
+        if lead == 3:
+            w_base4, s_len4 = Signal(COUNT_BITS, name="w_base4"), Signal(name="s_len4")
+            m.d.sync += [w_base4.eq(w_base + 4), s_len4.eq(s_len > 4)]
         m.d.sync += [
             w_base1.eq(w_base + 1),
             w_base2.eq(w_base + 2),
@@ -510,8 +535,8 @@ class Controller(wiring.Component):
                 in_red.eq(red_len > 1),
                 *(x.eq(i + 1) for i, x in enumerate(c_ahead)),
                 dr_rel.eq(-drain),
-                sp_a3.eq(w_base3),
-                more3.eq(s_len3),
+                sp_a3.eq(w_base3 if lead == 2 else w_base4),
+                more3.eq(s_len3 if lead == 2 else s_len4),
                 at_k1.eq(k_is1),
                 at_delay2.eq(d_is[2]),
             ]
@@ -525,14 +550,14 @@ class Controller(wiring.Component):
                 *(x.eq(x + 1) for x in c_ahead),
                 dr_rel.eq(dr_rel + 1),
                 sp_a3.eq(sp_a3 + 1),
-                more3.eq(c4 < s_len),
+                more3.eq(c_ahead[lead + 1] < s_len),
                 at_k1.eq(c2 == k),
                 at_delay2.eq(c3 == delay),
             ]
 
         # ``clear`` (to every PE) is a register too: the next cycle's running and handshake
         # flags are known a cycle ahead.
-        clear_r, hs_d, run_d = Signal(init=1), Signal(), Signal()
+        clear_r, hs_d, run_d = Signal(init=1), Signal(), Signal(name="run_d")
         # (a handshake implies running: it is tested first, so its fan-out does not wait
         # on ``running``)
         with m.If(handshake):
@@ -542,6 +567,13 @@ class Controller(wiring.Component):
         with m.Else():
             m.d.comb += [hs_d.eq(hs1), run_d.eq(1)]
         m.d.sync += [clear_r.eq(~run_d | (hs_d & ~rp)), handshake.eq(run_d & hs_d)]
+        if lag:
+            grp_clear = [
+                Signal(init=1, name=f"clear_g{g}", attrs={KEPT: 1})
+                for g in range(len(bank_groups(p.n_pe)))
+            ]
+            m.d.sync += [x.eq(~run_d | (hs_d & ~rp)) for x in grp_clear]
+            m.d.comb += self.grp_clear.eq(Cat(*grp_clear))
         # handshake & sp_go, a register (from the next cycle's handshake and sp_go), so
         # the enable of the registers a sample-parallel handshake steps is one
         sp_hs = Signal()
@@ -686,28 +718,45 @@ class Controller(wiring.Component):
 
         # ---- weight stream ----------------------------------------------------------
         # The weight SRAM returns an entry two cycles after its address (its outputs are
-        # registered), so entry e of the stream is addressed in cycle e - 2: outside the
-        # stream the address rests on its base, and in a handshake cycle it is base + 1,
-        # so a compute stage finds entries 0 and 1 on time. The bank walk likewise
+        # registered; three for the stream with the control lag, whose trees take the
+        # banks' registered words: ``stream_latency``), so entry e of the stream is
+        # addressed in cycle e - 2: outside the stream the address rests on its base, and
+        # in a handshake cycle it is base + 1, so a compute stage finds entries 0 and 1 on
+        # time (with three cycles, below, entries 0, 1 and 2). The bank walk likewise
         # addresses two steps ahead; its entries 0 and 1 are addressed in the two cycles
         # before it starts (rp_delay >= 2 whenever a bank holds an entry). Both addresses
         # are registers, each set a cycle early from the next cycle's state.
-        in_stream = running & ~rp & cp_v & in_s
+        in_stream = running & ~rp_ws & cp_v & in_s
         # (the next cycle's state: the ``_n`` signals, ``run_d`` and ``hs_d``)
         # (the stream's next address by the three cases of the state above, each from
         # registers: idle, handshake, within a step)
         # (with the control lag every group of weight banks has its own copy of both
         # addresses, set with them, WeightSRAM)
         sp_addrs, rp_addrs = _weight_group_addresses(m, ws) if lag else ([ws.sp_addr], [ws.rp_addr])
+        # (with a stream latency of 3 entry e is addressed in cycle e - 3: the address is
+        # base + 1 two cycles before a handshake and base + 2 in it, and a step's first
+        # cycle addresses entry 3; an op whose first step is 1 or 2 cycles long takes the
+        # same from ``start``. An SpMM with K = 0, whose first step is its handshake
+        # alone, has a stream of tokens only, identical entries, so its entry 1 may come
+        # from address base.)
+        wb = (w_base, w_base1, w_base2, w_base3)
         with m.If(handshake):
-            prefetch_hs = ~rp & ld_vr & s_len2 & ~nempty
-            sp_next = Mux(fin, w_base, Mux(nempty, w_base1, Mux(prefetch_hs, w_base2, w_base)))
+            prefetch_hs = ~rp_ws & ld_vr & (s_len2 if lead == 2 else s_len3) & ~nempty
+            sp_next = Mux(
+                fin, w_base, Mux(nempty, wb[lead - 1], Mux(prefetch_hs, wb[lead], w_base))
+            )
             m.d.sync += [a.eq(sp_next) for a in sp_addrs]
         with m.Elif(~running):
-            m.d.sync += [a.eq(Mux(self.start & first_empty, w_base1, w_base)) for a in sp_addrs]
+            idle_next = Mux(self.start & first_empty, wb[lead - 1], w_base)
+            if lead == 3:
+                idle_next = Mux(self.start & ~first_empty & first_is1, w_base1, idle_next)
+            m.d.sync += [a.eq(idle_next) for a in sp_addrs]
         with m.Else():
-            prefetch = ~rp & cp_v & more3
-            m.d.sync += [a.eq(Mux(hs1, w_base1, Mux(prefetch, sp_a3, w_base))) for a in sp_addrs]
+            prefetch = ~rp_ws & cp_v & more3
+            within = Mux(prefetch, sp_a3, w_base)
+            if lead == 3:
+                within = Mux(hs2, w_base1, within)
+            m.d.sync += [a.eq(Mux(hs1, wb[lead - 1], within)) for a in sp_addrs]
         walk_n = run_d & rp & (nx["phase"] == 0) & nx["past_delay"] & nx["ms_ok"]
         m.d.sync += walk.eq(walk_n)
         # (the walk's address matters in its cycles and the two before them, where it is
@@ -735,11 +784,11 @@ class Controller(wiring.Component):
         rp_drain = running & rp & (phase == 0) & in_dr
         m.d.comb += [
             ctl.m.eq(mm),
-            ctl.ld_en.eq(Mux(rp, rp_load, ld_v & in_ld)),
+            ctl.ld_en.eq(Mux(rp_ctl, rp_load, ld_v & in_ld)),
             ctl.ld_src.eq(ld_src),
-            ctl.ld_dst.eq(Mux(rp, lbase, par * p.act_buf_words + c)),
+            ctl.ld_dst.eq(Mux(rp_ctl, lbase, par * p.act_buf_words + c)),
             # SDDMM: the N words of dY after X's K go to the PEs' output buffers.
-            ctl.ld_dy.eq(sddmm & (c >= k)),
+            ctl.ld_dy.eq(sddmm_ctl & (c >= k)),
             ctl.ld_dy_dst.eq(par * p.out_buf_words + c - k),
             ctl.ld_lo.eq(lo),
             ctl.ld_hi.eq(hi),
@@ -747,10 +796,10 @@ class Controller(wiring.Component):
             ctl.rp_entries.eq(ws.banks),
             ctl.rp_walk.eq(walk),
             ctl.rp_i.eq(ri),
-            ctl.x_base.eq(Mux(rp, xoff, cp_bank * p.act_buf_words)),
+            ctl.x_base.eq(Mux(rp_ctl, xoff, cp_bank * p.act_buf_words)),
             ctl.dy_addr.eq(dy_a),
-            ctl.out_base.eq(Mux(rp, 0, cp_bank * p.out_buf_words)),
-            ctl.sddmm.eq(sddmm),
+            ctl.out_base.eq(Mux(rp_ctl, 0, cp_bank * p.out_buf_words)),
+            ctl.sddmm.eq(sddmm_ctl),
             # A row-parallel op clears nothing between phases: the drain writes out only
             # the results each PE counted since the op started.
             ctl.clear.eq(clear_r),
@@ -759,10 +808,10 @@ class Controller(wiring.Component):
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
             # (gated by ``running``: dr_v and in_n keep their last values between ops)
-            ctl.dr_en.eq(Mux(rp, rp_drain, running & dr_v & in_n)),
+            ctl.dr_en.eq(Mux(rp_ctl, rp_drain, running & dr_v & in_n)),
             ctl.qmax.eq(qmax_rp),
-            ctl.dr_addr.eq(Mux(rp, dr_rel, par * p.out_buf_words + c)),
-            ctl.dr_dst.eq(Mux(rp, c - drain, y_ptr + c)),
+            ctl.dr_addr.eq(Mux(rp_ctl, dr_rel, par * p.out_buf_words + c)),
+            ctl.dr_dst.eq(Mux(rp_ctl, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
             ctl.red_en.eq(running & red_on),
             ctl.red_clear.eq(~running),

@@ -21,7 +21,8 @@ port               dir    meaning
 ``host__rdata``    out    read data
 ``start``          in     sampled at a rising edge while idle: run the loaded op (at
                           least ``OP_SETUP_CYCLES`` = 8 edges after the last
-                          op-register write, and after every other write)
+                          op-register write, and after every other write; with
+                          ``host__re`` low at that edge and the one before it)
 ``busy``           out    high from the edge after ``start`` until ``done``
 ``done``           out    one-cycle pulse; the op's cycle count is the number of rising
                           edges after the one that sampled ``start`` up to and including
@@ -157,6 +158,7 @@ class SparseTop(wiring.Component):
             done = Signal(name="done_q")
             m.d.sync += done.eq(ctrl.done)
             busy = ctrl.busy | done
+            m.d.comb += [array.grp_busy.eq(ctrl.grp_busy), array.grp_clear.eq(ctrl.grp_clear)]
         m.d.comb += [
             self.host.rdata.eq(ctrl.host.rdata | array.host.rdata),
             ctrl.start.eq(self.start),

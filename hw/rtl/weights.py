@@ -28,14 +28,22 @@ from hw.profiles import HwProfile
 from hw.timing import control_lag
 
 from .arith import op_shape
-from .banks import BANK_GROUP, bank_groups, group_words, pick, two_level
+from .banks import BANK_GROUP, bank_groups, group_words, kept_copy, pick, two_level
 from .host import HostSignature, bank_split, collision_ports, require_memories
 from .pe import check_sparse
 
-__all__ = ["FIELDS", "StreamFields", "WeightSRAM"]
+__all__ = ["FIELDS", "StreamFields", "WeightSRAM", "stream_latency"]
 
 FIELDS: tuple[str, ...] = ("weight_val", "weight_col", "weight_last", "weight_token")
 """Host memory names of the entry fields."""
+
+
+def stream_latency(profile: HwProfile) -> int:
+    """Cycles from a sample-parallel stream address to its entry on ``sp_entry``: 2 (the
+    SRAM's read and its registered output), 3 with :func:`hw.timing.control_lag`, where the
+    stream's trees take each bank's registered word. The controller addresses entry ``e``
+    that many cycles ahead; no op's cycle count depends on it."""
+    return 3 if control_lag(profile) else 2
 
 
 class StreamFields(data.StructLayout):
@@ -103,7 +111,12 @@ class WeightSRAM(wiring.Component):
         offset = Mux(self.busy, Mux(self.rp, self.rp_addr, soff), hoff)
         rbank, rsel = Signal.like(sbank), Signal.like(host.sel)
         sbank2 = Signal.like(sbank)
-        m.d.sync += [rbank.eq(Mux(self.busy, sbank, hbank)), rsel.eq(host.sel), sbank2.eq(rbank)]
+        shared = control_lag(p) > 0
+        # With the control lag the banks read the stream's address whenever the host is
+        # not reading, idle too: the stream's first entry is addressed up to a cycle before
+        # ``busy`` rises, in the cycle that samples ``start`` (stream_latency).
+        stream = (self.busy | ~host.re) if shared else self.busy
+        m.d.sync += [rbank.eq(Mux(stream, sbank, hbank)), rsel.eq(host.sel), sbank2.eq(rbank)]
         widths = {"weight_val": p.operand_bits, "weight_col": p.index_bits}
         attr = dict(zip(FIELDS, ("value", "col", "last", "token"), strict=True))
         data = {name: [] for name in FIELDS}
@@ -113,16 +126,21 @@ class WeightSRAM(wiring.Component):
         # ``index_bits`` each, written lane by lane) and the token takes one of its own.
         # (A third lane for the token would map onto the pseudo-dual-port DP16KD mode with
         # byte enables, where Yosys 0.70's abc9 stops on an assertion.)
-        shared = control_lag(p) > 0
         lane = p.index_bits
         # With the control lag each group of banks reads at its own copy of the addresses
         # (registers the controller sets with the originals), so no address register
         # fans out to every bank across the die.
-        group_offset = []
+        # Each group also picks its stream word by a register of its own (the bank within
+        # the group, set with ``rbank`` from the group's copies), so no select register
+        # fans out to every group's first-level tree.
+        group_offset, group_sel = [], []
         for g in range(len(bank_groups(p.n_pe))) if shared else ():
-            _, g_soff = bank_split(m, self.grp_sp_addr[g], depth, p.n_pe, f"grp{g}_stream")
+            g_sbank, g_soff = bank_split(m, self.grp_sp_addr[g], depth, p.n_pe, f"grp{g}_stream")
             g_stream = Mux(self.grp_rp[g], self.grp_rp_addr[g], g_soff)
-            group_offset.append(Mux(self.grp_busy[g], g_stream, hoff))
+            g_read = self.grp_busy[g] | ~host.re
+            group_offset.append(Mux(g_read, g_stream, hoff))
+            g_local = Mux(g_read, g_sbank, hbank) % BANK_GROUP
+            group_sel.append(kept_copy(m, g_local[: (BANK_GROUP - 1).bit_length()], f"grp{g}_rsel"))
         mems = {name: (name,) for name in FIELDS}
         if shared:
             mems = {
@@ -165,8 +183,25 @@ class WeightSRAM(wiring.Component):
         # PD >= 4 and several groups the stream's word is picked within each group as it
         # leaves the SRAMs (``rbank`` is its bank), registered, and its group picked the
         # next cycle, so the entry fans in from a register per group, not per bank.
+        # With the control lag the trees take the banks' registered words instead (each
+        # bank's word register is the only load on its SRAM's output in the stream's
+        # path), with every select a cycle later: the entry comes three cycles after its
+        # address (:func:`stream_latency`).
         group_picked = {}
-        if p.pipeline_depth >= 4 and two_level(p.n_pe):
+        if shared:
+            group_sel2 = [kept_copy(m, x, f"grp{g}_rsel2") for g, x in enumerate(group_sel)]
+            sbank3 = Signal.like(sbank, name="sbank3")
+            m.d.sync += sbank3.eq(sbank2)
+            for n in FIELDS:
+                _, regs = group_words(m, group_sel2, [w for _, w in data[n]], f"{n}_sp")
+                entry = pick(m, sbank3 // BANK_GROUP, regs, f"{n}_sp")
+                m.d.comb += getattr(self.sp_entry, attr[n]).eq(entry)
+                # (the host reads each group's word as it leaves the SRAMs)
+                group_picked[n] = [
+                    pick(m, group_sel[g], [data[n][q][0] for q in banks], f"{n}_host_grp{g}")
+                    for g, banks in enumerate(bank_groups(p.n_pe))
+                ]
+        elif p.pipeline_depth >= 4 and two_level(p.n_pe):
             for n in FIELDS:
                 words = [rd for rd, _ in data[n]]
                 group_picked[n], regs = group_words(m, rbank % BANK_GROUP, words, f"{n}_sp")
@@ -180,9 +215,10 @@ class WeightSRAM(wiring.Component):
                             getattr(self.sp_entry, attr[n]).eq(data[n][b][1]) for n in FIELDS
                         ]
         if shared:
-            # (with the control lag the host's reads share the stream's first-level trees:
-            # while idle ``rbank`` is the host's bank, so each group's candidate is the
-            # host's word, and one of four groups is picked here instead of one of P banks)
+            # (with the control lag the host's reads go through a first level per group
+            # too: while idle each group's select is the host's bank within the group, so
+            # each group's candidate is the host's word, and one of four groups is picked
+            # here instead of one of P banks)
             with m.Switch(rbank // BANK_GROUP):
                 for g in range(len(bank_groups(p.n_pe))):
                     with m.Case(g):
