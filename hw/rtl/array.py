@@ -391,6 +391,20 @@ class PEArray(wiring.Component):
             bank_n = Signal(range(n_pe * p.weight_bank_words + 1), name=f"bank_n{i}")
             m.d.sync += bank_n.eq(bank_ptr[i + 1] - bank_ptr[i])
             rp_valid = gc.rp_walk & (gc.rp_i < bank_n)
+
+            # whether the tile's sample m0 + i exists, m0 + i < M: with the control lag as
+            # m0 < M - i, against a register of M - i (0 when M <= i; M holds still from
+            # OP_SETUP_CYCLES edges before ``start``), one comparison and no adder
+            def has_sample(m0, gc=gc, i=i):
+                return m0 + i < gc.m
+
+            if lag:
+                m_left = Signal.like(gc.m, name=f"pe{i}_m_left")
+                m.d.sync += m_left.eq(Mux(gc.m > i, gc.m - i, 0))
+
+                def has_sample(m0, m_left=m_left):
+                    return m0 < m_left
+
             with m.If(pe_rp):
                 m.d.comb += [
                     pe.entry.valid.eq(rp_valid),
@@ -401,7 +415,7 @@ class PEArray(wiring.Component):
                     pe.active.eq(1),
                 ]
             with m.Else():
-                m.d.comb += [pe.entry.eq(gc.entry), pe.active.eq(gc.cp_m0 + i < gc.m)]
+                m.d.comb += [pe.entry.eq(gc.entry), pe.active.eq(has_sample(gc.cp_m0))]
             lo, hi = piece_ptr[i], piece_ptr[i + 1]
             # The row-parallel drain is right-aligned (hw.timing.drain_offsets): the PE
             # writes its results from word qmax - q of its output buffer, the drain reads
@@ -421,11 +435,19 @@ class PEArray(wiring.Component):
                 pe.rp.eq(pe_rp),
                 pe.q.eq(q),
                 pe.rp_off.eq(off),
-                pe.split_we.eq(
-                    g_en & (host.sel == ids["piece_split"]) & (host.addr >= lo) & (host.addr < hi)
+                # The host's writes of the PE's split flags (with the control lag registered
+                # first: the table is written a cycle after the host's edge, long before any
+                # op reads it, and the host does not read it back)
+                *(
+                    r.eq(x)
+                    for r, x in zip(
+                        (pe.split_we, pe.split_addr, pe.split_data),
+                        _split_write(
+                            m, lag, pe, g_en & (host.sel == ids["piece_split"]), host, lo, hi, i
+                        ),
+                        strict=True,
+                    )
                 ),
-                pe.split_addr.eq(host.addr - lo),
-                pe.split_data.eq(host.wdata[0]),
                 pe.dr_addr.eq(gc.dr_addr),
                 gu.prods[i].eq(pe.prod),
             ]
@@ -434,7 +456,7 @@ class PEArray(wiring.Component):
                 Mux(
                     pe_rp,
                     (gc.dr_addr >= off) & (gc.dr_addr < off + pe.count),
-                    gc.dr_m0 + i < gc.m,
+                    has_sample(gc.dr_m0),
                 )
             )
             if late_drain:
@@ -604,6 +626,22 @@ class PEArray(wiring.Component):
             with m.Default():
                 m.d.comb += host.rdata.eq(gu.host.rdata | ru.host.rdata)
         return m
+
+
+def _split_write(m: Module, lag: int, pe, sel, host, lo, hi, i: int) -> list:
+    """The enable, address and bit of the host's write of PE ``i``'s (``pe``) split table
+    (pieces ``lo`` to ``hi - 1``; ``sel``: the host writes ``piece_split`` while idle);
+    with the control lag from registers set by the write, a cycle later."""
+    write = [sel & (host.addr >= lo) & (host.addr < hi), host.addr - lo, host.wdata[0]]
+    if not lag:
+        return write
+    regs = [
+        Signal(name=f"pe{i}_split_we"),
+        Signal.like(pe.split_addr, name=f"pe{i}_split_addr"),
+        Signal(name=f"pe{i}_split_data"),
+    ]
+    m.d.sync += [r.eq(x) for r, x in zip(regs, write, strict=True)]
+    return regs
 
 
 def _host_tree(m: Module, local, rbank, words, name: str, shape) -> Signal:

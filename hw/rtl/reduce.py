@@ -17,7 +17,9 @@ Every table read is synchronous, so the three tables (``piece_capacity + 1`` wor
 the profile's ``max_pieces``, by default ``n_pe * out_buf_words``) map onto block RAM.
 An address generator walks the schedule from the start of the op, five pipeline stages
 (red_ptr, red_piece, piece_pe, its word registered again, the word address; six with
-``PD >= 4``, where the offsets' products are registered) ahead of the adder, and queues
+``PD >= 4``, where the offsets' products are registered; with
+:func:`hw.timing.control_lag` the piece indices are registered before ``piece_pe`` instead
+of its word again, so no table's output addresses another) ahead of the adder, and queues
 the walk steps in a :data:`FIFO_DEPTH`-entry FIFO; its first step is readable in cycle 6
 of the op (7 with ``PD >= 4``), and by the reduce phase the FIFO is full and the adder takes
 one step per cycle, as the contract's ``R = M * sum_r (pieces_r - 1) + reduce_pipeline``
@@ -251,7 +253,17 @@ class ReductionUnit(wiring.Component):
         first1, first2, last1, last2 = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [v1.eq(issue & ~self.clear), ms1.eq(ms), first1.eq(j == 1), last1.eq(last)]
         pe_first, pe_j = ports["piece_pe"]
-        m.d.comb += [pe_first.addr.eq(g_first.data), pe_j.addr.eq(g_j.data)]
+        lag = control_lag(p)
+        if lag:
+            # (with the control lag the piece indices are registered as they leave
+            # red_piece, so no table's output addresses another table in the cycle it
+            # arrives; stage 3 below gives up its register for this one)
+            idx_first = Signal.like(g_first.data, name="red_idx_first")
+            idx_j = Signal.like(g_j.data, name="red_idx_j")
+            m.d.sync += [idx_first.eq(g_first.data), idx_j.eq(g_j.data)]
+            m.d.comb += [pe_first.addr.eq(idx_first), pe_j.addr.eq(idx_j)]
+        else:
+            m.d.comb += [pe_first.addr.eq(g_first.data), pe_j.addr.eq(g_j.data)]
         m.d.sync += [
             v2.eq(v1 & ~self.clear),
             ms2.eq(ms1),
@@ -286,13 +298,20 @@ class ReductionUnit(wiring.Component):
             ms4.eq(ms3),
             first4.eq(first3),
             last4.eq(last3),
-            pe_a4.eq(word_a.pe),
-            pe_b4.eq(word_b.pe),
-            off_a.eq(word_a.slot),
-            off_b.eq(word_b.slot),
-            q_a.eq(word_a.q),
-            q_b.eq(word_b.q),
         ]
+        fields = [
+            (pe_a4, word_a.pe),
+            (pe_b4, word_b.pe),
+            (off_a, word_a.slot),
+            (off_b, word_b.slot),
+            (q_a, word_a.q),
+            (q_b, word_b.q),
+        ]
+        # (with the control lag the words arrive a cycle later, with v4: no register here)
+        if lag:
+            m.d.comb += [r.eq(x) for r, x in fields]
+        else:
+            m.d.sync += [r.eq(x) for r, x in fields]
 
         # With deep_reduce, stage 4 registers the sample's offsets into both banks
         # (ms * q) as they leave the multipliers, and the words are formed in stage 5.
