@@ -13,8 +13,10 @@ banks ``array.act<i>`` / ``array.out<i>``, the weight banks ``ctrl.weights.*<i>`
 consecutive sites of one row, the PEs in ``ceil(P / rows)`` equal bands per row, each
 group of four PEs a block of two bands in two rows (:func:`pe_site`); the shared
 memories (gradient SRAM, reduction tables) take the free sites of the two rows nearest
-the die's middle, nearest its middle column first. The placer then puts each PE's logic
-by its memories.
+the die's middle, nearest its middle column first; within a group the weight SRAM's
+banks of the two PEs of a row meet at their bands' common edge. :func:`plan_dsps` pins
+each PE's multiplier in the nearest multiplier row, above the middle of its block RAMs.
+The placer then puts each PE's logic by its memories and its multiplier.
 :func:`write_floorplan` writes a copy of the synthesised netlist with the attributes.
 """
 
@@ -30,10 +32,24 @@ from hw.parts import Part, get_part, part_names
 from hw.timing import BANK_GROUP
 from mast.errors import UserError
 
-__all__ = ["BRAM_CELL", "bel_name", "check_part", "cluster", "pe_site", "plan", "write_floorplan"]
+__all__ = [
+    "BRAM_CELL",
+    "DSP_CELL",
+    "bel_name",
+    "check_part",
+    "cluster",
+    "dsp_bel_name",
+    "pe_site",
+    "plan",
+    "plan_dsps",
+    "write_floorplan",
+]
 
 BRAM_CELL: Mapping[str, str] = {"ecp5": "DP16KD"}
 """The block-RAM cell type per family."""
+
+DSP_CELL: Mapping[str, str] = {"ecp5": "MULT18X18D"}
+"""The multiplier cell type per family."""
 
 _INDEXED = re.compile(r"^[A-Za-z_]+?(\d+)$")
 
@@ -41,6 +57,13 @@ _INDEXED = re.compile(r"^[A-Za-z_]+?(\d+)$")
 def bel_name(part: Part, row: int, col_index: int) -> str:
     """nextpnr's name of block-RAM site ``col_index`` (0-based) in tile row ``row``."""
     return f"X{part.bram_columns[col_index]}/Y{row}/EBR{col_index % 4}"
+
+
+def dsp_bel_name(part: Part, row: int, col_index: int) -> str:
+    """nextpnr's name of multiplier site ``col_index`` (0-based) in tile row ``row``: the
+    sites come in groups of four per block of nine columns, at offsets 0, 1, 4 and 5
+    (``MULT18_<offset>``)."""
+    return f"X{part.dsp_columns[col_index]}/Y{row}/MULT18_{(0, 1, 4, 5)[col_index % 4]}"
 
 
 def cluster(cell: str) -> int | None:
@@ -145,9 +168,43 @@ def plan(cells: list[str], part: Part, n_pe: int) -> dict[str, str]:
     return out
 
 
+def plan_dsps(cells: list[str], part: Part, n_pe: int, brams: Mapping[str, str]) -> dict[str, str]:
+    """``{cell: BEL}`` for the multiplier ``cells`` of the PEs (:func:`cluster`; the others
+    stay the placer's): PE ``i``'s in the multiplier row nearest its block RAMs' row
+    (ties: the upper one), at the free site nearest the middle of its block RAMs'
+    columns (``brams``: :func:`plan`'s pins), so the registers either side of the
+    multiplier sit between the PE's memories and it. Empty for a part without a
+    multiplier site map."""
+    if not part.dsp_rows:
+        return {}
+    where: dict[int, list[tuple[int, int]]] = {}
+    for c, bel in brams.items():
+        i = cluster(c)
+        if i is not None and i < n_pe:
+            x, y, _ = bel.split("/")
+            where.setdefault(i, []).append((int(y[1:]), int(x[1:])))
+    out: dict[str, str] = {}
+    used: set[tuple[int, int]] = set()
+    for c in sorted(cells, key=lambda c: (cluster(c) is None, cluster(c) or 0, c)):
+        i = cluster(c)
+        if i is None or i not in where:
+            continue
+        row = where[i][0][0]
+        mid = sum(x for _, x in where[i]) / len(where[i])
+        dsp_row = min(part.dsp_rows, key=lambda r: (abs(r - row), r))
+        free = [k for k in range(len(part.dsp_columns)) if (dsp_row, k) not in used]
+        if not free:
+            continue
+        k = min(free, key=lambda k: (abs(part.dsp_columns[k] - mid), k))
+        used.add((dsp_row, k))
+        out[c] = dsp_bel_name(part, dsp_row, k)
+    return out
+
+
 def write_floorplan(netlist: Path, dst: Path, part: Part, n_pe: int) -> int:
     """Copy the Yosys JSON ``netlist`` to ``dst`` with every block RAM of its top module
-    pinned by :func:`plan`; returns the number of pinned cells."""
+    pinned by :func:`plan` and the PEs' multipliers by :func:`plan_dsps`; returns the
+    number of pinned block RAMs."""
     check_part(part)
     kind = BRAM_CELL[part.family]
     design = json.loads(Path(netlist).read_text())
@@ -156,7 +213,9 @@ def write_floorplan(netlist: Path, dst: Path, part: Part, n_pe: int) -> int:
     )
     cells = tops[0]["cells"]
     brams = [name for name, c in cells.items() if c["type"] == kind]
-    for name, bel in plan(brams, part, n_pe).items():
+    pins = plan(brams, part, n_pe)
+    dsps = [name for name, c in cells.items() if c["type"] == DSP_CELL.get(part.family)]
+    for name, bel in {**pins, **plan_dsps(dsps, part, n_pe, pins)}.items():
         cells[name].setdefault("attributes", {})["BEL"] = bel
     Path(dst).write_text(json.dumps(design))
     return len(brams)

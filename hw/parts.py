@@ -60,6 +60,11 @@ class Part:
     (:mod:`hw.floorplan`); empty where the site map is not tabulated."""
     bram_columns: tuple[int, ...] = ()
     """Tile columns (nextpnr's ``X``) of the block-RAM sites in every such row."""
+    dsp_rows: tuple[int, ...] = ()
+    """Tile rows of the multiplier (``MULT18X18D``) sites, for ``--floorplan``; empty where
+    not tabulated."""
+    dsp_columns: tuple[int, ...] = ()
+    """Tile columns of the multiplier sites in every such row."""
 
     @property
     def routable(self) -> bool:
@@ -74,10 +79,14 @@ _ECP5_DS = "Lattice ECP5/ECP5-5G family data sheet FPGA-DS-02012"
 # (``X<column>/Y<row>/EBR<k>``, k = 0..3 along each group of four columns): four rows of
 # 52, the part's 208 DP16KD. Read off nextpnr's placements and checked against its
 # database by a placement that binds a block RAM to every site (tests/test_floorplan.py).
+_ECP5_85_BLOCKS = (4, 13, 22, 31, 40, 49, 58, 69, 78, 87, 96, 105, 114)
 _ECP5_85_EBR_ROWS = (22, 46, 70, 82)
-_ECP5_85_EBR_COLUMNS = tuple(
-    x0 + 2 * i for x0 in (4, 13, 22, 31, 40, 49, 58, 69, 78, 87, 96, 105, 114) for i in range(4)
-)
+_ECP5_85_EBR_COLUMNS = tuple(x0 + 2 * i for x0 in _ECP5_85_BLOCKS for i in range(4))
+# Its multiplier sites (``X<column>/Y<row>/MULT18_<k>``, k the column's offset in its block
+# of nine: 0, 1, 4, 5): three rows of 52, the part's 156 MULT18X18D, read off nextpnr's
+# placement of 156 multipliers and checked the same way (tests/test_floorplan.py).
+_ECP5_85_DSP_ROWS = (10, 34, 58)
+_ECP5_85_DSP_COLUMNS = tuple(x0 + k for x0 in _ECP5_85_BLOCKS for k in (0, 1, 4, 5))
 
 
 def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int, speed: int = 6) -> Part:
@@ -102,6 +111,8 @@ def _ecp5(size: int, lut: int, bram: int, dsp: int, io: int, speed: int = 6) -> 
         clock_pin="G2",
         bram_rows=_ECP5_85_EBR_ROWS if size == 85 else (),
         bram_columns=_ECP5_85_EBR_COLUMNS if size == 85 else (),
+        dsp_rows=_ECP5_85_DSP_ROWS if size == 85 else (),
+        dsp_columns=_ECP5_85_DSP_COLUMNS if size == 85 else (),
     )
 
 

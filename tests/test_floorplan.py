@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hw.floorplan import bel_name, cluster, pe_site, plan, write_floorplan
+from hw.floorplan import bel_name, cluster, dsp_bel_name, pe_site, plan, plan_dsps, write_floorplan
 from hw.parts import get_part
 from hw.pnr import run_nextpnr
 from mast.errors import UserError
@@ -153,6 +153,50 @@ def test_site_map_names_every_block_ram_site_of_the_part(tmp_path):
     code, log = run_nextpnr("ecp5", args, cwd=tmp_path)
     assert code == 0, log[-2000:]
     assert "DP16KD:     208/    208   100%" in log
+
+
+def test_each_pes_multiplier_sits_in_the_nearest_multiplier_row_above_its_memories():
+    pins = plan(sixteen_pe_brams(), P85, 16)
+    mults = [f"array.pe{i}.prod1_MULT18X18D_P9" for i in range(16)]
+    others = ["ctrl.rp_km1_TRELLIS_FF_Q_DI_MULT18X18D_P0", "array.reduce.red_s5_7_MULT18X18D_P8"]
+    dsp = plan_dsps(mults + others, P85, 16, pins)
+    assert sorted(dsp) == sorted(mults) and len(set(dsp.values())) == 16  # the PEs' only
+    for i in range(16):
+        x, y, _ = dsp[mults[i]].split("/")
+        mine = [site(b) for c, b in pins.items() if cluster(c) == i]
+        row = mine[0][0]
+        # EBR rows 22, 46, 70, 82 -> multiplier rows 10, 34, 58, 58 (ties: the upper one)
+        assert int(y[1:]) == {22: 10, 46: 34, 70: 58, 82: 58}[row]
+        xs = [P85.bram_columns[k] for _, k in mine]
+        assert min(xs) - 4 <= int(x[1:]) <= max(xs) + 4  # above its memories
+    assert plan_dsps(mults, get_part("LFE5U-25F"), 16, pins) == {}  # no site map
+
+
+def test_dsp_site_map_names_every_multiplier_site_of_the_part(tmp_path):
+    """nextpnr binds a multiplier to each of the 156 sites the table names."""
+    cells = {
+        f"mult_{r}_{k}": {
+            "type": "MULT18X18D",
+            "parameters": {},
+            "attributes": {"BEL": dsp_bel_name(P85, r, k)},
+            "port_directions": {"CLK0": "input"},
+            "connections": {"CLK0": [2]},
+        }
+        for r in P85.dsp_rows
+        for k in range(len(P85.dsp_columns))
+    }
+    assert len(cells) == 156
+    top = {
+        "attributes": {"top": "00000000000000000000000000000001"},
+        "ports": {"clk": {"direction": "input", "bits": [2]}},
+        "cells": cells,
+        "netnames": {"clk": {"hide_name": 0, "bits": [2], "attributes": {}}},
+    }
+    Path(tmp_path / "sites.json").write_text(json.dumps({"modules": {"top": top}}))
+    args = [*P85.nextpnr, "--json", "sites.json", "--no-route"]
+    code, log = run_nextpnr("ecp5", args, cwd=tmp_path)
+    assert code == 0, log[-2000:]
+    assert "MULT18X18D:     156/    156   100%" in log
 
 
 def test_place_and_route_routes_the_pinned_copy_and_names_the_flow(monkeypatch, tmp_path):
