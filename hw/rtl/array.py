@@ -285,9 +285,9 @@ class PEArray(wiring.Component):
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
         # (with the control lag the partials' read addresses reach each bank through three
-        # registers, and each bank's word is registered by the bank before the partials'
-        # trees: four cycles more, hw.timing.reduce_pipeline)
-        for _ in range((2 if late_partials else 1) + 4 * lag):
+        # registers, and each bank's word is registered twice by the bank before the
+        # partials' trees: five cycles more, hw.timing.reduce_pipeline)
+        for _ in range((2 if late_partials else 1) + 5 * lag):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
@@ -330,10 +330,13 @@ class PEArray(wiring.Component):
             # steers every word of a PE's buffer and bank ports or accumulators, come from
             # a kept copy per PE)
             pe_rp, pe_busy_i, pe_sddmm, pe_clear = gc.rp, gc.busy, gc.sddmm, gc.clear
+            pe_rp_own = pe_rp
             if lag:
                 # (the op kind and SDDMM flag hold still from OP_SETUP_CYCLES edges before
                 # ``start``, so the PE's copies take them from the group's, a cycle later)
                 pe_rp = kept_copy(m, gc.rp, f"pe{i}_rp")
+                # (and one for the PE's own logic, apart from the one its banks read)
+                pe_rp_own = kept_copy(m, gc.rp, f"pe{i}_rp_own")
                 pe_busy_i = kept_copy(m, self.grp_busy[i // BANK_GROUP], f"pe{i}_busy")
                 pe_sddmm = kept_copy(m, gc.sddmm, f"pe{i}_sddmm")
                 pe_clear = kept_copy(m, self.grp_clear[i // BANK_GROUP], f"pe{i}_clear")
@@ -432,7 +435,7 @@ class PEArray(wiring.Component):
                 pe.out_base.eq(gc.out_base),
                 pe.sddmm.eq(pe_sddmm),
                 pe.clear.eq(pe_clear),
-                pe.rp.eq(pe_rp),
+                pe.rp.eq(pe_rp_own),
                 pe.q.eq(q),
                 pe.rp_off.eq(off),
                 # The host's writes of the PE's split flags (with the control lag registered
@@ -483,10 +486,13 @@ class PEArray(wiring.Component):
                     red_we, red_waddr, red_wdata = red_q
                 b_we, b_data = Signal(name=f"out{i}_we"), Signal.like(pe.dr_data)
                 b_addr = Signal.like(gl.dr_dst, name=f"out{i}_waddr")
+                # (with the control lag the bank's own copy of the drain's enable, set
+                # with the group's, steers its word's multiplexer)
+                dr_en = kept_copy(m, ctl.dr_en, f"out{i}_dr_en") if lag else gl.dr_en
                 m.d.sync += [
-                    b_we.eq(Mux(gl.dr_en, dr_on[i], red_we)),
-                    b_addr.eq(Mux(gl.dr_en, gl.dr_dst - off, red_waddr)),
-                    b_data.eq(Mux(gl.dr_en, pe.dr_data, red_wdata)),
+                    b_we.eq(Mux(dr_en, dr_on[i], red_we)),
+                    b_addr.eq(Mux(dr_en, gl.dr_dst - off, red_waddr)),
+                    b_data.eq(Mux(dr_en, pe.dr_data, red_wdata)),
                 ]
                 # (the host writes only while idle, the drain and the reduction only while
                 # busy, and b_we is low while idle: the registered enable selects the
@@ -586,12 +592,13 @@ class PEArray(wiring.Component):
             bank_words = out_words
             if lag:
                 # (with the control lag the partials' addresses reach the banks through
-                # three registers and each bank's word is registered by the bank before
-                # the trees: the selects are a kept copy per group, from the banks four
-                # cycles later; while idle side ``a``'s first level takes the bank's word
-                # as it leaves the SRAM, for the host's reads)
+                # three registers and each bank's word is registered twice by the bank
+                # before the trees, the first register its SRAM output's only load in the
+                # reduction's path: the selects are a kept copy per group, from the banks
+                # five cycles later; while idle side ``a``'s first level takes the bank's
+                # word as it leaves the SRAM, for the host's reads)
                 a_bank2, b_bank2 = ru.a_bank, ru.b_bank
-                for _ in range(4):
+                for _ in range(5):
                     a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
                     m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
                     a_bank2, b_bank2 = a_q, b_q
@@ -604,6 +611,9 @@ class PEArray(wiring.Component):
                 ]
                 bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
                 m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]
+                words2 = [Signal.like(w, name=f"out{i}_q2") for i, w in enumerate(out_words)]
+                m.d.sync += [q.eq(w) for q, w in zip(words2, bank_words, strict=True)]
+                bank_words = words2
             else:
                 a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
                 m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]
