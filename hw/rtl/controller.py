@@ -466,6 +466,18 @@ class Controller(wiring.Component):
         m.d.sync += [r.eq(x) for r, x in zip((len1, empty1, one1, two1), step1, strict=True)]
         # (in a handshake the op is running: ld_v is ld_vr)
         len2, empty2, one2, two2 = stage_set(Cat(ld_vr & ~sddmm_len, more_ld, more_ld2), "step2")
+        if lag:
+            # (with the control lag these are registers, set every cycle from the step's
+            # state, which holds from the step's first cycle; while idle from the state
+            # ``start`` sets, for a first step that is its handshake alone. Only an
+            # empty last step finds them a step old, and its handshake ends the op.)
+            idle2 = stage_set(Cat(first_ld & ~sddmm_len, m_gt_p, m_gt_2p), "step2_idle")
+            regs2 = [Signal.like(x, name=f"step2_{i}_q") for i, x in enumerate(idle2)]
+            now2 = (len2, empty2, one2, two2)
+            m.d.sync += [
+                r.eq(Mux(running, x, y)) for r, x, y in zip(regs2, now2, idle2, strict=True)
+            ]
+            len2, empty2, one2, two2 = regs2
         final = handshake & fin
         m.d.comb += self.done.eq(final)
 
@@ -580,6 +592,9 @@ class Controller(wiring.Component):
         sp_more = ~(~more_ld & (~ld_vr | sddmm))  # sp_go after this step's handshake
         sp_go_n = Mux(handshake & sp_go, sp_more, Mux(~running & self.start, ~rp & first_ld, sp_go))
         m.d.sync += sp_hs.eq(run_d & hs_d & sp_go_n)
+        # (with the control lag a kept copy steps the tile pointers, apart from the one
+        # that steps the step state)
+        sp_hs_tile = kept_copy(m, run_d & hs_d & sp_go_n, "sp_hs_tile") if lag else sp_hs
 
         # The walk's state at the op's start, from flags of the op registers registered a
         # stage earlier (OP_SETUP_CYCLES): its second and third entries ri1 = 1 if
@@ -690,31 +705,40 @@ class Controller(wiring.Component):
 
         # A sample-parallel handshake steps the op to its next step (exclusive with every
         # branch above that sets these registers).
+        step_state = [
+            fin.eq(~sp_more),
+            sp_go.eq(sp_more),
+            nlen.eq(len2),
+            nempty.eq(empty2),
+            nlen_is1.eq(one2),
+            nlen_is2.eq(two2),
+            more_ld.eq(more_ld2),
+            more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
+            ld_vr.eq(more_ld),
+        ]
+        tile_state = [
+            par.eq(~par),
+            cp_m0.eq(ld_m0),
+            dr_v.eq(cp_v & ~sddmm),
+            dr_m0.eq(cp_m0),
+            ld_m0.eq(ld_m0 + p.n_pe),
+            x_ptr.eq(x_ptr + regs["x_stride"]),
+            dy_ptr.eq(dy_ptr + regs["dy_stride"]),
+            ld_src.eq(Mux(k_zero, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
+            dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
+            eidx.eq(0),
+        ]
         with m.If(sp_hs):
-            m.d.sync += [
-                fin.eq(~sp_more),
-                sp_go.eq(sp_more),
-                nlen.eq(len2),
-                nempty.eq(empty2),
-                nlen_is1.eq(one2),
-                nlen_is2.eq(two2),
-                more_ld.eq(more_ld2),
-                more_ld2.eq(ld_m0 + 3 * p.n_pe < mm),
-                ld_vr.eq(more_ld),
-                par.eq(~par),
-                cp_m0.eq(ld_m0),
-                dr_v.eq(cp_v & ~sddmm),
-                dr_m0.eq(cp_m0),
-                ld_m0.eq(ld_m0 + p.n_pe),
-                x_ptr.eq(x_ptr + regs["x_stride"]),
-                dy_ptr.eq(dy_ptr + regs["dy_stride"]),
-                ld_src.eq(Mux(k_zero, dy_ptr + regs["dy_stride"], x_ptr + regs["x_stride"])),
-                dy_a.eq(Mux(par, p.out_buf_words, 0) + regs["row0"]),
-                eidx.eq(0),
-            ]
+            m.d.sync += step_state if lag else step_state + tile_state
             m.d.comb += nx["cp_v"].eq(ld_v)
-            with m.If(dr_v):
-                m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
+            if not lag:
+                with m.If(dr_v):
+                    m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
+        if lag:
+            with m.If(sp_hs_tile):
+                m.d.sync += tile_state
+                with m.If(dr_v):
+                    m.d.sync += y_ptr.eq(y_ptr + regs["y_stride"])
 
         # ---- weight stream ----------------------------------------------------------
         # The weight SRAM returns an entry two cycles after its address (its outputs are
