@@ -380,6 +380,10 @@ class PEArray(wiring.Component):
             # Activation buffer load (one cycle after the SRAM read; two with PD >= 4,
             # three for a broadcast word).
             dy_word = gl.ld_en & gl.ld_dy
+            if lag:
+                # (the PE's own register of it, set with the group's two: it steers every
+                # bit of the PE's output-buffer write port)
+                dy_word = kept_copy(m, first["ld_en"] & first["ld_dy"], f"pe{i}_dy_we")
             m.d.comb += [
                 pe.ld_row.eq(gl.ld_row),
                 pe.ld_en.eq(gl.ld_lanes),
