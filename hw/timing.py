@@ -238,13 +238,12 @@ def deep_reduce(profile: HwProfile) -> bool:
 
 def reduce_pipeline(profile: HwProfile) -> int:
     """:data:`REDUCE_PIPELINE` for ``profile``: two cycles more with :func:`deep_reduce`,
-    and eight more with :func:`control_lag`, where the partials' read addresses reach
+    and seven more with :func:`control_lag`, where the partials' read addresses reach
     each output-SRAM bank through a register by the unit, a copy per group of banks and a
-    register per bank, each bank registers its word twice before the partials' trees (the
-    first register by the SRAM), and a finished row's sum crosses to the banks through a
-    register in the unit, a copy per group and a register per bank (``hw.rtl.array``,
-    ``hw.rtl.reduce``)."""
-    return REDUCE_PIPELINE + (2 if deep_reduce(profile) else 0) + 8 * control_lag(profile)
+    register per bank, each bank registers its word before the partials' trees, and a
+    finished row's sum crosses to the banks through a register in the unit, a copy per
+    group and a register per bank (``hw.rtl.array``, ``hw.rtl.reduce``)."""
+    return REDUCE_PIPELINE + (2 if deep_reduce(profile) else 0) + 7 * control_lag(profile)
 
 
 def bank_positions(bank_ptr: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:

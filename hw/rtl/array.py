@@ -285,9 +285,9 @@ class PEArray(wiring.Component):
         late_partials = deep_reduce(p)  # with it, the partials come a cycle later
         a_bank, b_bank = ru.a_bank, ru.b_bank
         # (with the control lag the partials' read addresses reach each bank through three
-        # registers, and each bank's word is registered twice by the bank before the
-        # partials' trees: five cycles more, hw.timing.reduce_pipeline)
-        for _ in range((2 if late_partials else 1) + 5 * lag):
+        # registers, and each bank's word is registered by the bank before the partials'
+        # trees: four cycles more, hw.timing.reduce_pipeline)
+        for _ in range((2 if late_partials else 1) + 4 * lag):
             a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
             m.d.sync += [a_q.eq(a_bank), b_q.eq(b_bank)]
             a_bank, b_bank = a_q, b_q
@@ -596,13 +596,12 @@ class PEArray(wiring.Component):
             bank_words = out_words
             if lag:
                 # (with the control lag the partials' addresses reach the banks through
-                # three registers and each bank's word is registered twice by the bank
-                # before the trees, the first register its SRAM output's only load in the
-                # reduction's path: the selects are a kept copy per group, from the banks
-                # five cycles later; while idle side ``a``'s first level takes the bank's
-                # word as it leaves the SRAM, for the host's reads)
+                # three registers and each bank's word is registered by the bank before
+                # the trees: the selects are a kept copy per group, from the banks four
+                # cycles later; while idle side ``a``'s first level takes the bank's word
+                # as it leaves the SRAM, for the host's reads)
                 a_bank2, b_bank2 = ru.a_bank, ru.b_bank
-                for _ in range(5):
+                for _ in range(4):
                     a_q, b_q = Signal.like(ru.a_bank), Signal.like(ru.b_bank)
                     m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
                     a_bank2, b_bank2 = a_q, b_q
@@ -615,9 +614,6 @@ class PEArray(wiring.Component):
                 ]
                 bank_words = [Signal.like(w, name=f"out{i}_q") for i, w in enumerate(out_words)]
                 m.d.sync += [q.eq(w) for q, w in zip(bank_words, out_words, strict=True)]
-                words2 = [Signal.like(w, name=f"out{i}_q2") for i, w in enumerate(out_words)]
-                m.d.sync += [q.eq(w) for q, w in zip(words2, bank_words, strict=True)]
-                bank_words = words2
             else:
                 a_in, b_in = Mux(busy, ru.a_bank % g_n, hbank % g_n), ru.b_bank % g_n
                 m.d.sync += [a_local.eq(a_in), b_local.eq(b_in)]

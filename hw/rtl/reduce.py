@@ -365,8 +365,8 @@ class ReductionUnit(wiring.Component):
         bank2, addr2 = head.b_bank, head.b_addr
         deep = deep_reduce(p)
         # address to registered partial (with the control lag the array registers the
-        # read addresses three times and each bank's word twice: five stages more)
-        read_stages = (2 if deep else 1) + 5 * control_lag(p)
+        # read addresses three times and each bank's word once: four stages more)
+        read_stages = (2 if deep else 1) + 4 * control_lag(p)
         for stage in range(1, read_stages + 2):
             v2 = delayed(v2 & ~self.clear, f"red_v{stage}")
             first2, done2 = delayed(first2, f"red_first{stage}"), delayed(done2, f"red_done{stage}")
