@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import numpy as np
 
 from hw.profiles import HwProfile
-from hw.rtl import MEMORY_IDS, OP_SETUP_CYCLES, REGISTERS, host_data_bits
+from hw.rtl import MEMORY_IDS, OP_SETUP_CYCLES, REGISTERS, host_data_bits, host_read_latency
 
 if TYPE_CHECKING:
     from hw.export import OpLoad
@@ -135,19 +135,26 @@ class HostPort:
     def read(self, memory: str, addresses: Sequence[int], bits: int) -> Steps[np.ndarray]:
         """The words at ``addresses`` of ``memory`` (any shape), signed from ``bits`` bits.
 
-        ``host__rdata`` holds a word one period after its address is sampled.
+        ``host__rdata`` holds a word :func:`hw.rtl.host_read_latency` periods after its
+        address is sampled; an address goes out every period.
         """
         put, get = self.pins.set, self.pins.get
         addresses = np.asarray(addresses)
+        flat = addresses.reshape(-1).tolist()
+        late = host_read_latency(self.profile) - 1
         raw = []
         put("host__sel", MEMORY_IDS[memory])
         put("host__re", 1)
-        for a in addresses.reshape(-1).tolist():
-            put("host__addr", a)
+        for i in range(len(flat) + late):
+            if i < len(flat):
+                put("host__addr", flat[i])
+            elif i == len(flat):
+                put("host__re", 0)
             yield
-            raw.append(get("host__rdata"))
+            if i >= late:
+                raw.append(get("host__rdata"))
         put("host__re", 0)
-        self.edges += len(raw)
+        self.edges += len(raw) + late
         return to_signed(raw, bits).reshape(addresses.shape)
 
     def set_registers(self, registers: Mapping[str, int]) -> Steps[None]:

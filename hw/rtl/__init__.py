@@ -7,7 +7,7 @@ Public API: :func:`build_top` (the top-level component of a profile), :func:`gen
 
 from .controller import OP_KINDS, OP_SETUP_CYCLES, REGISTERS
 from .fit import check_fits, check_program
-from .top import MEMORY_IDS, build_top, host_data_bits, top_name
+from .top import MEMORY_IDS, build_top, host_data_bits, host_read_latency, top_name
 from .verilog import generate_verilog, verilog_text
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "check_program",
     "generate_verilog",
     "host_data_bits",
+    "host_read_latency",
     "top_name",
     "verilog_text",
 ]

@@ -279,6 +279,15 @@ class PEArray(wiring.Component):
 
         rsel, rbank = Signal.like(host.sel), Signal.like(hbank)
         m.d.sync += [rsel.eq(host.sel), rbank.eq(hbank)]
+        # With the control lag a host read takes two cycles (hw.rtl.top.host_read_latency):
+        # the banks' words come from their registers by the banks, through the trees'
+        # first level with selects a cycle later, so each SRAM's output feeds one
+        # register; the host's bank and memory select a cycle later still pick them.
+        rsel2, rbank2, hbank2 = rsel, rbank, hbank
+        if lag:
+            rsel2, rbank2 = Signal.like(rsel, name="rsel2"), Signal.like(rbank, name="rbank2")
+            m.d.sync += [rsel2.eq(rsel), rbank2.eq(rbank)]
+            hbank2 = rbank
         # The reduction's partials: with PD >= 4 every output-SRAM bank's word is
         # registered as it leaves the bank, before the bank multiplexer, and the bank
         # selects are delayed a cycle more (hw.timing.deep_reduce).
@@ -558,17 +567,18 @@ class PEArray(wiring.Component):
                     local = [kept_copy(m, sel_in, f"g{g}_bus{b}_sel") for g in range(len(groups))]
                     bank_words = act_data
                     if b == 0:
-                        # (while idle lane 0's first-level selects take the host's bank, and
-                        # each group picks the host's word from its banks' words as they
-                        # leave the SRAMs beside the lane's pick)
+                        # (while idle lane 0's first-level selects take the host's bank a
+                        # cycle late, and each group's pick of its banks' registered words
+                        # is the host's candidate)
                         local = [
-                            kept_copy(m, Mux(gc.busy, sel_in, hbank % g_n), f"g{g}_bus0_sel")
+                            kept_copy(m, Mux(gc.busy, sel_in, hbank2 % g_n), f"g{g}_bus0_sel")
                             for g, gc in enumerate(groups)
                         ]
-                        act_rdata = _host_tree(m, local, rbank, act_words, "act_rdata", ob)
                 else:
                     m.d.sync += local.eq(((ctl.ld_lo + b) % n_pe) % g_n)
-                _, regs = group_words(m, local, bank_words, f"bus{b}")
+                picked, regs = group_words(m, local, bank_words, f"bus{b}")
+                if lag and b == 0:
+                    act_rdata = pick(m, rbank2 // g_n, picked, "act_rdata_tree", ob)
                 word = pick(m, bus_bank[b] // g_n, regs, f"bus{b}_word")
                 m.d.sync += lane.eq(word)
                 # (with the control lag each group's lane registers take the lane's
@@ -606,7 +616,7 @@ class PEArray(wiring.Component):
                     m.d.sync += [a_q.eq(a_bank2), b_q.eq(b_bank2)]
                     a_bank2, b_bank2 = a_q, b_q
                 a_local = [
-                    kept_copy(m, Mux(gc.busy, a_bank2 % g_n, hbank % g_n), f"g{g}_red_grp_a_sel")
+                    kept_copy(m, Mux(gc.busy, a_bank2 % g_n, hbank2 % g_n), f"g{g}_red_grp_a_sel")
                     for g, gc in enumerate(groups)
                 ]
                 b_local = [
@@ -623,18 +633,20 @@ class PEArray(wiring.Component):
                 ru.a_data.eq(pick(m, a_bank // g_n, a_regs, "red_a_word")),
                 ru.b_data.eq(pick(m, b_bank // g_n, b_regs, "red_b_word")),
             ]
-            if lag:
-                out_rdata = _host_tree(m, a_local, rbank, out_words, "out_rdata", p.acc_bits)
-            else:
-                out_rdata = pick(m, rbank // g_n, a_words, "out_rdata_tree", p.acc_bits)
+            out_rdata = pick(m, rbank2 // g_n, a_words, "out_rdata_tree", p.acc_bits)
 
-        with m.Switch(rsel):
+        units = gu.host.rdata | ru.host.rdata
+        if lag:
+            units_q = Signal.like(host.rdata, name="units_rdata")
+            m.d.sync += units_q.eq(units)
+            units = units_q
+        with m.Switch(rsel2):
             with m.Case(ids["act_sram"]):
                 m.d.comb += host.rdata.eq(act_rdata)
             with m.Case(ids["out_sram"]):
                 m.d.comb += host.rdata.eq(out_rdata)
             with m.Default():
-                m.d.comb += host.rdata.eq(gu.host.rdata | ru.host.rdata)
+                m.d.comb += host.rdata.eq(units)
         return m
 
 
@@ -652,18 +664,6 @@ def _split_write(m: Module, lag: int, pe, sel, host, lo, hi, i: int) -> list:
     ]
     m.d.sync += [r.eq(x) for r, x in zip(regs, write, strict=True)]
     return regs
-
-
-def _host_tree(m: Module, local, rbank, words, name: str, shape) -> Signal:
-    """A host read through the first-level selects of a bank tree (``local``, one per
-    group; while idle, the host's bank in its group; ``rbank`` the host's bank, registered):
-    each group picks its banks' words as they leave the SRAMs, beside the tree's own pick
-    of the registered words, and the host's group is picked from those."""
-    picked = [
-        pick(m, local[g], [words[q] for q in banks], f"{name}_grp{g}", shape)
-        for g, banks in enumerate(bank_groups(len(words)))
-    ]
-    return pick(m, rbank // BANK_GROUP, picked, f"{name}_tree", shape)
 
 
 class _WriteHead(data.StructLayout):

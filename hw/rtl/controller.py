@@ -199,6 +199,12 @@ class Controller(wiring.Component):
             for name, idx in REGISTERS.items():
                 with m.Case(idx):
                     m.d.sync += reg_rdata.eq(regs[name])
+        if lag:
+            # (with the control lag a host read takes two cycles, hw.rtl.top.host_read_latency:
+            # the op registers' word and its select are registered once more)
+            rsel2, reg_rdata2 = Signal.like(rsel, name="rsel2"), Signal.like(reg_rdata)
+            m.d.sync += [rsel2.eq(rsel), reg_rdata2.eq(reg_rdata)]
+            rsel, reg_rdata = rsel2, reg_rdata2
         m.d.comb += host.rdata.eq(Mux(rsel == self._ids["op"], reg_rdata, ws.host.rdata))
 
         # the op's kind, decoded into registers (the op registers hold still from

@@ -15,9 +15,11 @@ port               dir    meaning
 ``host__addr``     in     32-bit word address inside the selected memory
 ``host__wdata``    in     write data, :func:`host_data_bits` wide (low bits used)
 ``host__we``       in     write ``host__wdata`` to ``sel``/``addr`` at this edge
-``host__re``       in     read ``sel``/``addr``: ``host__rdata`` holds the word one cycle
-                          later (raw bits, zero-extended; signed formats sign-extend
-                          from the memory's width)
+``host__re``       in     read ``sel``/``addr``: ``host__rdata`` holds the word
+                          :func:`host_read_latency` cycles later (1; 2 on the profiles
+                          with a control lag); raw bits, zero-extended (signed formats
+                          sign-extend from the memory's width); reads may follow each
+                          other every cycle
 ``host__rdata``    out    read data
 ``start``          in     sampled at a rising edge while idle: run the loaded op (at
                           least ``OP_SETUP_CYCLES`` = 8 edges after the last
@@ -80,7 +82,14 @@ from .controller import Controller, entry_bits
 from .host import HostSignature, forward_host
 from .pe import check_sparse
 
-__all__ = ["MEMORY_IDS", "SparseTop", "build_top", "host_data_bits", "top_name"]
+__all__ = [
+    "MEMORY_IDS",
+    "SparseTop",
+    "build_top",
+    "host_data_bits",
+    "host_read_latency",
+    "top_name",
+]
 
 MEMORY_IDS: Mapping[str, int] = {
     "op": 0,
@@ -113,6 +122,16 @@ SEL_BITS = 5
 def top_name(profile: HwProfile) -> str:
     """Verilog module name of a profile's top level."""
     return f"mast_accel_{profile.name}"
+
+
+def host_read_latency(profile: HwProfile) -> int:
+    """Periods from the edge that samples a host read's address to the edge before which
+    ``host__rdata`` holds its word: 1, or 2 with :func:`hw.timing.control_lag`, where
+    every banked memory's word is registered by its bank before any multiplexer (the
+    host's reads take the registered words through the bank trees' first level, so a
+    block RAM's output feeds one register) and the other memories' words are registered
+    once more to match."""
+    return 1 + control_lag(profile)
 
 
 def host_data_bits(profile: HwProfile) -> int:

@@ -12,8 +12,11 @@ its own copy of the controller's address registers) and its word is registered a
 SRAM (data two cycles after the address): the sample-parallel stream takes the word of
 the bank that holds its address, the row-parallel PEs one bank each. With ``PD >= 4`` and
 more than one group of banks the stream's word comes through a registered two-level tree
-instead (:mod:`hw.rtl.banks`, same timing). Host reads take the SRAM's output directly
-(one cycle; with the control lag through the stream's first-level trees, in the same cycle).
+instead (:mod:`hw.rtl.banks`, same timing); with the control lag the trees take the
+banks' registered words, a cycle later (:func:`stream_latency`). Host reads take the SRAM's
+output directly (one cycle); with the control lag the banks' registered words through the
+stream's first-level trees (two cycles, :func:`hw.rtl.top.host_read_latency`), so each
+SRAM output feeds its word's register alone.
 """
 
 from __future__ import annotations
@@ -193,14 +196,11 @@ class WeightSRAM(wiring.Component):
             sbank3 = Signal.like(sbank, name="sbank3")
             m.d.sync += sbank3.eq(sbank2)
             for n in FIELDS:
-                _, regs = group_words(m, group_sel2, [w for _, w in data[n]], f"{n}_sp")
+                group_picked[n], regs = group_words(
+                    m, group_sel2, [w for _, w in data[n]], f"{n}_sp"
+                )
                 entry = pick(m, sbank3 // BANK_GROUP, regs, f"{n}_sp")
                 m.d.comb += getattr(self.sp_entry, attr[n]).eq(entry)
-                # (the host reads each group's word as it leaves the SRAMs)
-                group_picked[n] = [
-                    pick(m, group_sel[g], [data[n][q][0] for q in banks], f"{n}_host_grp{g}")
-                    for g, banks in enumerate(bank_groups(p.n_pe))
-                ]
         elif p.pipeline_depth >= 4 and two_level(p.n_pe):
             for n in FIELDS:
                 words = [rd for rd, _ in data[n]]
@@ -215,14 +215,18 @@ class WeightSRAM(wiring.Component):
                             getattr(self.sp_entry, attr[n]).eq(data[n][b][1]) for n in FIELDS
                         ]
         if shared:
-            # (with the control lag the host's reads go through a first level per group
-            # too: while idle each group's select is the host's bank within the group, so
-            # each group's candidate is the host's word, and one of four groups is picked
-            # here instead of one of P banks)
-            with m.Switch(rbank // BANK_GROUP):
+            # (with the control lag the host's reads take the banks' registered words
+            # through the stream's first-level trees, a cycle later (two in all,
+            # hw.rtl.top.host_read_latency): while the host reads each group's select is
+            # its bank within the group, so each group's candidate is the host's word,
+            # and one of four groups is picked here instead of one of P banks; each SRAM's
+            # output feeds its word's register alone)
+            rsel2 = Signal.like(rsel, name="rsel2")
+            m.d.sync += rsel2.eq(rsel)
+            with m.Switch(sbank2 // BANK_GROUP):
                 for g in range(len(bank_groups(p.n_pe))):
                     with m.Case(g):
-                        with m.Switch(rsel):
+                        with m.Switch(rsel2):
                             for name in FIELDS:
                                 with m.Case(self._ids[name]):
                                     m.d.comb += host.rdata.eq(group_picked[name][g])
