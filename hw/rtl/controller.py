@@ -478,6 +478,9 @@ class Controller(wiring.Component):
             # ``start`` sets, for a first step that is its handshake alone. Only an
             # empty last step finds them a step old, and its handshake ends the op.)
             idle2 = stage_set(Cat(first_ld & ~sddmm_len, m_gt_p, m_gt_2p), "step2_idle")
+            # (the state start sets holds from OP_SETUP_CYCLES edges before it: its
+            # step lengths are registers too)
+            idle2 = [kept_copy(m, x, f"step2_idle_{i}_q") for i, x in enumerate(idle2)]
             regs2 = [Signal.like(x, name=f"step2_{i}_q") for i, x in enumerate(idle2)]
             now2 = (len2, empty2, one2, two2)
             m.d.sync += [
