@@ -660,7 +660,8 @@ def _split_write(m: Module, lag: int, pe, sel, host, lo, hi, i: int) -> list:
     regs = [
         Signal(name=f"pe{i}_split_we"),
         Signal.like(pe.split_addr, name=f"pe{i}_split_addr"),
-        Signal(name=f"pe{i}_split_data"),
+        # (kept: the same bit for every PE, which synthesis would merge into one register)
+        Signal(name=f"pe{i}_split_data", attrs={KEPT: 1}),
     ]
     m.d.sync += [r.eq(x) for r, x in zip(regs, write, strict=True)]
     return regs
