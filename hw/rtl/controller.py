@@ -471,20 +471,26 @@ class Controller(wiring.Component):
         len1, empty1, one1, two1 = (Signal.like(x) for x in step1)  # (fifth stage)
         m.d.sync += [r.eq(x) for r, x in zip((len1, empty1, one1, two1), step1, strict=True)]
         # (in a handshake the op is running: ld_v is ld_vr)
-        len2, empty2, one2, two2 = stage_set(Cat(ld_vr & ~sddmm_len, more_ld, more_ld2), "step2")
-        if lag:
-            # (with the control lag these are registers, set every cycle from the step's
-            # state, which holds from the step's first cycle; while idle from the state
-            # ``start`` sets, for a first step that is its handshake alone. Only an
-            # empty last step finds them a step old, and its handshake ends the op.)
+        step2_sel = Cat(ld_vr & ~sddmm_len, more_ld, more_ld2)
+        first_step = Signal(name="first_step")  # the op's first step (lag only, below)
+        if not lag:
+            len2, empty2, one2, two2 = stage_set(step2_sel, "step2")
+        else:
+            # (with the control lag these are registers, two stages from the step's state:
+            # its select is registered, then the lengths it picks. The state holds from a
+            # step's first cycle and every step after the first lasts at least three
+            # cycles (a compute stage, or a drain of N + drain_lag >= 2); in the first
+            # step, whose state is what ``start`` sets, they are registers of the op
+            # registers. Only an empty last step finds them a step old, and its handshake
+            # ends the op.)
+            sel_q = Signal.like(step2_sel, name="step2_sel_q")
+            m.d.sync += sel_q.eq(step2_sel)
+            now2 = stage_set(sel_q, "step2")
             idle2 = stage_set(Cat(first_ld & ~sddmm_len, m_gt_p, m_gt_2p), "step2_idle")
-            # (the state start sets holds from OP_SETUP_CYCLES edges before it: its
-            # step lengths are registers too)
             idle2 = [kept_copy(m, x, f"step2_idle_{i}_q") for i, x in enumerate(idle2)]
             regs2 = [Signal.like(x, name=f"step2_{i}_q") for i, x in enumerate(idle2)]
-            now2 = (len2, empty2, one2, two2)
             m.d.sync += [
-                r.eq(Mux(running, x, y)) for r, x, y in zip(regs2, now2, idle2, strict=True)
+                r.eq(Mux(first_step, y, x)) for r, x, y in zip(regs2, now2, idle2, strict=True)
             ]
             len2, empty2, one2, two2 = regs2
         final = handshake & fin
@@ -601,6 +607,9 @@ class Controller(wiring.Component):
         sp_more = ~(~more_ld & (~ld_vr | sddmm))  # sp_go after this step's handshake
         sp_go_n = Mux(handshake & sp_go, sp_more, Mux(~running & self.start, ~rp & first_ld, sp_go))
         m.d.sync += sp_hs.eq(run_d & hs_d & sp_go_n)
+        if lag:
+            # (set while idle, cleared by the first sample-parallel handshake)
+            m.d.sync += first_step.eq(Mux(running, first_step & ~sp_hs, 1))
         # (with the control lag a kept copy steps the tile pointers, apart from the one
         # that steps the step state)
         sp_hs_tile = kept_copy(m, run_d & hs_d & sp_go_n, "sp_hs_tile") if lag else sp_hs
