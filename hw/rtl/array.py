@@ -366,6 +366,14 @@ class PEArray(wiring.Component):
             mine = hbank == i
             wrapped = Const(i, range(n_pe + 1)) < gc.ld_lo
             rp_off = gc.ld_hi + wrapped
+            if lag:
+                # (the bank's own register of its broadcast row, set from the controller's
+                # load window with the group's copies of it: no compare or add in front
+                # of the bank's read address)
+                raw = self.ctl
+                rp_off = kept_copy(
+                    m, raw.ld_hi + (Const(i, range(n_pe + 1)) < raw.ld_lo), f"act{i}_rp_off"
+                )
             # the partial this bank reads for the reduction (with the control lag from its
             # group's copy of the unit's registered reads, through a register by the bank;
             # the bank compare makes each bank's register its own, so synthesis does not
