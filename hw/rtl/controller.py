@@ -234,8 +234,14 @@ class Controller(wiring.Component):
         pd, td = p.pipeline_depth, tree_depth(p.n_pe)
 
         running = Signal()
+        # (with the control lag two more kept copies of it, set with it: one gates the
+        # op's start (the registers it sets), one the weight stream's idle address)
+        running_st = running_sa = running
         if lag:
             running = Signal(name="running", attrs={KEPT: 1})
+            running_st = Signal(name="running_st", attrs={KEPT: 1})
+            running_sa = Signal(name="running_sa", attrs={KEPT: 1})
+            copies += [running_st, running_sa]
         c = Signal(COUNT_BITS)
         m.d.comb += [self.busy.eq(busy_out if lag else running), ws.busy.eq(running)]
         m.d.comb += [ws.rp.eq(rp), ctl.rp.eq(rp_ctl)]
@@ -486,7 +492,8 @@ class Controller(wiring.Component):
             sel_q = Signal.like(step2_sel, name="step2_sel_q")
             m.d.sync += sel_q.eq(step2_sel)
             now2 = stage_set(sel_q, "step2")
-            idle2 = stage_set(Cat(first_ld & ~sddmm_len, m_gt_p, m_gt_2p), "step2_idle")
+            idle_sel = kept_copy(m, Cat(first_ld & ~sddmm_len, m_gt_p, m_gt_2p), "step2_idle_sel")
+            idle2 = stage_set(idle_sel, "step2_idle")
             idle2 = [kept_copy(m, x, f"step2_idle_{i}_q") for i, x in enumerate(idle2)]
             regs2 = [Signal.like(x, name=f"step2_{i}_q") for i, x in enumerate(idle2)]
             m.d.sync += [
@@ -646,7 +653,7 @@ class Controller(wiring.Component):
             with m.Elif(~sp_go):  # a row-parallel op's first phase ends
                 m.d.sync += [red_on.eq(red_len != 0), fin.eq(1), nempty.eq(0)]
                 m.d.comb += nx["phase"].eq(phase + 1)
-        with m.Elif(~running):
+        with m.Elif(~running_st):
             with m.If(self.start):
                 m.d.sync += [
                     running.eq(1),
@@ -788,7 +795,7 @@ class Controller(wiring.Component):
                 fin, w_base, Mux(nempty, wb[lead - 1], Mux(prefetch_hs, wb[lead], w_base))
             )
             m.d.sync += [a.eq(sp_next) for a in sp_addrs]
-        with m.Elif(~running):
+        with m.Elif(~running_sa):
             idle_next = Mux(self.start & first_empty, wb[lead - 1], w_base)
             if lead == 3:
                 idle_next = Mux(self.start & ~first_empty & first_is1, w_base1, idle_next)
