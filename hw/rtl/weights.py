@@ -136,12 +136,16 @@ class WeightSRAM(wiring.Component):
         # Each group also picks its stream word by a register of its own (the bank within
         # the group, set with ``rbank`` from the group's copies), so no select register
         # fans out to every group's first-level tree.
-        group_offset, group_sel = [], []
-        for g in range(len(bank_groups(p.n_pe))) if shared else ():
+        # Each bank picks between the stream and the walk by its own register of the op
+        # kind (a copy of its group's, which holds still from OP_SETUP_CYCLES edges before
+        # ``start``).
+        bank_offset, group_sel = [], []
+        for g, banks in enumerate(bank_groups(p.n_pe)) if shared else ():
             g_sbank, g_soff = bank_split(m, self.grp_sp_addr[g], depth, p.n_pe, f"grp{g}_stream")
-            g_stream = Mux(self.grp_rp[g], self.grp_rp_addr[g], g_soff)
             g_read = self.grp_busy[g] | ~host.re
-            group_offset.append(Mux(g_read, g_stream, hoff))
+            for b in banks:
+                b_rp = kept_copy(m, self.grp_rp[g], f"bank{b}_rp")
+                bank_offset.append(Mux(g_read, Mux(b_rp, self.grp_rp_addr[g], g_soff), hoff))
             g_local = Mux(g_read, g_sbank, hbank) % BANK_GROUP
             group_sel.append(kept_copy(m, g_local[: (BANK_GROUP - 1).bit_length()], f"grp{g}_rsel"))
         mems = {name: (name,) for name in FIELDS}
@@ -174,7 +178,7 @@ class WeightSRAM(wiring.Component):
                     ),
                     wr.addr.eq(hoff),
                     wr.data.eq(host.wdata[:lane].replicate(len(names)) if meta else host.wdata),
-                    rd.addr.eq(group_offset[b // BANK_GROUP] if shared else offset),
+                    rd.addr.eq(bank_offset[b] if shared else offset),
                 ]
                 for j, x in enumerate(names):
                     field = rd.data[j * lane : j * lane + widths.get(x, 1)] if meta else rd.data
