@@ -236,12 +236,14 @@ class Controller(wiring.Component):
         running = Signal()
         # (with the control lag two more kept copies of it, set with it: one gates the
         # op's start (the registers it sets), one the weight stream's idle address)
-        running_st = running_sa = running
+        running_st = running_sa = running_ctl = running
         if lag:
             running = Signal(name="running", attrs={KEPT: 1})
             running_st = Signal(name="running_st", attrs={KEPT: 1})
             running_sa = Signal(name="running_sa", attrs={KEPT: 1})
-            copies += [running_st, running_sa]
+            # (and one for the array's per-cycle control outputs)
+            running_ctl = Signal(name="running_ctl", attrs={KEPT: 1})
+            copies += [running_st, running_sa, running_ctl]
         c = Signal(COUNT_BITS)
         m.d.comb += [self.busy.eq(busy_out if lag else running), ws.busy.eq(running)]
         m.d.comb += [ws.rp.eq(rp), ctl.rp.eq(rp_ctl)]
@@ -775,7 +777,7 @@ class Controller(wiring.Component):
         # addresses two steps ahead; its entries 0 and 1 are addressed in the two cycles
         # before it starts (rp_delay >= 2 whenever a bank holds an entry). Both addresses
         # are registers, each set a cycle early from the next cycle's state.
-        in_stream = running & ~rp_ws & cp_v & in_s
+        in_stream = running_ctl & ~rp_ws & cp_v & in_s
         # (the next cycle's state: the ``_n`` signals, ``run_d`` and ``hs_d``)
         # (the stream's next address by the three cases of the state above, each from
         # registers: idle, handshake, within a step)
@@ -829,11 +831,11 @@ class Controller(wiring.Component):
                 m.d.sync += eidx.eq(eidx + 1)
 
         cp_bank = ~par
-        rp_load = running & rp & (phase == 0) & in_ld
-        rp_drain = running & rp & (phase == 0) & in_dr
+        rp_load = running_ctl & rp & (phase == 0) & in_ld
+        rp_drain = running_ctl & rp & (phase == 0) & in_dr
         m.d.comb += [
             ctl.m.eq(mm),
-            ctl.ld_en.eq(Mux(rp_ctl, rp_load, ld_v & in_ld)),
+            ctl.ld_en.eq(Mux(rp_ctl, rp_load, (running_ctl & ld_vr if lag else ld_v) & in_ld)),
             ctl.ld_src.eq(ld_src),
             ctl.ld_dst.eq(Mux(rp_ctl, lbase, par * p.act_buf_words + c)),
             # SDDMM: the N words of dY after X's K go to the PEs' output buffers.
@@ -857,13 +859,13 @@ class Controller(wiring.Component):
             ctl.cp_last.eq(cp_m0 + p.n_pe >= mm),
             ctl.eidx.eq(eidx),
             # (gated by ``running``: dr_v and in_n keep their last values between ops)
-            ctl.dr_en.eq(Mux(rp_ctl, rp_drain, running & dr_v & in_n)),
+            ctl.dr_en.eq(Mux(rp_ctl, rp_drain, running_ctl & dr_v & in_n)),
             ctl.qmax.eq(qmax_rp),
             ctl.dr_addr.eq(Mux(rp_ctl, dr_rel, par * p.out_buf_words + c)),
             ctl.dr_dst.eq(Mux(rp_ctl, c - drain, y_ptr + c)),
             ctl.dr_m0.eq(dr_m0),
-            ctl.red_en.eq(running & red_on),
-            ctl.red_clear.eq(~running),
+            ctl.red_en.eq(running_ctl & red_on),
+            ctl.red_clear.eq(~running_ctl),
         ]
         return m
 
