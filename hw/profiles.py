@@ -528,7 +528,7 @@ PROFILES: Mapping[str, HwProfile] = {
             act_sram_kib=16,
             part="LFE5U-85F",
             # placed and routed there (hw/routed_clocks.json): its routed Fmax, rounded down
-            **{**FPGA_PE_SIZES, "clock_hz": 84e6, "clock_note": ""},
+            **{**FPGA_PE_SIZES, "clock_hz": 100e6, "clock_note": ""},
         ),
         _sparse(
             64,
