@@ -127,21 +127,19 @@ def test_write_floorplan_pins_the_top_modules_block_rams_only(tmp_path):
     assert json.loads(src.read_text()) == design  # the synthesised netlist is left as it was
 
 
-def test_site_map_names_every_block_ram_site_of_the_part(tmp_path):
-    """nextpnr binds a block RAM to each of the 208 sites the table names (an unknown
-    BEL is an error: 'No Bel named ...')."""
+def _bind_every_site(tmp_path, cell_type: str, clock: str, bels: list[str]) -> str:
+    """nextpnr's log of a placement that binds one ``cell_type`` cell to each of ``bels``
+    (an unknown BEL is an error: 'No Bel named ...')."""
     cells = {
-        f"ram_{r}_{k}": {
-            "type": "DP16KD",
+        f"cell_{n}": {
+            "type": cell_type,
             "parameters": {},
-            "attributes": {"BEL": bel_name(P85, r, k)},
-            "port_directions": {"CLKA": "input"},
-            "connections": {"CLKA": [2]},
+            "attributes": {"BEL": bel},
+            "port_directions": {clock: "input"},
+            "connections": {clock: [2]},
         }
-        for r in P85.bram_rows
-        for k in range(len(P85.bram_columns))
+        for n, bel in enumerate(bels)
     }
-    assert len(cells) == P85.bram == 208
     top = {
         "attributes": {"top": "00000000000000000000000000000001"},
         "ports": {"clk": {"direction": "input", "bits": [2]}},
@@ -152,7 +150,14 @@ def test_site_map_names_every_block_ram_site_of_the_part(tmp_path):
     args = [*P85.nextpnr, "--json", "sites.json", "--no-route"]
     code, log = run_nextpnr("ecp5", args, cwd=tmp_path)
     assert code == 0, log[-2000:]
-    assert "DP16KD:     208/    208   100%" in log
+    return log
+
+
+def test_site_map_names_every_block_ram_site_of_the_part(tmp_path):
+    """nextpnr binds a block RAM to each of the 208 sites the table names."""
+    bels = [bel_name(P85, r, k) for r in P85.bram_rows for k in range(len(P85.bram_columns))]
+    assert len(bels) == P85.bram == 208
+    assert "DP16KD:     208/    208   100%" in _bind_every_site(tmp_path, "DP16KD", "CLKA", bels)
 
 
 def test_each_pes_multiplier_sits_in_the_nearest_multiplier_row_above_its_memories():
@@ -174,28 +179,9 @@ def test_each_pes_multiplier_sits_in_the_nearest_multiplier_row_above_its_memori
 
 def test_dsp_site_map_names_every_multiplier_site_of_the_part(tmp_path):
     """nextpnr binds a multiplier to each of the 156 sites the table names."""
-    cells = {
-        f"mult_{r}_{k}": {
-            "type": "MULT18X18D",
-            "parameters": {},
-            "attributes": {"BEL": dsp_bel_name(P85, r, k)},
-            "port_directions": {"CLK0": "input"},
-            "connections": {"CLK0": [2]},
-        }
-        for r in P85.dsp_rows
-        for k in range(len(P85.dsp_columns))
-    }
-    assert len(cells) == 156
-    top = {
-        "attributes": {"top": "00000000000000000000000000000001"},
-        "ports": {"clk": {"direction": "input", "bits": [2]}},
-        "cells": cells,
-        "netnames": {"clk": {"hide_name": 0, "bits": [2], "attributes": {}}},
-    }
-    Path(tmp_path / "sites.json").write_text(json.dumps({"modules": {"top": top}}))
-    args = [*P85.nextpnr, "--json", "sites.json", "--no-route"]
-    code, log = run_nextpnr("ecp5", args, cwd=tmp_path)
-    assert code == 0, log[-2000:]
+    bels = [dsp_bel_name(P85, r, k) for r in P85.dsp_rows for k in range(len(P85.dsp_columns))]
+    assert len(bels) == P85.dsp == 156
+    log = _bind_every_site(tmp_path, "MULT18X18D", "CLK0", bels)
     assert "MULT18X18D:     156/    156   100%" in log
 
 
