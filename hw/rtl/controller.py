@@ -225,24 +225,23 @@ class Controller(wiring.Component):
         # SDDMM flag for the step lengths, each placed by the logic it steers)
         rp_ctl, rp_ws, sddmm_ctl, sddmm_len = rp, rp, sddmm, sddmm
         if lag:
-            rp_ctl = kept_copy(m, regs["kind"] == OP_KINDS["rp_spmm"], "op_rp_ctl")
-            rp_ws = kept_copy(m, regs["kind"] == OP_KINDS["rp_spmm"], "op_rp_ws")
-            sddmm_ctl = kept_copy(m, regs["kind"] == OP_KINDS["sddmm"], "op_sddmm_ctl")
-            sddmm_len = kept_copy(m, regs["kind"] == OP_KINDS["sddmm"], "op_sddmm_len")
+            is_rp, is_sddmm = (regs["kind"] == OP_KINDS[x] for x in ("rp_spmm", "sddmm"))
+            rp_ctl, rp_ws = (kept_copy(m, is_rp, f"op_rp_{x}") for x in ("ctl", "ws"))
+            sddmm_ctl, sddmm_len = (kept_copy(m, is_sddmm, f"op_sddmm_{x}") for x in ("ctl", "len"))
         k, n, mm, s_len = (regs[x][:COUNT_BITS] for x in ("k", "n", "m", "s_len"))
         nmax, qmax, red_adds = (regs[x][:COUNT_BITS] for x in ("nmax", "qmax", "red_adds"))
         pd, td = p.pipeline_depth, tree_depth(p.n_pe)
 
         running = Signal()
-        # (with the control lag two more kept copies of it, set with it: one gates the
-        # op's start (the registers it sets), one the weight stream's idle address)
+        # (with the control lag three more kept copies of it, set with it: one gates the
+        # op's start (the registers it sets), one the weight stream's idle address, one
+        # the array's per-cycle control outputs)
         running_st = running_sa = running_ctl = running
         if lag:
             running = Signal(name="running", attrs={KEPT: 1})
-            running_st = Signal(name="running_st", attrs={KEPT: 1})
-            running_sa = Signal(name="running_sa", attrs={KEPT: 1})
-            # (and one for the array's per-cycle control outputs)
-            running_ctl = Signal(name="running_ctl", attrs={KEPT: 1})
+            running_st, running_sa, running_ctl = (
+                Signal(name=f"running_{x}", attrs={KEPT: 1}) for x in ("st", "sa", "ctl")
+            )
             copies += [running_st, running_sa, running_ctl]
         c = Signal(COUNT_BITS)
         m.d.comb += [self.busy.eq(busy_out if lag else running), ws.busy.eq(running)]
@@ -602,13 +601,14 @@ class Controller(wiring.Component):
             m.d.comb += [hs_d.eq(first_empty), run_d.eq(self.start)]
         with m.Else():
             m.d.comb += [hs_d.eq(hs1), run_d.eq(1)]
-        m.d.sync += [clear_r.eq(~run_d | (hs_d & ~rp)), handshake.eq(run_d & hs_d)]
+        clear_n = ~run_d | (hs_d & ~rp)
+        m.d.sync += [clear_r.eq(clear_n), handshake.eq(run_d & hs_d)]
         if lag:
             grp_clear = [
                 Signal(init=1, name=f"clear_g{g}", attrs={KEPT: 1})
                 for g in range(len(bank_groups(p.n_pe)))
             ]
-            m.d.sync += [x.eq(~run_d | (hs_d & ~rp)) for x in grp_clear]
+            m.d.sync += [x.eq(clear_n) for x in grp_clear]
             m.d.comb += self.grp_clear.eq(Cat(*grp_clear))
         # handshake & sp_go, a register (from the next cycle's handshake and sp_go), so
         # the enable of the registers a sample-parallel handshake steps is one
