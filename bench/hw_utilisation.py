@@ -19,7 +19,8 @@ topology update every 200 iterations), prints:
   SRAM, index, vector; no DRAM, no static), next to EIE's ~5.8 pJ per operation, which is
   ~11.6 pJ per MAC (a MAC is two operations; 45 nm, SRAM included);
 
-then checks the sparse_pe_64 targets. Masks are random (``--layout random``) or
+then checks the targets on sparse_pe_64 and on sparse_pe_64_xc7 (its memories resized
+for XC7A200T, with the FPGA pipeline), each with its clock's origin. Masks are random (``--layout random``) or
 row-balanced (``row_balanced``: every row of a layer holds the same number of weights, the
 shape ``mast-train --hw-aware-growth`` evolves toward); the default prints both.
 ``--masks RUN_DIR,...`` adds one row per training run: its newest masks, costed with the
@@ -46,6 +47,7 @@ from cost_models.rundir import load_run
 from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from cost_models.workload import inference_graph
 from hw.compiler import choose_dataflow, plan_for_threshold, row_plan_phases, unroll_samples
+from hw.clocks import clock_origin
 from hw.profiles import HwProfile, get_profile
 from hw.timing import row_parallel_phase_cycles
 from mast.errors import ArgumentParser, run_cli
@@ -57,6 +59,9 @@ PROFILES = ("sparse_pe_16", "sparse_pe_64", "sparse_pe_256")
 MAPS = ("3m", "3s5z")
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 ON_CHIP = ("mac", "vector", "sram", "index")
+TARGET_PROFILES = ("sparse_pe_64", "sparse_pe_64_xc7")
+"""Profiles whose targets the bench checks: the 64-PE array of the 45 nm model and its
+version resized for a named FPGA (XC7A200T)."""
 ACTING_TARGET = {"3m": 0.75}
 """Utilisation an acting step must reach at 90 % sparsity (other maps: 85 %)."""
 
@@ -238,12 +243,18 @@ def table(args: argparse.Namespace, layout: str) -> None:
         f"{EIE_PJ_PER_OP} pJ/op incl. SRAM, 45 nm; "
         f"{time.perf_counter() - t0:.1f} s)"
     )
-    if "sparse_pe_64" not in args.profiles.split(","):
-        return
-    print(f"\nTargets on sparse_pe_64 ({layout} masks):")
+    for prof in TARGET_PROFILES:
+        if prof in args.profiles.split(","):
+            print_targets(prof, args.maps.split(","), results, layout)
+
+
+def print_targets(prof: str, maps: list[str], results: dict, layout: str) -> None:
+    """The issue's checks on ``prof``, its clock's origin beside them."""
+    origin = clock_origin(get_profile(prof))
+    print(f"\nTargets on {prof} ({layout} masks; clock {origin.text}):")
     checks = []
-    for mp in args.maps.split(","):
-        rows = {s: results[("sparse_pe_64", mp, s)] for s in LEVELS}
+    for mp in maps:
+        rows = {s: results[(prof, mp, s)] for s in LEVELS}
         checks += [
             (
                 f"{mp}: training utilisation >= 95% (all levels, compute phase)",

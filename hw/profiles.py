@@ -530,14 +530,26 @@ PROFILES: Mapping[str, HwProfile] = {
             # placed and routed there (hw/routed_clocks.json): its routed Fmax, rounded down
             **{**FPGA_PE_SIZES, "clock_hz": 100e6, "clock_note": ""},
         ),
+        # The same per-PE sizes with 64 PEs, except what an acting step needs on 64 PEs:
+        # sixteen broadcast lanes, as sparse_pe_64 (four left the array waiting on the
+        # load), and activation buffers, column indices, weight banks and piece tables
+        # that hold a sample-unrolled op of every acting layer (K M up to 1,860, 227
+        # entries a PE and 10 x 208 pieces on MMM; a 512-word weight bank fills the
+        # RAMB18 a 128-word one took): README, "The resized 64-PE array's acting step".
         _sparse(
             64,
             name="sparse_pe_64_xc7",
-            weight_sram_kib=16,
+            weight_sram_kib=64,
             act_sram_kib=64,
             part="XC7A200T",
             clock_note=XILINX_CLOCK_NOTE,
-            **FPGA_PE_SIZES,
+            **{
+                **FPGA_PE_SIZES,
+                "bcast_words": 16,
+                "act_buf_words": 2048,
+                "index_bits": 11,
+                "max_pieces": 4095,
+            },
         ),
         # Placed and routed on an ECP5 (hw/routed_clocks.json): the clock is its routed
         # Fmax there, rounded down.

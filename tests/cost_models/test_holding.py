@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from cost_models.holding import check_holds
 from cost_models.networks import mast_network_layers
-from hw.compiler import compile_layer
+from cost_models.workload import inference_graph
+from hw.compiler import choose_dataflow, compile_layer
 from hw.profiles import PAPER_MAPS, PROFILES, get_profile
 
 
@@ -45,3 +47,20 @@ def test_held_layers_compile_whole():
             for kernel in ("forward", "input_grad", "weight_grad"):
                 prog = compile_layer(lay, kernel, p, p.n_pe, "sample")
                 assert all(op.m == p.n_pe for op in prog.ops)
+
+
+@pytest.mark.parametrize("map_name", ["3m", "3s5z", "MMM"])
+def test_the_resized_64_pe_array_runs_every_acting_op_sample_unrolled(map_name):
+    """sparse_pe_64_xc7's memories hold the acting step's ops as sample-unrolled row-parallel
+    ops (docs/microarchitecture.md s.2.5): K M words in the activation buffers and column
+    indices, M nnz entries in the weight banks and M N pieces in the piece tables. With the
+    per-PE sizes of the 16-PE FPGA profile (a 1,024-word buffer, 9-bit indices, 128-entry
+    banks, 511 pieces) 3s5z's and MMM's ops fell back to per-sample row-parallel or
+    sample-parallel plans at a third of the utilisation."""
+    p = get_profile("sparse_pe_64_xc7")
+    layers = mast_network_layers(map_name, 0.9, "erdos_renyi", 0, "random")
+    flows = {}
+    for _, k in inference_graph(p, layers).nodes(data="kernel"):
+        if k.op == "spmm":
+            flows[k.layer] = choose_dataflow(np.asarray(k.mask) != 0, k.m, p)[0]
+    assert len(flows) == 3 and set(flows.values()) == {"unrolled"}, flows
