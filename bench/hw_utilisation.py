@@ -20,9 +20,10 @@ topology update every 200 iterations), prints:
   ~11.6 pJ per MAC (a MAC is two operations; 45 nm, SRAM included);
 
 then checks the targets on sparse_pe_64 and on sparse_pe_64_xc7 (its memories resized
-for XC7A200T, with the FPGA pipeline), each with its clock's origin. Masks are random (``--layout random``) or
-row-balanced (``row_balanced``: every row of a layer holds the same number of weights, the
-shape ``mast-train --hw-aware-growth`` evolves toward); the default prints both.
+for XC7A200T, with the FPGA pipeline), each with its clock's origin. Masks are random
+(``--layout random``) or row-balanced (``row_balanced``: every row of a layer holds the
+same number of weights, the shape ``mast-train --hw-aware-growth`` evolves toward); the
+default prints both.
 ``--masks RUN_DIR,...`` adds one row per training run: its newest masks, costed with the
 run's own workload settings (batch, episode length, update interval).
 ``--acting-ops`` adds, for sparse_pe_64 at 90 % (and each ``--masks`` run), the acting
@@ -46,8 +47,8 @@ from cost_models.ops import spmm_op
 from cost_models.rundir import load_run
 from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from cost_models.workload import inference_graph
-from hw.compiler import choose_dataflow, plan_for_threshold, row_plan_phases, unroll_samples
 from hw.clocks import clock_origin
+from hw.compiler import choose_dataflow, plan_for_threshold, row_plan_phases, unroll_samples
 from hw.profiles import HwProfile, get_profile
 from hw.timing import row_parallel_phase_cycles
 from mast.errors import ArgumentParser, run_cli
