@@ -535,12 +535,14 @@ PROFILES: Mapping[str, HwProfile] = {
         # load), and activation buffers, column indices, weight banks and piece tables
         # that hold a sample-unrolled op of every acting layer (K M up to 1,860, 227
         # entries a PE and 10 x 208 pieces on MMM; a 512-word weight bank fills the
-        # RAMB18 a 128-word one took): README, "The resized 64-PE array's acting step".
+        # RAMB18 a 128-word one took), and 128 KiB of activation SRAM, so a training op
+        # takes 1,024 samples of a 64-wide layer instead of 512 (half the ops, each with
+        # its fixed pipeline and handshake cycles): README, "The resized 64-PE array".
         _sparse(
             64,
             name="sparse_pe_64_xc7",
             weight_sram_kib=64,
-            act_sram_kib=64,
+            act_sram_kib=128,
             part="XC7A200T",
             clock_note=XILINX_CLOCK_NOTE,
             **{

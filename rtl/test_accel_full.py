@@ -1,5 +1,5 @@
 """The full-size tier: ``sparse_pe_64``, ``systolic_8x8`` and the FPGA-sized
-``sparse_pe_16_ecp5`` (marked ``rtl_full`` + ``slow``).
+``sparse_pe_16_ecp5`` and ``sparse_pe_64_xc7`` (marked ``rtl_full`` + ``slow``).
 
 Same checks as ``test_accel.py`` with larger shapes and fewer programs, since each
 full-size build takes minutes and each full-size op thousands of simulated cycles. Part of
@@ -7,7 +7,8 @@ the default run and of CI. Programs per case: ``sparse_pe_64`` 12 SP forward, 12
 forward, 12 RP input-grad, 12 SDDMM weight-grad, 8 dense-grad (56); ``systolic_8x8`` 12
 each of forward, input-grad and weight-grad GEMMs and 8 dense-grad (44); ``sparse_pe_16_ecp5``
 10 RP forward, 6 sample-unrolled forward, 8 SP input-grad, 8 SDDMM weight-grad, 6
-row-parallel forward with many split rows, 6 SP forward with K of 1 to 3 (44). The
+row-parallel forward with many split rows, 6 SP forward with K of 1 to 3 (44), and the same
+on ``sparse_pe_64_xc7``. The
 small-profile
 tier (``test_accel.py``) carries the bulk: 120-150 programs per case.
 """
@@ -53,6 +54,16 @@ FPGA_CASES = [
 ]
 """(kernel, dataflow, programs, seed) on ``sparse_pe_16_ecp5`` (memories sized for its
 part: 4-word broadcast, 512-entry reduction tables, SDDMM dY in the output buffers)."""
+
+
+@pytest.mark.xdist_group("rtl_sparse_pe_64_xc7")
+def test_sparse_pe_64_xc7_random_programs_match_sim():
+    """The resized 64-PE array (16 broadcast lanes through the two-level bank trees, the
+    control lag, 11-bit indices, 512-entry weight banks, 4,095-entry piece tables) on the
+    FPGA cases: its own build, not only the generator's other parameter sets."""
+    counts = check_random(get_profile("sparse_pe_64_xc7"), FPGA_CASES, max_dim=40, max_m=48)
+    for kernel, dataflow, programs, _ in FPGA_CASES:
+        assert counts[f"{kernel}/{dataflow}"] >= programs
 
 
 @pytest.mark.xdist_group("rtl_sparse_pe_16_ecp5")
