@@ -76,7 +76,10 @@ def _sp_counts(k: int, n: int, m: int, s: int, tokens: int, tiles: int) -> Count
 def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
     total = int(plan.pe_entries.sum())
     pieces = len(plan.row)
-    split_rows = plan.row_pieces[plan.row_pieces > 1]
+    joins = int(plan.joined.sum())  # rows added at the drain (drain_join), not reduced
+    reduced = plan.row_pieces.copy()
+    reduced[plan.row[plan.joined]] = 1
+    split_rows = reduced[reduced > 1]
     return Counter(
         act_sram_writes=k * m,
         act_sram_reads=k * m,
@@ -87,7 +90,7 @@ def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
         macs=m * total,
         out_sram_writes=m * pieces + m * len(split_rows),
         out_sram_reads=m * int(split_rows.sum()),
-        adds=m * plan.split_adds,
+        adds=m * (plan.split_adds + joins),
     )
 
 

@@ -207,6 +207,13 @@ class HwProfile:
     ``max_pieces + 1`` entries); 0: ``n_pe * out_buf_words``, every piece the output
     buffers could hold. Sized by workload, it is the largest layer's rows plus its splits
     (e.g. 192 + a few for the paper's agent GRU)."""
+    drain_join: bool = False
+    """Sparse arrays: each odd PE has an adder on its drain path, so a row-parallel op on one
+    sample may split a row in two pieces on a pair of PEs ``(2i, 2i+1)``, each the last
+    piece of its PE, and the drain writes their requantised sum (``docs/
+    microarchitecture.md`` s.2.4) instead of the serial reduction adding them a phase later.
+    The add and its requantisation sit in the drained word's path to the output SRAM, in
+    the cycle the word takes already (before the drain's register with ``PD >= 4``)."""
     energy_table: str = "45nm"
     """Key into :data:`ENERGY_TABLES`."""
     energy_overrides: tuple[tuple[str, float], ...] = field(default=())
@@ -271,6 +278,12 @@ class HwProfile:
                 raise ProfileError(
                     f"profile {self.name!r}: {f} must be <= {FIELD_MAX[f]}, got {v!r}"
                 )
+        if not isinstance(self.drain_join, bool):
+            raise ProfileError(
+                f"profile {self.name!r}: drain_join must be true or false, got {self.drain_join!r}"
+            )
+        if self.drain_join and self.kind != "sparse":
+            raise ProfileError(f"profile {self.name!r}: drain_join applies to sparse profiles only")
         if self.kind == "systolic":
             if self.rows < 1 or self.cols < 1:
                 raise ProfileError(
@@ -516,7 +529,9 @@ PROFILES: Mapping[str, HwProfile] = {
             clock_note="",
         ),
         _sparse(16, bcast_words=8, weight_sram_kib=64, act_sram_kib=128),
-        _sparse(64),
+        # the drain joins a row's two pieces on a pair of PEs (drain_join): trained masks'
+        # long rows split at no reduction phase
+        _sparse(64, drain_join=True),
         _sparse(256, bcast_words=32, weight_sram_kib=512, act_sram_kib=1024),
         # Memories sized by workload for a named FPGA: every op of the paper's networks at
         # 85 % sparsity or more fits whole (cost_models.holding), within the part's block

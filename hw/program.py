@@ -31,7 +31,11 @@ Row-parallel banks (``dataflow="row"``): the weight SRAM split in ``P`` banks of
   (the reduction unit's memory) packs per piece its PE, its slot and its PE's piece
   count (:func:`piece_words`, fields :func:`hw.fit.piece_word_fields`);
 - reduction schedule, one record per split row in row order: ``red_row``, ``red_ptr``
-  (offsets into ``red_piece``), ``red_piece`` (piece-table indices in piece order).
+  (offsets into ``red_piece``), ``red_piece`` (piece-table indices in piece order);
+- ``piece_join`` (optional; absent means none): 1 on the second piece of a row joined at
+  the drain (``drain_join`` profiles, one sample: :meth:`Op.joined_pairs`); such a row
+  has no reduction record. The ``piece_split`` *image* (each PE's table) then holds
+  ``piece_split | piece_join << 1``.
 
 Sample-unrolled row-parallel op (``unroll = U > 1``, ``docs/microarchitecture.md``
 s.2.5): the op computes the block-diagonal matrix ``I_U (x) W`` (``U N x U K``) on one
@@ -64,6 +68,8 @@ Output SRAM (``out_sram``, same banking as ``act_sram``):
 - RP: PE ``p`` writes bank ``p`` at ``m * q_p + j`` for its slot ``j`` (raw accumulator
   for a split piece, ``requant`` otherwise); the reduction writes a split row's result
   over its first piece's word, so ``Y[r, m]`` is at the slot of row ``r``'s first piece;
+  a joined row's result is at its second piece's slot (PE ``2i + 1``), its first piece's
+  word the raw partial;
 - SDDMM: ``grad_out`` holds ``requant(g[e])`` at ``e`` (the chunk's ``e``-th non-zero);
 - systolic: one bank, ``Y[nf * C + j, m]`` at ``(nf * M + m) * C + j`` (output fold ``nf``,
   column ``j`` of the ``C``-wide array).
@@ -244,6 +250,41 @@ class Op:
         for j, r in enumerate(a["red_row"].tolist()):
             idx = a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]
             out[r] = [int(column[a["bank_col"][piece_start[i]]]) for i in idx[1:]]
+        for _, second in self.joined_pairs():
+            out[int(a["piece_row"][second])] = [int(column[a["bank_col"][piece_start[second]]])]
+        return out
+
+    def joined_pairs(self) -> list[tuple[int, int]]:
+        """Row-parallel: the ``(first, second)`` piece indices of every row joined at the
+        drain (``piece_join``), checked against the rule the drain's adders need (s.2.4):
+        one sample, the second piece on an odd PE ``2i + 1`` and the first on PE ``2i``,
+        each its PE's last piece, the row's only two pieces, in column order. A
+        :class:`ValueError` names the first piece that breaks it."""
+        a = self.arrays
+        if self.dataflow != "row" or "piece_join" not in a or not a["piece_join"].any():
+            return []
+        if self.m != 1:
+            raise ValueError(f"op {self.name!r}: rows are joined at the drain on one sample only")
+        pe, row, ptr = a["piece_pe"], a["piece_row"], a["piece_ptr"]
+        out = []
+        for second in np.flatnonzero(a["piece_join"]).tolist():
+            p = int(pe[second])
+            first = int(ptr[p]) - 1 if p % 2 else -1
+            ok = (
+                p % 2 == 1
+                and second == ptr[p + 1] - 1
+                and first >= ptr[p - 1]
+                and row[first] == row[second]
+                and int((row == row[second]).sum()) == 2
+                and a["piece_red"][second] < 0
+            )
+            if not ok:
+                raise ValueError(
+                    f"op {self.name!r}: joined piece {second} (row {int(row[second])}, PE {p}) "
+                    "must be the last piece of an odd PE 2i+1 whose row's only other piece is "
+                    "the last piece of PE 2i"
+                )
+            out.append((first, second))
         return out
 
     @property
@@ -381,6 +422,8 @@ class Op:
             for key in _ROW[3:]:
                 images[key] = a[key].copy()
             images["piece_pe"] = piece_words(profile, a)
+            if "piece_join" in a:
+                images["piece_split"] = a["piece_split"] | (a["piece_join"] << 1)
         else:
             images = {key: a[key].reshape(-1).copy() for key in ("weight_tiles",) if key in a}
             if "weight_tiles" not in a and dy is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hw.compiler import compile_layer
-from hw.compiler.balance import plan_for_threshold
+from hw.compiler.balance import plan_for_threshold, plan_with_joins
 from hw.compiler.build import row_shape
 from hw.compiler.encode import encode_banks
 from hw.export import op_load
@@ -81,10 +81,12 @@ def random_case(
     schedules; sample-unrolled draws have at least two samples; ``narrow`` is a
     sample-parallel op with ``K`` of 1 to 3, whose first step (the first tile's load) is
     shorter than the weight stream's latency, so the stream's first entries are addressed
-    from ``start``.
+    from ``start``; ``joined`` (``drain_join`` profiles) is a row-parallel op on one
+    sample whose longest rows are joined at the drain
+    (:func:`hw.compiler.balance.plan_with_joins` at a short random threshold).
     """
-    if dataflow == "split":
-        return _split_case(rng, profile, kernel, max_dim, max_m)
+    if dataflow in ("split", "joined"):
+        return _split_case(rng, profile, kernel, max_dim, max_m, joined=dataflow == "joined")
     sparsity = float(rng.choice([*SPARSITIES, rng.random() * 0.98]))
     for _ in range(100):
         out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
@@ -116,11 +118,16 @@ def random_case(
 
 
 def _split_case(
-    rng: np.random.Generator, profile: HwProfile, kernel: str, max_dim: int, max_m: int
+    rng: np.random.Generator,
+    profile: HwProfile,
+    kernel: str,
+    max_dim: int,
+    max_m: int,
+    joined: bool = False,
 ) -> Case:
     for _ in range(100):
         out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
-        m = int(rng.integers(1, max_m + 1))
+        m = 1 if joined else int(rng.integers(1, max_m + 1))
         mask = rng.random((out_dim, in_dim)) >= float(rng.choice([0.0, 0.3, 0.6, 0.9]))
         w = _operands(rng, mask.shape, profile)
         w = np.where(w == 0, 1, w) * mask
@@ -133,14 +140,19 @@ def _split_case(
         (op,) = program.ops
         wk = w.T if op.transpose else w
         mk = wk != 0
-        plan = plan_for_threshold(mk.sum(axis=1), profile.n_pe, int(rng.integers(1, 4)))
+        cut = plan_with_joins if joined else plan_for_threshold
+        plan = cut(mk.sum(axis=1), profile.n_pe, int(rng.integers(1, 4)))
+        if joined and not plan.joined.any():
+            continue
         arrays = encode_banks(mk, wk, plan)
         try:
             check_fit(profile, row_shape(op.n, op.k, m, plan), f"split case {op.name!r}")
         except ValueError:
             continue
         return Case(replace(program, ops=(replace(op, arrays=arrays),)), x, dy)
-    raise RuntimeError(f"no split {kernel} case fits profile {profile.name!r}")
+    raise RuntimeError(
+        f"no {'joined' if joined else 'split'} {kernel} case fits profile {profile.name!r}"
+    )
 
 
 def make_jobs(

@@ -1,4 +1,5 @@
-"""End-to-end cocotb tests of the fast profiles (``sparse_pe_4``, ``systolic_2x2``).
+"""End-to-end cocotb tests of the fast profiles (``sparse_pe_4``, ``systolic_2x2``, and
+``sparse_pe_4`` with the drain's adders).
 
 Each test runs many constrained-random programs of every kernel through one Verilator
 build and one simulation, and asserts RTL output == ``sim`` output bit for bit and RTL
@@ -60,6 +61,36 @@ def test_sparse_pe_4_at_other_pipeline_depths_matches_sim(depth):
     prof = replace(base, name=f"sparse_pe_4_pd{depth}", pipeline_depth=depth)
     counts = check_random(prof, PIPELINE_CASES)
     for kernel, dataflow, programs, _ in PIPELINE_CASES:
+        assert counts[f"{kernel}/{dataflow}"] >= programs
+
+
+JOIN_CASES = [
+    ("forward", "joined", 60, 121),
+    ("input_grad", "joined", 40, 122),
+    ("forward", "row", 30, 123),
+    ("forward", "unrolled", 30, 124),
+    ("forward", "split", 30, 125),
+    ("forward", "sample", 20, 126),
+]
+"""(kernel, dataflow, programs, seed) on ``sparse_pe_4`` with the drain's adders."""
+
+
+@pytest.mark.xdist_group("rtl_sparse_pe_4_join")
+@pytest.mark.parametrize("depth", [2, 7])
+def test_rows_joined_at_the_drain_match_sim(depth):
+    """``drain_join``: an odd PE's drained word is its raw partial plus the previous PE's,
+    requantised, in the drain's last cycle (s.2.4), at the ASIC depth (the word written
+    the cycle it is read) and the FPGA depth (through the drain's register), beside the
+    other row-parallel forms on the same build. Fails when the adder is bypassed or adds
+    the wrong PE's word."""
+    prof = replace(
+        get_profile("sparse_pe_4"),
+        name=f"sparse_pe_4_join_pd{depth}",
+        pipeline_depth=depth,
+        drain_join=True,
+    )
+    counts = check_random(prof, JOIN_CASES)
+    for kernel, dataflow, programs, _ in JOIN_CASES:
         assert counts[f"{kernel}/{dataflow}"] >= programs
 
 

@@ -4,7 +4,8 @@
 Same checks as ``test_accel.py`` with larger shapes and fewer programs, since each
 full-size build takes minutes and each full-size op thousands of simulated cycles. Part of
 the default run and of CI. Programs per case: ``sparse_pe_64`` 12 SP forward, 12 RP
-forward, 12 RP input-grad, 12 SDDMM weight-grad, 8 dense-grad (56); ``systolic_8x8`` 12
+forward, 12 RP input-grad, 8 sample-unrolled forward, 8 forward with rows joined at the
+drain, 12 SDDMM weight-grad, 8 dense-grad (72); ``systolic_8x8`` 12
 each of forward, input-grad and weight-grad GEMMs and 8 dense-grad (44); ``sparse_pe_16_ecp5``
 10 RP forward, 6 sample-unrolled forward, 8 SP input-grad, 8 SDDMM weight-grad, 6
 row-parallel forward with many split rows, 6 SP forward with K of 1 to 3 (44), and the same
@@ -30,6 +31,7 @@ SPARSE_CASES = [
     ("input_grad", "row", 12, 302),
     ("forward", "row", 12, 303),
     ("forward", "unrolled", 8, 306),
+    ("forward", "joined", 8, 307),
     ("weight_grad", "sample", 12, 304),
     ("dense_grad", "sample", 8, 305),
 ]

@@ -238,6 +238,19 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
             f"{int(written[g, smp])})"
         )
     out_sram[pe[:, None], addr] = out_buf
+    # rows joined at the drain (drain_join): PE 2i+1's last word and PE 2i's, read in the
+    # same cycle (the drain's last, one sample), are added and requantised on their way
+    # to bank 2i+1; bank 2i keeps the raw partial
+    pairs = op.joined_pairs()
+    if pairs and not profile.drain_join:
+        raise ValueError(
+            f"op {op.name!r}: joins rows at the drain, which profile {profile.name!r} has "
+            "no adders for (drain_join)"
+        )
+    for first, second in pairs:
+        total_acc = sat_acc(out_buf[first] + out_buf[second], profile)
+        out_sram[pe[second], addr[second]] = requant(total_acc, profile)
+        cnt["adds"] += m
     # (the last word is written drain_lag cycles after its read, within the phase)
     drain_end = drain + m * int(q_p.max()) + drain_lag(profile)
     phase["drain"] = max(0, drain_end - max(load, delay + walk))
@@ -259,7 +272,9 @@ def run_rp_spmm(op: Op, x: np.ndarray, profile: HwProfile) -> OpResult:
     # one add a cycle; the last sum is written reduce_pipeline cycles after its read
     phase["reduction"] = adds + reduce_pipeline(profile) if adds else 0
 
-    first = np.flatnonzero((a["piece_red"] < 0) | _first_of_row(a))
+    opens = (a["piece_red"] < 0) | _first_of_row(a)
+    opens[[f for f, _ in pairs]] = False  # a joined row's result is at its second piece
+    first = np.flatnonzero(opens)
     y = np.zeros((op.n, m), dtype=dt)
     y[a["piece_row"][first]] = out_sram[pe[first][:, None], addr[first]]
     steps = 2 if phase["reduction"] else 1  # load, walk and drain; reduction

@@ -520,3 +520,40 @@ def test_free_reduction_bound_splits_long_rows_and_drops_only_the_reduction():
     assert bench.free_reduction_cycles(even, 1, 1, prof) == row_plan_cycles(
         even, balance_rows(even, 1, prof), 1, prof
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    row_nnz=st.lists(st.integers(0, 40), min_size=1, max_size=30),
+    n_pe=st.integers(2, 9),
+    threshold=st.integers(1, 30),
+    blocks=st.sampled_from([1, 2, 3]),
+)
+def test_joined_rows_sit_last_on_a_pair_of_pes(row_nnz, n_pe, threshold, blocks):
+    """plan_with_joins: the longest rows over the threshold (at most one per pair of PEs)
+    are cut in two, first piece the last of PE 2i, second the last of PE 2i+1; every
+    other row is one piece; nothing is left to the reduction unit."""
+    from hw.compiler import plan_with_joins
+
+    nnz = np.array(row_nnz, dtype=np.int64)
+    plan = plan_with_joins(nnz, n_pe, threshold, blocks)
+    pieces = plan.row_pieces
+    assert len(pieces) <= len(nnz) and set(plan.row.tolist()) == set(range(len(nnz)))
+    assert plan.split_adds == 0 and pieces.max() <= 2
+    for r in range(len(nnz)):  # each row's pieces cover its non-zeros in order
+        idx = np.flatnonzero(plan.row == r)
+        idx = idx[np.argsort(plan.part[idx])]
+        assert plan.begin[idx[0]] == 0 and plan.end[idx[-1]] == nnz[r]
+        assert np.array_equal(plan.begin[idx[1:]], plan.end[idx[:-1]])
+    want = [r for r in np.lexsort((np.arange(len(nnz)), -nnz)) if nnz[r] > threshold]
+    want = [int(r) for r in want if nnz[r] >= 2][: n_pe // 2]
+    second = np.flatnonzero(plan.joined)
+    assert sorted(plan.row[second].tolist()) == sorted(want)
+    ptr = np.concatenate(([0], np.cumsum(plan.pe_pieces)))
+    for j, s in enumerate(sorted(second, key=lambda s: plan.pe[s])):
+        p = int(plan.pe[s])
+        assert p == 2 * j + 1 and s == ptr[p + 1] - 1  # pair j, the odd PE's last piece
+        first = ptr[p] - 1
+        assert plan.pe[first] == p - 1 and plan.row[first] == plan.row[s]
+        assert (plan.part[first], plan.part[s]) == (0, 1)
+    assert np.array_equal(np.sort(plan.pe), plan.pe)  # PE-major

@@ -5,7 +5,7 @@ Public API: :func:`compile_layer`, :func:`compile_network`, :func:`choose_datafl
 :class:`ProgramFitError`, :data:`KERNEL_NAMES`.
 """
 
-from hw.compiler.balance import RowPlan, plan_for_threshold
+from hw.compiler.balance import RowPlan, plan_for_threshold, plan_with_joins
 from hw.compiler.build import (
     KERNEL_NAMES,
     ProgramFitError,
@@ -30,6 +30,7 @@ __all__ = [
     "encode_banks",
     "encode_stream",
     "plan_for_threshold",
+    "plan_with_joins",
     "row_plan_cycles",
     "row_plan_phases",
     "split_chunks",

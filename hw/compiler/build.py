@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from hw.compiler.balance import RowPlan, plan_for_threshold, threshold_candidates
+from hw.compiler.balance import (
+    RowPlan,
+    plan_for_threshold,
+    plan_with_joins,
+    threshold_candidates,
+)
 from hw.compiler.encode import encode_banks, encode_stream, split_chunks
 from hw.fit import OpShape, ProgramFitError, check_fit
 from hw.numerics import quantize
@@ -108,13 +113,19 @@ def row_plan_phases(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile)
 
 def _balance(mask: np.ndarray, m: int, profile: HwProfile, blocks: int) -> tuple[int, RowPlan]:
     row_nnz = mask.sum(axis=1)
+    longest = int(row_nnz.max(initial=0))
+    # rows joined at the drain (drain_join, s.2.4): on one sample only
+    joins = profile.drain_join and m == 1 and profile.n_pe >= 2
     best: tuple[int, RowPlan] | None = None
     for t in threshold_candidates(row_nnz, profile.n_pe):
         for b in sorted({1, blocks}):
-            plan = plan_for_threshold(row_nnz, profile.n_pe, t, b)
-            c = row_plan_cycles(mask, plan, m, profile)
-            if best is None or c < best[0]:
-                best = (c, plan)
+            plans = [plan_for_threshold(row_nnz, profile.n_pe, t, b)]
+            if joins and t < longest:
+                plans.append(plan_with_joins(row_nnz, profile.n_pe, t, b))
+            for plan in plans:
+                c = row_plan_cycles(mask, plan, m, profile)
+                if best is None or c < best[0]:
+                    best = (c, plan)
     assert best is not None
     return best
 
@@ -124,8 +135,11 @@ def balance_rows(mask: np.ndarray, m: int, profile: HwProfile, blocks: int = 1) 
     and drain starting as early as its banks allow (:func:`row_plan_cycles`), over the
     balancer's threshold candidates (:func:`hw.compiler.balance.threshold_candidates`)
     and, for a sample-unrolled matrix of ``blocks`` samples, both piece orders of
-    :func:`hw.compiler.balance.plan_for_threshold` (global, then block by block). Ties keep
-    the larger threshold (fewer splits) and the global order. Deterministic."""
+    :func:`hw.compiler.balance.plan_for_threshold` (global, then block by block), and on
+    a ``drain_join`` profile with ``m = 1`` the same thresholds' plans whose long rows are
+    joined at the drain (:func:`hw.compiler.balance.plan_with_joins`). Ties keep the
+    larger threshold (fewer splits), the global order and the reduced plan.
+    Deterministic."""
     return _balance(mask, m, profile, blocks)[1]
 
 

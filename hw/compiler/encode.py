@@ -68,7 +68,9 @@ def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np
     """Per-PE weight banks, piece table and reduction schedule of a row-parallel op.
 
     ``bank_col`` holds each entry's broadcast position (``bcast_pos`` of its column, from
-    :func:`broadcast_positions`); the entries of a piece stay in column order.
+    :func:`broadcast_positions`); the entries of a piece stay in column order. A plan with
+    rows joined at the drain adds ``piece_join`` (1 on each joined row's second piece);
+    those rows have no reduction record.
     """
     row_cols = [np.flatnonzero(mask[r]) for r in range(mask.shape[0])]
     vals, cols, ends = [], [], []
@@ -86,7 +88,10 @@ def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np
     pe_entries = plan.pe_entries
     pieces_per_row = plan.row_pieces
     split = pieces_per_row[plan.row] > 1
-    split_rows = np.flatnonzero(pieces_per_row > 1)
+    # rows joined at the drain (drain_join) are not the reduction unit's
+    reduced = pieces_per_row > 1
+    reduced[plan.row[plan.joined]] = False
+    split_rows = np.flatnonzero(reduced)
     red_index = np.full(len(pieces_per_row), -1, dtype=np.int64)
     red_index[split_rows] = np.arange(len(split_rows))
     red_piece, red_ptr = [], [0]
@@ -106,10 +111,11 @@ def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np
         "piece_pe": plan.pe,
         "piece_row": plan.row,
         "piece_split": split.astype(np.int64),
-        "piece_red": np.where(split, red_index[plan.row], -1),
+        "piece_red": np.where(reduced[plan.row], red_index[plan.row], -1),
         "piece_len": plan.end - plan.begin,
         "piece_ptr": np.concatenate(([0], np.cumsum(plan.pe_pieces))),
         "red_row": split_rows.astype(np.int64),
         "red_ptr": np.array(red_ptr, dtype=np.int64),
         "red_piece": np.array(red_piece, dtype=np.int64),
+        **({"piece_join": plan.joined.astype(np.int64)} if plan.joined.any() else {}),
     }

@@ -30,12 +30,12 @@ from hw.fit import piece_capacity
 from hw.profiles import HwProfile
 from hw.timing import RP_LOAD_LATENCY, control_lag, deep_reduce, drain_lag, rp_load_latency
 
-from .arith import acc_shape, op_shape
+from .arith import acc_shape, op_shape, requant, sat_add
 from .banks import BANK_GROUP, KEPT, bank_groups, group_words, kept_copy, pick, two_level
 from .controller import ArrayControl
 from .gradient import GradientUnit
 from .host import HostSignature, bank_split, collision_ports, forward_host, require_memories
-from .pe import SparsePE, check_sparse
+from .pe import SparsePE, check_sparse, split_bits
 from .reduce import ReductionUnit, read_fields
 
 __all__ = ["PEArray"]
@@ -333,6 +333,7 @@ class PEArray(wiring.Component):
 
         bank_reads = []
         pe_busy = []  # ``busy`` as each PE and its banks see it
+        pes: list[SparsePE] = []
         for i in range(n_pe):
             gc = groups[i // BANK_GROUP]  # the control of PE i's group
             # (with the control lag the op kind, ``busy`` and ``clear``, whose one bit
@@ -354,6 +355,7 @@ class PEArray(wiring.Component):
             g_en = group_hw_en[i // BANK_GROUP]
             pe = SparsePE(p)
             m.submodules[f"pe{i}"] = pe
+            pes.append(pe)
             act = memory.Memory(shape=op_shape(p), depth=depth, init=[])
             out = memory.Memory(shape=acc_shape(p), depth=depth, init=[])
             m.submodules[f"act{i}"], m.submodules[f"out{i}"] = act, out
@@ -483,6 +485,16 @@ class PEArray(wiring.Component):
                     has_sample(gc.dr_m0),
                 )
             )
+            # The drained word: with drain_join, an odd PE whose last result is joined
+            # (its slot's join flag) writes, in the drain's last cycle (word qmax - 1, one
+            # sample: every PE's last result), requant of its raw partial plus PE i - 1's,
+            # read in the same cycle (hw.program.Op.joined_pairs, s.2.4).
+            dr_word = pe.dr_data
+            if p.drain_join and i % 2:
+                join = Signal(name=f"dr_join{i}")
+                m.d.sync += join.eq(pe.joined & (gc.dr_addr == gc.qmax - 1))
+                joined = requant(p, sat_add(pes[i - 1].dr_data, pe.dr_data, p.acc_bits))
+                dr_word = Mux(join, joined, pe.dr_data)
             if late_drain:
                 # The drain's and the reduction's writes go through one register per bank
                 # (enable, address, data): the drained word as it leaves the PE's output
@@ -513,7 +525,7 @@ class PEArray(wiring.Component):
                 m.d.sync += [
                     b_we.eq(Mux(dr_en, dr_on[i], red_we)),
                     b_addr.eq(Mux(dr_en, gl.dr_dst - off, red_waddr)),
-                    b_data.eq(Mux(dr_en, pe.dr_data, red_wdata)),
+                    b_data.eq(Mux(dr_en, dr_word, red_wdata)),
                 ]
                 # (the host writes only while idle, the drain and the reduction only while
                 # busy, and b_we is low while idle: the registered enable selects the
@@ -528,7 +540,7 @@ class PEArray(wiring.Component):
                     m.d.comb += [
                         ow.en.eq(dr_on[i]),
                         ow.addr.eq(gl.dr_dst - off),
-                        ow.data.eq(pe.dr_data),
+                        ow.data.eq(dr_word),
                     ]
                 with m.Elif(busy):
                     m.d.comb += [
@@ -662,14 +674,16 @@ def _split_write(m: Module, lag: int, pe, sel, host, lo, hi, i: int) -> list:
     """The enable, address and bit of the host's write of PE ``i``'s (``pe``) split table
     (pieces ``lo`` to ``hi - 1``; ``sel``: the host writes ``piece_split`` while idle);
     with the control lag from registers set by the write, a cycle later."""
-    write = [sel & (host.addr >= lo) & (host.addr < hi), host.addr - lo, host.wdata[0]]
+    bits = split_bits(pe.profile)  # (the raw flag; the join flag with drain_join)
+    flags = host.wdata[0] if bits == 1 else host.wdata[:bits]
+    write = [sel & (host.addr >= lo) & (host.addr < hi), host.addr - lo, flags]
     if not lag:
         return write
     regs = [
         Signal(name=f"pe{i}_split_we"),
         Signal.like(pe.split_addr, name=f"pe{i}_split_addr"),
         # (kept: the same bit for every PE, which synthesis would merge into one register)
-        Signal(name=f"pe{i}_split_data", attrs={KEPT: 1}),
+        Signal.like(pe.split_data, name=f"pe{i}_split_data", attrs={KEPT: 1}),
     ]
     m.d.sync += [r.eq(x) for r, x in zip(regs, write, strict=True)]
     return regs

@@ -34,6 +34,15 @@ def check_fits(profile: HwProfile, op: Op) -> None:
         )
     check_fit(profile, op.fit_shape(), f"op {op.name!r}")
     if op.dataflow == "row":
+        try:
+            pairs = op.joined_pairs()
+        except ValueError as e:
+            raise ProgramFitError(str(e)) from None
+        if pairs and not profile.drain_join:
+            raise ProgramFitError(
+                f"op {op.name!r}: joins rows at the drain; profile {profile.name!r} has no "
+                "drain adders (drain_join)"
+            )
         a = op.arrays
         for j, r in enumerate(a["red_row"].tolist()):
             pes = a["piece_pe"][a["red_piece"][a["red_ptr"][j] : a["red_ptr"][j + 1]]]

@@ -67,6 +67,12 @@ def tree_product_copy(profile: HwProfile) -> bool:
     return profile.pipeline_depth >= 7
 
 
+def split_bits(profile: HwProfile) -> int:
+    """Bits per slot of a PE's split table: the raw flag, and with ``drain_join`` the
+    join flag (``hw.program``: the ``piece_split`` image)."""
+    return 2 if profile.drain_join else 1
+
+
 class EntryLayout(data.StructLayout):
     """One compressed-stream entry as broadcast to the PEs.
 
@@ -105,7 +111,12 @@ class SparsePE(wiring.Component):
     rp, q, rp_off, split_we, split_addr, split_data:
         Row-parallel mode, the PE's pieces per sample, the output-buffer word its first
         result goes to (the drain's right alignment, ``hw.timing.drain_offsets``; 0 outside
-        row-parallel ops), and the write port of its table of split-row slots.
+        row-parallel ops), and the write port of its table of split-row slots
+        (:func:`split_bits` per slot).
+    joined:
+        With ``drain_join``: a result whose slot has the join flag was written since
+        ``clear`` (the array then adds the previous PE's last word to this PE's at the
+        drain).
     dr_addr, dr_data, count:
         Output-buffer read port (the drain stage, data one cycle after the address) and
         the number of results written since ``clear``.
@@ -141,12 +152,13 @@ class SparsePE(wiring.Component):
                 "rp_off": In(range(p.out_buf_words + 1)),
                 "split_we": In(1),
                 "split_addr": In(range(p.out_buf_words)),
-                "split_data": In(1),
+                "split_data": In(split_bits(p)),
                 "dr_addr": In(range(2 * p.out_buf_words)),
                 "dr_data": Out(acc_shape(p)),
                 "count": Out(range(2 * p.out_buf_words + 1)),
                 "prod": Out(prod_shape(p)),
                 "prod_valid": Out(1),
+                **({"joined": Out(1)} if p.drain_join else {}),
             }
         )
 
@@ -165,7 +177,9 @@ class SparsePE(wiring.Component):
         m.submodules.out = out = memory.Memory(
             shape=unsigned(p.acc_bits), depth=2 * p.out_buf_words, init=[]
         )
-        m.submodules.split = split = memory.Memory(shape=1, depth=p.out_buf_words, init=[])
+        m.submodules.split = split = memory.Memory(
+            shape=split_bits(p), depth=p.out_buf_words, init=[]
+        )
         ld = act.write_port(granularity=ob)
         rx = act.read_port(transparent_for=collision_ports(ld))
         wr = out.write_port()
@@ -318,6 +332,15 @@ class SparsePE(wiring.Component):
             res_addr.eq(self.out_base + self.rp_off + count),
             res_sum.eq(total),
         ]
+        if p.drain_join:
+            # (bit 0 of the table: raw; bit 1: the slot's result is joined at the drain
+            # with the previous PE's last word, hw.rtl.array; ``joined`` holds it from the
+            # result's write to the next clear; ``res_raw`` above takes bit 0)
+            res_join = Signal(name="res_join")
+            m.d.sync += res_join.eq(self.rp & sr.data[1])
+            joined = Signal(name="joined")
+            m.d.sync += joined.eq(Mux(self.clear, 0, joined | (res_v & res_join)))
+            m.d.comb += self.joined.eq(joined)
         res_word = Mux(res_raw, res_sum, requant(p, res_sum)).as_unsigned()
         if result_write_delay(p) > 1:
             # the result is registered in its final form before the buffer and written a

@@ -393,3 +393,89 @@ def test_systolic_resident_weights_match_cold_ops_and_closed_form(case, pi):
         assert a.mem == b.mem and a.macs == b.macs
         assert b.phases.load == 0 and b.cycles <= a.cycles
     check_cycles(warm, rw)
+
+
+JOIN = replace(
+    get_profile("sparse_pe_4"), name="sparse_pe_4_join", pipeline_depth=2, drain_join=True
+)
+"""``sparse_pe_4`` with the drain's adders (``drain_join``), at the ASIC pipeline depth."""
+
+
+def _joined_op(seed: int, prof: HwProfile, n: int, k: int, threshold: int):
+    """A one-sample row-parallel forward op whose long rows are joined at the drain
+    (written here from the plan, not the balancer's choice), with its inputs."""
+    from hw.compiler.balance import plan_with_joins
+    from hw.compiler.encode import encode_banks
+
+    mask, w, x, _ = rand_case(seed, prof, n, k, 1, 0.3)
+    prog = compile_layer(w, "forward", prof, 1, "row")
+    (op,) = prog.ops
+    plan = plan_with_joins(mask.sum(axis=1), prof.n_pe, threshold)
+    op = replace(op, arrays=encode_banks(mask, w, plan))
+    return replace(prog, ops=(op,)), op, w, x
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), k=st.integers(4, 40))
+def test_rows_joined_at_the_drain_match_integer_reference(seed, n, k):
+    """A joined row's two raw partials, added and requantised at the drain, give the
+    reference's value for a row split at its second piece (the serial reduction's)."""
+    prog, op, w, x = _joined_op(seed, JOIN, n, k, 2)
+    pairs = op.joined_pairs()
+    res = simulate(prog, {"layer": {"x": x}})
+    assert np.array_equal(
+        res.op(op.name).output, reference_spmm(w, x, JOIN, splits=op.row_splits())
+    )
+    check_cycles(prog, res)
+    if pairs:  # the rows joined have no reduction phase and no reduction record
+        assert len(op.row_splits()) >= len(pairs)
+        joined_rows = {int(op.arrays["piece_row"][s]) for _, s in pairs}
+        assert joined_rows.isdisjoint(op.arrays["red_row"].tolist())
+
+
+def test_the_balancer_joins_long_rows_instead_of_reducing_them():
+    """Two rows of 16 on 4 PEs, one sample: without the drain's adders the cheapest plan
+    splits them and pays the reduction phase (or keeps them whole); with them each row is
+    joined across a pair of PEs, with no reduction phase, in fewer cycles."""
+    mask = np.zeros((6, 32), dtype=bool)
+    mask[0, :16] = mask[1, 16:] = True
+    mask[2:, :3] = True
+    w = mask.astype(np.int64)
+    x = {"layer": {"x": np.arange(32, dtype=np.int64)[:, None]}}
+    plain = replace(JOIN, name="sparse_pe_4_plain", drain_join=False)
+    cyc = {}
+    for prof in (plain, JOIN):
+        prog = compile_layer(w, "forward", prof, 1, "row")
+        (op,) = prog.ops
+        res = simulate(prog, x)
+        assert np.array_equal(res.op(op.name).output, reference_spmm(w, x["layer"]["x"], prof))
+        cyc[prof.name] = res.cycles
+        if prof.drain_join:
+            assert len(op.joined_pairs()) == 2 and res.ops[0].phases.reduction == 0
+            assert sorted(int(op.arrays["piece_pe"][s]) for _, s in op.joined_pairs()) == [1, 3]
+    assert cyc[JOIN.name] < cyc[plain.name]
+
+
+def test_a_joined_op_needs_the_drain_adders_and_their_layout():
+    """sim and the RTL loader refuse a joined op on a profile without ``drain_join``, and
+    a join whose pieces are not the last of a pair of PEs."""
+    from hw.fit import ProgramFitError
+    from hw.rtl.fit import check_fits
+
+    prog, op, _, x = _joined_op(3, JOIN, 6, 30, 2)
+    assert op.joined_pairs()
+    plain = replace(JOIN, name="sparse_pe_4_plain", drain_join=False)
+    with pytest.raises(ValueError, match="no adders for"):
+        simulate(replace(prog, profile=plain), {"layer": {"x": x}})
+    with pytest.raises(ProgramFitError, match="no drain adders"):
+        check_fits(plain, op)
+    check_fits(JOIN, op)
+    # move the join flag to the row's first piece (on the even PE): refused
+    first, second = op.joined_pairs()[0]
+    bad = op.arrays["piece_join"].copy()
+    bad[second], bad[first] = 0, 1
+    broken = replace(op, arrays={**op.arrays, "piece_join": bad})
+    with pytest.raises(ValueError, match="must be the last piece of an odd PE"):
+        broken.joined_pairs()
+    with pytest.raises(ProgramFitError, match="must be the last piece of an odd PE"):
+        check_fits(JOIN, broken)
