@@ -28,8 +28,9 @@ default prints both.
 run's own workload settings (batch, episode length, update interval).
 ``--acting-ops`` adds, for sparse_pe_64 at 90 % (and each ``--masks`` run), the acting
 step op by op: its dataflow, cycles against ``ceil(M nnz / P)``, the split rows of its
-row-parallel plan, and the cycles its best plan would take if split rows cost nothing (no
-reduction phase: a bound on what any reduction unit, serial or tree, could gain).
+row-parallel plan (and how many of them are joined at the drain), and the cycles its best
+plan would take if split rows cost nothing (no reduction phase: a bound on what any
+reduction unit, serial, tree or the drain's adders, could gain).
 Usage: ``python bench/hw_utilisation.py [--layout random,row_balanced] [--masks RUN_DIR]
 [--acting-ops]``.
 """
@@ -48,7 +49,13 @@ from cost_models.rundir import load_run
 from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from cost_models.workload import inference_graph
 from hw.clocks import clock_origin
-from hw.compiler import choose_dataflow, plan_for_threshold, row_plan_phases, unroll_samples
+from hw.compiler import (
+    choose_dataflow,
+    plan_for_threshold,
+    plan_with_joins,
+    row_plan_phases,
+    unroll_samples,
+)
 from hw.profiles import HwProfile, get_profile
 from hw.timing import row_parallel_phase_cycles
 from mast.errors import ArgumentParser, run_cli
@@ -161,10 +168,12 @@ def free_reduction_cycles(mask: np.ndarray, m: int, blocks: int, p: HwProfile) -
     of a sample-unrolled matrix of ``blocks`` samples), the load, walk and drain phase alone.
     A bound on any reduction unit, not a design."""
     row_nnz = mask.sum(axis=1)
+    cuts = [plan_for_threshold] + ([plan_with_joins] if p.drain_join and m == 1 else [])
     return min(
-        _phase_one(mask, m, plan_for_threshold(row_nnz, p.n_pe, t, b), p)
+        _phase_one(mask, m, cut(row_nnz, p.n_pe, t, b), p)
         for t in range(1, max(1, int(row_nnz.max())) + 1)
         for b in sorted({1, blocks})
+        for cut in cuts
     )
 
 
@@ -182,12 +191,14 @@ def acting_step_ops(p: HwProfile, layers) -> list[dict]:
             "cycles": spmm_op(p, mask, k.m).cycles,
             "bound": math.ceil(k.m * int(mask.sum()) / p.n_pe),
             "split": 0,
+            "joined": 0,
             "free": None,
         }
         if plan is not None and flow != "sample":
             unrolled = flow == "unrolled"
             mm, ms = (unroll_samples(mask, k.m), 1) if unrolled else (mask, k.m)
             row["split"] = int((plan.row_pieces > 1).sum())
+            row["joined"] = int(plan.joined.sum())
             row["free"] = free_reduction_cycles(mm, ms, k.m if unrolled else 1, p)
         out.append(row)
     return out
@@ -199,7 +210,7 @@ def print_acting(title: str, ops: list[dict]) -> None:
         free = "-" if r["free"] is None else f"{r['free']:4d}"
         print(
             f"    {r['layer'][:58]:58s} {r['flow']:9s} {r['cycles']:5d} ({r['bound']:4d})  "
-            f"split rows {r['split']:3d}  free reduction {free}"
+            f"split rows {r['split']:3d} (joined {r['joined']:3d})  free reduction {free}"
         )
     total, bound = sum(r["cycles"] for r in ops), sum(r["bound"] for r in ops)
     free_total = sum(r["cycles"] if r["free"] is None else r["free"] for r in ops)

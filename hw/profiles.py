@@ -546,13 +546,15 @@ PROFILES: Mapping[str, HwProfile] = {
             **{**FPGA_PE_SIZES, "clock_hz": 100e6, "clock_note": ""},
         ),
         # The same per-PE sizes with 64 PEs, except what an acting step needs on 64 PEs:
-        # sixteen broadcast lanes, as sparse_pe_64 (four left the array waiting on the
-        # load), and activation buffers, column indices, weight banks and piece tables
-        # that hold a sample-unrolled op of every acting layer (K M up to 1,860, 227
-        # entries a PE and 10 x 208 pieces on MMM; a 512-word weight bank fills the
-        # RAMB18 a 128-word one took), and 128 KiB of activation SRAM, so a training op
-        # takes 1,024 samples of a 64-wide layer instead of 512 (half the ops, each with
-        # its fixed pipeline and handshake cycles): README, "The resized 64-PE array".
+        # eight broadcast lanes (four left the array waiting on the load; sixteen make
+        # each PE's buffer 256 bits wide, four RAMB36 a PE, 527 in all by synthesis),
+        # and activation buffers, column indices, weight banks and piece tables that
+        # hold a sample-unrolled op of every acting layer (K M up to 1,860, 227 entries a
+        # PE and 10 x 208 pieces on MMM; at 128 bits wide a PE's buffer takes two RAMB36
+        # at 1,024 or 2,048 words, and a 512-word weight bank fills the RAMB18 a 128-word
+        # one took), and 128 KiB of activation SRAM, so a training op takes 1,024 samples
+        # of a 64-wide layer instead of 512 (half the ops, each with its fixed pipeline
+        # and handshake cycles): README, "The resized 64-PE array".
         _sparse(
             64,
             name="sparse_pe_64_xc7",
@@ -562,7 +564,7 @@ PROFILES: Mapping[str, HwProfile] = {
             clock_note=XILINX_CLOCK_NOTE,
             **{
                 **FPGA_PE_SIZES,
-                "bcast_words": 16,
+                "bcast_words": 8,
                 "act_buf_words": 2048,
                 "index_bits": 11,
                 "max_pieces": 4095,
