@@ -545,20 +545,21 @@ PROFILES: Mapping[str, HwProfile] = {
             # placed and routed there (hw/routed_clocks.json): its routed Fmax, rounded down
             **{**FPGA_PE_SIZES, "clock_hz": 100e6, "clock_note": ""},
         ),
-        # The same per-PE sizes with 64 PEs, except what an acting step needs on 64 PEs:
-        # eight broadcast lanes (four left the array waiting on the load; sixteen make
-        # each PE's buffer 256 bits wide, four RAMB36 a PE, 527 in all by synthesis),
-        # and activation buffers, column indices, weight banks and piece tables that
-        # hold a sample-unrolled op of every acting layer (K M up to 1,860, 227 entries a
-        # PE and 10 x 208 pieces on MMM; at 128 bits wide a PE's buffer takes two RAMB36
-        # at 1,024 or 2,048 words, and a 512-word weight bank fills the RAMB18 a 128-word
-        # one took), and 128 KiB of activation SRAM, so a training op takes 1,024 samples
-        # of a 64-wide layer instead of 512 (half the ops, each with its fixed pipeline
-        # and handshake cycles): README, "The resized 64-PE array".
+        # The same per-PE sizes with 64 PEs, except what an acting step and a training
+        # op need on 64 PEs, within XC7A200T's 365 RAMB36 by synthesis: eight broadcast
+        # lanes (four left the array waiting on the load; sixteen make each PE's buffer
+        # 256 bits wide, four RAMB36 a PE, 527 in all), 2,048-word buffers and 11-bit
+        # indices (a sample-unrolled input layer of K M up to 1,860; at 128 bits wide a
+        # buffer takes two RAMB36 at 1,024 words or 2,048), 2,047 pieces (3 x 201 rows on
+        # 3m, 8 x 206 on 3s5z) and 128 KiB of activation SRAM, so a training op takes
+        # 1,024 samples of a 64-wide layer instead of 512 (half the ops, each with its
+        # fixed pipeline and handshake cycles). 256-entry weight banks would unroll
+        # 3s5z's and MMM's recurrent ops too, but their flags and columns leave LUT RAM
+        # for block RAM (399 RAMB36): README, "The resized 64-PE array".
         _sparse(
             64,
             name="sparse_pe_64_xc7",
-            weight_sram_kib=64,
+            weight_sram_kib=16,
             act_sram_kib=128,
             part="XC7A200T",
             clock_note=XILINX_CLOCK_NOTE,
@@ -567,7 +568,7 @@ PROFILES: Mapping[str, HwProfile] = {
                 "bcast_words": 8,
                 "act_buf_words": 2048,
                 "index_bits": 11,
-                "max_pieces": 4095,
+                "max_pieces": 2047,
             },
         ),
         # Placed and routed on an ECP5 (hw/routed_clocks.json): the clock is its routed
