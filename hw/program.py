@@ -258,8 +258,8 @@ class Op:
         """Row-parallel: the ``(first, second)`` piece indices of every row joined at the
         drain (``piece_join``), checked against the rule the drain's adders need (s.2.4):
         one sample, the second piece on an odd PE ``2i + 1`` and the first on PE ``2i``,
-        each its PE's last piece, the row's only two pieces, in column order. A
-        :class:`ValueError` names the first piece that breaks it."""
+        each its PE's last piece and a raw partial (``piece_split``), the row's only two
+        pieces. A :class:`ValueError` names the first piece that breaks it."""
         a = self.arrays
         if self.dataflow != "row" or "piece_join" not in a or not a["piece_join"].any():
             return []
@@ -277,12 +277,13 @@ class Op:
                 and row[first] == row[second]
                 and int((row == row[second]).sum()) == 2
                 and a["piece_red"][second] < 0
+                and bool(a["piece_split"][first] and a["piece_split"][second])
             )
             if not ok:
                 raise ValueError(
                     f"op {self.name!r}: joined piece {second} (row {int(row[second])}, PE {p}) "
                     "must be the last piece of an odd PE 2i+1 whose row's only other piece is "
-                    "the last piece of PE 2i"
+                    "the last piece of PE 2i, both raw partials (piece_split)"
                 )
             out.append((first, second))
         return out

@@ -479,3 +479,13 @@ def test_a_joined_op_needs_the_drain_adders_and_their_layout():
         broken.joined_pairs()
     with pytest.raises(ProgramFitError, match="must be the last piece of an odd PE"):
         check_fits(JOIN, broken)
+
+
+def test_a_joined_piece_that_is_requantised_is_refused():
+    """Both pieces of a joined row are raw partials: the drain requantises their sum."""
+    _, op, _, _ = _joined_op(4, JOIN, 6, 30, 2)
+    first, _ = op.joined_pairs()[0]
+    split = op.arrays["piece_split"].copy()
+    split[first] = 0
+    with pytest.raises(ValueError, match="both raw partials"):
+        replace(op, arrays={**op.arrays, "piece_split": split}).joined_pairs()
