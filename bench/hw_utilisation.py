@@ -261,7 +261,7 @@ def table(args: argparse.Namespace, layout: str) -> None:
 
 
 def print_targets(prof: str, maps: list[str], results: dict, layout: str) -> None:
-    """The issue's checks on ``prof``, its clock's origin beside them."""
+    """The targets' checks on ``prof``, its clock's origin beside them."""
     origin = clock_origin(get_profile(prof))
     print(f"\nTargets on {prof} ({layout} masks; clock {origin.text}):")
     checks = []
