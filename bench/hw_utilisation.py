@@ -49,13 +49,7 @@ from cost_models.rundir import load_run
 from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from cost_models.workload import inference_graph
 from hw.clocks import clock_origin
-from hw.compiler import (
-    choose_dataflow,
-    plan_for_threshold,
-    plan_with_joins,
-    row_plan_phases,
-    unroll_samples,
-)
+from hw.compiler import choose_dataflow, plan_cuts, row_plan_phases, unroll_samples
 from hw.profiles import HwProfile, get_profile
 from hw.timing import row_parallel_phase_cycles
 from mast.errors import ArgumentParser, run_cli
@@ -168,12 +162,11 @@ def free_reduction_cycles(mask: np.ndarray, m: int, blocks: int, p: HwProfile) -
     of a sample-unrolled matrix of ``blocks`` samples), the load, walk and drain phase alone.
     A bound on any reduction unit, not a design."""
     row_nnz = mask.sum(axis=1)
-    cuts = [plan_for_threshold] + ([plan_with_joins] if p.drain_join and m == 1 else [])
     return min(
         _phase_one(mask, m, cut(row_nnz, p.n_pe, t, b), p)
         for t in range(1, max(1, int(row_nnz.max())) + 1)
         for b in sorted({1, blocks})
-        for cut in cuts
+        for cut in plan_cuts(p, m)
     )
 
 

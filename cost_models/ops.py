@@ -77,8 +77,7 @@ def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
     total = int(plan.pe_entries.sum())
     pieces = len(plan.row)
     joins = int(plan.joined.sum())  # rows added at the drain (drain_join), not reduced
-    reduced = plan.row_pieces.copy()
-    reduced[plan.row[plan.joined]] = 1
+    reduced = plan.reduced_pieces
     split_rows = reduced[reduced > 1]
     return Counter(
         act_sram_writes=k * m,

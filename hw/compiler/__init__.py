@@ -5,7 +5,7 @@ Public API: :func:`compile_layer`, :func:`compile_network`, :func:`choose_datafl
 :class:`ProgramFitError`, :data:`KERNEL_NAMES`.
 """
 
-from hw.compiler.balance import RowPlan, plan_for_threshold, plan_with_joins
+from hw.compiler.balance import RowPlan, plan_cuts, plan_for_threshold, plan_with_joins
 from hw.compiler.build import (
     KERNEL_NAMES,
     ProgramFitError,
@@ -29,6 +29,7 @@ __all__ = [
     "compile_network",
     "encode_banks",
     "encode_stream",
+    "plan_cuts",
     "plan_for_threshold",
     "plan_with_joins",
     "row_plan_cycles",

@@ -18,11 +18,20 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RowPlan", "plan_for_threshold", "plan_with_joins", "threshold_candidates"]
+from hw.profiles import HwProfile
+
+__all__ = [
+    "RowPlan",
+    "plan_cuts",
+    "plan_for_threshold",
+    "plan_with_joins",
+    "threshold_candidates",
+]
 
 _THRESHOLD_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 
@@ -77,10 +86,18 @@ class RowPlan:
         return np.bincount(self.row, minlength=int(self.row.max()) + 1).astype(np.int64)
 
     @property
+    def reduced_pieces(self) -> np.ndarray:
+        """Pieces per row that the reduction unit adds: :attr:`row_pieces`, with 1 for a row
+        joined at the drain (its two pieces are added there)."""
+        pieces = self.row_pieces
+        pieces[self.row[self.joined]] = 1
+        return pieces
+
+    @property
     def split_adds(self) -> int:
         """``sum_r (pieces_r - 1)`` over the rows the reduction unit adds (not the joined
         ones): its adds per sample."""
-        return int(len(self.row) - len(np.unique(self.row)) - self.joined.sum())
+        return int(np.maximum(self.reduced_pieces - 1, 0).sum())
 
 
 def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int, blocks: int = 1) -> RowPlan:
@@ -108,30 +125,61 @@ def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int, blocks: i
             begins.append(b)
             ends.append(e)
             b = e
-    row = np.array(rows, dtype=np.int64)
-    part = np.array(parts, dtype=np.int64)
-    begin = np.array(begins, dtype=np.int64)
-    end = np.array(ends, dtype=np.int64)
+    return _place(rows, parts, begins, ends, len(row_nnz), n_pe, threshold, blocks)
+
+
+def _place(
+    rows: list[int],
+    parts: list[int],
+    begins: list[int],
+    ends: list[int],
+    n_rows: int,
+    n_pe: int,
+    threshold: int,
+    blocks: int,
+    fixed: dict[int, int] | None = None,
+) -> RowPlan:
+    """The plan of these pieces: piece ``i`` on PE ``fixed[i]`` where given (the pieces of
+    rows joined at the drain, :func:`plan_with_joins`), the others taken longest first
+    (ties: lower row, then lower part; block by block with ``blocks > 1``), each to the PE
+    with the fewest entries (ties: fewer pieces, then lower PE index) among those that hold
+    no other piece of its row. Bank order is by row and part within a PE, a joined row's
+    pieces last."""
+    fixed = fixed or {}
+    row, part, begin, end = (np.array(v, dtype=np.int64) for v in (rows, parts, begins, ends))
     size = np.maximum(end - begin, 1)
-    block = row * blocks // max(1, len(row_nnz))
-    order = np.lexsort((part, row, -size, block))
-    heap = [(0, 0, p) for p in range(n_pe)]
+    block = row * blocks // max(1, n_rows)
     pe = np.empty(len(row), dtype=np.int64)
+    load, count = np.zeros(n_pe, dtype=np.int64), np.zeros(n_pe, dtype=np.int64)
     holding: dict[int, set[int]] = {}  # row -> PEs with a piece of it
-    for i in order.tolist():
+    for i, p in fixed.items():
+        pe[i] = p
+        load[p] += size[i]
+        count[p] += 1
+        holding.setdefault(int(row[i]), set()).add(p)
+    heap = [(int(load[p]), int(count[p]), p) for p in range(n_pe)]
+    heapq.heapify(heap)
+    for i in np.lexsort((part, row, -size, block)).tolist():
+        if i in fixed:
+            continue
         taken = holding.setdefault(int(row[i]), set())
         skipped = []
         while True:  # at most n_pe - 1 skips: a row has at most n_pe pieces
-            load, count, p = heapq.heappop(heap)
+            ld, cnt, p = heapq.heappop(heap)
             if p not in taken:
                 break
-            skipped.append((load, count, p))
+            skipped.append((ld, cnt, p))
         pe[i] = p
         taken.add(p)
-        heapq.heappush(heap, (load + int(size[i]), count + 1, p))
+        heapq.heappush(heap, (ld + int(size[i]), cnt + 1, p))
         for entry in skipped:
             heapq.heappush(heap, entry)
-    bank = np.lexsort((part, row, pe))
+    join = np.zeros(len(row), dtype=np.int64)
+    joined_row = np.zeros(len(row), dtype=bool)
+    for i in fixed:
+        join[i] = part[i]
+        joined_row[i] = True
+    bank = np.lexsort((part, row, joined_row, pe))
     return RowPlan(
         row=row[bank],
         part=part[bank],
@@ -140,6 +188,7 @@ def plan_for_threshold(row_nnz: np.ndarray, n_pe: int, threshold: int, blocks: i
         pe=pe[bank],
         n_pe=n_pe,
         threshold=threshold,
+        join=join[bank] if fixed else None,
     )
 
 
@@ -169,48 +218,24 @@ def plan_with_joins(row_nnz: np.ndarray, n_pe: int, threshold: int, blocks: int 
     row_nnz = np.asarray(row_nnz, dtype=np.int64)
     long_rows = [int(r) for r in np.lexsort((np.arange(len(row_nnz)), -row_nnz))]
     long_rows = [r for r in long_rows if row_nnz[r] > threshold and row_nnz[r] >= 2]
-    joined = long_rows[: n_pe // 2]
-    load = np.zeros(n_pe, dtype=np.int64)
-    count = np.zeros(n_pe, dtype=np.int64)
-    rows, parts, begins, ends, pes, joins = [], [], [], [], [], []
-    for i, r in enumerate(joined):
-        c = int(row_nnz[r])
-        half = (c + 1) // 2
-        for part, (b, e) in enumerate(((0, half), (half, c))):
-            p = 2 * i + part
+    pair = {r: i for i, r in enumerate(long_rows[: n_pe // 2])}  # row -> its pair of PEs
+    rows, parts, begins, ends, fixed = [], [], [], [], {}
+    for r, c in enumerate(row_nnz.tolist()):
+        cuts = (0, (c + 1) // 2, c) if r in pair else (0, c)
+        for part in range(len(cuts) - 1):
+            if r in pair:
+                fixed[len(rows)] = 2 * pair[r] + part
             rows.append(r)
             parts.append(part)
-            begins.append(b)
-            ends.append(e)
-            pes.append(p)
-            joins.append(part)
-            load[p] += e - b
-            count[p] += 1
-    whole = np.setdiff1d(np.arange(len(row_nnz)), np.array(joined, dtype=np.int64))
-    size = np.maximum(row_nnz[whole], 1)
-    block = whole * blocks // max(1, len(row_nnz))
-    heap = [(int(load[p]), int(count[p]), p) for p in range(n_pe)]
-    heapq.heapify(heap)
-    for i in np.lexsort((whole, -size, block)).tolist():
-        ld, cnt, p = heapq.heappop(heap)
-        rows.append(int(whole[i]))
-        parts.append(0)
-        begins.append(0)
-        ends.append(int(row_nnz[whole[i]]))
-        pes.append(p)
-        joins.append(0)
-        heapq.heappush(heap, (ld + int(size[i]), cnt + 1, p))
-    row, part, pe = (np.array(v, dtype=np.int64) for v in (rows, parts, pes))
-    join = np.array(joins, dtype=np.int64)
-    last = np.isin(row, np.array(joined, dtype=np.int64))  # a joined row's pieces: bank last
-    bank = np.lexsort((part, row, last, pe))
-    return RowPlan(
-        row=row[bank],
-        part=part[bank],
-        begin=np.array(begins, dtype=np.int64)[bank],
-        end=np.array(ends, dtype=np.int64)[bank],
-        pe=pe[bank],
-        n_pe=n_pe,
-        threshold=threshold,
-        join=join[bank] if joined else None,
-    )
+            begins.append(cuts[part])
+            ends.append(cuts[part + 1])
+    return _place(rows, parts, begins, ends, len(row_nnz), n_pe, threshold, blocks, fixed)
+
+
+def plan_cuts(profile: HwProfile, m: int) -> tuple[Callable[..., RowPlan], ...]:
+    """The plan makers the balancer tries at each threshold for an op on ``m`` samples:
+    :func:`plan_for_threshold`, and :func:`plan_with_joins` on a ``drain_join`` profile
+    with one sample (the drain's adders join a row's last pieces of one sample)."""
+    if profile.drain_join and m == 1 and profile.n_pe >= 2:
+        return (plan_for_threshold, plan_with_joins)
+    return (plan_for_threshold,)

@@ -23,12 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hw.compiler.balance import (
-    RowPlan,
-    plan_for_threshold,
-    plan_with_joins,
-    threshold_candidates,
-)
+from hw.compiler.balance import RowPlan, plan_cuts, threshold_candidates
 from hw.compiler.encode import encode_banks, encode_stream, split_chunks
 from hw.fit import OpShape, ProgramFitError, check_fit
 from hw.numerics import quantize
@@ -113,16 +108,11 @@ def row_plan_phases(mask: np.ndarray, plan: RowPlan, m: int, profile: HwProfile)
 
 def _balance(mask: np.ndarray, m: int, profile: HwProfile, blocks: int) -> tuple[int, RowPlan]:
     row_nnz = mask.sum(axis=1)
-    longest = int(row_nnz.max(initial=0))
-    # rows joined at the drain (drain_join, s.2.4): on one sample only
-    joins = profile.drain_join and m == 1 and profile.n_pe >= 2
     best: tuple[int, RowPlan] | None = None
     for t in threshold_candidates(row_nnz, profile.n_pe):
         for b in sorted({1, blocks}):
-            plans = [plan_for_threshold(row_nnz, profile.n_pe, t, b)]
-            if joins and t < longest:
-                plans.append(plan_with_joins(row_nnz, profile.n_pe, t, b))
-            for plan in plans:
+            for cut in plan_cuts(profile, m):
+                plan = cut(row_nnz, profile.n_pe, t, b)
                 c = row_plan_cycles(mask, plan, m, profile)
                 if best is None or c < best[0]:
                     best = (c, plan)

@@ -88,9 +88,7 @@ def encode_banks(mask: np.ndarray, w: np.ndarray, plan: RowPlan) -> dict[str, np
     pe_entries = plan.pe_entries
     pieces_per_row = plan.row_pieces
     split = pieces_per_row[plan.row] > 1
-    # rows joined at the drain (drain_join) are not the reduction unit's
-    reduced = pieces_per_row > 1
-    reduced[plan.row[plan.joined]] = False
+    reduced = plan.reduced_pieces > 1  # (not the rows joined at the drain)
     split_rows = np.flatnonzero(reduced)
     red_index = np.full(len(pieces_per_row), -1, dtype=np.int64)
     red_index[split_rows] = np.arange(len(split_rows))
