@@ -19,15 +19,17 @@ topology update every 200 iterations), prints:
   SRAM, index, vector; no DRAM, no static), next to EIE's ~5.8 pJ per operation, which is
   ~11.6 pJ per MAC (a MAC is two operations; 45 nm, SRAM included);
 
-then checks the targets on sparse_pe_64 and on sparse_pe_64_xc7 (its memories resized
-for XC7A200T, with the FPGA pipeline), each with its clock's origin. Masks are random
+then checks the targets on each of sparse_pe_64, sparse_pe_16_ecp5 (placed and routed
+on an LFE5U-85F) and sparse_pe_64_xc7 (its memories resized for XC7A200T, with the FPGA
+pipeline) among ``--profiles``, each with its clock's origin. Masks are random
 (``--layout random``) or row-balanced (``row_balanced``: every row of a layer holds the
 same number of weights, the shape ``mast-train --hw-aware-growth`` evolves toward); the
 default prints both.
 ``--masks RUN_DIR,...`` adds one row per training run: its newest masks, costed with the
 run's own workload settings (batch, episode length, update interval).
-``--acting-ops`` adds, for sparse_pe_64 at 90 % (and each ``--masks`` run), the acting
-step op by op: its dataflow, cycles against ``ceil(M nnz / P)``, the split rows of its
+``--acting-ops`` adds, for each profile at 90 % (and each ``--masks`` run), the acting
+step op by op: its dataflow (``tiled``: sample tiles, ``docs/microarchitecture.md``
+s.2.6), cycles against ``ceil(M nnz / P)``, the split rows of its
 row-parallel plan (and how many of them are joined at the drain), and the cycles its best
 plan would take if split rows cost nothing (no reduction phase: a bound on what any
 reduction unit, serial, tree or the drain's adders, could gain).
@@ -50,6 +52,7 @@ from cost_models.sweep import compare, default_baseline, sparsity_sweep
 from cost_models.workload import inference_graph
 from hw.clocks import clock_origin
 from hw.compiler import choose_dataflow, plan_cuts, row_plan_phases, unroll_samples
+from hw.compiler.build import SampleTile
 from hw.profiles import HwProfile, get_profile
 from hw.timing import row_parallel_phase_cycles
 from mast.errors import ArgumentParser, run_cli
@@ -61,9 +64,10 @@ PROFILES = ("sparse_pe_16", "sparse_pe_64", "sparse_pe_256")
 MAPS = ("3m", "3s5z")
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 ON_CHIP = ("mac", "vector", "sram", "index")
-TARGET_PROFILES = ("sparse_pe_64", "sparse_pe_64_xc7")
-"""Profiles whose targets the bench checks: the 64-PE array of the 45 nm model and its
-version resized for a named FPGA (XC7A200T)."""
+TARGET_PROFILES = ("sparse_pe_64", "sparse_pe_16_ecp5", "sparse_pe_64_xc7")
+"""Profiles whose targets the bench checks: the 64-PE array of the 45 nm model, the
+16-PE array placed and routed on an LFE5U-85F (its clock the routed Fmax), and the
+64-PE array resized for XC7A200T (synthesised, not routed)."""
 ACTING_TARGET = {"3m": 0.75}
 """Utilisation an acting step must reach at 90 % sparsity (other maps: 85 %)."""
 
@@ -188,11 +192,14 @@ def acting_step_ops(p: HwProfile, layers) -> list[dict]:
             "free": None,
         }
         if plan is not None and flow != "sample":
-            unrolled = flow == "unrolled"
-            mm, ms = (unroll_samples(mask, k.m), 1) if unrolled else (mask, k.m)
-            row["split"] = int((plan.row_pieces > 1).sum())
-            row["joined"] = int(plan.joined.sum())
-            row["free"] = free_reduction_cycles(mm, ms, k.m if unrolled else 1, p)
+            tiles = plan if flow == "tiled" else (SampleTile(0, k.m, flow, plan, 0),)
+            row["free"] = 0
+            for t in tiles:  # a sample-tiled op: its tiles' sums
+                unrolled = t.flow == "unrolled"
+                mm, ms = (unroll_samples(mask, t.m), 1) if unrolled else (mask, t.m)
+                row["split"] += int((t.plan.row_pieces > 1).sum())
+                row["joined"] += int(t.plan.joined.sum())
+                row["free"] += free_reduction_cycles(mm, ms, t.m if unrolled else 1, p)
         out.append(row)
     return out
 
@@ -214,18 +221,19 @@ def print_acting(title: str, ops: list[dict]) -> None:
 
 
 def acting_tables(args: argparse.Namespace) -> None:
-    """The acting step op by op on sparse_pe_64 at 90 %: cycles (bound), split rows, and
-    the cycles with a reduction that costs nothing."""
-    p = get_profile("sparse_pe_64")
-    print("\n=== acting step op by op, sparse_pe_64, 90 %: cycles (bound) ===")
-    for layout in args.layout.split(","):
-        for mp in args.maps.split(","):
-            ops = acting_step_ops(p, mast_network_layers(mp, 0.9, "erdos_renyi", 0, layout))
-            print_acting(f"{mp}, {layout} masks", ops)
-    for run_dir in filter(None, args.masks.split(",")):
-        rm = load_run(run_dir)
-        title = f"{rm.map_name or '?'}, trained masks of {run_dir}"
-        print_acting(title, acting_step_ops(p, rm.layers))
+    """The acting step op by op at 90 % on every profile of ``--profiles``: cycles
+    (bound), split rows, and the cycles with a reduction that costs nothing."""
+    for prof in args.profiles.split(","):
+        p = get_profile(prof)
+        print(f"\n=== acting step op by op, {prof}, 90 %: cycles (bound) ===")
+        for layout in args.layout.split(","):
+            for mp in args.maps.split(","):
+                layers = mast_network_layers(mp, 0.9, "erdos_renyi", 0, layout)
+                print_acting(f"{mp}, {layout} masks", acting_step_ops(p, layers))
+        for run_dir in filter(None, args.masks.split(",")):
+            rm = load_run(run_dir)
+            title = f"{rm.map_name or '?'}, trained masks of {run_dir}"
+            print_acting(title, acting_step_ops(p, rm.layers))
 
 
 def table(args: argparse.Namespace, layout: str) -> None:

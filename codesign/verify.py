@@ -108,7 +108,7 @@ class RtlCheck:
                 first_error = first_error or e
         else:
             raise first_error  # type: ignore[misc]
-        x = self.rng.uniform(-1.0, 1.0, size=(layer.n_in, prog.ops[0].samples))
+        x = self.rng.uniform(-1.0, 1.0, size=(layer.n_in, prog.ops[0].layer_samples))
         inputs = {layer.name: {"x": x}}
         sim_cycles = simulate(prog, inputs).cycles
         if self.model is None:

@@ -93,28 +93,44 @@ def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
     )
 
 
-def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -> OpCost:
-    """One SpMM op ``Y = W X`` of ``mask`` (``N x K``) on ``m`` samples, dataflow as compiled.
+def _row_cost(p: HwProfile, mask: np.ndarray, m: int, flow: str, plan) -> OpCost:
+    """A row-parallel op of ``mask`` on ``m`` samples (``"unrolled"``: the row-parallel op
+    of ``I_M (x) mask`` on one sample, ``hw.program``) compiled with ``plan``."""
+    k = mask.shape[1]
+    if flow == "unrolled":
+        mask, k_op, m_op = unroll_samples(mask, m), k * m, 1
+    else:
+        k_op, m_op = k, m
+    cyc = row_plan_cycles(mask, plan, m_op, p)
+    return OpCost(cyc, 1, flow, _rp_counts(k_op, m_op, p, plan))
 
-    The caller guarantees the op fits the sample-parallel capacity rules, or the
-    row-parallel ones when ``k * m <= act_buf_words``; ``allow_row=False`` skips the
-    row-parallel evaluation (ops the compiler could only run sample-parallel).
+
+def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -> OpCost:
+    """One SpMM op ``Y = W X`` of ``mask`` (``N x K``) on ``m`` samples, dataflow as compiled
+    (a sample-tiled SpMM: the sum of its tiles' ops).
+
+    Raises :class:`hw.compiler.ProgramFitError` where the compiler does: no dataflow
+    fits. ``allow_row=False`` skips the row-parallel evaluation (ops the compiler could
+    only run sample-parallel; the caller guarantees they fit).
     """
     n, k = mask.shape
     row_nnz = mask.sum(axis=1)
     s = timing.stream_length(row_nnz)
     tokens = int((row_nnz == 0).sum())
     flow = "sample"
-    if allow_row and k * m <= p.act_buf_words:
+    if allow_row:
         flow, plan = choose_dataflow(mask, m, p)
+    if flow == "tiled":
+        sizes = Counter(t.m for t in plan)
+        first = {t.m: t for t in reversed(plan)}
+        total = None
+        for size, times in sizes.items():
+            c = _row_cost(p, mask, size, first[size].flow, first[size].plan).scaled(times)
+            total = c if total is None else total + c
+        assert total is not None
+        return total
     if flow in ("row", "unrolled"):
-        # unrolled: the row-parallel op of I_M (x) mask on one sample (hw.program)
-        if flow == "unrolled":
-            mask, k_op, m_op = unroll_samples(mask, m), k * m, 1
-        else:
-            k_op, m_op = k, m
-        cyc = row_plan_cycles(mask, plan, m_op, p)
-        return OpCost(cyc, 1, flow, _rp_counts(k_op, m_op, p, plan))
+        return _row_cost(p, mask, m, flow, plan)
     cyc = timing.spmm_sample_parallel_cycles(k, n, m, s, p)
     return OpCost(cyc, 1, "sample", _sp_counts(k, n, m, s, tokens, timing.tile_count(m, p)))
 

@@ -43,6 +43,11 @@ sample, the layer's ``U`` samples stacked sample-major (``x'[u K + k] = X[k, u]`
 ``Y[r, u] = y'[u N + r]``). Its ``n``, ``k``, ``m`` are the datapath's (``U N``, ``U K``,
 1), and its activation SRAM image is the one the ``U``-sample row-parallel op reads.
 
+Sample tiles (``docs/microarchitecture.md`` s.2.6): an SpMM on more samples than a
+row-parallel op's buffers hold may be compiled as several ops, each on the layer's
+samples ``sample0 .. sample0 + samples - 1`` of ``layer_m`` (its images are those of
+an op on its own samples; ``Op.tile_of`` takes them from the layer's operand).
+
 Dense systolic tiles (``dataflow="systolic"``): ``weight_tiles`` with fold
 ``f = nf * ceil(K/R) + kf`` (``n``-fold outer, ``k``-fold inner) and cell ``(i, j)`` at
 ``(f * R + i) * C + j`` holding ``W[nf*C + j, kf*R + i]`` (0 outside ``W``). An op with
@@ -129,7 +134,8 @@ class Op:
     """
 
     name: str
-    """Unique within a program: ``<layer>:<purpose>`` plus ``[chunk]`` for SDDMM chunks."""
+    """Unique within a program: ``<layer>:<purpose>`` plus ``[chunk]`` for SDDMM chunks and
+    ``[samples a:b]`` for the tiles of a sample-tiled SpMM."""
     layer: str
     """Name of the source layer."""
     purpose: Literal["forward", "input_grad", "weight_grad", "dense_grad"]
@@ -157,6 +163,12 @@ class Op:
     unroll: int = 1
     """Row-parallel SpMM: the layer's samples folded into the rows (module docstring):
     ``n``, ``k`` are ``unroll`` times the layer's and ``m`` is 1."""
+    sample0: int = 0
+    """Sample-tiled SpMM (``docs/microarchitecture.md`` s.2.6): the first of the layer's
+    samples this op computes; it computes :attr:`samples` of them."""
+    layer_m: int = 0
+    """Sample-tiled SpMM: the layer's samples, of which this op computes a tile (0: the
+    op computes them all; :attr:`layer_samples`)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.unroll, int) or self.unroll < 1:
@@ -171,6 +183,15 @@ class Op:
                 f"n, k divisible by it, got dataflow {self.dataflow!r} n={self.n} k={self.k} "
                 f"m={self.m}"
             )
+        if self.layer_m or self.sample0:
+            if self.kernel != "spmm" or not (
+                0 <= self.sample0 < self.sample0 + self.samples <= self.layer_m
+            ):
+                raise ValueError(
+                    f"op {self.name!r}: a sample tile needs an SpMM whose samples "
+                    f"{self.sample0}..{self.sample0 + self.samples - 1} lie within the "
+                    f"layer's 0..{self.layer_m - 1}, got kernel {self.kernel!r}"
+                )
         if self.resident and (self.dataflow != "systolic" or "weight_tiles" not in self.arrays):
             raise ValueError(
                 f"op {self.name!r}: resident weights need a systolic forward or input_grad "
@@ -205,6 +226,16 @@ class Op:
     def samples(self) -> int:
         """The layer's samples: ``m * unroll``."""
         return self.m * self.unroll
+
+    @property
+    def layer_samples(self) -> int:
+        """The layer's samples: :attr:`layer_m` for a sample tile, else :attr:`samples`."""
+        return self.layer_m or self.samples
+
+    def tile_of(self, x: np.ndarray) -> np.ndarray:
+        """This op's samples (columns ``sample0 ..``) of a layer-orientation operand."""
+        x = np.asarray(x)
+        return x[:, self.sample0 : self.sample0 + self.samples] if self.layer_m else x
 
     @property
     def in_width(self) -> int:
@@ -377,6 +408,8 @@ class Op:
             d["resident"] = True
         if self.unroll > 1:
             d["unroll"] = self.unroll
+        if self.layer_m:
+            d.update(sample0=self.sample0, layer_m=self.layer_m)
         d["arrays"] = sorted(self.arrays)
         return d
 

@@ -396,8 +396,8 @@ def random_inputs(program: Program, seed: int = 0) -> dict[str, dict[str, np.nda
         if op.layer in inputs:
             continue
         inputs[op.layer] = {
-            "x": rng.uniform(-1, 1, (op.in_width, op.samples)),
-            "dy": rng.uniform(-1, 1, (op.out_width, op.samples)),
+            "x": rng.uniform(-1, 1, (op.in_width, op.layer_samples)),
+            "dy": rng.uniform(-1, 1, (op.out_width, op.layer_samples)),
         }
     return inputs
 

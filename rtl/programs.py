@@ -48,11 +48,12 @@ class Case:
 
     def operands(self, op: Op) -> tuple[np.ndarray, np.ndarray | None]:
         """``(x, dy)`` in the op's orientation and sizes (``K x M``, ``N x M``; a
-        sample-unrolled op gets its samples stacked, :meth:`hw.program.Op.fold_samples`)."""
+        sample-unrolled op gets its samples stacked, :meth:`hw.program.Op.fold_samples`;
+        a sample tile its own samples, :meth:`hw.program.Op.tile_of`)."""
         if op.purpose == "input_grad":
-            return op.fold_samples(self.dy), None
+            return op.fold_samples(op.tile_of(self.dy)), None
         if op.purpose == "forward":
-            return op.fold_samples(self.x), None
+            return op.fold_samples(op.tile_of(self.x)), None
         return self.x, self.dy
 
 
@@ -83,10 +84,14 @@ def random_case(
     shorter than the weight stream's latency, so the stream's first entries are addressed
     from ``start``; ``joined`` (``drain_join`` profiles) is a row-parallel op on one
     sample whose longest rows are joined at the drain
-    (:func:`hw.compiler.balance.plan_with_joins` at a short random threshold).
+    (:func:`hw.compiler.balance.plan_with_joins` at a short random threshold); ``tiled``
+    is an SpMM whose ``K M`` exceeds the PE's activation buffer, compiled by the
+    compiler's own choice into sample tiles (:func:`hw.compiler.build.sample_tiles`).
     """
     if dataflow in ("split", "joined"):
         return _split_case(rng, profile, kernel, max_dim, max_m, joined=dataflow == "joined")
+    if dataflow == "tiled":
+        return _tiled_case(rng, profile, kernel)
     sparsity = float(rng.choice([*SPARSITIES, rng.random() * 0.98]))
     for _ in range(100):
         out_dim, in_dim = (int(v) for v in rng.integers(1, max_dim + 1, size=2))
@@ -153,6 +158,30 @@ def _split_case(
     raise RuntimeError(
         f"no {'joined' if joined else 'split'} {kernel} case fits profile {profile.name!r}"
     )
+
+
+def _tiled_case(rng: np.random.Generator, profile: HwProfile, kernel: str) -> Case:
+    """A layer whose op (``K`` inputs, ``M`` samples) has ``K M`` over the activation buffer
+    and which the compiler's choice compiles into sample tiles."""
+    buf = profile.act_buf_words
+    for _ in range(200):
+        k = int(rng.integers(max(2, buf // 8), buf // 2 + 1))
+        n = int(rng.integers(1, 2 * profile.n_pe + 1))
+        m = int(rng.integers(buf // k + 1, 3 * (buf // k) + 2))
+        out_dim, in_dim = (n, k) if kernel == "forward" else (k, n)
+        mask = rng.random((out_dim, in_dim)) >= float(rng.choice([0.3, 0.6, 0.8, 0.9]))
+        w = _operands(rng, mask.shape, profile)
+        w = np.where(w == 0, 1, w) * mask
+        try:
+            program = compile_layer(w, kernel, profile, m, "auto")
+        except ValueError:
+            continue
+        if not any(op.layer_m for op in program.ops):
+            continue
+        x = _operands(rng, (in_dim, m), profile)
+        dy = _operands(rng, (out_dim, m), profile)
+        return Case(program, x, dy)
+    raise RuntimeError(f"no tiled {kernel} case on profile {profile.name!r}")
 
 
 def make_jobs(

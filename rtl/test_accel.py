@@ -24,6 +24,8 @@ SPARSE_CASES = [
     ("forward", "unrolled", 60, 107),
     ("forward", "split", 80, 108),
     ("input_grad", "split", 60, 109),
+    ("forward", "tiled", 30, 110),
+    ("input_grad", "tiled", 20, 111),
     ("weight_grad", "sample", 150, 105),
     ("dense_grad", "sample", 150, 106),
 ]

@@ -44,7 +44,8 @@ def op_inputs(
     ``out x M``. Forward ops read ``x``, input-gradient ops ``dy``, weight-gradient ops
     both. Float arrays are quantised with :func:`hw.numerics.quantize`; integer arrays are
     operand integers. A sample-unrolled op gets its samples stacked into one
-    (:meth:`hw.program.Op.fold_samples`).
+    (:meth:`hw.program.Op.fold_samples`), and the tile of a sample-tiled SpMM its own
+    samples of the layer's (:meth:`hw.program.Op.tile_of`).
     """
     blocks = program.blocks(op.layer)
     if blocks:
@@ -58,8 +59,8 @@ def op_inputs(
     missing = [key for key in need if key not in entry]
     if missing:
         raise ValueError(f"op {op.name!r}: inputs lack {missing[0]!r}")
-    shapes = {"x": (op.in_width, op.samples), "dy": (op.out_width, op.samples)}
-    got = {key: _operand(entry[key], shapes[key], key, op, program) for key in need}
+    shapes = {"x": (op.in_width, op.layer_samples), "dy": (op.out_width, op.layer_samples)}
+    got = {key: op.tile_of(_operand(entry[key], shapes[key], key, op, program)) for key in need}
     if op.purpose == "input_grad":
         return op.fold_samples(got["dy"]), None
     return op.fold_samples(got["x"]), got.get("dy")
@@ -129,7 +130,9 @@ def layer_output(program: Program, result: SimResult, layer: str, purpose: str) 
     if not ops:
         raise KeyError(f"program has no {purpose!r} op of layer {layer!r}")
     if ops[0].kernel != "sddmm":
-        return ops[0].unfold_samples(result.op(ops[0].name).output)
+        # a sample-tiled SpMM's tiles hold consecutive samples, in program order
+        tiles = sorted(ops, key=lambda o: o.sample0)
+        return np.concatenate([o.unfold_samples(result.op(o.name).output) for o in tiles], axis=1)
     dw = np.zeros((ops[0].n, ops[0].k), dtype=np.int64)
     for op in ops:
         real = ~op.arrays["stream_token"].astype(bool)

@@ -184,16 +184,10 @@ def test_dense_grad_uses_all_ones_mask():
     assert op.nnz == 30 and op.stream_length == 30 and not op.arrays["stream_token"].any()
 
 
-@settings(max_examples=30, deadline=None)
-@given(case=cases, m=st.integers(1, 64) | st.integers(65, 300))
-def test_auto_dataflow_picks_the_formula_minimum(case, m):
-    mask, w = rand_layer(**case)
-    prog = compile_layer((mask, w), "forward", P64, m)
-    (op,) = prog.ops
-    k, n = case["k"], case["n"]
-    s = timing.stream_length(mask.sum(axis=1))
-    fits_bits = P64.index_bits
-    options = [(timing.spmm_sample_parallel_cycles(k, n, m, s, P64), "sample", 1)]
+def _row_options(mask, m):
+    """(cycles, dataflow, unroll) of the row-parallel and sample-unrolled ops of ``mask`` on
+    ``m`` samples that fit ``P64``, from the formulas and the balancer."""
+    n, k = mask.shape
 
     def row_fits(n_, k_, m_, plan_):
         shape = OpShape(
@@ -208,25 +202,56 @@ def test_auto_dataflow_picks_the_formula_minimum(case, m):
         )
         return fits(P64, shape)
 
+    options = []
     if k * m <= P64.act_buf_words:
         plan = balance_rows(mask, m, P64)
         if row_fits(n, k, m, plan):
             options.append((row_plan_cycles(mask, plan, m, P64), "row", 1))
     # the sample-unrolled form: M copies of the rows, one sample, columns up to K*M
-    if m > 1 and k * m <= min(P64.act_buf_words, 1 << fits_bits):
+    if m > 1 and k * m <= min(P64.act_buf_words, 1 << P64.index_bits):
         umask = np.kron(np.eye(m, dtype=bool), mask)
         uplan = balance_rows(umask, 1, P64, blocks=m)
         if row_fits(n * m, k * m, 1, uplan):
             options.append((row_plan_cycles(umask, uplan, 1, P64), "row", m))
+    return options
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=cases, m=st.integers(1, 64) | st.integers(65, 300))
+def test_auto_dataflow_picks_the_formula_minimum(case, m):
+    """The cheapest of sample-parallel, row-parallel, sample-unrolled and, for an input
+    over the PE buffer, sample tiles (the fewest near-equal sample ranges that fit, each
+    its cheapest row-parallel form)."""
+    mask, w = rand_layer(**case)
+    prog = compile_layer((mask, w), "forward", P64, m)
+    k, n = case["k"], case["n"]
+    s = timing.stream_length(mask.sum(axis=1))
+    options = [(timing.spmm_sample_parallel_cycles(k, n, m, s, P64), "sample", 1)]
+    options += _row_options(mask, m)
+    if k * m > P64.act_buf_words:
+        per = P64.act_buf_words // k
+        count = -(-m // per)
+        sizes = [m // count + (i < m % count) for i in range(count)]
+        best = {size: min(_row_options(mask, size), default=None) for size in set(sizes)}
+        if all(best.values()):
+            options.append((sum(best[size][0] for size in sizes), "tiled", 0))
     cycles, flow, unroll = min(options, key=lambda o: o[0])
-    assert (op.dataflow, op.unroll) == (flow, unroll)
-    assert op.formula_cycles(P64) == cycles
+    assert sum(op.formula_cycles(P64) for op in prog.ops) == cycles
+    if flow == "tiled":
+        assert [op.samples for op in prog.ops] == sizes
+        assert [op.unroll for op in prog.ops] == [best[size][2] for size in sizes]
+    else:
+        (op,) = prog.ops
+        assert (op.dataflow, op.unroll) == (flow, unroll)
 
 
-def test_auto_chooses_row_parallel_for_batch_one_and_sample_parallel_for_training():
+def test_auto_chooses_row_parallel_for_batch_one_and_sample_tiles_for_a_batch():
+    """One sample: row-parallel. 256 samples of a 64-wide layer outgrow the 2,048-word PE
+    buffer: 8 tiles of 32 samples, each unrolled, beat the sample-parallel op."""
     mask, w = rand_layer(0, 64, 64, 0.9, P64)
     assert choose_dataflow(mask, 1, P64)[0] == "row"
-    assert choose_dataflow(mask, 256, P64)[0] == "sample"
+    flow, tiles = choose_dataflow(mask, 256, P64)
+    assert flow == "tiled" and [(t.m, t.flow) for t in tiles] == [(32, "unrolled")] * 8
 
 
 def test_float_values_are_quantised_with_hw_numerics():
@@ -306,12 +331,18 @@ def test_max_pieces_bounds_row_parallel_ops():
     assert op.dataflow == "row"
 
 
-def test_auto_falls_back_to_the_dataflow_that_fits():
+def test_auto_falls_back_to_the_dataflows_that_fit():
+    """K M over the PE buffer: no row-parallel op on every sample fits, so auto runs the
+    cheaper of the sample-parallel op and sample tiles, here two tiles (17 + 16)."""
     k = 64
-    m = P64.act_buf_words // k + 1  # K*M > act_buf_words: row-parallel cannot run
+    m = P64.act_buf_words // k + 1  # K*M > act_buf_words: row-parallel cannot run whole
     mask = np.ones((8, k), dtype=bool)
-    (op,) = compile_layer(mask, "forward", P64, m).ops
-    assert op.dataflow == "sample"
+    with pytest.raises(ProgramFitError, match="act_buf_words"):
+        compile_layer(mask, "forward", P64, m, "row")
+    ops = compile_layer(mask, "forward", P64, m).ops
+    assert [(op.sample0, op.samples, op.layer_m) for op in ops] == [(0, 17, m), (17, 16, m)]
+    sample = compile_layer(mask, "forward", P64, m, "sample").ops[0].formula_cycles(P64)
+    assert sum(op.formula_cycles(P64) for op in ops) < sample
 
 
 def test_bad_kernel_dataflow_and_m():

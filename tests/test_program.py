@@ -194,3 +194,23 @@ def test_systolic_weight_grad_images_come_from_dy_and_x_transposed():
     img = op.memory_images(prof, x=x, dy=dy)
     assert img["act_sram"].tolist() == x.T.reshape(-1).tolist()
     assert img["weight_tiles"][:4].tolist() == [dy[0, 0], dy[1, 0], dy[0, 1], dy[1, 1]]
+
+
+def test_sample_tiles_round_trip_and_name_a_tile_outside_the_layer(tmp_path):
+    rng = np.random.default_rng(3)
+    w = rng.integers(-9, 10, (5, 30)) * (rng.random((5, 30)) < 0.5)
+    prog = compile_layer(w, "forward", P4, 7, "tiled")  # 7 x 30 words over a 64-word buffer
+    assert [(o.sample0, o.samples, o.layer_m) for o in prog.ops] == [
+        (0, 2, 7),
+        (2, 2, 7),
+        (4, 2, 7),
+        (6, 1, 7),
+    ]
+    back = Program.load(prog.save(tmp_path / "tiles.npz"))
+    assert back == prog
+    assert [(o.sample0, o.layer_m) for o in back.ops] == [(o.sample0, o.layer_m) for o in prog.ops]
+    x = {"layer": {"x": rng.integers(-9, 10, (30, 7))}}
+    assert simulate(back, x).cycles == simulate(prog, x).cycles
+    last = prog.ops[-1]  # one sample, row-parallel
+    with pytest.raises(ValueError, match=r"samples 6\.\.7 lie within the layer's 0\.\.6"):
+        dataclasses.replace(last, m=2)

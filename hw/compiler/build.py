@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ from mast.sparsity.layer import SparseLayer
 __all__ = [
     "KERNEL_NAMES",
     "ProgramFitError",
+    "SampleTile",
     "choose_dataflow",
     "compile_layer",
     "balance_rows",
@@ -48,6 +50,7 @@ __all__ = [
     "row_plan_cycles",
     "row_plan_phases",
     "row_shape",
+    "sample_tiles",
     "unroll_samples",
 ]
 
@@ -55,7 +58,7 @@ LayerLike = SparseLayer | np.ndarray | tuple[np.ndarray, np.ndarray]
 """A layer to compile: a record, an ``N x K`` array, or a ``(mask, values)`` pair."""
 
 KERNEL_NAMES: tuple[str, ...] = ("forward", "input_grad", "weight_grad", "dense_grad")
-_DATAFLOW_CHOICES = ("auto", "sample", "row", "unrolled", "resident")
+_DATAFLOW_CHOICES = ("auto", "sample", "row", "unrolled", "tiled", "resident")
 
 
 def _where(name: str, purpose: str) -> str:
@@ -133,24 +136,103 @@ def balance_rows(mask: np.ndarray, m: int, profile: HwProfile, blocks: int = 1) 
     return _balance(mask, m, profile, blocks)[1]
 
 
+@dataclass(frozen=True, eq=False)
+class SampleTile:
+    """One op of a sample-tiled SpMM (``docs/microarchitecture.md`` s.2.6): the layer's
+    samples ``begin .. end-1`` as a row-parallel (``"row"``) or sample-unrolled
+    (``"unrolled"``) op with its row plan (of the unrolled matrix for ``"unrolled"``)."""
+
+    begin: int
+    end: int
+    flow: str
+    plan: RowPlan
+    cycles: int
+
+    @property
+    def m(self) -> int:
+        return self.end - self.begin
+
+
+def sample_tiles(k: int, m: int, profile: HwProfile) -> list[tuple[int, int]]:
+    """``[begin, end)`` sample ranges of a sample-tiled SpMM with ``K = k`` on ``m``
+    samples: the fewest near-equal ranges whose row-parallel input (``K`` words a sample)
+    fits the PE's activation buffer, larger ranges first. Empty when one sample does not
+    fit or the whole op does (no tiling needed)."""
+    per = profile.act_buf_words // k if k else 0
+    if per < 1 or per >= m:
+        return []
+    count = -(-m // per)
+    size, extra = divmod(m, count)
+    edges = np.cumsum([0] + [size + (i < extra) for i in range(count)]).tolist()
+    return list(zip(edges, edges[1:], strict=False))
+
+
+def _row_options(
+    mask: np.ndarray, m: int, profile: HwProfile, where: str, rows: tuple[int, RowPlan] | None
+) -> list[tuple[int, str, RowPlan]]:
+    """The row-parallel options of an SpMM of ``mask`` on ``m`` samples that fit:
+    ``(cycles, "row" | "unrolled", plan)``; ``rows`` is the balanced ``m``-sample plan."""
+    n, k = mask.shape
+    options: list[tuple[int, str, RowPlan]] = []
+    if rows is None:
+        return options
+    with contextlib.suppress(ProgramFitError):
+        check_fit(profile, row_shape(n, k, m, rows[1]), where)
+        options.append((rows[0], "row", rows[1]))
+    if m > 1:
+        cyc, uplan = _balance(unroll_samples(mask, m), 1, profile, m)
+        with contextlib.suppress(ProgramFitError):
+            check_fit(profile, row_shape(n * m, k * m, 1, uplan), where)
+            options.append((cyc, "unrolled", uplan))
+    return options
+
+
+def _tiled_option(
+    mask: np.ndarray,
+    m: int,
+    profile: HwProfile,
+    where: str,
+    tiles: list[tuple[int, int]] | None = None,
+) -> tuple[int, str, tuple[SampleTile, ...]] | None:
+    """The sample-tiled option: every tile (of :func:`sample_tiles` unless given) as its
+    cheapest row-parallel op (one choice per tile size), or ``None`` if some tile fits
+    none."""
+    tiles = sample_tiles(mask.shape[1], m, profile) if tiles is None else tiles
+    if not tiles:
+        return None
+    best: dict[int, tuple[int, str, RowPlan]] = {}
+    for size in sorted({b - a for a, b in tiles}, reverse=True):
+        opts = _row_options(mask, size, profile, where, _balance(mask, size, profile, 1))
+        if not opts:
+            return None
+        best[size] = min(opts, key=lambda o: o[0])
+    out = tuple(SampleTile(a, b, best[b - a][1], best[b - a][2], best[b - a][0]) for a, b in tiles)
+    return sum(t.cycles for t in out), "tiled", out
+
+
 def choose_dataflow(
     mask: np.ndarray, m: int, profile: HwProfile, *, name: str = "layer", purpose: str = "forward"
-) -> tuple[str, RowPlan | None]:
-    """Pick ``"sample"``, ``"row"`` or ``"unrolled"`` for an SpMM of ``mask`` (``N x K``).
+) -> tuple[str, Any]:
+    """Pick ``"sample"``, ``"row"``, ``"unrolled"`` or ``"tiled"`` for an SpMM of ``mask``
+    (``N x K``).
 
     The cheapest of :func:`hw.timing.spmm_sample_parallel_cycles`, the balanced plan's
-    :func:`hw.timing.row_parallel_cycles` on ``M`` samples and, for ``M > 1``, the
-    row-parallel plan of the sample-unrolled matrix ``I_M (x) mask`` on one sample wins
-    (ties: that order), among the dataflows whose memories the op fits; if none fits, the
+    :func:`hw.timing.row_parallel_cycles` on ``M`` samples, for ``M > 1`` the
+    row-parallel plan of the sample-unrolled matrix ``I_M (x) mask`` on one sample, and,
+    when the ``M``-sample input exceeds the PE's activation buffer but the
+    sample-parallel op fits, the sample-tiled ops (:func:`sample_tiles`, each tile its
+    cheapest row-parallel op) wins (ties: that order), among the dataflows whose
+    memories the op fits; if none fits, the
     sample-parallel :class:`ProgramFitError` is raised. Returns the choice and its row
     plan (of the unrolled matrix for ``"unrolled"``; ``None`` for a sample-parallel op whose
-    ``K M`` exceeds the activation buffer). Row plans are :func:`balance_rows`'s.
+    ``K M`` exceeds the activation buffer; the tuple of :class:`SampleTile` for
+    ``"tiled"``). Row plans are :func:`balance_rows`'s.
     """
     n, k = mask.shape
     row_nnz = mask.sum(axis=1)
     s = int(np.maximum(row_nnz, 1).sum())
     where = _where(name, purpose)
-    options: list[tuple[int, str, RowPlan | None]] = []
+    options: list[tuple[int, str, Any]] = []
     sp_error: ProgramFitError | None = None
     try:
         check_fit(profile, _sample_shape(k, n, m, s, sddmm=False), where)
@@ -160,15 +242,11 @@ def choose_dataflow(
     plan = rows[1] if rows else None
     if sp_error is None:
         options.append((spmm_sample_parallel_cycles(k, n, m, s, profile), "sample", plan))
-    if rows is not None:
-        with contextlib.suppress(ProgramFitError):
-            check_fit(profile, row_shape(n, k, m, rows[1]), where)
-            options.append((rows[0], "row", rows[1]))
-        if m > 1:
-            cyc, uplan = _balance(unroll_samples(mask, m), 1, profile, m)
-            with contextlib.suppress(ProgramFitError):
-                check_fit(profile, row_shape(n * m, k * m, 1, uplan), where)
-                options.append((cyc, "unrolled", uplan))
+    options += _row_options(mask, m, profile, where, rows)
+    if rows is None and sp_error is None:
+        tiled = _tiled_option(mask, m, profile, where)
+        if tiled is not None:
+            options.append(tiled)
     if not options:
         assert sp_error is not None
         raise sp_error
@@ -254,10 +332,14 @@ def _layer_ops(
             ]
         if dataflow == "auto":
             dataflow, plan = choose_dataflow(mk, m, profile, name=lname, purpose=kernel)
+            if dataflow == "tiled":
+                return _tile_ops(mk, wk, plan, profile, common)
         elif dataflow == "row":
             plan = balance_rows(mk, m, profile)
         elif dataflow == "unrolled":
             plan = balance_rows(unroll_samples(mk, m), 1, profile, blocks=m)
+        elif dataflow == "tiled":
+            return _tile_ops(mk, wk, _forced_tiles(mk, m, profile, lname, kernel), profile, common)
         if dataflow == "unrolled":
             u = m
             common.update(n=n * u, k=k * u, m=1, nnz=u * common["nnz"], unroll=u)
@@ -321,6 +403,52 @@ def _layer_ops(
     return ops
 
 
+def _forced_tiles(
+    mk: np.ndarray, m: int, profile: HwProfile, lname: str, kernel: str
+) -> tuple[SampleTile, ...]:
+    """``dataflow="tiled"``: the tiles of :func:`sample_tiles` (one tile of every sample
+    when the whole op's input fits the buffer), each its cheapest row-parallel op."""
+    where = _where(lname, kernel)
+    k = mk.shape[1]
+    if k > profile.act_buf_words:
+        raise ProgramFitError(
+            f"{where}: one sample's K={k} words exceed act_buf_words="
+            f"{profile.act_buf_words} of profile {profile.name!r}; no sample tile fits"
+        )
+    tiles = sample_tiles(k, m, profile) or [(0, m)]
+    found = _tiled_option(mk, m, profile, where, tiles)
+    if found is None:
+        raise ProgramFitError(
+            f"{where}: no row-parallel op of a sample tile fits profile {profile.name!r}"
+        )
+    return found[2]
+
+
+def _tile_ops(
+    mk: np.ndarray, wk: np.ndarray, tiles: Sequence[SampleTile], profile: HwProfile, common: dict
+) -> list[Op]:
+    """The ops of a sample-tiled SpMM: one per tile, on the layer's samples
+    ``tile.begin .. tile.end-1`` (``Op.sample0``, ``Op.layer_m``), row-parallel or
+    sample-unrolled; tiles of one size share their encoded banks."""
+    n, k, m = common["n"], common["k"], common["m"]
+    where = _where(common["layer"], common["purpose"])
+    encoded: dict[int, tuple[dict, dict]] = {}
+    ops = []
+    for t in tiles:
+        if t.m not in encoded:
+            u = t.m if t.flow == "unrolled" else 1
+            shape = dict(n=n * u, k=k * u, m=t.m // u, nnz=u * common["nnz"], unroll=u)
+            mt, wt = (unroll_samples(mk, u), unroll_samples(wk, u)) if u > 1 else (mk, wk)
+            check_fit(profile, row_shape(n * u, k * u, t.m // u, t.plan), where)
+            encoded[t.m] = (shape, encode_banks(mt, wt, t.plan))
+        shape, arrays = encoded[t.m]
+        fields = {**common, **shape, "name": f"{common['name']}[samples {t.begin}:{t.end}]"}
+        ops.append(
+            Op(kernel="spmm", dataflow="row", arrays=arrays, sample0=t.begin, layer_m=m, **fields)
+        )
+    return ops
+
+
 def compile_layer(
     layer: LayerLike,
     kernel: str,
@@ -347,8 +475,11 @@ def compile_layer(
     m:
         Samples per op (columns of ``X``).
     dataflow:
-        SpMM ops: ``"auto"`` (cheapest by :mod:`hw.timing`), ``"sample"``, ``"row"`` or
-        ``"unrolled"`` (row-parallel on ``I_M (x) W``, one sample: ``Op.unroll = M``).
+        SpMM ops: ``"auto"`` (cheapest by :mod:`hw.timing`, :func:`choose_dataflow`; a
+        sample-tiled choice compiles to one op per tile), ``"sample"``, ``"row"``,
+        ``"unrolled"`` (row-parallel on ``I_M (x) W``, one sample: ``Op.unroll = M``) or
+        ``"tiled"`` (the tiles of :func:`sample_tiles`, one tile when the whole input fits
+        the PE's buffer, each tile its cheapest row-parallel op).
         SDDMM ops are always sample-parallel. Systolic profiles: ``"resident"`` keeps the
         forward / input-gradient tiles in the cells' banks (``Op.resident``; all of the
         program's resident tiles must fit ``weight_sram_words`` together), anything else
@@ -384,7 +515,7 @@ def compile_network(
     if dataflow == "resident" and prof.is_sparse:
         raise ValueError(
             f"dataflow 'resident' needs a systolic profile, got {prof.name!r} of kind "
-            f"{prof.kind!r}; sparse profiles take auto, sample, row, unrolled"
+            f"{prof.kind!r}; sparse profiles take auto, sample, row, unrolled, tiled"
         )
     if not isinstance(m, int | np.integer) or isinstance(m, bool) or m < 1:
         raise ValueError(f"M (samples) must be an integer >= 1, got {m!r}")

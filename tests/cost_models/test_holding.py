@@ -68,3 +68,31 @@ def test_the_resized_64_pe_array_runs_the_acting_step_row_parallel(map_name):
     assert list(flows.values()).count("unrolled") >= unrolled, flows
     if unrolled:
         assert flows["agent.fc1.weight"] == "unrolled"
+
+
+@pytest.mark.parametrize("map_name", ["3s5z", "MMM"])
+def test_an_input_layer_over_the_pe_buffer_runs_its_agents_in_sample_tiles(map_name):
+    """On sparse_pe_16_ecp5 (1,024-word PE buffers) 3s5z's and MMM's input layers (K M =
+    1,200 and 1,860 words) do not fit row-parallel whole; they run as two sample tiles of
+    row-parallel ops (docs/microarchitecture.md s.2.6) instead of sample-parallel on 8 or
+    10 of the 16 PEs, and the acting program the compiler emits has the tiles' cycles."""
+    from hw.export import compile_inference
+    from hw.timing import spmm_sample_parallel_cycles
+
+    p = get_profile("sparse_pe_16_ecp5")
+    layers = mast_network_layers(map_name, 0.9, "erdos_renyi", 0, "random")
+    fc1 = next(lay for lay in layers if lay.name == "agent.fc1.weight")
+    agents = fc1.uses_per_env_step
+    assert fc1.n_in * agents > p.act_buf_words
+    flow, tiles = choose_dataflow(fc1.mask, agents, p)
+    assert flow == "tiled" and [t.m for t in tiles] == [agents // 2, agents - agents // 2]
+    s = int(np.maximum(fc1.mask.sum(axis=1), 1).sum())
+    assert sum(t.cycles for t in tiles) < spmm_sample_parallel_cycles(
+        fc1.n_in, fc1.n_out, agents, s, p
+    )
+    prog = compile_inference(layers, p)
+    ops = prog.ops_of("agent.fc1.weight")
+    assert [(op.sample0, op.samples, op.layer_m) for op in ops] == [
+        (t.begin, t.m, agents) for t in tiles
+    ]
+    assert sum(op.formula_cycles(p) for op in ops) == sum(t.cycles for t in tiles)

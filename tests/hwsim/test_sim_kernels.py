@@ -489,3 +489,79 @@ def test_a_joined_piece_that_is_requantised_is_refused():
     split[first] = 0
     with pytest.raises(ValueError, match="both raw partials"):
         replace(op, arrays={**op.arrays, "piece_split": split}).joined_pairs()
+
+
+TILED = [p for p in SPARSE if p.act_buf_words <= 256]
+"""Profiles whose PE buffers a small layer outgrows: every sample tile's op stays small."""
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    pi=st.integers(0, len(TILED) - 1),
+    sparsity=st.sampled_from([0.0, 0.5, 0.9]),
+    small=st.booleans(),
+    extra=st.integers(1, 9),
+)
+def test_sample_tiled_spmm_matches_integer_reference(seed, pi, sparsity, small, extra):
+    """An SpMM whose M samples outgrow the PE buffer, as sample tiles: each tile's op
+    computes its own samples of the layer (split rows in the tile's own order), the
+    layer's output is the tiles' side by side, and the tiles are the fewest near-equal
+    ranges that fit (s.2.6)."""
+    prof = TILED[pi]
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, prof.act_buf_words // 2 + 1))
+    n = int(rng.integers(1, 2 * prof.n_pe + 2))
+    m = prof.act_buf_words // k + extra  # more samples than the buffer holds
+    mask, w, x, dy = rand_case(seed, prof, n, k, m, sparsity, small)
+    prog = compile_network([(mask, w)], ["forward"], prof, m, "tiled", names=["l"])
+    res = simulate(prog, {"l": {"x": x}})
+    tiles = [(op.sample0, op.sample0 + op.samples) for op in prog.ops]
+    assert tiles[0][0] == 0 and tiles[-1][1] == m
+    assert all(a[1] == b[0] for a, b in zip(tiles, tiles[1:], strict=False))
+    sizes = [b - a for a, b in tiles]
+    assert max(sizes) * k <= prof.act_buf_words and max(sizes) - min(sizes) <= 1
+    assert len(tiles) == -(-m // (prof.act_buf_words // k))
+    want = []
+    for op in prog.ops:
+        assert op.layer_m == m and op.dataflow == "row"
+        a, b = op.sample0, op.sample0 + op.samples
+        u = op.unroll
+        big = np.kron(np.eye(u, dtype=np.int64), w)  # written out here, not the compiler's
+        xb = x[:, a:b].T.reshape(-1, 1) if u > 1 else x[:, a:b]
+        got = reference_spmm(big, xb, prof, splits=op.row_splits())
+        assert np.array_equal(res.op(op.name).output, got)
+        want.append(got.reshape(u, -1).T if u > 1 else got)
+    out = layer_output(prog, res, "l", "forward")
+    assert np.array_equal(out, np.concatenate(want, axis=1))
+    if not any(op.row_splits() for op in prog.ops):
+        assert np.array_equal(out, reference_spmm(w, x, prof))
+    check_cycles(prog, res)
+
+
+def test_the_compiler_tiles_samples_only_where_that_beats_the_sample_parallel_op():
+    """``auto``: an op whose input outgrows the PE buffer runs as sample tiles when
+    their cycles are fewer than the sample-parallel op's, and the cost model prices the
+    tiles as ``sim`` runs them."""
+    from cost_models.ops import spmm_op
+
+    prof = get_profile("sparse_pe_4")
+    rng = np.random.default_rng(7)
+    tiled = 0
+    for _ in range(40):
+        k = int(rng.integers(8, 33))
+        n = int(rng.integers(1, 9))
+        m = prof.act_buf_words // k + int(rng.integers(1, 8))
+        mask = rng.random((n, k)) >= rng.choice([0.5, 0.8, 0.9])
+        w = rng.integers(-50, 51, (n, k)) * mask
+        prog = compile_network([(mask, w)], ["forward"], prof, m, "auto", names=["l"])
+        sample = compile_network([(mask, w)], ["forward"], prof, m, "sample", names=["l"])
+        res = simulate(prog, {"l": {"x": rng.integers(-50, 51, (k, m))}})
+        sample_cycles = sample.ops[0].formula_cycles(prof)
+        assert res.cycles == spmm_op(prof, mask, m).cycles
+        if any(op.layer_m for op in prog.ops):
+            tiled += 1
+            assert res.cycles < sample_cycles
+        else:
+            assert res.cycles == sample_cycles
+    assert 0 < tiled < 40
