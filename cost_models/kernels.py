@@ -155,7 +155,7 @@ def _spmm(p: HwProfile, mat: np.ndarray, m: int) -> tuple[OpCost, int]:
             blk = sub[ra:rb]
             per_pe = (p.act_sram_words // p.n_pe) // max(blk.shape)
             for mc, times in _chunks(m, per_pe * p.n_pe).items():
-                c = spmm_op(p, blk, mc, allow_row=False).scaled(times)
+                c = spmm_op(p, blk, mc).scaled(times)
                 total = c if total is None else total + c
     assert total is not None
     return total, (len(k_blocks) - 1) * n * m

@@ -105,21 +105,14 @@ def _row_cost(p: HwProfile, mask: np.ndarray, m: int, flow: str, plan) -> OpCost
     return OpCost(cyc, 1, flow, _rp_counts(k_op, m_op, p, plan))
 
 
-def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -> OpCost:
+def spmm_op(p: HwProfile, mask: np.ndarray, m: int) -> OpCost:
     """One SpMM op ``Y = W X`` of ``mask`` (``N x K``) on ``m`` samples, dataflow as compiled
-    (a sample-tiled SpMM: the sum of its tiles' ops).
+    (:func:`hw.compiler.choose_dataflow`; a sample-tiled SpMM: the sum of its tiles' ops).
 
     Raises :class:`hw.compiler.ProgramFitError` where the compiler does: no dataflow
-    fits. ``allow_row=False`` skips the row-parallel evaluation (ops the compiler could
-    only run sample-parallel; the caller guarantees they fit).
+    fits.
     """
-    n, k = mask.shape
-    row_nnz = mask.sum(axis=1)
-    s = timing.stream_length(row_nnz)
-    tokens = int((row_nnz == 0).sum())
-    flow = "sample"
-    if allow_row:
-        flow, plan = choose_dataflow(mask, m, p)
+    flow, plan = choose_dataflow(mask, m, p)
     if flow == "tiled":
         sizes = Counter(t.m for t in plan)
         first = {t.m: t for t in reversed(plan)}
@@ -131,6 +124,10 @@ def spmm_op(p: HwProfile, mask: np.ndarray, m: int, *, allow_row: bool = True) -
         return total
     if flow in ("row", "unrolled"):
         return _row_cost(p, mask, m, flow, plan)
+    n, k = mask.shape
+    row_nnz = mask.sum(axis=1)
+    s = timing.stream_length(row_nnz)
+    tokens = int((row_nnz == 0).sum())
     cyc = timing.spmm_sample_parallel_cycles(k, n, m, s, p)
     return OpCost(cyc, 1, "sample", _sp_counts(k, n, m, s, tokens, timing.tile_count(m, p)))
 

@@ -8,8 +8,8 @@ forward, 12 RP input-grad, 8 sample-unrolled forward, 8 forward with rows joined
 drain, 12 SDDMM weight-grad, 8 dense-grad (72); ``systolic_8x8`` 12
 each of forward, input-grad and weight-grad GEMMs and 8 dense-grad (44); ``sparse_pe_16_ecp5``
 10 RP forward, 6 sample-unrolled forward, 8 SP input-grad, 8 SDDMM weight-grad, 6
-row-parallel forward with many split rows, 6 SP forward with K of 1 to 3 (44), and the same
-on ``sparse_pe_64_xc7``. The
+row-parallel forward with many split rows, 6 SP forward with K of 1 to 3, 4 forward in
+sample tiles (48), and the same on ``sparse_pe_64_xc7``. The
 small-profile
 tier (``test_accel.py``) carries the bulk: 120-150 programs per case.
 """
@@ -53,6 +53,7 @@ FPGA_CASES = [
     ("weight_grad", "sample", 8, 313),
     ("forward", "split", 6, 315),
     ("forward", "narrow", 6, 316),
+    ("forward", "tiled", 4, 317),
 ]
 """(kernel, dataflow, programs, seed) on ``sparse_pe_16_ecp5`` (memories sized for its
 part: 4-word broadcast, 512-entry reduction tables, SDDMM dY in the output buffers)."""

@@ -228,7 +228,7 @@ def test_auto_dataflow_picks_the_formula_minimum(case, m):
     s = timing.stream_length(mask.sum(axis=1))
     options = [(timing.spmm_sample_parallel_cycles(k, n, m, s, P64), "sample", 1)]
     options += _row_options(mask, m)
-    if k * m > P64.act_buf_words:
+    if k * m > P64.act_buf_words and m < P64.n_pe:  # tiles, for fewer samples than PEs
         per = P64.act_buf_words // k
         count = -(-m // per)
         sizes = [m // count + (i < m % count) for i in range(count)]
@@ -245,13 +245,16 @@ def test_auto_dataflow_picks_the_formula_minimum(case, m):
         assert (op.dataflow, op.unroll) == (flow, unroll)
 
 
-def test_auto_chooses_row_parallel_for_batch_one_and_sample_tiles_for_a_batch():
-    """One sample: row-parallel. 256 samples of a 64-wide layer outgrow the 2,048-word PE
-    buffer: 8 tiles of 32 samples, each unrolled, beat the sample-parallel op."""
+def test_auto_chooses_row_parallel_for_batch_one_and_sample_parallel_for_training():
+    """One sample: row-parallel. 256 samples (more than PEs): sample-parallel, every PE
+    busy. 40 samples of a 12-row layer, whose inputs outgrow the 2,048-word PE buffer:
+    two sample tiles of 20, each sample-unrolled."""
     mask, w = rand_layer(0, 64, 64, 0.9, P64)
     assert choose_dataflow(mask, 1, P64)[0] == "row"
-    flow, tiles = choose_dataflow(mask, 256, P64)
-    assert flow == "tiled" and [(t.m, t.flow) for t in tiles] == [(32, "unrolled")] * 8
+    assert choose_dataflow(mask, 256, P64)[0] == "sample"
+    small, _ = rand_layer(1, 12, 64, 0.5, P64)
+    flow, tiles = choose_dataflow(small, 40, P64)
+    assert flow == "tiled" and [(t.m, t.flow) for t in tiles] == [(20, "unrolled")] * 2
 
 
 def test_float_values_are_quantised_with_hw_numerics():

@@ -157,11 +157,18 @@ def sample_tiles(k: int, m: int, profile: HwProfile) -> list[tuple[int, int]]:
     """``[begin, end)`` sample ranges of a sample-tiled SpMM with ``K = k`` on ``m``
     samples: the fewest near-equal ranges whose row-parallel input (``K`` words a sample)
     fits the PE's activation buffer, larger ranges first. Empty when one sample does not
-    fit or the whole op does (no tiling needed)."""
+    fit, when the whole op does (no tiling needed), and when there are at least as many
+    samples as PEs: the sample-parallel op then keeps every PE busy (but in a last partial
+    tile), and tiles exist for ops on few samples, such as an acting step's agents."""
     per = profile.act_buf_words // k if k else 0
-    if per < 1 or per >= m:
+    if per < 1 or per >= m or m >= profile.n_pe:
         return []
-    count = -(-m // per)
+    return _near_equal(m, -(-m // per))
+
+
+def _near_equal(m: int, count: int) -> list[tuple[int, int]]:
+    """``count`` consecutive ``[begin, end)`` ranges over ``0 .. m-1``, sizes differing by
+    at most one, larger first."""
     size, extra = divmod(m, count)
     edges = np.cumsum([0] + [size + (i < extra) for i in range(count)]).tolist()
     return list(zip(edges, edges[1:], strict=False))
@@ -202,7 +209,8 @@ def _tiled_option(
         return None
     best: dict[int, tuple[int, str, RowPlan]] = {}
     for size in sorted({b - a for a, b in tiles}, reverse=True):
-        opts = _row_options(mask, size, profile, where, _balance(mask, size, profile, 1))
+        rows = _balance(mask, size, profile, 1)
+        opts = _row_options(mask, size, profile, where, rows)
         if not opts:
             return None
         best[size] = min(opts, key=lambda o: o[0])
@@ -406,8 +414,9 @@ def _layer_ops(
 def _forced_tiles(
     mk: np.ndarray, m: int, profile: HwProfile, lname: str, kernel: str
 ) -> tuple[SampleTile, ...]:
-    """``dataflow="tiled"``: the tiles of :func:`sample_tiles` (one tile of every sample
-    when the whole op's input fits the buffer), each its cheapest row-parallel op."""
+    """``dataflow="tiled"``: the fewest near-equal sample ranges whose inputs fit the PE
+    buffer (as :func:`sample_tiles`, for any ``M``; one tile when the whole op's input
+    fits), each its cheapest row-parallel op."""
     where = _where(lname, kernel)
     k = mk.shape[1]
     if k > profile.act_buf_words:
@@ -415,7 +424,7 @@ def _forced_tiles(
             f"{where}: one sample's K={k} words exceed act_buf_words="
             f"{profile.act_buf_words} of profile {profile.name!r}; no sample tile fits"
         )
-    tiles = sample_tiles(k, m, profile) or [(0, m)]
+    tiles = _near_equal(m, -(-m // (profile.act_buf_words // k)))
     found = _tiled_option(mk, m, profile, where, tiles)
     if found is None:
         raise ProgramFitError(
