@@ -228,8 +228,9 @@ def choose_dataflow(
     :func:`hw.timing.row_parallel_cycles` on ``M`` samples, for ``M > 1`` the
     row-parallel plan of the sample-unrolled matrix ``I_M (x) mask`` on one sample, and,
     when the ``M``-sample input exceeds the PE's activation buffer but the
-    sample-parallel op fits, the sample-tiled ops (:func:`sample_tiles`, each tile its
-    cheapest row-parallel op) wins (ties: that order), among the dataflows whose
+    sample-parallel op fits on fewer samples than PEs, the sample-tiled ops
+    (:func:`sample_tiles`, each tile its cheapest row-parallel op) wins (ties: that
+    order), among the dataflows whose
     memories the op fits; if none fits, the
     sample-parallel :class:`ProgramFitError` is raised. Returns the choice and its row
     plan (of the unrolled matrix for ``"unrolled"``; ``None`` for a sample-parallel op whose
