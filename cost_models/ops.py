@@ -93,16 +93,20 @@ def _rp_counts(k: int, m: int, p: HwProfile, plan) -> Counter:
     )
 
 
-def _row_cost(p: HwProfile, mask: np.ndarray, m: int, flow: str, plan) -> OpCost:
+def _row_cost(
+    p: HwProfile, mask: np.ndarray, m: int, flow: str, plan, cycles: int | None = None
+) -> OpCost:
     """A row-parallel op of ``mask`` on ``m`` samples (``"unrolled"``: the row-parallel op
-    of ``I_M (x) mask`` on one sample, ``hw.program``) compiled with ``plan``."""
+    of ``I_M (x) mask`` on one sample, ``hw.program``) compiled with ``plan``; ``cycles``
+    where the compiler has counted them already (a sample tile's)."""
     k = mask.shape[1]
     if flow == "unrolled":
         mask, k_op, m_op = unroll_samples(mask, m), k * m, 1
     else:
         k_op, m_op = k, m
-    cyc = row_plan_cycles(mask, plan, m_op, p)
-    return OpCost(cyc, 1, flow, _rp_counts(k_op, m_op, p, plan))
+    if cycles is None:
+        cycles = row_plan_cycles(mask, plan, m_op, p)
+    return OpCost(cycles, 1, flow, _rp_counts(k_op, m_op, p, plan))
 
 
 def spmm_op(p: HwProfile, mask: np.ndarray, m: int) -> OpCost:
@@ -114,14 +118,14 @@ def spmm_op(p: HwProfile, mask: np.ndarray, m: int) -> OpCost:
     """
     flow, plan = choose_dataflow(mask, m, p)
     if flow == "tiled":
+        # tiles of one size share their op (hw.compiler.build._tiled_option)
         sizes = Counter(t.m for t in plan)
         first = {t.m: t for t in reversed(plan)}
-        total = None
-        for size, times in sizes.items():
-            c = _row_cost(p, mask, size, first[size].flow, first[size].plan).scaled(times)
-            total = c if total is None else total + c
-        assert total is not None
-        return total
+        costs = [
+            _row_cost(p, mask, size, t.flow, t.plan, t.cycles).scaled(sizes[size])
+            for size, t in first.items()
+        ]
+        return sum(costs[1:], costs[0])
     if flow in ("row", "unrolled"):
         return _row_cost(p, mask, m, flow, plan)
     n, k = mask.shape
