@@ -163,12 +163,14 @@ def sample_tiles(k: int, m: int, profile: HwProfile) -> list[tuple[int, int]]:
     per = profile.act_buf_words // k if k else 0
     if per < 1 or per >= m or m >= profile.n_pe:
         return []
-    return _near_equal(m, -(-m // per))
+    return _fitting_ranges(k, m, profile)
 
 
-def _near_equal(m: int, count: int) -> list[tuple[int, int]]:
-    """``count`` consecutive ``[begin, end)`` ranges over ``0 .. m-1``, sizes differing by
-    at most one, larger first."""
+def _fitting_ranges(k: int, m: int, profile: HwProfile) -> list[tuple[int, int]]:
+    """The fewest consecutive ``[begin, end)`` ranges over ``0 .. m-1`` whose inputs (``k``
+    words a sample) fit the PE's activation buffer, sizes differing by at most one, larger
+    first (one range when all ``m`` fit; ``1 <= k <= act_buf_words``)."""
+    count = -(-m // (profile.act_buf_words // k))
     size, extra = divmod(m, count)
     edges = np.cumsum([0] + [size + (i < extra) for i in range(count)]).tolist()
     return list(zip(edges, edges[1:], strict=False))
@@ -425,7 +427,7 @@ def _forced_tiles(
             f"{where}: one sample's K={k} words exceed act_buf_words="
             f"{profile.act_buf_words} of profile {profile.name!r}; no sample tile fits"
         )
-    tiles = _near_equal(m, -(-m // (profile.act_buf_words // k)))
+    tiles = _fitting_ranges(k, m, profile)
     found = _tiled_option(mk, m, profile, where, tiles)
     if found is None:
         raise ProgramFitError(
